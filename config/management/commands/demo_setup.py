@@ -1,0 +1,44 @@
+"""`manage.py demo_setup`: everything the embedded demo needs after migrate (idempotent)."""
+import os
+import secrets
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+DEMO_ADMIN = "admin"
+
+
+class Command(BaseCommand):
+    """Creates the demo admin and runs each app's demo step in order."""
+
+    help = "Prepare the embedded demo: admin user, sandbox data, models, trusted CDS client."
+
+    def handle(self, *args: object, **options: object) -> None:
+        if getattr(settings, "STRATIFY_PRODUCTION", False):
+            raise CommandError("demo_setup is for the embedded demo only, not production settings.")
+        for label, step in self._steps():
+            self.stdout.write(f"==> {label}")
+            step()
+
+    def _steps(self) -> list[tuple[str, Callable[[], None]]]:
+        steps: list[tuple[str, Callable[[], None]]] = [("demo admin user", self._admin)]
+        steps += [(label, lambda name=name: call_command(name)) for label, name in _app_steps()]
+        return steps
+
+    def _admin(self) -> None:
+        user_model = get_user_model()
+        if user_model.objects.filter(username=DEMO_ADMIN).exists():
+            self.stdout.write(f"    admin user '{DEMO_ADMIN}' exists")
+            return
+        password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        user_model.objects.create_superuser(DEMO_ADMIN, "admin@example.invalid", password)
+        self.stdout.write(self.style.WARNING(
+            f"    created admin user '{DEMO_ADMIN}' with password: {password}  (set DEMO_ADMIN_PASSWORD to choose)"))
+
+
+def _app_steps() -> list[tuple[str, str]]:
+    """Management commands each app contributes to the demo, in dependency order."""
+    return list(getattr(settings, "DEMO_SETUP_COMMANDS", []))

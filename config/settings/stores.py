@@ -1,0 +1,24 @@
+"""Database and cache: SQLite/local memory by default, PostgreSQL/Redis when their URLs are set."""
+from config.env import BASE_DIR, env
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'stratify.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # psycopg 3 is the driver Django picks when installed; keep connections for a few minutes.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "stratify",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,0 +1,1 @@
+"""FHIR plumbing: the FHIR HTTP client, pure resource builders, write-back and the audit trail."""

@@ -1,0 +1,9 @@
+"""App configuration for scoring."""
+from django.apps import AppConfig
+
+
+class ScoringConfig(AppConfig):
+    """Scoring app."""
+
+    name = "scoring"
+    verbose_name = "Scoring"

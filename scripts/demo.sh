@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up and serve the product on its embedded default (SQLite, eager Celery, sandbox EHR, models).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings.base}
+PY=.venv/bin/python
+mkdir -p var
+$PY manage.py migrate --noinput
+$PY manage.py demo_setup
+echo "==> Stratify is at http://127.0.0.1:8000  (sandbox EHR: http://127.0.0.1:8000/sandbox/ehr/)"
+# --insecure: serve static files with DEBUG off, so errors keep the product's shape in the demo too.
+exec $PY manage.py runserver 127.0.0.1:8000 --noreload --insecure

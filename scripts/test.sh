@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: services, lint, Django checks, migrations check, pytest (integration included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+bash scripts/services.sh
+bash scripts/system_deps.sh
+export DJANGO_SETTINGS_MODULE=config.settings.test
+export STRATIFY_REQUIRE_SERVICES=1
+PY=.venv/bin/python
+echo "==> ruff"
+.venv/bin/ruff check .
+echo "==> manage.py check"
+$PY manage.py check --fail-level WARNING
+echo "==> makemigrations --check"
+$PY manage.py makemigrations --check --dry-run
+echo "==> pytest"
+$PY -m pytest "$@"

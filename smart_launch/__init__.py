@@ -1,0 +1,1 @@
+"""SMART App Launch 2.x client and the clinician sidebar."""

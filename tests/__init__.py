@@ -1,0 +1,1 @@
+"""Stratify test suite."""

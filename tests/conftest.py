@@ -1,0 +1,82 @@
+"""Shared fixtures: service checks, a real Celery worker over Redis, settings that restore themselves."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Integration tests need PostgreSQL and Redis; under the README command they may never skip."""
+    missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
+               if not _reachable("127.0.0.1", port)]
+    if not missing:
+        return
+    message = f"{' and '.join(missing)} not reachable on 127.0.0.1"
+    if os.environ.get("STRATIFY_REQUIRE_SERVICES"):
+        pytest.exit(f"{message}: run `make test`, which starts them.", returncode=3)
+    skip = pytest.mark.skip(reason=message)
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process on the test database, consuming from Redis."""
+    from django.db import connection
+
+    from config.celery import app
+
+    env = dict(os.environ)
+    settings_dict = connection.settings_dict
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST']}:"
+                        f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+    })
+    app.conf.task_always_eager = False
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    app.conf.task_default_queue = queue
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+         "-n", f"{queue}@%h"],
+        cwd=ROOT, env=env,
+    )
+    try:
+        _wait_for_worker(app, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        app.conf.task_always_eager = True
+        app.conf.task_default_queue = "celery"
+
+
+def _wait_for_worker(app: object, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {proc.returncode}")
+        if app.control.ping(timeout=0.5):  # type: ignore[attr-defined]
+            return
+    raise RuntimeError("celery worker did not answer within 60 s")

@@ -1,0 +1,56 @@
+"""Production settings refuse unsafe configuration with clear system-check messages."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "SECRET_KEY": "x" * 64,
+    "ALLOWED_HOSTS": "stratify.example.org",
+    "FIELD_ENCRYPTION_KEY": "lCMTFOw0_DjZy3nE2p3o2rUjz8dWE7XHxDbRT3hx4_g=",
+    "AUDIT_PSEUDONYM_KEY": "k" * 64,
+    "DATABASE_URL": "sqlite:////tmp/stratify-prod-check.sqlite3",
+}
+
+
+def _check(**overrides: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in GOOD and k not in ("DEBUG", "REDIS_URL")}
+    env.update(GOOD)
+    env.update(overrides)
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+class ProductionCheckTests:
+    def test_good_configuration_passes(self) -> None:
+        result = _check()
+        assert result.returncode == 0, result.stderr
+
+    def test_debug_is_refused(self) -> None:
+        result = _check(DEBUG="true")
+        assert result.returncode != 0
+        assert "stratify.E001" in result.stderr and "DEBUG is on in production" in result.stderr
+
+    def test_default_secret_is_refused(self) -> None:
+        env = dict(GOOD)
+        result = _check(SECRET_KEY="short")
+        assert result.returncode != 0 and "stratify.E002" in result.stderr
+        assert env  # the good baseline itself is covered above
+
+    def test_empty_allowed_hosts_is_refused(self) -> None:
+        result = _check(ALLOWED_HOSTS="")
+        assert result.returncode != 0 and "stratify.E003" in result.stderr
+
+    def test_missing_encryption_key_is_refused(self) -> None:
+        result = _check(FIELD_ENCRYPTION_KEY="")
+        assert result.returncode != 0 and "stratify.E004" in result.stderr
+
+    def test_wsgi_refuses_to_start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in GOOD}
+        env.update(GOOD, DEBUG="true")
+        result = subprocess.run([sys.executable, "-c", "import config.wsgi"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0
+        assert "Stratify refuses to start" in result.stderr
