@@ -15,8 +15,15 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("cds-services", include("cds_hooks.urls")),
+    path("smart/", include("smart_launch.urls")),
+    path("models/", include("scoring.urls")),
     path("", include("django_prometheus.urls")),
 ]
 
 if settings.SANDBOX_EHR_ENABLED:
-    urlpatterns.append(path("sandbox/", include("sandbox_ehr.urls")))
+    urlpatterns += [
+        path("sandbox/fhir/", include("sandbox_ehr.fhir.urls")),
+        path("sandbox/auth/", include("sandbox_ehr.auth.urls")),
+        path("sandbox/ehr/", include("sandbox_ehr.ehr.urls")),
+    ]

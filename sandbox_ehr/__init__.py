@@ -1,1 +1,1 @@
-"""Development-only sandbox EHR: FHIR R4 server, SMART authorization server and EHR simulator."""
+"""Development-only sandbox EHR (FHIR server, SMART authorization server, EHR simulator); off in production."""

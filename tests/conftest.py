@@ -80,3 +80,14 @@ def _wait_for_worker(app: object, proc: subprocess.Popen[bytes]) -> None:
         if app.control.ping(timeout=0.5):  # type: ignore[attr-defined]
             return
     raise RuntimeError("celery worker did not answer within 60 s")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """STRATIFY_TEST_DB_SUFFIX gives concurrent test runs (several developers) their own database."""
+    from django.conf import settings
+
+    suffix = os.environ.get("STRATIFY_TEST_DB_SUFFIX", "")
+    if suffix:
+        for db in settings.DATABASES.values():
+            db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{suffix}"

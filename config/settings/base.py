@@ -39,7 +39,7 @@ INSTALLED_APPS = [
     "smart_launch",
 ]
 if SANDBOX_EHR_ENABLED:
-    INSTALLED_APPS.append("sandbox_ehr")
+    INSTALLED_APPS += ["sandbox_ehr.fhir", "sandbox_ehr.auth", "sandbox_ehr.ehr"]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
@@ -102,4 +102,10 @@ REST_FRAMEWORK = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "SAMEORIGIN"
-DEMO_SETUP_COMMANDS: list[tuple[str, str]] = []  # (label, management command) run by demo_setup
+# (label, management command) run in order by `manage.py demo_setup` after migrate.
+DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
+    ("models: install the shipped sepsis/readmission artifacts and rule scores", "install_models"),
+    ("sandbox EHR: load Synthea and PhysioNet patients", "load_sandbox_data"),
+    ("sandbox EHR: SMART clients, signing keys, trusted CDS client", "sandbox_setup"),
+    ("SMART launch: register the sandbox EHR and our client keys", "smart_demo_setup"),
+]

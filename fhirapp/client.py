@@ -1,0 +1,143 @@
+"""The only module that talks HTTP to FHIR servers (the EHR's or the sandbox's).
+
+Raw JSON in and out over one pooled `requests` session: per-resource model parsing (fhirclient's
+models or fhir.resources) costs ~360 us per Observation, too slow for the CDS request path (see
+shared/PERFORMANCE_NOTES.md), so callers read the few fields they need and validate what they write.
+Every call honours an absolute deadline so a slow EHR degrades an answer instead of hanging it.
+"""
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import orjson
+import requests
+
+from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, FhirServerError
+
+_SESSION = requests.Session()
+_SESSION.mount("http://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32))
+_SESSION.mount("https://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32))
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass(frozen=True)
+class FhirClient:
+    """A FHIR R4 REST client bound to one server and (optionally) one bearer token."""
+
+    base_url: str
+    token: str | None = None
+    timeout: float = 10.0
+    max_pages: int = 50
+
+    def read(self, resource_type: str, resource_id: str, *, deadline: float | None = None) -> dict[str, Any]:
+        """GET [base]/[type]/[id]."""
+        return self.get(f"{resource_type}/{resource_id}", deadline=deadline)
+
+    def search(self, resource_type: str, params: dict[str, str] | None = None, *,
+               deadline: float | None = None) -> list[dict[str, Any]]:
+        """Search and follow `next` links; return the matched resources (not included ones)."""
+        bundle = self.get(resource_type, params=params, deadline=deadline)
+        return self.bundle_resources(bundle, deadline=deadline)
+
+    def search_url(self, relative: str, *, deadline: float | None = None) -> dict[str, Any]:
+        """GET a relative query such as `Observation?patient=1&category=vital-signs` (one page)."""
+        return self.get(relative, deadline=deadline)
+
+    def bundle_resources(self, bundle: dict[str, Any], *, deadline: float | None = None) -> list[dict[str, Any]]:
+        """All `match`-mode resources of a searchset Bundle, following its `next` links."""
+        resources: list[dict[str, Any]] = []
+        pages = 0
+        while True:
+            resources += [e["resource"] for e in bundle.get("entry", [])
+                          if "resource" in e and e.get("search", {}).get("mode", "match") == "match"]
+            next_url = next_link(bundle)
+            pages += 1
+            if not next_url or pages >= self.max_pages:
+                return resources
+            bundle = self.get(next_url, deadline=deadline)
+
+    def transaction(self, bundle: dict[str, Any], *, deadline: float | None = None) -> dict[str, Any]:
+        """POST a batch/transaction Bundle to the base URL."""
+        return self.request("POST", "", body=bundle, deadline=deadline)
+
+    def get(self, path: str, *, params: dict[str, str] | None = None,
+            deadline: float | None = None) -> dict[str, Any]:
+        """GET a path relative to the base (or an absolute URL on the same server)."""
+        return self.request("GET", path, params=params, deadline=deadline)
+
+    def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                deadline: float | None = None) -> dict[str, Any]:
+        """One HTTP exchange with deadline, error mapping and JSON decoding."""
+        url = self._url(path)
+        timeout = self._timeout(deadline, url)
+        try:
+            response = _SESSION.request(
+                method, url, params=params, timeout=timeout, allow_redirects=False,
+                data=orjson.dumps(body) if body is not None else None,
+                headers=self._headers(headers, has_body=body is not None))
+        except requests.Timeout as exc:
+            raise FhirDeadlineExceeded(extra={"url": _safe_url(url)}) from exc
+        except requests.RequestException as exc:
+            raise FhirServerError("The FHIR server could not be reached.",
+                                  extra={"url": _safe_url(url), "reason": type(exc).__name__}) from exc
+        return _decode(response, url)
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            if not path.startswith(self.base_url.rstrip("/") + "/") and path != self.base_url:
+                raise FhirRequestRejected("Refusing to follow a link to another server.",
+                                          extra={"url": _safe_url(path)})
+            return path
+        return urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+
+    def _timeout(self, deadline: float | None, url: str) -> float:
+        if deadline is None:
+            return self.timeout
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.001:
+            raise FhirDeadlineExceeded(extra={"url": _safe_url(url)})
+        return min(self.timeout, remaining)
+
+    def _headers(self, extra: dict[str, str] | None, *, has_body: bool) -> dict[str, str]:
+        headers = {"Accept": FHIR_JSON}
+        if has_body:
+            headers["Content-Type"] = FHIR_JSON
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        headers.update(extra or {})
+        return headers
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    """The `next` link of a Bundle, if any."""
+    for link in bundle.get("link", []):
+        if link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its query (queries can hold patient identifiers)."""
+    return url.split("?", 1)[0]
+
+
+def _decode(response: requests.Response, url: str) -> dict[str, Any]:
+    status = response.status_code
+    try:
+        payload = orjson.loads(response.content) if response.content else {}
+    except orjson.JSONDecodeError:
+        payload = {}
+    extra = {"upstream_status": status, "url": _safe_url(url)}
+    if payload.get("resourceType") == "OperationOutcome" and status >= 400:
+        extra["operation_outcome"] = payload
+    if status >= 500:
+        raise FhirServerError(extra=extra)
+    if status >= 400:
+        raise FhirRequestRejected(extra=extra)
+    if status >= 300:
+        raise FhirRequestRejected("The FHIR server answered with a redirect.", extra=extra)
+    if not isinstance(payload, dict):
+        raise FhirServerError("The FHIR server did not return a JSON object.", extra=extra)
+    return payload

@@ -1,0 +1,30 @@
+"""Errors raised when talking to a FHIR server; all map to 502 at the API edge."""
+from config.errors import UpstreamFhirError
+
+
+class FhirServerError(UpstreamFhirError):
+    """The server failed (5xx, unreachable): transient, worth a retry."""
+
+    code = "upstream_fhir_error"
+    retryable = True
+
+
+class FhirDeadlineExceeded(FhirServerError):
+    """The request did not finish inside its deadline."""
+
+    code = "upstream_fhir_timeout"
+    default_message = "The FHIR server did not answer in time."
+
+
+class FhirRequestRejected(UpstreamFhirError):
+    """The server refused the request (4xx); retrying the same request will not help."""
+
+    code = "upstream_fhir_rejected"
+    default_message = "The FHIR server rejected the request."
+    retryable = False
+
+    @property
+    def upstream_status(self) -> int | None:
+        """HTTP status the FHIR server answered with."""
+        status = self.extra.get("upstream_status")
+        return int(status) if status is not None else None

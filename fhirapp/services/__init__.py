@@ -1,0 +1,1 @@
+"""fhirapp services: the audit trail and FHIR write-back."""

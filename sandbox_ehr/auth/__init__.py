@@ -1,0 +1,1 @@
+"""Sandbox SMART authorization server built on django-oauth-toolkit."""

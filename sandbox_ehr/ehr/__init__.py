@@ -1,0 +1,1 @@
+"""Sandbox EHR simulator: patient list, chart, CDS Hooks calls and SMART EHR launch."""

@@ -1,0 +1,1 @@
+"""ORM models of sandbox_ehr.fhir."""

@@ -1,0 +1,53 @@
+"""The result types every consumer of the scoring engine sees (CDS cards, sidebar, write-back, audit)."""
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Band = Literal["low", "moderate", "high"]
+Indicator = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """One input's contribution to a score, in words a clinician reads."""
+
+    feature: str  # feature-spec name, e.g. "lactate_last"
+    label: str  # clinical label, e.g. "Lactate"
+    value: float | None
+    unit: str  # UCUM, e.g. "mmol/L"
+    age_hours: float | None  # how old the input was at as-of
+    contribution: float  # exact SHAP value (log-odds) for ML models; points for rule scores
+    direction: Literal["raises", "lowers"]
+    text: str  # e.g. "Lactate 4.1 mmol/L, 2 h ago, raises risk"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """A score, or an honest refusal to score, with everything needed to show and audit it."""
+
+    model_name: str  # e.g. "sepsis", "news2", "readmission"
+    model_version: str
+    model_sha256: str  # artifact checksum ("" for rule scores)
+    spec_version: str  # feature spec version the model was trained on
+    model_status: str  # active / canary / shadow
+    kind: Literal["ml", "rule"]
+    title: str  # e.g. "Sepsis risk"
+    as_of: datetime
+    scored: bool
+    probability: float | None  # calibrated probability (ML models)
+    points: float | None  # rule score total (NEWS2, qSOFA)
+    band: Band | None
+    indicator: Indicator
+    summary: str  # under 140 characters, e.g. "Sepsis risk HIGH: 34% in next 6 h"
+    horizon_hours: int | None
+    provider: str  # onnxruntime execution provider used, or "rule"
+    drivers: tuple[Driver, ...] = ()
+    missing: tuple[str, ...] = ()  # labels of required inputs that were absent
+    stale: tuple[str, ...] = ()  # labels of required inputs older than their freshness limit
+    reasons: tuple[str, ...] = ()  # sentences explaining a refusal
+    data_times: Mapping[str, datetime] = field(default_factory=dict)  # feature -> time of the input used
+    basis: tuple[str, ...] = ()  # FHIR references ("Observation/123") of the inputs used
+    input_digest: str = ""  # sha256 over the canonical inputs
+    margin: float | None = None  # model margin (log-odds) = base_value + sum(contributions)
+    base_value: float | None = None
