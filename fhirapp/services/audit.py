@@ -1,6 +1,6 @@
 """Append audit records to the hash chain: record_hash = sha256(prev_hash || canonical JSON of the record)."""
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -33,7 +33,7 @@ def record_digest(record: AuditRecord) -> str:
 
 
 def _utc_micro(value: datetime) -> str:
-    return value.astimezone(timezone.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _lock_chain() -> None:
