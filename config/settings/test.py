@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratify")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")  # live_server threads must not keep test-DB connections
 
 from config.settings.base import *  # noqa: F403
 

@@ -1,0 +1,22 @@
+"""Write-back and governance settings (fhirapp): switch, backend scope, retry policy, admin groups."""
+from config.env import env
+
+# Write scores back to the EHR as RiskAssessment/Observation/Provenance (contract 7).
+WRITEBACK_ENABLED = env.bool("WRITEBACK_ENABLED", default=True)
+# SMART Backend Services scope asked for: create; search + read for the pre-check and for a conditional
+# create (ifNoneExist) that matches and answers the existing resource. Provenance is create-only.
+WRITEBACK_SCOPE = env.str(
+    "WRITEBACK_SCOPE", default="system/RiskAssessment.crs system/Observation.crs system/Provenance.c")
+# Retries of a timeout/5xx: countdown = min(BASE * 2**retry, MAX) seconds, jittered; 4xx never retries.
+WRITEBACK_MAX_RETRIES = env.int("WRITEBACK_MAX_RETRIES", default=6)
+WRITEBACK_RETRY_BASE_SECONDS = env.float("WRITEBACK_RETRY_BASE_SECONDS", default=30.0)
+WRITEBACK_RETRY_MAX_SECONDS = env.float("WRITEBACK_RETRY_MAX_SECONDS", default=3600.0)
+# Deadline of one transaction POST (seconds).
+WRITEBACK_TIMEOUT_SECONDS = env.float("WRITEBACK_TIMEOUT_SECONDS", default=20.0)
+# Least privilege for the `admin` group, as allowlists (a model not listed gets no permission at all,
+# e.g. SMART sessions and authorization requests, which hold tokens): full rights on these models ...
+GOVERNANCE_ADMIN_MODELS = ["scoring.modelversion", "scoring.thresholdpolicy", "cds_hooks.trustedcdsclient",
+                           "cds_hooks.cdsservicesetting", "smart_launch.ehrregistration"]
+# ... and view-only on these (history and audit-like tables, our signing keys).
+GOVERNANCE_ADMIN_VIEW_MODELS = ["scoring.thresholdpolicychange", "cds_hooks.issuedcard", "cds_hooks.cardfeedback",
+                                "smart_launch.clientkey"]

@@ -1,0 +1,114 @@
+"""Django admin of fhirapp: read-only audit trail with break-glass, and the write-back queue with retry."""
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from fhirapp.admin_audit import AuditedAdminMixin
+from fhirapp.models import AuditRecord, FailedWriteBack, WriteBack
+from fhirapp.services.break_glass import AUDITOR_GROUP, BREAK_GLASS_LIMIT, break_glass_allowed, break_glass_reveal
+from fhirapp.services.writeback import write_back_retry
+
+
+class BreakGlassForm(forms.Form):
+    """The reason an auditor must give before a patient reference is decrypted."""
+
+    reason = forms.CharField(max_length=500, min_length=10, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="Why you need the patient's identity. Recorded in the audit trail.")
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only for everyone (superusers included): the chain is append-only."""
+
+    list_display = ("id", "recorded_at", "action", "outcome", "actor", "purpose_of_use", "model_name",
+                    "model_version", "short_pseudonym")
+    list_filter = ("action", "outcome", "purpose_of_use", "model_name")
+    search_fields = ("actor", "patient_pseudonym", "request_id", "record_hash")
+    date_hierarchy = "recorded_at"
+    exclude = ("patient_ref_encrypted",)
+    actions = ["break_glass"]
+
+    @admin.display(description="patient pseudonym")
+    def short_pseudonym(self, obj: AuditRecord) -> str:
+        return obj.patient_pseudonym[:12]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in AuditRecord._meta.fields if f.name != "patient_ref_encrypted"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_break_glass_permission(self, request: HttpRequest) -> bool:
+        return break_glass_allowed(request.user)
+
+    @admin.action(description="Break glass: reveal the patient of the selected records (audited)",
+                  permissions=["break_glass"])
+    def break_glass(self, request: HttpRequest, queryset: QuerySet[AuditRecord]) -> HttpResponse | None:
+        records = list(queryset.order_by("id")[: BREAK_GLASS_LIMIT + 1])
+        if len(records) > BREAK_GLASS_LIMIT:
+            self.message_user(request, f"Select at most {BREAK_GLASS_LIMIT} records.", messages.ERROR)
+            return None
+        form = BreakGlassForm(request.POST if "reason" in request.POST else None)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "records": records,
+                   "form": form, "auditor_group": AUDITOR_GROUP, "title": "Break glass"}
+        if form.is_bound and form.is_valid():
+            context["revealed"] = break_glass_reveal(user=request.user, records=records,
+                                                     reason=form.cleaned_data["reason"])
+        return TemplateResponse(request, "fhirapp/break_glass.html", context)
+
+
+@admin.register(WriteBack)
+class WriteBackAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """The write-back queue; rows change only through delivery or the audited "retry" action."""
+
+    list_display: tuple[str, ...] = ("id", "model_name", "model_version", "as_of", "status", "attempts", "source",
+                                     "service_id", "fhir_base_url", "updated_at", "error")
+    list_filter = ("status", "model_name", "source")
+    search_fields = ("idempotency_key", "patient_pseudonym", "service_id")
+    exclude = ("patient_ref_encrypted", "payload_encrypted", "user_token_encrypted")
+    readonly_fields = ("idempotency_key", "service_id", "source", "model_name", "model_version", "as_of",
+                       "patient_pseudonym", "fhir_base_url", "status", "attempts", "last_error", "resource_refs",
+                       "created_at", "updated_at")
+    actions = ["retry"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected failed write-backs", permissions=["change"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[WriteBack]) -> None:
+        retried = 0
+        for write_back in queryset.filter(status=WriteBack.Status.FAILED):
+            if write_back_retry(write_back):
+                self.log_change(request, write_back, "Retried a failed write-back")
+                retried += 1
+        skipped = queryset.count() - retried
+        self.message_user(request, f"{retried} write-back(s) queued again"
+                                   + (f"; {skipped} skipped (not failed)" if skipped else "") + ".")
+
+
+@admin.register(FailedWriteBack)
+class FailedWriteBackAdmin(WriteBackAdmin):
+    """Only the failed write-backs, with their error and OperationOutcome."""
+
+    list_display: tuple[str, ...] = ("id", "model_name", "model_version", "as_of", "attempts", "fhir_base_url",
+                                     "updated_at", "error", "upstream_status")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WriteBack]:
+        return super().get_queryset(request).filter(status=WriteBack.Status.FAILED)
+
+    @admin.display(description="upstream status")
+    def upstream_status(self, obj: WriteBack) -> str:
+        return str((obj.last_error.get("extra") or {}).get("upstream_status", ""))

@@ -1,0 +1,199 @@
+"""Write-back: queue a score for the EHR and deliver it as one idempotent transaction Bundle.
+
+The three resources go in ONE transaction (all or nothing). RiskAssessment and Observation are
+conditional creates (`ifNoneExist` on the business identifier = the idempotency key); before sending,
+a delivery searches for that identifier, so a retry whose earlier attempt did commit (answer lost)
+writes nothing again, the Provenance included (R4 Provenance has no identifier to be conditional on).
+Duplicate hook calls share one row (unique key), hence one task.
+FHIR R4 "transaction" and "conditional create": https://hl7.org/fhir/R4/http.html#transaction,
+https://hl7.org/fhir/R4/http.html#ccreate
+"""
+import hashlib
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from config.keys import decrypt_text, encrypt_text, pseudonymize
+from fhirapp import resources
+from fhirapp.client import FhirClient
+from fhirapp.models import WriteBack
+from fhirapp.services.audit import audit_record_create
+from scoring.types import ScoreResult
+
+logger = logging.getLogger(__name__)
+WRITEBACK_ACTOR = "stratify:write-back"
+
+
+def write_back_key(*, service_id: str, model_name: str, model_version: str, patient_id: str,
+                   as_of: datetime) -> str:
+    """sha256 over (service, model name@version, patient, as-of in UTC): the idempotency key."""
+    parts = [service_id, f"{model_name}@{model_version}", patient_id,
+             as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def write_back_enqueue(
+    *, result: ScoreResult, patient_id: str, encounter_id: str | None, fhir_base_url: str, source: str,
+    service_id: str, user_token: str | None = None,
+) -> WriteBack | None:
+    """Record a write-back and send it after commit (contract 7); None when off, unscored or shadow.
+
+    A second call for the same (service, model, patient, as-of) returns the existing row and sends
+    nothing. `user_token`: the launching user's SMART token, for EHRs that let users write.
+    """
+    if not settings.WRITEBACK_ENABLED or not result.scored or result.model_status == "shadow":
+        return None
+    key = write_back_key(service_id=service_id, model_name=result.model_name, model_version=result.model_version,
+                         patient_id=patient_id, as_of=result.as_of)
+    bundle = write_back_bundle(result, patient_id=patient_id, encounter_id=encounter_id, key=key,
+                               recorded=timezone.now())
+    with transaction.atomic():
+        write_back, created = WriteBack.objects.get_or_create(idempotency_key=key, defaults={
+            "service_id": service_id, "source": source, "model_name": result.model_name,
+            "model_version": result.model_version, "as_of": result.as_of,
+            "patient_pseudonym": pseudonymize(patient_id), "patient_ref_encrypted": encrypt_text(patient_id),
+            "fhir_base_url": fhir_base_url.rstrip("/"),
+            "payload_encrypted": encrypt_text(orjson.dumps(bundle).decode()),
+            "user_token_encrypted": encrypt_text(user_token) if user_token else "",
+        })
+        if created:
+            write_back_schedule(write_back)
+    return write_back
+
+
+def write_back_schedule(write_back: WriteBack) -> None:
+    """Send the task once the surrounding transaction commits (a worker never sees uncommitted rows)."""
+    from fhirapp.tasks import write_back_send  # the task module imports this one
+
+    write_back_id = write_back.pk
+    # robust: a broker outage (or, in the eager demo, a failed send) is logged, never breaks the request;
+    # the row stays pending/failed for the admin "retry" action.
+    transaction.on_commit(lambda: write_back_send.delay(write_back_id), robust=True)
+
+
+def write_back_retry(write_back: WriteBack) -> bool:
+    """Re-queue a failed write-back (admin action); False when it is not failed."""
+    with transaction.atomic():
+        updated = WriteBack.objects.filter(pk=write_back.pk, status=WriteBack.Status.FAILED).update(
+            status=WriteBack.Status.PENDING, updated_at=timezone.now())
+        if updated:
+            write_back_schedule(write_back)
+    return bool(updated)
+
+
+def write_back_bundle(result: ScoreResult, *, patient_id: str, encounter_id: str | None, key: str,
+                      recorded: datetime) -> dict[str, Any]:
+    """The transaction Bundle: RiskAssessment and Observation as conditional creates, then their Provenance."""
+    ra_url, obs_url = _urn(key, "RiskAssessment"), _urn(key, "Observation")
+    ra = resources.risk_assessment_build(result, patient_id=patient_id, encounter_id=encounter_id, identifier=key)
+    obs = resources.observation_build(result, patient_id=patient_id, encounter_id=encounter_id, identifier=key)
+    prov = resources.provenance_build(result, targets=[ra_url, obs_url], recorded=recorded, tag=key)
+    by_identifier = f"identifier={resources.IDENTIFIER_SYSTEM}|{key}"
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        _entry(ra_url, resources.resource_json(ra), by_identifier),
+        _entry(obs_url, resources.resource_json(obs), by_identifier),
+        _entry(_urn(key, "Provenance"), resources.resource_json(prov), None),
+    ]}
+
+
+def _urn(key: str, resource_type: str) -> str:
+    """A stable urn:uuid per (key, type) so a retried Bundle is byte-identical."""
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{resources.CANONICAL}/write-back/{key}/{resource_type}')}"
+
+
+def _entry(full_url: str, resource: dict[str, Any], if_none_exist: str | None) -> dict[str, Any]:
+    request = {"method": "POST", "url": resource["resourceType"]}
+    if if_none_exist:
+        request["ifNoneExist"] = if_none_exist
+    return {"fullUrl": full_url, "resource": resource, "request": request}
+
+
+def write_back_deliver(*, write_back_id: int) -> WriteBack:
+    """POST the Bundle once. Marks succeeded, or failed on a 4xx; re-raises retryable errors (5xx, timeout)."""
+    write_back = WriteBack.objects.get(pk=write_back_id)
+    if write_back.status == WriteBack.Status.SUCCEEDED:
+        return write_back
+    WriteBack.objects.filter(pk=write_back.pk).update(attempts=write_back.attempts + 1, updated_at=timezone.now())
+    write_back.refresh_from_db()
+    try:
+        client = _client(write_back)
+        refs = _already_written(client, write_back.idempotency_key)
+        if not refs:
+            response = client.transaction(orjson.loads(decrypt_text(write_back.payload_encrypted)),
+                                          deadline=time.monotonic() + settings.WRITEBACK_TIMEOUT_SECONDS)
+            refs = [str(e.get("response", {}).get("location", "")) for e in response.get("entry", [])]
+    except ApplicationError as exc:
+        if getattr(exc, "retryable", False):
+            _save(write_back, last_error=error_of(exc))
+            raise
+        return write_back_fail(write_back, error_of(exc))
+    _save(write_back, status=WriteBack.Status.SUCCEEDED, resource_refs=refs, last_error={}, user_token_encrypted="")
+    _audit(write_back, outcome="success", detail={"resource_refs": refs})
+    return write_back
+
+
+def _already_written(client: FhirClient, key: str) -> list[str]:
+    """References of the resources an earlier attempt already committed (its answer may have been lost).
+
+    RiskAssessment and Observation are also conditional creates; this check is what keeps the
+    Provenance (no identifier, so no portable conditional create) from being written twice.
+    """
+    deadline = time.monotonic() + settings.WRITEBACK_TIMEOUT_SECONDS
+    query = urlencode({"identifier": f"{resources.IDENTIFIER_SYSTEM}|{key}"})
+    found = client.bundle_resources(client.search_url(f"RiskAssessment?{query}", deadline=deadline),
+                                    deadline=deadline)
+    if not found:
+        return []
+    observations = client.bundle_resources(client.search_url(f"Observation?{query}", deadline=deadline),
+                                           deadline=deadline)
+    return [f"{r['resourceType']}/{r['id']}" for r in [*found, *observations]]
+
+
+def write_back_fail(write_back: WriteBack, error: dict[str, Any]) -> WriteBack:
+    """Mark failed with the error (OperationOutcome included) and audit it."""
+    _save(write_back, status=WriteBack.Status.FAILED, last_error=error, user_token_encrypted="")
+    _audit(write_back, outcome="failure", detail={"error": {k: error.get(k) for k in ("message", "code")}})
+    logger.warning("write-back %s failed: %s", write_back.pk, error.get("code"))
+    return write_back
+
+
+def _client(write_back: WriteBack) -> FhirClient:
+    if write_back.user_token_encrypted:
+        token = decrypt_text(write_back.user_token_encrypted)
+    else:
+        from smart_launch.backend import backend_access_token  # contract 6 (SMART Backend Services)
+
+        token = backend_access_token(iss=write_back.fhir_base_url, scope=settings.WRITEBACK_SCOPE)
+    return FhirClient(write_back.fhir_base_url, token=token, timeout=settings.WRITEBACK_TIMEOUT_SECONDS)
+
+
+def error_of(exc: BaseException) -> dict[str, Any]:
+    """The stored error shape {"message","code","extra"} of any exception (OperationOutcome in extra)."""
+    if isinstance(exc, ApplicationError):
+        return {"message": exc.message, "code": exc.code, "extra": exc.extra}
+    return {"message": str(exc) or type(exc).__name__, "code": "error", "extra": {"type": type(exc).__name__}}
+
+
+def _save(write_back: WriteBack, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(write_back, name, value)
+    write_back.save(update_fields=[*fields, "updated_at"])
+
+
+def _audit(write_back: WriteBack, *, outcome: str, detail: dict[str, Any]) -> None:
+    audit_record_create(
+        action="write_back", outcome=outcome, actor=WRITEBACK_ACTOR,
+        actor_detail={"source": write_back.source, "service_id": write_back.service_id},
+        patient_id=decrypt_text(write_back.patient_ref_encrypted), model_name=write_back.model_name,
+        model_version=write_back.model_version,
+        output_summary={"status": write_back.status, "attempts": write_back.attempts},
+        detail={"write_back_id": write_back.pk, "fhir_base_url": write_back.fhir_base_url, **detail})

@@ -1,0 +1,126 @@
+"""Write-back against the sandbox FHIR server over real HTTP, with injected failures (contract 4)."""
+from collections.abc import Iterator
+from io import StringIO
+from typing import Any
+
+import orjson
+import pytest
+from django.core.management import call_command
+
+from config.keys import decrypt_text, encrypt_text
+from fhirapp.client import FhirClient
+from fhirapp.models import AuditRecord, WriteBack
+from fhirapp.services.writeback import write_back_deliver, write_back_enqueue
+from sandbox_ehr.fhir.faults import fault_clear, fault_inject
+from tests.fhirapp.live import (
+    OPERATION_OUTCOME,
+    fhir_base,
+    provenances,
+    reader,
+    refreshed,
+    seeded_result,
+    write_token,
+    written,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _no_faults() -> Iterator[None]:
+    fault_clear()
+    yield
+    fault_clear()
+
+
+@pytest.fixture
+def live(live_server: Any) -> dict[str, Any]:
+    base = fhir_base(live_server)
+    client = reader(base)
+    patient_id, result = seeded_result(client)
+    return {"base": base, "client": client, "patient_id": patient_id, "result": result}
+
+
+def _enqueue(live: dict[str, Any], **overrides: Any) -> WriteBack:
+    kwargs: dict[str, Any] = dict(result=live["result"], patient_id=live["patient_id"], encounter_id=None,
+                                  fhir_base_url=live["base"], source="sidebar", service_id="sidebar",
+                                  user_token=write_token())
+    kwargs.update(overrides)
+    write_back = write_back_enqueue(**kwargs)
+    assert write_back is not None
+    return refreshed(write_back)
+
+
+class WriteBackLiveTests:
+    def test_writes_three_resources_in_one_transaction(self, live: dict[str, Any]) -> None:
+        write_back = _enqueue(live)
+        assert write_back.status == "succeeded" and write_back.attempts == 1
+        [ra] = written(live["client"], "RiskAssessment", write_back.idempotency_key)
+        [obs] = written(live["client"], "Observation", write_back.idempotency_key)
+        assert ra["prediction"][0]["probabilityDecimal"] == 0.3412
+        assert [b["reference"] for b in ra["basis"]] == list(live["result"].basis)
+        assert [d["reference"] for d in obs["derivedFrom"]] == list(live["result"].basis)
+        [prov] = provenances(live["client"], f"RiskAssessment/{ra['id']}")
+        assert {t["reference"] for t in prov["target"]} == {f"RiskAssessment/{ra['id']}", f"Observation/{obs['id']}"}
+        assert sorted(write_back.resource_refs)[0].startswith("Observation/")
+        assert write_back.user_token_encrypted == ""
+        audit = AuditRecord.objects.get(action="write_back")
+        assert audit.outcome == "success" and audit.detail["write_back_id"] == write_back.pk
+
+    def test_503_then_success_writes_exactly_one(self, live: dict[str, Any]) -> None:
+        fault_inject(status=503, times=1, methods=("POST",))
+        write_back = _enqueue(live)
+        assert write_back.status == "succeeded" and write_back.attempts == 2
+        [ra] = written(live["client"], "RiskAssessment", write_back.idempotency_key)
+        assert len(written(live["client"], "Observation", write_back.idempotency_key)) == 1
+        assert len(provenances(live["client"], f"RiskAssessment/{ra['id']}")) == 1
+
+    def test_400_is_never_retried_and_keeps_the_operation_outcome(self, live: dict[str, Any]) -> None:
+        fault_inject(status=400, times=3, methods=("POST",), body=OPERATION_OUTCOME)
+        write_back = _enqueue(live)
+        assert write_back.status == "failed" and write_back.attempts == 1
+        assert write_back.last_error["extra"]["upstream_status"] == 400
+        assert write_back.last_error["extra"]["operation_outcome"] == OPERATION_OUTCOME
+        assert written(live["client"], "RiskAssessment", write_back.idempotency_key) == []
+        assert AuditRecord.objects.get(action="write_back").outcome == "failure"
+
+    def test_5xx_until_retries_run_out_marks_failed(self, live: dict[str, Any], settings: Any) -> None:
+        settings.WRITEBACK_MAX_RETRIES = 2
+        fault_inject(status=503, times=10, methods=("POST",))
+        write_back = _enqueue(live)
+        assert write_back.status == "failed" and write_back.attempts == 3
+        assert write_back.last_error["extra"]["upstream_status"] == 503
+
+    def test_duplicate_enqueue_and_redelivery_write_once(self, live: dict[str, Any]) -> None:
+        first = _enqueue(live)
+        second = _enqueue(live)
+        assert first.pk == second.pk and second.attempts == 1
+        # A redelivered task whose first answer was lost: the row is pending again, the EHR has it all.
+        WriteBack.objects.filter(pk=first.pk).update(status="pending", user_token_encrypted=encrypt_text(write_token()))
+        again = write_back_deliver(write_back_id=first.pk)
+        assert again.status == "succeeded"
+        [ra] = written(live["client"], "RiskAssessment", first.idempotency_key)
+        assert len(written(live["client"], "Observation", first.idempotency_key)) == 1
+        assert len(provenances(live["client"], f"RiskAssessment/{ra['id']}")) == 1
+
+    def test_conditional_create_alone_dedupes(self, live: dict[str, Any]) -> None:
+        """Even without our pre-check, a resent Bundle is deduplicated by the EHR on the identifier."""
+        write_back = _enqueue(live)
+        bundle = orjson.loads(decrypt_text(write_back.payload_encrypted))
+        bundle["entry"] = bundle["entry"][:2]  # RiskAssessment + Observation, both conditional
+        try:
+            FhirClient(live["base"], token=write_token()).transaction(bundle)
+        except Exception as exc:
+            raise AssertionError(getattr(exc, "extra", exc)) from exc
+        assert len(written(live["client"], "RiskAssessment", write_back.idempotency_key)) == 1
+        assert len(written(live["client"], "Observation", write_back.idempotency_key)) == 1
+
+
+def test_backend_services_token_path(live_server: Any, settings: Any, live: dict[str, Any]) -> None:
+    """No user token: the task gets a SMART Backend Services token (contract 6) from the sandbox."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    call_command("sandbox_setup", stdout=StringIO())
+    call_command("smart_demo_setup", stdout=StringIO())
+    write_back = _enqueue(live, user_token=None, source="cds", service_id="stratify-sepsis")
+    assert write_back.status == "succeeded", write_back.last_error
+    assert len(written(live["client"], "RiskAssessment", write_back.idempotency_key)) == 1

@@ -1,0 +1,135 @@
+"""write_back_enqueue (idempotency key, on_commit, switches), the Bundle, backoff, selector, admin."""
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.urls import reverse
+
+from config.keys import decrypt_text
+from fhirapp import resources
+from fhirapp.models import AuditRecord, WriteBack
+from fhirapp.selectors import write_back_latest
+from fhirapp.services.governance import governance_groups_setup
+from fhirapp.services.writeback import write_back_bundle, write_back_enqueue, write_back_key
+from fhirapp.tasks import retry_countdown
+from tests.fhirapp.conftest import AS_OF, Validate, news2_result, sepsis_result
+
+pytestmark = pytest.mark.django_db
+BASE = "https://ehr.example.org/fhir"
+
+
+def _enqueue(**overrides: Any) -> WriteBack | None:
+    kwargs: dict[str, Any] = dict(result=sepsis_result(), patient_id="pat-1", encounter_id="enc-1",
+                                  fhir_base_url=BASE, source="cds", service_id="stratify-patient-view")
+    kwargs.update(overrides)
+    return write_back_enqueue(**kwargs)
+
+
+class EnqueueTests:
+    def test_one_row_and_one_task_per_key(self, django_capture_on_commit_callbacks: Any) -> None:
+        with django_capture_on_commit_callbacks() as callbacks:
+            first = _enqueue()
+            second = _enqueue()
+        assert first is not None and second is not None and first.pk == second.pk
+        assert len(callbacks) == 1
+        assert WriteBack.objects.count() == 1
+        assert first.idempotency_key == write_back_key(service_id="stratify-patient-view", model_name="sepsis",
+                                                       model_version="2024.03.1", patient_id="pat-1", as_of=AS_OF)
+        assert first.status == "pending" and first.attempts == 0
+        assert "pat-1" not in first.payload_encrypted and decrypt_text(first.patient_ref_encrypted) == "pat-1"
+
+    def test_key_changes_with_each_component(self) -> None:
+        base = dict(service_id="s", model_name="sepsis", model_version="1", patient_id="p", as_of=AS_OF)
+        keys = {write_back_key(**base)}  # type: ignore[arg-type]
+        for field, value in [("service_id", "t"), ("model_version", "2"), ("patient_id", "q"),
+                             ("as_of", AS_OF + timedelta(seconds=1)), ("model_name", "news2")]:
+            keys.add(write_back_key(**{**base, field: value}))  # type: ignore[arg-type]
+        assert len(keys) == 6
+
+    def test_disabled_is_a_no_op(self, settings: Any, django_capture_on_commit_callbacks: Any) -> None:
+        settings.WRITEBACK_ENABLED = False
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert _enqueue() is None
+        assert callbacks == [] and not WriteBack.objects.exists()
+
+    def test_shadow_and_unscored_are_not_written(self) -> None:
+        assert _enqueue(result=sepsis_result(model_status="shadow")) is None
+        assert _enqueue(result=sepsis_result(scored=False, probability=None, band=None)) is None
+        assert not WriteBack.objects.exists()
+
+    def test_latest_selector(self) -> None:
+        assert write_back_latest(patient_id="pat-1", model_name="sepsis") is None
+        _enqueue()
+        newer = _enqueue(result=sepsis_result(as_of=AS_OF + timedelta(hours=1)))
+        _enqueue(result=news2_result())
+        latest = write_back_latest(patient_id="pat-1", model_name="sepsis")
+        assert latest is not None and newer is not None and latest.pk == newer.pk
+        assert latest.error == ""
+        assert write_back_latest(patient_id="pat-2", model_name="sepsis") is None
+
+
+class BundleTests:
+    def test_transaction_bundle_is_valid_and_stable(
+            self, fhir_schema_validate: Validate) -> None:
+        key = "ab" * 32
+        bundle = write_back_bundle(sepsis_result(), patient_id="pat-1", encounter_id="enc-1", key=key, recorded=AS_OF)
+        assert fhir_schema_validate(bundle) == []
+        assert bundle == write_back_bundle(sepsis_result(), patient_id="pat-1", encounter_id="enc-1", key=key,
+                                           recorded=AS_OF)
+        ra, obs, prov = bundle["entry"]
+        assert bundle["type"] == "transaction"
+        assert ra["request"]["ifNoneExist"] == f"identifier={resources.IDENTIFIER_SYSTEM}|{key}"
+        assert obs["request"]["ifNoneExist"] == ra["request"]["ifNoneExist"]
+        assert [t["reference"] for t in prov["resource"]["target"]] == [ra["fullUrl"], obs["fullUrl"]]
+        assert all(e["fullUrl"].startswith("urn:uuid:") for e in bundle["entry"])
+
+    def test_stored_payload_is_the_bundle(self) -> None:
+        write_back = _enqueue()
+        assert write_back is not None
+        payload = orjson.loads(decrypt_text(write_back.payload_encrypted))
+        assert [e["resource"]["resourceType"] for e in payload["entry"]] == ["RiskAssessment", "Observation",
+                                                                             "Provenance"]
+
+
+class BackoffTests:
+    def test_exponential_and_capped(self, settings: Any) -> None:
+        settings.WRITEBACK_RETRY_BASE_SECONDS = 10
+        settings.WRITEBACK_RETRY_MAX_SECONDS = 100
+        assert 5 <= retry_countdown(0) <= 10
+        assert 20 <= retry_countdown(2) <= 40
+        assert 50 <= retry_countdown(8) <= 100
+
+
+class WriteBackAdminTests:
+    def _admin_client(self) -> Client:
+        governance_groups_setup()
+        user = User.objects.create_user("ops", password="pw-123456789", is_staff=True)
+        user.groups.add(Group.objects.get(name="admin"))
+        client = Client()
+        client.force_login(user)
+        return client
+
+    def test_retry_action_requeues_failed_and_is_audited(self, django_capture_on_commit_callbacks: Any) -> None:
+        write_back = _enqueue()
+        assert write_back is not None
+        WriteBack.objects.filter(pk=write_back.pk).update(
+            status="failed", last_error={"message": "rejected", "code": "upstream_fhir_rejected",
+                                         "extra": {"upstream_status": 400}})
+        client = self._admin_client()
+        failed_list = client.get(reverse("admin:fhirapp_failedwriteback_changelist"))
+        assert failed_list.status_code == 200 and b"rejected" in failed_list.content
+        with django_capture_on_commit_callbacks() as callbacks:
+            client.post(reverse("admin:fhirapp_writeback_changelist"),
+                        {"action": "retry", "_selected_action": [write_back.pk]})
+        assert len(callbacks) == 1
+        assert WriteBack.objects.get(pk=write_back.pk).status == "pending"
+        change = AuditRecord.objects.get(action="admin_change")
+        assert change.actor == "admin:ops"
+        assert change.detail["model"] == "fhirapp.writeback" and change.detail["object_id"] == str(write_back.pk)
+
+    def test_no_add_or_delete(self) -> None:
+        client = self._admin_client()
+        assert client.get(reverse("admin:fhirapp_writeback_add")).status_code == 403

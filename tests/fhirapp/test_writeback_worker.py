@@ -1,0 +1,48 @@
+"""The Celery path: a real worker process over Redis delivers a write-back to the live sandbox server."""
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fhirapp.models import WriteBack
+from fhirapp.services.writeback import write_back_enqueue
+from sandbox_ehr.fhir.faults import fault_clear, fault_inject
+from tests.fhirapp.live import fhir_base, provenances, reader, refreshed, seeded_result, write_token, written
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Autouse, so it runs before the worker fixture copies the environment."""
+    monkeypatch.setenv("WRITEBACK_RETRY_BASE_SECONDS", "0.2")
+    monkeypatch.setenv("WRITEBACK_RETRY_MAX_SECONDS", "1")
+    fault_clear()
+    yield
+    fault_clear()
+
+
+def _wait_finished(write_back: WriteBack, timeout: float = 60) -> WriteBack:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if refreshed(write_back).status != WriteBack.Status.PENDING:
+            return write_back
+        time.sleep(0.2)
+    raise AssertionError(f"write-back still pending after {timeout} s (attempts={write_back.attempts})")
+
+
+def test_worker_retries_503_and_writes_once(live_server: Any, celery_worker_process: subprocess.Popen[bytes]) -> None:
+    base = fhir_base(live_server)
+    client = reader(base)
+    patient_id, result = seeded_result(client)
+    fault_inject(status=503, times=1, methods=("POST",))
+    write_back = write_back_enqueue(result=result, patient_id=patient_id, encounter_id=None, fhir_base_url=base,
+                                    source="sidebar", service_id="sidebar", user_token=write_token())
+    assert write_back is not None
+    write_back = _wait_finished(write_back)
+    assert write_back.status == "succeeded", write_back.last_error
+    assert write_back.attempts == 2
+    [ra] = written(client, "RiskAssessment", write_back.idempotency_key)
+    assert len(provenances(client, f"RiskAssessment/{ra['id']}")) == 1
