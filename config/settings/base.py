@@ -1,8 +1,12 @@
 """Base settings: the embedded default (SQLite, eager Celery, local-memory cache, sandbox EHR on)."""
 from config.env import BASE_DIR, INSECURE_DEV_SECRET, SHARED_DATA_DIR, env
 from config.settings.celery import *  # noqa: F403
+from config.settings.cds import *  # noqa: F403
+from config.settings.smart import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
+from config.settings.sandbox_auth import *  # noqa: F403
 from config.settings.stores import CACHES, DATABASES, REDIS_URL  # noqa: F401
+from config.settings.writeback import *  # noqa: F403
 
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET)
 DEBUG = env.bool("DEBUG", default=False)
@@ -107,5 +111,6 @@ DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("models: install the shipped sepsis/readmission artifacts and rule scores", "install_models"),
     ("sandbox EHR: load Synthea and PhysioNet patients", "load_sandbox_data"),
     ("sandbox EHR: SMART clients, signing keys, trusted CDS client", "sandbox_setup"),
+    ("governance: clinician / admin / auditor groups", "governance_setup"),
     ("SMART launch: register the sandbox EHR and our client keys", "smart_demo_setup"),
 ]

@@ -1,0 +1,66 @@
+"""What the simulator's chart shows, read over HTTP from the sandbox FHIR server like any FHIR client."""
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhirapp.client import FhirClient
+from fhirapp.errors import UpstreamFhirError
+from sandbox_ehr.auth import endpoints
+from sandbox_ehr.auth.services import access_token_issue
+
+EHR_CLIENT_ID = "sandbox-ehr-simulator"
+VITALS_SHOWN = 40
+
+
+@dataclass(frozen=True)
+class VitalRow:
+    """One vital-sign Observation as a table row."""
+
+    when: str
+    name: str
+    value: str
+
+
+@dataclass
+class Chart:
+    """Header data, the latest encounter and recent vital signs (or why they could not be read)."""
+
+    encounter: dict[str, Any] | None = None
+    vitals: list[VitalRow] = field(default_factory=list)
+    error: str = ""
+
+
+def ehr_fhir_client() -> FhirClient:
+    """A client for the sandbox FHIR server with the sandbox clinician's (user-level, read-only) token."""
+    token = access_token_issue(client_id=EHR_CLIENT_ID, scope="user/*.rs", fhir_user=endpoints.practitioner_url(),
+                               expires_in=600)
+    return FhirClient(endpoints.fhir_base(), token, timeout=10.0)
+
+
+def _value(obs: dict[str, Any]) -> str:
+    quantity = obs.get("valueQuantity")
+    if isinstance(quantity, dict) and "value" in quantity:
+        return f"{quantity['value']} {quantity.get('unit') or quantity.get('code') or ''}".strip()
+    if "valueString" in obs:
+        return str(obs["valueString"])
+    return "—"
+
+
+def _vital(obs: dict[str, Any]) -> VitalRow:
+    code = obs.get("code") or {}
+    name = code.get("text") or next((c.get("display") for c in code.get("coding", []) if c.get("display")), "?")
+    when = str(obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("start") or "")
+    return VitalRow(when=when.replace("T", " ")[:16], name=str(name), value=_value(obs))
+
+
+def chart_load(client: FhirClient, patient_id: str) -> Chart:
+    """The latest encounter and the most recent vital signs of a patient."""
+    chart = Chart()
+    try:
+        encounters = client.search_url(f"Encounter?patient={patient_id}&_sort=-date&_count=1")
+        chart.encounter = next((e["resource"] for e in encounters.get("entry", []) if "resource" in e), None)
+        vitals = client.search_url(f"Observation?patient={patient_id}&category=vital-signs&_sort=-date"
+                                   f"&_count={VITALS_SHOWN}")
+        chart.vitals = [_vital(e["resource"]) for e in vitals.get("entry", []) if "resource" in e]
+    except UpstreamFhirError as exc:
+        chart.error = f"The sandbox FHIR server could not be read: {exc.message}"
+    return chart
