@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config import health, views
+from smart_launch import views as smart_views
 
 handler400 = "config.api_errors.handler400"
 handler403 = "config.api_errors.handler403"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("cds-services", include("cds_hooks.urls")),
     path("smart/", include("smart_launch.urls")),
+    path(".well-known/jwks.json", smart_views.jwks, name="smart_jwks"),
     path("models/", include("scoring.urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -1,0 +1,295 @@
+"""The only module that uses authlib's OAuth client: SMART discovery, authorization URL, token calls, id_token.
+
+Our adapter around the protocol library, in the spirit of django-oauth-toolkit's OAuthLibCore.
+Spec: SMART App Launch 2.2 (https://hl7.org/fhir/smart-app-launch/) sections "Conformance"
+(smart-configuration), "App Launch" (authorization with PKCE S256, `aud`, `launch`), "Scopes and
+Launch Context" (v1/v2 scopes), "Client Authentication: Asymmetric" (private_key_jwt, RS384/ES384,
+assertion lifetime at most five minutes) and "Backend Services" (client_credentials).
+FHIR endpoints (smart-configuration, CapabilityStatement) are read through fhirapp.client.FhirClient;
+only the authorization server's token endpoint and JWKS are called from here.
+"""
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from django.conf import settings
+from django.core.cache import cache
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from fhirapp.client import FhirClient
+from fhirapp.errors import FhirRequestRejected, FhirServerError
+from smart_launch.errors import DiscoveryFailed, IdTokenInvalid, TokenExchangeFailed
+from smart_launch.keys import signing_key
+
+OAUTH_URIS_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+CAPABILITIES_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/capabilities"
+ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]
+ASSERTION_LIFETIME_SECONDS = 300  # "no more than five minutes in the future" (SMART asymmetric auth)
+CLINICAL_RESOURCES_V1_SUFFIX = ".read"
+_HTTP = requests.Session()
+
+
+@dataclass(frozen=True)
+class SmartConfiguration:
+    """What an EHR's authorization server supports, from discovery."""
+
+    iss: str
+    authorization_endpoint: str
+    token_endpoint: str
+    issuer: str = ""
+    jwks_uri: str = ""
+    scopes_supported: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    code_challenge_methods: tuple[str, ...] = ()
+    token_auth_signing_algs: tuple[str, ...] = ()
+    source: str = "smart-configuration"
+
+    @property
+    def supports_v2_scopes(self) -> bool:
+        """v2 when the server says `permission-v2` or lists v2-style (`.rs`/`.cruds`) scopes."""
+        if "permission-v2" in self.capabilities:
+            return True
+        return any(_is_v2_scope(s) for s in self.scopes_supported)
+
+
+def _is_v2_scope(scope: str) -> bool:
+    suffix = scope.rsplit(".", 1)[-1].split("?", 1)[0] if "/" in scope and "." in scope else ""
+    return bool(suffix) and set(suffix) <= set("cruds") and suffix not in ("read",)
+
+
+def _cache_key(kind: str, url: str) -> str:
+    return f"smart:{kind}:{hashlib.sha256(url.encode()).hexdigest()}"
+
+
+# ---------------------------------------------------------------------------------------------- discovery
+
+def discover(iss: str, *, refresh: bool = False) -> SmartConfiguration:
+    """The EHR's SMART configuration: `.well-known/smart-configuration`, else the CapabilityStatement (cached)."""
+    key = _cache_key("discovery", iss)
+    cached = None if refresh else cache.get(key)
+    if isinstance(cached, dict):
+        return SmartConfiguration(**cached)
+    config = _discover_well_known(iss) or _discover_capability_statement(iss)
+    if config is None:
+        raise DiscoveryFailed(
+            "The EHR did not tell us where to authorize: neither its .well-known/smart-configuration nor "
+            "its CapabilityStatement lists SMART OAuth endpoints.",
+            what_to_do="Ask your EHR administrator to check the FHIR server address registered for this app.",
+            extra={"iss": iss})
+    cache.set(key, asdict(config), settings.SMART_DISCOVERY_CACHE_SECONDS)
+    return config
+
+
+def _fhir(iss: str) -> FhirClient:
+    return FhirClient(iss, timeout=settings.SMART_HTTP_TIMEOUT)
+
+
+def _discover_well_known(iss: str) -> SmartConfiguration | None:
+    try:
+        doc = _fhir(iss).request("GET", ".well-known/smart-configuration", headers={"Accept": "application/json"})
+    except (FhirRequestRejected, FhirServerError):
+        return None
+    if not isinstance(doc.get("authorization_endpoint"), str) or not isinstance(doc.get("token_endpoint"), str):
+        return None
+    return SmartConfiguration(
+        iss=iss, authorization_endpoint=doc["authorization_endpoint"], token_endpoint=doc["token_endpoint"],
+        issuer=str(doc.get("issuer") or ""), jwks_uri=str(doc.get("jwks_uri") or ""),
+        scopes_supported=_strings(doc.get("scopes_supported")), capabilities=_strings(doc.get("capabilities")),
+        code_challenge_methods=_strings(doc.get("code_challenge_methods_supported")),
+        token_auth_signing_algs=_strings(doc.get("token_endpoint_auth_signing_alg_values_supported")),
+    )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _discover_capability_statement(iss: str) -> SmartConfiguration | None:
+    """SMART App Launch 1.0 servers put the endpoints in `rest.security.extension` (oauth-uris)."""
+    try:
+        statement = _fhir(iss).get("metadata")
+    except (FhirRequestRejected, FhirServerError):
+        return None
+    for rest in statement.get("rest") or []:
+        security = rest.get("security") or {}
+        uris: dict[str, str] = {}
+        capabilities: list[str] = []
+        for ext in security.get("extension") or []:
+            if ext.get("url") == OAUTH_URIS_EXTENSION:
+                uris = {e.get("url"): e.get("valueUri") for e in ext.get("extension") or [] if e.get("valueUri")}
+            elif ext.get("url") == CAPABILITIES_EXTENSION and isinstance(ext.get("valueCode"), str):
+                capabilities.append(ext["valueCode"])
+        if uris.get("authorize") and uris.get("token"):
+            return SmartConfiguration(iss=iss, authorization_endpoint=uris["authorize"],
+                                      token_endpoint=uris["token"], capabilities=tuple(capabilities),
+                                      source="capability-statement")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- scopes
+
+def launch_scopes(*, config: SmartConfiguration, clinical_scopes: str, standalone: bool,
+                  offline_access: bool) -> str:
+    """`launch openid fhirUser` (or `launch/patient` standalone) plus clinical scopes in the server's dialect."""
+    base = ["launch/patient" if standalone else "launch", "openid", "fhirUser"]
+    clinical = clinical_scopes.split()
+    if not config.supports_v2_scopes:
+        clinical = [v1_scope(s) for s in clinical]
+    if offline_access:
+        base.append("offline_access")
+    return " ".join(dict.fromkeys(base + clinical))
+
+
+def v1_scope(scope: str) -> str:
+    """`patient/Observation.rs` -> `patient/Observation.read` (SMART 2.x "Scopes for requesting clinical data")."""
+    if not _is_v2_scope(scope):
+        return scope
+    resource, permissions = scope.split("?", 1)[0].rsplit(".", 1)
+    return f"{resource}.read" if set(permissions) <= set("rs") else f"{resource}.*"
+
+
+# ---------------------------------------------------------------------------------------------- authorize
+
+def authorization_url(*, config: SmartConfiguration, client_id: str, redirect_uri: str, scope: str,
+                      state: str, nonce: str, code_verifier: str, launch: str | None) -> str:
+    """The authorization request URL: response_type=code, PKCE S256 always, aud=iss, launch when given."""
+    session = OAuth2Session(client_id, scope=scope, redirect_uri=redirect_uri, code_challenge_method="S256")
+    params: dict[str, str] = {"aud": config.iss, "nonce": nonce}
+    if launch:
+        params["launch"] = launch
+    url, _ = session.create_authorization_url(config.authorization_endpoint, state=state,
+                                              code_verifier=code_verifier, **params)
+    return str(url)
+
+
+# ---------------------------------------------------------------------------------------------- token calls
+
+def _session(*, config: SmartConfiguration, client_id: str, confidential: bool, **kwargs: Any) -> OAuth2Session:
+    if not confidential:
+        return OAuth2Session(client_id, token_endpoint_auth_method="none", **kwargs)  # noqa: S106  (a method name)
+    supported = config.token_auth_signing_algs or ("ES384", "RS384")
+    try:
+        key, alg, kid = signing_key(preferred_algs=tuple(a for a in ("ES384", "RS384") if a in supported)
+                                    or ("RS384",))
+    except LookupError as exc:
+        raise TokenExchangeFailed("Stratify has no signing key to authenticate to the EHR with.",
+                                  what_to_do="Ask the Stratify administrator to run "
+                                             "`manage.py smart_keys rotate`.") from exc
+    session = OAuth2Session(client_id, client_secret=key,
+                            token_endpoint_auth_method="private_key_jwt", **kwargs)  # noqa: S106  (a method name)
+    session.register_client_auth_method(PrivateKeyJWT(
+        config.token_endpoint, alg=alg, headers={"kid": kid, "typ": "JWT"},
+        claims={"exp": int(time.time()) + ASSERTION_LIFETIME_SECONDS}))
+    return session
+
+
+def _token_call(session: OAuth2Session, what: str, **kwargs: Any) -> dict[str, Any]:
+    try:
+        token = dict(session.fetch_token(timeout=settings.SMART_HTTP_TIMEOUT, **kwargs))
+    except OAuthError as exc:
+        raise TokenExchangeFailed(
+            f"The EHR's authorization server refused the {what} ({exc.error}).",
+            extra={"error": exc.error, "error_description": (exc.description or "")[:300]}) from exc
+    except (requests.RequestException, ValueError) as exc:
+        raise TokenExchangeFailed(f"The EHR's authorization server did not complete the {what}.",
+                                  extra={"reason": type(exc).__name__}) from exc
+    finally:
+        session.close()
+    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+        raise TokenExchangeFailed(f"The EHR's {what} answer has no access token.")
+    return token
+
+
+def token_exchange(*, config: SmartConfiguration, client_id: str, confidential: bool, code: str,
+                   code_verifier: str, redirect_uri: str) -> dict[str, Any]:
+    """Exchange the authorization code (with the PKCE verifier; private_key_jwt when confidential)."""
+    session = _session(config=config, client_id=client_id, confidential=confidential, redirect_uri=redirect_uri)
+    return _token_call(session, "code exchange", url=config.token_endpoint, grant_type="authorization_code",
+                       code=code, code_verifier=code_verifier)
+
+
+def token_refresh(*, config: SmartConfiguration, client_id: str, confidential: bool,
+                  refresh_token: str) -> dict[str, Any]:
+    """A new access token from a refresh token."""
+    session = _session(config=config, client_id=client_id, confidential=confidential)
+    return _token_call(session, "token refresh", url=config.token_endpoint, grant_type="refresh_token",
+                       refresh_token=refresh_token)
+
+
+def client_credentials_token(*, config: SmartConfiguration, client_id: str, scope: str) -> dict[str, Any]:
+    """SMART Backend Services: client_credentials with a private_key_jwt assertion."""
+    session = _session(config=config, client_id=client_id, confidential=True, scope=scope)
+    return _token_call(session, "backend token request", url=config.token_endpoint,
+                       grant_type="client_credentials", scope=scope)
+
+
+# ---------------------------------------------------------------------------------------------- id_token
+
+def _get_json(url: str) -> dict[str, Any]:
+    response = _HTTP.get(url, timeout=settings.SMART_HTTP_TIMEOUT, headers={"Accept": "application/json"},
+                         allow_redirects=False)
+    response.raise_for_status()
+    data = response.json()
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _jwks(config: SmartConfiguration, *, refresh: bool) -> KeySet:
+    uri = config.jwks_uri
+    if not uri and config.issuer:
+        uri = str(_get_json(config.issuer.rstrip("/") + "/.well-known/openid-configuration").get("jwks_uri") or "")
+    if not uri:
+        raise IdTokenInvalid("The EHR publishes no keys to verify its id_token with.")
+    key = _cache_key("jwks", uri)
+    data = None if refresh else cache.get(key)
+    if not isinstance(data, dict):
+        data = _get_json(uri)
+        cache.set(key, data, settings.SMART_DISCOVERY_CACHE_SECONDS)
+    return KeySet.import_key_set(data)  # type: ignore[arg-type]
+
+
+def id_token_validate(*, config: SmartConfiguration, id_token: str, client_id: str, nonce: str) -> dict[str, Any]:
+    """Verify the id_token: signature by the EHR's JWKS, then iss, aud, exp (and iat) and nonce."""
+    try:
+        try:
+            token = jwt.decode(id_token, _jwks(config, refresh=False), algorithms=ID_TOKEN_ALGORITHMS)
+        except JoseError:  # maybe a rotated key: fetch the JWKS once more
+            token = jwt.decode(id_token, _jwks(config, refresh=True), algorithms=ID_TOKEN_ALGORITHMS)
+        registry = jwt.JWTClaimsRegistry(
+            leeway=30, iss={"essential": True, "value": config.issuer or config.iss},
+            aud={"essential": True, "value": client_id}, exp={"essential": True},
+            nonce={"essential": True, "value": nonce}, sub={"essential": True})
+        registry.validate(token.claims)
+    except (JoseError, ValueError) as exc:
+        raise IdTokenInvalid(f"The EHR's identity token did not verify ({type(exc).__name__}).",
+                             extra={"reason": str(exc)[:200]}) from exc
+    except requests.RequestException as exc:
+        raise IdTokenInvalid("The EHR's signing keys could not be fetched to verify its identity token.",
+                             extra={"reason": type(exc).__name__}) from exc
+    return dict(token.claims)
+
+
+# ---------------------------------------------------------------------------------------------- styling
+
+def style_fetch(url: str) -> dict[str, Any]:
+    """The EHR's `smart_style_url` JSON (cached); {} when it cannot be read. Callers validate every value."""
+    if not url.startswith(("https://", "http://")):
+        return {}
+    key = _cache_key("style", url)
+    cached = cache.get(key)
+    if isinstance(cached, dict):
+        return cached
+    try:
+        data = _get_json(url)
+    except (requests.RequestException, ValueError):
+        return {}
+    cache.set(key, data, settings.SMART_DISCOVERY_CACHE_SECONDS)
+    return data

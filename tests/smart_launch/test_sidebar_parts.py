@@ -1,0 +1,64 @@
+"""Pure parts of the sidebar: value words, refusal reasons, freshness, the as-of filter, SVG escaping."""
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scoring.types import Driver, ScoreResult
+from smart_launch import sidebar
+from smart_launch.svg import driver_bar_svg, trend_svg
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _result(**overrides: Any) -> ScoreResult:
+    base: dict[str, Any] = dict(
+        model_name="sepsis", model_version="1.0.0", model_sha256="", spec_version="2025.1", model_status="active",
+        kind="ml", title="Sepsis risk", as_of=NOW, scored=True, probability=0.34, points=None, band="high",
+        indicator="critical", summary="Sepsis risk HIGH: 34% in next 6 h", horizon_hours=6, provider="cpu",
+        drivers=(Driver("lactate_last", "Lactate", 4.1, "mmol/L", 2.0, 0.8, "raises", "Lactate 4.1 mmol/L"),
+                 Driver("hr_last", "Heart rate", 72, "/min", 0.5, -0.2, "lowers", "Heart rate 72 /min")),
+        data_times={"lactate_last": NOW - timedelta(hours=2), "hr_last": NOW - timedelta(minutes=30)})
+    return ScoreResult(**(base | overrides))
+
+
+def test_value_words() -> None:
+    assert sidebar.value_text(_result()) == "34%"
+    assert sidebar.value_text(_result(kind="rule", probability=None, points=1.0)) == "1 point"
+    assert sidebar.value_text(_result(kind="rule", probability=None, points=5.0)) == "5 points"
+    assert sidebar.value_text(_result(scored=False, probability=None)) == "Not scored"
+
+
+def test_not_scored_reasons_name_missing_and_stale_inputs() -> None:
+    reasons = sidebar.not_scored_reasons(_result(scored=False, probability=None, reasons=("Too little data.",),
+                                                 missing=("Lactate",), stale=("Heart rate",)))
+    assert reasons == ["Too little data.", "Missing: Lactate.", "Too old: Heart rate."]
+    assert sidebar.not_scored_reasons(_result()) == []
+
+
+def test_freshness_and_driver_rows() -> None:
+    assert sidebar.freshness_text(_result()) == "Newest input 30 min ago, oldest 2.0 h ago (2 inputs)."
+    rows = sidebar.driver_rows(_result())
+    assert [r["label"] for r in rows] == ["Lactate", "Heart rate"]  # by |contribution|
+    assert rows[0]["value"] == "4.1 mmol/L" and rows[0]["taken_at"] == "01 Mar 10:00" and rows[0]["when"] == "2.0 h ago"
+    assert 'width="120.0"' in rows[0]["bar"] and 'width="30.0"' in rows[1]["bar"]
+
+
+def test_resources_as_of_drops_later_observations() -> None:
+    def obs(hours: int) -> dict[str, Any]:
+        return {"resourceType": "Observation", "effectiveDateTime": (NOW - timedelta(hours=hours)).isoformat()}
+
+    kept = sidebar.resources_as_of([{"resourceType": "Patient"}, obs(5), obs(1), {"resourceType": "Observation"}],
+                                   NOW - timedelta(hours=2))
+    assert kept == [{"resourceType": "Patient"}, obs(5)]
+
+
+def test_trend_svg_escapes_and_marks_unscored_times() -> None:
+    points = [(NOW - timedelta(hours=4), 0.1), (NOW - timedelta(hours=2), None), (NOW, 0.3)]
+    svg = trend_svg(points, kind="ml", title="<script>x</script>")
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert "not scored at 10:00" in svg and svg.count("<circle") == 2 and "from 10% to 30%" in svg
+    assert trend_svg(points[:1], kind="ml", title="t") == ""
+
+
+def test_driver_bar_is_proportional() -> None:
+    assert 'width="60.0"' in driver_bar_svg(0.5, 1.0, direction="raises")
+    assert "#0b5cad" in driver_bar_svg(-0.5, 1.0, direction="lowers")
