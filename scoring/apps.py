@@ -7,3 +7,7 @@ class ScoringConfig(AppConfig):
 
     name = "scoring"
     verbose_name = "Scoring"
+
+    def ready(self) -> None:
+        """Register the system checks."""
+        from scoring import checks  # noqa: F401

@@ -1,7 +1,30 @@
-"""Model-registry readiness for /readyz and manage.py check."""
+"""Model-registry readiness for /readyz and manage.py check: every serving ML version must load and match."""
+from __future__ import annotations
+
 from typing import Any
 
 
+def version_problems() -> list[dict[str, Any]]:
+    """One entry per serving version: name, version, status, ready, provider, and the problem if any."""
+    from scoring.models import ModelVersion
+    from scoring.serving import registry
+
+    out: list[dict[str, Any]] = []
+    for mv in ModelVersion.objects.filter(status__in=("active", "canary", "shadow")).order_by("name", "version"):
+        entry: dict[str, Any] = {"name": mv.name, "version": mv.version, "status": mv.status, "kind": mv.kind}
+        if mv.kind == "rule":
+            out.append({**entry, "ready": True, "provider": "rule"})
+            continue
+        try:
+            model = registry.load(mv.name, mv.version, mv.artifact_path, mv.sha256)
+            out.append({**entry, "ready": True, "provider": model.provider})
+        except Exception as exc:  # a readiness probe reports, never raises
+            out.append({**entry, "ready": False, "provider": None, "problem": str(exc)[:300]})
+    return out
+
+
 def registry_status() -> dict[str, Any]:
-    """Report the registry; replaced by the real registry check once models are registered."""
-    return {"status": "ok", "required": True, "models": []}
+    """/readyz component: 'down' when an active or canary version cannot serve (shadows only reported)."""
+    models = version_problems()
+    down = [m for m in models if not m["ready"] and m["status"] in ("active", "canary")]
+    return {"status": "down" if down else "ok", "required": True, "models": models}

@@ -1,6 +1,11 @@
-"""Routes of scoring."""
-from django.urls import URLPattern, URLResolver
+"""Routes of scoring (mounted under /models/)."""
+from django.urls import URLPattern, URLResolver, path
+
+from scoring import views
 
 app_name = "scoring"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("<slug:name>/<str:version>/", views.model_card, name="model_card"),
+    path("<slug:name>/<str:version>/reliability.png", views.reliability_png, name="reliability_png"),
+]

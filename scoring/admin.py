@@ -1,0 +1,104 @@
+"""Django admin: model registry (audited status changes) and threshold policies (reasoned edits with history)."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
+from scoring.services_registry import POLICY_FIELDS, model_status_set, policy_update
+
+
+class ModelVersionForm(forms.ModelForm):
+    """Status edits need a reason."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept in the audit trail).")
+
+    class Meta:
+        model = ModelVersion
+        fields = ["status"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Registered versions; only the status is editable (rollback = re-activate an older version)."""
+
+    form = ModelVersionForm
+    list_display = ("name", "version", "status", "kind", "spec_version", "short_sha", "registered_by", "registered_at")
+    list_filter = ("name", "status", "kind")
+    readonly_fields = ("name", "version", "title", "kind", "sha256", "artifact_path", "spec_version", "metrics",
+                       "registered_by", "registered_at", "updated_at")
+
+    @admin.display(description="sha256")
+    def short_sha(self, obj: ModelVersion) -> str:
+        """First 12 hex digits."""
+        return obj.sha256[:12]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Versions come from register_model / install_models, never hand-typed."""
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
+        """Route the status change through the audited service."""
+        status = obj.status
+        obj.status = ModelVersion.objects.get(pk=obj.pk).status
+        model_status_set(mv=obj, status=status, actor=request.user.get_username(), reason=form.cleaned_data["reason"])
+
+
+class PolicyChangeInline(admin.TabularInline):
+    """Read-only history of a policy."""
+
+    model = ThresholdPolicyChange
+    extra = 0
+    can_delete = False
+    readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """History is written by the service only."""
+        return False
+
+
+class ThresholdPolicyForm(forms.ModelForm):
+    """Threshold edits need a reason."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept in history and audit).")
+
+    class Meta:
+        model = ThresholdPolicy
+        fields = list(POLICY_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        """moderate <= high."""
+        data = super().clean() or {}
+        if data.get("moderate_at") is not None and data.get("high_at") is not None \
+                and data["moderate_at"] > data["high_at"]:
+            raise forms.ValidationError("moderate_at must not exceed high_at.")
+        return data
+
+
+@admin.register(ThresholdPolicy)
+class ThresholdPolicyAdmin(admin.ModelAdmin):
+    """Per-version thresholds and band indicators, with their history."""
+
+    form = ThresholdPolicyForm
+    list_display = ("model_version", "moderate_at", "high_at", "low_indicator", "moderate_indicator",
+                    "high_indicator", "updated_at")
+    readonly_fields = ("model_version", "source", "updated_at")
+    inlines = [PolicyChangeInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Policies are created with their model version."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """A version always has a policy."""
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ThresholdPolicy, form: Any, change: bool) -> None:
+        """Save through the service (history + audit)."""
+        changes = {f: form.cleaned_data[f] for f in POLICY_FIELDS}
+        fresh = ThresholdPolicy.objects.get(pk=obj.pk)
+        policy_update(policy=fresh, changes=changes, actor=request.user.get_username(),
+                      reason=form.cleaned_data["reason"])

@@ -1,0 +1,1 @@
+"""The one feature definition shared by training and serving, and its pure extractors."""

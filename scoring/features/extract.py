@@ -1,0 +1,148 @@
+"""Pure extraction: raw FHIR JSON + as-of time -> feature vector in spec order, input ages, what is missing.
+
+Never reads an input dated after as-of. Missing inputs stay NaN (the model was trained with NaN as
+"not measured"); required inputs that are missing or stale are reported so the caller refuses to score.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from scoring.features.fhir_index import ObservationIndex, Series, index_observations, parse_time
+from scoring.features.spec import FeatureSpec
+
+NAN = math.nan
+HOUR = 3600.0
+ACUTE_CLASSES = frozenset({"IMP", "ACUTE", "ICU", "EMER", "OBSENC", "NONAC"})
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """A feature vector and its provenance."""
+
+    names: tuple[str, ...]
+    values: tuple[float, ...]  # NaN = not available
+    ages: Mapping[str, float]  # feature -> hours between its input and as-of (time-series features)
+    data_times: Mapping[str, datetime]  # feature -> time of the input used
+    missing: tuple[str, ...]  # labels of required inputs that are absent
+    stale: tuple[str, ...]  # labels of required inputs older than their freshness limit
+    basis: tuple[str, ...]  # FHIR references of the inputs used
+    notes: tuple[str, ...] = field(default=())
+
+
+def _last(s: Series | None, at: float, lookback_h: float) -> int | None:
+    """Index of the latest value at or before `at` within the look-back, or None."""
+    if s is None:
+        return None
+    i = bisect.bisect_right(s.times, at) - 1
+    if i < 0 or (at - s.times[i]) / HOUR > lookback_h:
+        return None
+    return i
+
+
+def _window(s: Series | None, at: float, window_h: float) -> list[float]:
+    if s is None:
+        return []
+    hi = bisect.bisect_right(s.times, at)
+    lo = bisect.bisect_right(s.times, at - window_h * HOUR)
+    return s.values[lo:hi]
+
+
+def _series_value(f: FeatureSpec, s: Series | None, at: float) -> tuple[float, int | None]:
+    """(feature value, index of the latest input used) for time-series aggregations."""
+    i = _last(s, at, f.lookback_hours)
+    agg = f.aggregation
+    if agg == "last":
+        return (s.values[i] if s is not None and i is not None else NAN), i
+    if agg == "hours_since":
+        return ((at - s.times[i]) / HOUR if s is not None and i is not None else NAN), i
+    if agg == "missing":
+        return (0.0 if i is not None else 1.0), i
+    if agg == "trend":
+        j = _last(s, at - (f.window_hours or 0.0) * HOUR, f.lookback_hours)
+        if s is None or i is None or j is None:
+            return NAN, i
+        return s.values[i] - s.values[j], i
+    vals = _window(s, at, f.window_hours or 0.0)
+    if not vals:
+        return NAN, None
+    value = min(vals) if agg == "min" else max(vals) if agg == "max" else math.fsum(vals) / len(vals)
+    return value, i
+
+
+def _first(resources: Iterable[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
+    return next((r for r in resources if r.get("resourceType") == kind), None)
+
+
+def current_encounter(resources: Sequence[Mapping[str, Any]], at: float) -> Mapping[str, Any] | None:
+    """The latest acute-care Encounter that started at or before `at` (in progress or not)."""
+    best: tuple[float, Mapping[str, Any]] | None = None
+    for r in resources:
+        if r.get("resourceType") != "Encounter" or r.get("status") in ("entered-in-error", "cancelled"):
+            continue
+        klass = r.get("class") or {}
+        if isinstance(klass, dict) and klass.get("code") not in ACUTE_CLASSES:
+            continue
+        start = parse_time((r.get("period") or {}).get("start"))
+        if start is not None and start <= at and (best is None or start > best[0]):
+            best = (start, r)
+    return best[1] if best else None
+
+
+def _static_value(f: FeatureSpec, patient: Mapping[str, Any] | None,
+                  encounter: Mapping[str, Any] | None, at: float) -> float:
+    if f.aggregation == "male":
+        gender = (patient or {}).get("gender")
+        return 1.0 if gender == "male" else 0.0 if gender == "female" else NAN
+    start = parse_time(((encounter or {}).get("period") or {}).get("start"))
+    if f.aggregation == "age_years":  # age at admission, as PhysioNet's Age
+        born = parse_time((patient or {}).get("birthDate"))
+        return NAN if born is None else ((start or at) - born) / (365.25 * 24 * HOUR)
+    return NAN if start is None else (at - start) / HOUR
+
+
+def extract_features(spec: Sequence[FeatureSpec], resources: Sequence[Mapping[str, Any]],
+                     as_of: datetime, index: ObservationIndex | None = None) -> Extraction:
+    """Build the feature vector of `spec` from raw FHIR JSON as of `as_of` (timezone-aware)."""
+    at = as_of.timestamp()
+    index = index or index_observations(resources, at)
+    patient = _first(resources, "Patient")
+    encounter = current_encounter(resources, at)
+    values: list[float] = []
+    ages: dict[str, float] = {}
+    times: dict[str, datetime] = {}
+    basis: set[str] = set()
+    missing: list[str] = []
+    stale: list[str] = []
+    for f in spec:
+        if f.source != "Observation":
+            values.append(_static_value(f, patient, encounter, at))
+            continue
+        s = index.series.get(f.column)
+        value, i = _series_value(f, s, at)
+        values.append(value)
+        if s is not None and i is not None:
+            ages[f.name] = (at - s.times[i]) / HOUR
+            times[f.name] = datetime.fromtimestamp(s.times[i], tz=UTC)
+            basis.add(s.refs[i])
+        if f.required:
+            _check_required(f, s, at, missing, stale)
+    return Extraction(tuple(f.name for f in spec), tuple(values), ages, times, tuple(missing),
+                      tuple(stale), tuple(sorted(basis)), _unit_notes(index))
+
+
+def _check_required(f: FeatureSpec, s: Series | None, at: float, missing: list[str], stale: list[str]) -> None:
+    i = None if s is None else bisect.bisect_right(s.times, at) - 1
+    if s is None or i is None or i < 0:
+        missing.append(f.label)
+    elif f.freshness_hours is not None and (at - s.times[i]) / HOUR > f.freshness_hours:
+        stale.append(f.label)
+
+
+def _unit_notes(index: ObservationIndex) -> tuple[str, ...]:
+    return tuple(f"{column}: ignored values in unknown unit(s) {', '.join(sorted(units))}"
+                 for column, units in sorted(index.unconverted_units.items()))

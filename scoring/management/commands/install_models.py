@@ -1,0 +1,36 @@
+"""`manage.py install_models`: register the shipped sepsis/readmission artifacts and the rule scores (idempotent)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+SHIPPED = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+class Command(BaseCommand):
+    """Install what `make demo` needs: shipped ML artifacts (latest version of each) and NEWS2/qSOFA."""
+
+    help = "Register the shipped model artifacts under scoring/artifacts and the NEWS2/qSOFA rule scores."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from scoring.models import ModelVersion
+        from scoring.services_registry import RULES, model_register, rule_register
+
+        for name in RULES:
+            mv = rule_register(name=name, registered_by="install_models")
+            self.stdout.write(f"  {mv.name} {mv.version}: {mv.status}")
+        for model_dir in sorted(p for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []:
+            versions = sorted((p for p in model_dir.iterdir() if (p / "card.json").is_file()), key=lambda p: p.name)
+            if not versions:
+                continue
+            folder = versions[-1]
+            rel = folder.relative_to(Path(settings.BASE_DIR))
+            existing = ModelVersion.objects.filter(name=model_dir.name, version=folder.name).first()
+            # A fresh install activates the shipped version; an existing one keeps the status an admin chose.
+            status = existing.status if existing else "active"
+            mv = model_register(artifact_dir=str(rel), registered_by="install_models", status=status)
+            self.stdout.write(f"  {mv.name} {mv.version}: {mv.status} (sha256 {mv.sha256[:12]})")
+        self.stdout.write(self.style.SUCCESS("models installed"))

@@ -1,0 +1,47 @@
+"""`manage.py model_report NAME [--json]`: the active version's card metrics."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+def report(name: str) -> dict[str, Any]:
+    """Headline metrics of the active version of `name` (from its model card)."""
+    from scoring.models import ModelVersion
+
+    mv = ModelVersion.objects.filter(name=name, status="active").first()
+    if mv is None:
+        raise CommandError(f"no active version of {name!r}")
+    card = mv.card or {}
+    metrics = card.get("metrics", {})
+    ext = next((v for k, v in metrics.items() if k.startswith("external")), {})
+    return {
+        "name": mv.name, "version": mv.version, "kind": mv.kind, "status": mv.status, "sha256": mv.sha256,
+        "spec_version": mv.spec_version, "external_set": next((k for k in metrics if k.startswith("external")), None),
+        "external_auroc": ext.get("auroc"), "external_auprc": ext.get("auprc"), "external_utility": ext.get("utility"),
+        "ece": ext.get("ece"), "brier": ext.get("brier"), "n_train": card.get("n_train"),
+        "n_external": ext.get("n_rows"), "thresholds": card.get("thresholds"),
+        "baselines": {k: {"auroc": v.get("auroc"), "utility": v.get("utility_at_alarm")}
+                      for k, v in (ext.get("baselines") or {}).items()},
+        "subgroups": {k: v.get("auroc") for k, v in (ext.get("subgroups") or {}).items()},
+    }
+
+
+class Command(BaseCommand):
+    """Print the active version's card metrics."""
+
+    help = "Print the active version's model-card metrics (use --json for machine-readable output)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        data = report(options["name"])
+        if options["json"]:
+            self.stdout.write(json.dumps(data, indent=2, sort_keys=True))
+            return
+        for key, value in data.items():
+            self.stdout.write(f"{key}: {value}")

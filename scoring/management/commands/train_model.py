@@ -1,0 +1,55 @@
+"""`manage.py train_model sepsis|readmission`: train from the shared data and write versioned artifacts."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+class Command(BaseCommand):
+    """Train one model and export ONNX + booster + model card."""
+
+    help = "Train a model from STRATIFY_DATA_DIR and write its artifacts (ONNX, booster JSON, model card)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", choices=["sepsis", "readmission"])
+        parser.add_argument("--model-version", default="1.0.0", help="version label of the new artifacts")
+        parser.add_argument("--out", default="", help="output folder (default scoring/artifacts/NAME/VERSION)")
+        parser.add_argument("--limit-patients", type=int, default=None, help="smoke run on the first N patients")
+        parser.add_argument("--register", action="store_true", help="also register the new version (shadow)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from scoring.training.publish import publish
+
+        name, version = options["name"], options["model_version"]
+        out = Path(options["out"]) if options["out"] else ARTIFACTS / name / version
+        started = time.monotonic()
+        card = _trainer(name)(out, limit_patients=options["limit_patients"])
+        card = publish(card, out, version)
+        self.stdout.write(self.style.SUCCESS(
+            f"{name} {version}: {out} in {time.monotonic() - started:.0f} s; sha256 {card['sha256']}"))
+        for key, value in _external(card).items():
+            self.stdout.write(f"  external {key}: {value}")
+        if options["register"]:
+            from django.core.management import call_command
+
+            call_command("register_model", str(out), "--status", "shadow", stdout=self.stdout)
+
+
+def _trainer(name: str) -> Any:
+    if name == "sepsis":
+        from scoring.training.sepsis import train
+    elif name == "readmission":
+        from scoring.training.readmission import train
+    else:  # pragma: no cover - argparse choices
+        raise CommandError(f"unknown model {name}")
+    return train
+
+
+def _external(card: dict[str, Any]) -> dict[str, Any]:
+    ext = next((v for k, v in card["metrics"].items() if k.startswith("external")), {})
+    return {k: ext.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}

@@ -1,0 +1,106 @@
+"""Reads of the scoring registry: which model versions serve a hook, what they need, where their card is."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.urls import reverse
+
+from scoring.features.spec import (
+    BP_PANEL_CODES,
+    GCS_TOTAL,
+    GLUCOSE_CODES,
+    HBA1C_CODES,
+    OBSERVATION_BY_COLUMN,
+    PHYSIONET_OBSERVATIONS,
+    SEPSIS_LOOKBACK_HOURS,
+    VITAL_FRESHNESS_HOURS,
+)
+from scoring.models import ModelVersion
+
+MODEL_HOOKS: dict[str, tuple[str, ...]] = {
+    "sepsis": ("patient-view",),
+    "news2": ("patient-view",),
+    "qsofa": ("patient-view",),
+    "readmission": ("encounter-discharge", "patient-view"),
+}
+MODEL_ORDER = ("sepsis", "news2", "qsofa", "readmission")
+SERVING_STATUSES = ("active", "canary", "shadow")
+
+
+def _codes(*columns: str) -> tuple[str, ...]:
+    return tuple(c for col in columns
+                 for c in (OBSERVATION_BY_COLUMN[col].loinc, *OBSERVATION_BY_COLUMN[col].alternates))
+
+
+# What each model reads: FHIR resource types, Observation LOINC codes, and how far back (hours).
+REQUIREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], float]] = {
+    "sepsis": (("Patient", "Encounter", "Observation"),
+               tuple(c for o in PHYSIONET_OBSERVATIONS for c in (o.loinc, *o.alternates)) + BP_PANEL_CODES,
+               SEPSIS_LOOKBACK_HOURS),
+    "news2": (("Patient", "Observation"),
+              _codes("Resp", "O2Sat", "SBP", "HR", "Temp", "FiO2") + ("2708-6",) + BP_PANEL_CODES,
+              VITAL_FRESHNESS_HOURS),
+    "qsofa": (("Patient", "Observation"), _codes("Resp", "SBP") + BP_PANEL_CODES + (GCS_TOTAL,),
+              VITAL_FRESHNESS_HOURS),
+    "readmission": (("Patient", "Encounter", "Condition", "MedicationRequest", "Observation", "Procedure"),
+                    HBA1C_CODES + GLUCOSE_CODES, 366 * 24.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelBinding:
+    """A registered model version bound to hooks, with what prefetch must fetch for it."""
+
+    name: str
+    title: str
+    version: str
+    sha256: str
+    kind: str
+    status: str
+    hooks: tuple[str, ...]
+    resource_types: tuple[str, ...]
+    loinc_codes: tuple[str, ...]  # Observation codes read (readmission also counts all laboratory results)
+    lookback_hours: float
+
+
+def _binding(mv: ModelVersion) -> ModelBinding:
+    types, codes, hours = REQUIREMENTS.get(mv.name, ((), (), 0.0))
+    return ModelBinding(mv.name, mv.title, mv.version, mv.sha256, mv.kind, mv.status,
+                        MODEL_HOOKS.get(mv.name, ()), types, codes, hours)
+
+
+def hook_models(hook: str) -> list[ModelBinding]:
+    """Every serving (active, canary, shadow) model version bound to `hook`, in display order."""
+    names = [n for n in MODEL_ORDER if hook in MODEL_HOOKS[n]]
+    rows = ModelVersion.objects.filter(name__in=names, status__in=SERVING_STATUSES)
+    ranked = sorted(rows, key=lambda mv: (names.index(mv.name), SERVING_STATUSES.index(mv.status), mv.version))
+    return [_binding(mv) for mv in ranked]
+
+
+def model_card_url(name: str, version: str) -> str:
+    """Absolute URL of the HTML model card."""
+    return settings.PUBLIC_BASE_URL + reverse("scoring:model_card", kwargs={"name": name, "version": version})
+
+
+def model_version_get(name: str, version: str) -> ModelVersion | None:
+    """One registered version, or None."""
+    return ModelVersion.objects.filter(name=name, version=version).first()
+
+
+def in_canary(patient_id: str, percent: int) -> bool:
+    """Deterministic canary bucket of a patient (same patient, same answer)."""
+    bucket = int.from_bytes(hashlib.sha256(patient_id.encode()).digest()[:2], "big") % 100
+    return bucket < percent
+
+
+def serving_versions(name: str, patient_id: str) -> list[ModelVersion]:
+    """The version that answers for this patient (active, or canary for the canary bucket) plus shadows."""
+    rows = list(ModelVersion.objects.filter(name=name, status__in=SERVING_STATUSES).select_related("policy"))
+    active = next((mv for mv in rows if mv.status == "active"), None)
+    canary = next((mv for mv in rows if mv.status == "canary"), None)
+    percent = int(getattr(settings, "SCORING_CANARY_PERCENT", 10))
+    primary = canary if canary is not None and (active is None or in_canary(patient_id, percent)) else active
+    shadows = [mv for mv in rows if mv.status == "shadow"]
+    return ([primary] if primary is not None else []) + shadows

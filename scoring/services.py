@@ -1,0 +1,100 @@
+"""Scoring services: score a patient with one model or with every model bound to a CDS hook; registry writes.
+
+Contract 2 of the team brief. Every inference is audited (action "score").
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from scoring.errors import ModelNotFound, ModelNotReady
+from scoring.features.fhir_index import index_observations
+from scoring.models import ModelVersion
+from scoring.selectors import MODEL_HOOKS, hook_models, serving_versions
+from scoring.serving.ml import score_ml
+from scoring.serving.policy import DEFAULT_INDICATORS, Policy
+from scoring.serving.rules import score_rule
+from scoring.types import ScoreResult
+
+logger = logging.getLogger(__name__)
+
+# Re-exported registry writes (the management commands and admin use them).
+from scoring.services_registry import model_register, model_status_set, policy_update  # noqa: E402, F401
+
+
+def _policy(mv: ModelVersion) -> Policy:
+    p = getattr(mv, "policy", None)
+    if p is None:
+        raise ModelNotReady(f"Model {mv.name} {mv.version} has no threshold policy.")
+    indicators = {**DEFAULT_INDICATORS, "low": p.low_indicator, "moderate": p.moderate_indicator,
+                  "high": p.high_indicator}
+    return Policy(p.moderate_at, p.high_at, indicators)
+
+
+def _as_aware(as_of: datetime) -> datetime:
+    if as_of.tzinfo is None:
+        from config.errors import ValidationFailed
+
+        raise ValidationFailed("as_of must be timezone-aware.", extra={"fields": {"as_of": "timezone required"}})
+    return as_of
+
+
+def _score_version(mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_of: datetime,
+                   index: Any) -> ScoreResult:
+    policy = _policy(mv)
+    if mv.kind == "rule":
+        return score_rule(mv, policy, resources, as_of, index)
+    return score_ml(mv, policy, resources, as_of, index)
+
+
+def _audit(result: ScoreResult, patient_id: str) -> None:
+    from fhirapp.services.audit import audit_record_create
+
+    audit_record_create(
+        action="score", outcome="success" if result.scored else "not_scored", patient_id=patient_id,
+        model_name=result.model_name, model_version=result.model_version, spec_version=result.spec_version,
+        input_digest=result.input_digest,
+        output_summary={"scored": result.scored, "probability": result.probability, "points": result.points,
+                        "band": result.band, "status": result.model_status, "reasons": list(result.reasons)[:5]},
+    )
+
+
+def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
+    if model_name not in MODEL_HOOKS or not ModelVersion.objects.filter(name=model_name).exists():
+        raise ModelNotFound(f"No model named {model_name!r} is registered.", extra={"model": model_name})
+    versions = serving_versions(model_name, patient_id)
+    if not versions or versions[0].status == "shadow":
+        raise ModelNotReady(f"Model {model_name!r} has no active version.", extra={"model": model_name})
+    return versions
+
+
+def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
+                  patient_id: str) -> ScoreResult:
+    """Score one patient with the version of `model_name` that serves them (active, or canary bucket)."""
+    as_of = _as_aware(as_of)
+    mv = _versions(model_name, patient_id)[0]
+    result = _score_version(mv, resources, as_of, index_observations(resources, as_of.timestamp()))
+    _audit(result, patient_id)
+    return result
+
+
+def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
+                   patient_id: str) -> list[ScoreResult]:
+    """Every model bound to `hook`: the serving version of each, plus shadow versions (never to be shown)."""
+    as_of = _as_aware(as_of)
+    index = index_observations(resources, as_of.timestamp())
+    results: list[ScoreResult] = []
+    for name in dict.fromkeys(b.name for b in hook_models(hook)):
+        for mv in serving_versions(name, patient_id):
+            try:
+                result = _score_version(mv, resources, as_of, index)
+            except ModelNotReady:
+                if mv.status != "shadow":
+                    raise
+                logger.warning("shadow model %s %s not ready; skipped", mv.name, mv.version)
+                continue
+            _audit(result, patient_id)
+            results.append(result)
+    return results

@@ -1,0 +1,113 @@
+"""Registry writes: register artifacts and rule scores, change status (rollback), edit the threshold policy."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from config.errors import ValidationFailed
+from scoring.features.spec import SPEC_VERSION
+from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
+from scoring.serving import registry
+from scoring.training.export import sha256_file
+from scoring.training.publish import CARD_JSON, ONNX_NAME
+
+# Rule scores: bands are the published ones (NEWS2: RCP 2017 Chart 2, aggregate 5-6 medium, >= 7 high, a
+# single 3 low-medium -> our moderate; qSOFA: Singer et al. JAMA 2016, >= 2 positive -> high).
+RULES: dict[str, dict[str, Any]] = {
+    "news2": {"title": "NEWS2", "version": "rcp-2017", "moderate_at": 5.0, "high_at": 7.0,
+              "source": "RCP NEWS2 2017 Chart 2 (plus a single parameter scoring 3 -> moderate)"},
+    "qsofa": {"title": "qSOFA", "version": "sepsis3-2016", "moderate_at": 2.0, "high_at": 2.0,
+              "source": "Singer et al., JAMA 2016 (Sepsis-3): qSOFA >= 2 positive"},
+}
+POLICY_FIELDS = ("moderate_at", "high_at", "low_indicator", "moderate_indicator", "high_indicator")
+
+
+def _audit_change(*, actor: str, detail: dict[str, Any], mv: ModelVersion) -> None:
+    from fhirapp.services.audit import audit_record_create
+
+    audit_record_create(action="admin_change", actor=actor, model_name=mv.name, model_version=mv.version,
+                        spec_version=mv.spec_version, detail=detail)
+
+
+def _card(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / CARD_JSON).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValidationFailed(f"No readable {CARD_JSON} in {folder}: {exc}") from exc
+
+
+@transaction.atomic
+def model_register(*, artifact_dir: str, registered_by: str, status: str = "shadow") -> ModelVersion:
+    """Register (or re-register, idempotently) the artifact folder of an ML model with its trained policy."""
+    folder = registry.resolve_path(artifact_dir)
+    card = _card(folder)
+    sha = sha256_file(folder / ONNX_NAME) if (folder / ONNX_NAME).is_file() else ""
+    if sha != card.get("sha256"):
+        raise ValidationFailed(f"{folder / ONNX_NAME} does not match the checksum in its model card.")
+    headline = next((v for k, v in card["metrics"].items() if k.startswith("external")), {})
+    defaults = {"title": card["title"], "kind": "ml", "sha256": sha, "artifact_path": artifact_dir,
+                "spec_version": card["spec_version"], "card": card, "registered_by": registered_by,
+                "metrics": {k: headline.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}}
+    mv, created = ModelVersion.objects.get_or_create(name=card["name"], version=card["version"], defaults=defaults)
+    if not created:
+        for key, value in defaults.items():
+            setattr(mv, key, value)
+        mv.save()
+    th = card["thresholds"]
+    ThresholdPolicy.objects.get_or_create(model_version=mv, defaults={
+        "moderate_at": th["moderate"], "high_at": th["high"], "source": th.get("criterion", "training")[:300]})
+    if created or mv.status != status:
+        model_status_set(mv=mv, status=status, actor=registered_by, reason="registered")
+    registry.cache_clear()
+    return mv
+
+
+@transaction.atomic
+def rule_register(*, name: str, registered_by: str) -> ModelVersion:
+    """Register a rule score (idempotent); it is active unless someone changed its status."""
+    rule = RULES[name]
+    mv, created = ModelVersion.objects.get_or_create(name=name, version=rule["version"], defaults={
+        "title": rule["title"], "kind": "rule", "spec_version": SPEC_VERSION, "registered_by": registered_by,
+        "status": "shadow", "card": {"name": name, "title": rule["title"], "kind": "rule", "source": rule["source"]}})
+    ThresholdPolicy.objects.get_or_create(model_version=mv, defaults={
+        "moderate_at": rule["moderate_at"], "high_at": rule["high_at"], "source": rule["source"]})
+    if created:
+        model_status_set(mv=mv, status="active", actor=registered_by, reason="registered")
+    return mv
+
+
+@transaction.atomic
+def model_status_set(*, mv: ModelVersion, status: str, actor: str, reason: str) -> ModelVersion:
+    """Change a version's status; activating one retires the previous active version (rollback = re-activate)."""
+    if status not in dict(ModelVersion._meta.get_field("status").choices or []):
+        raise ValidationFailed(f"Unknown status {status!r}.", extra={"fields": {"status": "invalid"}})
+    if not reason.strip():
+        raise ValidationFailed("A reason is required.", extra={"fields": {"reason": "required"}})
+    before = mv.status
+    if status in ("active", "canary"):
+        ModelVersion.objects.filter(name=mv.name, status=status).exclude(pk=mv.pk).update(status="retired")
+    mv.status = status
+    mv.save(update_fields=["status", "updated_at"])
+    _audit_change(actor=actor, mv=mv, detail={"what": "status", "before": before, "after": status, "reason": reason})
+    return mv
+
+
+@transaction.atomic
+def policy_update(*, policy: ThresholdPolicy, changes: dict[str, Any], actor: str, reason: str) -> ThresholdPolicy:
+    """Edit thresholds/indicators with history (who, when, why) and an audit record."""
+    if not reason.strip():
+        raise ValidationFailed("A reason is required.", extra={"fields": {"reason": "required"}})
+    before = {f: getattr(policy, f) for f in POLICY_FIELDS}
+    after = {**before, **{k: v for k, v in changes.items() if k in POLICY_FIELDS}}
+    if float(after["moderate_at"]) > float(after["high_at"]):
+        raise ValidationFailed("moderate_at must not exceed high_at.", extra={"fields": {"moderate_at": "too high"}})
+    for key, value in after.items():
+        setattr(policy, key, value)
+    policy.save()
+    ThresholdPolicyChange.objects.create(policy=policy, changed_by=actor, reason=reason, before=before, after=after)
+    _audit_change(actor=actor, mv=policy.model_version, detail={"what": "policy", "before": before, "after": after,
+                                                                "reason": reason})
+    return policy

@@ -1,0 +1,1 @@
+"""Serving: artifact loading (registry), ONNX inference, exact TreeSHAP and score assembly."""

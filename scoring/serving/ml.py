@@ -1,0 +1,60 @@
+"""Score one ML model version: extract, refuse if required inputs are missing/stale, ONNX predict, exact SHAP."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from scoring.errors import ModelNotReady
+from scoring.features.extract import Extraction, extract_features
+from scoring.features.fhir_index import ObservationIndex
+from scoring.features.readmission import extract_readmission
+from scoring.models import ModelVersion
+from scoring.serving import registry
+from scoring.serving.explain import contributions, drivers
+from scoring.serving.policy import Policy
+from scoring.serving.results import base_fields, input_digest, refusal
+from scoring.types import ScoreResult
+
+
+def loaded_model(mv: ModelVersion) -> registry.LoadedModel:
+    """The cached session of a version, or ModelNotReady with the reason."""
+    try:
+        return registry.load(mv.name, mv.version, mv.artifact_path, mv.sha256)
+    except (registry.ArtifactProblem, OSError, KeyError) as exc:
+        raise ModelNotReady(f"Model {mv.name} {mv.version} is not ready: {exc}",
+                            extra={"model": mv.name, "version": mv.version}) from exc
+
+
+def extract_for(model: registry.LoadedModel, resources: Sequence[Mapping[str, Any]], as_of: datetime,
+                index: ObservationIndex | None) -> Extraction:
+    """The model's features from FHIR."""
+    if model.name == "readmission":
+        return extract_readmission(resources, as_of)
+    return extract_features(model.features, resources, as_of, index)
+
+
+def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, Any]], as_of: datetime,
+             index: ObservationIndex | None = None) -> ScoreResult:
+    """Score (or refuse) one patient with one ML model version."""
+    model = loaded_model(mv)
+    ex = extract_for(model, resources, as_of, index)
+    digest = input_digest(ex.names, ex.values, as_of)
+    if ex.missing or ex.stale:
+        return refusal(mv, as_of, model.provider, missing=ex.missing, stale=ex.stale, notes=ex.notes,
+                       digest=digest, data_times=ex.data_times, basis=ex.basis)
+    x = np.asarray([ex.values], dtype=np.float32)
+    margin = float(model.margin(x)[0])
+    contribs = contributions(model.booster, x)[0]
+    probability = model.platt.apply(margin)
+    band = policy.band(probability)
+    horizon = (mv.card or {}).get("horizon_hours")
+    when = f" in next {horizon} h" if horizon and horizon < 48 else f" within {horizon // 24} days" if horizon else ""
+    return ScoreResult(
+        **base_fields(mv, as_of, model.provider), scored=True, probability=probability, points=None, band=band,
+        indicator=policy.indicator(band), summary=f"{mv.title} {band.upper()}: {probability:.0%}{when}"[:140],
+        drivers=drivers(model.features, ex.values, contribs, ex.ages), data_times=ex.data_times, basis=ex.basis,
+        input_digest=digest, margin=margin, base_value=float(contribs[-1]), reasons=ex.notes,
+    )

@@ -1,0 +1,80 @@
+"""Render a model card (Markdown) from the card JSON written at training."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _metric_rows(metrics: dict[str, Any]) -> list[str]:
+    keys = ("auroc", "auprc", "utility", "ece", "brier", "n_rows", "n_patients", "positive_rows")
+    rows = ["| set | " + " | ".join(k for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, values in metrics.items():
+        rows.append(f"| {name} | " + " | ".join(_fmt(values.get(k)) for k in keys) + " |")
+    return rows
+
+
+def _subgroup_rows(metrics: dict[str, Any]) -> list[str]:
+    rows: list[str] = []
+    for name, values in metrics.items():
+        for group, g in (values.get("subgroups") or {}).items():
+            rows.append(f"| {name} | {group} | {_fmt(g['auroc'])} | {g['n']} | {g['positives']} |")
+    return ["| set | subgroup | AUROC | rows | positives |", "|---|---|---|---|---|", *rows] if rows else []
+
+
+def _baseline_rows(metrics: dict[str, Any]) -> list[str]:
+    rows: list[str] = []
+    for name, values in metrics.items():
+        for rule, b in (values.get("baselines") or {}).items():
+            rows.append(f"| {name} | {rule} | {_fmt(b['auroc'])} | {_fmt(b['utility_at_alarm'])} "
+                        f"(alarm at >= {b['alarm_at']}) | {_fmt(b['model_auroc_same_rows'])} | "
+                        f"{_fmt(b['model_utility_same_rows'])} | {b['coverage']:.1%} |")
+    head = ["| set | rule | rule AUROC | rule utility | model AUROC (same rows) | model utility (same rows) "
+            "| rows scorable |", "|---|---|---|---|---|---|---|"]
+    return head + rows if rows else []
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The Markdown model card."""
+    th = card.get("thresholds", {})
+    lines = [
+        f"# Model card: {card['title']} ({card['name']} {card.get('version', '')})", "",
+        f"- Kind: {card['kind']}; feature spec {card['spec_version']}; {len(card['features'])} features",
+        f"- Horizon: {card.get('horizon_hours') or 'n/a'} h" if card.get("horizon_hours") else "- Horizon: n/a",
+        f"- Trained: {card['created_at']}; {card.get('trees')} trees; ONNX sha256 `{card.get('sha256', '')}`",
+        f"- Training data: {', '.join(card['training_data']['files'])}",
+        f"- Split: {card['training_data']['split']}",
+        f"- Calibration: {card['calibration']['method']} (a={card['calibration']['a']:.4f}, "
+        f"b={card['calibration']['b']:.4f})",
+        f"- Thresholds: moderate >= {_fmt(th.get('moderate'))}, high >= {_fmt(th.get('high'))} "
+        f"({th.get('criterion', '')})", "",
+        "## Metrics", "", *_metric_rows(card["metrics"]), "",
+    ]
+    if sub := _subgroup_rows(card["metrics"]):
+        lines += ["## Subgroups", "", *sub, ""]
+    if base := _baseline_rows(card["metrics"]):
+        lines += ["## Rule baselines on the same rows", "", *base, ""]
+    lines += ["## Intended use and limits", "", card.get("intended_use", ""), "", card.get("limitations", ""), "",
+              "## Sources", "", *[f"- {c}" for c in card.get("citations", [])], ""]
+    return "\n".join(lines)
+
+
+def card_markdown_sections(card: dict[str, Any]) -> dict[str, list[list[str]]]:
+    """The card's tables as rows of strings (metrics, subgroups, baselines) for the HTML page."""
+    metrics = card.get("metrics") or {}
+    keys = ("auroc", "auprc", "utility", "ece", "brier", "n_rows", "n_patients")
+    out: dict[str, list[list[str]]] = {
+        "metrics": [[name, *(_fmt(v.get(k)) for k in keys)] for name, v in metrics.items()],
+        "subgroups": [[name, group, _fmt(g["auroc"]), str(g["n"]), str(g["positives"])]
+                      for name, v in metrics.items() for group, g in (v.get("subgroups") or {}).items()],
+        "baselines": [[name, rule, _fmt(b["auroc"]), _fmt(b["utility_at_alarm"]), _fmt(b["model_auroc_same_rows"]),
+                       _fmt(b["model_utility_same_rows"]), f"{b['coverage']:.1%}"]
+                      for name, v in metrics.items() for rule, b in (v.get("baselines") or {}).items()],
+    }
+    return out

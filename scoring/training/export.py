@@ -1,0 +1,76 @@
+"""ONNX export with metadata, verified against XGBoost (refuses to write a model that disagrees > 1e-5)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+TARGET_OPSET = 15  # onnxmltools converts XGBoost boosters up to opset 15 (PERFORMANCE_NOTES.md)
+TOLERANCE = 1e-5
+META_PREFIX = "stratify."
+
+
+class ExportMismatch(RuntimeError):
+    """ONNX and XGBoost probabilities differ by more than TOLERANCE."""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def onnx_probabilities(model_bytes: bytes, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """Positive-class probability of rows `x` under an ONNX XGBoost classifier (CPU)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    out = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})
+    return np.asarray(out[1], dtype=np.float64)[:, 1]
+
+
+def export_onnx(booster: Any, n_features: int, path: Path, metadata: Mapping[str, Any],
+                check_rows: npt.NDArray[np.float32]) -> str:
+    """Convert, attach metadata, verify on `check_rows`, write `path`; returns the file's sha256."""
+    import onnx
+    import onnxmltools
+    import xgboost as xgb
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    model = onnxmltools.convert_xgboost(booster, initial_types=[("input", FloatTensorType([None, n_features]))],
+                                        target_opset=TARGET_OPSET)
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key = META_PREFIX + key
+        entry.value = json.dumps(value, sort_keys=True)  # every value JSON, so "2025.1" stays a string
+    data = model.SerializeToString()
+    expected = booster.predict(xgb.DMatrix(check_rows), output_margin=False)
+    got = onnx_probabilities(data, check_rows)
+    worst = float(np.max(np.abs(got - expected))) if len(got) else 0.0
+    if not worst <= TOLERANCE:
+        raise ExportMismatch(f"ONNX and XGBoost disagree by {worst:.3g} (> {TOLERANCE}); not exported")
+    onnx.checker.check_model(model)
+    path.write_bytes(data)
+    return sha256_file(path)
+
+
+def read_metadata(model_bytes_or_session: Any) -> dict[str, Any]:
+    """Our metadata from an onnxruntime session (JSON values decoded)."""
+    raw = model_bytes_or_session.get_modelmeta().custom_metadata_map
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key.startswith(META_PREFIX):
+            name = key[len(META_PREFIX):]
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                out[name] = value
+    return out

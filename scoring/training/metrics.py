@@ -1,0 +1,70 @@
+"""Evaluation metrics: discrimination, calibration (ECE, Brier, reliability plot) and subgroup AUROC."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+F64 = npt.NDArray[np.float64]
+ECE_BINS = 10
+
+
+def auroc(y: npt.NDArray[np.integer], p: F64) -> float | None:
+    """Row-level AUROC, None when only one class is present."""
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
+
+
+def auprc(y: npt.NDArray[np.integer], p: F64) -> float | None:
+    """Average precision (area under the precision-recall curve)."""
+    return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else None
+
+
+def ece(y: npt.NDArray[np.integer], p: F64, bins: int = ECE_BINS) -> float:
+    """Expected calibration error over equal-width probability bins."""
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.mean() * abs(float(y[m].mean()) - float(p[m].mean()))
+    return total
+
+
+def brier(y: npt.NDArray[np.integer], p: F64) -> float:
+    """Brier score."""
+    return float(brier_score_loss(y, p))
+
+
+def reliability_png(y: npt.NDArray[np.integer], p: F64, path: Path, title: str, bins: int = ECE_BINS) -> None:
+    """Write a reliability diagram (observed vs predicted by bin) to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    xs, ys, ns = [], [], []
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            xs.append(float(p[m].mean()))
+            ys.append(float(y[m].mean()))
+            ns.append(int(m.sum()))
+    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=90)
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfect")
+    ax.plot(xs, ys, "o-", color="#1f4e79", label="model")
+    for x, yv, n in zip(xs, ys, ns, strict=True):
+        ax.annotate(f"{n}", (x, yv), fontsize=6, xytext=(3, -8), textcoords="offset points")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def subgroup_auroc(y: npt.NDArray[np.integer], p: F64, groups: dict[str, npt.NDArray[np.bool_]]) -> dict[str, dict]:
+    """AUROC and size of every subgroup mask."""
+    return {name: {"auroc": auroc(y[m], p[m]), "n": int(m.sum()), "positives": int(y[m].sum())}
+            for name, m in groups.items()}

@@ -1,0 +1,40 @@
+"""HTML model card page at /models/<name>/<version>/."""
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from scoring.errors import ModelNotFound
+from scoring.readiness import version_problems
+from scoring.selectors import MODEL_HOOKS, REQUIREMENTS, model_version_get
+from scoring.training.card import card_markdown_sections
+
+
+@require_GET
+def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
+    """The card of one registered version: metrics, thresholds, provider, inputs."""
+    mv = model_version_get(name, version)
+    if mv is None:
+        raise ModelNotFound(f"No model {name} {version}.")
+    state = next((m for m in version_problems() if m["name"] == name and m["version"] == version), None)
+    policy = getattr(mv, "policy", None)
+    context = {"mv": mv, "card": mv.card or {}, "policy": policy, "state": state, "hooks": MODEL_HOOKS.get(name, ()),
+               "requirements": REQUIREMENTS.get(name), "sections": card_markdown_sections(mv.card or {}),
+               "changes": list(policy.changes.all()[:20]) if policy else [],
+               "has_reliability": mv.kind == "ml" and "reliability.png" in (mv.card or {}).get("artifacts", [])}
+    return render(request, "scoring/model_card.html", context)
+
+
+@require_GET
+def reliability_png(request: HttpRequest, name: str, version: str) -> HttpResponse:
+    """The reliability diagram shipped with the artifact."""
+    from scoring.serving.registry import resolve_path
+
+    mv = model_version_get(name, version)
+    if mv is None or mv.kind != "ml":
+        raise ModelNotFound(f"No model {name} {version}.")
+    path = resolve_path(mv.artifact_path) / "reliability.png"
+    if not path.is_file():
+        raise ModelNotFound("No reliability diagram for this version.")
+    return HttpResponse(path.read_bytes(), content_type="image/png")

@@ -1,0 +1,83 @@
+"""Scoring fixtures: a tiny XGBoost sepsis model trained on the 20-patient sample and exported to tmp_path."""
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.conf import settings
+
+from scoring.features.hourly import hourly_features
+from scoring.features.physionet_fhir import stay_to_fhir
+from scoring.features.spec import SEPSIS_FEATURES, SPEC_VERSION
+
+START = datetime(2021, 3, 1, 6, 0, tzinfo=UTC)
+SAMPLE = "physionet2019/physionet2019_sample_20patients.csv"
+
+
+@pytest.fixture(scope="session")
+def sample_frame() -> pd.DataFrame:
+    """The 20-patient PhysioNet sample (real data), sorted by patient and hour."""
+    frame = pd.read_csv(Path(str(settings.SHARED_DATA)) / SAMPLE)
+    return frame.sort_values(["patient_id", "hour"]).reset_index(drop=True)
+
+
+def tiny_card(frame: pd.DataFrame, *, spec_version: str = SPEC_VERSION) -> dict[str, Any]:
+    """Train 20 shallow trees on the sample and build a card payload like the real trainer's."""
+    import xgboost as xgb
+
+    from scoring.training.calibration import platt_fit
+
+    x = hourly_features(frame, SEPSIS_FEATURES, dtype=np.float32)
+    y = frame["SepsisLabel"].to_numpy()
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 1},
+                        xgb.DMatrix(x, label=y), num_boost_round=20)
+    margin = booster.predict(xgb.DMatrix(x), output_margin=True).astype(np.float64)
+    platt = platt_fit(margin, y)
+    external = {"auroc": 0.5, "auprc": 0.1, "utility": 0.0, "ece": 0.0, "brier": 0.1, "n_rows": len(y)}
+    return {"name": "sepsis", "title": "Sepsis risk", "kind": "ml", "spec_version": spec_version,
+            "features": [f.name for f in SEPSIS_FEATURES], "horizon_hours": 6, "created_at": "2021-03-01T00:00:00",
+            "trees": 20, "calibration": {"method": "platt", "a": platt.a, "b": platt.b},
+            "thresholds": {"moderate": 0.05, "high": 0.2, "criterion": "test fixture"},
+            "training_data": {"files": [SAMPLE], "sha256": {"sample": "test"}, "split": "test fixture"},
+            "n_train": len(y), "metrics": {"external_test": external}, "_booster": booster, "_check_rows": x[:200]}
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory, sample_frame: pd.DataFrame) -> Path:
+    """Artifact folder (ONNX + booster + card) of the tiny model, outside the source tree."""
+    from scoring.training.publish import publish
+
+    out = tmp_path_factory.mktemp("models") / "sepsis" / "0.0.1-test"
+    publish(tiny_card(sample_frame), out, "0.0.1-test")
+    return out
+
+
+@pytest.fixture
+def registered(db: Any, tiny_artifacts: Path) -> Any:
+    """The tiny sepsis model active, plus NEWS2 and qSOFA."""
+    from scoring.services_registry import model_register, rule_register
+    from scoring.serving.registry import cache_clear
+
+    cache_clear()
+    mv = model_register(artifact_dir=str(tiny_artifacts), registered_by="test", status="active")
+    rule_register(name="news2", registered_by="test")
+    rule_register(name="qsofa", registered_by="test")
+    yield mv
+    cache_clear()
+
+
+@pytest.fixture
+def stay_resources(sample_frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """FHIR JSON of sample patient p000009 (septic), all hours."""
+    stay = sample_frame[sample_frame["patient_id"] == "p000009"].reset_index(drop=True)
+    return stay_to_fhir("p000009", stay.to_dict("records"), START)
+
+
+def deep(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A deep copy to mutate."""
+    return copy.deepcopy(resources)
