@@ -1,0 +1,91 @@
+"""Django admin of cds_hooks: trusted clients, service settings, issued cards with alert-burden metrics."""
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+
+from cds_hooks.models import CardFeedback, CdsServiceSetting, IssuedCard, TrustedCdsClient
+from cds_hooks.selectors import alert_burden, cds_catalogue_reset
+from cds_hooks.services.clients import public_jwks
+from cds_hooks.trust import trusted_clients_forget
+from fhirapp.services.audit import audit_record_create
+
+
+def _audit_change(request: HttpRequest, obj: Any, change: bool) -> None:
+    audit_record_create(action="admin_change", actor=str(request.user),
+                        detail={"object": type(obj).__name__, "id": obj.pk, "str": str(obj)[:200], "change": change})
+
+
+@admin.register(TrustedCdsClient)
+class TrustedCdsClientAdmin(admin.ModelAdmin):
+    """Which EHRs may call our CDS services, and where their public keys are."""
+
+    list_display = ("iss", "jwks_url", "tenant", "enabled", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("iss", "tenant")
+
+    def save_model(self, request: HttpRequest, obj: TrustedCdsClient, form: Any, change: bool) -> None:
+        """Keep only public key members, save, audit."""
+        obj.jwks = public_jwks(obj.jwks) if obj.jwks else None
+        super().save_model(request, obj, form, change)
+        trusted_clients_forget()
+        _audit_change(request, obj, change)
+
+
+@admin.register(CdsServiceSetting)
+class CdsServiceSettingAdmin(admin.ModelAdmin):
+    """Per-service behaviour: enabled, card or nothing when not scored, write-back."""
+
+    list_display = ("service_id", "enabled", "not_scored", "write_back")
+
+    def save_model(self, request: HttpRequest, obj: CdsServiceSetting, form: Any, change: bool) -> None:
+        """Save, refresh this worker's catalogue, audit."""
+        super().save_model(request, obj, form, change)
+        cds_catalogue_reset()
+        _audit_change(request, obj, change)
+
+
+class CardFeedbackInline(admin.TabularInline):
+    """Feedback received for a card (read-only)."""
+
+    model = CardFeedback
+    extra = 0
+    can_delete = False
+    readonly_fields = ("outcome", "reason_system", "reason_code", "reason_display", "user_comment",
+                       "accepted_suggestions", "outcome_timestamp", "client_iss", "received_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Feedback comes only from CDS clients."""
+        return False
+
+
+@admin.register(IssuedCard)
+class IssuedCardAdmin(admin.ModelAdmin):
+    """Issued cards (read-only) with the alert burden: issued vs accepted vs overridden vs ignored."""
+
+    change_list_template = "cds_hooks/admin/issuedcard_change_list.html"
+    list_display = ("issued_at", "service_id", "model_version", "indicator", "band", "summary", "outcome")
+    list_filter = ("service_id", "model_version", "indicator", "outcome", "scored")
+    search_fields = ("uuid", "patient_pseudonym", "hook_instance")
+    date_hierarchy = "issued_at"
+    inlines = [CardFeedbackInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Cards are issued only by the service."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Read-only: this is an audit table."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Read-only: this is an audit table."""
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """The changelist, with the alert-burden table computed over the current filters."""
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context is not None and "cl" in context:
+            context["alert_burden"] = alert_burden(context["cl"].queryset)
+        return response

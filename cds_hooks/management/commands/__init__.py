@@ -1,0 +1,1 @@
+"""cds_client: manage trusted CDS clients."""

@@ -1,0 +1,158 @@
+"""Reads of cds_hooks: the CDS service catalogue (from scoring's hook bindings), issued cards, alert burden."""
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from cds_hooks.models import CdsServiceSetting, IssuedCard
+from cds_hooks.services.prefetch import PrefetchTemplate
+from scoring import selectors as scoring_selectors
+
+SUPPORTED_HOOKS = ("patient-view", "encounter-discharge")
+# The hook a model's service is named after without a suffix; other hooks get `-<hook>`.
+PRIMARY_HOOK: dict[str, str] = {"readmission": "encounter-discharge"}
+CATALOGUE_TTL_SECONDS = 30.0  # admin changes to bindings reach every worker within this time
+_CATALOGUE: dict[str, Any] = {"at": -1e9, "services": {}, "settings": {}}
+
+
+@dataclass(frozen=True, slots=True)
+class CdsServiceDefinition:
+    """One CDS service: a scoring model bound to a hook, with its precomputed prefetch templates."""
+
+    id: str
+    hook: str
+    model_name: str
+    title: str
+    description: str
+    model_version: str
+    model_sha256: str
+    kind: str
+    templates: tuple[PrefetchTemplate, ...]
+
+    @property
+    def prefetch(self) -> dict[str, str]:
+        """Discovery's `prefetch` object."""
+        return {t.key: t.template for t in self.templates}
+
+    @property
+    def extension(self) -> dict[str, Any]:
+        """Discovery's `extension`: the model behind the service (rule scores have no artifact sha256)."""
+        model = {"name": self.model_name, "version": self.model_version, "kind": self.kind}
+        if self.model_sha256:
+            model["sha256"] = self.model_sha256
+        return {"org.stratify.model": model}
+
+
+def service_id_for(model_name: str, hook: str) -> str:
+    """`stratify-<model>` on the model's primary hook, `stratify-<model>-<hook>` on the others."""
+    base = f"stratify-{model_name}"
+    return base if hook == PRIMARY_HOOK.get(model_name, "patient-view") else f"{base}-{hook}"
+
+
+def _observation_queries(codes: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The Observation categories the model's LOINC codes fall in, and the codes of no known category."""
+    from scoring.features.spec import BP_PANEL_CODES, PHYSIONET_OBSERVATIONS
+
+    category_of: dict[str, str] = {c: o.category for o in PHYSIONET_OBSERVATIONS for c in (o.loinc, *o.alternates)}
+    category_of.update(dict.fromkeys(BP_PANEL_CODES, "vital-signs"))
+    categories = sorted({category_of[c] for c in codes if c in category_of}, reverse=True)
+    return categories, [c for c in codes if c not in category_of]
+
+
+def prefetch_templates(binding: Any, hook: str) -> tuple[PrefetchTemplate, ...]:
+    """Prefetch templates from a binding's required inputs (resource types, LOINC codes, look-back).
+
+    Observations are asked for per category (vital-signs, laboratory), newest first, plus the few
+    codes of no PhysioNet category (e.g. GCS, HbA1c) by code. Prefetch templates cannot carry a date
+    (tokens are context fields only, spec "Prefetch tokens"), so our own searches add the model's
+    look-back window (`PrefetchTemplate.lookback_hours`) when we fetch.
+    """
+    types, hours, patient = set(binding.resource_types), float(binding.lookback_hours), "{{context.patientId}}"
+    out = [PrefetchTemplate("patient", f"Patient/{patient}", "patient demographics")]
+    if "Observation" in types:
+        categories, other_codes = _observation_queries(tuple(binding.loinc_codes))
+        for category in categories:
+            out.append(PrefetchTemplate(
+                _CATEGORY_KEYS[category], f"Observation?patient={patient}&category={category}&_sort=-date&_count=1000",
+                _CATEGORY_LABELS[category], lookback_hours=hours))
+        if other_codes:
+            out.append(PrefetchTemplate(
+                "other-observations", f"Observation?patient={patient}&code={','.join(other_codes)}&_sort=-date",
+                "other observations", lookback_hours=hours))
+    if "Encounter" in types:
+        out.append(PrefetchTemplate("encounters", f"Encounter?patient={patient}&_sort=-date&_count=100",
+                                    "encounters", lookback_hours=hours))
+    for rtype, key, label in _OTHER_TYPES:
+        if rtype in types:
+            out.append(PrefetchTemplate(key, f"{rtype}?patient={patient}", label))
+    return tuple(out)
+
+
+_CATEGORY_KEYS = {"vital-signs": "vitals", "laboratory": "labs"}
+_CATEGORY_LABELS = {"vital-signs": "vital signs", "laboratory": "laboratory results"}
+_OTHER_TYPES = (("Condition", "conditions", "conditions"),
+                ("MedicationRequest", "medications", "medication orders"),
+                ("Procedure", "procedures", "procedures"))
+
+
+def _definition(binding: Any, hook: str) -> CdsServiceDefinition:
+    return CdsServiceDefinition(
+        id=service_id_for(binding.name, hook), hook=hook, model_name=binding.name, title=binding.title,
+        description=f"{binding.title} ({binding.kind} model {binding.name} {binding.version}) on {hook}: "
+                    "a risk card with its drivers, data freshness and a link to the Stratify sidebar.",
+        model_version=binding.version, model_sha256=binding.sha256 or "", kind=binding.kind,
+        templates=prefetch_templates(binding, hook))
+
+
+def cds_services() -> dict[str, CdsServiceDefinition]:
+    """Every enabled service by id (active/canary bindings only), cached per process for a few seconds."""
+    now = time.monotonic()
+    if now - _CATALOGUE["at"] < CATALOGUE_TTL_SECONDS:
+        return _CATALOGUE["services"]  # type: ignore[no-any-return]
+    settings_by_id = {s.service_id: s for s in CdsServiceSetting.objects.all()}
+    disabled = {sid for sid, s in settings_by_id.items() if not s.enabled}
+    services: dict[str, CdsServiceDefinition] = {}
+    for hook in SUPPORTED_HOOKS:
+        for binding in scoring_selectors.hook_models(hook):
+            if binding.status == "shadow":
+                continue
+            definition = _definition(binding, hook)
+            if definition.id not in disabled:
+                services.setdefault(definition.id, definition)
+    _CATALOGUE.update(at=now, services=services, settings=settings_by_id)
+    return services
+
+
+def cds_catalogue_reset() -> None:
+    """Forget the cached catalogue (admin changes, tests)."""
+    _CATALOGUE.update(at=-1e9, services={}, settings={})
+
+
+def cds_service_setting(service_id: str) -> CdsServiceSetting:
+    """The admin setting of a service (read with the catalogue), or the defaults when none was made."""
+    cds_services()
+    return _CATALOGUE["settings"].get(service_id) or CdsServiceSetting(service_id=service_id)
+
+
+def issued_card_get(*, card_uuid: str) -> IssuedCard | None:
+    """The issued card with this uuid (contract 5), or None (also for a malformed uuid)."""
+    try:
+        parsed = uuid.UUID(str(card_uuid))
+    except ValueError:
+        return None
+    return IssuedCard.objects.filter(uuid=parsed).first()
+
+
+def alert_burden(queryset: QuerySet[IssuedCard] | None = None) -> list[dict[str, Any]]:
+    """Issued vs accepted vs overridden vs ignored cards per service, model version and indicator."""
+    qs = queryset if queryset is not None else IssuedCard.objects.all()
+    rows = (qs.values("service_id", "model_version", "indicator")
+            .annotate(issued=Count("id"),
+                      accepted=Count("id", filter=Q(outcome=IssuedCard.Outcome.ACCEPTED)),
+                      overridden=Count("id", filter=Q(outcome=IssuedCard.Outcome.OVERRIDDEN)),
+                      ignored=Count("id", filter=Q(outcome=IssuedCard.Outcome.IGNORED)))
+            .order_by("service_id", "model_version", "indicator"))
+    return [{**row, "acted_pct": round(100 * (row["accepted"] + row["overridden"]) / row["issued"], 1)}
+            for row in rows]

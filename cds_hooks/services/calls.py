@@ -1,0 +1,191 @@
+"""One CDS service call: parse, resolve data within the budget, score, build cards, record (audit, write-back)."""
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from cds_hooks.errors import CdsServiceNotFound
+from cds_hooks.models import CdsServiceSetting, IssuedCard
+from cds_hooks.schemas import HOOK_CONTEXTS, Card, CdsRequest, CdsResponse
+from cds_hooks.selectors import CdsServiceDefinition, cds_service_setting, cds_services
+from cds_hooks.services import cards as card_builders
+from cds_hooks.services.prefetch import ResolvedData, data_resolve
+from cds_hooks.trust import CdsCaller
+from config.errors import ValidationFailed
+from config.keys import encrypt_text, pseudonymize
+from fhirapp.client import FhirClient
+from fhirapp.services.audit import audit_record_create
+from fhirapp.services.writeback import write_back_enqueue
+from scoring.selectors import model_card_url
+from scoring.services import score_patient
+from scoring.types import ScoreResult
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What the recording step needs to know about the call."""
+
+    service: CdsServiceDefinition
+    request: CdsRequest
+    patient_id: str
+    encounter_id: str | None
+    user_id: str
+    caller: CdsCaller
+
+
+def json_body(body: bytes) -> Any:
+    """Decode a JSON request body (orjson) or raise a 400."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed("The request body is not valid JSON.", extra={"reason": str(exc)}) from exc
+
+
+def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started: float) -> dict[str, Any]:
+    """Answer `POST /cds-services/{service_id}`; `started` is the call's time.monotonic() (budget start)."""
+    service = cds_services().get(service_id)
+    if service is None:
+        raise CdsServiceNotFound(extra={"service": service_id[:100]})
+    call = _parse(service, json_body(body), caller)
+    budget_s = settings.CDS_CALL_BUDGET_MS / 1000
+    deadline = started + max(0.0, budget_s - settings.CDS_SCORING_RESERVE_MS / 1000)
+    as_of = timezone.now()
+    data = data_resolve(templates=service.templates, context=call.request.context,
+                        prefetch=call.request.prefetch, client=_fhir_client(call.request), deadline=deadline,
+                        as_of=as_of)
+    setting = cds_service_setting(service_id)
+    if data.unavailable:
+        cards = _unavailable_cards(service, data, setting)
+        _record(call, cards, data, setting)
+    else:
+        results = _score(service, data, as_of, call.patient_id)
+        cards = _result_cards(service, results, data, setting)
+        _record(call, cards, data, setting)
+    return CdsResponse(cards=[card for _, card in cards]).to_json()
+
+
+def _score(service: CdsServiceDefinition, data: ResolvedData, as_of: datetime, patient_id: str) -> list[ScoreResult]:
+    """The serving version of this service's model, scored on the data this service asked for.
+
+    `score_patient`, not `score_for_hook`: a CDS client sends each service only the prefetch that
+    service requested (spec "Prefetch Template": "services SHALL only receive the data they
+    requested"), so scoring the hook's other models here would score (and audit) them on data
+    chosen for another model. Scoring audits the inference itself (action "score").
+    """
+    return [score_patient(model_name=service.model_name, resources=data.resources, as_of=as_of,
+                          patient_id=patient_id)]
+
+
+def _parse(service: CdsServiceDefinition, payload: Any, caller: CdsCaller) -> CallContext:
+    request = CdsRequest.model_validate(payload)
+    if request.hook != service.hook:
+        raise ValidationFailed(f"This service answers the {service.hook} hook, not {request.hook[:60]}.")
+    context = HOOK_CONTEXTS[service.hook].model_validate(request.context)
+    token_patient = request.fhir_authorization.patient if request.fhir_authorization else None
+    if token_patient and token_patient != context.patient_id:
+        raise ValidationFailed("fhirAuthorization.patient does not match context.patientId.")
+    return CallContext(service=service, request=request, patient_id=context.patient_id,
+                       encounter_id=context.encounter_id, user_id=context.user_id, caller=caller)
+
+
+def _fhir_client(request: CdsRequest) -> FhirClient | None:
+    if not request.fhir_server or request.fhir_authorization is None:
+        return None
+    return FhirClient(request.fhir_server, request.fhir_authorization.access_token, timeout=5.0)
+
+
+def data_note(service: CdsServiceDefinition, data: ResolvedData) -> str:
+    """Where each kind of data came from, in words (part of every card's detail)."""
+    groups: dict[str, list[str]] = {}
+    words = {"prefetch": "prefetched by the EHR", "prefetch+fetched": "prefetched (remaining pages fetched)",
+             "fetched": "fetched from the EHR's FHIR server", "prefetch-null": "none on record"}
+    for tpl in service.templates:
+        source = data.sources.get(tpl.key)
+        if source in words:
+            groups.setdefault(words[source], []).append(tpl.label)
+    parts = [f"{', '.join(labels)} {how}" for how, labels in groups.items()]
+    parts += [f"{_label(service, key)} incomplete (paged result without FHIR access)" for key in data.incomplete]
+    return "; ".join(parts) + "." if parts else "no data."
+
+
+def _label(service: CdsServiceDefinition, key: str) -> str:
+    return next((t.label for t in service.templates if t.key == key), key)
+
+
+def _unavailable_cards(service: CdsServiceDefinition, data: ResolvedData,
+                       setting: CdsServiceSetting) -> list[tuple[ScoreResult | None, Card]]:
+    if setting.not_scored == CdsServiceSetting.NotScored.NONE:
+        return []
+    unavailable = {_label(service, key): why for key, why in data.unavailable.items()}
+    card = card_builders.unavailable_card(
+        title=service.title, model_name=service.model_name, model_version=service.model_version,
+        model_line=card_builders.model_line(service.model_name, service.model_version, service.kind,
+                                            service.model_sha256),
+        model_card_url=model_card_url(service.model_name, service.model_version),
+        unavailable=unavailable, budget_ms=settings.CDS_CALL_BUDGET_MS, data_note=data_note(service, data))
+    return [(None, card)]
+
+
+def _result_cards(service: CdsServiceDefinition, results: Sequence[ScoreResult], data: ResolvedData,
+                  setting: CdsServiceSetting) -> list[tuple[ScoreResult | None, Card]]:
+    """Cards for results; shadow models never produce one, not-scored ones per the service setting."""
+    note = data_note(service, data)
+    cards: list[tuple[ScoreResult | None, Card]] = []
+    for result in results:
+        if result.model_status == "shadow":
+            continue
+        url = model_card_url(result.model_name, result.model_version)
+        if result.scored:
+            cards.append((result, card_builders.risk_card(result, model_card_url=url, data_note=note)))
+        elif setting.not_scored == CdsServiceSetting.NotScored.CARD:
+            cards.append((result, card_builders.not_scored_card(result, model_card_url=url, data_note=note)))
+    return cards
+
+
+def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]], data: ResolvedData,
+            setting: CdsServiceSetting) -> None:
+    """Store and audit every issued card and enqueue write-backs: all or nothing (scores audit themselves)."""
+    actor = f"cds:{call.caller.iss}"
+    detail = {"service": call.service.id, "hook": call.service.hook, "hookInstance": call.request.hook_instance[:200],
+              "user": call.user_id[:200], "sources": data.sources, "unavailable": data.unavailable}
+    with transaction.atomic():
+        for result, card in cards:
+            _issue(call, result, card, actor, detail)
+            if result is not None and result.scored and setting.write_back and call.request.fhir_server:
+                _write_back(call, result)
+
+
+def _issue(call: CallContext, result: ScoreResult | None, card: Card, actor: str, detail: dict[str, Any]) -> None:
+    service = call.service
+    if card.uuid is None:  # every card cards.py builds has one
+        raise ValueError("an issued card needs a uuid")
+    IssuedCard.objects.create(
+        uuid=card.uuid, service_id=service.id, hook=service.hook, hook_instance=call.request.hook_instance[:200],
+        client_iss=call.caller.iss, patient_pseudonym=pseudonymize(call.patient_id),
+        patient_ref_encrypted=encrypt_text(call.patient_id), encounter_id=(call.encounter_id or "")[:200],
+        model_name=service.model_name, model_version=result.model_version if result else service.model_version,
+        scored=bool(result and result.scored), probability=result.probability if result else None,
+        points=result.points if result else None, band=(result.band or "") if result else "",
+        indicator=card.indicator, summary=card.summary, as_of=result.as_of if result else timezone.now())
+    audit_record_create(action="card_issued", actor=actor, patient_id=call.patient_id,
+                        model_name=service.model_name,
+                        model_version=result.model_version if result else service.model_version,
+                        output_summary={"card": card.uuid, "indicator": card.indicator, "summary": card.summary},
+                        detail=detail)
+
+
+def _write_back(call: CallContext, result: ScoreResult) -> None:
+    """Enqueue the RiskAssessment write-back (contract 7; a no-op when WRITEBACK_ENABLED is off)."""
+    write_back_enqueue(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
+                       fhir_base_url=call.request.fhir_server or "", source="cds-hooks", service_id=call.service.id)
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since `started` (time.monotonic())."""
+    return (time.monotonic() - started) * 1000

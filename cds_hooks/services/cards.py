@@ -1,0 +1,145 @@
+"""Build CDS Hooks cards from scoring results: scored risk cards and honest "not scored" info cards.
+
+Card attributes: https://cds-hooks.hl7.org/2.0/#card-attributes. The SMART link's `appContext`
+is `{"card": "<uuid>"}` (contract 5) so the sidebar can open the assessment behind the card.
+"""
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import orjson
+from django.conf import settings
+
+from cds_hooks.schemas import Card, Link, OverrideReasonCoding, Source
+from scoring.types import Driver, ScoreResult
+
+SUMMARY_MAX = 139  # spec: "<140-character summary"
+MAX_DRIVERS = 5
+# (code, display) of the reasons a clinician may give for overriding a risk card.
+OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
+    ("already-addressed", "Risk already recognised and being addressed"),
+    ("not-clinically-relevant", "Not clinically relevant for this patient"),
+    ("data-inaccurate", "Input data inaccurate or out of date"),
+)
+
+
+def override_reason_system() -> str:
+    """The code system URI of our override reasons (under the deployment's public URL)."""
+    return f"{settings.PUBLIC_BASE_URL}/terminology/cds-override-reason"
+
+
+def _override_reasons() -> list[OverrideReasonCoding]:
+    system = override_reason_system()
+    return [OverrideReasonCoding(system=system, code=code, display=display) for code, display in OVERRIDE_REASONS]
+
+
+def _clip(text: str, limit: int = SUMMARY_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def smart_link(card_uuid: str) -> Link:
+    """Launch the Stratify sidebar on this card's assessment (contract 5)."""
+    return Link(label="Open Stratify risk details", url=f"{settings.PUBLIC_BASE_URL}/smart/launch", type="smart",
+                appContext=orjson.dumps({"card": card_uuid}).decode())
+
+
+def _source(title: str, model_name: str, model_version: str, model_card_url: str) -> Source:
+    return Source(label=_clip(f"Stratify {title} (model {model_name} {model_version})", 200), url=model_card_url)
+
+
+def risk_card(result: ScoreResult, *, model_card_url: str, data_note: str) -> Card:
+    """The card of a scored result: indicator from its band, drivers, freshness, model version."""
+    card_uuid = str(uuid.uuid4())
+    return Card(uuid=card_uuid, summary=_clip(result.summary), indicator=result.indicator,
+                detail=_risk_detail(result, data_note),
+                source=_source(result.title, result.model_name, result.model_version, model_card_url),
+                overrideReasons=_override_reasons(), links=[smart_link(card_uuid)])
+
+
+def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str) -> Card:
+    """An info card naming what is missing or stale (never a silent imputation)."""
+    card_uuid = str(uuid.uuid4())
+    gaps = [*result.missing, *(f"{s} (stale)" for s in result.stale)]
+    summary = f"{result.title} not scored: " + (", ".join(gaps) if gaps else "insufficient data")
+    lines = [f"- {_md(m)}: missing" for m in result.missing]
+    lines += [f"- {_md(s)}: too old to use" for s in result.stale]
+    lines += [f"- {_md(r)}" for r in result.reasons]
+    return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
+                detail=_not_scored_detail(result.title, lines, data_note, _model_line(result)),
+                source=_source(result.title, result.model_name, result.model_version, model_card_url),
+                links=[smart_link(card_uuid)])
+
+
+def unavailable_card(*, title: str, model_name: str, model_version: str, model_line: str, model_card_url: str,
+                     unavailable: Mapping[str, str], budget_ms: int, data_note: str) -> Card:
+    """An info card when the EHR's FHIR server could not give the data in time: not scored, says which."""
+    card_uuid = str(uuid.uuid4())
+    summary = f"{title} not scored: {', '.join(unavailable)} not available in time"
+    lines = [f"- {_md(label)}: could not be fetched from the EHR within {budget_ms} ms ({_md(why)})"
+             for label, why in unavailable.items()]
+    return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
+                detail=_not_scored_detail(title, lines, data_note, model_line),
+                source=_source(title, model_name, model_version, model_card_url), links=[smart_link(card_uuid)])
+
+
+def _risk_detail(result: ScoreResult, data_note: str) -> str:
+    lines = [f"**{result.title}: {(result.band or 'unbanded').upper()}** — {_headline(result)}", ""]
+    lines += _driver_table(result.drivers)
+    lines += ["", f"**Data freshness:** {_freshness(result.data_times, result.as_of)}", f"**Data:** {data_note}",
+              "", _model_line(result)]
+    return "\n".join(lines)
+
+
+def _headline(result: ScoreResult) -> str:
+    horizon = f" in the next {result.horizon_hours} h" if result.horizon_hours else ""
+    if result.probability is not None:
+        return f"calibrated probability **{result.probability * 100:.0f}%**{horizon}."
+    if result.points is not None:
+        return f"score **{result.points:g} points**{horizon}."
+    return result.summary
+
+
+def _driver_table(drivers: Sequence[Driver]) -> list[str]:
+    if not drivers:
+        return ["No single input stands out."]
+    rows = ["| Top drivers | Value | Measured | Effect |", "| --- | --- | --- | --- |"]
+    for d in drivers[:MAX_DRIVERS]:
+        value = "—" if d.value is None else f"{d.value:g} {d.unit}".strip()
+        age = "—" if d.age_hours is None else _age(d.age_hours)
+        rows.append(f"| {_md(d.label)} | {_md(value)} | {age} | {d.direction} risk |")
+    return rows
+
+
+def _age(hours: float) -> str:
+    if hours < 1:
+        return f"{max(0, round(hours * 60))} min ago"
+    return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} d ago"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _freshness(data_times: Mapping[str, datetime], as_of: datetime) -> str:
+    if not data_times:
+        return f"no timed inputs; as of {as_of:%Y-%m-%d %H:%M} UTC."
+    ages = [(as_of - t).total_seconds() / 3600 for t in data_times.values()]
+    return (f"newest input {_age(min(ages))}, oldest used {_age(max(ages))} "
+            f"(as of {as_of:%Y-%m-%d %H:%M} UTC).")
+
+
+def model_line(name: str, version: str, kind: str, sha256: str, spec_version: str = "") -> str:
+    """The model identification line every card detail ends with."""
+    sha = f", sha256 {sha256[:12]}" if sha256 else ""
+    spec = f", feature spec {spec_version}" if spec_version else ""
+    return f"Model: {name} {version} ({kind}{sha}{spec})."
+
+
+def _model_line(result: ScoreResult) -> str:
+    return model_line(result.model_name, result.model_version, result.kind, result.model_sha256,
+                      result.spec_version)
+
+
+def _not_scored_detail(title: str, gaps: list[str], data_note: str, model_line: str) -> str:
+    lines = [f"**{title} was not scored.** Stratify does not guess missing data.", "", *gaps]
+    return "\n".join([*lines, "", f"**Data:** {data_note}", "", model_line])

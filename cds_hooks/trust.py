@@ -1,0 +1,219 @@
+"""Trusting CDS Clients: verify the JWT every CDS Hooks call carries (the only JOSE user of cds_hooks).
+
+Spec: https://cds-hooks.hl7.org/2.0/#trusting-cds-clients. The client signs a short-lived JWT
+(iss, aud = the service URL called, exp, iat, jti, optional tenant) with a key published in its
+JWKS. We check, in this order: algorithm allowlist (asymmetric only: never `none` or HS*), a
+registered and enabled `iss`, the signature against the client's JWKS (cached; refetched once on an
+unknown `kid`, rate-limited), `aud`, `exp`/`iat` with small skew, `tenant`, then the `jti` replay
+cache (Redis, TTL until exp). Every refusal is the same generic 401; the precise reason goes to the
+audit trail (`cds_auth_failure`).
+"""
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, DecodeError, JoseError
+from joserfc.jwk import KeySet
+
+from cds_hooks.errors import CdsAuthenticationFailed
+from cds_hooks.models import TrustedCdsClient
+from fhirapp.models import AuditRecord
+from fhirapp.services.audit import audit_record_create
+
+ALLOWED_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384")
+_KEYSET_MEMO: dict[str, KeySet] = {}  # sha256 of the JWKS JSON -> imported KeySet (per process)
+# Registered clients are re-read at most this often per process (a disable applies within it).
+CLIENT_TTL_SECONDS = 5.0
+_CLIENTS: dict[str, tuple[float, TrustedCdsClient | None]] = {}
+
+
+@dataclass(frozen=True)
+class CdsCaller:
+    """A verified CDS Client call."""
+
+    iss: str
+    sub: str
+    jti: str
+    tenant: str
+    client_id: int
+
+
+def cds_caller_verify(request: HttpRequest) -> CdsCaller:
+    """Verify the request's bearer JWT or raise CdsAuthenticationFailed (audited, generic 401)."""
+    try:
+        return _verify(_bearer(request), expected_aud=settings.PUBLIC_BASE_URL + request.path)
+    except CdsAuthenticationFailed as exc:
+        audit_record_create(action="cds_auth_failure", outcome=AuditRecord.Outcome.DENIED,
+                            actor=f"cds:{exc.iss}" if exc.iss else "cds:unknown",
+                            detail={"reason": exc.reason, "path": request.path})
+        raise
+
+
+def _bearer(request: HttpRequest) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise CdsAuthenticationFailed("missing bearer token")
+    return token.strip()
+
+
+def _verify(token: str, *, expected_aud: str) -> CdsCaller:
+    header, claims = _unverified(token)
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGORITHMS:
+        raise CdsAuthenticationFailed(f"algorithm not allowed: {str(alg)[:20]}", iss=_iss(claims))
+    iss = _iss(claims)
+    client = _trusted_client(iss) if iss else None
+    if client is None:
+        raise CdsAuthenticationFailed("unknown or disabled issuer", iss=iss)
+    key = _signing_key(client, header.get("kid"), iss)
+    try:
+        verified = jwt.decode(token, key, algorithms=[alg]).claims
+    except BadSignatureError as exc:
+        raise CdsAuthenticationFailed("bad signature", iss=iss) from exc
+    except JoseError as exc:
+        raise CdsAuthenticationFailed(f"undecodable token: {exc.error}", iss=iss) from exc
+    _check_claims(verified, client, expected_aud)
+    _check_replay(verified)
+    return CdsCaller(iss=iss, sub=str(verified.get("sub", "")), jti=str(verified["jti"]),
+                     tenant=str(verified.get("tenant", "")), client_id=client.pk)
+
+
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims before verification: used only to pick the issuer and key."""
+    try:
+        compact = jws.extract_compact(token.encode())
+        claims = orjson.loads(compact.payload)
+    except (DecodeError, JoseError, orjson.JSONDecodeError, ValueError) as exc:
+        raise CdsAuthenticationFailed("malformed token") from exc
+    if not isinstance(claims, dict):
+        raise CdsAuthenticationFailed("claims are not an object")
+    return dict(compact.headers()), claims
+
+
+def _trusted_client(iss: str) -> TrustedCdsClient | None:
+    """The enabled client of this issuer, from a short per-process memo (one query per TTL)."""
+    now = time.monotonic()
+    memo = _CLIENTS.get(iss)
+    if memo is None or now - memo[0] > CLIENT_TTL_SECONDS:
+        if len(_CLIENTS) > 1024:
+            _CLIENTS.clear()
+        memo = (now, TrustedCdsClient.objects.filter(iss=iss, enabled=True).first())
+        _CLIENTS[iss] = memo
+    return memo[1]
+
+
+def trusted_clients_forget() -> None:
+    """Drop the per-process memo of clients (after admin changes, and in tests)."""
+    _CLIENTS.clear()
+
+
+def _iss(claims: dict[str, Any]) -> str:
+    iss = claims.get("iss")
+    return iss[:500] if isinstance(iss, str) else ""
+
+
+def _check_claims(claims: dict[str, Any], client: TrustedCdsClient, expected_aud: str) -> None:
+    now = int(time.time())
+    leeway = settings.CDS_JWT_LEEWAY_SECONDS
+    aud = claims.get("aud")
+    if not (aud == expected_aud or (isinstance(aud, list) and expected_aud in aud)):
+        raise CdsAuthenticationFailed(f"aud mismatch (expected {expected_aud})", iss=client.iss)
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not isinstance(exp, int) or not isinstance(iat, int):
+        raise CdsAuthenticationFailed("exp and iat must be integers", iss=client.iss)
+    if exp + leeway < now:
+        raise CdsAuthenticationFailed("token expired", iss=client.iss)
+    if iat - leeway > now:
+        raise CdsAuthenticationFailed("iat in the future", iss=client.iss)
+    if exp - iat > settings.CDS_JWT_MAX_LIFETIME_SECONDS:
+        raise CdsAuthenticationFailed("token lifetime too long", iss=client.iss)
+    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+        raise CdsAuthenticationFailed("missing jti", iss=client.iss)
+    if client.tenant and claims.get("tenant") != client.tenant:
+        raise CdsAuthenticationFailed("tenant mismatch", iss=client.iss)
+
+
+def _check_replay(claims: dict[str, Any]) -> None:
+    """Each jti is accepted once while its token is valid (cache.add is atomic on Redis: SET NX)."""
+    digest = hashlib.sha256(f"{claims['iss']}\x00{claims['jti']}".encode()).hexdigest()
+    ttl = max(1, int(claims["exp"]) + settings.CDS_JWT_LEEWAY_SECONDS - int(time.time()))
+    if not cache.add(f"cds:jti:{digest}", 1, timeout=ttl):
+        raise CdsAuthenticationFailed("replayed jti", iss=str(claims["iss"]))
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+def _signing_key(client: TrustedCdsClient, kid: Any, iss: str) -> KeySet:
+    keyset = _client_keyset(client, refresh=False)
+    if kid is not None and not _has_kid(keyset, kid) and client.jwks_url and _refetch_allowed(client):
+        keyset = _client_keyset(client, refresh=True)
+    if kid is None:
+        if len(keyset.keys) != 1:
+            raise CdsAuthenticationFailed("token has no kid and the JWKS has several keys", iss=iss)
+        return keyset
+    if not _has_kid(keyset, kid):
+        raise CdsAuthenticationFailed("unknown kid", iss=iss)
+    return KeySet([k for k in keyset.keys if k.kid == kid])
+
+
+def _has_kid(keyset: KeySet, kid: Any) -> bool:
+    return any(k.kid == kid for k in keyset.keys)
+
+
+def _refetch_allowed(client: TrustedCdsClient) -> bool:
+    return bool(cache.add(f"{jwks_cache_key(client)}:refetch", 1, timeout=settings.CDS_JWKS_REFETCH_MIN_SECONDS))
+
+
+def jwks_cache_key(client: TrustedCdsClient) -> str:
+    """Where a client's fetched JWKS is cached (cleared by `cds_client add`)."""
+    return f"cds:jwks:{client.pk}:{hashlib.sha256(client.jwks_url.encode()).hexdigest()[:16]}"
+
+
+def _client_keyset(client: TrustedCdsClient, *, refresh: bool) -> KeySet:
+    if client.jwks:
+        return _keyset_from(orjson.dumps(client.jwks), client.iss)
+    raw = None if refresh else cache.get(jwks_cache_key(client))
+    if raw is None:
+        raw = _fetch_jwks(client)
+        cache.set(jwks_cache_key(client), raw, timeout=settings.CDS_JWKS_CACHE_SECONDS)
+    return _keyset_from(raw, client.iss)
+
+
+def _fetch_jwks(client: TrustedCdsClient) -> bytes:
+    try:
+        response = requests.get(client.jwks_url, timeout=settings.CDS_JWKS_TIMEOUT_SECONDS,
+                                headers={"Accept": "application/json"}, allow_redirects=False)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise CdsAuthenticationFailed(f"JWKS unavailable: {type(exc).__name__}", iss=client.iss) from exc
+    return response.content
+
+
+def _keyset_from(raw: bytes, iss: str) -> KeySet:
+    digest = hashlib.sha256(raw).hexdigest()
+    keyset = _KEYSET_MEMO.get(digest)
+    if keyset is None:
+        try:
+            data = orjson.loads(raw)
+            keys = [k for k in data["keys"] if k.get("kty") in ("EC", "RSA")]  # public asymmetric keys only
+            keyset = KeySet.import_key_set({"keys": keys})
+        except (orjson.JSONDecodeError, JoseError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CdsAuthenticationFailed("invalid JWKS", iss=iss) from exc
+        if len(_KEYSET_MEMO) > 256:
+            _KEYSET_MEMO.clear()
+        _KEYSET_MEMO[digest] = keyset
+    return keyset
+
+
+def jwks_url_allowed(url: str) -> bool:
+    """https, or http only on loopback (the development sandbox EHR)."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
