@@ -1,1 +1,72 @@
-"""ORM models of sandbox_ehr.fhir."""
+"""ORM models of sandbox_ehr.fhir: current resources, superseded versions and search tokens.
+
+The resource JSON is kept as text (`content`, with `id` and `meta.versionId/lastUpdated` already set)
+so a search can splice it into a Bundle without parsing or re-validating it; the columns and the
+token table carry what search needs, indexed on both SQLite and PostgreSQL.
+"""
+from django.db import models
+
+
+class FhirResource(models.Model):
+    """The current version of one stored resource."""
+
+    resource_type = models.CharField(max_length=64)
+    resource_id = models.CharField(max_length=64)
+    version_id = models.PositiveIntegerField(default=1)
+    last_updated = models.DateTimeField()
+    content = models.TextField(help_text="The resource as JSON text, meta included.")
+    # Search columns (see sandbox_ehr/fhir/indexing.py for what each type puts here).
+    patient_id = models.CharField(max_length=64, blank=True, default="",
+                                  help_text="Patient compartment: the Patient id this resource belongs to.")
+    status = models.CharField(max_length=64, blank=True, default="")
+    date_start = models.DateTimeField(null=True, blank=True, help_text="Start of the searchable date range.")
+    date_end = models.DateTimeField(null=True, blank=True, help_text="Exclusive end of the date range.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["resource_type", "resource_id"], name="sandbox_fhir_type_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["resource_type", "patient_id", "date_start"], name="sandbox_fhir_type_pat_date"),
+            models.Index(fields=["resource_type", "date_start"], name="sandbox_fhir_type_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}/_history/{self.version_id}"
+
+
+class FhirResourceHistory(models.Model):
+    """A superseded version of a resource, kept for vread (the current one lives in FhirResource)."""
+
+    resource_type = models.CharField(max_length=64)
+    resource_id = models.CharField(max_length=64)
+    version_id = models.PositiveIntegerField()
+    last_updated = models.DateTimeField()
+    content = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["resource_type", "resource_id", "version_id"],
+                                    name="sandbox_fhir_history_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}/_history/{self.version_id}"
+
+
+class FhirToken(models.Model):
+    """One searchable token of a resource: code, category, identifier, reference, name part..."""
+
+    resource = models.ForeignKey(FhirResource, on_delete=models.CASCADE, related_name="tokens")
+    param = models.CharField(max_length=32)
+    system = models.CharField(max_length=255, blank=True, default="")
+    code = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["param", "code", "system"], name="sandbox_fhir_token_lookup"),
+            models.Index(fields=["resource", "param"], name="sandbox_fhir_token_resource"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.system}|{self.code}"

@@ -1,6 +1,20 @@
 """Routes of sandbox_ehr.fhir."""
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from sandbox_ehr.auth import views as auth_views
+from sandbox_ehr.fhir import views
 
 app_name = "sandbox_fhir"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    # SMART discovery (owned by sandbox_ehr.auth); listed first so no FHIR route can shadow them.
+    path(".well-known/smart-configuration", auth_views.smart_configuration, name="smart_configuration"),
+    path(".well-known/openid-configuration", auth_views.openid_configuration, name="openid_configuration"),
+    # FHIR R4 REST (sandbox_ehr.fhir.views).
+    path("", views.system, name="base"),
+    path("metadata", views.metadata, name="metadata"),
+    path("<str:resource_type>", views.type_level, name="type"),
+    path("<str:resource_type>/<str:resource_id>", views.instance, name="instance"),
+    path("<str:resource_type>/<str:resource_id>/_history/<str:version_id>", views.version, name="version"),
+    path("<path:rest>", views.unknown, name="unknown"),
+]

@@ -1,0 +1,54 @@
+"""`manage.py load_sandbox_data`: load the sandbox EHR's synthetic patients (idempotent)."""
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from sandbox_ehr.fhir.loader import physionet
+from sandbox_ehr.fhir.loader.service import LoadReport, physionet_clear, physionet_load, synthea_load
+
+SYNTHEA_FILE = Path("synthea") / "synthea_r4_inpatient_bundles.tar.gz"
+PHYSIONET_FILE = Path("physionet2019") / "physionet2019_training_set{}.csv.gz"
+
+
+class Command(BaseCommand):
+    """Load the 100 Synthea R4 bundles and N PhysioNet 2019 ICU stays into the sandbox FHIR server."""
+
+    help = ("Load the Synthea R4 bundles and N PhysioNet 2019 ICU stays (half septic) into the sandbox "
+            "FHIR server. Idempotent: patients already stored are skipped.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--physionet", type=int, default=200, metavar="N",
+                            help="number of PhysioNet ICU stays to load (default 200; 0 for none)")
+        parser.add_argument("--set", default="B", choices=["A", "B"], help="PhysioNet training set (default B)")
+        parser.add_argument("--no-synthea", action="store_true", help="skip the Synthea bundles")
+        parser.add_argument("--reshift", action="store_true",
+                            help="delete the loaded PhysioNet stays (and what was written for those patients) "
+                                 "and load them again, ending now")
+        parser.add_argument("--data-dir", type=Path, default=None,
+                            help="data folder (default: settings.SHARED_DATA, env STRATIFY_DATA_DIR)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Run the load and print a one-line summary."""
+        data_dir = Path(options["data_dir"] or settings.SHARED_DATA)
+        synthea_path, physionet_path = data_dir / SYNTHEA_FILE, data_dir / str(PHYSIONET_FILE).format(options["set"])
+        needed = ([] if options["no_synthea"] else [synthea_path]) + ([physionet_path] if options["physionet"] else [])
+        for path in needed:
+            if not path.is_file():
+                raise CommandError(f"{path} is missing: set STRATIFY_DATA_DIR to the shared data folder.")
+        if options["physionet"] < 0:
+            raise CommandError("--physionet must be 0 or more.")
+        report, started, show = LoadReport(), time.monotonic(), options["verbosity"] > 0
+        if not options["no_synthea"]:
+            synthea_load(synthea_path, report, progress=show)
+        if options["reshift"]:
+            self.stdout.write(f"removed {physionet_clear()} PhysioNet resources to load them again")
+        if options["physionet"]:
+            physionet_load(physionet_path, options["physionet"], report, anchor=physionet.default_anchor(),
+                           progress=show)
+        self.stdout.write(
+            f"sandbox data: {report.bundles_loaded} Synthea bundles loaded ({report.bundles_skipped} already there), "
+            f"{report.stays_loaded} PhysioNet stays loaded ({report.stays_skipped} already there), "
+            f"{report.resources_written} resources written in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,97 @@
+"""The search parameters the sandbox supports, per resource type (FHIR R4 search parameter registry).
+
+Names and element paths follow the R4 resource pages' "Search Parameters" tables
+(https://hl7.org/fhir/R4/searchparameter-registry.html). Each parameter is indexed at write time
+(sandbox_ehr/fhir/indexing.py) into a column or into FhirToken rows named after the parameter.
+"""
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["token", "reference", "string", "date", "patient", "status"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One search parameter: its kind and the root element(s) it reads."""
+
+    kind: Kind
+    paths: tuple[str, ...] = ()
+
+
+_PATIENT = Param("patient")
+_STATUS = Param("status")
+_IDENTIFIER = Param("token", ("identifier",))
+_ENCOUNTER = Param("reference", ("encounter",))
+
+SEARCH_PARAMS: dict[str, dict[str, Param]] = {
+    "Patient": {
+        "identifier": _IDENTIFIER,
+        "name": Param("string", ("name",)),
+        "family": Param("string", ("name.family",)),
+        "given": Param("string", ("name.given",)),
+        "gender": Param("token", ("gender",)),
+        "birthdate": Param("date", ("birthDate",)),
+    },
+    "Encounter": {
+        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "class": Param("token", ("class",)),
+        "type": Param("token", ("type",)),
+        "date": Param("date", ("period",)),
+    },
+    "Observation": {
+        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "encounter": _ENCOUNTER,
+        "code": Param("token", ("code",)),
+        "category": Param("token", ("category",)),
+        "date": Param("date", ("effective",)),
+    },
+    "Condition": {
+        "patient": _PATIENT, "subject": _PATIENT, "identifier": _IDENTIFIER, "encounter": _ENCOUNTER,
+        "code": Param("token", ("code",)),
+        "category": Param("token", ("category",)),
+        "clinical-status": Param("token", ("clinicalStatus",)),
+        "verification-status": Param("token", ("verificationStatus",)),
+        "onset-date": Param("date", ("onset",)),
+    },
+    "MedicationRequest": {
+        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "encounter": _ENCOUNTER,
+        "code": Param("token", ("medicationCodeableConcept",)),
+        "category": Param("token", ("category",)),
+        "intent": Param("token", ("intent",)),
+        "authoredon": Param("date", ("authoredOn",)),
+    },
+    "RiskAssessment": {
+        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "encounter": _ENCOUNTER,
+        "code": Param("token", ("code",)),
+        "method": Param("token", ("method",)),
+        "date": Param("date", ("occurrence",)),
+    },
+    "Provenance": {
+        "patient": _PATIENT,
+        "target": Param("reference", ("target",)),
+        "when": Param("date", ("occurred",)),
+    },
+    "AuditEvent": {
+        "patient": _PATIENT,
+        "type": Param("token", ("type",)),
+        "subtype": Param("token", ("subtype",)),
+        "date": Param("date", ("recorded",)),
+    },
+}
+
+SEARCHABLE_TYPES = tuple(SEARCH_PARAMS)
+
+# Result parameters accepted on every search (everything else unknown answers 400).
+RESULT_PARAMS = frozenset({"_id", "_count", "_sort", "_offset", "_format"})
+DEFAULT_COUNT = 100
+MAX_COUNT = 1000
+
+
+def date_param_name(resource_type: str) -> str | None:
+    """The name of the type's date parameter (what `_sort` orders by), if it has one."""
+    for name, param in SEARCH_PARAMS.get(resource_type, {}).items():
+        if param.kind == "date":
+            return name
+    return None

@@ -1,0 +1,183 @@
+"""FHIR search parameters -> a filtered, ordered queryset (R4 search.html semantics, subset).
+
+Tokens: `system|code`, `|code` (no system), `code` (any system), `system|` (any code); a comma
+separates alternatives (OR), repeating a parameter ANDs it. Dates take the prefixes eq, ne, gt, lt,
+ge, le, compared as ranges (search.html#prefix). Anything else answers 400 rather than being ignored.
+"""
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from sandbox_ehr.fhir.dates import date_range
+from sandbox_ehr.fhir.errors import UnsupportedSearch
+from sandbox_ehr.fhir.indexing import reference_key
+from sandbox_ehr.fhir.models import FhirResource, FhirToken
+from sandbox_ehr.fhir.params import DEFAULT_COUNT, MAX_COUNT, RESULT_PARAMS, SEARCH_PARAMS, Param
+
+_COMMA_RE = re.compile(r"(?<!\\),")
+_DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
+_UNSUPPORTED_PREFIXES = ("sa", "eb", "ap")
+_FORMATS = ("json", "application/json", "application/fhir+json")
+_STRING_MODIFIERS = {"": "startswith", "exact": "exact", "contains": "contains"}
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A parsed search: the queryset (filtered and ordered) and the page asked for."""
+
+    queryset: QuerySet[FhirResource]
+    count: int
+    offset: int
+
+
+def _alternatives(value: str) -> list[str]:
+    return [part.replace("\\,", ",") for part in _COMMA_RE.split(value) if part != ""]
+
+
+def _token_q(value: str) -> Q:
+    if "|" not in value:
+        return Q(code=value)
+    system, code = value.split("|", 1)
+    if not code:
+        return Q(system=system)
+    return Q(system=system, code=code)
+
+
+def _token_filter(name: str, values: list[str]) -> Q:
+    alternatives = Q()
+    for value in values:
+        alternatives |= _token_q(value)
+    return Q(Exists(FhirToken.objects.filter(alternatives, resource=OuterRef("pk"), param=name)))
+
+
+def _patient_ids(name: str, values: list[str], modifier: str) -> list[str]:
+    if modifier not in ("", "Patient"):
+        raise UnsupportedSearch(f"'{name}:{modifier}' is not supported (only Patient references).")
+    ids = []
+    for value in values:
+        key = reference_key(value) if "/" in value else f"Patient/{value}"
+        if key and key.startswith("Patient/"):
+            ids.append(key.split("/", 1)[1])
+    return ids
+
+
+def _reference_keys(name: str, values: list[str], default_type: str | None) -> list[str]:
+    keys = []
+    for value in values:
+        key = reference_key(value) if "/" in value else (f"{default_type}/{value}" if default_type else None)
+        if key is None:
+            raise UnsupportedSearch(f"'{name}={value}': give the reference as Type/id.")
+        keys.append(key)
+    return keys
+
+
+def _string_filter(name: str, values: list[str], modifier: str) -> Q:
+    if modifier not in _STRING_MODIFIERS:
+        raise UnsupportedSearch(f"The modifier ':{modifier}' is not supported on '{name}'.")
+    lookup = f"code__{_STRING_MODIFIERS[modifier]}"
+    alternatives = Q()
+    for value in values:
+        words = value.lower().split()
+        every = Q()
+        for word in words:
+            every &= Q(Exists(FhirToken.objects.filter(resource=OuterRef("pk"), param=name, **{lookup: word})))
+        alternatives |= every
+    return alternatives
+
+
+def _date_q(prefix: str, lo: datetime, hi: datetime) -> Q:
+    """Target range [date_start, date_end) against the search range [lo, hi) (search.html#prefix)."""
+    eq = Q(date_start__gte=lo, date_end__lte=hi)
+    return {
+        "eq": eq,
+        "ne": Q(date_start__isnull=False) & ~eq,
+        "gt": Q(date_end__gt=hi),
+        "lt": Q(date_start__lt=lo),
+        "ge": Q(date_end__gt=hi) | eq,
+        "le": Q(date_start__lt=lo) | eq,
+    }[prefix]
+
+
+def _date_filter(name: str, values: list[str]) -> Q:
+    alternatives = Q()
+    for value in values:
+        prefix, text = (value[:2], value[2:]) if value[:2].isalpha() else ("eq", value)
+        if prefix in _UNSUPPORTED_PREFIXES or prefix not in _DATE_PREFIXES:
+            raise UnsupportedSearch(f"The date prefix '{prefix}' is not supported on '{name}'.")
+        lo, hi = date_range(text)
+        alternatives |= _date_q(prefix, lo, hi)
+    return alternatives
+
+
+def _param_filter(resource_type: str, name: str, modifier: str, param: Param, values: list[str]) -> Q:
+    if param.kind == "patient":
+        return Q(patient_id__in=_patient_ids(name, values, modifier))
+    if modifier and param.kind != "string":
+        raise UnsupportedSearch(f"The modifier ':{modifier}' is not supported on '{name}'.")
+    if param.kind == "token":
+        return _token_filter(name, values)
+    if param.kind == "status":
+        return Q(status__in=[v.split("|", 1)[-1] for v in values])
+    if param.kind == "reference":
+        default_type = "Encounter" if name == "encounter" else None
+        keys = _reference_keys(name, values, default_type)
+        return Q(Exists(FhirToken.objects.filter(resource=OuterRef("pk"), param=name, code__in=keys)))
+    if param.kind == "string":
+        return _string_filter(name, values, modifier)
+    return _date_filter(name, values)
+
+
+def _int_param(name: str, value: str, *, minimum: int) -> int:
+    if not value.isdigit() or int(value) < minimum:
+        raise UnsupportedSearch(f"'{name}' must be an integer of at least {minimum}.")
+    return int(value)
+
+
+def _ordering(resource_type: str, value: str) -> list[str]:
+    allowed = {"_id": "resource_id", "_lastUpdated": "last_updated"}
+    allowed |= {n: "date_start" for n, p in SEARCH_PARAMS[resource_type].items() if p.kind == "date"}
+    order = []
+    for key in value.split(","):
+        descending = key.startswith("-")
+        field = allowed.get(key.lstrip("-"))
+        if field is None:
+            raise UnsupportedSearch(f"Sorting {resource_type} by '{key}' is not supported.",
+                                    extra={"supported": sorted(allowed)})
+        order.append(f"-{field}" if descending else field)
+    return [*order, "pk"]
+
+
+def search_build(resource_type: str, params: list[tuple[str, str]], *, compartment: str | None) -> SearchQuery:
+    """Parse `params` (name, value) pairs for `resource_type`; restrict to a patient compartment if given."""
+    if resource_type not in SEARCH_PARAMS:
+        raise UnsupportedSearch(f"Search is not supported on {resource_type}.",
+                                extra={"searchable": sorted(SEARCH_PARAMS)})
+    supported = SEARCH_PARAMS[resource_type]
+    queryset = FhirResource.objects.filter(resource_type=resource_type)
+    count, offset, order = DEFAULT_COUNT, 0, ["pk"]
+    for raw_name, value in params:
+        name, _, modifier = raw_name.partition(":")
+        if name in RESULT_PARAMS and not modifier:
+            if name == "_id":
+                queryset = queryset.filter(resource_id__in=_alternatives(value))
+            elif name == "_count":
+                count = min(_int_param(name, value, minimum=0), MAX_COUNT)
+            elif name == "_offset":
+                offset = _int_param(name, value, minimum=0)
+            elif name == "_sort":
+                order = _ordering(resource_type, value)
+            elif value not in _FORMATS:
+                raise UnsupportedSearch(f"_format '{value}' is not supported: this server speaks JSON.")
+            continue
+        if name not in supported:
+            raise UnsupportedSearch(f"The search parameter '{raw_name}' is not supported on {resource_type}.",
+                                    extra={"supported": sorted(supported) + sorted(RESULT_PARAMS - {'_offset'})})
+        values = _alternatives(value)
+        if not values:
+            raise UnsupportedSearch(f"The search parameter '{raw_name}' has no value.")
+        queryset = queryset.filter(_param_filter(resource_type, name, modifier, supported[name], values))
+    if compartment is not None:
+        queryset = queryset.filter(patient_id=compartment)
+    return SearchQuery(queryset.order_by(*order), count, offset)

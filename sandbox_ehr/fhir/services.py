@@ -1,0 +1,107 @@
+"""Writes of the sandbox FHIR server: create, update and conditional create (FHIR R4 http.html).
+
+Each write validates the resource with the R4B models, checks scopes and the patient compartment
+and stores it through `store.resources_store`, inside one database transaction.
+"""
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.db import transaction
+
+from sandbox_ehr.fhir.errors import InvalidResource, PreconditionFailed
+from sandbox_ehr.fhir.models import FhirResource
+from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, scope_require
+from sandbox_ehr.fhir.references import rewrite_references
+from sandbox_ehr.fhir.search import search_build
+from sandbox_ehr.fhir.selectors import resource_get
+from sandbox_ehr.fhir.store import Stored, Write, resources_store
+from sandbox_ehr.fhir.validation import resource_validate
+
+_ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """A stored resource and the HTTP status of the write (201 created, 200 otherwise)."""
+
+    stored: Stored
+
+    @property
+    def status(self) -> int:
+        """201 for a new resource, 200 for an update, a no-op or a conditional-create match."""
+        return 201 if self.stored.created else 200
+
+
+def new_id() -> str:
+    """A server-assigned logical id."""
+    return str(uuid.uuid4())
+
+
+def id_check(resource_id: str) -> None:
+    """400 unless `resource_id` is a valid FHIR id (R4 datatypes.html#id)."""
+    if not _ID_RE.match(resource_id):
+        raise InvalidResource(f"'{resource_id}' is not a valid FHIR id.")
+
+
+def conditional_matches(resource_type: str, query: str, grant: Grant | None) -> list[str]:
+    """Ids matching an If-None-Exist query (searching the token's compartment only)."""
+    params = parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    if not params:
+        raise InvalidResource("If-None-Exist must hold a search query such as identifier=system|value.")
+    built = search_build(resource_type, params, compartment=compartment(grant, resource_type, "create"))
+    return list(built.queryset.values_list("resource_id", flat=True)[:2])
+
+
+def stored_check(stored: list[Stored], grant: Grant | None) -> None:
+    """403 (rolling the write back) when a patient-level token wrote outside its compartment."""
+    for item in stored:
+        compartment_require(grant, item.resource_type, "create" if item.created else "update", item.patient_id)
+
+
+def _existing(resource_type: str, resource_id: str) -> WriteResult:
+    row = resource_get(resource_type, resource_id)
+    return WriteResult(Stored(row.resource_type, row.resource_id, row.version_id, row.last_updated, row.content,
+                              created=False, changed=False, patient_id=row.patient_id))
+
+
+def resource_create(*, resource_type: str, resource: Any, grant: Grant | None,
+                    if_none_exist: str | None = None) -> WriteResult:
+    """POST [type]: validate and store under a new id; with If-None-Exist return a single match instead."""
+    scope_require(grant, resource_type, "create")
+    if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+        raise InvalidResource(f"POST /{resource_type} takes a {resource_type} resource.")
+    resource_validate(resource)
+    rewrite_references(resource, {})  # a urn:uuid reference only resolves inside a Bundle
+    with transaction.atomic():
+        if if_none_exist:
+            matches = conditional_matches(resource_type, if_none_exist, grant)
+            if len(matches) > 1:
+                raise PreconditionFailed(f"If-None-Exist matched more than one {resource_type}.")
+            if matches:
+                return _existing(resource_type, matches[0])
+        stored = resources_store([Write({**resource, "id": new_id()})])
+        stored_check(stored, grant)
+    return WriteResult(stored[0])
+
+
+def resource_update(*, resource_type: str, resource_id: str, resource: Any, grant: Grant | None,
+                    if_match: int | None = None) -> WriteResult:
+    """PUT [type]/[id]: create or new version (update-as-create with the client's id)."""
+    scope_require(grant, resource_type, "update")
+    id_check(resource_id)
+    resource_validate(resource)
+    rewrite_references(resource, {})  # a urn:uuid reference only resolves inside a Bundle
+    if resource["resourceType"] != resource_type:
+        raise InvalidResource(f"The body is a {resource['resourceType']}, the URL names {resource_type}.")
+    if resource.get("id") != resource_id:
+        raise InvalidResource("The resource id must equal the id in the URL (R4 http.html#update).")
+    with transaction.atomic():
+        current = FhirResource.objects.filter(resource_type=resource_type, resource_id=resource_id).first()
+        if current is not None:
+            compartment_require(grant, resource_type, "update", current.patient_id)
+        stored = resources_store([Write(resource, if_match=if_match)])
+        stored_check(stored, grant)
+    return WriteResult(stored[0])

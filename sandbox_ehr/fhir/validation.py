@@ -1,0 +1,41 @@
+"""Validation of resources on write with the fhir.resources R4B models (R4 JSON is accepted by them)."""
+from functools import lru_cache
+from typing import Any
+
+import pydantic
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
+
+from sandbox_ehr.fhir.errors import InvalidResource, ResourceNotFound
+
+
+@lru_cache(maxsize=256)
+def _resource_model(resource_type: str) -> type[Resource] | None:
+    try:
+        model = get_fhir_model_class(resource_type)
+    except ValueError:
+        return None
+    return model if issubclass(model, Resource) else None
+
+
+def resource_type_check(resource_type: str) -> None:
+    """404 for a path segment that is not an R4 resource type."""
+    if not resource_type[:1].isupper() or _resource_model(resource_type) is None:
+        raise ResourceNotFound(f"'{resource_type}' is not a FHIR resource type this server knows.")
+
+
+def resource_validate(resource: Any, *, where: str = "") -> None:
+    """Raise InvalidResource (with one field entry per problem) unless `resource` is a valid R4B resource."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        raise InvalidResource(f"{prefix}the body is not a FHIR resource (no resourceType).")
+    model = _resource_model(resource["resourceType"])
+    if model is None:
+        raise InvalidResource(f"{prefix}'{resource['resourceType']}' is not a FHIR resource type.")
+    try:
+        model.model_validate(resource)
+    except pydantic.ValidationError as exc:
+        fields = [{"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"]}
+                  for err in exc.errors(include_url=False, include_input=False)]
+        raise InvalidResource(f"{prefix}{resource['resourceType']} is not valid FHIR R4: "
+                              f"{fields[0]['loc']}: {fields[0]['msg']}", extra={"fields": fields}) from exc
