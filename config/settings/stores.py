@@ -9,7 +9,16 @@ DATABASES = {
         "DATABASE_URL", default=f"sqlite:///{_VAR_DIR / 'stratify.sqlite3'}"
     )
 }
-if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded default serves threads (runserver, the sidebar's parallel trend scoring): WAL lets
+    # readers run beside the writer, IMMEDIATE transactions queue for the write lock instead of failing
+    # with "database is locked" on upgrade, and the busy timeout bounds the wait.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # psycopg 3 is the driver Django picks when installed; keep connections for a few minutes.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 
