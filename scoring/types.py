@@ -20,6 +20,9 @@ class Driver:
     contribution: float  # exact SHAP value (log-odds) for ML models; points for rule scores
     direction: Literal["raises", "lowers"]
     text: str  # e.g. "Lactate 4.1 mmol/L, 2 h ago, raises risk"
+    # The value as a clinician reads it, rounded for its unit ("4.1 mmol/L", "not measured in the last 72 h");
+    # consumers show this instead of formatting `value` themselves ("" = not set: fall back to value + unit).
+    value_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

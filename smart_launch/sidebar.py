@@ -234,7 +234,7 @@ def driver_rows(result: ScoreResult, limit: int = 5) -> list[dict[str, Any]]:
     top = sorted(result.drivers, key=lambda d: abs(d.contribution), reverse=True)[:limit]
     largest = max((abs(d.contribution) for d in top), default=0.0)
     for d in top:
-        value = "—" if d.value is None else f"{_number(d.value)} {d.unit}".strip()
+        value = d.value_text or ("—" if d.value is None else f"{_number(d.value)} {d.unit}".strip())
         when = "" if d.age_hours is None else f"{_age_words(d.age_hours)} ago"
         taken = result.data_times.get(d.feature)
         rows.append({"label": d.label, "value": value, "when": when, "direction": d.direction,

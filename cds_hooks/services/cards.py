@@ -104,7 +104,7 @@ def _driver_table(drivers: Sequence[Driver]) -> list[str]:
         return ["No single input stands out."]
     rows = ["| Top drivers | Value | Measured | Effect |", "| --- | --- | --- | --- |"]
     for d in drivers[:MAX_DRIVERS]:
-        value = "—" if d.value is None else f"{d.value:g} {d.unit}".strip()
+        value = d.value_text or ("—" if d.value is None else f"{d.value:g} {d.unit}".strip())
         age = "—" if d.age_hours is None else _age(d.age_hours)
         rows.append(f"| {_md(d.label)} | {_md(value)} | {age} | {d.direction} risk |")
     return rows

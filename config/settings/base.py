@@ -1,11 +1,11 @@
 """Base settings: the embedded default (SQLite, eager Celery, local-memory cache, sandbox EHR on)."""
 from config.env import BASE_DIR, INSECURE_DEV_SECRET, SHARED_DATA_DIR, env
-from config.settings.celery import *  # noqa: F403
 from config.settings.cds import *  # noqa: F403
-from config.settings.smart import *  # noqa: F403
+from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
 from config.settings.sandbox_auth import *  # noqa: F403
 from config.settings.scoring import *  # noqa: F403
+from config.settings.smart import *  # noqa: F403
 from config.settings.stores import CACHES, DATABASES, REDIS_URL  # noqa: F401
 from config.settings.writeback import *  # noqa: F403
 

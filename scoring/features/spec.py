@@ -215,7 +215,7 @@ def _obs_feature(o: ObservationCode, aggregation: Aggregation, window: float | N
     if aggregation == "last":
         words = label
     elif aggregation == "hours_since":
-        words = f"Hours since {label.lower() if label[1:2].islower() else label}"
+        words = f"Time since last {label}"  # keep clinical casing: "FiO2", "Lactate"
     elif aggregation == "missing":
         words = f"{label} not measured"
     elif aggregation == "trend":
@@ -235,7 +235,7 @@ def _sepsis_features() -> tuple[FeatureSpec, ...]:
     out: list[FeatureSpec] = [
         FeatureSpec("age_years", "Age at admission", "Patient", (), "a", "age_years", "Age"),
         FeatureSpec("male", "Male sex", "Patient", (), "1", "male", "Gender"),
-        FeatureSpec("icu_los_hours", "Hours since admission", "Encounter", (), "h", "encounter_hours", "ICULOS"),
+        FeatureSpec("icu_los_hours", "Time since admission", "Encounter", (), "h", "encounter_hours", "ICULOS"),
     ]
     out += [_obs_feature(o, "last") for o in PHYSIONET_OBSERVATIONS]
     out += [_obs_feature(o, "hours_since") for o in PHYSIONET_OBSERVATIONS]

@@ -12,6 +12,7 @@ from scoring.models import ModelVersion
 from scoring.rules.base import RuleScore
 from scoring.rules.news2 import news2_score
 from scoring.rules.qsofa import qsofa_score
+from scoring.serving.explain import unit_spelled
 from scoring.serving.policy import Policy
 from scoring.serving.results import base_fields, input_digest, refusal
 from scoring.types import Driver, ScoreResult
@@ -73,6 +74,10 @@ def _inputs(name: str, resources: Sequence[Mapping[str, Any]], index: Observatio
     return values, stale, times, basis
 
 
+def _words(value: object) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
 def _drivers(score: RuleScore, times: Mapping[str, datetime], at: datetime) -> tuple[Driver, ...]:
     out = []
     for p in sorted(score.parameters, key=lambda p: -p.points):
@@ -80,10 +85,12 @@ def _drivers(score: RuleScore, times: Mapping[str, datetime], at: datetime) -> t
             continue
         age = (at - times[p.key]).total_seconds() / HOUR if p.key in times else None
         value = float(p.value) if isinstance(p.value, int | float) and not isinstance(p.value, bool) else None
-        shown = f"{value:g} {p.unit}".strip() if value is not None else str(p.value)
+        # Rule inputs are shown as charted (no rounding), so a value never looks like it crossed a threshold.
+        shown = unit_spelled(f"{value:g}", p.unit) if value is not None else _words(p.value)
         out.append(Driver(feature=p.key, label=p.label, value=value, unit=p.unit, age_hours=age,
                           contribution=float(p.points), direction="raises",
-                          text=f"{p.label} {shown} scores {p.points} point{'s' if p.points != 1 else ''}"))
+                          text=f"{p.label} {shown} scores {p.points} point{'s' if p.points != 1 else ''}",
+                          value_text=shown))
     return tuple(out)
 
 

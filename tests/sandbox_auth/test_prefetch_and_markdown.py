@@ -47,3 +47,23 @@ def test_markdown_escapes_html_and_unsafe_links():
     assert '<a href="https://a.org/x" target="_blank" rel="noopener noreferrer">card</a>' in html
     assert 'href="javascript' not in html
     assert html.count("<li>") == 2
+
+
+def test_markdown_renders_gfm_table_with_escaped_cells():
+    html = markdown_render("**Sepsis risk: HIGH**\n\n| Top drivers | Value | Measured | Effect |\n"
+                           "| --- | :---: | --- | --- |\n"
+                           "| Lactate | 4.1 mmol/L | 2 h ago | raises risk |\n"
+                           "| <script>alert(1)</script> | a \\| b | **bold** | [x](javascript:alert(1)) |\n"
+                           "| short row |\n\nAfter the table.")
+    assert '<table class="md-table"><thead><tr><th>Top drivers</th><th>Value</th>' in html
+    assert "<td>Lactate</td><td>4.1 mmol/L</td><td>2 h ago</td><td>raises risk</td>" in html
+    assert "<script" not in html and "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in html
+    assert "<td>a | b</td>" in html and "<td><strong>bold</strong></td>" in html
+    assert 'href="javascript' not in html
+    assert "<td>short row</td><td></td><td></td><td></td>" in html  # padded to the header width
+    assert html.count("<tr>") == 4 and "| Lactate" not in html and html.endswith("<p>After the table.</p>")
+
+
+def test_markdown_pipes_without_separator_stay_a_paragraph():
+    html = markdown_render("| not | a table |\n| still | not |")
+    assert "<table" not in html and html.startswith("<p>| not | a table |<br>")

@@ -1,0 +1,61 @@
+"""Driver wording: values rounded per unit, clinical labels, missing measurements said honestly."""
+import numpy as np
+import pytest
+
+from scoring.features.spec import READMISSION_FEATURES, SEPSIS_FEATURES
+from scoring.serving.explain import driver_words, drivers, quantity_text
+
+SEPSIS = {f.name: f for f in SEPSIS_FEATURES}
+READMISSION = {f.name: f for f in READMISSION_FEATURES}
+
+
+@pytest.mark.parametrize(("value", "unit", "expected"), [
+    (24.4118, "h", "24.4 h"), (38.249, "Cel", "38.2 °C"), (117.6, "/min", "118/min"), (93.4, "%", "93%"),
+    (104.5, "mm[Hg]", "104 mmHg"), (7.3149, "[pH]", "7.31"), (4.123, "mmol/L", "4.1 mmol/L"),
+    (0.0412, "ng/mL", "0.041 ng/mL"), (23.04, "mg/dL", "23 mg/dL"), (12.34, "10*3/uL", "12.3 ×10³/µL"),
+    (250.4, "10*3/uL", "250 ×10³/µL"), (0.35, "1", "0.35"), (3.0, "1", "3"), (67.2, "a", "67 years"),
+])
+def test_quantity_rounded_per_unit(value, unit, expected):
+    assert quantity_text(value, unit) == expected
+
+
+def test_trend_is_signed():
+    assert quantity_text(12.4, "/min", signed=True) == "+12/min"
+    assert quantity_text(-0.44, "Cel", signed=True) == "-0.4 °C"
+
+
+@pytest.mark.parametrize(("name", "value", "age", "label", "value_text", "text"), [
+    ("icu_los_hours", 24.4118, None, "Time since admission", "24.4 h", "Time since admission 24.4 h, lowers risk"),
+    ("FiO2_hours_since", None, None, "FiO2", "not measured in the last 72 h",
+     "FiO2 not measured in the last 72 h, lowers risk"),
+    ("Lactate_hours_since", None, None, "Lactate", "not measured in the last 72 h",
+     "Lactate not measured in the last 72 h, lowers risk"),
+    ("Lactate_hours_since", 5.04, 5.04, "Time since last Lactate", "5.0 h",
+     "Lactate last measured 5.0 h ago, lowers risk"),
+    ("Lactate_missing", 1.0, None, "Lactate", "not measured in the last 72 h",
+     "Lactate not measured in the last 72 h, lowers risk"),
+    ("Lactate_missing", 0.0, None, "Lactate", "measured in the last 72 h",
+     "Lactate measured in the last 72 h, lowers risk"),
+    ("Lactate_last", 4.123, 2.2, "Lactate", "4.1 mmol/L", "Lactate 4.1 mmol/L, 2 h ago, lowers risk"),
+    ("HR_max_6h", None, None, "Heart rate max over 6 h", "not measured in the last 6 h",
+     "Heart rate max over 6 h not measured in the last 6 h, lowers risk"),
+    ("Temp_last", 38.25, 0.5, "Temperature", "38.2 °C", "Temperature 38.2 °C, within the last hour, lowers risk"),
+])
+def test_sepsis_driver_words(name, value, age, label, value_text, text):
+    assert driver_words(SEPSIS[name], value, age, "lowers") == (label, value_text, text)
+
+
+def test_readmission_driver_words():
+    assert driver_words(READMISSION["age_band_mid"], 65.0, None, "raises")[1] == "60–69 years"
+    assert driver_words(READMISSION["discharged_home"], 1.0, None, "raises")[2] == "Discharged home: yes, raises risk"
+
+
+def test_drivers_keep_numbers_and_text_consistent():
+    spec = (SEPSIS["icu_los_hours"], SEPSIS["FiO2_hours_since"], SEPSIS["Lactate_last"])
+    contribs = np.array([-0.3, -0.5, 0.9, 0.1])
+    out = drivers(spec, [24.4118, float("nan"), 4.123], contribs, {"Lactate_last": 2.0})
+    assert [d.feature for d in out] == ["Lactate_last", "FiO2_hours_since", "icu_los_hours"]
+    assert [d.contribution for d in out] == [0.9, -0.5, -0.3]  # exact SHAP values, unchanged
+    assert [d.value for d in out] == [4.123, None, 24.4118]  # raw values, unchanged
+    for d in out:
+        assert d.value_text in d.text and d.text.endswith(f"{d.direction} risk")
