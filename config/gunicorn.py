@@ -13,3 +13,15 @@ def when_ready(server: object) -> None:
     """Move the preloaded heap to the permanent generation (see shared/PERFORMANCE_NOTES.md)."""
     gc.collect()
     gc.freeze()
+
+
+def post_fork(server: object, worker: object) -> None:
+    """Load every serving model in the new worker, then freeze the heap it now holds."""
+    from django.db import connections
+
+    from scoring.readiness import registry_status
+
+    registry_status()  # verifies and caches each active/canary/shadow model's ONNX session and booster
+    connections.close_all()
+    gc.collect()
+    gc.freeze()

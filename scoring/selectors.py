@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.db import connection
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.urls import reverse
 
 from scoring.features.spec import (
@@ -17,7 +22,7 @@ from scoring.features.spec import (
     SEPSIS_LOOKBACK_HOURS,
     VITAL_FRESHNESS_HOURS,
 )
-from scoring.models import ModelVersion
+from scoring.models import ModelVersion, ThresholdPolicy
 
 MODEL_HOOKS: dict[str, tuple[str, ...]] = {
     "sepsis": ("patient-view",),
@@ -95,9 +100,46 @@ def in_canary(patient_id: str, percent: int) -> bool:
     return bucket < percent
 
 
+# Per-process cache of each model's serving rows (with policy) and whether any version is registered:
+# two queries less per scored call. Saves and deletes in this process clear it at once (signals below);
+# other workers see a change within the TTL. Never used inside a transaction, which must see its own writes.
+SERVING_CACHE_TTL_SECONDS = 5.0
+_SERVING: dict[str, tuple[float, list[ModelVersion], bool]] = {}
+
+
+def serving_cache_clear(**_: Any) -> None:
+    """Forget the cached serving rows (on every registry save/delete; tests)."""
+    _SERVING.clear()
+
+
+for _model in (ModelVersion, ThresholdPolicy):
+    receiver(post_save, sender=_model, dispatch_uid=f"serving_cache_clear_save_{_model.__name__}")(serving_cache_clear)
+    receiver(post_delete, sender=_model, dispatch_uid=f"serving_cache_clear_delete_{_model.__name__}")(
+        serving_cache_clear)
+
+
+def _serving_rows(name: str) -> tuple[list[ModelVersion], bool]:
+    """(serving versions of `name` with their policy, whether any version of `name` is registered)."""
+    cacheable = not connection.in_atomic_block
+    now = time.monotonic()
+    hit = _SERVING.get(name) if cacheable else None
+    if hit is not None and now - hit[0] < SERVING_CACHE_TTL_SECONDS:
+        return hit[1], hit[2]
+    rows = list(ModelVersion.objects.filter(name=name, status__in=SERVING_STATUSES).select_related("policy"))
+    registered = bool(rows) or ModelVersion.objects.filter(name=name).exists()
+    if cacheable:
+        _SERVING[name] = (now, rows, registered)
+    return rows, registered
+
+
+def model_registered(name: str) -> bool:
+    """Whether any version of `name` is registered (cached with the serving rows)."""
+    return _serving_rows(name)[1]
+
+
 def serving_versions(name: str, patient_id: str) -> list[ModelVersion]:
     """The version that answers for this patient (active, or canary for the canary bucket) plus shadows."""
-    rows = list(ModelVersion.objects.filter(name=name, status__in=SERVING_STATUSES).select_related("policy"))
+    rows = _serving_rows(name)[0]
     active = next((mv for mv in rows if mv.status == "active"), None)
     canary = next((mv for mv in rows if mv.status == "canary"), None)
     percent = int(getattr(settings, "SCORING_CANARY_PERCENT", 10))

@@ -12,7 +12,7 @@ from typing import Any
 from scoring.errors import ModelNotFound, ModelNotReady
 from scoring.features.fhir_index import index_observations
 from scoring.models import ModelVersion
-from scoring.selectors import MODEL_HOOKS, hook_models, serving_versions
+from scoring.selectors import MODEL_HOOKS, hook_models, model_registered, serving_versions
 from scoring.serving.ml import score_ml
 from scoring.serving.policy import DEFAULT_INDICATORS, Policy
 from scoring.serving.rules import score_rule
@@ -62,7 +62,7 @@ def _audit(result: ScoreResult, patient_id: str) -> None:
 
 
 def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
-    if model_name not in MODEL_HOOKS or not ModelVersion.objects.filter(name=model_name).exists():
+    if model_name not in MODEL_HOOKS or not model_registered(model_name):
         raise ModelNotFound(f"No model named {model_name!r} is registered.", extra={"model": model_name})
     versions = serving_versions(model_name, patient_id)
     if not versions or versions[0].status == "shadow":

@@ -20,7 +20,7 @@ from cds_hooks.trust import CdsCaller
 from config.errors import ValidationFailed
 from config.keys import encrypt_text, pseudonymize
 from fhirapp.client import FhirClient
-from fhirapp.services.audit import audit_record_create
+from fhirapp.services.audit import AuditBatch, audit_batch, audit_record_create
 from fhirapp.services.writeback import write_back_enqueue
 from scoring.selectors import model_card_url
 from scoring.services import score_patient
@@ -60,13 +60,13 @@ def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started
                         prefetch=call.request.prefetch, client=_fhir_client(call.request), deadline=deadline,
                         as_of=as_of)
     setting = cds_service_setting(service_id)
-    if data.unavailable:
-        cards = _unavailable_cards(service, data, setting)
-        _record(call, cards, data, setting)
-    else:
-        results = _score(service, data, as_of, call.patient_id)
-        cards = _result_cards(service, results, data, setting)
-        _record(call, cards, data, setting)
+    with audit_batch() as audits:  # the score and card_issued records: one transaction, one chain lock
+        if data.unavailable:
+            cards = _unavailable_cards(service, data, setting)
+        else:
+            results = _score(service, data, as_of, call.patient_id)
+            cards = _result_cards(service, results, data, setting)
+        _record(call, cards, data, setting, audits)
     return CdsResponse(cards=[card for _, card in cards]).to_json()
 
 
@@ -149,16 +149,27 @@ def _result_cards(service: CdsServiceDefinition, results: Sequence[ScoreResult],
 
 
 def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]], data: ResolvedData,
-            setting: CdsServiceSetting) -> None:
-    """Store and audit every issued card and enqueue write-backs: all or nothing (scores audit themselves)."""
+            setting: CdsServiceSetting, audits: AuditBatch) -> None:
+    """Store and audit every issued card and enqueue write-backs: all or nothing (scores audit themselves).
+
+    The audit records collected so far (the scores') are written in this transaction too. If it fails,
+    the card records are dropped with their cards and the score records stay pending: `audit_batch`
+    writes them on its way out, so every inference is still audited.
+    """
     actor = f"cds:{call.caller.iss}"
     detail = {"service": call.service.id, "hook": call.service.hook, "hookInstance": call.request.hook_instance[:200],
               "user": call.user_id[:200], "sources": data.sources, "unavailable": data.unavailable}
-    with transaction.atomic():
-        for result, card in cards:
-            _issue(call, result, card, actor, detail)
-            if result is not None and result.scored and setting.write_back and call.request.fhir_server:
-                _write_back(call, result)
+    kept = len(audits.pending)
+    try:
+        with transaction.atomic():
+            for result, card in cards:
+                _issue(call, result, card, actor, detail)
+                if result is not None and result.scored and setting.write_back and call.request.fhir_server:
+                    _write_back(call, result)
+            audits.flush()
+    except BaseException:
+        audits.discard_from(kept)
+        raise
 
 
 def _issue(call: CallContext, result: ScoreResult | None, card: Card, actor: str, detail: dict[str, Any]) -> None:
