@@ -58,6 +58,9 @@ class FhirToken(models.Model):
     """One searchable token of a resource: code, category, identifier, reference, name part..."""
 
     resource = models.ForeignKey(FhirResource, on_delete=models.CASCADE, related_name="tokens")
+    # The resource's compartment patient, copied so a token filter of a one-patient search reads only
+    # that patient's tokens (a filter over every category token of the store grew with the store).
+    patient_id = models.CharField(max_length=64, blank=True, default="")
     param = models.CharField(max_length=32)
     system = models.CharField(max_length=255, blank=True, default="")
     code = models.CharField(max_length=255)
@@ -65,7 +68,9 @@ class FhirToken(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["param", "code", "system"], name="sandbox_fhir_token_lookup"),
-            models.Index(fields=["resource", "param"], name="sandbox_fhir_token_resource"),
+            models.Index(fields=["patient_id", "param", "code"], name="sandbox_fhir_token_patient"),
+            # Covers the per-resource EXISTS probe of a token filter (e.g. category) after the patient/date scan.
+            models.Index(fields=["resource", "param", "code"], name="sandbox_fhir_token_res_code"),
         ]
 
     def __str__(self) -> str:

@@ -45,11 +45,17 @@ def _token_q(value: str) -> Q:
     return Q(system=system, code=code)
 
 
-def _token_filter(name: str, values: list[str]) -> Q:
+def _tokens(name: str, patients: list[str] | None) -> QuerySet[FhirToken]:
+    """Token rows of one parameter, narrowed to the search's patients when it names them."""
+    tokens = FhirToken.objects.filter(resource=OuterRef("pk"), param=name)
+    return tokens if patients is None else tokens.filter(patient_id__in=patients)
+
+
+def _token_filter(name: str, values: list[str], patients: list[str] | None) -> Q:
     alternatives = Q()
     for value in values:
         alternatives |= _token_q(value)
-    return Q(Exists(FhirToken.objects.filter(alternatives, resource=OuterRef("pk"), param=name)))
+    return Q(Exists(_tokens(name, patients).filter(alternatives)))
 
 
 def _patient_ids(name: str, values: list[str], modifier: str) -> list[str]:
@@ -73,7 +79,7 @@ def _reference_keys(name: str, values: list[str], default_type: str | None) -> l
     return keys
 
 
-def _string_filter(name: str, values: list[str], modifier: str) -> Q:
+def _string_filter(name: str, values: list[str], modifier: str, patients: list[str] | None) -> Q:
     if modifier not in _STRING_MODIFIERS:
         raise UnsupportedSearch(f"The modifier ':{modifier}' is not supported on '{name}'.")
     lookup = f"code__{_STRING_MODIFIERS[modifier]}"
@@ -82,7 +88,7 @@ def _string_filter(name: str, values: list[str], modifier: str) -> Q:
         words = value.lower().split()
         every = Q()
         for word in words:
-            every &= Q(Exists(FhirToken.objects.filter(resource=OuterRef("pk"), param=name, **{lookup: word})))
+            every &= Q(Exists(_tokens(name, patients).filter(**{lookup: word})))
         alternatives |= every
     return alternatives
 
@@ -111,22 +117,34 @@ def _date_filter(name: str, values: list[str]) -> Q:
     return alternatives
 
 
-def _param_filter(resource_type: str, name: str, modifier: str, param: Param, values: list[str]) -> Q:
+def _param_filter(name: str, modifier: str, param: Param, values: list[str], patients: list[str] | None) -> Q:
     if param.kind == "patient":
         return Q(patient_id__in=_patient_ids(name, values, modifier))
     if modifier and param.kind != "string":
         raise UnsupportedSearch(f"The modifier ':{modifier}' is not supported on '{name}'.")
     if param.kind == "token":
-        return _token_filter(name, values)
+        return _token_filter(name, values, patients)
     if param.kind == "status":
         return Q(status__in=[v.split("|", 1)[-1] for v in values])
     if param.kind == "reference":
         default_type = "Encounter" if name == "encounter" else None
         keys = _reference_keys(name, values, default_type)
-        return Q(Exists(FhirToken.objects.filter(resource=OuterRef("pk"), param=name, code__in=keys)))
+        return Q(Exists(_tokens(name, patients).filter(code__in=keys)))
     if param.kind == "string":
-        return _string_filter(name, values, modifier)
+        return _string_filter(name, values, modifier, patients)
     return _date_filter(name, values)
+
+
+def _searched_patients(resource_type: str, params: list[tuple[str, str]], compartment: str | None) -> list[str] | None:
+    """The patients every match must belong to, if the search says (compartment, patient/subject)."""
+    if compartment is not None:
+        return [compartment]
+    supported = SEARCH_PARAMS[resource_type]
+    for raw_name, value in params:
+        name, _, modifier = raw_name.partition(":")
+        if name in supported and supported[name].kind == "patient" and modifier in ("", "Patient"):
+            return _patient_ids(name, _alternatives(value), modifier)
+    return None
 
 
 def _int_param(name: str, value: str, *, minimum: int) -> int:
@@ -155,6 +173,7 @@ def search_build(resource_type: str, params: list[tuple[str, str]], *, compartme
         raise UnsupportedSearch(f"Search is not supported on {resource_type}.",
                                 extra={"searchable": sorted(SEARCH_PARAMS)})
     supported = SEARCH_PARAMS[resource_type]
+    patients = _searched_patients(resource_type, params, compartment)
     queryset = FhirResource.objects.filter(resource_type=resource_type)
     count, offset, order = DEFAULT_COUNT, 0, ["pk"]
     for raw_name, value in params:
@@ -177,7 +196,7 @@ def search_build(resource_type: str, params: list[tuple[str, str]], *, compartme
         values = _alternatives(value)
         if not values:
             raise UnsupportedSearch(f"The search parameter '{raw_name}' has no value.")
-        queryset = queryset.filter(_param_filter(resource_type, name, modifier, supported[name], values))
+        queryset = queryset.filter(_param_filter(name, modifier, supported[name], values, patients))
     if compartment is not None:
         queryset = queryset.filter(patient_id=compartment)
     return SearchQuery(queryset.order_by(*order), count, offset)

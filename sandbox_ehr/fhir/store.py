@@ -191,8 +191,8 @@ def _insert_new(new_rows: list[tuple[tuple[str, str], str]], indexes: dict[tuple
 
 
 def _insert_tokens(items: list[tuple[int, SearchIndex]]) -> None:
-    _insert(FhirToken, ["resource", "param", "system", "code"],
-            [(pk, *token) for pk, index in items for token in index.tokens])
+    _insert(FhirToken, ["resource", "patient_id", "param", "system", "code"],
+            [(pk, index.patient_id[:64], *token) for pk, index in items for token in index.tokens])
 
 
 def _update_changed(changed_rows: list[FhirResource], history: list[FhirResourceHistory],

@@ -5,13 +5,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from tqdm import tqdm
 
 from sandbox_ehr.fhir.bundles import bundle_process
 from sandbox_ehr.fhir.loader import physionet, synthea
-from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory
+from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory, FhirToken
 from sandbox_ehr.fhir.store import Write, resources_store
 from sandbox_ehr.fhir.validation import resource_validate
 
@@ -99,3 +99,10 @@ def physionet_clear() -> int:
             FhirResourceHistory.objects.filter(chunk).delete()
         rows.delete()
     return len(keys)
+
+
+def statistics_refresh() -> None:
+    """ANALYZE the store's tables after a bulk load, so the query planner sees the new row counts."""
+    with connection.cursor() as cursor:
+        for model in (FhirResource, FhirResourceHistory, FhirToken):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")

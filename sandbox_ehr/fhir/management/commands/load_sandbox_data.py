@@ -7,7 +7,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox_ehr.fhir.loader import physionet
-from sandbox_ehr.fhir.loader.service import LoadReport, physionet_clear, physionet_load, synthea_load
+from sandbox_ehr.fhir.loader.service import (
+    LoadReport,
+    physionet_clear,
+    physionet_load,
+    statistics_refresh,
+    synthea_load,
+)
 
 SYNTHEA_FILE = Path("synthea") / "synthea_r4_inpatient_bundles.tar.gz"
 PHYSIONET_FILE = Path("physionet2019") / "physionet2019_training_set{}.csv.gz"
@@ -48,6 +54,8 @@ class Command(BaseCommand):
         if options["physionet"]:
             physionet_load(physionet_path, options["physionet"], report, anchor=physionet.default_anchor(),
                            progress=show)
+        if report.bundles_loaded or report.stays_loaded:
+            statistics_refresh()
         self.stdout.write(
             f"sandbox data: {report.bundles_loaded} Synthea bundles loaded ({report.bundles_skipped} already there), "
             f"{report.stays_loaded} PhysioNet stays loaded ({report.stays_skipped} already there), "
