@@ -91,3 +91,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     if suffix:
         for db in settings.DATABASES.values():
             db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{suffix}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (Redis DB 15 under the test settings): no discovery documents,
+    JWKS, tokens or replay entries leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -23,7 +23,7 @@ class Command(BaseCommand):
             mv = rule_register(name=name, registered_by="install_models")
             self.stdout.write(f"  {mv.name} {mv.version}: {mv.status}")
         for model_dir in sorted(p for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []:
-            versions = sorted((p for p in model_dir.iterdir() if (p / "card.json").is_file()), key=lambda p: p.name)
+            versions = sorted((p for p in model_dir.iterdir() if (p / "card.json").is_file()), key=_version_key)
             if not versions:
                 continue
             folder = versions[-1]
@@ -34,3 +34,9 @@ class Command(BaseCommand):
             mv = model_register(artifact_dir=str(rel), registered_by="install_models", status=status)
             self.stdout.write(f"  {mv.name} {mv.version}: {mv.status} (sha256 {mv.sha256[:12]})")
         self.stdout.write(self.style.SUCCESS("models installed"))
+
+
+def _version_key(folder: Path) -> tuple[tuple[int, ...], str]:
+    """Numeric order of "1.10.0"-style folder names (non-numeric names sort first, by name)."""
+    parts = folder.name.split(".")
+    return (tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (), folder.name)
