@@ -15,13 +15,19 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported for real after django.setup()
+    import pandas as pd
+
+    from scoring.serving.registry import LoadedModel
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 
-def _setup() -> tuple[object, list[dict], datetime, object]:
+def _setup() -> tuple[LoadedModel, list[dict], datetime, pd.DataFrame]:
     import django
 
     django.setup()
@@ -50,7 +56,7 @@ def _percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def single_patient(model: object, resources: list[dict], as_of: datetime, iterations: int) -> None:
+def single_patient(model: LoadedModel, resources: list[dict], as_of: datetime, iterations: int) -> None:
     import numpy as np
 
     from scoring.features.extract import extract_features
@@ -76,7 +82,7 @@ def single_patient(model: object, resources: list[dict], as_of: datetime, iterat
         print(f"  {key:8s} p50 {statistics.median(values):7.3f} ms   p99 {_percentile(values, 0.99):7.3f} ms")
 
 
-def batch(model: object, frame: object, size: int, threads: int) -> None:
+def batch(model: LoadedModel, frame: pd.DataFrame, size: int, threads: int) -> None:
     import numpy as np
     import xgboost as xgb
 

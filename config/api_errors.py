@@ -80,8 +80,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     status, body = error_body(exc)
     _log_client_error(status, body)
     response = Response(body, status=status)
-    if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-        response["Retry-After"] = str(int(exc.wait))
+    if isinstance(exc, drf_exceptions.Throttled):
+        # djangorestframework-stubs declare `wait` only as an __init__ parameter; DRF sets it as an attribute.
+        wait: float | None = exc.wait  # type: ignore[attr-defined]
+        if wait is not None:
+            response["Retry-After"] = str(int(wait))
     return response
 
 

@@ -47,7 +47,7 @@ def model_register(*, artifact_dir: str, registered_by: str, status: str = "shad
     sha = sha256_file(folder / ONNX_NAME) if (folder / ONNX_NAME).is_file() else ""
     if sha != card.get("sha256"):
         raise ValidationFailed(f"{folder / ONNX_NAME} does not match the checksum in its model card.")
-    headline = next((v for k, v in card["metrics"].items() if k.startswith("external")), {})
+    headline: dict[str, Any] = next((v for k, v in card["metrics"].items() if k.startswith("external")), {})
     defaults = {"title": card["title"], "kind": "ml", "sha256": sha, "artifact_path": artifact_dir,
                 "spec_version": card["spec_version"], "card": card, "registered_by": registered_by,
                 "metrics": {k: headline.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}}

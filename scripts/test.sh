@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: services, lint, Django checks, migrations check, pytest (integration included).
+# The whole test suite: services, lint, type check, Django checks, migrations check, pytest (integration included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -10,6 +10,8 @@ export STRATIFY_REQUIRE_SERVICES=1
 PY=.venv/bin/python
 echo "==> ruff"
 .venv/bin/ruff check .
+echo "==> mypy"
+.venv/bin/mypy .
 echo "==> manage.py check"
 $PY manage.py check --fail-level WARNING
 echo "==> makemigrations --check"

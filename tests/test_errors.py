@@ -1,5 +1,6 @@
 """The one error shape: our exceptions, DRF's, pydantic's and unhandled ones."""
 import logging
+from typing import NoReturn
 
 import pydantic
 import pytest
@@ -36,11 +37,11 @@ def _raise(request: Request, kind: str) -> Response:
     }[kind]
 
 
-def _plain(request: HttpRequest) -> None:
+def _plain(request: HttpRequest) -> NoReturn:
     raise errors.NotFound("No such assessment.")
 
 
-def _plain_crash(request: HttpRequest) -> None:
+def _plain_crash(request: HttpRequest) -> NoReturn:
     raise ZeroDivisionError("internal detail")
 
 

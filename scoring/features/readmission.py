@@ -201,7 +201,7 @@ def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime)
     """READMISSION_FEATURES from raw FHIR JSON at as-of (normally the discharge time)."""
     ctx = _Context(resources, as_of)
     values = tuple(_fhir_feature(f, ctx) for f in READMISSION_FEATURES)
-    missing = () if ctx.encounter is not None else ("Current hospital encounter",)
+    missing: tuple[str, ...] = () if ctx.encounter is not None else ("Current hospital encounter",)
     if ctx.patient is None:
         missing += ("Patient (age, sex)",)
     basis = tuple(sorted(f"{r['resourceType']}/{r.get('id', '')}" for r in ctx.stay))

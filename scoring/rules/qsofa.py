@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.rules.base import ParameterPoints, RuleScore, is_missing
+from scoring.types import Band
 
 RESP_RATE_AT = 22.0
 SBP_AT_MOST = 100.0
@@ -46,7 +47,7 @@ def qsofa_score(values: Mapping[str, object]) -> RuleScore:
         params.append(ParameterPoints("gcs", "Altered mentation (GCS < 15)", float(gcs), "{score}",  # type: ignore[arg-type]
                                       int(float(gcs) < GCS_BELOW)))  # type: ignore[arg-type]
     total = sum(p.points for p in params)
-    band = "high" if total >= POSITIVE_AT else "low"
+    band: Band = "high" if total >= POSITIVE_AT else "low"
     notes.insert(0, f"qSOFA {total}: {'positive (>= 2)' if total >= POSITIVE_AT else 'negative'}.")
     return RuleScore(name="qsofa", points=total, band=band, parameters=tuple(params),
                      not_recorded=not_recorded, notes=tuple(notes))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -131,7 +131,7 @@ def drivers(spec: Sequence[FeatureSpec], values: Sequence[float], contribs: npt.
             continue
         f = spec[j]
         value = None if math.isnan(values[j]) else float(values[j])
-        direction = "raises" if c > 0 else "lowers"
+        direction: Literal["raises", "lowers"] = "raises" if c > 0 else "lowers"
         age = ages.get(f.name)
         label, value_text, text = driver_words(f, value, age, direction)
         out.append(Driver(feature=f.name, label=label, value=value, unit=f.unit, age_hours=age, contribution=c,

@@ -39,5 +39,5 @@ def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]
 
 
 def _headline(card: dict[str, Any]) -> dict[str, Any]:
-    ext = next(iter(v for k, v in card["metrics"].items() if k.startswith("external")), {})
+    ext: dict[str, Any] = next(iter(v for k, v in card["metrics"].items() if k.startswith("external")), {})
     return {k: ext.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}

@@ -167,14 +167,17 @@ def test_missing_data_gives_a_not_scored_info_card(models_installed: None, trust
 
 @pytest.mark.django_db
 def test_scored_result_enqueues_write_back(models_installed: None, trusted_client: TrustedCdsClient,
-                                          make_token: TokenFactory, settings: Any) -> None:
+                                          make_token: TokenFactory, settings: Any,
+                                          django_capture_on_commit_callbacks: Any) -> None:
     from fhirapp.models import WriteBack
 
     settings.WRITEBACK_ENABLED = True
     resources = physionet_stay_resources()
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     body = _request(patient_id, _prefetch(resources), fhirServer="https://ehr.example.org/fhir")
-    response = _call(make_token, "stratify-news2", body)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:  # enqueued, never sent off this host
+        response = _call(make_token, "stratify-news2", body)
+    assert len(callbacks) == 1
     [card] = lint_cards(response.json())
     assert _stored(card).scored
     write_back = WriteBack.objects.get()
@@ -223,7 +226,8 @@ def test_invalid_json_and_unknown_service(models_installed: None, trusted_client
 @pytest.mark.django_db(transaction=True)
 def test_no_prefetch_fetches_from_the_sandbox_fhir_server(models_installed: None, trusted_client: TrustedCdsClient,
                                                           make_token: TokenFactory,
-                                                          sandbox_patient: SandboxPatient) -> None:
+                                                          sandbox_patient: SandboxPatient, settings: Any) -> None:
+    settings.WRITEBACK_ENABLED = False  # this test is about fetching; write-back has its own tests
     body = _request(sandbox_patient.patient_id, fhirServer=sandbox_patient.fhir_base, fhirAuthorization={
         "access_token": sandbox_patient.token, "token_type": "Bearer", "expires_in": 300,
         "scope": "patient/*.rs", "subject": "stratify-cds"})

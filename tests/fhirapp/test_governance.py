@@ -6,6 +6,7 @@ from django.contrib.admin import AdminSite
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.test import RequestFactory
 
 from fhirapp.admin_audit import AuditedAdminMixin
@@ -51,7 +52,7 @@ class ReasonedGroupAdmin(AuditedAdminMixin, GroupAdmin):
 
 
 class AuditedAdminMixinTests:
-    def _request(self) -> object:
+    def _request(self) -> HttpRequest:
         request = RequestFactory().post("/admin/auth/group/add/")
         request.user = User.objects.create_user("boss", is_staff=True, is_superuser=True)
         return request

@@ -21,7 +21,7 @@ class StoreTests:
         from django.conf import settings
 
         raw = redis.Redis.from_url(settings.REDIS_URL)
-        assert any(key in k.decode() for k in raw.keys("*probe-*"))
+        assert any(key in (k.decode() if isinstance(k, bytes) else k) for k in raw.keys("*probe-*"))
 
 
 @pytest.mark.integration

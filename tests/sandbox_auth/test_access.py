@@ -1,5 +1,6 @@
 """Contract 3: bearer authentication and SMART v1/v2 scope checks."""
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import RequestFactory
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _request(token: str | None):
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     return RequestFactory().get("/sandbox/fhir/Patient", **headers)
 
 

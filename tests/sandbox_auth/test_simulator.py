@@ -21,6 +21,7 @@ PHYSIONET_B = Path("physionet2019") / "physionet2019_training_setB.csv.gz"
 def sandbox(live_server, settings):
     """The whole sandbox on a live server: two real PhysioNet stays, clients, keys, CDS trust."""
     settings.PUBLIC_BASE_URL = live_server.url
+    settings.WRITEBACK_ENABLED = False  # the chart's CDS calls must not start write-backs (tested in tests/fhirapp)
     call_command("install_models", stdout=open("/dev/null", "w"))  # noqa: SIM115  (demo order: models first)
     cds_catalogue_reset()
     physionet_load(Path(django_settings.SHARED_DATA) / PHYSIONET_B, 2, LoadReport(),

@@ -7,7 +7,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory
 from tests.sandbox_fhir.conftest import Fhir
 
-OBSERVATION = {
+OBSERVATION: dict[str, Any] = {
     "resourceType": "Observation", "status": "final",
     "identifier": [{"system": "urn:test:obs", "value": "one"}],
     "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",

@@ -73,6 +73,7 @@ class ScorePatientTests:
         score_patient(model_name="sepsis", resources=stay_resources, as_of=AS_OF, patient_id="p000009")
         record = AuditRecord.objects.filter(action="score").order_by("-id").first()
         assert AuditRecord.objects.filter(action="score").count() == before + 1
+        assert record is not None
         assert record.model_name == "sepsis" and record.model_version == "0.0.1-test" and record.input_digest
 
     def test_naive_as_of_is_400(self, registered: Any) -> None:

@@ -1,17 +1,20 @@
 """The launch failure matrix through the real views: every failure is a clear page with what to do, and audited."""
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
 from fhirapp.models import AuditRecord
-from smart_launch.client import SmartConfiguration
+from smart_launch.client import SmartConfiguration, _cache_key
 from smart_launch.models import AuthorizationRequest, EhrRegistration
 
 pytestmark = pytest.mark.django_db
-HTML = {"HTTP_ACCEPT": "text/html"}
+# Any values: unpacked as **extra (WSGI environ) into Client.get, whose other keywords are typed.
+HTML: dict[str, Any] = {"HTTP_ACCEPT": "text/html"}
 
 
 def _start(browser: Client, iss: str) -> str:
@@ -119,7 +122,10 @@ class CallbackTests:
 
     def test_token_endpoint_unreachable(self, client: Client, registration: EhrRegistration,
                                         smart_config: SmartConfiguration, client_keys: None) -> None:
-        # smart_config points the token endpoint at an unresolvable .example.org host: a real failed exchange.
+        # The token endpoint is the loopback discard port (nothing listens): a real failed exchange that
+        # never leaves this machine.
+        cache.set(_cache_key("discovery", registration.iss),
+                  {**smart_config.__dict__, "token_endpoint": "http://127.0.0.1:9/token"}, 600)
         state = _start(client, registration.iss)
         response = client.get("/smart/callback", {"code": "c", "state": state}, **HTML)
         assert response.status_code == 502 and "did not complete the code exchange" in _page(response)

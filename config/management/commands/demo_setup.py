@@ -2,6 +2,7 @@
 import os
 import secrets
 from collections.abc import Callable
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,9 +24,9 @@ class Command(BaseCommand):
             self.stdout.write(f"==> {label}")
             step()
 
-    def _steps(self) -> list[tuple[str, Callable[[], None]]]:
-        steps: list[tuple[str, Callable[[], None]]] = [("demo admin user", self._admin)]
-        steps += [(label, lambda name=name: call_command(name)) for label, name in _app_steps()]
+    def _steps(self) -> list[tuple[str, Callable[[], object]]]:
+        steps: list[tuple[str, Callable[[], object]]] = [("demo admin user", self._admin)]
+        steps += [(label, partial(call_command, name)) for label, name in _app_steps()]
         return steps
 
     def _admin(self) -> None:

@@ -16,7 +16,7 @@ def report(name: str) -> dict[str, Any]:
         raise CommandError(f"no active version of {name!r}")
     card = mv.card or {}
     metrics = card.get("metrics", {})
-    ext = next((v for k, v in metrics.items() if k.startswith("external")), {})
+    ext: dict[str, Any] = next((v for k, v in metrics.items() if k.startswith("external")), {})
     return {
         "name": mv.name, "version": mv.version, "kind": mv.kind, "status": mv.status, "sha256": mv.sha256,
         "spec_version": mv.spec_version, "external_set": next((k for k in metrics if k.startswith("external")), None),

@@ -51,5 +51,5 @@ def _trainer(name: str) -> Any:
 
 
 def _external(card: dict[str, Any]) -> dict[str, Any]:
-    ext = next((v for k, v in card["metrics"].items() if k.startswith("external")), {})
+    ext: dict[str, Any] = next((v for k, v in card["metrics"].items() if k.startswith("external")), {})
     return {k: ext.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}
