@@ -8,6 +8,7 @@ from cds_hooks.models import CardFeedback, CdsServiceSetting, IssuedCard, Truste
 from cds_hooks.selectors import alert_burden, cds_catalogue_reset
 from cds_hooks.services.clients import public_jwks
 from cds_hooks.trust import trusted_clients_forget
+from fhirapp.admin_audit import AuditedAdminMixin, ReadOnlyAdminMixin
 from fhirapp.services.audit import audit_record_create
 
 
@@ -17,7 +18,7 @@ def _audit_change(request: HttpRequest, obj: Any, change: bool) -> None:
 
 
 @admin.register(TrustedCdsClient)
-class TrustedCdsClientAdmin(admin.ModelAdmin):
+class TrustedCdsClientAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Which EHRs may call our CDS services, and where their public keys are."""
 
     list_display = ("iss", "jwks_url", "tenant", "enabled", "updated_at")
@@ -33,7 +34,7 @@ class TrustedCdsClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(CdsServiceSetting)
-class CdsServiceSettingAdmin(admin.ModelAdmin):
+class CdsServiceSettingAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Per-service behaviour: enabled, card or nothing when not scored, write-back."""
 
     list_display = ("service_id", "enabled", "not_scored", "write_back")
@@ -60,7 +61,7 @@ class CardFeedbackInline(admin.TabularInline):
 
 
 @admin.register(IssuedCard)
-class IssuedCardAdmin(admin.ModelAdmin):
+class IssuedCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Issued cards (read-only) with the alert burden: issued vs accepted vs overridden vs ignored."""
 
     change_list_template = "cds_hooks/admin/issuedcard_change_list.html"
@@ -69,18 +70,6 @@ class IssuedCardAdmin(admin.ModelAdmin):
     search_fields = ("uuid", "patient_pseudonym", "hook_instance")
     date_hierarchy = "issued_at"
     inlines = [CardFeedbackInline]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Cards are issued only by the service."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Read-only: this is an audit table."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Read-only: this is an audit table."""
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """The changelist, with the alert-burden table computed over the current filters."""

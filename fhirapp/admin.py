@@ -3,11 +3,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from fhirapp.admin_audit import AuditedAdminMixin
+from fhirapp.admin_audit import AuditedAdminMixin, ReadOnlyAdminMixin
 from fhirapp.models import AuditRecord, FailedWriteBack, WriteBack
 from fhirapp.services.break_glass import AUDITOR_GROUP, BREAK_GLASS_LIMIT, break_glass_allowed, break_glass_reveal
 from fhirapp.services.writeback import write_back_retry
@@ -21,7 +23,7 @@ class BreakGlassForm(forms.Form):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Read-only for everyone (superusers included): the chain is append-only."""
 
     list_display = ("id", "recorded_at", "action", "outcome", "actor", "purpose_of_use", "model_name",
@@ -38,15 +40,6 @@ class AuditRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in AuditRecord._meta.fields if f.name != "patient_ref_encrypted"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_break_glass_permission(self, request: HttpRequest) -> bool:
         return break_glass_allowed(request.user)
@@ -112,3 +105,17 @@ class FailedWriteBackAdmin(WriteBackAdmin):
     @admin.display(description="upstream status")
     def upstream_status(self, obj: WriteBack) -> str:
         return str((obj.last_error.get("extra") or {}).get("upstream_status", ""))
+
+
+class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):  # type: ignore[type-arg]
+    """Django's user admin; every change (groups, permissions, passwords) is an audited admin change."""
+
+
+class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
+    """Django's group admin; permission changes are audited admin changes."""
+
+
+admin.site.unregister(User)
+admin.site.register(User, AuditedUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, AuditedGroupAdmin)

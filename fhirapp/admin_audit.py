@@ -29,7 +29,7 @@ class AuditedAdminMixin:
                 help_text="Required; recorded in the audit trail.")})
         return super().get_form(request, obj, change, **kwargs)  # type: ignore[misc]
 
-    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         setattr(request, _REASON_ATTR, form.cleaned_data.get("audit_reason", "") if form.is_bound else "")
         super().save_model(request, obj, form, change)  # type: ignore[misc]
 
@@ -62,3 +62,16 @@ def admin_change_audit(request: HttpRequest, obj: Model, *, operation: str, mess
                 "object_repr": str(obj)[:200], "change_message": message if isinstance(message, list | str) else
                 str(message), "reason": getattr(request, _REASON_ATTR, "")},
     )
+
+
+class ReadOnlyAdminMixin:
+    """For audit-type tables: viewable in admin, never added, changed or deleted there (even by superusers)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

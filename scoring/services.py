@@ -80,6 +80,32 @@ def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as
     return result
 
 
+def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
+                       patient_id: str) -> list[ScoreResult]:
+    """`score_patient`'s result first, then every shadow version of the same model on the same data.
+
+    Shadow results carry `model_status == "shadow"` and are audited like any inference; consumers never
+    show them. A shadow version that fails is logged and skipped: it must never change what is served.
+    Without shadow versions this costs what `score_patient` costs (the serving rows are cached).
+    """
+    as_of = _as_aware(as_of)
+    versions = _versions(model_name, patient_id)
+    index = index_observations(resources, as_of.timestamp())
+    results: list[ScoreResult] = []
+    for mv in versions:
+        if mv.status != "shadow":
+            result = _score_version(mv, resources, as_of, index)
+        else:
+            try:
+                result = _score_version(mv, resources, as_of, index)
+            except Exception:  # a shadow never affects the served answer
+                logger.exception("shadow model %s %s failed; skipped", mv.name, mv.version)
+                continue
+        _audit(result, patient_id)
+        results.append(result)
+    return results
+
+
 def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
                    patient_id: str) -> list[ScoreResult]:
     """Every model bound to `hook`: the serving version of each, plus shadow versions (never to be shown)."""

@@ -4,12 +4,13 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from fhirapp.admin_audit import AuditedAdminMixin
 from fhirapp.services.audit import audit_record_create
 from smart_launch.models import ClientKey, EhrRegistration
 
 
 @admin.register(EhrRegistration)
-class EhrRegistrationAdmin(admin.ModelAdmin):
+class EhrRegistrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Which EHRs may launch the sidebar, with which client id, scopes and frame origins."""
 
     list_display = ("name", "iss", "client_id", "client_type", "offline_access", "enabled", "updated_at")

@@ -23,7 +23,7 @@ from fhirapp.client import FhirClient
 from fhirapp.services.audit import AuditBatch, audit_batch, audit_record_create
 from fhirapp.services.writeback import write_back_enqueue
 from scoring.selectors import model_card_url
-from scoring.services import score_patient
+from scoring.services import score_with_shadows
 from scoring.types import ScoreResult
 
 
@@ -71,15 +71,16 @@ def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started
 
 
 def _score(service: CdsServiceDefinition, data: ResolvedData, as_of: datetime, patient_id: str) -> list[ScoreResult]:
-    """The serving version of this service's model, scored on the data this service asked for.
+    """The serving version of this service's model and its shadow versions, on the data this service asked for.
 
-    `score_patient`, not `score_for_hook`: a CDS client sends each service only the prefetch that
-    service requested (spec "Prefetch Template": "services SHALL only receive the data they
-    requested"), so scoring the hook's other models here would score (and audit) them on data
-    chosen for another model. Scoring audits the inference itself (action "score").
+    Not `score_for_hook`: a CDS client sends each service only the prefetch that service requested
+    (spec "Prefetch Template": "services SHALL only receive the data they requested"), so scoring the
+    hook's other models here would score (and audit) them on data chosen for another model. Shadow
+    versions of this model are scored and audited (action "score") but never shown or written back
+    (`_result_cards` skips them); scoring audits every inference itself.
     """
-    return [score_patient(model_name=service.model_name, resources=data.resources, as_of=as_of,
-                          patient_id=patient_id)]
+    return score_with_shadows(model_name=service.model_name, resources=data.resources, as_of=as_of,
+                              patient_id=patient_id)
 
 
 def _parse(service: CdsServiceDefinition, payload: Any, caller: CdsCaller) -> CallContext:

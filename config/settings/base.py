@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "rest_framework",
-    "oauth2_provider",
     "config.apps.ConfigAppConfig",
     "fhirapp",
     "scoring",
@@ -44,7 +43,8 @@ INSTALLED_APPS = [
     "smart_launch",
 ]
 if SANDBOX_EHR_ENABLED:
-    INSTALLED_APPS += ["sandbox_ehr.fhir", "sandbox_ehr.auth", "sandbox_ehr.ehr"]
+    # django-oauth-toolkit is only the sandbox's authorization server: production does not ship one.
+    INSTALLED_APPS += ["oauth2_provider", "sandbox_ehr.fhir", "sandbox_ehr.auth", "sandbox_ehr.ehr"]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

@@ -12,7 +12,7 @@ _KIND_TYPE = {"token": "token", "reference": "reference", "string": "string", "d
               "patient": "reference", "status": "token"}
 # Types stored and readable (e.g. from the Synthea bundles) but not searchable.
 STORED_ONLY_TYPES = ("AllergyIntolerance", "CarePlan", "Claim", "DiagnosticReport", "ExplanationOfBenefit",
-                     "Goal", "ImagingStudy", "Immunization", "Organization", "Practitioner", "Procedure")
+                     "Goal", "ImagingStudy", "Immunization", "Organization", "Practitioner")
 _WRITE = [{"code": c} for c in ("read", "vread", "create", "update")]
 
 

@@ -61,6 +61,13 @@ SEARCH_PARAMS: dict[str, dict[str, Param]] = {
         "intent": Param("token", ("intent",)),
         "authoredon": Param("date", ("authoredOn",)),
     },
+    "Procedure": {  # read by the readmission model (procedures of the stay, scoring/features/readmission.py)
+        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "encounter": _ENCOUNTER,
+        "code": Param("token", ("code",)),
+        "category": Param("token", ("category",)),
+        "date": Param("date", ("performed",)),
+    },
     "RiskAssessment": {
         "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
         "encounter": _ENCOUNTER,
