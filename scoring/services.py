@@ -49,16 +49,26 @@ def _score_version(mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_
     return score_ml(mv, policy, resources, as_of, index)
 
 
+def score_audit_entry(result: ScoreResult, patient_id: str) -> dict[str, Any]:
+    """The "score" audit record of one inference, as keyword arguments of `audit_record_create`.
+
+    For callers that score with `audit=False` and write their records together
+    (`fhirapp.services.audit.audit_records_create`).
+    """
+    return {
+        "action": "score", "outcome": "success" if result.scored else "not_scored", "patient_id": patient_id,
+        "model_name": result.model_name, "model_version": result.model_version,
+        "spec_version": result.spec_version, "input_digest": result.input_digest,
+        "output_summary": {"scored": result.scored, "probability": result.probability, "points": result.points,
+                           "band": result.band, "status": result.model_status,
+                           "reasons": list(result.reasons)[:5]},
+    }
+
+
 def _audit(result: ScoreResult, patient_id: str) -> None:
     from fhirapp.services.audit import audit_record_create
 
-    audit_record_create(
-        action="score", outcome="success" if result.scored else "not_scored", patient_id=patient_id,
-        model_name=result.model_name, model_version=result.model_version, spec_version=result.spec_version,
-        input_digest=result.input_digest,
-        output_summary={"scored": result.scored, "probability": result.probability, "points": result.points,
-                        "band": result.band, "status": result.model_status, "reasons": list(result.reasons)[:5]},
-    )
+    audit_record_create(**score_audit_entry(result, patient_id))
 
 
 def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
@@ -71,12 +81,16 @@ def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
 
 
 def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                  patient_id: str) -> ScoreResult:
-    """Score one patient with the version of `model_name` that serves them (active, or canary bucket)."""
+                  patient_id: str, audit: bool = True) -> ScoreResult:
+    """Score one patient with the version of `model_name` that serves them (active, or canary bucket).
+
+    `audit=False` leaves the "score" record to the caller, who must write it (see `score_audit_entry`).
+    """
     as_of = _as_aware(as_of)
     mv = _versions(model_name, patient_id)[0]
     result = _score_version(mv, resources, as_of, index_observations(resources, as_of.timestamp()))
-    _audit(result, patient_id)
+    if audit:
+        _audit(result, patient_id)
     return result
 
 
@@ -107,8 +121,11 @@ def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]
 
 
 def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                   patient_id: str) -> list[ScoreResult]:
-    """Every model bound to `hook`: the serving version of each, plus shadow versions (never to be shown)."""
+                   patient_id: str, audit: bool = True) -> list[ScoreResult]:
+    """Every model bound to `hook`: the serving version of each, plus shadow versions (never to be shown).
+
+    `audit=False` leaves the "score" records to the caller, who must write them (see `score_audit_entry`).
+    """
     as_of = _as_aware(as_of)
     index = index_observations(resources, as_of.timestamp())
     results: list[ScoreResult] = []
@@ -121,6 +138,7 @@ def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: 
                     raise
                 logger.warning("shadow model %s %s not ready; skipped", mv.name, mv.version)
                 continue
-            _audit(result, patient_id)
+            if audit:
+                _audit(result, patient_id)
             results.append(result)
     return results

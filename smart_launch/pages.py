@@ -4,6 +4,7 @@ from typing import Any
 
 from config.errors import UpstreamFhirError
 from fhirapp.errors import FhirRequestRejected
+from fhirapp.services.audit import audit_records_create
 from scoring.selectors import model_card_url
 from smart_launch import client, services, sidebar
 from smart_launch.errors import RELAUNCH, DataAccessDenied
@@ -40,10 +41,13 @@ def sidebar_context(smart: SmartSession, *, now: datetime) -> dict[str, Any]:
 
 def _panels(smart: SmartSession, data: sidebar.PatientData,
             now: datetime) -> tuple[list[sidebar.ModelPanel], list[dict[str, str]], str]:
-    current, unavailable, trend = sidebar.scores_now_and_trend(
+    scores = sidebar.scores_now_and_trend(
         resources=data.resources, patient_id=smart.patient, now=now,
-        stay_start=sidebar.stay_start(data.resources, smart.encounter))
-    panels = [sidebar.model_panel_build(r, trend.get(r.model_name, []), patient_id=smart.patient) for r in current]
+        stay_start=sidebar.stay_start(data.resources, smart.encounter), actor=smart.fhir_user)
+    # Every inference is audited: here, from the request thread, in one transaction (one chain lock).
+    audit_records_create(scores.audit_entries)
+    panels = [sidebar.model_panel_build(r, scores.trend.get(r.model_name, []), patient_id=smart.patient)
+              for r in scores.current]
     missing = [{"title": u.title, "reason": u.reason, "card_url": model_card_url(u.name, u.version),
-                "name": u.name, "version": u.version} for u in unavailable]
+                "name": u.name, "version": u.version} for u in scores.unavailable]
     return panels, missing, "" if panels or missing else "No model is active for this view."

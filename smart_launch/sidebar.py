@@ -1,4 +1,5 @@
 """The sidebar's data: the patient's FHIR resources (clinician's token), scores now and over the stay, view rows."""
+import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -109,16 +110,30 @@ class Unavailable:
     reason: str
 
 
-def visible_scores(*, resources: list[dict[str, Any]], as_of: datetime, patient_id: str,
-                   per_model: bool = False) -> tuple[list[ScoreResult], list[Unavailable]]:
-    """Non-shadow scores of every patient-view model; when one model is not ready, the others still score."""
+@dataclass(frozen=True)
+class Scores:
+    """Scores at one as-of time: what the sidebar shows, and every inference run (shadows too) for the audit."""
+
+    visible: list[ScoreResult]
+    unavailable: list[Unavailable]
+    inferences: list[ScoreResult]
+
+
+def scores_at(*, resources: list[dict[str, Any]], as_of: datetime, patient_id: str,
+              per_model: bool = False) -> Scores:
+    """Every patient-view model at `as_of`; when one model is not ready, the others still score.
+
+    Scored with `audit=False`: the caller audits `inferences` (see `score_audit_entries`), from the request
+    thread and in one transaction, instead of one chained write per inference from the trend's threads.
+    """
     from scoring.selectors import hook_models
     from scoring.services import score_for_hook, score_patient  # contract 2
 
     if not per_model:
         try:
-            results = score_for_hook(hook=HOOK, resources=resources, as_of=as_of, patient_id=patient_id)
-            return [r for r in results if r.model_status != "shadow"], []
+            results = score_for_hook(hook=HOOK, resources=resources, as_of=as_of, patient_id=patient_id,
+                                     audit=False)
+            return Scores([r for r in results if r.model_status != "shadow"], [], results)
         except ApplicationError:
             pass
     serving: dict[str, Any] = {}
@@ -130,44 +145,93 @@ def visible_scores(*, resources: list[dict[str, Any]], as_of: datetime, patient_
     for binding in serving.values():
         try:
             scored.append(score_patient(model_name=binding.name, resources=resources, as_of=as_of,
-                                        patient_id=patient_id))
+                                        patient_id=patient_id, audit=False))
         except ApplicationError as exc:
             unavailable.append(Unavailable(binding.name, binding.title, binding.version, exc.message))
-    return scored, unavailable
+    return Scores(scored, unavailable, scored)
 
 
 def _trend_point(resources: list[dict[str, Any]], at: datetime, patient_id: str,
                  per_model: bool) -> tuple[datetime, list[ScoreResult]]:
     try:
-        earlier, _ = visible_scores(resources=resources_as_of(resources, at), as_of=at, patient_id=patient_id,
-                                    per_model=per_model)
-        return at, earlier
+        earlier = scores_at(resources=resources_as_of(resources, at), as_of=at, patient_id=patient_id,
+                            per_model=per_model)
+        return at, earlier.inferences
     finally:
-        connection.close()  # this pool thread's own connection
+        connection.close()  # this pool thread's own connection (the serving rows may be read)
+
+
+@dataclass(frozen=True)
+class SidebarScores:
+    """Scores now, each visible model's trend, and the "score" audit records of all of it (not yet written)."""
+
+    current: list[ScoreResult]
+    unavailable: list[Unavailable]
+    trend: dict[str, Trend]
+    audit_entries: list[dict[str, Any]]
 
 
 def scores_now_and_trend(*, resources: list[dict[str, Any]], patient_id: str, now: datetime,
-                         stay_start: datetime | None) -> tuple[list[ScoreResult], list[Unavailable], dict[str, Trend]]:
+                         stay_start: datetime | None, actor: str = "") -> SidebarScores:
     """Visible scores now, and each model's score recomputed every STEP hours over the WINDOW (within the stay).
 
-    The earlier points are scored in a few threads: scoring and its audit records wait on the database.
+    The earlier points are scored in a few threads, without database writes; the caller writes
+    `audit_entries` (one per inference now, one trend summary per model version) in one transaction.
     """
-    current, unavailable = visible_scores(resources=resources, as_of=now, patient_id=patient_id)
+    now_scores = scores_at(resources=resources, as_of=now, patient_id=patient_id)
+    current = now_scores.visible
     trend: dict[str, Trend] = {r.model_name: [] for r in current}
     step = timedelta(hours=settings.SMART_TREND_STEP_HOURS)
     start = now - timedelta(hours=settings.SMART_TREND_WINDOW_HOURS)
     if stay_start is not None and stay_start > start:
         start = stay_start
     times = [now - k * step for k in range(int((now - start) / step), 0, -1)]
+    per_model = bool(now_scores.unavailable)
     with ThreadPoolExecutor(max_workers=TREND_THREADS) as pool:
-        points = list(pool.map(lambda at: _trend_point(resources, at, patient_id, bool(unavailable)), times))
+        points = list(pool.map(lambda at: _trend_point(resources, at, patient_id, per_model), times))
     for at, earlier in points:
         for result in earlier:
-            if result.model_name in trend:
+            if result.model_name in trend and result.model_status != "shadow":
                 trend[result.model_name].append((at, score_value(result)))
     for result in current:
         trend[result.model_name].append((now, score_value(result)))
-    return current, unavailable, trend
+    entries = score_audit_entries(now_scores.inferences, points, patient_id=patient_id, actor=actor)
+    return SidebarScores(current, now_scores.unavailable, trend, entries)
+
+
+def score_audit_entries(now: list[ScoreResult], trend_points: list[tuple[datetime, list[ScoreResult]]], *,
+                        patient_id: str, actor: str = "") -> list[dict[str, Any]]:
+    """Audit records of a sidebar's inferences: one per score shown now, one per model version for its trend.
+
+    A trend record lists every recomputation (as-of time, output, band, input digest); its own
+    `input_digest` is the sha256 of those digests in time order, so each point stays verifiable.
+    """
+    from scoring.services import score_audit_entry  # contract 2
+
+    entries = [{**score_audit_entry(r, patient_id), "actor": actor, "detail": {"source": "sidebar"}}
+               for r in now]
+    grouped: dict[tuple[str, str], list[tuple[datetime, ScoreResult]]] = {}
+    for at, results in trend_points:
+        for result in results:
+            grouped.setdefault((result.model_name, result.model_version), []).append((at, result))
+    for (name, version), points in grouped.items():
+        first = points[0][1]
+        scored = sum(1 for _, r in points if r.scored)
+        digest = hashlib.sha256("\n".join(r.input_digest for _, r in points).encode()).hexdigest()
+        entries.append({
+            "action": "score", "outcome": "success" if scored else "not_scored", "actor": actor,
+            "patient_id": patient_id, "model_name": name, "model_version": version,
+            "spec_version": first.spec_version, "input_digest": digest,
+            "output_summary": {
+                "trend": True, "status": first.model_status, "count": len(points), "scored": scored,
+                "points": [{"as_of": at.isoformat(timespec="seconds"), "scored": r.scored,
+                            "probability": r.probability, "points": r.points, "band": r.band,
+                            "input_digest": r.input_digest} for at, r in points]},
+            "detail": {"source": "sidebar_trend", "from": points[0][0].isoformat(timespec="seconds"),
+                       "to": points[-1][0].isoformat(timespec="seconds"),
+                       "step_hours": settings.SMART_TREND_STEP_HOURS},
+        })
+    return entries
 
 
 def score_value(result: ScoreResult) -> float | None:

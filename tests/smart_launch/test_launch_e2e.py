@@ -58,10 +58,30 @@ class EhrLaunchTests:
         smart = _assert_sidebar(response, sandbox)
         assert smart.fhir_user.endswith("/Practitioner/sandbox-clinician")
         assert not smart.need_patient_banner and 'class="sb-banner"' not in response.text
+        # smart_style_url honoured: the EHR's colours and font, in a style block the CSP admits by nonce only.
+        from sandbox_ehr.ehr.style import SMART_STYLE
+
+        assert smart.smart_style_url
+        nonce = re.search(r'<style nonce="([^"]+)">', response.text)
+        assert nonce and f"'nonce-{nonce.group(1)}'" in response.headers["Content-Security-Policy"]
+        assert f"--smart-highlight: {SMART_STYLE['color_highlight']}" in unescape(response.text)
+        assert "--smart-font: system-ui" in unescape(response.text)
         assert "Model card:" in response.text or "Not scored because" in response.text
         actions = list(AuditRecord.objects.filter(action__in=["smart_launch", "sidebar_view"])
                        .values_list("action", "outcome"))
         assert ("smart_launch", "success") in actions and ("sidebar_view", "success") in actions
+        # Every inference audited, without one record per trend point: a record per score shown now, and one
+        # trend summary per model version listing each recomputation (as-of time, output, input digest).
+        scores = list(AuditRecord.objects.filter(action="score"))
+        now = [r for r in scores if r.detail.get("source") == "sidebar"]
+        trend = [r for r in scores if r.detail.get("source") == "sidebar_trend"]
+        assert now and len(now) + len(trend) == len(scores)
+        assert len({(r.model_name, r.model_version) for r in trend}) == len(trend)
+        assert {r.model_name for r in trend} == {r.model_name for r in now}
+        assert all(r.actor == smart.fhir_user for r in scores) and all(len(r.input_digest) == 64 for r in trend)
+        points = trend[0].output_summary["points"]
+        assert len(points) == trend[0].output_summary["count"] >= 1
+        assert all(p["as_of"] and p["input_digest"] for p in points)
         # The app page keeps working on reload with the stored (encrypted) token.
         assert browser.get(f"{sandbox['base']}/smart/app", headers=HTML, timeout=60).status_code == 200
 

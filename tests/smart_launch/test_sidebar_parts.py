@@ -1,4 +1,5 @@
 """Pure parts of the sidebar: value words, refusal reasons, freshness, the as-of filter, SVG escaping."""
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,3 +63,27 @@ def test_trend_svg_escapes_and_marks_unscored_times() -> None:
 def test_driver_bar_is_proportional() -> None:
     assert 'width="60.0"' in driver_bar_svg(0.5, 1.0, direction="raises")
     assert "#0b5cad" in driver_bar_svg(-0.5, 1.0, direction="lowers")
+
+
+def test_score_audit_entries_one_per_score_now_and_one_trend_summary_per_model_version() -> None:
+    now = [_result(input_digest="d-now"), _result(model_name="news2", model_version="rcp-2017", kind="rule",
+                                                  probability=None, points=5.0, input_digest="n-now")]
+    earlier = [NOW - timedelta(hours=4), NOW - timedelta(hours=2)]
+    trend = [(at, [_result(as_of=at, input_digest=f"d{i}"),
+                   _result(as_of=at, model_version="2.0.0", model_status="shadow", scored=False,
+                           probability=None, band=None, input_digest=f"s{i}")])
+             for i, at in enumerate(earlier)]
+    entries = sidebar.score_audit_entries(now, trend, patient_id="p1", actor="Practitioner/x")
+    assert [(e["model_name"], e["model_version"], e["detail"]["source"]) for e in entries] == [
+        ("sepsis", "1.0.0", "sidebar"), ("news2", "rcp-2017", "sidebar"),
+        ("sepsis", "1.0.0", "sidebar_trend"), ("sepsis", "2.0.0", "sidebar_trend")]
+    assert all(e["action"] == "score" and e["patient_id"] == "p1" and e["actor"] == "Practitioner/x"
+               for e in entries)
+    assert entries[0]["input_digest"] == "d-now" and entries[0]["output_summary"]["probability"] == 0.34
+    active, shadow = entries[2], entries[3]
+    assert active["outcome"] == "success" and shadow["outcome"] == "not_scored"
+    assert shadow["output_summary"]["status"] == "shadow"
+    assert [p["as_of"] for p in active["output_summary"]["points"]] == [at.isoformat() for at in earlier]
+    assert [p["input_digest"] for p in active["output_summary"]["points"]] == ["d0", "d1"]
+    assert active["input_digest"] == hashlib.sha256(b"d0\nd1").hexdigest()
+    assert active["detail"]["from"] == earlier[0].isoformat() and active["detail"]["to"] == earlier[1].isoformat()
