@@ -7,7 +7,10 @@ prefetch of 500 Observations of a real PhysioNet 2019 stay, converted by the san
 code (`sandbox_ehr.fhir.loader.physionet`), plus Patient and Encounters, answering each of the
 service's prefetch templates (null where the stay has no such data, as the spec prescribes).
 Every request carries its own signed JWT (fresh jti), so trust checks run in full. Prints p50/p99
-of sequential requests and the requests/s of concurrent clients.
+of sequential requests and the requests/s of concurrent clients, with the machine's load average
+before and after (the figures mean little on a busy machine: read them together). The client runs
+in this process, apart from the gunicorn workers; warm-up requests are not counted. gunicorn sync
+workers close the connection after each response (no keep-alive), as they would in production.
 
     .venv/bin/python benchmarks/cds_patient_view.py [--service stratify-sepsis] [--requests 400]
         [--concurrency 4] [--seconds 10]
@@ -173,6 +176,10 @@ def _throughput(port: int, path: str, body: bytes, tokens: list[str], concurrenc
     return sum(done) / (time.perf_counter() - t0)
 
 
+def _load(avg: tuple[float, float, float]) -> str:
+    return "/".join(f"{v:.2f}" for v in avg)
+
+
 def main() -> None:
     """Start gunicorn, warm up, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -193,15 +200,18 @@ def main() -> None:
     tokens = _tokens(key, f"http://127.0.0.1:{port}{path}", 50 + args.requests + int(400 * args.seconds))
     print(f"request body {len(body) / 1024:.0f} KiB, {OBSERVATIONS} Observations, service {args.service}")
     proc = _start_gunicorn(port)
+    load_before = os.getloadavg()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for _ in range(50):  # warm-up: model sessions, caches, connections
             _post(conn, path, body, tokens.pop())
         latencies = [_post(conn, path, body, tokens.pop()) * 1000 for _ in range(args.requests)]
         rps = _throughput(port, path, body, tokens, args.concurrency, args.seconds)
+        load_after = os.getloadavg()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    print(f"load average (1/5/15 min) before {_load(load_before)}, after {_load(load_after)} on {os.cpu_count()} CPUs")
     print(f"sequential: n={len(latencies)} p50={statistics.median(latencies):.1f} ms "
           f"p99={_pct(latencies, 0.99):.1f} ms mean={statistics.fmean(latencies):.1f} ms  (goal p50<=15, p99<=50)")
     print(f"throughput: {rps:.0f} req/s with {args.concurrency} concurrent clients, 2 sync workers  (goal >=120)")

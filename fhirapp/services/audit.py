@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from config.keys import encrypt_text, pseudonymize
 from config.request_context import current_request_id
-from fhirapp.models import AuditRecord
+from fhirapp.models import AppendOnlyError, AuditRecord
 
 GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_KEY = 0x5354524154  # advisory lock id serialising appends on PostgreSQL
@@ -67,14 +67,18 @@ def _append(records: Sequence[AuditRecord]) -> None:
     """Chain and save `records` in order: one transaction, one chain lock, one read of the last hash."""
     if not records:
         return
-    with transaction.atomic():
+    # savepoint=False: inside a caller's transaction (the CDS call) a failed append fails that whole
+    # transaction anyway, so a savepoint only cost two round trips; one INSERT for the batch.
+    with transaction.atomic(savepoint=False):
         _lock_chain()
         last = AuditRecord.objects.order_by("-id").values_list("record_hash", flat=True).first()
         prev = last or GENESIS_HASH
         for record in records:
+            if record.pk is not None:
+                raise AppendOnlyError("Audit records are append-only.")
             record.prev_hash = prev
             record.record_hash = prev = record_digest(record)
-            record.save()
+        AuditRecord.objects.bulk_create(records)
 
 
 class AuditBatch:

@@ -62,6 +62,13 @@ def _series_value(f: FeatureSpec, s: Series | None, at: float) -> tuple[float, i
         return ((at - s.times[i]) / HOUR if s is not None and i is not None else NAN), i
     if agg == "missing":
         return (0.0 if i is not None else 1.0), i
+    if agg == "count":  # hours (bins back from as-of) with at least one value in the window; none = 0
+        if s is None:
+            return 0.0, None
+        hi = bisect.bisect_right(s.times, at)
+        lo = bisect.bisect_right(s.times, at - (f.window_hours or 0.0) * HOUR)
+        hours = {math.floor((at - t) / HOUR) for t in s.times[lo:hi]}
+        return float(len(hours)), (hi - 1 if hours else None)
     if agg == "trend":
         j = _last(s, at - (f.window_hours or 0.0) * HOUR, f.lookback_hours)
         if s is None or i is None or j is None:

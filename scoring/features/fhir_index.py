@@ -64,14 +64,6 @@ def convert(column: str, value: float, unit: str | None) -> float | None:
     return value * factor[0] + factor[1]
 
 
-def _effective_time(obs: Mapping[str, Any]) -> float | None:
-    text = obs.get("effectiveDateTime") or obs.get("effectiveInstant")
-    if text is None:
-        period = obs.get("effectivePeriod")
-        text = period.get("start") if isinstance(period, dict) else None
-    return parse_time(text or obs.get("issued"))
-
-
 def _codes(concept: Any) -> list[str]:
     if not isinstance(concept, dict):
         return []
@@ -100,50 +92,75 @@ def _column_for(codes: list[str], obs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _quantity(holder: Mapping[str, Any]) -> tuple[float, str | None] | None:
-    q = holder.get("valueQuantity")
-    if not isinstance(q, dict):
-        return None
-    value = q.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value), q.get("code") or q.get("unit")
-
-
-class _Builder:
-    def __init__(self) -> None:
-        self.raw: dict[str, list[tuple[float, float, str]]] = {}
-        self.bad_units: dict[str, set[str]] = {}
-
-    def add(self, column: str | None, holder: Mapping[str, Any], t: float, ref: str) -> None:
-        if column is None:
-            return
-        q = _quantity(holder)
-        if q is None:
-            return
-        value = convert(column, q[0], q[1])
-        if value is None:
-            self.bad_units.setdefault(column, set()).add(str(q[1]))
-            return
-        self.raw.setdefault(column, []).append((t, value, ref))
+def _loinc_codes(concept: Any) -> list[str]:
+    """`_codes`, with a fast path for the usual single LOINC coding."""
+    if not isinstance(concept, dict):
+        return []
+    coding = concept.get("coding")
+    if isinstance(coding, list) and len(coding) == 1:
+        c = coding[0]
+        return [c.get("code", "")] if isinstance(c, dict) and c.get("system") == LOINC else []
+    return _codes(concept)
 
 
 def index_observations(resources: Iterable[Mapping[str, Any]], as_of: float) -> ObservationIndex:
-    """Usable numeric Observations with time <= as_of, by PhysioNet column, sorted by time."""
-    builder = _Builder()
+    """Usable numeric Observations with time <= as_of, by PhysioNet column, sorted by time.
+
+    One pass over the resources with the per-value helpers inlined (this runs on every CDS call, ~500
+    Observations); time strings repeat across an hour's Observations, so each is parsed once per call.
+    """
+    raw: dict[str, list[tuple[float, float, str]]] = {}
+    bad_units: dict[str, set[str]] = {}
+    parsed: dict[str, float | None] = {}
+
+    def add(column: str | None, holder: Mapping[str, Any], t: float, ref: str) -> None:
+        if column is None:
+            return
+        q = holder.get("valueQuantity")
+        if not isinstance(q, dict):
+            return
+        value = q.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return
+        unit = q.get("code") or q.get("unit")
+        converted = convert(column, float(value), unit)
+        if converted is None:
+            bad_units.setdefault(column, set()).add(str(unit))
+            return
+        rows = raw.get(column)
+        if rows is None:
+            raw[column] = [(t, converted, ref)]
+        else:
+            rows.append((t, converted, ref))
+
     for res in resources:
         if res.get("resourceType") != "Observation" or res.get("status") in SKIP_STATUS:
             continue
-        t = _effective_time(res)
+        text = res.get("effectiveDateTime") or res.get("effectiveInstant")
+        if text is None:
+            period = res.get("effectivePeriod")
+            text = period.get("start") if isinstance(period, dict) else None
+        text = text or res.get("issued")
+        if isinstance(text, str):
+            if text in parsed:
+                t = parsed[text]
+            else:
+                t = parsed[text] = parse_time(text)
+        else:
+            t = parse_time(text)
         if t is None or t > as_of:
             continue
         ref = f"Observation/{res.get('id', '')}"
-        builder.add(_column_for(_codes(res.get("code")), res), res, t, ref)
+        add(_column_for(_loinc_codes(res.get("code")), res), res, t, ref)
         for comp in res.get("component") or ():
             if isinstance(comp, dict):
-                builder.add(_column_for(_codes(comp.get("code")), res), comp, t, ref)
+                add(_column_for(_loinc_codes(comp.get("code")), res), comp, t, ref)
     series: dict[str, Series] = {}
-    for column, rows in builder.raw.items():
-        rows.sort(key=lambda r: r[0])
+    for column, rows in raw.items():
+        rows.sort(key=_first)
         series[column] = Series([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    return ObservationIndex(series=series, unconverted_units=builder.bad_units)
+    return ObservationIndex(series=series, unconverted_units=bad_units)
+
+
+def _first(row: tuple[float, float, str]) -> float:
+    return row[0]

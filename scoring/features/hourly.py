@@ -42,6 +42,12 @@ class _Stays:
         out[ok] = array[src[ok]]
         return out
 
+    def count(self, values: F64, rows: int) -> F64:
+        """Number of non-NaN values in the last `rows` rows (this one included) of the same stay."""
+        cum = np.concatenate([[0.0], np.cumsum(~np.isnan(values), dtype=np.float64)])
+        i = np.arange(self.n)
+        return cum[i + 1] - cum[np.maximum(i - rows + 1, self.start)]
+
     def window(self, values: F64, rows: int, how: str) -> F64:
         """min/max/mean over the last `rows` rows (this one included) of the same stay, NaN-aware."""
         out = np.empty(self.n)
@@ -80,6 +86,8 @@ def _feature(f: FeatureSpec, stays: _Stays, frame: pd.DataFrame, cache: dict[str
         return col
     if f.aggregation in ("age_years", "encounter_hours"):
         return col
+    if f.aggregation == "count":  # one row per hour: hours with a value = rows with a value
+        return stays.count(col, int(f.window_hours or 0))
     if f.column not in cache:
         cache[f.column] = _last_and_age(stays, col, f.lookback_hours)
     last, age = cache[f.column]

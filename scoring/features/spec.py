@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SPEC_VERSION = "2025.1"
+SPEC_VERSION = "2025.2"  # 2025.2: measurement-count features (hours with a value in the last 6 h and 24 h)
 
 Category = Literal["vital-signs", "laboratory"]
 
@@ -148,7 +148,7 @@ UNIT_ALIASES: dict[str, str] = {
 # ---------------------------------------------------------------------------------------------------------
 # Model features
 # ---------------------------------------------------------------------------------------------------------
-Aggregation = Literal["last", "min", "max", "mean", "trend", "hours_since", "missing",
+Aggregation = Literal["last", "min", "max", "mean", "trend", "hours_since", "missing", "count",
                       "age_years", "male", "encounter_hours",
                       # readmission (encounter-level) aggregations, see scoring/features/readmission.py
                       "age_band", "prior_encounters_365d", "encounter_days", "count_in_encounter",
@@ -163,7 +163,10 @@ class FeatureSpec:
     Time semantics (both paths): an input at time t is usable at as-of T when t <= T. `last` is the latest
     value with T - t <= `lookback_hours`; `min`/`max`/`mean` use values with T - window < t <= T;
     `trend` = last(T) - last(T - window); `hours_since` = T - t of that latest value (within the look-back);
-    `missing` = 1.0 when there is no `last` value. In the PhysioNet hourly table, row h is at time h hours.
+    `missing` = 1.0 when there is no `last` value; `count` = the number of hours k = floor((T - t) / 1 h) with
+    at least one value at T - window < t <= T (hourly bins relative to as-of, so a monitor charting every
+    5 minutes counts as the hourly PhysioNet table does: there, one row per hour with a value). In the
+    PhysioNet hourly table, row h is at time h hours.
     """
 
     name: str
@@ -194,6 +197,10 @@ VITAL_FRESHNESS_HOURS = 12.0
 SEPSIS_REQUIRED = ("HR", "Resp", "SBP", "O2Sat")
 WINDOW_VITALS = ("HR", "O2Sat", "Temp", "SBP", "MAP", "Resp")
 MISSING_INDICATOR_LABS = ("Lactate", "WBC", "Creatinine", "Platelets", "Bilirubin_total")
+# Measurement frequency: how often each vital/lab was charted recently reflects clinical concern (informative
+# missingness; Reyna et al., Crit Care Med 2020;48:210, discussion of the top challenge entries, which used
+# measurement-count features). Window chosen on held-out set-A patients only (README, Scoring engine).
+COUNT_WINDOWS_HOURS: tuple[float, ...] = (6.0, 24.0)
 SHORT_LABELS: dict[str, str] = {
     "HR": "Heart rate", "O2Sat": "SpO2", "Temp": "Temperature", "SBP": "Systolic BP", "MAP": "Mean arterial BP",
     "DBP": "Diastolic BP", "Resp": "Respiratory rate", "EtCO2": "End-tidal CO2", "BaseExcess": "Base excess",
@@ -211,7 +218,7 @@ def _obs_feature(o: ObservationCode, aggregation: Aggregation, window: float | N
     lookback = VITAL_LOOKBACK_HOURS if o.category == "vital-signs" else LAB_LOOKBACK_HOURS
     label = SHORT_LABELS[o.column]
     suffix = aggregation if window is None else f"{aggregation}_{int(window)}h"
-    unit = {"hours_since": "h", "missing": "1"}.get(aggregation, o.unit)
+    unit = {"hours_since": "h", "missing": "1", "count": "h"}.get(aggregation, o.unit)
     if aggregation == "last":
         words = label
     elif aggregation == "hours_since":
@@ -220,13 +227,15 @@ def _obs_feature(o: ObservationCode, aggregation: Aggregation, window: float | N
         words = f"{label} not measured"
     elif aggregation == "trend":
         words = f"{label} change over {int(window or 0)} h"
+    elif aggregation == "count":
+        words = f"Hours with {label} measured, last {int(window or 0)} h"
     else:
         words = f"{label} {aggregation} over {int(window or 0)} h"
     required = aggregation == "last" and o.column in SEPSIS_REQUIRED
     return FeatureSpec(
         name=f"{o.column}_{suffix}", label=words, source="Observation", codes=(o.loinc, *o.alternates),
         unit=unit, aggregation=aggregation, training_column=o.column, window_hours=window,
-        lookback_hours=lookback, required=required,
+        lookback_hours=window if aggregation == "count" and window else lookback, required=required,
         freshness_hours=VITAL_FRESHNESS_HOURS if required else None,
     )
 
@@ -245,12 +254,15 @@ def _sepsis_features() -> tuple[FeatureSpec, ...]:
             out += [_obs_feature(o, agg, window) for agg in ("min", "max", "mean")]
         out.append(_obs_feature(o, "trend", 6.0))
     out += [_obs_feature(OBSERVATION_BY_COLUMN[c], "missing") for c in MISSING_INDICATOR_LABS]
+    for window in COUNT_WINDOWS_HOURS:
+        out += [_obs_feature(o, "count", window) for o in PHYSIONET_OBSERVATIONS]
     return tuple(out)
 
 
 SEPSIS_FEATURES: tuple[FeatureSpec, ...] = _sepsis_features()
 # Longest look-back any sepsis feature needs (trend reaches back one window further).
-SEPSIS_LOOKBACK_HOURS = max(f.lookback_hours + (f.window_hours or 0) for f in SEPSIS_FEATURES)
+SEPSIS_LOOKBACK_HOURS = max(f.lookback_hours + (f.window_hours or 0 if f.aggregation == "trend" else 0)
+                            for f in SEPSIS_FEATURES)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -104,6 +104,9 @@ def driver_words(f: FeatureSpec, value: float | None, age: float | None, directi
     if f.aggregation == "missing":
         words = _not_measured(f) if value >= 0.5 else _not_measured(f).removeprefix("not ")
         return short, words, f"{short} {words}{tail}"
+    if f.aggregation == "count":
+        words = f"measured in {value:.0f} of the last {f.window_hours or 0:.0f} h"
+        return f.label, words, f"{short} {words}{tail}"
     if f.aggregation in YES_NO:
         words = "yes" if value >= 0.5 else "no"
         return f.label, words, f"{f.label}: {words}{tail}"

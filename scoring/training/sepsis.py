@@ -31,7 +31,9 @@ LIMITATIONS = ("Trained on two US ICU systems (2019 challenge data); set B is a 
                "prospective validation. Labels come from retrospective Sepsis-3 criteria. Missing values are "
                "passed to the model as missing (XGBoost default branches); scores are refused when required "
                "vitals are missing or older than 12 h. NEWS2/qSOFA baselines miss consciousness/GCS and oxygen, "
-               "which PhysioNet does not record, so they are lower bounds.")
+               "which PhysioNet does not record, so they are lower bounds. Measurement-count features (hours with "
+               "a value in the last 6 h / 24 h) encode the training hospital's charting routine and may transfer "
+               "poorly to a site that charts more or less often; the set-B figures are the check of that.")
 CITATIONS = ("Reyna MA, et al. Early Prediction of Sepsis From Clinical Data: the PhysioNet/Computing in Cardiology "
              "Challenge 2019. Crit Care Med 2020;48(2):210-217.",
              "Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, 2017.",
