@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -25,11 +24,11 @@ from joserfc.jwk import KeySet
 
 from cds_hooks.errors import CdsAuthenticationFailed
 from cds_hooks.models import TrustedCdsClient
+from config import jwks
 from fhirapp.models import AuditRecord
 from fhirapp.services.audit import audit_record_create
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384")
-_KEYSET_MEMO: dict[str, KeySet] = {}  # sha256 of the JWKS JSON -> imported KeySet (per process)
 # Registered clients are re-read at most this often per process (a disable applies within it).
 CLIENT_TTL_SECONDS = 5.0
 _CLIENTS: dict[str, tuple[float, TrustedCdsClient | None]] = {}
@@ -152,24 +151,14 @@ def _check_replay(claims: dict[str, Any]) -> None:
 # --- keys -----------------------------------------------------------------------------------------
 
 def _signing_key(client: TrustedCdsClient, kid: Any, iss: str) -> KeySet:
-    keyset = _client_keyset(client, refresh=False)
-    if kid is not None and not _has_kid(keyset, kid) and client.jwks_url and _refetch_allowed(client):
-        keyset = _client_keyset(client, refresh=True)
+    keyset = _client_keyset(client, kid)
     if kid is None:
         if len(keyset.keys) != 1:
             raise CdsAuthenticationFailed("token has no kid and the JWKS has several keys", iss=iss)
         return keyset
-    if not _has_kid(keyset, kid):
+    if not jwks.has_kid(keyset, kid):
         raise CdsAuthenticationFailed("unknown kid", iss=iss)
     return KeySet([k for k in keyset.keys if k.kid == kid])
-
-
-def _has_kid(keyset: KeySet, kid: Any) -> bool:
-    return any(k.kid == kid for k in keyset.keys)
-
-
-def _refetch_allowed(client: TrustedCdsClient) -> bool:
-    return bool(cache.add(f"{jwks_cache_key(client)}:refetch", 1, timeout=settings.CDS_JWKS_REFETCH_MIN_SECONDS))
 
 
 def jwks_cache_key(client: TrustedCdsClient) -> str:
@@ -177,40 +166,17 @@ def jwks_cache_key(client: TrustedCdsClient) -> str:
     return f"cds:jwks:{client.pk}:{hashlib.sha256(client.jwks_url.encode()).hexdigest()[:16]}"
 
 
-def _client_keyset(client: TrustedCdsClient, *, refresh: bool) -> KeySet:
-    if client.jwks:
-        return _keyset_from(orjson.dumps(client.jwks), client.iss)
-    raw = None if refresh else cache.get(jwks_cache_key(client))
-    if raw is None:
-        raw = _fetch_jwks(client)
-        cache.set(jwks_cache_key(client), raw, timeout=settings.CDS_JWKS_CACHE_SECONDS)
-    return _keyset_from(raw, client.iss)
-
-
-def _fetch_jwks(client: TrustedCdsClient) -> bytes:
+def _client_keyset(client: TrustedCdsClient, kid: Any) -> KeySet:
+    """The registered inline JWKS, else the one at jwks_url (cached; refetched, rate-limited, on an unknown kid)."""
     try:
-        response = requests.get(client.jwks_url, timeout=settings.CDS_JWKS_TIMEOUT_SECONDS,
-                                headers={"Accept": "application/json"}, allow_redirects=False)
-        response.raise_for_status()
-    except requests.RequestException as exc:
-        raise CdsAuthenticationFailed(f"JWKS unavailable: {type(exc).__name__}", iss=client.iss) from exc
-    return response.content
-
-
-def _keyset_from(raw: bytes, iss: str) -> KeySet:
-    digest = hashlib.sha256(raw).hexdigest()
-    keyset = _KEYSET_MEMO.get(digest)
-    if keyset is None:
-        try:
-            data = orjson.loads(raw)
-            keys = [k for k in data["keys"] if k.get("kty") in ("EC", "RSA")]  # public asymmetric keys only
-            keyset = KeySet.import_key_set({"keys": keys})
-        except (orjson.JSONDecodeError, JoseError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CdsAuthenticationFailed("invalid JWKS", iss=iss) from exc
-        if len(_KEYSET_MEMO) > 256:
-            _KEYSET_MEMO.clear()
-        _KEYSET_MEMO[digest] = keyset
-    return keyset
+        if client.jwks:
+            return jwks.keyset_import(orjson.dumps(client.jwks))
+        return jwks.keyset_for_kid(client.jwks_url, kid, cache_key=jwks_cache_key(client),
+                                   cache_seconds=settings.CDS_JWKS_CACHE_SECONDS,
+                                   timeout=settings.CDS_JWKS_TIMEOUT_SECONDS,
+                                   refetch_min_seconds=settings.CDS_JWKS_REFETCH_MIN_SECONDS)
+    except jwks.JwksUnavailable as exc:
+        raise CdsAuthenticationFailed(str(exc), iss=client.iss) from exc
 
 
 def jwks_url_allowed(url: str) -> bool:

@@ -42,6 +42,11 @@ def production_settings_check(app_configs: Any = None, **kwargs: Any) -> list[ch
         errors.append(checks.Error("AUDIT_PSEUDONYM_KEY is not set: audit pseudonyms need a key.",
                                    hint="Set it to 32+ random bytes (e.g. secrets.token_hex(32)).",
                                    id="stratify.E005"))
+    if not settings.PUBLIC_BASE_URL.startswith("https://"):
+        errors.append(checks.Error(
+            "PUBLIC_BASE_URL is not https: SMART redirect URIs, CDS audiences and card links would be sent in clear.",
+            hint="Set PUBLIC_BASE_URL=https://stratify.example.org (the URL EHRs and browsers reach).",
+            id="stratify.E007"))
     if settings.SANDBOX_EHR_ENABLED:
         errors.append(checks.Error("The sandbox EHR is enabled in production.",
                                    hint="Unset SANDBOX_EHR_ENABLED.", id="stratify.E006"))

@@ -8,17 +8,21 @@ Every call honours an absolute deadline so a slow EHR degrades an answer instead
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 import requests
 
-from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, FhirServerError
+from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, FhirResponseTooLarge, FhirServerError
 
 _SESSION = requests.Session()
 _SESSION.mount("http://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32))
 _SESSION.mount("https://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32))
 FHIR_JSON = "application/fhir+json"
+# A hostile or broken FHIR server must not exhaust our memory: one body, and one search's pages together.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MAX_SEARCH_BYTES = 64 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class FhirClient:
     token: str | None = None
     timeout: float = 10.0
     max_pages: int = 50
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_search_bytes: int = MAX_SEARCH_BYTES
 
     def read(self, resource_type: str, resource_id: str, *, deadline: float | None = None) -> dict[str, Any]:
         """GET [base]/[type]/[id]."""
@@ -45,17 +51,28 @@ class FhirClient:
         return self.get(relative, deadline=deadline)
 
     def bundle_resources(self, bundle: dict[str, Any], *, deadline: float | None = None) -> list[dict[str, Any]]:
-        """All `match`-mode resources of a searchset Bundle, following its `next` links."""
+        """All `match`-mode resources of a searchset Bundle, following its `next` links.
+
+        More than `max_pages` pages or `max_search_bytes` fetched raises FhirResponseTooLarge (502):
+        a silently truncated result would be scored as if it were complete.
+        """
         resources: list[dict[str, Any]] = []
-        pages = 0
+        pages, fetched = 0, 0
         while True:
             resources += [e["resource"] for e in bundle.get("entry", [])
                           if "resource" in e and e.get("search", {}).get("mode", "match") == "match"]
             next_url = next_link(bundle)
             pages += 1
-            if not next_url or pages >= self.max_pages:
+            if not next_url:
                 return resources
-            bundle = self.get(next_url, deadline=deadline)
+            if pages >= self.max_pages:
+                raise FhirResponseTooLarge(f"The FHIR server's search result has more than {self.max_pages} pages.",
+                                           extra={"url": _safe_url(next_url), "max_pages": self.max_pages})
+            bundle, size = self._exchange("GET", next_url, deadline=deadline)
+            fetched += size
+            if fetched > self.max_search_bytes:
+                raise FhirResponseTooLarge("The FHIR server's search result is larger than we accept.",
+                                           extra={"url": _safe_url(next_url), "max_bytes": self.max_search_bytes})
 
     def transaction(self, bundle: dict[str, Any], *, deadline: float | None = None) -> dict[str, Any]:
         """POST a batch/transaction Bundle to the base URL."""
@@ -70,27 +87,55 @@ class FhirClient:
                 body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                 deadline: float | None = None) -> dict[str, Any]:
         """One HTTP exchange with deadline, error mapping and JSON decoding."""
+        return self._exchange(method, path, params=params, body=body, headers=headers, deadline=deadline)[0]
+
+    def _exchange(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                  body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                  deadline: float | None = None) -> tuple[dict[str, Any], int]:
+        """The decoded JSON object and the body's size in bytes (read in chunks, capped, within the deadline)."""
         url = self._url(path)
         timeout = self._timeout(deadline, url)
         try:
             response = _SESSION.request(
-                method, url, params=params, timeout=timeout, allow_redirects=False,
+                method, url, params=params, timeout=timeout, allow_redirects=False, stream=True,
                 data=orjson.dumps(body) if body is not None else None,
                 headers=self._headers(headers, has_body=body is not None))
+            with response:
+                content = self._read_body(response, url, deadline)
         except requests.Timeout as exc:
             raise FhirDeadlineExceeded(extra={"url": _safe_url(url)}) from exc
         except requests.RequestException as exc:
+            if deadline is not None and time.monotonic() >= deadline:  # e.g. a read timeout mid-body
+                raise FhirDeadlineExceeded(extra={"url": _safe_url(url)}) from exc
             raise FhirServerError("The FHIR server could not be reached.",
                                   extra={"url": _safe_url(url), "reason": type(exc).__name__}) from exc
-        return _decode(response, url)
+        return _decode(response.status_code, content, url), len(content)
+
+    def _read_body(self, response: requests.Response, url: str, deadline: float | None) -> bytes:
+        """The body, refused above `max_response_bytes` and abandoned when the deadline passes mid-body."""
+        limit = self.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise FhirResponseTooLarge(extra={"url": _safe_url(url), "max_bytes": limit})
+        chunks, size = [], 0
+        for chunk in response.iter_content(_CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise FhirResponseTooLarge(extra={"url": _safe_url(url), "max_bytes": limit})
+            if deadline is not None and time.monotonic() > deadline:
+                raise FhirDeadlineExceeded(extra={"url": _safe_url(url)})
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
-            if not path.startswith(self.base_url.rstrip("/") + "/") and path != self.base_url:
-                raise FhirRequestRejected("Refusing to follow a link to another server.",
-                                          extra={"url": _safe_url(path)})
-            return path
-        return urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+        """An absolute URL under `base_url`; anything resolving elsewhere (another host, scheme or path) is refused."""
+        base = self.base_url.rstrip("/")
+        absolute = path.strip().lower().startswith(("http://", "https://"))
+        url = path.strip() if absolute else urljoin(base + "/", path.lstrip("/"))
+        if not _under(url, base):
+            raise FhirRequestRejected("Refusing to follow a link to another server.",
+                                      extra={"url": _safe_url(url)})
+        return url
 
     def _timeout(self, deadline: float | None, url: str) -> float:
         if deadline is None:
@@ -118,19 +163,31 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
+def _under(url: str, base: str) -> bool:
+    """True when `url` has the scheme and authority of `base` and a path at or below its path."""
+    target, root = urlsplit(url), urlsplit(base)
+    if target.scheme.lower() != root.scheme.lower() or target.netloc.lower() != root.netloc.lower():
+        return False
+    if any(ord(c) < 33 or c == "\\" for c in url):  # whitespace, controls, backslashes: parsers disagree
+        return False
+    segments = target.path.split("/")
+    if ".." in segments or "." in segments:
+        return False
+    return target.path == root.path or target.path.startswith(root.path.rstrip("/") + "/")
+
+
 def _safe_url(url: str) -> str:
     """The URL without its query (queries can hold patient identifiers)."""
     return url.split("?", 1)[0]
 
 
-def _decode(response: requests.Response, url: str) -> dict[str, Any]:
-    status = response.status_code
+def _decode(status: int, content: bytes, url: str) -> dict[str, Any]:
     try:
-        payload = orjson.loads(response.content) if response.content else {}
+        payload = orjson.loads(content) if content else {}
     except orjson.JSONDecodeError:
         payload = {}
     extra = {"upstream_status": status, "url": _safe_url(url)}
-    if payload.get("resourceType") == "OperationOutcome" and status >= 400:
+    if isinstance(payload, dict) and payload.get("resourceType") == "OperationOutcome" and status >= 400:
         extra["operation_outcome"] = payload
     if status >= 500:
         raise FhirServerError(extra=extra)

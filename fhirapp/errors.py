@@ -28,3 +28,10 @@ class FhirRequestRejected(UpstreamFhirError):
         """HTTP status the FHIR server answered with."""
         status = self.extra.get("upstream_status")
         return int(status) if status is not None else None
+
+
+class FhirResponseTooLarge(FhirRequestRejected):
+    """The server's answer (one body, or a search's pages together) exceeds our size or page cap."""
+
+    code = "upstream_fhir_too_large"
+    default_message = "The FHIR server's answer is larger than Stratify accepts."

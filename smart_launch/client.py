@@ -19,10 +19,10 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from django.conf import settings
 from django.core.cache import cache
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
+from config import jwks
 from fhirapp.client import FhirClient
 from fhirapp.errors import FhirRequestRejected, FhirServerError
 from smart_launch.errors import DiscoveryFailed, IdTokenInvalid, TokenExchangeFailed
@@ -242,27 +242,23 @@ def _get_json(url: str) -> dict[str, Any]:
     return data
 
 
-def _jwks(config: SmartConfiguration, *, refresh: bool) -> KeySet:
+def _jwks_uri(config: SmartConfiguration) -> str:
     uri = config.jwks_uri
     if not uri and config.issuer:
         uri = str(_get_json(config.issuer.rstrip("/") + "/.well-known/openid-configuration").get("jwks_uri") or "")
     if not uri:
         raise IdTokenInvalid("The EHR publishes no keys to verify its id_token with.")
-    key = _cache_key("jwks", uri)
-    data = None if refresh else cache.get(key)
-    if not isinstance(data, dict):
-        data = _get_json(uri)
-        cache.set(key, data, settings.SMART_DISCOVERY_CACHE_SECONDS)
-    return KeySet.import_key_set(data)  # type: ignore[arg-type]
+    return uri
 
 
 def id_token_validate(*, config: SmartConfiguration, id_token: str, client_id: str, nonce: str) -> dict[str, Any]:
     """Verify the id_token: signature by the EHR's JWKS, then iss, aud, exp (and iat) and nonce."""
     try:
-        try:
-            token = jwt.decode(id_token, _jwks(config, refresh=False), algorithms=ID_TOKEN_ALGORITHMS)
-        except JoseError:  # maybe a rotated key: fetch the JWKS once more
-            token = jwt.decode(id_token, _jwks(config, refresh=True), algorithms=ID_TOKEN_ALGORITHMS)
+        uri = _jwks_uri(config)
+        kid = jws.extract_compact(id_token.encode()).headers().get("kid")
+        keyset = jwks.keyset_for_kid(uri, kid, cache_key=_cache_key("jwks", uri), timeout=settings.SMART_HTTP_TIMEOUT,
+                                     cache_seconds=settings.SMART_DISCOVERY_CACHE_SECONDS)
+        token = jwt.decode(id_token, keyset, algorithms=ID_TOKEN_ALGORITHMS)
         registry = jwt.JWTClaimsRegistry(
             leeway=30, iss={"essential": True, "value": config.issuer or config.iss},
             aud={"essential": True, "value": client_id}, exp={"essential": True},
@@ -271,7 +267,7 @@ def id_token_validate(*, config: SmartConfiguration, id_token: str, client_id: s
     except (JoseError, ValueError) as exc:
         raise IdTokenInvalid(f"The EHR's identity token did not verify ({type(exc).__name__}).",
                              extra={"reason": str(exc)[:200]}) from exc
-    except requests.RequestException as exc:
+    except (requests.RequestException, jwks.JwksUnavailable) as exc:
         raise IdTokenInvalid("The EHR's signing keys could not be fetched to verify its identity token.",
                              extra={"reason": type(exc).__name__}) from exc
     return dict(token.claims)

@@ -12,6 +12,7 @@ GOOD = {
     "FIELD_ENCRYPTION_KEY": "lCMTFOw0_DjZy3nE2p3o2rUjz8dWE7XHxDbRT3hx4_g=",
     "AUDIT_PSEUDONYM_KEY": "k" * 64,
     "DATABASE_URL": "sqlite:////tmp/stratify-prod-check.sqlite3",
+    "PUBLIC_BASE_URL": "https://stratify.example.org",
 }
 
 
@@ -46,6 +47,10 @@ class ProductionCheckTests:
     def test_missing_encryption_key_is_refused(self) -> None:
         result = _check(FIELD_ENCRYPTION_KEY="")
         assert result.returncode != 0 and "stratify.E004" in result.stderr
+
+    def test_plain_http_public_url_is_refused(self) -> None:
+        result = _check(PUBLIC_BASE_URL="http://stratify.example.org")
+        assert result.returncode != 0 and "stratify.E007" in result.stderr
 
     def test_wsgi_refuses_to_start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k not in GOOD}

@@ -1,5 +1,4 @@
 """One CDS service call: parse, resolve data within the budget, score, build cards, record (audit, write-back)."""
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -196,8 +195,3 @@ def _write_back(call: CallContext, result: ScoreResult) -> None:
     """Enqueue the RiskAssessment write-back (contract 7; a no-op when WRITEBACK_ENABLED is off)."""
     write_back_enqueue(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
                        fhir_base_url=call.request.fhir_server or "", source="cds-hooks", service_id=call.service.id)
-
-
-def elapsed_ms(started: float) -> float:
-    """Milliseconds since `started` (time.monotonic())."""
-    return (time.monotonic() - started) * 1000

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from config.errors import FhirDataUnavailable
 from fhirapp.client import FhirClient, next_link
@@ -55,7 +56,7 @@ def fill_tokens(template: str, context: Mapping[str, Any]) -> str | None:
         value = context.get(name)
         if not isinstance(value, (str, int)) or value == "":
             return None
-        out += [head, str(value)]
+        out += [head, quote(str(value), safe="")]  # a no-op for FHIR ids; stops `&`, `/`, `..` injection
     return "".join([*out, rest])
 
 

@@ -20,7 +20,6 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rs
 
 SANDBOX_EHR_ENABLED = env.bool("SANDBOX_EHR_ENABLED", default=True)
 SHARED_DATA = env.path("STRATIFY_DATA_DIR", default=str(SHARED_DATA_DIR))
-MODEL_DIR = env.path("MODEL_DIR", default=str(BASE_DIR / "var" / "models"))
 
 # Key material kept only in the environment. The development defaults are derived at runtime and are
 # refused by the production checks.

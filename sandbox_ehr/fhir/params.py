@@ -94,11 +94,3 @@ SEARCHABLE_TYPES = tuple(SEARCH_PARAMS)
 RESULT_PARAMS = frozenset({"_id", "_count", "_sort", "_offset", "_format"})
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
-
-
-def date_param_name(resource_type: str) -> str | None:
-    """The name of the type's date parameter (what `_sort` orders by), if it has one."""
-    for name, param in SEARCH_PARAMS.get(resource_type, {}).items():
-        if param.kind == "date":
-            return name
-    return None

@@ -79,6 +79,27 @@ def jwks_server() -> Iterator[JwksServer]:
 
 
 @pytest.fixture
+def slow_fhir_server() -> Iterator[str]:
+    """A FHIR server that takes 3 s to answer anything (longer than any budget under test)."""
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(3)
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
 def client_key() -> ECKey:
     """The CDS client's ES384 signing key."""
     return ECKey.generate_key("P-384", parameters={"kid": f"k-{uuid.uuid4().hex[:8]}", "alg": "ES384"})

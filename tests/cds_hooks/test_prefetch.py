@@ -3,11 +3,8 @@
 Fetching goes over real HTTP to the sandbox FHIR server under live_server, holding data written
 through its API (real PhysioNet rows converted by the sandbox loader).
 """
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -123,27 +120,6 @@ def test_no_prefetch_and_no_authorization_is_412(sandbox_patient: SandboxPatient
         _resolve(sandbox_patient, {"patient": _split(sandbox_patient)["patient"]}, client=False)
     assert info.value.status_code == 412
     assert info.value.extra == {"prefetch_missing": ["labs", "vitals"]}
-
-
-@pytest.fixture
-def slow_fhir_server() -> Iterator[str]:
-    """A FHIR server that takes 3 s to answer anything."""
-    class Slow(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            time.sleep(3)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_slow_server_makes_keys_unavailable_instead_of_hanging(slow_fhir_server: str) -> None:

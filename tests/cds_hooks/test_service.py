@@ -1,9 +1,5 @@
 """CDS services end to end: discovery, patient-view calls (prefetch, fetch over HTTP, 412, degraded), card lint."""
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
@@ -236,27 +232,6 @@ def test_no_prefetch_fetches_from_the_sandbox_fhir_server(models_installed: None
     [card] = lint_cards(response.json())
     assert "fetched from the EHR's FHIR server" in card["detail"]
     assert _stored(card).scored is True  # 12 h of real vitals: NEWS2 scores
-
-
-@pytest.fixture
-def slow_fhir_server() -> Iterator[str]:
-    """A FHIR server that takes 3 s to answer."""
-    class Slow(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            time.sleep(3)
-            self.send_response(503)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.mark.django_db

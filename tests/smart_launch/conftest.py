@@ -3,6 +3,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 from django.core.cache import cache
 from joserfc.jwk import ECKey
@@ -47,7 +48,7 @@ def smart_config(fake_iss: str, ehr_key: ECKey) -> Iterator[SmartConfiguration]:
         issuer=fake_iss, jwks_uri=f"{fake_iss}/jwks", capabilities=("permission-v2", "launch-ehr"),
         code_challenge_methods=("S256",))
     jwks: dict[str, Any] = {"keys": [ehr_key.as_dict(private=False) | {"kid": ehr_key.kid}]}
-    cache.set(_cache_key("jwks", config.jwks_uri), jwks, 600)
+    cache.set(_cache_key("jwks", config.jwks_uri), orjson.dumps(jwks), 600)
     cache.set(_cache_key("discovery", fake_iss), config.__dict__.copy(), 600)
     yield config
     cache.delete_many([_cache_key("jwks", config.jwks_uri), _cache_key("discovery", fake_iss)])

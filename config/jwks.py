@@ -1,0 +1,71 @@
+"""A peer's published JWKS (a CDS client's, an EHR's): fetched, cached, imported once, refetched on an unknown kid.
+
+One implementation for every verifier of the product (cds_hooks.trust, smart_launch.client). Only public
+asymmetric keys (EC, RSA) are imported. When a token names a `kid` the cached set lacks (key rotation),
+the set is fetched once more, at most once per `refetch_min_seconds` per cache key, so a flood of
+made-up kids cannot become a flood of fetches (RFC 7517 section 4.5; CDS Hooks 2.0 "Trusting CDS Clients").
+"""
+import hashlib
+from typing import Any
+
+import orjson
+import requests
+from django.core.cache import cache
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+REFETCH_MIN_SECONDS = 60
+_MEMO: dict[str, KeySet] = {}  # sha256 of the JWKS JSON -> imported KeySet (per process)
+
+
+class JwksUnavailable(Exception):
+    """The JWKS could not be fetched, or it is not a usable JWK Set."""
+
+
+def keyset_import(raw: bytes) -> KeySet:
+    """The EC/RSA keys of a JWKS document (memoized by content); raises JwksUnavailable when invalid."""
+    digest = hashlib.sha256(raw).hexdigest()
+    keyset = _MEMO.get(digest)
+    if keyset is None:
+        try:
+            keys = [k for k in orjson.loads(raw)["keys"] if k.get("kty") in ("EC", "RSA")]
+            keyset = KeySet.import_key_set({"keys": keys})
+        except (orjson.JSONDecodeError, JoseError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise JwksUnavailable("invalid JWKS") from exc
+        if len(_MEMO) > 256:
+            _MEMO.clear()
+        _MEMO[digest] = keyset
+    return keyset
+
+
+def keyset_fetch(url: str, *, cache_key: str, cache_seconds: int, timeout: float, refresh: bool = False) -> KeySet:
+    """The JWKS at `url`, from the cache under `cache_key` unless `refresh`; raises JwksUnavailable."""
+    raw = None if refresh else cache.get(cache_key)
+    if not isinstance(raw, bytes):
+        raw = _download(url, timeout)
+        cache.set(cache_key, raw, timeout=cache_seconds)
+    return keyset_import(raw)
+
+
+def keyset_for_kid(url: str, kid: Any, *, cache_key: str, cache_seconds: int, timeout: float,
+                   refetch_min_seconds: int = REFETCH_MIN_SECONDS) -> KeySet:
+    """The cached JWKS, fetched again (rate-limited) when it has no key `kid`; the caller checks the kid."""
+    keyset = keyset_fetch(url, cache_key=cache_key, cache_seconds=cache_seconds, timeout=timeout)
+    if kid is not None and not has_kid(keyset, kid) \
+            and cache.add(f"{cache_key}:refetch", 1, timeout=refetch_min_seconds):
+        keyset = keyset_fetch(url, cache_key=cache_key, cache_seconds=cache_seconds, timeout=timeout, refresh=True)
+    return keyset
+
+
+def has_kid(keyset: KeySet, kid: Any) -> bool:
+    """Whether the set holds a key with this `kid`."""
+    return any(k.kid == kid for k in keyset.keys)
+
+
+def _download(url: str, timeout: float) -> bytes:
+    try:
+        response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"}, allow_redirects=False)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise JwksUnavailable(f"JWKS unavailable: {type(exc).__name__}") from exc
+    return response.content
