@@ -1,10 +1,13 @@
-"""Project-level Celery tasks: a ping that proves a worker reaches the broker and the database."""
+"""Project-level Celery tasks: a ping that proves a worker reaches the broker and the database; housekeeping."""
 import socket
 from typing import Any
 
 from celery import shared_task
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection
+
+from smart_launch.retention import purge_expired
 
 
 @shared_task(name="stratify.ping")
@@ -17,3 +20,16 @@ def ping(token: str) -> dict[str, Any]:
         "database_name": connection.settings_dict["NAME"],
         "users": get_user_model().objects.count(),
     }
+
+
+@shared_task(name="stratify.smart_cleanup")
+def smart_cleanup() -> dict[str, Any]:
+    """Hourly (CELERY_BEAT_SCHEDULE): purge expired SMART launch data; the sandbox's DOT tokens too, if installed."""
+    counts: dict[str, Any] = dict(purge_expired())
+    # django-oauth-toolkit is the sandbox's authorization server only (demo/dev); it logs its own counts.
+    counts["oauth2_provider_cleared"] = apps.is_installed("oauth2_provider")
+    if counts["oauth2_provider_cleared"]:
+        from oauth2_provider.models import clear_expired
+
+        clear_expired()
+    return counts

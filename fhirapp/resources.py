@@ -281,7 +281,7 @@ AUDIT_CHAIN_EXTENSION = f"{CANONICAL}/StructureDefinition/audit-chain"
 _AUDIT_ACTION_CODE = {
     "smart_launch": "E", "sidebar_view": "R", "score": "E", "card_issued": "C", "feedback": "C",
     "write_back": "C", "admin_change": "U", "cds_auth_failure": "E", "fhir_access": "R",
-    "break_glass": "R",
+    "break_glass": "R", "smart_purge": "D",
 }
 # AuditEvent.outcome: 0 success, 4 minor failure, 8 serious failure.
 _AUDIT_OUTCOME = {"success": "0", "denied": "4", "failure": "8"}

@@ -1,4 +1,6 @@
 """Celery: Redis broker and result backend when REDIS_URL is set, otherwise tasks run eagerly."""
+from celery.schedules import crontab
+
 from config.env import env
 
 _REDIS_URL = env.str("REDIS_URL", default="")
@@ -15,4 +17,13 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Run by `celery -A config beat`. Housekeeping expires before the next run, so a stopped worker never
+# finds a backlog of them.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Expired SMART launch data (authorization requests, sessions; see SMART_SESSION_RETENTION_HOURS).
+    "smart-cleanup-hourly": {
+        "task": "stratify.smart_cleanup",
+        "schedule": crontab(minute=0),
+        "options": {"expires": 55 * 60},
+    },
+}

@@ -1,4 +1,4 @@
-"""SMART App Launch client settings (smart_launch): client ids, caches, timeouts, key rotation."""
+"""SMART App Launch client settings (smart_launch): client ids, caches, timeouts, key rotation, retention."""
 from config.env import env
 
 # The client ids the EHR's authorization server knows us by (contract 6; `sandbox_setup` registers them).
@@ -12,6 +12,10 @@ SMART_HTTP_TIMEOUT = env.float("SMART_HTTP_TIMEOUT", default=10.0)
 SMART_STATE_TTL_SECONDS = env.int("SMART_STATE_TTL_SECONDS", default=600)
 # Access tokens are refreshed when they have fewer than this many seconds left.
 SMART_REFRESH_LEEWAY_SECONDS = env.int("SMART_REFRESH_LEEWAY_SECONDS", default=60)
+# `manage.py smart_cleanup` (and its hourly Celery beat task) deletes a session without a refresh token as
+# soon as its access token expires, and one with a refresh token once the access token has been expired
+# this many hours: every use refreshes it, and EHRs do not say how long a refresh token lives.
+SMART_SESSION_RETENTION_HOURS = env.int("SMART_SESSION_RETENTION_HOURS", default=24)
 # Retired client keys stay in the public JWKS this long so in-flight assertions still verify.
 SMART_RETIRED_KEY_GRACE_DAYS = env.int("SMART_RETIRED_KEY_GRACE_DAYS", default=7)
 # The sidebar's score trend: recomputed every STEP hours over the last WINDOW hours.
