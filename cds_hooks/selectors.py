@@ -69,6 +69,8 @@ def prefetch_templates(binding: Any, hook: str) -> tuple[PrefetchTemplate, ...]:
     (tokens are context fields only, spec "Prefetch tokens"), so our own searches add the model's
     look-back window (`PrefetchTemplate.lookback_hours`) when we fetch.
     """
+    from scoring.features.spec import ENCOUNTER_HISTORY_HOURS
+
     types, hours, patient = set(binding.resource_types), float(binding.lookback_hours), "{{context.patientId}}"
     out = [PrefetchTemplate("patient", f"Patient/{patient}", "patient demographics")]
     if "Observation" in types:
@@ -81,9 +83,9 @@ def prefetch_templates(binding: Any, hook: str) -> tuple[PrefetchTemplate, ...]:
             out.append(PrefetchTemplate(
                 "other-observations", f"Observation?patient={patient}&code={','.join(other_codes)}&_sort=-date",
                 "other observations", lookback_hours=hours))
-    if "Encounter" in types:
+    if "Encounter" in types:  # earlier stays count as history (readmission): the longer look-back
         out.append(PrefetchTemplate("encounters", f"Encounter?patient={patient}&_sort=-date&_count=100",
-                                    "encounters", lookback_hours=hours))
+                                    "encounters", lookback_hours=max(hours, ENCOUNTER_HISTORY_HOURS)))
     for rtype, key, label in _OTHER_TYPES:
         if rtype in types:
             out.append(PrefetchTemplate(key, f"{rtype}?patient={patient}", label))

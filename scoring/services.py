@@ -42,11 +42,11 @@ def _as_aware(as_of: datetime) -> datetime:
 
 
 def _score_version(mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                   index: Any) -> ScoreResult:
+                   index: Any, encounter_id: str | None) -> ScoreResult:
     policy = _policy(mv)
     if mv.kind == "rule":
         return score_rule(mv, policy, resources, as_of, index)
-    return score_ml(mv, policy, resources, as_of, index)
+    return score_ml(mv, policy, resources, as_of, index, encounter_id)
 
 
 def score_audit_entry(result: ScoreResult, patient_id: str) -> dict[str, Any]:
@@ -81,21 +81,23 @@ def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
 
 
 def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                  patient_id: str, audit: bool = True) -> ScoreResult:
-    """Score one patient with the version of `model_name` that serves them (active, or canary bucket).
+                  patient_id: str, audit: bool = True, encounter_id: str | None = None) -> ScoreResult:
+    """Score one patient with the version of `model_name` that serves them (active, or canary bucket);
+    `encounter_id` names the Encounter to score (a hook's or launch's context), else the latest acute one.
 
     `audit=False` leaves the "score" record to the caller, who must write it (see `score_audit_entry`).
     """
     as_of = _as_aware(as_of)
     mv = _versions(model_name, patient_id)[0]
-    result = _score_version(mv, resources, as_of, index_observations(resources, as_of.timestamp()))
+    result = _score_version(mv, resources, as_of, index_observations(resources, as_of.timestamp()),
+                            encounter_id)
     if audit:
         _audit(result, patient_id)
     return result
 
 
 def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                       patient_id: str) -> list[ScoreResult]:
+                       patient_id: str, encounter_id: str | None = None) -> list[ScoreResult]:
     """`score_patient`'s result first, then every shadow version of the same model on the same data.
 
     Shadow results carry `model_status == "shadow"` and are audited like any inference; consumers never
@@ -108,10 +110,10 @@ def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]
     results: list[ScoreResult] = []
     for mv in versions:
         if mv.status != "shadow":
-            result = _score_version(mv, resources, as_of, index)
+            result = _score_version(mv, resources, as_of, index, encounter_id)
         else:
             try:
-                result = _score_version(mv, resources, as_of, index)
+                result = _score_version(mv, resources, as_of, index, encounter_id)
             except Exception:  # a shadow never affects the served answer
                 logger.exception("shadow model %s %s failed; skipped", mv.name, mv.version)
                 continue
@@ -121,7 +123,7 @@ def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]
 
 
 def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                   patient_id: str, audit: bool = True) -> list[ScoreResult]:
+                   patient_id: str, audit: bool = True, encounter_id: str | None = None) -> list[ScoreResult]:
     """Every model bound to `hook`: the serving version of each, plus shadow versions (never to be shown).
 
     `audit=False` leaves the "score" records to the caller, who must write them (see `score_audit_entry`).
@@ -132,7 +134,7 @@ def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: 
     for name in dict.fromkeys(b.name for b in hook_models(hook)):
         for mv in serving_versions(name, patient_id):
             try:
-                result = _score_version(mv, resources, as_of, index)
+                result = _score_version(mv, resources, as_of, index, encounter_id)
             except ModelNotReady:
                 if mv.status != "shadow":
                     raise

@@ -43,7 +43,8 @@ def _panels(smart: SmartSession, data: sidebar.PatientData,
             now: datetime) -> tuple[list[sidebar.ModelPanel], list[dict[str, str]], str]:
     scores = sidebar.scores_now_and_trend(
         resources=data.resources, patient_id=smart.patient, now=now,
-        stay_start=sidebar.stay_start(data.resources, smart.encounter), actor=smart.fhir_user)
+        stay_start=sidebar.stay_start(data.resources, smart.encounter), actor=smart.fhir_user,
+        encounter_id=smart.encounter or None)
     # Every inference is audited: here, from the request thread, in one transaction (one chain lock).
     audit_records_create(scores.audit_entries)
     panels = [sidebar.model_panel_build(r, scores.trend.get(r.model_name, []), patient_id=smart.patient)

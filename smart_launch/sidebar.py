@@ -120,7 +120,7 @@ class Scores:
 
 
 def scores_at(*, resources: list[dict[str, Any]], as_of: datetime, patient_id: str,
-              per_model: bool = False) -> Scores:
+              per_model: bool = False, encounter_id: str | None = None) -> Scores:
     """Every patient-view model at `as_of`; when one model is not ready, the others still score.
 
     Scored with `audit=False`: the caller audits `inferences` (see `score_audit_entries`), from the request
@@ -132,7 +132,7 @@ def scores_at(*, resources: list[dict[str, Any]], as_of: datetime, patient_id: s
     if not per_model:
         try:
             results = score_for_hook(hook=HOOK, resources=resources, as_of=as_of, patient_id=patient_id,
-                                     audit=False)
+                                     audit=False, encounter_id=encounter_id)
             return Scores([r for r in results if r.model_status != "shadow"], [], results)
         except ApplicationError:
             pass
@@ -145,17 +145,17 @@ def scores_at(*, resources: list[dict[str, Any]], as_of: datetime, patient_id: s
     for binding in serving.values():
         try:
             scored.append(score_patient(model_name=binding.name, resources=resources, as_of=as_of,
-                                        patient_id=patient_id, audit=False))
+                                        patient_id=patient_id, audit=False, encounter_id=encounter_id))
         except ApplicationError as exc:
             unavailable.append(Unavailable(binding.name, binding.title, binding.version, exc.message))
     return Scores(scored, unavailable, scored)
 
 
 def _trend_point(resources: list[dict[str, Any]], at: datetime, patient_id: str,
-                 per_model: bool) -> tuple[datetime, list[ScoreResult]]:
+                 per_model: bool, encounter_id: str | None) -> tuple[datetime, list[ScoreResult]]:
     try:
         earlier = scores_at(resources=resources_as_of(resources, at), as_of=at, patient_id=patient_id,
-                            per_model=per_model)
+                            per_model=per_model, encounter_id=encounter_id)
         return at, earlier.inferences
     finally:
         connection.close()  # this pool thread's own connection (the serving rows may be read)
@@ -172,13 +172,14 @@ class SidebarScores:
 
 
 def scores_now_and_trend(*, resources: list[dict[str, Any]], patient_id: str, now: datetime,
-                         stay_start: datetime | None, actor: str = "") -> SidebarScores:
+                         stay_start: datetime | None, actor: str = "",
+                         encounter_id: str | None = None) -> SidebarScores:
     """Visible scores now, and each model's score recomputed every STEP hours over the WINDOW (within the stay).
 
     The earlier points are scored in a few threads, without database writes; the caller writes
     `audit_entries` (one per inference now, one trend summary per model version) in one transaction.
     """
-    now_scores = scores_at(resources=resources, as_of=now, patient_id=patient_id)
+    now_scores = scores_at(resources=resources, as_of=now, patient_id=patient_id, encounter_id=encounter_id)
     current = now_scores.visible
     trend: dict[str, Trend] = {r.model_name: [] for r in current}
     step = timedelta(hours=settings.SMART_TREND_STEP_HOURS)
@@ -188,7 +189,8 @@ def scores_now_and_trend(*, resources: list[dict[str, Any]], patient_id: str, no
     times = [now - k * step for k in range(int((now - start) / step), 0, -1)]
     per_model = bool(now_scores.unavailable)
     with ThreadPoolExecutor(max_workers=TREND_THREADS) as pool:
-        points = list(pool.map(lambda at: _trend_point(resources, at, patient_id, per_model), times))
+        points = list(pool.map(lambda at: _trend_point(resources, at, patient_id, per_model, encounter_id),
+                               times))
     for at, earlier in points:
         for result in earlier:
             if result.model_name in trend and result.model_status != "shadow":

@@ -63,23 +63,25 @@ def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started
         if data.unavailable:
             cards = _unavailable_cards(service, data, setting)
         else:
-            results = _score(service, data, as_of, call.patient_id)
+            results = _score(service, data, as_of, call.patient_id, call.encounter_id)
             cards = _result_cards(service, results, data, setting)
         _record(call, cards, data, setting, audits)
     return CdsResponse(cards=[card for _, card in cards]).to_json()
 
 
-def _score(service: CdsServiceDefinition, data: ResolvedData, as_of: datetime, patient_id: str) -> list[ScoreResult]:
+def _score(service: CdsServiceDefinition, data: ResolvedData, as_of: datetime, patient_id: str,
+           encounter_id: str | None) -> list[ScoreResult]:
     """The serving version of this service's model and its shadow versions, on the data this service asked for.
 
     Not `score_for_hook`: a CDS client sends each service only the prefetch that service requested
     (spec "Prefetch Template": "services SHALL only receive the data they requested"), so scoring the
     hook's other models here would score (and audit) them on data chosen for another model. Shadow
     versions of this model are scored and audited (action "score") but never shown or written back
-    (`_result_cards` skips them); scoring audits every inference itself.
+    (`_result_cards` skips them); scoring audits every inference itself. The hook's encounterId, when sent,
+    names the Encounter that encounter-level inputs are read from.
     """
     return score_with_shadows(model_name=service.model_name, resources=data.resources, as_of=as_of,
-                              patient_id=patient_id)
+                              patient_id=patient_id, encounter_id=encounter_id)
 
 
 def _parse(service: CdsServiceDefinition, payload: Any, caller: CdsCaller) -> CallContext:

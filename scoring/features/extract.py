@@ -85,11 +85,17 @@ def _first(resources: Iterable[Mapping[str, Any]], kind: str) -> Mapping[str, An
     return next((r for r in resources if r.get("resourceType") == kind), None)
 
 
-def current_encounter(resources: Sequence[Mapping[str, Any]], at: float) -> Mapping[str, Any] | None:
-    """The latest acute-care Encounter that started at or before `at` (in progress or not)."""
+def current_encounter(resources: Sequence[Mapping[str, Any]], at: float,
+                      encounter_id: str | None = None) -> Mapping[str, Any] | None:
+    """The Encounter named by the EHR (`encounter_id`, e.g. a hook's context.encounterId) if it is among
+    `resources`, else None; without a name, the latest acute-care Encounter that started at or before `at`."""
     best: tuple[float, Mapping[str, Any]] | None = None
     for r in resources:
         if r.get("resourceType") != "Encounter" or r.get("status") in ("entered-in-error", "cancelled"):
+            continue
+        if encounter_id is not None:
+            if r.get("id") == encounter_id:
+                return r
             continue
         klass = r.get("class") or {}
         if isinstance(klass, dict) and klass.get("code") not in ACUTE_CLASSES:
@@ -98,6 +104,13 @@ def current_encounter(resources: Sequence[Mapping[str, Any]], at: float) -> Mapp
         if start is not None and start <= at and (best is None or start > best[0]):
             best = (start, r)
     return best[1] if best else None
+
+
+def encounter_missing(encounter_id: str | None) -> str:
+    """The "missing" reason when the encounter to score is not in the data."""
+    if encounter_id is None:
+        return "Current hospital encounter"
+    return f"Encounter/{encounter_id[:64]} named by the EHR (not in the data received)"
 
 
 def _static_value(f: FeatureSpec, patient: Mapping[str, Any] | None,
@@ -113,12 +126,14 @@ def _static_value(f: FeatureSpec, patient: Mapping[str, Any] | None,
 
 
 def extract_features(spec: Sequence[FeatureSpec], resources: Sequence[Mapping[str, Any]],
-                     as_of: datetime, index: ObservationIndex | None = None) -> Extraction:
-    """Build the feature vector of `spec` from raw FHIR JSON as of `as_of` (timezone-aware)."""
+                     as_of: datetime, index: ObservationIndex | None = None,
+                     encounter_id: str | None = None) -> Extraction:
+    """Build the feature vector of `spec` from raw FHIR JSON as of `as_of` (timezone-aware); encounter-level
+    inputs (length of stay) come from the Encounter the EHR named, else the latest acute-care one."""
     at = as_of.timestamp()
     index = index or index_observations(resources, at)
     patient = _first(resources, "Patient")
-    encounter = current_encounter(resources, at)
+    encounter = current_encounter(resources, at, encounter_id)
     values: list[float] = []
     ages: dict[str, float] = {}
     times: dict[str, datetime] = {}
@@ -138,6 +153,8 @@ def extract_features(spec: Sequence[FeatureSpec], resources: Sequence[Mapping[st
             basis.add(s.refs[i])
         if f.required:
             _check_required(f, s, at, missing, stale)
+    if encounter_id is not None and encounter is None:
+        missing.append(encounter_missing(encounter_id))
     return Extraction(tuple(f.name for f in spec), tuple(values), ages, times, tuple(missing),
                       tuple(stale), tuple(sorted(basis)), _unit_notes(index))
 

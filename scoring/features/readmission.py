@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring.features.extract import Extraction, current_encounter
+from scoring.features.extract import Extraction, current_encounter, encounter_missing
 from scoring.features.fhir_index import parse_time
 from scoring.features.spec import CONDITION_GROUPS, LAB_ABOVE, READMISSION_FEATURES, FeatureSpec
 
@@ -83,8 +83,24 @@ def _table_feature(f: FeatureSpec, df: pd.DataFrame) -> npt.NDArray[np.float64]:
     return pd.to_numeric(col, errors="coerce").astype(float).to_numpy()
 
 
+def with_history(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` plus each encounter's history among the same patient's earlier encounters (by encounter_id).
+
+    Needs every encounter of a patient (compute before excluding any), since earlier ones count.
+    """
+    order = df.sort_values("encounter_id", kind="stable")
+    by_patient = order.groupby("patient_nbr", sort=False)
+    earlier = by_patient.cumcount().astype(float).reindex(df.index)
+    prior_lt30 = by_patient["readmitted"].shift(1).eq("<30").astype(float)
+    # Stays on record include at least the prior year's (number_inpatient), in the data set or not.
+    on_record = np.maximum(earlier.to_numpy(), pd.to_numeric(df["number_inpatient"]).to_numpy(dtype=float))
+    return df.assign(_stays_on_record=on_record, _prior_lt30=prior_lt30.reindex(df.index))
+
+
 def readmission_table_features(df: pd.DataFrame) -> npt.NDArray[np.float64]:
-    """Feature matrix of Diabetes-130 encounters in READMISSION_FEATURES order."""
+    """Feature matrix of Diabetes-130 encounters in READMISSION_FEATURES order (all of a patient's encounters
+    must be in `df`: history features count the earlier ones)."""
+    df = with_history(df)
     return np.column_stack([_table_feature(f, df) for f in READMISSION_FEATURES])
 
 
@@ -135,10 +151,10 @@ def _lab_values(stay: Sequence[Mapping[str, Any]], codes: tuple[str, ...]) -> li
 
 
 class _Context:
-    def __init__(self, resources: Sequence[Mapping[str, Any]], as_of: datetime) -> None:
+    def __init__(self, resources: Sequence[Mapping[str, Any]], as_of: datetime, encounter_id: str | None) -> None:
         self.at = as_of.timestamp()
         self.patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
-        self.encounter = current_encounter(resources, self.at)
+        self.encounter = current_encounter(resources, self.at, encounter_id)
         period = (self.encounter or {}).get("period") or {}
         self.start = parse_time(period.get("start")) or self.at
         self.end = min(parse_time(period.get("end")) or self.at, self.at)
@@ -147,6 +163,15 @@ class _Context:
         self.stay = [r for r in resources if r.get("resourceType") in ("Observation", "Condition", "Procedure",
                                                                         "MedicationRequest")
                      and self.encounter is not None and _in_encounter(r, enc_id, self.start, self.end)]
+
+    def earlier_stays(self, classes: tuple[str, ...], lookback_hours: float) -> list[Mapping[str, Any]]:
+        """Encounters of `classes` that began in the `lookback_hours` before this one (not cancelled/in error)."""
+        current = (self.encounter or {}).get("id")
+        since = self.start - lookback_hours * 3600.0
+        return [e for e in self.encounters
+                if (e.get("class") or {}).get("code") in classes and e.get("id") != current
+                and e.get("status") not in ("cancelled", "entered-in-error")
+                and (t := parse_time((e.get("period") or {}).get("start"))) is not None and since <= t < self.start]
 
     def of(self, kind: str) -> list[Mapping[str, Any]]:
         return [r for r in self.stay if r.get("resourceType") == kind]
@@ -160,10 +185,11 @@ def _fhir_feature(f: FeatureSpec, ctx: _Context) -> float:
     if agg == "male":
         gender = (ctx.patient or {}).get("gender")
         return 1.0 if gender == "male" else 0.0 if gender == "female" else math.nan
-    if agg == "prior_encounters_365d":
-        return float(sum(1 for e in ctx.encounters if (e.get("class") or {}).get("code") in f.codes
-                         and (t := parse_time((e.get("period") or {}).get("start"))) is not None
-                         and ctx.start - 365 * DAY <= t < ctx.start))
+    if agg in ("prior_encounters_365d", "prior_encounters_all"):  # the look-back is the feature's
+        return float(len(ctx.earlier_stays(f.codes, f.lookback_hours)))
+    if agg == "readmission_index":
+        ends = (parse_time((e.get("period") or {}).get("end")) for e in ctx.earlier_stays(f.codes, f.lookback_hours))
+        return float(any(end is not None and ctx.start - 30 * DAY <= end < ctx.start for end in ends))
     if agg == "encounter_days":
         return float(max(1, math.ceil((ctx.end - ctx.start) / DAY)))
     if agg == "admit_source":
@@ -197,11 +223,13 @@ def _condition_group(res: Mapping[str, Any]) -> str | None:
     return None
 
 
-def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime) -> Extraction:
-    """READMISSION_FEATURES from raw FHIR JSON at as-of (normally the discharge time)."""
-    ctx = _Context(resources, as_of)
+def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime,
+                        encounter_id: str | None = None) -> Extraction:
+    """READMISSION_FEATURES from raw FHIR JSON at as-of (normally the discharge time), for the Encounter the
+    EHR named (`encounter_id`) or else the latest acute-care one."""
+    ctx = _Context(resources, as_of, encounter_id)
     values = tuple(_fhir_feature(f, ctx) for f in READMISSION_FEATURES)
-    missing: tuple[str, ...] = () if ctx.encounter is not None else ("Current hospital encounter",)
+    missing: tuple[str, ...] = () if ctx.encounter is not None else (encounter_missing(encounter_id),)
     if ctx.patient is None:
         missing += ("Patient (age, sex)",)
     basis = tuple(sorted(f"{r['resourceType']}/{r.get('id', '')}" for r in ctx.stay))

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SPEC_VERSION = "2025.2"  # 2025.2: measurement-count features (hours with a value in the last 6 h and 24 h)
+SPEC_VERSION = "2025.3"  # 2025.2: measurement-count features (hours with a value in the last 6 h and 24 h)
+# 2025.3: readmission history features (earlier inpatient stays on record; admission within 30 d of a discharge)
 
 Category = Literal["vital-signs", "laboratory"]
 
@@ -151,7 +152,8 @@ UNIT_ALIASES: dict[str, str] = {
 Aggregation = Literal["last", "min", "max", "mean", "trend", "hours_since", "missing", "count",
                       "age_years", "male", "encounter_hours",
                       # readmission (encounter-level) aggregations, see scoring/features/readmission.py
-                      "age_band", "prior_encounters_365d", "encounter_days", "count_in_encounter",
+                      "age_band", "prior_encounters_365d", "prior_encounters_all", "readmission_index",
+                      "encounter_days", "count_in_encounter",
                       "condition_group", "medication", "lab_measured", "lab_above", "admit_source",
                       "admission_type", "discharge_disposition"]
 
@@ -295,9 +297,14 @@ ANY_DIABETES_MEDICATION = tuple(sorted({n for names in MEDICATION_GROUPS.values(
                                           "examide"}))
 
 
+# How far back earlier inpatient stays count: Diabetes-130 spans ten years (1999-2008, Strack et al. 2014), so a
+# patient's earlier encounters in the training data are at most ten years before the current one.
+ENCOUNTER_HISTORY_HOURS = 10 * 365.25 * 24.0
+
+
 def _r(name: str, label: str, source: str, aggregation: Aggregation, column: str, codes: tuple[str, ...] = (),
-       unit: str = "1") -> FeatureSpec:
-    return FeatureSpec(name, label, source, codes, unit, aggregation, column, lookback_hours=365 * 24.0)
+       unit: str = "1", lookback_hours: float = 365 * 24.0) -> FeatureSpec:
+    return FeatureSpec(name, label, source, codes, unit, aggregation, column, lookback_hours=lookback_hours)
 
 
 READMISSION_FEATURES: tuple[FeatureSpec, ...] = (
@@ -309,6 +316,18 @@ READMISSION_FEATURES: tuple[FeatureSpec, ...] = (
        "number_emergency", ("EMER",)),
     _r("prior_outpatient_365d", "Outpatient visits in the prior year", "Encounter", "prior_encounters_365d",
        "number_outpatient", ("AMB",)),
+    # Utilisation history (HOSPITAL score: Donze J, et al. JAMA Intern Med 2013;173(8):632-638, "number of
+    # hospital admissions"; LACE: van Walraven C, et al. CMAJ 2010;182(6):551-557). Training columns are derived
+    # from the same patient's earlier Diabetes-130 encounters (ordered by encounter_id): "_stays_on_record" = how
+    # many, or number_inpatient if larger (the prior year's stays are on record too); FHIR: inpatient Encounters
+    # that began in the ENCOUNTER_HISTORY_HOURS before this one;
+    # "_prior_lt30" = the previous one was followed by a readmission within 30 days, i.e. this stay (or one in
+    # between) began <= 30 d after that discharge (FHIR: an earlier inpatient stay ended in the 30 d before this
+    # one began; a stay ending exactly at this one's start is a transfer, not a readmission).
+    _r("prior_inpatient_on_record", "Earlier inpatient stays on record", "Encounter", "prior_encounters_all",
+       "_stays_on_record", ("IMP", "ACUTE", "NONAC"), lookback_hours=ENCOUNTER_HISTORY_HOURS),
+    _r("readmission_within_30d", "Admitted within 30 days of a previous discharge", "Encounter",
+       "readmission_index", "_prior_lt30", ("IMP", "ACUTE", "NONAC")),
     _r("length_of_stay_days", "Length of stay", "Encounter", "encounter_days", "time_in_hospital", unit="d"),
     _r("admitted_from_ed", "Admitted from the emergency department", "Encounter", "admit_source",
        "admission_source_id", ("emd",)),

@@ -29,18 +29,18 @@ def loaded_model(mv: ModelVersion) -> registry.LoadedModel:
 
 
 def extract_for(model: registry.LoadedModel, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                index: ObservationIndex | None) -> Extraction:
-    """The model's features from FHIR."""
+                index: ObservationIndex | None, encounter_id: str | None = None) -> Extraction:
+    """The model's features from FHIR (for the Encounter the EHR named, if it named one)."""
     if model.name == "readmission":
-        return extract_readmission(resources, as_of)
-    return extract_features(model.features, resources, as_of, index)
+        return extract_readmission(resources, as_of, encounter_id)
+    return extract_features(model.features, resources, as_of, index, encounter_id)
 
 
 def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-             index: ObservationIndex | None = None) -> ScoreResult:
+             index: ObservationIndex | None = None, encounter_id: str | None = None) -> ScoreResult:
     """Score (or refuse) one patient with one ML model version."""
     model = loaded_model(mv)
-    ex = extract_for(model, resources, as_of, index)
+    ex = extract_for(model, resources, as_of, index, encounter_id)
     digest = input_digest(ex.names, ex.values, as_of)
     if ex.missing or ex.stale:
         return refusal(mv, as_of, model.provider, missing=ex.missing, stale=ex.stale, notes=ex.notes,

@@ -36,8 +36,9 @@ CITATIONS = ("Strack B, et al. Impact of HbA1c Measurement on Hospital Readmissi
 def _prepare() -> tuple[pd.DataFrame, npt.NDArray[np.float32], npt.NDArray[np.int8], str]:
     print("Loading Diabetes-130 ...")
     frame, sha = diabetes_load()
-    frame = frame[~frame["discharge_disposition_id"].isin(EXCLUDED_DISPOSITIONS)].reset_index(drop=True)
-    x = readmission_table_features(frame).astype(np.float32)
+    x = readmission_table_features(frame).astype(np.float32)  # before exclusion: history counts every stay
+    keep = ~frame["discharge_disposition_id"].isin(EXCLUDED_DISPOSITIONS).to_numpy()
+    frame, x = frame[keep].reset_index(drop=True), x[keep]
     y = (frame["readmitted"] == "<30").to_numpy(np.int8)
     return frame, x, y, sha
 

@@ -108,7 +108,7 @@ def test_discharge_without_an_encounter_is_an_honest_not_scored_card(
     assert response.status_code == 200
     [card] = lint_cards(response.json())
     assert card["indicator"] == "info" and "not scored" in card["summary"]
-    assert "Current hospital encounter" in card["summary"]
+    assert "named by the EHR (not in the data received)" in card["summary"]  # context.encounterId, precisely
 
 
 @pytest.mark.django_db

@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.features.readmission import DISCHARGE_TO_FHIR, extract_readmission, readmission_table_features
+from scoring.features.readmission import (
+    DISCHARGE_TO_FHIR,
+    extract_readmission,
+    readmission_table_features,
+    with_history,
+)
 from scoring.features.spec import MEDICATION_GROUPS, READMISSION_FEATURES
 
 ADMIT = datetime(2008, 6, 2, 8, 0, tzinfo=UTC)
@@ -49,9 +54,15 @@ def row_to_fhir(row: pd.Series) -> tuple[list[dict[str, Any]], datetime]:
         {**_enc("index", "IMP", ADMIT, end), **extra},
     ]
     for kind, klass in (("number_inpatient", "IMP"), ("number_emergency", "EMER"), ("number_outpatient", "AMB")):
-        for k in range(int(row[kind])):
-            start = ADMIT - timedelta(days=10 + 3 * k)
+        for k in range(int(row[kind])):  # prior-year visits, more than 30 days before this admission ...
+            start = ADMIT - timedelta(days=40 + 3 * k)
             res.append(_enc(f"{klass}{k}", klass, start, start + timedelta(hours=5)))
+    if row["_prior_lt30"] == 1:  # ... except the previous stay, which ended 10 days before it
+        next(r for r in res if r["id"] == "IMP0")["period"] = {"start": (ADMIT - timedelta(days=14)).isoformat(),
+                            "end": (ADMIT - timedelta(days=10)).isoformat()}
+    for k in range(int(row["_stays_on_record"] - row["number_inpatient"])):  # older stays on record (1-10 y)
+        start = ADMIT - timedelta(days=400 + 30 * k)
+        res.append(_enc(f"old{k}", "IMP", start, start + timedelta(days=3)))
     labs = int(row["num_lab_procedures"])
     if row["A1Cresult"] != "None":
         res.append(_lab("a1c", "4548-4", A1C_VALUE[row["A1Cresult"]], in_stay))
@@ -82,15 +93,28 @@ def encounters() -> pd.DataFrame:
     from scoring.training.data import diabetes_load
 
     frame, _ = diabetes_load()
+    frame = with_history(frame)  # history needs all of a patient's encounters
+    frame["_table_row"] = np.arange(len(frame))
     usable = frame[(frame["diabetesMed"] == "No") | frame[DRUG_COLUMNS].ne("No").any(axis=1)]
+    # A 30-day readmission is written as FHIR with its previous stay among the prior year's inpatient stays.
+    recent = ((usable["_prior_lt30"] == 1) & (usable["number_inpatient"] >= 1)
+              & (usable["_stays_on_record"] > usable["number_inpatient"]))
     picks = [usable[usable["A1Cresult"] == ">8"].iloc[0], usable[usable["max_glu_serum"] == ">300"].iloc[0],
              usable[usable["number_inpatient"] >= 3].iloc[0], usable[usable["admission_source_id"] == 7].iloc[3],
-             usable.iloc[100]]
+             usable.iloc[100], usable[recent].iloc[0],
+             usable[(usable["_stays_on_record"] > usable["number_inpatient"] + 1) & ~recent].iloc[0]]
     return pd.DataFrame(picks).reset_index(drop=True)
 
 
-def test_fhir_vector_equals_table_vector(encounters: pd.DataFrame) -> None:
-    table = readmission_table_features(encounters)
+@pytest.fixture(scope="module")
+def table(encounters: pd.DataFrame) -> np.ndarray:
+    from scoring.training.data import diabetes_load
+
+    frame, _ = diabetes_load()
+    return readmission_table_features(frame)[encounters["_table_row"].to_numpy()]
+
+
+def test_fhir_vector_equals_table_vector(encounters: pd.DataFrame, table: np.ndarray) -> None:
     names = [f.name for f in READMISSION_FEATURES]
     for i, row in encounters.iterrows():
         resources, discharge = row_to_fhir(row)
