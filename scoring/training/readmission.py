@@ -28,7 +28,10 @@ INTENDED_USE = ("At discharge of an adult with diabetes: estimates the probabili
 LIMITATIONS = ("Trained on 1999-2008 encounters of 130 US hospitals (Cerner Health Facts, Diabetes-130); patients "
                "discharged to hospice or who died are excluded. The held-out test set is patients from the same "
                "hospitals, not an external site. FHIR serving maps diagnosis groups from ICD-9/ICD-10 codes only "
-               "(SNOMED-only conditions count as 'other') and medications by generic name.")
+               "(SNOMED-only conditions count as 'other') and medications by generic name. 'Earlier inpatient stays on "
+               "record' was learned from the patient's earlier Diabetes-130 encounters (diabetic stays that met the "
+               "data set's criteria) or the prior-year count if larger; an EHR counting every inpatient stay of the "
+               "last ten years may report more.")
 CITATIONS = ("Strack B, et al. Impact of HbA1c Measurement on Hospital Readmission Rates: Analysis of 70,000 "
              "Clinical Database Patient Records. BioMed Res Int 2014;2014:781670.",)
 
