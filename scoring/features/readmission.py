@@ -150,6 +150,12 @@ def _lab_values(stay: Sequence[Mapping[str, Any]], codes: tuple[str, ...]) -> li
     return out
 
 
+def _part_of(encounter: Mapping[str, Any]) -> str:
+    """The `partOf` reference (relative or absolute, without a version), or ""."""
+    ref = (encounter.get("partOf") or {}).get("reference", "")
+    return ref.split("/_history/")[0] if isinstance(ref, str) else ""
+
+
 class _Context:
     def __init__(self, resources: Sequence[Mapping[str, Any]], as_of: datetime, encounter_id: str | None) -> None:
         self.at = as_of.timestamp()
@@ -165,13 +171,22 @@ class _Context:
                      and self.encounter is not None and _in_encounter(r, enc_id, self.start, self.end)]
 
     def earlier_stays(self, classes: tuple[str, ...], lookback_hours: float) -> list[Mapping[str, Any]]:
-        """Encounters of `classes` that began in the `lookback_hours` before this one (not cancelled/in error)."""
-        current = (self.encounter or {}).get("id")
+        """Encounters of `classes` that began in the `lookback_hours` before this one and ended before it began
+        (not cancelled or in error). One still open when this began, or ending exactly then (a transfer), is
+        the same hospitalisation, as is this encounter's `partOf` parent or child (e.g. hospital and ICU)."""
         since = self.start - lookback_hours * 3600.0
         return [e for e in self.encounters
-                if (e.get("class") or {}).get("code") in classes and e.get("id") != current
+                if (e.get("class") or {}).get("code") in classes and not self._same_stay(e)
                 and e.get("status") not in ("cancelled", "entered-in-error")
-                and (t := parse_time((e.get("period") or {}).get("start"))) is not None and since <= t < self.start]
+                and (t := parse_time((e.get("period") or {}).get("start"))) is not None and since <= t < self.start
+                and (end := parse_time((e.get("period") or {}).get("end"))) is not None and end < self.start]
+
+    def _same_stay(self, other: Mapping[str, Any]) -> bool:
+        current = self.encounter or {}
+        if not current or other.get("id") == current.get("id"):
+            return True
+        return (_part_of(current).endswith(f"Encounter/{other.get('id')}")
+                or _part_of(other).endswith(f"Encounter/{current.get('id')}"))
 
     def of(self, kind: str) -> list[Mapping[str, Any]]:
         return [r for r in self.stay if r.get("resourceType") == kind]

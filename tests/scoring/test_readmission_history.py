@@ -51,7 +51,22 @@ def test_a_transfer_is_not_a_readmission() -> None:
     """A stay that ends exactly when this one begins is a transfer between units or hospitals."""
     f = _features([_stay("index", ADMIT, DISCHARGE), _stay("ward", *_ago(0))])
     assert f["readmission_within_30d"] == 0.0
-    assert f["prior_inpatient_on_record"] == 1.0
+    assert f["prior_inpatient_on_record"] == 0.0
+
+
+def test_the_hospital_encounter_around_an_icu_stay_is_the_same_stay() -> None:
+    """The sandbox (and many EHRs) nest the ICU Encounter in the hospital one with partOf; neither counts as
+    an earlier stay of the other, nor does any stay still open when this one began."""
+    hospital = _stay("hosp", ADMIT - timedelta(days=9), DISCHARGE)
+    del hospital["period"]["end"]
+    icu = {**_stay("icu", ADMIT, DISCHARGE), "partOf": {"reference": "Encounter/hosp"}}
+    f = _features([hospital, icu], "icu")
+    assert (f["prior_inpatient_on_record"], f["prior_inpatient_365d"], f["readmission_within_30d"]) == (0, 0, 0)
+    closed_parent = _stay("hosp", ADMIT - timedelta(days=9), ADMIT - timedelta(days=1))
+    assert _features([closed_parent, icu], "icu")["prior_inpatient_on_record"] == 0.0  # partOf: same stay
+    absolute = {**icu, "partOf": {"reference": "https://ehr.example/fhir/Encounter/hosp/_history/2"}}
+    assert _features([closed_parent, absolute], "icu")["prior_inpatient_on_record"] == 0.0
+    assert _features([closed_parent, _stay("icu", ADMIT, DISCHARGE)], "icu")["readmission_within_30d"] == 1.0
 
 
 def test_the_named_encounter_is_scored_not_the_latest() -> None:
