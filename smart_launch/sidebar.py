@@ -11,6 +11,7 @@ from django.db import connection
 
 from config.errors import ApplicationError
 from fhirapp.client import FhirClient
+from fhirapp.patient import deceased_text
 from scoring.types import ScoreResult
 from smart_launch.svg import driver_bar_svg, trend_svg
 
@@ -339,9 +340,9 @@ def stay_start(resources: list[dict[str, Any]], encounter_id: str) -> datetime |
 
 
 def patient_banner(patient: dict[str, Any]) -> dict[str, str]:
-    """Name, birth date and gender for the banner."""
+    """Name, birth date, gender and, when recorded, death (Patient.deceased[x]) for the banner."""
     names = patient.get("name") or [{}]
     name = names[0] if isinstance(names[0], dict) else {}
     text = name.get("text") or " ".join([*(name.get("given") or []), name.get("family") or ""]).strip()
     return {"name": text or "Unnamed patient", "birth_date": str(patient.get("birthDate") or "unknown"),
-            "gender": str(patient.get("gender") or "unknown")}
+            "gender": str(patient.get("gender") or "unknown"), "deceased": deceased_text(patient)}

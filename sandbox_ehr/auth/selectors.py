@@ -7,6 +7,7 @@ import orjson
 from django.db.models import Q
 from oauth2_provider.models import Application
 
+from fhirapp.patient import deceased_text
 from sandbox_ehr.fhir.models import FhirResource, FhirToken
 
 PHYSIONET_ID_PREFIX = "physionet-"
@@ -26,16 +27,20 @@ class PatientSummary:
     gender: str
     birth_date: str
     source: str
+    deceased: str = ""  # deceasedDateTime (date part), "yes" for deceasedBoolean true, "" if not known dead
 
     @property
     def age(self) -> int | None:
-        """Age in whole years today, when the birth date is known."""
+        """Age in whole years today, or at death when the date of death is known; None without a birth date."""
         try:
             born = date.fromisoformat(self.birth_date[:10])
         except ValueError:
             return None
-        today = date.today()
-        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        try:
+            until = date.fromisoformat(self.deceased[:10]) if self.deceased else date.today()
+        except ValueError:
+            until = date.today()
+        return until.year - born.year - ((until.month, until.day) < (born.month, born.day))
 
 
 def _display_name(resource: dict[str, Any]) -> str:
@@ -52,7 +57,8 @@ def patient_summary(row: FhirResource) -> PatientSummary:
     resource = orjson.loads(row.content)
     source = "PhysioNet 2019" if row.resource_id.startswith(PHYSIONET_ID_PREFIX) else "Synthea"
     return PatientSummary(id=row.resource_id, name=_display_name(resource), gender=resource.get("gender", ""),
-                          birth_date=resource.get("birthDate", ""), source=source)
+                          birth_date=resource.get("birthDate", ""), source=source, deceased=deceased_text(resource))
+
 
 
 def patient_get(patient_id: str) -> PatientSummary | None:
