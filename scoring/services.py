@@ -10,11 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from scoring.errors import ModelNotFound, ModelNotReady
+from scoring.features.extract import deceased_reason
 from scoring.features.fhir_index import index_observations
 from scoring.models import ModelVersion
 from scoring.selectors import MODEL_HOOKS, hook_models, model_registered, serving_versions
-from scoring.serving.ml import score_ml
+from scoring.serving.ml import loaded_model, score_ml
 from scoring.serving.policy import DEFAULT_INDICATORS, Policy
+from scoring.serving.results import refusal
 from scoring.serving.rules import score_rule
 from scoring.types import ScoreResult
 
@@ -44,6 +46,9 @@ def _as_aware(as_of: datetime) -> datetime:
 def _score_version(mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_of: datetime,
                    index: Any, encounter_id: str | None) -> ScoreResult:
     policy = _policy(mv)
+    if (why := deceased_reason(resources, as_of.timestamp())) is not None:
+        provider = "rule" if mv.kind == "rule" else loaded_model(mv).provider  # a broken model still says so
+        return refusal(mv, as_of, provider, notes=(why,))
     if mv.kind == "rule":
         return score_rule(mv, policy, resources, as_of, index)
     return score_ml(mv, policy, resources, as_of, index, encounter_id)

@@ -60,7 +60,8 @@ def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str)
     """An info card naming what is missing or stale (never a silent imputation)."""
     card_uuid = str(uuid.uuid4())
     gaps = [*result.missing, *(f"{s} (stale)" for s in result.stale)]
-    summary = f"{result.title} not scored: " + (", ".join(gaps) if gaps else "insufficient data")
+    summary = f"{result.title} not scored: " + (", ".join(gaps) if gaps else
+                                                (result.reasons[0] if result.reasons else "insufficient data"))
     lines = [f"- {_md(m)}: missing" for m in result.missing]
     lines += [f"- {_md(s)}: too old to use" for s in result.stale]
     lines += [f"- {_md(r)}" for r in result.reasons]

@@ -106,6 +106,22 @@ def current_encounter(resources: Sequence[Mapping[str, Any]], at: float,
     return best[1] if best else None
 
 
+def deceased_reason(resources: Sequence[Mapping[str, Any]], at: float) -> str | None:
+    """Why a patient who had died by `at` is not scored (Patient.deceased[x]); None for the living.
+
+    Every score here predicts a future event (sepsis, deterioration, readmission) for a living patient. A
+    death recorded without a date (deceasedBoolean) counts at any as-of; one dated after `at` does not.
+    """
+    patient = _first(resources, "Patient") or {}
+    when = patient.get("deceasedDateTime")
+    died = parse_time(when) if isinstance(when, str) else None
+    if died is not None and died <= at:
+        return f"Patient deceased {str(when)[:10]}: risk scores are only for living patients."
+    if died is None and patient.get("deceasedBoolean") is True:
+        return "Patient recorded as deceased: risk scores are only for living patients."
+    return None
+
+
 def encounter_missing(encounter_id: str | None) -> str:
     """The "missing" reason when the encounter to score is not in the data."""
     if encounter_id is None:

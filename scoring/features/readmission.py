@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,13 @@ import pandas as pd
 
 from scoring.features.extract import Extraction, current_encounter, encounter_missing
 from scoring.features.fhir_index import parse_time
-from scoring.features.spec import CONDITION_GROUPS, LAB_ABOVE, READMISSION_FEATURES, FeatureSpec
+from scoring.features.spec import (
+    CONDITION_GROUPS,
+    LAB_ABOVE,
+    READMISSION_FEATURES,
+    READMISSION_HORIZON_DAYS,
+    FeatureSpec,
+)
 
 DAY = 86400.0
 ICD9_SYSTEM = "http://hl7.org/fhir/sid/icd-9-cm"
@@ -245,9 +251,19 @@ def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime,
     ctx = _Context(resources, as_of, encounter_id)
     values = tuple(_fhir_feature(f, ctx) for f in READMISSION_FEATURES)
     missing: tuple[str, ...] = () if ctx.encounter is not None else (encounter_missing(encounter_id),)
+    stale = _window_over(ctx)
     if ctx.patient is None:
         missing += ("Patient (age, sex)",)
     basis = tuple(sorted(f"{r['resourceType']}/{r.get('id', '')}" for r in ctx.stay))
     if ctx.encounter is not None:
         basis = (f"Encounter/{ctx.encounter.get('id', '')}", *basis)
-    return Extraction(tuple(f.name for f in READMISSION_FEATURES), values, {}, {}, missing, (), basis)
+    return Extraction(tuple(f.name for f in READMISSION_FEATURES), values, {}, {}, missing, stale, basis)
+
+
+def _window_over(ctx: _Context) -> tuple[str, ...]:
+    """The stay ended more than the horizon before as-of: its 30-day window has passed, nothing to predict."""
+    ended = parse_time(((ctx.encounter or {}).get("period") or {}).get("end"))
+    if ended is None or ctx.at - ended <= READMISSION_HORIZON_DAYS * DAY:
+        return ()
+    day = datetime.fromtimestamp(ended, tz=UTC).date().isoformat()
+    return (f"Hospital encounter (ended {day}; its {READMISSION_HORIZON_DAYS}-day window is over)",)

@@ -297,6 +297,8 @@ ANY_DIABETES_MEDICATION = tuple(sorted({n for names in MEDICATION_GROUPS.values(
                                           "examide"}))
 
 
+# The readmission outcome: readmitted within 30 days of discharge (Diabetes-130 "<30", Strack et al. 2014).
+READMISSION_HORIZON_DAYS = 30
 # How far back earlier inpatient stays count: Diabetes-130 spans ten years (1999-2008, Strack et al. 2014), so a
 # patient's earlier encounters in the training data are at most ten years before the current one.
 ENCOUNTER_HISTORY_HOURS = 10 * 365.25 * 24.0

@@ -36,7 +36,12 @@ def refusal(mv: ModelVersion, as_of: datetime, provider: str, *, missing: Sequen
     reasons += [f"Required input too old: {label}." for label in stale]
     reasons += list(notes)
     return ScoreResult(**base_fields(mv, as_of, provider), scored=False, probability=None, points=None, band=None,
-                       indicator="info", summary=f"{mv.title}: not scored ({len(missing) + len(stale)} required "
-                                                 f"input(s) missing or stale)"[:140],
+                       indicator="info", summary=_refusal_summary(mv.title, missing, stale, notes),
                        missing=tuple(missing), stale=tuple(stale), reasons=tuple(reasons),
                        data_times=dict(data_times or {}), basis=tuple(basis), input_digest=digest)
+
+
+def _refusal_summary(title: str, missing: Sequence[str], stale: Sequence[str], notes: Sequence[str]) -> str:
+    if missing or stale or not notes:
+        return f"{title}: not scored ({len(missing) + len(stale)} required input(s) missing or stale)"[:140]
+    return f"{title}: not scored: {notes[0]}"[:140]

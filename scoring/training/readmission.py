@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from scoring.features.readmission import readmission_table_features
-from scoring.features.spec import READMISSION_FEATURES, SPEC_VERSION
+from scoring.features.spec import READMISSION_FEATURES, READMISSION_HORIZON_DAYS, SPEC_VERSION
 from scoring.training import metrics as m
 from scoring.training.calibration import platt_fit
 from scoring.training.common import SEED, margins, now_iso, patient_split, xgb_fit
@@ -94,7 +94,8 @@ def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
     test_prob = platt.apply_array(margins(booster, x[is_test]))
     return {
         "name": "readmission", "title": TITLE, "kind": "ml", "spec_version": SPEC_VERSION,
-        "features": [f.name for f in READMISSION_FEATURES], "horizon_hours": 30 * 24, "created_at": now_iso(),
+        "features": [f.name for f in READMISSION_FEATURES], "horizon_hours": READMISSION_HORIZON_DAYS * 24,
+        "created_at": now_iso(),
         "hyperparameters": {**PARAMS, "rounds_max": ROUNDS}, "trees": booster.num_boosted_rounds(),
         "calibration": {"method": "platt", "a": platt.a, "b": platt.b}, "thresholds": thresholds,
         "training_data": {"files": [DIABETES_ZIP], "sha256": {"diabetes130": sha},

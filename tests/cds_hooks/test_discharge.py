@@ -4,6 +4,8 @@ The patient is a real Synthea R4 bundle (shared/data/synthea, an inpatient stay 
 medication orders, laboratory results and HbA1c) loaded into the sandbox FHIR server; each prefetch
 key is the sandbox's answer to our own prefetch template, as a CDS client computes it.
 """
+import re
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,27 @@ SYNTHEA = Path(settings.SHARED_DATA) / "synthea" / "synthea_r4_inpatient_bundles
 # order and 8 laboratory results; the record holds 10 HbA1c results.
 BUNDLE = "bundles/Tiera_Boyle_5d1a252c-b4ea-4686-8577-ce7eac7ec3a0.json"
 ENCOUNTER_ID = "ed40a54a-8c15-4d93-ac66-cc3d966b24d3"
+DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$")
 
 
 @cache
 def _synthea_bundle() -> dict[str, Any]:
-    return next(bundle for name, bundle in bundles_read(SYNTHEA) if name == BUNDLE)
+    """The bundle with every dateTime moved so that the stay ends an hour ago: the hook fires at discharge
+    (a stay that ended more than 30 days ago, or a patient who has died, is not scored)."""
+    bundle = next(bundle for name, bundle in bundles_read(SYNTHEA) if name == BUNDLE)
+    stay = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == ENCOUNTER_ID)
+    ended = datetime.fromisoformat(stay["period"]["end"])
+    return _shift(bundle, datetime.now(UTC) - timedelta(hours=1) - ended)
+
+
+def _shift(value: Any, delta: timedelta) -> Any:
+    if isinstance(value, dict):
+        return {k: _shift(v, delta) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shift(v, delta) for v in value]
+    if isinstance(value, str) and DATETIME.match(value):
+        return (datetime.fromisoformat(value) + delta).isoformat()
+    return value
 
 
 def _patient_id(bundle: dict[str, Any]) -> str:
@@ -134,3 +152,18 @@ def test_patient_view_request_to_the_discharge_service_is_refused(
     response = _call(make_token, "stratify-readmission", body)
     assert response.status_code == 400
     assert "encounter-discharge" in response.json()["message"]
+
+
+@pytest.mark.django_db
+def test_a_deceased_patient_gets_a_not_scored_card_that_says_why(
+        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory,
+        discharge_prefetch: tuple[str, dict[str, Any]]) -> None:
+    patient_id, prefetch = discharge_prefetch
+    died = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
+    body = _body(patient_id, {**prefetch, "patient": {**prefetch["patient"], "deceasedDateTime": died}})
+    response = _call(make_token, "stratify-readmission", body)
+    assert response.status_code == 200
+    [card] = lint_cards(response.json())
+    assert card["indicator"] == "info"
+    assert card["summary"] == (f"30-day readmission risk not scored: Patient deceased {died[:10]}: risk scores are "
+                               "only for living patients.")[:140]

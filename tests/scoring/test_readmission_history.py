@@ -101,3 +101,11 @@ def test_table_history_uses_every_earlier_encounter_of_the_patient() -> None:
     assert out["_stays_on_record"].tolist() == [2.0, 0.0, 5.0, 0.0]  # max(earlier encounters, number_inpatient)
     assert out["_prior_lt30"].tolist() == [0.0, 0.0, 1.0, 0.0]  # previous (by encounter_id) was "<30"
     assert [f.name for f in READMISSION_FEATURES][2:4] == ["prior_inpatient_365d", "prior_emergency_365d"]
+
+
+def test_a_stay_whose_30_day_window_is_over_is_stale() -> None:
+    resources = [PATIENT, _stay("old", ADMIT - timedelta(days=50), ADMIT - timedelta(days=45))]
+    ex = extract_readmission(resources, DISCHARGE)
+    assert ex.stale == ("Hospital encounter (ended 2026-01-24; its 30-day window is over)",)
+    recent = [PATIENT, _stay("recent", ADMIT - timedelta(days=30), ADMIT - timedelta(days=26))]
+    assert extract_readmission(recent, DISCHARGE).stale == ()  # ended 30 days before as-of: still in window

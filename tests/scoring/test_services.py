@@ -52,6 +52,23 @@ class ScorePatientTests:
         assert not result.scored
         assert "Heart rate" in result.stale and not result.missing
 
+    def test_a_deceased_patient_is_not_scored(self, registered: Any, stay_resources: list[dict]) -> None:
+        def with_patient(**death: Any) -> list[dict]:
+            return [{**r, **death} if r["resourceType"] == "Patient" else r for r in stay_resources]
+
+        died = (AS_OF - timedelta(hours=1)).isoformat()
+        result = score_patient(model_name="sepsis", resources=with_patient(deceasedDateTime=died), as_of=AS_OF,
+                               patient_id="p000009")
+        assert not result.scored and result.probability is None and not result.drivers
+        assert result.reasons == (f"Patient deceased {died[:10]}: risk scores are only for living patients.",)
+        assert result.summary.endswith("risk scores are only for living patients.")
+        later = (AS_OF + timedelta(hours=1)).isoformat()  # died after as-of: alive then, scored
+        assert score_patient(model_name="sepsis", resources=with_patient(deceasedDateTime=later), as_of=AS_OF,
+                             patient_id="p000009").scored
+        news2 = score_patient(model_name="news2", resources=with_patient(deceasedBoolean=True), as_of=AS_OF,
+                              patient_id="p000009")
+        assert not news2.scored and "deceased" in news2.reasons[0]
+
     def test_unknown_model_is_404(self, registered: Any) -> None:
         with pytest.raises(ModelNotFound):
             score_patient(model_name="nope", resources=[], as_of=AS_OF, patient_id="p")
