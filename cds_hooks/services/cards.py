@@ -86,6 +86,8 @@ def unavailable_card(*, title: str, model_name: str, model_version: str, model_l
 def _risk_detail(result: ScoreResult, data_note: str) -> str:
     lines = [f"**{result.title}: {(result.band or 'unbanded').upper()}** — {_headline(result)}", ""]
     lines += _driver_table(result.drivers)
+    if result.reasons:  # what the score could not see or assumed (e.g. NEWS2 lower bound, a stay in progress)
+        lines += ["", "**Notes:**", *(f"- {_md(note)}" for note in result.reasons)]
     lines += ["", f"**Data freshness:** {_freshness(result.data_times, result.as_of)}", f"**Data:** {data_note}",
               "", _model_line(result)]
     return "\n".join(lines)

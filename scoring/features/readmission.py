@@ -257,7 +257,17 @@ def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime,
     basis = tuple(sorted(f"{r['resourceType']}/{r.get('id', '')}" for r in ctx.stay))
     if ctx.encounter is not None:
         basis = (f"Encounter/{ctx.encounter.get('id', '')}", *basis)
-    return Extraction(tuple(f.name for f in READMISSION_FEATURES), values, {}, {}, missing, stale, basis)
+    return Extraction(tuple(f.name for f in READMISSION_FEATURES), values, {}, {}, missing, stale, basis,
+                      _in_progress_note(ctx))
+
+
+def _in_progress_note(ctx: _Context) -> tuple[str, ...]:
+    """The model is for discharge; before it, say what the estimate assumes."""
+    ended = parse_time(((ctx.encounter or {}).get("period") or {}).get("end"))
+    if ctx.encounter is None or (ended is not None and ended <= ctx.at):
+        return ()
+    return ("Stay still in progress: estimated as if discharged now (length of stay so far; no discharge "
+            "disposition recorded yet, so neither home nor a care facility).",)
 
 
 def _window_over(ctx: _Context) -> tuple[str, ...]:

@@ -144,6 +144,9 @@ def test_full_prefetch_gives_a_linted_risk_card(models_installed: None, trusted_
                                            for code, display in OVERRIDE_REASONS]
         assert f"Model: {stored.model_name} {stored.model_version}" in card["detail"]
         assert "| Top drivers |" in card["detail"] and "Data freshness" in card["detail"]
+        if service == "stratify-news2":  # PhysioNet records no consciousness level: the lower bound is explained
+            assert "**Notes:**" in card["detail"]
+            assert "Level of consciousness not recorded: scored as alert" in card["detail"]
     else:
         assert card["indicator"] == "info" and "not scored" in card["summary"]
 

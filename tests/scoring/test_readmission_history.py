@@ -109,3 +109,10 @@ def test_a_stay_whose_30_day_window_is_over_is_stale() -> None:
     assert ex.stale == ("Hospital encounter (ended 2026-01-24; its 30-day window is over)",)
     recent = [PATIENT, _stay("recent", ADMIT - timedelta(days=30), ADMIT - timedelta(days=26))]
     assert extract_readmission(recent, DISCHARGE).stale == ()  # ended 30 days before as-of: still in window
+
+
+def test_a_stay_in_progress_is_scored_with_a_note_saying_what_it_assumes() -> None:
+    in_progress = {**_stay("now", ADMIT, DISCHARGE), "status": "in-progress"}
+    del in_progress["period"]["end"]
+    assert extract_readmission([PATIENT, in_progress], DISCHARGE).notes[0].startswith("Stay still in progress")
+    assert extract_readmission([PATIENT, _stay("done", ADMIT, DISCHARGE)], DISCHARGE).notes == ()
