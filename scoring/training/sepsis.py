@@ -137,26 +137,56 @@ def baselines(prob: npt.NDArray[np.float64], part: Prepared, high: float) -> dic
     return out
 
 
-def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
-    """Train, calibrate, threshold and evaluate; returns the model card payload (artifacts not exported yet)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    set_a, sha_a = prepare("A", limit_patients)
+@dataclass
+class Fitted:
+    """A booster trained on set A with its calibration, thresholds and held-out set-A metrics."""
+
+    booster: Any
+    platt: Platt
+    thresholds: dict[str, Any]
+    internal: dict[str, Any]
+    parts: dict[str, Prepared]
+
+
+def fit_on_set_a(set_a: Prepared, params: dict[str, Any] | None = None,
+                 train_labels: npt.NDArray[np.int8] | None = None) -> Fitted:
+    """Split set-A patients (train / early stopping / calibration), fit, calibrate, threshold, evaluate.
+
+    `params` and `train_labels` (labels of the training rows, e.g. moved earlier) exist for comparing
+    candidates (benchmarks/sepsis_candidates.py); early stopping and calibration always use SepsisLabel.
+    """
     positive = pd.Series(set_a.y).groupby(set_a.patients).max()
     split = patient_split(positive.index.to_numpy(), positive.to_numpy().astype(bool))
-    parts = {name: _subset(set_a, pd.Series(set_a.patients).isin(ids).to_numpy())
+    masks = {name: pd.Series(set_a.patients).isin(ids).to_numpy()
              for name, ids in (("train", split.train), ("early_stop", split.early_stop),
                                ("calibrate", split.calibrate))}
-    booster = xgb_fit(parts["train"].x, parts["train"].y, parts["early_stop"].x, parts["early_stop"].y,
-                      PARAMS, ROUNDS, "sepsis trees")
+    parts = {name: _subset(set_a, mask) for name, mask in masks.items()}
+    y_train = parts["train"].y if train_labels is None else train_labels[masks["train"]]
+    booster = xgb_fit(parts["train"].x, y_train, parts["early_stop"].x, parts["early_stop"].y,
+                      params or PARAMS, ROUNDS, "sepsis trees")
     platt = platt_fit(margins(booster, parts["calibrate"].x), parts["calibrate"].y)
     cal_prob = platt.apply_array(margins(booster, parts["calibrate"].x))
     thresholds = choose_thresholds(cal_prob, parts["calibrate"])
     internal = evaluate(cal_prob, parts["calibrate"], thresholds["high"], None)
+    return Fitted(booster, platt, thresholds, internal, parts)
+
+
+def evaluate_external(fitted: Fitted, set_b: Prepared, png: Path | None) -> dict[str, Any]:
+    """Set-B metrics of a model fitted on set A, at the threshold chosen on set A."""
+    prob_b = fitted.platt.apply_array(margins(fitted.booster, set_b.x))
+    return evaluate(prob_b, set_b, fitted.thresholds["high"], png)
+
+
+def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
+    """Train, calibrate, threshold and evaluate; returns the model card payload (artifacts not exported yet)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    set_a, sha_a = prepare("A", limit_patients)
+    fitted = fit_on_set_a(set_a)
     del set_a
     set_b, sha_b = prepare("B", limit_patients)
-    prob_b = platt.apply_array(margins(booster, set_b.x))
-    external = evaluate(prob_b, set_b, thresholds["high"], out_dir / "reliability.png")
-    return _card(booster, platt, thresholds, internal, external, parts, (sha_a, sha_b), set_b.x[:2000])
+    external = evaluate_external(fitted, set_b, out_dir / "reliability.png")
+    return _card(fitted.booster, fitted.platt, fitted.thresholds, fitted.internal, external, fitted.parts,
+                 (sha_a, sha_b), set_b.x[:2000])
 
 
 def _card(booster: Any, platt: Platt, thresholds: dict[str, Any], internal: dict[str, Any],
