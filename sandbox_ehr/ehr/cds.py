@@ -20,7 +20,8 @@ from sandbox_ehr.auth.setup import CDS_CLIENT_ID
 from sandbox_ehr.auth.signing import jwt_sign
 from sandbox_ehr.ehr.prefetch import template_fill
 
-HOOK = "patient-view"
+PATIENT_VIEW = "patient-view"
+ENCOUNTER_DISCHARGE = "encounter-discharge"
 FHIR_AUTH_SECONDS = 300
 FHIR_AUTH_SCOPE = "patient/*.rs"
 SIMULATOR_CLIENT_ID = "sandbox-ehr-simulator"
@@ -43,6 +44,7 @@ class ServiceOutcome:
 class HookOutcome:
     """The result of firing a hook: per-service outcomes, or a discovery error."""
 
+    hook: str = PATIENT_VIEW
     services: list[ServiceOutcome] = field(default_factory=list)
     error: str = ""
 
@@ -96,7 +98,7 @@ def client_jwt(service_url: str) -> str:
                                                     "aud": service_url}, lifetime=300)
 
 
-def _call(service: dict[str, Any], context: dict[str, Any], fhir: FhirClient) -> ServiceOutcome:
+def _call(hook: str, service: dict[str, Any], context: dict[str, Any], fhir: FhirClient) -> ServiceOutcome:
     service_id = str(service.get("id", ""))
     url = f"{endpoints.public_base()}/cds-services/{service_id}"
     outcome = ServiceOutcome(service_id=service_id, title=str(service.get("title") or service_id), url=url)
@@ -106,7 +108,7 @@ def _call(service: dict[str, Any], context: dict[str, Any], fhir: FhirClient) ->
         prefetch = {}
         outcome.error = f"Prefetch failed ({exc.message}); the service was called without it. "
     outcome.prefetched = sorted(prefetch)
-    body: dict[str, Any] = {"hook": HOOK, "hookInstance": str(uuid.uuid4()), "fhirServer": endpoints.fhir_base(),
+    body: dict[str, Any] = {"hook": hook, "hookInstance": str(uuid.uuid4()), "fhirServer": endpoints.fhir_base(),
             "fhirAuthorization": fhir_authorization(context["patientId"]), "context": context,
             "prefetch": prefetch}
     try:
@@ -127,15 +129,24 @@ def _call(service: dict[str, Any], context: dict[str, Any], fhir: FhirClient) ->
     return outcome
 
 
-def patient_view_fire(*, patient_id: str, encounter_id: str | None, fhir: FhirClient) -> HookOutcome:
-    """Discover the services and call every `patient-view` one, as an EHR opening a chart does."""
-    try:
-        services = [s for s in services_discover() if isinstance(s, dict) and s.get("hook") == HOOK]
-    except (requests.RequestException, ValueError) as exc:
-        return HookOutcome(error=f"CDS discovery at {endpoints.public_base()}/cds-services failed: {exc}")
+def hook_context(*, patient_id: str, encounter_id: str | None) -> dict[str, Any]:
+    """The context the simulator sends: the sandbox clinician, the patient and (when known) the encounter."""
     context = {"userId": f"Practitioner/{endpoints.SANDBOX_PRACTITIONER_ID}", "patientId": patient_id}
     if encounter_id:
         context["encounterId"] = encounter_id
+    return context
+
+
+def hook_fire(hook: str, context: dict[str, Any], *, fhir: FhirClient) -> HookOutcome:
+    """Discover the services and call every one registered for `hook`, as an EHR does at that moment.
+
+    `patient-view` when a chart opens, `encounter-discharge` when the clinician discharges; each service
+    gets the prefetch its own templates ask for, a fhirAuthorization and a signed JWT.
+    """
+    try:
+        services = [s for s in services_discover() if isinstance(s, dict) and s.get("hook") == hook]
+    except (requests.RequestException, ValueError) as exc:
+        return HookOutcome(hook=hook, error=f"CDS discovery at {endpoints.public_base()}/cds-services failed: {exc}")
     if not services:
-        return HookOutcome(error="The CDS discovery endpoint lists no patient-view service.")
-    return HookOutcome(services=[_call(s, context, fhir) for s in services])
+        return HookOutcome(hook=hook, error=f"The CDS discovery endpoint lists no {hook} service.")
+    return HookOutcome(hook=hook, services=[_call(hook, s, context, fhir) for s in services])

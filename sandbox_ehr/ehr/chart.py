@@ -22,7 +22,7 @@ class VitalRow:
 
 @dataclass
 class Chart:
-    """Header data, the latest encounter and recent vital signs (or why they could not be read)."""
+    """Header data, the current encounter and recent vital signs (or why they could not be read)."""
 
     encounter: dict[str, Any] | None = None
     vitals: list[VitalRow] = field(default_factory=list)
@@ -52,12 +52,25 @@ def _vital(obs: dict[str, Any]) -> VitalRow:
     return VitalRow(when=when.replace("T", " ")[:16], name=str(name), value=_value(obs))
 
 
+def _first(bundle: dict[str, Any]) -> dict[str, Any] | None:
+    return next((e["resource"] for e in bundle.get("entry", []) if "resource" in e), None)
+
+
+def current_encounter(client: FhirClient, patient_id: str) -> dict[str, Any] | None:
+    """The encounter the chart is about: the latest in-progress one, else the latest by start date (or None).
+
+    An EHR opens a chart in the context of the stay the patient is in; when none is in progress (a
+    discharged Synthea patient), the most recent encounter stands in. Raises UpstreamFhirError.
+    """
+    latest = f"Encounter?patient={patient_id}&_sort=-date&_count=1"
+    return _first(client.search_url(f"{latest}&status=in-progress")) or _first(client.search_url(latest))
+
+
 def chart_load(client: FhirClient, patient_id: str) -> Chart:
-    """The latest encounter and the most recent vital signs of a patient."""
+    """The current encounter and the most recent vital signs of a patient."""
     chart = Chart()
     try:
-        encounters = client.search_url(f"Encounter?patient={patient_id}&_sort=-date&_count=1")
-        chart.encounter = next((e["resource"] for e in encounters.get("entry", []) if "resource" in e), None)
+        chart.encounter = current_encounter(client, patient_id)
         vitals = client.search_url(f"Observation?patient={patient_id}&category=vital-signs&_sort=-date"
                                    f"&_count={VITALS_SHOWN}")
         chart.vitals = [_vital(e["resource"]) for e in vitals.get("entry", []) if "resource" in e]

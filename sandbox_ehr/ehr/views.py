@@ -1,16 +1,20 @@
-"""Thin views of the EHR simulator: patient list, chart (with CDS cards), launch, JWKS, SMART style."""
+"""Thin views of the EHR simulator: patient list, chart (with CDS cards), discharge, launch, JWKS, SMART style."""
+import re
+
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from sandbox_ehr.auth.selectors import patient_get, patient_list
+from config.errors import ValidationFailed
+from sandbox_ehr.auth.selectors import PatientSummary, patient_get, patient_list
 from sandbox_ehr.auth.signing import jwks as sandbox_jwks
-from sandbox_ehr.ehr.cds import patient_view_fire
+from sandbox_ehr.ehr.cds import ENCOUNTER_DISCHARGE, PATIENT_VIEW, hook_context, hook_fire
 from sandbox_ehr.ehr.chart import chart_load, ehr_fhir_client
 from sandbox_ehr.ehr.launch import default_app_url, ehr_launch_url
 from sandbox_ehr.ehr.style import SMART_STYLE
 
 PAGE_SIZE = 25
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 @require_GET
@@ -24,26 +28,49 @@ def patients(request: HttpRequest) -> HttpResponse:
         "has_next": page * PAGE_SIZE < total, "has_prev": page > 1})
 
 
-@require_GET
-def chart(request: HttpRequest, patient_id: str) -> HttpResponse:
-    """A patient's chart: header, recent vitals, and the patient-view CDS cards (called server-side)."""
+def _patient_or_404(patient_id: str) -> PatientSummary:
     patient = patient_get(patient_id)
     if patient is None:
         raise Http404
+    return patient
+
+
+def _chart_page(request: HttpRequest, patient: PatientSummary, hook_name: str,
+                encounter_id: str | None = None) -> HttpResponse:
+    """Read the chart, fire `hook_name` for its encounter (or the one given) and render the page with the cards."""
     client = ehr_fhir_client()
-    data = chart_load(client, patient_id)
-    encounter_id = (data.encounter or {}).get("id")
-    hook = patient_view_fire(patient_id=patient_id, encounter_id=encounter_id, fhir=client)
+    data = chart_load(client, patient.id)
+    encounter_id = encounter_id or (data.encounter or {}).get("id")
+    hook = hook_fire(hook_name, hook_context(patient_id=patient.id, encounter_id=encounter_id), fhir=client)
     return render(request, "sandbox_ehr/chart.html", {
         "patient": patient, "chart": data, "encounter_id": encounter_id, "hook": hook,
         "app_url": default_app_url()})
 
 
+@require_GET
+def chart(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """A patient's chart: header, recent vitals, and the patient-view CDS cards (called server-side)."""
+    return _chart_page(request, _patient_or_404(patient_id), PATIENT_VIEW)
+
+
+@require_POST
+def discharge(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """Simulated discharge: fire `encounter-discharge` for the posted encounter and show its cards.
+
+    Only the hook is simulated: the Encounter in the sandbox FHIR server keeps its status.
+    """
+    patient = _patient_or_404(patient_id)
+    encounter_id = request.POST.get("encounter", "").strip()
+    if not FHIR_ID.match(encounter_id):
+        raise ValidationFailed("Discharge needs the id of the encounter to discharge.",
+                               extra={"hint": "Open the chart again and use its Discharge button."})
+    return _chart_page(request, patient, ENCOUNTER_DISCHARGE, encounter_id)
+
+
 @require_POST
 def launch(request: HttpRequest, patient_id: str) -> HttpResponse:
     """EHR launch into the sidebar frame: a new launch value, then the app's launch URL (the form targets the frame)."""
-    if patient_get(patient_id) is None:
-        raise Http404
+    _patient_or_404(patient_id)
     url = ehr_launch_url(app_url=request.POST.get("url", "") or default_app_url(), patient_id=patient_id,
                          encounter_id=request.POST.get("encounter") or None,
                          app_context=request.POST.get("app_context", ""))

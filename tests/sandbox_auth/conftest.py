@@ -1,4 +1,4 @@
-"""Fixtures for the sandbox authorization server: a real HTTP JWKS host, registered clients, PKCE."""
+"""Fixtures for the sandbox authorization server and EHR simulator: JWKS host, clients, PKCE, a live sandbox."""
 import base64
 import hashlib
 import http.server
@@ -9,15 +9,23 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
+from cds_hooks.selectors import cds_catalogue_reset
 from sandbox_ehr.auth import endpoints
 from sandbox_ehr.auth.models import ClientProfile
 from sandbox_ehr.auth.setup import client_ensure, client_specs
+from sandbox_ehr.fhir.loader import physionet
+from sandbox_ehr.fhir.loader.service import LoadReport, physionet_load
+
+PHYSIONET_B = Path("physionet2019") / "physionet2019_training_setB.csv.gz"
 
 
 @dataclass
@@ -117,3 +125,16 @@ def pkce() -> Pkce:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return Pkce(verifier, challenge)
+
+
+@pytest.fixture
+def sandbox(live_server, settings):
+    """The whole sandbox on a live server: two real PhysioNet stays, clients, keys, CDS trust."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.WRITEBACK_ENABLED = False  # the chart's CDS calls must not start write-backs (tested in tests/fhirapp)
+    call_command("install_models", stdout=open("/dev/null", "w"))  # noqa: SIM115  (demo order: models first)
+    cds_catalogue_reset()
+    physionet_load(Path(django_settings.SHARED_DATA) / PHYSIONET_B, 2, LoadReport(),
+                   anchor=physionet.default_anchor(), progress=False)
+    call_command("sandbox_setup", verbosity=0, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    return live_server

@@ -1,33 +1,13 @@
 """The EHR simulator over real HTTP: patient list, chart with the product's patient-view CDS call, EHR launch."""
 import re
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.conf import settings as django_settings
-from django.core.management import call_command
 
-from cds_hooks.selectors import cds_catalogue_reset
 from sandbox_ehr.auth import endpoints
 from sandbox_ehr.auth.models import Launch
-from sandbox_ehr.fhir.loader import physionet
-from sandbox_ehr.fhir.loader.service import LoadReport, physionet_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-PHYSIONET_B = Path("physionet2019") / "physionet2019_training_setB.csv.gz"
-
-
-@pytest.fixture
-def sandbox(live_server, settings):
-    """The whole sandbox on a live server: two real PhysioNet stays, clients, keys, CDS trust."""
-    settings.PUBLIC_BASE_URL = live_server.url
-    settings.WRITEBACK_ENABLED = False  # the chart's CDS calls must not start write-backs (tested in tests/fhirapp)
-    call_command("install_models", stdout=open("/dev/null", "w"))  # noqa: SIM115  (demo order: models first)
-    cds_catalogue_reset()
-    physionet_load(Path(django_settings.SHARED_DATA) / PHYSIONET_B, 2, LoadReport(),
-                   anchor=physionet.default_anchor(), progress=False)
-    call_command("sandbox_setup", verbosity=0, stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return live_server
 
 
 def _first_patient(client) -> str:

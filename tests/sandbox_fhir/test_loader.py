@@ -85,7 +85,7 @@ class PhysioNetLoadTests:
 class SyntheaLoadTests:
     def test_bundles_load_with_stable_ids_and_rerun_is_a_no_op(self, two_bundles: Path) -> None:
         report = LoadReport()
-        synthea_load(two_bundles, report, progress=False)
+        synthea_load(two_bundles, report, anchor=ANCHOR, progress=False)
         assert report.bundles_loaded == 2 and report.resources_written == FhirResource.objects.count()
         patient = FhirResource.objects.filter(resource_type="Patient").first()
         assert patient is not None
@@ -94,7 +94,7 @@ class SyntheaLoadTests:
         assert orjson.loads(observations[0].content)["subject"] == {"reference": f"Patient/{patient.resource_id}"}
         before = _snapshot()
         again = LoadReport()
-        synthea_load(two_bundles, again, progress=False)
+        synthea_load(two_bundles, again, anchor=ANCHOR + timedelta(hours=5), progress=False)
         assert (again.bundles_loaded, again.bundles_skipped) == (0, 2)
         assert _snapshot() == before and not FhirResourceHistory.objects.exists()
 
@@ -124,3 +124,39 @@ def test_reshift_reloads_the_stays_ending_now() -> None:
     newest = max(filter(None, starts))
     now = datetime.now(UTC)
     assert now - timedelta(hours=1) <= newest <= now
+
+
+def _record_end(patient_id: str) -> datetime:
+    """The later of the last Encounter's end and the date of death."""
+    rows = FhirResource.objects.filter(resource_type="Encounter", patient_id=patient_id)
+    ends = [datetime.fromisoformat(orjson.loads(r.content)["period"]["end"]) for r in rows]
+    died = orjson.loads(resource_get("Patient", patient_id).content).get("deceasedDateTime")
+    return max(ends + ([datetime.fromisoformat(died)] if died else []))
+
+
+@pytest.mark.django_db
+def test_synthea_bundles_are_stored_shifted_to_end_before_the_anchor(two_bundles: Path) -> None:
+    synthea_load(two_bundles, LoadReport(), anchor=ANCHOR, progress=False)
+    patients = FhirResource.objects.filter(resource_type="Patient").values_list("resource_id", flat=True)
+    assert len(patients) == 2
+    for pid in patients:  # the two records end together, whatever year they ended in
+        assert ANCHOR - timedelta(days=30) < _record_end(pid) <= ANCHOR - timedelta(hours=1)
+
+
+@pytest.mark.django_db
+def test_reshift_reloads_the_synthea_patients_ending_now(two_bundles: Path, tmp_path: Path) -> None:
+    (tmp_path / "synthea").mkdir()
+    (tmp_path / "synthea" / SYNTHEA.name).write_bytes(two_bundles.read_bytes())
+    synthea_load(two_bundles, LoadReport(), anchor=ANCHOR, progress=False)
+    count = FhirResource.objects.count()
+    pid = FhirResource.objects.filter(resource_type="Patient").values_list("resource_id", flat=True)[0]
+    stale = ANCHOR - timedelta(days=400)
+    FhirResource.objects.create(resource_type="RiskAssessment", resource_id="written-back", patient_id=pid,
+                                last_updated=stale, content="{}")  # what the product wrote for the patient
+    out = io.StringIO()
+    call_command("load_sandbox_data", "--physionet", "0", "--reshift", "--data-dir", str(tmp_path),
+                 stdout=out, verbosity=0)
+    assert "2 Synthea bundles loaded (0 already there)" in out.getvalue()
+    assert FhirResource.objects.count() == count and not FhirResource.objects.filter(resource_id="written-back")
+    now = datetime.now(UTC)
+    assert now - timedelta(hours=2) <= _record_end(pid) <= now

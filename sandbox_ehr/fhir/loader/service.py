@@ -1,4 +1,4 @@
-"""`sandbox_data_load`: Synthea bundles through the transaction service, PhysioNet stays in bulk."""
+"""`sandbox_data_load`: Synthea bundles (time-shifted) through the transaction service, PhysioNet stays in bulk."""
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from tqdm import tqdm
 
 from sandbox_ehr.fhir.bundles import bundle_process
@@ -39,15 +39,16 @@ def _existing_patients(ids: list[str]) -> set[str]:
                .values_list("resource_id", flat=True))
 
 
-def synthea_load(path: Path, report: LoadReport, *, progress: bool = True) -> None:
-    """Load every bundle whose Patient is not stored yet, one FHIR transaction per bundle."""
+def synthea_load(path: Path, report: LoadReport, *, anchor: datetime, progress: bool = True) -> None:
+    """Load every bundle whose Patient is not stored yet, time-shifted to end before `anchor`, one transaction each."""
     bundles = list(synthea.bundles_read(path))
     present = _existing_patients([p for _, b in bundles if (p := synthea.bundle_patient_id(b))])
     for _name, bundle in _progress(bundles, total=len(bundles), desc="Synthea bundles", show=progress):
         if synthea.bundle_patient_id(bundle) in present:
             report.bundles_skipped += 1
             continue
-        response = bundle_process(bundle=synthea.as_put_transaction(bundle), grant=None,
+        shifted = synthea.bundle_time_shift(bundle, anchor)
+        response = bundle_process(bundle=synthea.as_put_transaction(shifted), grant=None,
                                   base_url="", representation=False)
         report.bundles_loaded += 1
         report.resources_written += sum(e["response"]["status"].startswith("201") for e in response["entry"])
@@ -86,10 +87,8 @@ def physionet_load(path: Path, count: int, report: LoadReport, *, anchor: dateti
     bar.close()
 
 
-def physionet_clear() -> int:
-    """Delete every PhysioNet stay and what is stored in those patients' compartments (for --reshift)."""
-    prefix = physionet.patient_fhir_id("")
-    rows = FhirResource.objects.filter(Q(patient_id__startswith=prefix) | Q(resource_id__startswith=prefix))
+def _compartments_clear(rows: QuerySet[FhirResource]) -> int:
+    """Delete the given resources and their superseded versions; returns how many resources went."""
     with transaction.atomic():
         keys = list(rows.values_list("resource_type", "resource_id"))
         for start in range(0, len(keys), 500):
@@ -99,6 +98,24 @@ def physionet_clear() -> int:
             FhirResourceHistory.objects.filter(chunk).delete()
         rows.delete()
     return len(keys)
+
+
+def physionet_clear() -> int:
+    """Delete every PhysioNet stay and what is stored in those patients' compartments (for --reshift)."""
+    prefix = physionet.patient_fhir_id("")
+    return _compartments_clear(FhirResource.objects.filter(Q(patient_id__startswith=prefix)
+                                                           | Q(resource_id__startswith=prefix)))
+
+
+def synthea_clear(path: Path) -> int:
+    """Delete the tarball's Synthea patients and what is stored in their compartments (for --reshift).
+
+    Resources outside a compartment (Organization, Practitioner, billing without a patient index) stay;
+    the next load PUTs them again by id, so nothing is duplicated.
+    """
+    ids = [p for _, bundle in synthea.bundles_read(path) if (p := synthea.bundle_patient_id(bundle))]
+    return _compartments_clear(FhirResource.objects.filter(Q(patient_id__in=ids)
+                                                           | Q(resource_type="Patient", resource_id__in=ids)))
 
 
 def statistics_refresh() -> None:

@@ -12,6 +12,7 @@ from sandbox_ehr.fhir.loader.service import (
     physionet_clear,
     physionet_load,
     statistics_refresh,
+    synthea_clear,
     synthea_load,
 )
 
@@ -22,8 +23,9 @@ PHYSIONET_FILE = Path("physionet2019") / "physionet2019_training_set{}.csv.gz"
 class Command(BaseCommand):
     """Load the 100 Synthea R4 bundles and N PhysioNet 2019 ICU stays into the sandbox FHIR server."""
 
-    help = ("Load the Synthea R4 bundles and N PhysioNet 2019 ICU stays (half septic) into the sandbox "
-            "FHIR server. Idempotent: patients already stored are skipped.")
+    help = ("Load the Synthea R4 bundles (moved in time to end an hour ago) and N PhysioNet 2019 ICU stays "
+            "(half septic, ending now) into the sandbox FHIR server. Idempotent: patients already stored are "
+            "skipped.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--physionet", type=int, default=200, metavar="N",
@@ -31,8 +33,8 @@ class Command(BaseCommand):
         parser.add_argument("--set", default="B", choices=["A", "B"], help="PhysioNet training set (default B)")
         parser.add_argument("--no-synthea", action="store_true", help="skip the Synthea bundles")
         parser.add_argument("--reshift", action="store_true",
-                            help="delete the loaded PhysioNet stays (and what was written for those patients) "
-                                 "and load them again, ending now")
+                            help="delete the loaded PhysioNet stays and Synthea patients (and what was written "
+                                 "for those patients) and load them again, ending now")
         parser.add_argument("--data-dir", type=Path, default=None,
                             help="data folder (default: settings.SHARED_DATA, env STRATIFY_DATA_DIR)")
 
@@ -47,13 +49,14 @@ class Command(BaseCommand):
         if options["physionet"] < 0:
             raise CommandError("--physionet must be 0 or more.")
         report, started, show = LoadReport(), time.monotonic(), options["verbosity"] > 0
-        if not options["no_synthea"]:
-            synthea_load(synthea_path, report, progress=show)
+        anchor = physionet.default_anchor()
         if options["reshift"]:
-            self.stdout.write(f"removed {physionet_clear()} PhysioNet resources to load them again")
+            removed = physionet_clear() + (0 if options["no_synthea"] else synthea_clear(synthea_path))
+            self.stdout.write(f"removed {removed} resources of the loaded patients to load them again")
+        if not options["no_synthea"]:
+            synthea_load(synthea_path, report, anchor=anchor, progress=show)
         if options["physionet"]:
-            physionet_load(physionet_path, options["physionet"], report, anchor=physionet.default_anchor(),
-                           progress=show)
+            physionet_load(physionet_path, options["physionet"], report, anchor=anchor, progress=show)
         if report.bundles_loaded or report.stays_loaded:
             statistics_refresh()
         self.stdout.write(
