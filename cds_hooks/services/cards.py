@@ -66,7 +66,8 @@ def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str)
     lines += [f"- {_md(s)}: too old to use" for s in result.stale]
     lines += [f"- {_md(r)}" for r in result.reasons]
     return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
-                detail=_not_scored_detail(result.title, lines, data_note, _model_line(result)),
+                detail=_not_scored_detail(result.title, lines, data_note, _model_line(result),
+                                          missing_data=bool(gaps)),
                 source=_source(result.title, result.model_name, result.model_version, model_card_url),
                 links=[smart_link(card_uuid)])
 
@@ -143,6 +144,8 @@ def _model_line(result: ScoreResult) -> str:
                       result.spec_version)
 
 
-def _not_scored_detail(title: str, gaps: list[str], data_note: str, model_line: str) -> str:
-    lines = [f"**{title} was not scored.** Stratify does not guess missing data.", "", *gaps]
+def _not_scored_detail(title: str, gaps: list[str], data_note: str, model_line: str, *,
+                       missing_data: bool = True) -> str:
+    why = " Stratify does not guess missing data." if missing_data else ""
+    lines = [f"**{title} was not scored.**{why}", "", *gaps]
     return "\n".join([*lines, "", f"**Data:** {data_note}", "", model_line])

@@ -36,12 +36,21 @@ def ehr_fhir_client() -> FhirClient:
     return FhirClient(endpoints.fhir_base(), token, timeout=10.0)
 
 
+def _quantity(quantity: Any) -> str | None:
+    """"98.6 %"-style text of a Quantity, at most 4 significant digits (Synthea writes 15)."""
+    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+        return None
+    return f"{quantity['value']:.4g} {quantity.get('unit') or quantity.get('code') or ''}".strip()
+
+
 def _value(obs: dict[str, Any]) -> str:
-    quantity = obs.get("valueQuantity")
-    if isinstance(quantity, dict) and "value" in quantity:
-        return f"{quantity['value']} {quantity.get('unit') or quantity.get('code') or ''}".strip()
+    if (text := _quantity(obs.get("valueQuantity"))) is not None:
+        return text
     if "valueString" in obs:
         return str(obs["valueString"])
+    parts = [_quantity(c.get("valueQuantity")) for c in obs.get("component") or () if isinstance(c, dict)]
+    if parts and all(parts):  # a panel, e.g. blood pressure: "120 mm[Hg] / 80 mm[Hg]" (systolic first)
+        return " / ".join(p for p in parts if p)
     return "—"
 
 

@@ -167,3 +167,4 @@ def test_a_deceased_patient_gets_a_not_scored_card_that_says_why(
     assert card["indicator"] == "info"
     assert card["summary"] == (f"30-day readmission risk not scored: Patient deceased {died[:10]}: risk scores are "
                                "only for living patients.")[:140]
+    assert "does not guess missing data" not in card["detail"]  # nothing is missing: the patient has died
