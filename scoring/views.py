@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from scoring.errors import ModelNotFound
+from scoring.features.spec import ENCOUNTER_HISTORY_HOURS
 from scoring.readiness import version_problems
 from scoring.selectors import MODEL_HOOKS, REQUIREMENTS, model_version_get
 from scoring.training.card import card_markdown_sections
@@ -20,7 +21,8 @@ def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
     state = next((m for m in version_problems() if m["name"] == name and m["version"] == version), None)
     policy = getattr(mv, "policy", None)
     context = {"mv": mv, "card": mv.card or {}, "policy": policy, "state": state, "hooks": MODEL_HOOKS.get(name, ()),
-               "requirements": REQUIREMENTS.get(name), "sections": card_markdown_sections(mv.card or {}),
+               "requirements": REQUIREMENTS.get(name), "encounter_history_hours": ENCOUNTER_HISTORY_HOURS,
+               "sections": card_markdown_sections(mv.card or {}),
                "changes": list(policy.changes.all()[:20]) if policy else [],
                "has_reliability": mv.kind == "ml" and "reliability.png" in (mv.card or {}).get("artifacts", [])}
     return render(request, "scoring/model_card.html", context)

@@ -98,6 +98,7 @@ class ModelCardPageTests:
         assert response.status_code == 200
         body = response.content.decode()
         assert "CPUExecutionProvider" in body and registered.sha256 in body and "Metrics" in body
+        assert "look-back 72 h, earlier encounters 87660 h" in body  # what prefetch fetches, encounters included
 
     def test_unknown_card_is_404(self, db: Any, client: Client) -> None:
         assert client.get("/models/sepsis/nope/").status_code == 404
