@@ -67,6 +67,8 @@ class EhrLaunchTests:
         assert f"--smart-highlight: {SMART_STYLE['color_highlight']}" in unescape(response.text)
         assert "--smart-font: system-ui" in unescape(response.text)
         assert "Model card:" in response.text or "Not scored because" in response.text
+        # PhysioNet records no consciousness level: NEWS2's note says what it assumed.
+        assert 'class="sb-notes"' in response.text and "Level of consciousness not recorded" in response.text
         actions = list(AuditRecord.objects.filter(action__in=["smart_launch", "sidebar_view"])
                        .values_list("action", "outcome"))
         assert ("smart_launch", "success") in actions and ("sidebar_view", "success") in actions
