@@ -24,7 +24,7 @@ def ping(token: str) -> dict[str, Any]:
 
 @shared_task(name="stratify.smart_cleanup")
 def smart_cleanup() -> dict[str, Any]:
-    """Hourly (CELERY_BEAT_SCHEDULE): purge expired SMART launch data; the sandbox's DOT tokens too, if installed."""
+    """Hourly (CELERY_BEAT_SCHEDULE): purge expired SMART launch data; the sandbox's tokens too, if installed."""
     counts: dict[str, Any] = dict(purge_expired())
     # django-oauth-toolkit is the sandbox's authorization server only (demo/dev); it logs its own counts.
     counts["oauth2_provider_cleared"] = apps.is_installed("oauth2_provider")
@@ -32,4 +32,8 @@ def smart_cleanup() -> dict[str, Any]:
         from oauth2_provider.models import clear_expired
 
         clear_expired()
+    if apps.is_installed("sandbox_ehr.auth"):  # the sandbox authorization server's own tokens, codes, jtis
+        from sandbox_ehr.auth.services import expired_purge
+
+        counts.update(expired_purge())
     return counts

@@ -5,14 +5,14 @@ Secrets are random 256-bit URL-safe strings; only their SHA-256 is stored.
 """
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ValidationFailed
 from sandbox_ehr.auth.access import token_digest
-from sandbox_ehr.auth.models import AuthorizationCode, IssuedToken, Launch
+from sandbox_ehr.auth.models import AuthorizationCode, IssuedToken, Launch, UsedAssertion
 from sandbox_ehr.auth.scopes import is_known, resource_scope_parse, scope_split
 
 LAUNCH_SECONDS = 300
@@ -107,3 +107,17 @@ def code_create(*, client_id: str, redirect_uri: str, scope: str, code_challenge
         need_patient_banner=context.need_patient_banner,
         expires_at=timezone.now() + timedelta(seconds=CODE_SECONDS))
     return value
+
+
+def expired_purge(now: datetime | None = None) -> dict[str, int]:
+    """Delete what can no longer be used: expired tokens, launches and assertion `jti`s, and expired codes
+    with no live token left (a replayed code must still be able to revoke its tokens). One transaction."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return {
+            "sandbox_tokens": IssuedToken.objects.filter(expires_at__lt=now).delete()[0],
+            "sandbox_codes": AuthorizationCode.objects.filter(expires_at__lt=now)
+                                                      .exclude(tokens__expires_at__gte=now).delete()[0],
+            "sandbox_launches": Launch.objects.filter(expires_at__lt=now).delete()[0],
+            "sandbox_assertions": UsedAssertion.objects.filter(expires_at__lt=now).delete()[0],
+        }

@@ -147,7 +147,8 @@ class CleanupTaskTests:
         used, unrefreshable, fresh, refreshable = _mixed(registration)
         dot_token = _expired_dot_token()
         result = smart_cleanup.delay().get(timeout=30)
-        assert result == {"authorization_requests": 1, "smart_sessions": 1, "oauth2_provider_cleared": True}
+        assert result == {"authorization_requests": 1, "smart_sessions": 1, "oauth2_provider_cleared": True,
+                          "sandbox_tokens": 0, "sandbox_codes": 0, "sandbox_launches": 0, "sandbox_assertions": 0}
         assert not _exists(used) and not _exists(unrefreshable) and _exists(fresh) and _exists(refreshable)
         assert not _exists(dot_token)
 
