@@ -210,7 +210,8 @@ def _fhir_feature(f: FeatureSpec, ctx: _Context) -> float:
         return float(len(ctx.earlier_stays(f.codes, f.lookback_hours)))
     if agg == "readmission_index":
         ends = (parse_time((e.get("period") or {}).get("end")) for e in ctx.earlier_stays(f.codes, f.lookback_hours))
-        return float(any(end is not None and ctx.start - 30 * DAY <= end < ctx.start for end in ends))
+        return float(any(end is not None and ctx.start - READMISSION_HORIZON_DAYS * DAY <= end < ctx.start
+                         for end in ends))
     if agg == "encounter_days":
         return float(max(1, math.ceil((ctx.end - ctx.start) / DAY)))
     if agg == "admit_source":
