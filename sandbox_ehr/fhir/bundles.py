@@ -2,9 +2,10 @@
 
 A transaction is all-or-nothing in one database transaction: ids are assigned first (POST gets a new
 id, PUT keeps the URL's, a conditional create that matches keeps the match's), `urn:uuid:` and other
-fullUrl references are rewritten to `Type/id`, every resource is validated, then all are stored in
-bulk; any error rolls everything back and answers one OperationOutcome. A batch runs each entry on
-its own and reports each entry's outcome.
+fullUrl references are rewritten to `Type/id`, every resource is validated, DELETE entries are
+applied first (R4 transaction order), then all resources are stored in bulk; any error rolls everything
+back and answers one OperationOutcome. A batch runs each entry on its own and reports each entry's
+outcome. A DELETE entry answers "204 No Content" like DELETE [type]/[id], whether or not it deleted.
 """
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +18,12 @@ from django.db import transaction
 
 from config.errors import ApplicationError
 from sandbox_ehr.fhir.errors import InvalidResource, PreconditionFailed, UnsupportedInteraction
+from sandbox_ehr.fhir.models import FhirResource
 from sandbox_ehr.fhir.outcomes import exception_outcome
 from sandbox_ehr.fhir.permissions import Grant, scope_require
 from sandbox_ehr.fhir.references import rewrite_references
 from sandbox_ehr.fhir.selectors import resource_read, resource_search
-from sandbox_ehr.fhir.services import conditional_matches, id_check, new_id, stored_check
+from sandbox_ehr.fhir.services import conditional_matches, delete_apply, id_check, new_id, stored_check
 from sandbox_ehr.fhir.store import Stored, Write, resources_store
 from sandbox_ehr.fhir.validation import resource_type_check, resource_validate
 
@@ -104,20 +106,26 @@ def _plan(index: int, entry: Any, grant: Grant | None, base_url: str) -> Planned
                       url=_relative(str(request["url"]), base_url))
     if method == "GET":
         return planned
-    if method not in ("POST", "PUT"):
-        raise UnsupportedInteraction(f"The method {method} is not supported in Bundles (GET, POST, PUT are).")
+    if method not in ("POST", "PUT", "DELETE"):
+        raise UnsupportedInteraction(f"The method {method} is not supported in Bundles "
+                                     "(GET, POST, PUT, DELETE are).")
     path = planned.url.split("?", 1)
     if len(path) > 1:
-        raise UnsupportedInteraction("Conditional update/create by URL query is not supported; use ifNoneExist.")
+        raise UnsupportedInteraction("Conditional update/create/delete by URL query is not supported"
+                                     " (use ifNoneExist for a conditional create).")
     parts = path[0].split("/")
-    if (method == "POST" and len(parts) != 1) or (method == "PUT" and len(parts) != 2):
+    if (method == "POST" and len(parts) != 1) or (method != "POST" and len(parts) != 2):
         raise InvalidResource(f"'{planned.url}' is not a valid {method} URL.")
     planned.resource_type = parts[0]
     resource_type_check(planned.resource_type)
-    if method == "PUT":
+    if method != "POST":
         planned.resource_id = parts[1]
         id_check(planned.resource_id)
-    _plan_write(planned, entry, request, grant)
+    if method == "DELETE":
+        scope_require(grant, planned.resource_type, "delete")
+        planned.if_match = _etag_version(request.get("ifMatch"))
+    else:
+        _plan_write(planned, entry, request, grant)
     return planned
 
 
@@ -138,6 +146,30 @@ def _write_response(stored: Stored, base_url: str, representation: bool) -> dict
     if representation:
         entry["resource"] = stored.resource
     return entry
+
+
+def _delete_entry(row: FhirResource | None) -> dict[str, Any]:
+    response = {"status": "204 No Content"}
+    if row is not None:
+        response["etag"] = f'W/"{row.version_id}"'
+    return {"response": response}
+
+
+def _delete(p: Planned, grant: Grant | None) -> dict[str, Any]:
+    """Apply one DELETE entry (inside the caller's transaction) and answer its response entry."""
+    row = delete_apply(resource_type=p.resource_type, resource_id=p.resource_id, grant=grant, if_match=p.if_match)
+    return _delete_entry(row)
+
+
+def _unique_targets(plans: list[Planned]) -> None:
+    """400 when a transaction names one resource twice (R4 http.html#trules: it may appear only once)."""
+    seen: set[tuple[str, str]] = set()
+    for p in plans:
+        key = (p.resource_type, p.resource_id)
+        if p.method != "GET" and not p.matched and key in seen:
+            raise InvalidResource(f"Bundle entry {p.index}: {key[0]}/{key[1]} appears more than once in the "
+                                  "transaction.", extra={"entry": p.index})
+        seen.add(key)
 
 
 def _get_response(planned: Planned, grant: Grant | None, base_url: str) -> dict[str, Any]:
@@ -166,7 +198,13 @@ def _transaction(entries: list[Any], grant: Grant | None, base_url: str, represe
         for i, entry in enumerate(entries):
             with _at_entry(i):
                 plans.append(_plan(i, entry, grant, base_url))
-        writes = [p for p in plans if p.method != "GET"]
+        _unique_targets(plans)
+        responses: dict[int, dict[str, Any]] = {}
+        for p in plans:
+            if p.method == "DELETE":
+                with _at_entry(p.index):
+                    responses[p.index] = _delete(p, grant)
+        writes = [p for p in plans if p.method in ("POST", "PUT")]
         mapping = {p.full_url: f"{p.resource_type}/{p.resource_id}" for p in writes if p.full_url}
         for p in writes:
             if not p.matched:
@@ -176,8 +214,9 @@ def _transaction(entries: list[Any], grant: Grant | None, base_url: str, represe
         stored = dict(zip([p.index for p in to_store],
                           resources_store([Write(p.resource or {}, p.if_match) for p in to_store]), strict=True))
         stored_check(list(stored.values()), grant)
-        responses: dict[int, dict[str, Any]] = {}
         for p in plans:
+            if p.method == "DELETE":
+                continue
             with _at_entry(p.index):
                 responses[p.index] = _planned_response(p, stored.get(p.index), grant, base_url, representation)
     return [responses[i] for i in range(len(plans))]
@@ -198,6 +237,8 @@ def _batch_entry(i: int, entry: Any, mapping: dict[str, str], grant: Grant | Non
                  representation: bool) -> dict[str, Any]:
     with transaction.atomic(), _at_entry(i):
         p = _plan(i, entry, grant, base_url)
+        if p.method == "DELETE":
+            return _delete(p, grant)
         if p.method != "GET" and not p.matched:
             _prepare(p, mapping)
         stored = resources_store([Write(p.resource or {}, p.if_match)]) if p.method != "GET" and not p.matched else []

@@ -6,25 +6,28 @@ Security per SMART App Launch: the `oauth-uris` extension names the authorize an
 """
 from typing import Any
 
-from sandbox_ehr.fhir.params import RESULT_PARAMS, SEARCH_PARAMS
+from sandbox_ehr.fhir.params import RESULT_PARAMS, SEARCH_PARAMS, include_values
 
 _KIND_TYPE = {"token": "token", "reference": "reference", "string": "string", "date": "date",
               "patient": "reference", "status": "token"}
 # Types stored and readable (e.g. from the Synthea bundles) but not searchable.
 STORED_ONLY_TYPES = ("AllergyIntolerance", "CarePlan", "Claim", "DiagnosticReport", "ExplanationOfBenefit",
                      "Goal", "ImagingStudy", "Immunization", "Organization", "Practitioner")
-_WRITE = [{"code": c} for c in ("read", "vread", "create", "update")]
+_WRITE = [{"code": c} for c in ("read", "vread", "create", "update", "delete")]
 
 
 def _resource_entry(resource_type: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": resource_type, "versioning": "versioned", "readHistory": True,
-                             "updateCreate": True, "conditionalCreate": True, "interaction": list(_WRITE)}
+                             "updateCreate": True, "conditionalCreate": True, "conditionalDelete": "not-supported",
+                             "interaction": list(_WRITE)}
     params = SEARCH_PARAMS.get(resource_type)
     if params:
         entry["interaction"].append({"code": "search-type"})
         entry["searchParam"] = [{"name": n, "type": _KIND_TYPE[p.kind]} for n, p in params.items()]
         entry["searchParam"] += [{"name": n, "type": "token" if n == "_id" else "number"}
                                  for n in sorted(RESULT_PARAMS - {"_offset", "_sort", "_format"})]
+        if include_values(resource_type):
+            entry["searchInclude"] = include_values(resource_type)
     return entry
 
 

@@ -24,6 +24,15 @@ class ResourceNotFound(NotFound):
     issue_code = "not-found"
 
 
+class ResourceGone(ApplicationError):
+    """The resource (or the version asked for) was deleted (410, FHIR http.html#read)."""
+
+    status_code = 410
+    code = "resource_deleted"
+    issue_code = "deleted"
+    default_message = "The resource was deleted."
+
+
 class OutsideCompartment(PermissionDenied):
     """The token's patient compartment does not hold this resource (403)."""
 

@@ -21,6 +21,7 @@ class FhirResource(models.Model):
     status = models.CharField(max_length=64, blank=True, default="")
     date_start = models.DateTimeField(null=True, blank=True, help_text="Start of the searchable date range.")
     date_end = models.DateTimeField(null=True, blank=True, help_text="Exclusive end of the date range.")
+    deleted = models.BooleanField(default=False, help_text="The current version is a deletion (read answers 410).")
 
     class Meta:
         constraints = [
@@ -36,7 +37,10 @@ class FhirResource(models.Model):
 
 
 class FhirResourceHistory(models.Model):
-    """A superseded version of a resource, kept for vread (the current one lives in FhirResource)."""
+    """A superseded version of a resource, kept for vread (the current one lives in FhirResource).
+
+    A version that was a deletion is kept with empty `content` (vread of it answers 410 Gone).
+    """
 
     resource_type = models.CharField(max_length=64)
     resource_id = models.CharField(max_length=64)

@@ -90,7 +90,15 @@ SEARCH_PARAMS: dict[str, dict[str, Param]] = {
 
 SEARCHABLE_TYPES = tuple(SEARCH_PARAMS)
 
+
+def include_values(resource_type: str) -> list[str]:
+    """The `_include` values supported on a search of `resource_type` (e.g. Observation:encounter)."""
+    params = SEARCH_PARAMS.get(resource_type, {})
+    return [f"{resource_type}:{n}" for n, p in params.items() if p.kind in INCLUDE_KINDS]
+
 # Result parameters accepted on every search (everything else unknown answers 400).
 RESULT_PARAMS = frozenset({"_id", "_count", "_sort", "_offset", "_format"})
+# Parameter kinds `_include=[type]:[param]` follows (reference parameters; `patient` kinds point at Patient).
+INCLUDE_KINDS = ("patient", "reference")
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000

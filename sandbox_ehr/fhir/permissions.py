@@ -43,6 +43,17 @@ def compartment(grant: Grant | None, resource_type: str, interaction: str) -> st
     return grant.patient_id
 
 
+def readable(grant: Grant | None, resource_type: str, patient_id: str) -> bool:
+    """Whether the token may read a resource of this type and compartment (filters `_include`)."""
+    if grant is not None and not grant.allows(resource_type, "read"):
+        return False
+    try:
+        compartment_require(grant, resource_type, "read", patient_id)
+    except OutsideCompartment:
+        return False
+    return True
+
+
 def compartment_require(grant: Grant | None, resource_type: str, interaction: str, patient_id: str) -> None:
     """403 when a patient-level token touches a resource outside its patient's compartment."""
     patient = compartment(grant, resource_type, interaction)

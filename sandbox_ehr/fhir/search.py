@@ -2,10 +2,12 @@
 
 Tokens: `system|code`, `|code` (no system), `code` (any system), `system|` (any code); a comma
 separates alternatives (OR), repeating a parameter ANDs it. Dates take the prefixes eq, ne, gt, lt,
-ge, le, compared as ranges (search.html#prefix). Anything else answers 400 rather than being ignored.
+ge, le, compared as ranges (search.html#prefix). `_include=[type]:[param](:[target])` names a
+reference parameter of the searched type (search.html#include); `:iterate` and `_revinclude` are not
+supported. Anything else answers 400 rather than being ignored.
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -14,22 +16,56 @@ from sandbox_ehr.fhir.dates import date_range
 from sandbox_ehr.fhir.errors import UnsupportedSearch
 from sandbox_ehr.fhir.indexing import reference_key
 from sandbox_ehr.fhir.models import FhirResource, FhirToken
-from sandbox_ehr.fhir.params import DEFAULT_COUNT, MAX_COUNT, RESULT_PARAMS, SEARCH_PARAMS, Param
+from sandbox_ehr.fhir.params import (
+    DEFAULT_COUNT,
+    INCLUDE_KINDS,
+    MAX_COUNT,
+    RESULT_PARAMS,
+    SEARCH_PARAMS,
+    Param,
+    include_values,
+)
 
 _COMMA_RE = re.compile(r"(?<!\\),")
 _DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
 _UNSUPPORTED_PREFIXES = ("sa", "eb", "ap")
 _FORMATS = ("json", "application/json", "application/fhir+json")
 _STRING_MODIFIERS = {"": "startswith", "exact": "exact", "contains": "contains"}
+_TYPE_RE = re.compile(r"^[A-Z][A-Za-z]+$")
+
+
+@dataclass(frozen=True)
+class Include:
+    """One `_include`: a reference parameter of the searched type, optionally narrowed to a target type."""
+
+    param: str
+    kind: str
+    target: str | None = None
 
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A parsed search: the queryset (filtered and ordered) and the page asked for."""
+    """A parsed search: the queryset (filtered and ordered), the page asked for and the `_include`s."""
 
     queryset: QuerySet[FhirResource]
     count: int
     offset: int
+    includes: tuple[Include, ...] = field(default=())
+
+
+def _include(resource_type: str, modifier: str, value: str) -> Include:
+    """Parse one `_include` value (search.html#include); 400 naming it when unsupported."""
+    if modifier:
+        raise UnsupportedSearch(f"'_include:{modifier}={value}' is not supported (no :iterate; plain _include only).")
+    source, _, rest = value.partition(":")
+    name, _, target = rest.partition(":")
+    param = SEARCH_PARAMS[resource_type].get(name) if source == resource_type else None
+    valid_target = not target or (_TYPE_RE.match(target) and (param is None or param.kind != "patient"
+                                                               or target == "Patient"))
+    if param is None or param.kind not in INCLUDE_KINDS or not valid_target:
+        raise UnsupportedSearch(f"_include '{value}' is not supported on a {resource_type} search.",
+                                extra={"supported": include_values(resource_type)})
+    return Include(name, param.kind, target or None)
 
 
 def _alternatives(value: str) -> list[str]:
@@ -174,10 +210,16 @@ def search_build(resource_type: str, params: list[tuple[str, str]], *, compartme
                                 extra={"searchable": sorted(SEARCH_PARAMS)})
     supported = SEARCH_PARAMS[resource_type]
     patients = _searched_patients(resource_type, params, compartment)
-    queryset = FhirResource.objects.filter(resource_type=resource_type)
+    queryset = FhirResource.objects.filter(resource_type=resource_type, deleted=False)
     count, offset, order = DEFAULT_COUNT, 0, ["pk"]
+    includes: list[Include] = []
     for raw_name, value in params:
         name, _, modifier = raw_name.partition(":")
+        if name == "_revinclude":
+            raise UnsupportedSearch(f"'{raw_name}' is not supported by this server (only _include is).")
+        if name == "_include":
+            includes.append(_include(resource_type, modifier, value))
+            continue
         if name in RESULT_PARAMS and not modifier:
             if name == "_id":
                 queryset = queryset.filter(resource_id__in=_alternatives(value))
@@ -199,4 +241,4 @@ def search_build(resource_type: str, params: list[tuple[str, str]], *, compartme
         queryset = queryset.filter(_param_filter(name, modifier, supported[name], values, patients))
     if compartment is not None:
         queryset = queryset.filter(patient_id=compartment)
-    return SearchQuery(queryset.order_by(*order), count, offset)
+    return SearchQuery(queryset.order_by(*order), count, offset, tuple(dict.fromkeys(includes)))

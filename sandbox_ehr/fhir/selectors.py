@@ -1,42 +1,102 @@
-"""Reads of the sandbox FHIR store: read, vread and searchset Bundles built from stored JSON text."""
+"""Reads of the sandbox FHIR store: read, vread and searchset Bundles (with `_include`) from stored JSON text."""
 from urllib.parse import urlencode
 
 import orjson
 
-from sandbox_ehr.fhir.errors import ResourceNotFound
-from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory
-from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, scope_require
-from sandbox_ehr.fhir.search import SearchQuery, search_build
+from sandbox_ehr.fhir.errors import ResourceGone, ResourceNotFound
+from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory, FhirToken
+from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, readable, scope_require
+from sandbox_ehr.fhir.search import Include, SearchQuery, search_build
 
 
-def resource_get(resource_type: str, resource_id: str) -> FhirResource:
-    """The current version of a resource, or 404."""
+def resource_row(resource_type: str, resource_id: str) -> FhirResource:
+    """The current row of a resource, deleted or not, or 404."""
     row = FhirResource.objects.filter(resource_type=resource_type, resource_id=resource_id).first()
     if row is None:
         raise ResourceNotFound(f"{resource_type}/{resource_id} does not exist.")
     return row
 
 
-def resource_version_get(resource_type: str, resource_id: str, version_id: str) -> tuple[FhirResource, str]:
-    """(current row, content of the asked version), or 404 for an unknown version."""
-    row = resource_get(resource_type, resource_id)
+def resource_get(resource_type: str, resource_id: str) -> FhirResource:
+    """The current version of a resource, 404 if it never existed, 410 if it was deleted."""
+    return _not_deleted(resource_row(resource_type, resource_id))
+
+
+def _not_deleted(row: FhirResource) -> FhirResource:
+    if row.deleted:
+        raise ResourceGone(f"{row.resource_type}/{row.resource_id} was deleted (version {row.version_id}).",
+                           extra={"version_id": row.version_id})
+    return row
+
+
+def _deleted_version(resource_type: str, resource_id: str, version_id: str) -> ResourceGone:
+    return ResourceGone(f"Version {version_id} of {resource_type}/{resource_id} is a deletion.",
+                        extra={"version_id": version_id})
+
+
+def version_content(row: FhirResource, version_id: str) -> str:
+    """JSON text of one version of `row`'s resource; 404 for an unknown version, 410 for a deletion."""
+    rtype, rid = row.resource_type, row.resource_id
     if version_id == str(row.version_id):
-        return row, row.content
-    old = FhirResourceHistory.objects.filter(resource_type=resource_type, resource_id=resource_id,
+        if row.deleted:
+            raise _deleted_version(rtype, rid, version_id)
+        return row.content
+    old = FhirResourceHistory.objects.filter(resource_type=rtype, resource_id=rid,
                                              version_id=int(version_id) if version_id.isdigit() else -1).first()
     if old is None:
-        raise ResourceNotFound(f"{resource_type}/{resource_id} has no version {version_id}.")
-    return row, old.content
+        raise ResourceNotFound(f"{rtype}/{rid} has no version {version_id}.")
+    if not old.content:
+        raise _deleted_version(rtype, rid, version_id)
+    return old.content
 
 
 def _link(relation: str, url: str) -> dict[str, str]:
     return {"relation": relation, "url": url}
 
 
+def _include_keys(include: Include, rows: list[tuple[int, str, str, str]]) -> list[str]:
+    """'Type/id' keys one `_include` names from the page's (pk, id, content, patient) rows."""
+    if include.kind == "patient":
+        keys = [f"Patient/{patient}" for *_, patient in rows if patient]
+    else:
+        tokens = FhirToken.objects.filter(resource_id__in=[pk for pk, *_ in rows], param=include.param)
+        keys = list(tokens.order_by("pk").values_list("code", flat=True))
+    return [k for k in keys if include.target is None or k.startswith(f"{include.target}/")]
+
+
+def included_resources(query: SearchQuery, rows: list[tuple[int, str, str, str]], *, resource_type: str,
+                       grant: Grant | None) -> list[tuple[str, str]]:
+    """(Type/id, content) of what the page's `_include`s reference: current, readable by the token, not a match."""
+    matched = {f"{resource_type}/{rid}" for _, rid, *_ in rows}
+    keys = [k for inc in query.includes for k in _include_keys(inc, rows) if k not in matched]
+    wanted = list(dict.fromkeys(keys))
+    by_type: dict[str, list[str]] = {}
+    for key in wanted:
+        rtype, _, rid = key.partition("/")
+        by_type.setdefault(rtype, []).append(rid)
+    found: dict[str, str] = {}
+    for rtype, ids in by_type.items():
+        for rid, content, patient in FhirResource.objects.filter(
+                resource_type=rtype, resource_id__in=ids, deleted=False).values_list(
+                "resource_id", "content", "patient_id"):
+            if readable(grant, rtype, patient):
+                found[f"{rtype}/{rid}"] = content
+    return [(key, found[key]) for key in wanted if key in found]
+
+
+def _entry(base_url: str, key: str, content: str, mode: bytes) -> bytes:
+    return (b'{"fullUrl":' + orjson.dumps(f"{base_url}/{key}") + b',"resource":' + content.encode()
+            + b',"search":{"mode":"' + mode + b'"}}')
+
+
 def searchset_bundle(query: SearchQuery, *, base_url: str, resource_type: str,
-                     params: list[tuple[str, str]]) -> bytes:
-    """A searchset Bundle as JSON bytes; stored resources are spliced in without parsing them."""
-    page = query.queryset.values_list("resource_id", "content")[query.offset:query.offset + query.count]
+                     params: list[tuple[str, str]], grant: Grant | None = None) -> bytes:
+    """A searchset Bundle as JSON bytes; stored resources are spliced in without parsing them.
+
+    Matches have `search.mode` "match"; what `_include` adds follows them with "include" (not in `total`).
+    """
+    page = query.queryset.values_list("pk", "resource_id", "content", "patient_id")[
+        query.offset:query.offset + query.count]
     rows = list(page) if query.count else []
     if query.count and len(rows) < query.count and (rows or query.offset == 0):
         total = query.offset + len(rows)
@@ -48,11 +108,10 @@ def searchset_bundle(query: SearchQuery, *, base_url: str, resource_type: str,
         links.append(_link("next", f"{base_url}/{resource_type}?"
                                    f"{urlencode([*kept, ('_offset', str(query.offset + query.count))])}"))
     head = orjson.dumps({"resourceType": "Bundle", "type": "searchset", "total": total, "link": links})
+    included = included_resources(query, rows, resource_type=resource_type, grant=grant) if query.includes else []
     entries = b",".join(
-        b'{"fullUrl":' + orjson.dumps(f"{base_url}/{resource_type}/{rid}") + b',"resource":' + content.encode()
-        + b',"search":{"mode":"match"}}'
-        for rid, content in rows
-    )
+        [_entry(base_url, f"{resource_type}/{rid}", content, b"match") for _, rid, content, _ in rows]
+        + [_entry(base_url, key, content, b"include") for key, content in included])
     return head[:-1] + b',"entry":[' + entries + b"]}"
 
 
@@ -60,13 +119,11 @@ def resource_read(*, grant: Grant | None, resource_type: str, resource_id: str,
                   version_id: str | None = None) -> tuple[FhirResource, str]:
     """Read or vread with scope and compartment checks: (current row, JSON text of the version)."""
     scope_require(grant, resource_type, "read")
+    row = resource_row(resource_type, resource_id)
+    compartment_require(grant, resource_type, "read", row.patient_id)  # before 410: no peeking at others'
     if version_id is None:
-        row = resource_get(resource_type, resource_id)
-        content = row.content
-    else:
-        row, content = resource_version_get(resource_type, resource_id, version_id)
-    compartment_require(grant, resource_type, "read", row.patient_id)
-    return row, content
+        return _not_deleted(row), row.content
+    return row, version_content(row, version_id)
 
 
 def resource_search(*, grant: Grant | None, resource_type: str, params: list[tuple[str, str]],
@@ -74,4 +131,4 @@ def resource_search(*, grant: Grant | None, resource_type: str, params: list[tup
     """A searchset Bundle (JSON bytes) restricted to the token's patient compartment."""
     scope_require(grant, resource_type, "search")
     query = search_build(resource_type, params, compartment=compartment(grant, resource_type, "search"))
-    return searchset_bundle(query, base_url=base_url, resource_type=resource_type, params=params)
+    return searchset_bundle(query, base_url=base_url, resource_type=resource_type, params=params, grant=grant)

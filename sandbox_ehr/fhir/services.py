@@ -1,4 +1,4 @@
-"""Writes of the sandbox FHIR server: create, update and conditional create (FHIR R4 http.html).
+"""Writes of the sandbox FHIR server: create, update, conditional create and delete (FHIR R4 http.html).
 
 Each write validates the resource with the R4B models, checks scopes and the patient compartment
 and stores it through `store.resources_store`, inside one database transaction.
@@ -11,13 +11,13 @@ from urllib.parse import parse_qsl
 
 from django.db import transaction
 
-from sandbox_ehr.fhir.errors import InvalidResource, PreconditionFailed
+from sandbox_ehr.fhir.errors import InvalidResource, PreconditionFailed, VersionConflict
 from sandbox_ehr.fhir.models import FhirResource
 from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, scope_require
 from sandbox_ehr.fhir.references import rewrite_references
 from sandbox_ehr.fhir.search import search_build
 from sandbox_ehr.fhir.selectors import resource_get
-from sandbox_ehr.fhir.store import Stored, Write, resources_store
+from sandbox_ehr.fhir.store import Stored, Write, resource_mark_deleted, resources_store
 from sandbox_ehr.fhir.validation import resource_validate
 
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -105,3 +105,30 @@ def resource_update(*, resource_type: str, resource_id: str, resource: Any, gran
         stored = resources_store([Write(resource, if_match=if_match)])
         stored_check(stored, grant)
     return WriteResult(stored[0])
+
+
+def delete_apply(*, resource_type: str, resource_id: str, grant: Grant | None,
+                 if_match: int | None = None) -> FhirResource | None:
+    """Delete inside the caller's transaction: the deleted row, or None when there was nothing to delete.
+
+    Absent and already deleted resources are a no-op (idempotent, R4 http.html#delete); If-Match must
+    still name the current version (the deletion version for a deleted one), else 412.
+    """
+    row = FhirResource.objects.select_for_update().filter(resource_type=resource_type,
+                                                          resource_id=resource_id).first()
+    if row is not None:
+        compartment_require(grant, resource_type, "delete", row.patient_id)
+    if if_match is not None and (row is None or row.version_id != if_match):
+        raise VersionConflict(extra={"current_version": row.version_id if row else None})
+    if row is None or row.deleted:
+        return None
+    return resource_mark_deleted(row)
+
+
+def resource_delete(*, resource_type: str, resource_id: str, grant: Grant | None,
+                    if_match: int | None = None) -> FhirResource | None:
+    """DELETE [type]/[id]: the resource's next version is a deletion; None when nothing was deleted."""
+    scope_require(grant, resource_type, "delete")
+    id_check(resource_id)
+    with transaction.atomic():
+        return delete_apply(resource_type=resource_type, resource_id=resource_id, grant=grant, if_match=if_match)

@@ -1,6 +1,6 @@
 """Writes of resources in bulk: versions, history rows and search tokens, a few queries per batch.
 
-Every write path (create, update, bundles, the data loader) ends here. The caller has validated the
+Every write path (create, update, delete, bundles, the data loader) ends here. The caller has validated the
 resources and resolved their references; the caller also owns the database transaction.
 """
 from collections.abc import Callable, Iterable
@@ -73,7 +73,7 @@ def _without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def _same_content(row: FhirResource, resource: dict[str, Any]) -> bool:
-    return bool(_without_version_meta(orjson.loads(row.content)) == _without_version_meta(resource))
+    return not row.deleted and bool(_without_version_meta(orjson.loads(row.content)) == _without_version_meta(resource))
 
 
 def _content(resource: dict[str, Any], version: int, now: datetime) -> str:
@@ -113,6 +113,23 @@ def _check_version(write: Write, row: FhirResource | None) -> None:
         raise VersionConflict(extra={"current_version": row.version_id if row else None})
 
 
+def _history_row(row: FhirResource) -> FhirResourceHistory:
+    """The current version of `row` as a history row (a deletion version keeps empty content)."""
+    return FhirResourceHistory(resource_type=row.resource_type, resource_id=row.resource_id,
+                               version_id=row.version_id, last_updated=row.last_updated,
+                               content="" if row.deleted else row.content)
+
+
+def resource_mark_deleted(row: FhirResource, *, now: datetime | None = None) -> FhirResource:
+    """Delete `row` as a new version (R4 http.html#delete): history keeps the old one, search tokens go."""
+    FhirResourceHistory.objects.bulk_create([_history_row(row)])
+    row.version_id += 1
+    row.last_updated, row.deleted = now or timezone.now(), True
+    row.save(update_fields=["version_id", "last_updated", "deleted"])
+    FhirToken.objects.filter(resource_id=row.pk).delete()
+    return row
+
+
 def resources_store(writes: list[Write], *, now: datetime | None = None) -> list[Stored]:
     """Store validated resources (create or new version; identical content is a no-op), in bulk."""
     now = now or timezone.now()
@@ -136,13 +153,13 @@ def resources_store(writes: list[Write], *, now: datetime | None = None) -> list
             results.append(Stored(*key, row.version_id, row.last_updated, row.content, created=False, changed=False,
                                   patient_id=row.patient_id))
             continue
-        history.append(FhirResourceHistory(resource_type=key[0], resource_id=key[1], version_id=row.version_id,
-                                           last_updated=row.last_updated, content=row.content))
+        history.append(_history_row(row))
+        was_deleted, row.deleted = row.deleted, False
         row.version_id += 1
         row.last_updated, row.content = now, _content(write.resource, row.version_id, now)
         _apply_index(row, indexes[key])
         changed_rows.append(row)
-        results.append(Stored(*key, row.version_id, now, row.content, created=False, changed=True,
+        results.append(Stored(*key, row.version_id, now, row.content, created=was_deleted, changed=True,
                               patient_id=row.patient_id))
     _insert_new(new_rows, indexes, now)
     _update_changed(changed_rows, history, indexes)
@@ -183,9 +200,9 @@ def _insert_new(new_rows: list[tuple[tuple[str, str], str]], indexes: dict[tuple
     for key, content in new_rows:
         index = indexes[key]
         values.append((*key, 1, stamp, content, index.patient_id[:64], index.status[:64],
-                       adapt(index.date_start), adapt(index.date_end)))
+                       adapt(index.date_start), adapt(index.date_end), False))
     _insert(FhirResource, ["resource_type", "resource_id", "version_id", "last_updated", "content", "patient_id",
-                           "status", "date_start", "date_end"], values)
+                           "status", "date_start", "date_end", "deleted"], values)
     pks = _pks([key for key, _ in new_rows])
     _insert_tokens([(pks[key], indexes[key]) for key, _ in new_rows])
 
@@ -200,7 +217,8 @@ def _update_changed(changed_rows: list[FhirResource], history: list[FhirResource
     if not changed_rows:
         return
     FhirResource.objects.bulk_update(changed_rows, ["version_id", "last_updated", "content", "patient_id",
-                                                    "status", "date_start", "date_end"], batch_size=_CHUNK)
+                                                    "status", "date_start", "date_end", "deleted"],
+                                     batch_size=_CHUNK)
     FhirResourceHistory.objects.bulk_create(history, batch_size=_CHUNK)
     changed_ids = [row.pk for row in changed_rows]
     for start in range(0, len(changed_ids), _CHUNK):

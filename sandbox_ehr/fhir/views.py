@@ -24,7 +24,7 @@ from sandbox_ehr.fhir.faults import fault_take
 from sandbox_ehr.fhir.outcomes import fhir_json, operation_outcome, outcome_response
 from sandbox_ehr.fhir.permissions import Grant
 from sandbox_ehr.fhir.selectors import resource_read, resource_search
-from sandbox_ehr.fhir.services import WriteResult, resource_create, resource_update
+from sandbox_ehr.fhir.services import WriteResult, resource_create, resource_delete, resource_update
 from sandbox_ehr.fhir.store import Stored
 from sandbox_ehr.fhir.validation import resource_type_check
 
@@ -127,10 +127,23 @@ def type_level(request: HttpRequest, grant: Grant | None, resource_type: str) ->
     return _write_response(request, result)
 
 
-@fhir_endpoint("GET", "PUT")
+def _delete_response(request: HttpRequest, resource_type: str, resource_id: str, grant: Grant | None
+                     ) -> HttpResponse:
+    """204 whether or not something was deleted (idempotent); the deletion's ETag when it was."""
+    row = resource_delete(resource_type=resource_type, resource_id=resource_id, grant=grant,
+                          if_match=_if_match(request))
+    response = HttpResponse(status=204)
+    if row is not None:
+        response["ETag"] = f'W/"{row.version_id}"'
+    return response
+
+
+@fhir_endpoint("GET", "PUT", "DELETE")
 def instance(request: HttpRequest, grant: Grant | None, resource_type: str, resource_id: str) -> HttpResponse:
-    """GET [base]/[type]/[id]: read; PUT: update (or create with the client's id)."""
+    """GET [base]/[type]/[id]: read; PUT: update (or create with the client's id); DELETE: delete."""
     resource_type_check(resource_type)
+    if request.method == "DELETE":
+        return _delete_response(request, resource_type, resource_id, grant)
     if request.method == "PUT":
         result = resource_update(resource_type=resource_type, resource_id=resource_id, resource=_body(request),
                                  grant=grant, if_match=_if_match(request))

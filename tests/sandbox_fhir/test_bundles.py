@@ -105,8 +105,8 @@ class TransactionTests:
     def test_not_a_transaction(self, fhir: Fhir) -> None:
         assert fhir.send("POST", "", {"resourceType": "Bundle", "type": "collection"}).status_code == 400
         assert fhir.send("POST", "", PATIENT).status_code == 400
-        delete = _transaction({"request": {"method": "DELETE", "url": "Patient/x"}})
-        assert fhir.send("POST", "", delete).status_code == 400
+        patch = _transaction({"request": {"method": "PATCH", "url": "Patient/x"}})
+        assert fhir.send("POST", "", patch).status_code == 400
 
 
 class BatchTests:
