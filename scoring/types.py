@@ -1,5 +1,5 @@
 """The result types every consumer of the scoring engine sees (CDS cards, sidebar, write-back, audit)."""
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -48,9 +48,20 @@ class ScoreResult:
     drivers: tuple[Driver, ...] = ()
     missing: tuple[str, ...] = ()  # labels of required inputs that were absent
     stale: tuple[str, ...] = ()  # labels of required inputs older than their freshness limit
-    reasons: tuple[str, ...] = ()  # sentences explaining a refusal
+    reasons: tuple[str, ...] = ()  # sentences: a refusal's (gap_sentences first), or a score's notes
     data_times: Mapping[str, datetime] = field(default_factory=dict)  # feature -> time of the input used
     basis: tuple[str, ...] = ()  # FHIR references ("Observation/123") of the inputs used
     input_digest: str = ""  # sha256 over the canonical inputs
     margin: float | None = None  # model margin (log-odds) = base_value + sum(contributions)
     base_value: float | None = None
+
+    def notes(self) -> tuple[str, ...]:
+        """The reasons that do not restate `missing`/`stale` (those are shown as lists of their own)."""
+        gaps = set(gap_sentences(self.missing, self.stale))
+        return tuple(r for r in self.reasons if r not in gaps)
+
+
+def gap_sentences(missing: Sequence[str], stale: Sequence[str]) -> list[str]:
+    """The refusal sentences of missing and stale required inputs (one definition, read by `notes`)."""
+    return ([f"Required input missing: {label}." for label in missing]
+            + [f"Required input too old: {label}." for label in stale])

@@ -278,7 +278,7 @@ def not_scored_reasons(result: ScoreResult) -> list[str]:
     """Sentences for a refusal: the model's reasons, then missing and stale inputs."""
     if result.scored:
         return []
-    reasons = list(result.reasons)
+    reasons = list(result.notes())
     if result.missing:
         reasons.append("Missing: " + ", ".join(result.missing) + ".")
     if result.stale:

@@ -61,10 +61,10 @@ def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str)
     card_uuid = str(uuid.uuid4())
     gaps = [*result.missing, *(f"{s} (stale)" for s in result.stale)]
     summary = f"{result.title} not scored: " + (", ".join(gaps) if gaps else
-                                                (result.reasons[0] if result.reasons else "insufficient data"))
+                                                (result.notes()[0] if result.notes() else "insufficient data"))
     lines = [f"- {_md(m)}: missing" for m in result.missing]
     lines += [f"- {_md(s)}: too old to use" for s in result.stale]
-    lines += [f"- {_md(r)}" for r in result.reasons]
+    lines += [f"- {_md(r)}" for r in result.notes()]
     return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
                 detail=_not_scored_detail(result.title, lines, data_note, _model_line(result),
                                           missing_data=bool(gaps)),

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from scoring.models import ModelVersion
-from scoring.types import ScoreResult
+from scoring.types import ScoreResult, gap_sentences
 
 
 def input_digest(names: Sequence[str], values: Sequence[float], as_of: datetime) -> str:
@@ -32,9 +32,7 @@ def refusal(mv: ModelVersion, as_of: datetime, provider: str, *, missing: Sequen
             stale: Sequence[str] = (), notes: Sequence[str] = (), digest: str = "",
             data_times: Mapping[str, datetime] | None = None, basis: Sequence[str] = ()) -> ScoreResult:
     """An honest 'not scored' with the reasons."""
-    reasons = [f"Required input missing: {label}." for label in missing]
-    reasons += [f"Required input too old: {label}." for label in stale]
-    reasons += list(notes)
+    reasons = gap_sentences(missing, stale) + list(notes)
     return ScoreResult(**base_fields(mv, as_of, provider), scored=False, probability=None, points=None, band=None,
                        indicator="info", summary=_refusal_summary(mv.title, missing, stale, notes),
                        missing=tuple(missing), stale=tuple(stale), reasons=tuple(reasons),
