@@ -60,11 +60,12 @@ def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str)
     """An info card naming what is missing or stale (never a silent imputation)."""
     card_uuid = str(uuid.uuid4())
     gaps = [*result.missing, *(f"{s} (stale)" for s in result.stale)]
+    notes = result.notes()
     summary = f"{result.title} not scored: " + (", ".join(gaps) if gaps else
-                                                (result.notes()[0] if result.notes() else "insufficient data"))
+                                                (notes[0] if notes else "insufficient data"))
     lines = [f"- {_md(m)}: missing" for m in result.missing]
     lines += [f"- {_md(s)}: too old to use" for s in result.stale]
-    lines += [f"- {_md(r)}" for r in result.notes()]
+    lines += [f"- {_md(r)}" for r in notes]
     return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
                 detail=_not_scored_detail(result.title, lines, data_note, _model_line(result),
                                           missing_data=bool(gaps)),

@@ -63,13 +63,13 @@ def patient_summary(row: FhirResource) -> PatientSummary:
 
 def patient_get(patient_id: str) -> PatientSummary | None:
     """A patient of the sandbox store, or None."""
-    row = FhirResource.objects.filter(resource_type="Patient", resource_id=patient_id, deleted=False).first()
+    row = FhirResource.objects.live().filter(resource_type="Patient", resource_id=patient_id).first()
     return patient_summary(row) if row else None
 
 
 def patient_list(*, query: str = "", offset: int = 0, limit: int = 25) -> tuple[list[PatientSummary], int]:
     """Patients matching a name/id fragment, PhysioNet stays first; returns (page, total)."""
-    rows = FhirResource.objects.filter(resource_type="Patient", deleted=False)
+    rows = FhirResource.objects.live().filter(resource_type="Patient")
     for word in query.lower().split()[:4]:
         # Name parts are indexed lower-case by sandbox_ehr.fhir.indexing (param "name").
         named = FhirToken.objects.filter(param="name", code__startswith=word).values("resource_id")
@@ -78,6 +78,6 @@ def patient_list(*, query: str = "", offset: int = 0, limit: int = 25) -> tuple[
     # PhysioNet ids sort first: the demo's sepsis scores need ICU vital signs.
     ordered = sorted(rows.values_list("resource_id", flat=True),
                      key=lambda rid: (not rid.startswith(PHYSIONET_ID_PREFIX), rid))[offset:offset + limit]
-    page = FhirResource.objects.filter(resource_type="Patient", resource_id__in=ordered, deleted=False)
+    page = FhirResource.objects.live().filter(resource_type="Patient", resource_id__in=ordered)
     by_id = {row.resource_id: row for row in page}
     return [patient_summary(by_id[rid]) for rid in ordered if rid in by_id], total

@@ -7,6 +7,14 @@ token table carry what search needs, indexed on both SQLite and PostgreSQL.
 from django.db import models
 
 
+class FhirResourceQuerySet(models.QuerySet["FhirResource"]):
+    """Current rows, with `live()` for the ones whose current version is not a deletion."""
+
+    def live(self) -> "FhirResourceQuerySet":
+        """Rows a read, search, include or patient list may show (not deleted)."""
+        return self.filter(deleted=False)
+
+
 class FhirResource(models.Model):
     """The current version of one stored resource."""
 
@@ -22,6 +30,8 @@ class FhirResource(models.Model):
     date_start = models.DateTimeField(null=True, blank=True, help_text="Start of the searchable date range.")
     date_end = models.DateTimeField(null=True, blank=True, help_text="Exclusive end of the date range.")
     deleted = models.BooleanField(default=False, help_text="The current version is a deletion (read answers 410).")
+
+    objects = FhirResourceQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -210,7 +210,7 @@ def search_build(resource_type: str, params: list[tuple[str, str]], *, compartme
                                 extra={"searchable": sorted(SEARCH_PARAMS)})
     supported = SEARCH_PARAMS[resource_type]
     patients = _searched_patients(resource_type, params, compartment)
-    queryset = FhirResource.objects.filter(resource_type=resource_type, deleted=False)
+    queryset = FhirResource.objects.live().filter(resource_type=resource_type)
     count, offset, order = DEFAULT_COUNT, 0, ["pk"]
     includes: list[Include] = []
     for raw_name, value in params:

@@ -7,6 +7,7 @@ from sandbox_ehr.fhir.errors import ResourceGone, ResourceNotFound
 from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory, FhirToken
 from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, readable, scope_require
 from sandbox_ehr.fhir.search import Include, SearchQuery, search_build
+from sandbox_ehr.fhir.store import ids_by_type
 
 
 def resource_row(resource_type: str, resource_id: str) -> FhirResource:
@@ -70,15 +71,10 @@ def included_resources(query: SearchQuery, rows: list[tuple[int, str, str, str]]
     matched = {f"{resource_type}/{rid}" for _, rid, *_ in rows}
     keys = [k for inc in query.includes for k in _include_keys(inc, rows) if k not in matched]
     wanted = list(dict.fromkeys(keys))
-    by_type: dict[str, list[str]] = {}
-    for key in wanted:
-        rtype, _, rid = key.partition("/")
-        by_type.setdefault(rtype, []).append(rid)
     found: dict[str, str] = {}
-    for rtype, ids in by_type.items():
-        for rid, content, patient in FhirResource.objects.filter(
-                resource_type=rtype, resource_id__in=ids, deleted=False).values_list(
-                "resource_id", "content", "patient_id"):
+    for rtype, ids in ids_by_type((rtype, rid) for rtype, _, rid in (key.partition("/") for key in wanted)):
+        for rid, content, patient in FhirResource.objects.live().filter(
+                resource_type=rtype, resource_id__in=ids).values_list("resource_id", "content", "patient_id"):
             if readable(grant, rtype, patient):
                 found[f"{rtype}/{rid}"] = content
     return [(key, found[key]) for key in wanted if key in found]

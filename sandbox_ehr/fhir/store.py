@@ -3,7 +3,7 @@
 Every write path (create, update, delete, bundles, the data loader) ends here. The caller has validated the
 resources and resolved their references; the caller also owns the database transaction.
 """
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,17 +51,20 @@ def _key(resource: dict[str, Any]) -> tuple[str, str]:
     return str(resource["resourceType"]), str(resource["id"])
 
 
-def existing_rows(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FhirResource]:
-    """Current rows for (type, id) keys, a query per type and chunk."""
+def ids_by_type(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
+    """(type, ids) chunks of (type, id) keys: one `resource_id__in` query each."""
     by_type: dict[str, list[str]] = {}
     for rtype, rid in keys:
         by_type.setdefault(rtype, []).append(rid)
-    rows: dict[tuple[str, str], FhirResource] = {}
     for rtype, ids in by_type.items():
         for start in range(0, len(ids), _CHUNK):
-            for row in FhirResource.objects.filter(resource_type=rtype, resource_id__in=ids[start:start + _CHUNK]):
-                rows[(row.resource_type, row.resource_id)] = row
-    return rows
+            yield rtype, ids[start:start + _CHUNK]
+
+
+def existing_rows(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FhirResource]:
+    """Current rows for (type, id) keys, a query per type and chunk."""
+    return {(row.resource_type, row.resource_id): row for rtype, ids in ids_by_type(keys)
+            for row in FhirResource.objects.filter(resource_type=rtype, resource_id__in=ids)}
 
 
 def _without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
@@ -181,15 +184,9 @@ def _insert(model: type[models.Model], columns: list[str], rows: list[tuple[Any,
 
 
 def _pks(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    by_type: dict[str, list[str]] = {}
-    for rtype, rid in keys:
-        by_type.setdefault(rtype, []).append(rid)
-    pks: dict[tuple[str, str], int] = {}
-    for rtype, ids in by_type.items():
-        for start in range(0, len(ids), _CHUNK):
-            found = FhirResource.objects.filter(resource_type=rtype, resource_id__in=ids[start:start + _CHUNK])
-            pks.update({(rtype, rid): pk for pk, rid in found.values_list("pk", "resource_id")})
-    return pks
+    return {(rtype, rid): pk for rtype, ids in ids_by_type(keys)
+            for pk, rid in FhirResource.objects.filter(resource_type=rtype, resource_id__in=ids)
+            .values_list("pk", "resource_id")}
 
 
 def _insert_new(new_rows: list[tuple[tuple[str, str], str]], indexes: dict[tuple[str, str], SearchIndex],

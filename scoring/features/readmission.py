@@ -169,7 +169,8 @@ class _Context:
         self.encounter = current_encounter(resources, self.at, encounter_id)
         period = (self.encounter or {}).get("period") or {}
         self.start = parse_time(period.get("start")) or self.at
-        self.end = min(parse_time(period.get("end")) or self.at, self.at)
+        self.ended = parse_time(period.get("end"))  # None while the stay is in progress
+        self.end = min(self.ended or self.at, self.at)
         enc_id = str((self.encounter or {}).get("id", ""))
         self.encounters = [r for r in resources if r.get("resourceType") == "Encounter"]
         self.stay = [r for r in resources if r.get("resourceType") in ("Observation", "Condition", "Procedure",
@@ -264,8 +265,7 @@ def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime,
 
 def _in_progress_note(ctx: _Context) -> tuple[str, ...]:
     """The model is for discharge; before it, say what the estimate assumes."""
-    ended = parse_time(((ctx.encounter or {}).get("period") or {}).get("end"))
-    if ctx.encounter is None or (ended is not None and ended <= ctx.at):
+    if ctx.encounter is None or (ctx.ended is not None and ctx.ended <= ctx.at):
         return ()
     return ("Stay still in progress: estimated as if discharged now (length of stay so far; no discharge "
             "disposition recorded yet, so neither home nor a care facility).",)
@@ -273,8 +273,7 @@ def _in_progress_note(ctx: _Context) -> tuple[str, ...]:
 
 def _window_over(ctx: _Context) -> tuple[str, ...]:
     """The stay ended more than the horizon before as-of: its 30-day window has passed, nothing to predict."""
-    ended = parse_time(((ctx.encounter or {}).get("period") or {}).get("end"))
-    if ended is None or ctx.at - ended <= READMISSION_HORIZON_DAYS * DAY:
+    if ctx.ended is None or ctx.at - ctx.ended <= READMISSION_HORIZON_DAYS * DAY:
         return ()
-    day = datetime.fromtimestamp(ended, tz=UTC).date().isoformat()
+    day = datetime.fromtimestamp(ctx.ended, tz=UTC).date().isoformat()
     return (f"Hospital encounter (ended {day}; its {READMISSION_HORIZON_DAYS}-day window is over)",)

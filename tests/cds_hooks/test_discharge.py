@@ -4,7 +4,6 @@ The patient is a real Synthea R4 bundle (shared/data/synthea, an inpatient stay 
 medication orders, laboratory results and HbA1c) loaded into the sandbox FHIR server; each prefetch
 key is the sandbox's answer to our own prefetch template, as a CDS client computes it.
 """
-import re
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -20,7 +19,12 @@ from cds_hooks.services.prefetch import fill_tokens
 from fhirapp.models import AuditRecord
 from sandbox_ehr.auth.services import access_token_issue
 from sandbox_ehr.fhir.bundles import bundle_process
-from sandbox_ehr.fhir.loader.synthea import as_put_transaction, bundles_read
+from sandbox_ehr.fhir.loader.synthea import (
+    as_put_transaction,
+    bundle_time_shift,
+    bundles_read,
+    latest_clinical_datetime,
+)
 from scoring.features.spec import HBA1C_CODES
 from tests.cds_hooks.conftest import TokenFactory
 from tests.cds_hooks.test_service import _call, lint_cards
@@ -31,7 +35,6 @@ SYNTHEA = Path(settings.SHARED_DATA) / "synthea" / "synthea_r4_inpatient_bundles
 # order and 8 laboratory results; the record holds 10 HbA1c results.
 BUNDLE = "bundles/Tiera_Boyle_5d1a252c-b4ea-4686-8577-ce7eac7ec3a0.json"
 ENCOUNTER_ID = "ed40a54a-8c15-4d93-ac66-cc3d966b24d3"
-DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$")
 
 
 @cache
@@ -41,17 +44,10 @@ def _synthea_bundle() -> dict[str, Any]:
     bundle = next(bundle for name, bundle in bundles_read(SYNTHEA) if name == BUNDLE)
     stay = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == ENCOUNTER_ID)
     ended = datetime.fromisoformat(stay["period"]["end"])
-    return _shift(bundle, datetime.now(UTC) - timedelta(hours=1) - ended)
-
-
-def _shift(value: Any, delta: timedelta) -> Any:
-    if isinstance(value, dict):
-        return {k: _shift(v, delta) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shift(v, delta) for v in value]
-    if isinstance(value, str) and DATETIME.match(value):
-        return (datetime.fromisoformat(value) + delta).isoformat()
-    return value
+    latest = latest_clinical_datetime(bundle)
+    assert latest is not None
+    # The sandbox loader's shift puts the latest event an hour before its anchor: anchor it so that the stay does.
+    return bundle_time_shift(bundle, datetime.now(UTC) + (latest - ended))
 
 
 def _patient_id(bundle: dict[str, Any]) -> str:
