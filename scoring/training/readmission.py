@@ -12,7 +12,7 @@ from scoring.features.readmission import readmission_table_features
 from scoring.features.spec import READMISSION_FEATURES, READMISSION_HORIZON_DAYS, SPEC_VERSION
 from scoring.training import metrics as m
 from scoring.training.calibration import platt_fit
-from scoring.training.common import SEED, margins, now_iso, patient_split, xgb_fit
+from scoring.training.common import SEED, Split, margins, now_iso, patient_split, xgb_fit
 from scoring.training.data import DIABETES_ZIP, diabetes_load
 
 TITLE = "30-day readmission risk"
@@ -36,7 +36,7 @@ CITATIONS = ("Strack B, et al. Impact of HbA1c Measurement on Hospital Readmissi
              "Clinical Database Patient Records. BioMed Res Int 2014;2014:781670.",)
 
 
-def _prepare() -> tuple[pd.DataFrame, npt.NDArray[np.float32], npt.NDArray[np.int8], str]:
+def prepare() -> tuple[pd.DataFrame, npt.NDArray[np.float32], npt.NDArray[np.int8], str]:
     print("Loading Diabetes-130 ...")
     frame, sha = diabetes_load()
     x = readmission_table_features(frame).astype(np.float32)  # before exclusion: history counts every stay
@@ -70,14 +70,9 @@ def _evaluate(prob: npt.NDArray[np.float64], y: npt.NDArray[np.int8], frame: pd.
             "subgroups": m.subgroup_auroc(y, prob, groups)}
 
 
-def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
-    """Train, calibrate, threshold and evaluate on held-out patients; returns the card payload."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    frame, x, y, sha = _prepare()
-    patients = frame["patient_nbr"].to_numpy()
-    if limit_patients:
-        keep = pd.Series(patients).isin(set(pd.unique(patients)[:limit_patients])).to_numpy()
-        frame, x, y, patients = frame[keep].reset_index(drop=True), x[keep], y[keep], patients[keep]
+def split_by_patient(patients: npt.NDArray[Any], y: npt.NDArray[np.int8]
+                     ) -> tuple[npt.NDArray[np.bool_], dict[str, npt.NDArray[np.bool_]], Split]:
+    """Row masks: held-out test patients, then train / early-stop ("es") / calibration ("cal") among the rest."""
     unique = pd.unique(patients)
     rng = np.random.default_rng(SEED)
     test_ids = set(rng.choice(unique, size=int(len(unique) * TEST_FRACTION), replace=False))
@@ -86,6 +81,18 @@ def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
     split = patient_split(positive.index.to_numpy(), positive.to_numpy().astype(bool))
     parts = {name: pd.Series(patients).isin(ids).to_numpy() & ~is_test
              for name, ids in (("train", split.train), ("es", split.early_stop), ("cal", split.calibrate))}
+    return is_test, parts, split
+
+
+def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
+    """Train, calibrate, threshold and evaluate on held-out patients; returns the card payload."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame, x, y, sha = prepare()
+    patients = frame["patient_nbr"].to_numpy()
+    if limit_patients:
+        keep = pd.Series(patients).isin(set(pd.unique(patients)[:limit_patients])).to_numpy()
+        frame, x, y, patients = frame[keep].reset_index(drop=True), x[keep], y[keep], patients[keep]
+    is_test, parts, split = split_by_patient(patients, y)
     booster = xgb_fit(x[parts["train"]], y[parts["train"]], x[parts["es"]], y[parts["es"]], PARAMS, ROUNDS,
                       "readmission trees")
     platt = platt_fit(margins(booster, x[parts["cal"]]), y[parts["cal"]])
