@@ -89,6 +89,22 @@ def model_card_url(name: str, version: str) -> str:
     return settings.PUBLIC_BASE_URL + reverse("scoring:model_card", kwargs={"name": name, "version": version})
 
 
+def external_metrics(card: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The card's external evaluation (its key, e.g. "external_set_b", and metrics), or (None, {})."""
+    return next(((k, v) for k, v in (card.get("metrics") or {}).items() if k.startswith("external")), (None, {}))
+
+
+STATUS_ORDER = ("active", "canary", "shadow", "retired")
+
+
+def model_versions_all() -> list[ModelVersion]:
+    """Every registered version: models in product order, then serving before retired, newest first."""
+    rows = list(ModelVersion.objects.order_by("-registered_at"))
+    known = {name: i for i, name in enumerate(MODEL_ORDER)}
+    return sorted(rows, key=lambda mv: (known.get(mv.name, len(known)), mv.name, STATUS_ORDER.index(mv.status)
+                                        if mv.status in STATUS_ORDER else len(STATUS_ORDER)))
+
+
 def model_version_get(name: str, version: str) -> ModelVersion | None:
     """One registered version, or None."""
     return ModelVersion.objects.filter(name=name, version=version).first()

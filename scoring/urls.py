@@ -6,6 +6,7 @@ from scoring import views
 app_name = "scoring"
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.model_index, name="model_index"),
     path("<slug:name>/<str:version>/", views.model_card, name="model_card"),
     path("<slug:name>/<str:version>/reliability.png", views.reliability_png, name="reliability_png"),
 ]

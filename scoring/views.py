@@ -1,4 +1,4 @@
-"""HTML model card page at /models/<name>/<version>/."""
+"""HTML model pages: the registry at /models/ and each version's card at /models/<name>/<version>/."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
@@ -8,8 +8,24 @@ from django.views.decorators.http import require_GET
 from scoring.errors import ModelNotFound
 from scoring.features.spec import ENCOUNTER_HISTORY_HOURS
 from scoring.readiness import version_problems
-from scoring.selectors import MODEL_HOOKS, REQUIREMENTS, model_version_get
+from scoring.selectors import MODEL_HOOKS, REQUIREMENTS, external_metrics, model_version_get, model_versions_all
 from scoring.training.card import card_markdown_sections
+
+EXTERNAL_SETS = {"external_set_b": "PhysioNet set B (unseen hospital)",
+                 "external_heldout_patients": "held-out patients"}
+
+
+@require_GET
+def model_index(request: HttpRequest) -> HttpResponse:
+    """Every registered version with its status, readiness and headline external metrics, linking its card."""
+    states = {(m["name"], m["version"]): m for m in version_problems()}
+    rows = []
+    for mv in model_versions_all():
+        key, metrics = external_metrics(mv.card or {})
+        rows.append({"mv": mv, "state": states.get((mv.name, mv.version)), "hooks": MODEL_HOOKS.get(mv.name, ()),
+                     "external_set": EXTERNAL_SETS.get(key or "", (key or "").removeprefix("external_")),
+                     "external": metrics})
+    return render(request, "scoring/model_index.html", {"rows": rows})
 
 
 @require_GET

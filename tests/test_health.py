@@ -37,3 +37,4 @@ class HealthTests:
         response = client.get("/")
         assert response.status_code == 200
         assert b"Stratify" in response.content
+        assert all(f'href="{url}"'.encode() in response.content for url in ("/models/", "/admin/", "/readyz"))

@@ -100,6 +100,26 @@ class ModelCardPageTests:
         assert "CPUExecutionProvider" in body and registered.sha256 in body and "Metrics" in body
         assert "look-back 72 h, earlier encounters 87660 h" in body  # what prefetch fetches, encounters included
 
+    def test_index_lists_every_version_with_readiness_and_external_metrics(
+            self, registered: Any, client: Client, tmp_path: Path, sample_frame: pd.DataFrame) -> None:
+        from scoring.training.publish import publish
+
+        card = tiny_card(sample_frame)
+        card["metrics"] = {"external_set_b": {"auroc": 0.7531, "auprc": 0.1, "utility": 0.2, "ece": 0.01}}
+        publish(card, tmp_path / "0.0.2-test", "0.0.2-test")
+        newer = model_register(artifact_dir=str(tmp_path / "0.0.2-test"), registered_by="test", status="active")
+        assert ModelVersion.objects.get(pk=registered.pk).status == "retired"
+        body = client.get("/models/").content.decode()
+        rows = body.split("<tr>")[2:]
+        assert [r.split("</td>")[1].split(">")[-2] for r in rows[:2]] == [
+            f"sepsis {newer.version}</a", f"sepsis {registered.version}</a"]  # active first, then retired
+        assert "yes (CPUExecutionProvider)" in rows[0] and "0.753" in rows[0] and "PhysioNet set B" in rows[0]
+        assert "not serving" in rows[1]
+        assert 'href="/models/news2/rcp-2017/"' in body and "published rule" in body
+
+    def test_index_without_models_says_how_to_install(self, db: Any, client: Client) -> None:
+        assert "manage.py install_models" in client.get("/models/").content.decode()
+
     def test_unknown_card_is_404(self, db: Any, client: Client) -> None:
         assert client.get("/models/sepsis/nope/").status_code == 404
 

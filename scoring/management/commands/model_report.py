@@ -10,16 +10,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 def report(name: str) -> dict[str, Any]:
     """Headline metrics of the active version of `name` (from its model card)."""
     from scoring.models import ModelVersion
+    from scoring.selectors import external_metrics
 
     mv = ModelVersion.objects.filter(name=name, status="active").first()
     if mv is None:
         raise CommandError(f"no active version of {name!r}")
     card = mv.card or {}
-    metrics = card.get("metrics", {})
-    ext: dict[str, Any] = next((v for k, v in metrics.items() if k.startswith("external")), {})
+    external_set, ext = external_metrics(card)
     return {
         "name": mv.name, "version": mv.version, "kind": mv.kind, "status": mv.status, "sha256": mv.sha256,
-        "spec_version": mv.spec_version, "external_set": next((k for k in metrics if k.startswith("external")), None),
+        "spec_version": mv.spec_version, "external_set": external_set,
         "external_auroc": ext.get("auroc"), "external_auprc": ext.get("auprc"), "external_utility": ext.get("utility"),
         "ece": ext.get("ece"), "brier": ext.get("brier"), "n_train": card.get("n_train"),
         "n_external": ext.get("n_rows"), "thresholds": card.get("thresholds"),

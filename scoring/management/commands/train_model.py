@@ -51,5 +51,7 @@ def _trainer(name: str) -> Any:
 
 
 def _external(card: dict[str, Any]) -> dict[str, Any]:
-    ext: dict[str, Any] = next((v for k, v in card["metrics"].items() if k.startswith("external")), {})
+    from scoring.selectors import external_metrics
+
+    ext = external_metrics(card)[1]
     return {k: ext.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}
