@@ -1,11 +1,12 @@
 """Batch and transaction Bundles (FHIR R4 http.html#transaction).
 
 A transaction is all-or-nothing in one database transaction: ids are assigned first (POST gets a new
-id, PUT keeps the URL's, a conditional create that matches keeps the match's), `urn:uuid:` and other
-fullUrl references are rewritten to `Type/id`, every resource is validated, DELETE entries are
-applied first (R4 transaction order), then all resources are stored in bulk; any error rolls everything
-back and answers one OperationOutcome. A batch runs each entry on its own and reports each entry's
-outcome. A DELETE entry answers "204 No Content" like DELETE [type]/[id], whether or not it deleted.
+id, PUT and PATCH keep the URL's, a conditional create that matches keeps the match's), DELETE entries
+are applied first (R4 transaction order), PATCH entries (a JSON Patch in a Binary, http.html#patch)
+are applied to the current versions, `urn:uuid:` and other fullUrl references are rewritten to
+`Type/id`, every resource is validated, then all resources are stored in bulk; any error rolls
+everything back and answers one OperationOutcome. A batch runs each entry on its own and reports each
+entry's outcome. A DELETE entry answers "204 No Content" like DELETE [type]/[id], whether or not it deleted.
 """
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,18 @@ from config.errors import ApplicationError
 from sandbox_ehr.fhir.errors import InvalidResource, PreconditionFailed, UnsupportedInteraction
 from sandbox_ehr.fhir.models import FhirResource
 from sandbox_ehr.fhir.outcomes import exception_outcome
+from sandbox_ehr.fhir.patch import binary_patch
 from sandbox_ehr.fhir.permissions import Grant, scope_require
 from sandbox_ehr.fhir.references import rewrite_references
 from sandbox_ehr.fhir.selectors import resource_read, resource_search
-from sandbox_ehr.fhir.services import conditional_matches, delete_apply, id_check, new_id, stored_check
+from sandbox_ehr.fhir.services import (
+    conditional_matches,
+    delete_apply,
+    id_check,
+    new_id,
+    patched_write,
+    stored_check,
+)
 from sandbox_ehr.fhir.store import Stored, Write, resources_store
 from sandbox_ehr.fhir.validation import resource_type_check, resource_validate
 
@@ -43,6 +52,7 @@ class Planned:
     url: str = ""
     matched: bool = False
     if_match: int | None = None
+    patch: list[Any] | None = None
 
 
 @contextmanager
@@ -106,12 +116,12 @@ def _plan(index: int, entry: Any, grant: Grant | None, base_url: str) -> Planned
                       url=_relative(str(request["url"]), base_url))
     if method == "GET":
         return planned
-    if method not in ("POST", "PUT", "DELETE"):
+    if method not in ("POST", "PUT", "PATCH", "DELETE"):
         raise UnsupportedInteraction(f"The method {method} is not supported in Bundles "
-                                     "(GET, POST, PUT, DELETE are).")
+                                     "(GET, POST, PUT, PATCH, DELETE are).")
     path = planned.url.split("?", 1)
     if len(path) > 1:
-        raise UnsupportedInteraction("Conditional update/create/delete by URL query is not supported"
+        raise UnsupportedInteraction("Conditional update/create/delete/patch by URL query is not supported"
                                      " (use ifNoneExist for a conditional create).")
     parts = path[0].split("/")
     if (method == "POST" and len(parts) != 1) or (method != "POST" and len(parts) != 2):
@@ -124,12 +134,21 @@ def _plan(index: int, entry: Any, grant: Grant | None, base_url: str) -> Planned
     if method == "DELETE":
         scope_require(grant, planned.resource_type, "delete")
         planned.if_match = _etag_version(request.get("ifMatch"))
+    elif method == "PATCH":
+        scope_require(grant, planned.resource_type, "update")
+        planned.patch = binary_patch(entry.get("resource"))
+        planned.if_match = _etag_version(request.get("ifMatch"))
     else:
         _plan_write(planned, entry, request, grant)
     return planned
 
 
-def _prepare(planned: Planned, mapping: dict[str, str]) -> None:
+def _prepare(planned: Planned, mapping: dict[str, str], grant: Grant | None) -> None:
+    """The resource to store: a PATCH applied to the current version, references rewritten, validated."""
+    if planned.method == "PATCH":
+        write = patched_write(resource_type=planned.resource_type, resource_id=planned.resource_id,
+                              operations=planned.patch or [], grant=grant, if_match=planned.if_match)
+        planned.resource, planned.if_match = write.resource, write.if_match
     planned.resource = rewrite_references(planned.resource, mapping)
     resource_validate(planned.resource)
 
@@ -204,12 +223,12 @@ def _transaction(entries: list[Any], grant: Grant | None, base_url: str, represe
             if p.method == "DELETE":
                 with _at_entry(p.index):
                     responses[p.index] = _delete(p, grant)
-        writes = [p for p in plans if p.method in ("POST", "PUT")]
+        writes = [p for p in plans if p.method in ("POST", "PUT", "PATCH")]
         mapping = {p.full_url: f"{p.resource_type}/{p.resource_id}" for p in writes if p.full_url}
         for p in writes:
             if not p.matched:
                 with _at_entry(p.index):
-                    _prepare(p, mapping)
+                    _prepare(p, mapping, grant)
         to_store = [p for p in writes if not p.matched]
         stored = dict(zip([p.index for p in to_store],
                           resources_store([Write(p.resource or {}, p.if_match) for p in to_store]), strict=True))
@@ -240,7 +259,7 @@ def _batch_entry(i: int, entry: Any, mapping: dict[str, str], grant: Grant | Non
         if p.method == "DELETE":
             return _delete(p, grant)
         if p.method != "GET" and not p.matched:
-            _prepare(p, mapping)
+            _prepare(p, mapping, grant)
         stored = resources_store([Write(p.resource or {}, p.if_match)]) if p.method != "GET" and not p.matched else []
         stored_check(stored, grant)
         if p.full_url and p.method != "GET":

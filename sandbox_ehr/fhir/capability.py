@@ -6,14 +6,14 @@ Security per SMART App Launch: the `oauth-uris` extension names the authorize an
 """
 from typing import Any
 
-from sandbox_ehr.fhir.params import RESULT_PARAMS, SEARCH_PARAMS, include_values
+from sandbox_ehr.fhir.params import RESULT_PARAMS, SEARCH_PARAMS, include_values, revinclude_values
 
 _KIND_TYPE = {"token": "token", "reference": "reference", "string": "string", "date": "date",
               "patient": "reference", "status": "token"}
 # Types stored and readable (e.g. from the Synthea bundles) but not searchable.
 STORED_ONLY_TYPES = ("AllergyIntolerance", "CarePlan", "Claim", "DiagnosticReport", "ExplanationOfBenefit",
                      "Goal", "ImagingStudy", "Immunization", "Organization", "Practitioner")
-_WRITE = [{"code": c} for c in ("read", "vread", "create", "update", "delete")]
+_WRITE = [{"code": c} for c in ("read", "vread", "create", "update", "patch", "delete")]
 
 
 def _resource_entry(resource_type: str) -> dict[str, Any]:
@@ -28,6 +28,7 @@ def _resource_entry(resource_type: str) -> dict[str, Any]:
                                  for n in sorted(RESULT_PARAMS - {"_offset", "_sort", "_format"})]
         if include_values(resource_type):
             entry["searchInclude"] = include_values(resource_type)
+        entry["searchRevInclude"] = revinclude_values(resource_type)
     return entry
 
 

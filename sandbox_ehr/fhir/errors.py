@@ -74,3 +74,29 @@ class MethodNotAllowed(ApplicationError):
     code = "method_not_allowed"
     issue_code = "not-supported"
     default_message = "This HTTP method is not supported here."
+
+
+class UnsupportedMediaType(ApplicationError):
+    """The request body's Content-Type is not one this interaction takes (415)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+    issue_code = "not-supported"
+    default_message = "The Content-Type of the body is not supported here."
+
+
+class PatchFailed(ApplicationError):
+    """A well-formed JSON Patch that cannot be applied: a missing path, a failed `test` (422, R4 http.html#patch)."""
+
+    status_code = 422
+    code = "patch_failed"
+    issue_code = "processing"
+    default_message = "The patch could not be applied."
+
+
+class SearchTooCostly(ValidationFailed):
+    """`_include`/`_revinclude` would add more resources, or iterate more rounds, than the server allows (400)."""
+
+    code = "search_too_costly"
+    issue_code = "too-costly"
+    default_message = "The search would include too many resources."

@@ -12,16 +12,17 @@ Kind = Literal["token", "reference", "string", "date", "patient", "status"]
 
 @dataclass(frozen=True)
 class Param:
-    """One search parameter: its kind and the root element(s) it reads."""
+    """One search parameter: its kind, the root element(s) it reads and, for references, the types it points at."""
 
     kind: Kind
     paths: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()  # of a reference or patient parameter; empty: any type
 
 
-_PATIENT = Param("patient")
+_PATIENT = Param("patient", targets=("Patient",))
 _STATUS = Param("status")
 _IDENTIFIER = Param("token", ("identifier",))
-_ENCOUNTER = Param("reference", ("encounter",))
+_ENCOUNTER = Param("reference", ("encounter",), ("Encounter",))
 
 SEARCH_PARAMS: dict[str, dict[str, Param]] = {
     "Patient": {
@@ -96,9 +97,24 @@ def include_values(resource_type: str) -> list[str]:
     params = SEARCH_PARAMS.get(resource_type, {})
     return [f"{resource_type}:{n}" for n, p in params.items() if p.kind in INCLUDE_KINDS]
 
+
+def all_include_values() -> list[str]:
+    """Every `Type:param` an `_include:iterate` or `_revinclude` may name."""
+    return [value for resource_type in SEARCH_PARAMS for value in include_values(resource_type)]
+
+
+def revinclude_values(resource_type: str) -> list[str]:
+    """The `_revinclude` values whose parameter can point at `resource_type` (e.g. Observation:subject on Patient)."""
+    return [f"{source}:{n}" for source, params in SEARCH_PARAMS.items() for n, p in params.items()
+            if p.kind in INCLUDE_KINDS and (not p.targets or resource_type in p.targets)]
+
+
 # Result parameters accepted on every search (everything else unknown answers 400).
 RESULT_PARAMS = frozenset({"_id", "_count", "_sort", "_offset", "_format"})
 # Parameter kinds `_include=[type]:[param]` follows (reference parameters; `patient` kinds point at Patient).
 INCLUDE_KINDS = ("patient", "reference")
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
+# Bounds of `_include`/`_revinclude` (with `:iterate`) on one page: past them the search answers 400 too-costly.
+MAX_INCLUDED = 5000
+MAX_INCLUDE_ROUNDS = 4

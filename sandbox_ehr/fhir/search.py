@@ -3,8 +3,10 @@
 Tokens: `system|code`, `|code` (no system), `code` (any system), `system|` (any code); a comma
 separates alternatives (OR), repeating a parameter ANDs it. Dates take the prefixes eq, ne, gt, lt,
 ge, le, compared as ranges (search.html#prefix). `_include=[type]:[param](:[target])` names a
-reference parameter of the searched type (search.html#include); `:iterate` and `_revinclude` are not
-supported. Anything else answers 400 rather than being ignored.
+reference parameter of the searched type, `_revinclude=[type]:[param](:[target])` one of any searchable
+type that points back at a match, and `:iterate` on either applies it to included resources too
+(search.html#include; sandbox_ehr/fhir/includes.py follows them). Anything else answers 400 rather than
+being ignored.
 """
 import re
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from sandbox_ehr.fhir.params import (
     RESULT_PARAMS,
     SEARCH_PARAMS,
     Param,
+    all_include_values,
     include_values,
 )
 
@@ -36,16 +39,23 @@ _TYPE_RE = re.compile(r"^[A-Z][A-Za-z]+$")
 
 @dataclass(frozen=True)
 class Include:
-    """One `_include`: a reference parameter of the searched type, optionally narrowed to a target type."""
+    """One `_include` (or, `reverse`, `_revinclude`): a reference parameter of `source`, maybe narrowed to a target.
 
+    Without `iterate` it applies to the matches only; with it, also to every resource it or another
+    directive included (search.html#include).
+    """
+
+    source: str
     param: str
     kind: str
     target: str | None = None
+    reverse: bool = False
+    iterate: bool = False
 
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A parsed search: the queryset (filtered and ordered), the page asked for and the `_include`s."""
+    """A parsed search: the queryset (filtered and ordered), the page asked for, `_include`s and `_revinclude`s."""
 
     queryset: QuerySet[FhirResource]
     count: int
@@ -53,19 +63,27 @@ class SearchQuery:
     includes: tuple[Include, ...] = field(default=())
 
 
-def _include(resource_type: str, modifier: str, value: str) -> Include:
-    """Parse one `_include` value (search.html#include); 400 naming it when unsupported."""
-    if modifier:
-        raise UnsupportedSearch(f"'_include:{modifier}={value}' is not supported (no :iterate; plain _include only).")
+def _include(resource_type: str, raw_name: str, value: str) -> Include:
+    """Parse one `_include`/`_revinclude` value (search.html#include); 400 naming it when unsupported.
+
+    A plain `_include` names a parameter of the searched type; `_revinclude` and `:iterate` may name
+    one of any searchable type (the resources it adds, or the included resources it follows).
+    """
+    name, _, modifier = raw_name.partition(":")
+    if modifier not in ("", "iterate"):
+        raise UnsupportedSearch(f"'{raw_name}={value}' is not supported (the only modifier is :iterate).")
+    any_source = name == "_revinclude" or modifier == "iterate"
     source, _, rest = value.partition(":")
-    name, _, target = rest.partition(":")
-    param = SEARCH_PARAMS[resource_type].get(name) if source == resource_type else None
+    param_name, _, target = rest.partition(":")
+    param = SEARCH_PARAMS.get(source, {}).get(param_name) if any_source or source == resource_type else None
     valid_target = not target or (_TYPE_RE.match(target) and (param is None or param.kind != "patient"
                                                                or target == "Patient"))
     if param is None or param.kind not in INCLUDE_KINDS or not valid_target:
-        raise UnsupportedSearch(f"_include '{value}' is not supported on a {resource_type} search.",
-                                extra={"supported": include_values(resource_type)})
-    return Include(name, param.kind, target or None)
+        raise UnsupportedSearch(f"{raw_name} '{value}' is not supported on a {resource_type} search.",
+                                extra={"supported": all_include_values() if any_source
+                                       else include_values(resource_type)})
+    return Include(source, param_name, param.kind, target or None, reverse=name == "_revinclude",
+                   iterate=modifier == "iterate")
 
 
 def _alternatives(value: str) -> list[str]:
@@ -215,10 +233,8 @@ def search_build(resource_type: str, params: list[tuple[str, str]], *, compartme
     includes: list[Include] = []
     for raw_name, value in params:
         name, _, modifier = raw_name.partition(":")
-        if name == "_revinclude":
-            raise UnsupportedSearch(f"'{raw_name}' is not supported by this server (only _include is).")
-        if name == "_include":
-            includes.append(_include(resource_type, modifier, value))
+        if name in ("_include", "_revinclude"):
+            includes.append(_include(resource_type, raw_name, value))
             continue
         if name in RESULT_PARAMS and not modifier:
             if name == "_id":

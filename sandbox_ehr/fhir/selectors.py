@@ -1,18 +1,19 @@
-"""Reads of the sandbox FHIR store: read, vread and searchset Bundles (with `_include`) from stored JSON text."""
+"""Reads of the sandbox FHIR store: read, vread and searchset Bundles (with `_include`/`_revinclude`) from JSON text."""
 from urllib.parse import urlencode
 
 import orjson
 
 from sandbox_ehr.fhir.errors import ResourceGone, ResourceNotFound
-from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory, FhirToken
-from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, readable, scope_require
-from sandbox_ehr.fhir.search import Include, SearchQuery, search_build
-from sandbox_ehr.fhir.store import ids_by_type
+from sandbox_ehr.fhir.includes import Found, included_resources
+from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory
+from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, scope_require
+from sandbox_ehr.fhir.search import SearchQuery, search_build
 
 
-def resource_row(resource_type: str, resource_id: str) -> FhirResource:
-    """The current row of a resource, deleted or not, or 404."""
-    row = FhirResource.objects.filter(resource_type=resource_type, resource_id=resource_id).first()
+def resource_row(resource_type: str, resource_id: str, *, for_update: bool = False) -> FhirResource:
+    """The current row of a resource, deleted or not (locked for the caller's transaction if asked), or 404."""
+    rows = FhirResource.objects.select_for_update() if for_update else FhirResource.objects.all()
+    row = rows.filter(resource_type=resource_type, resource_id=resource_id).first()
     if row is None:
         raise ResourceNotFound(f"{resource_type}/{resource_id} does not exist.")
     return row
@@ -20,10 +21,11 @@ def resource_row(resource_type: str, resource_id: str) -> FhirResource:
 
 def resource_get(resource_type: str, resource_id: str) -> FhirResource:
     """The current version of a resource, 404 if it never existed, 410 if it was deleted."""
-    return _not_deleted(resource_row(resource_type, resource_id))
+    return not_deleted(resource_row(resource_type, resource_id))
 
 
-def _not_deleted(row: FhirResource) -> FhirResource:
+def not_deleted(row: FhirResource) -> FhirResource:
+    """`row`, or 410 when its current version is a deletion."""
     if row.deleted:
         raise ResourceGone(f"{row.resource_type}/{row.resource_id} was deleted (version {row.version_id}).",
                            extra={"version_id": row.version_id})
@@ -55,31 +57,6 @@ def _link(relation: str, url: str) -> dict[str, str]:
     return {"relation": relation, "url": url}
 
 
-def _include_keys(include: Include, rows: list[tuple[int, str, str, str]]) -> list[str]:
-    """'Type/id' keys one `_include` names from the page's (pk, id, content, patient) rows."""
-    if include.kind == "patient":
-        keys = [f"Patient/{patient}" for *_, patient in rows if patient]
-    else:
-        tokens = FhirToken.objects.filter(resource_id__in=[pk for pk, *_ in rows], param=include.param)
-        keys = list(tokens.order_by("pk").values_list("code", flat=True))
-    return [k for k in keys if include.target is None or k.startswith(f"{include.target}/")]
-
-
-def included_resources(query: SearchQuery, rows: list[tuple[int, str, str, str]], *, resource_type: str,
-                       grant: Grant | None) -> list[tuple[str, str]]:
-    """(Type/id, content) of what the page's `_include`s reference: current, readable by the token, not a match."""
-    matched = {f"{resource_type}/{rid}" for _, rid, *_ in rows}
-    keys = [k for inc in query.includes for k in _include_keys(inc, rows) if k not in matched]
-    wanted = list(dict.fromkeys(keys))
-    found: dict[str, str] = {}
-    for rtype, ids in ids_by_type((rtype, rid) for rtype, _, rid in (key.partition("/") for key in wanted)):
-        for rid, content, patient in FhirResource.objects.live().filter(
-                resource_type=rtype, resource_id__in=ids).values_list("resource_id", "content", "patient_id"):
-            if readable(grant, rtype, patient):
-                found[f"{rtype}/{rid}"] = content
-    return [(key, found[key]) for key in wanted if key in found]
-
-
 def _entry(base_url: str, key: str, content: str, mode: bytes) -> bytes:
     return (b'{"fullUrl":' + orjson.dumps(f"{base_url}/{key}") + b',"resource":' + content.encode()
             + b',"search":{"mode":"' + mode + b'"}}')
@@ -89,7 +66,8 @@ def searchset_bundle(query: SearchQuery, *, base_url: str, resource_type: str,
                      params: list[tuple[str, str]], grant: Grant | None = None) -> bytes:
     """A searchset Bundle as JSON bytes; stored resources are spliced in without parsing them.
 
-    Matches have `search.mode` "match"; what `_include` adds follows them with "include" (not in `total`).
+    Matches have `search.mode` "match"; what `_include`/`_revinclude` add follows them with "include"
+    (not in `total`).
     """
     page = query.queryset.values_list("pk", "resource_id", "content", "patient_id")[
         query.offset:query.offset + query.count]
@@ -104,10 +82,10 @@ def searchset_bundle(query: SearchQuery, *, base_url: str, resource_type: str,
         links.append(_link("next", f"{base_url}/{resource_type}?"
                                    f"{urlencode([*kept, ('_offset', str(query.offset + query.count))])}"))
     head = orjson.dumps({"resourceType": "Bundle", "type": "searchset", "total": total, "link": links})
-    included = included_resources(query, rows, resource_type=resource_type, grant=grant) if query.includes else []
-    entries = b",".join(
-        [_entry(base_url, f"{resource_type}/{rid}", content, b"match") for _, rid, content, _ in rows]
-        + [_entry(base_url, key, content, b"include") for key, content in included])
+    matches = [Found(pk, f"{resource_type}/{rid}", content, patient) for pk, rid, content, patient in rows]
+    included = included_resources(query.includes, matches, grant=grant) if query.includes else []
+    entries = b",".join([_entry(base_url, f.key, f.content, b"match") for f in matches]
+                        + [_entry(base_url, f.key, f.content, b"include") for f in included])
     return head[:-1] + b',"entry":[' + entries + b"]}"
 
 
@@ -118,7 +96,7 @@ def resource_read(*, grant: Grant | None, resource_type: str, resource_id: str,
     row = resource_row(resource_type, resource_id)
     compartment_require(grant, resource_type, "read", row.patient_id)  # before 410: no peeking at others'
     if version_id is None:
-        return _not_deleted(row), row.content
+        return not_deleted(row), row.content
     return row, version_content(row, version_id)
 
 

@@ -1,4 +1,4 @@
-"""Writes of the sandbox FHIR server: create, update, conditional create and delete (FHIR R4 http.html).
+"""Writes of the sandbox FHIR server: create, update, patch, conditional create and delete (FHIR R4 http.html).
 
 Each write validates the resource with the R4B models, checks scopes and the patient compartment
 and stores it through `store.resources_store`, inside one database transaction.
@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from django.db import transaction
 
 from sandbox_ehr.fhir.errors import InvalidResource, PreconditionFailed, VersionConflict
 from sandbox_ehr.fhir.models import FhirResource
+from sandbox_ehr.fhir.patch import patch_apply
 from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, scope_require
 from sandbox_ehr.fhir.references import rewrite_references
 from sandbox_ehr.fhir.search import search_build
-from sandbox_ehr.fhir.selectors import resource_get
+from sandbox_ehr.fhir.selectors import not_deleted, resource_get, resource_row
 from sandbox_ehr.fhir.store import Stored, Write, resource_mark_deleted, resources_store
 from sandbox_ehr.fhir.validation import resource_validate
 
@@ -87,22 +89,57 @@ def resource_create(*, resource_type: str, resource: Any, grant: Grant | None,
     return WriteResult(stored[0])
 
 
-def resource_update(*, resource_type: str, resource_id: str, resource: Any, grant: Grant | None,
-                    if_match: int | None = None) -> WriteResult:
-    """PUT [type]/[id]: create or new version (update-as-create with the client's id)."""
-    scope_require(grant, resource_type, "update")
-    id_check(resource_id)
-    resource_validate(resource)
+def _update_check(resource_type: str, resource_id: str, resource: Any, *, where: str = "") -> None:
+    """What an update's resource must be: valid R4, of the URL's type and id, no Bundle-local reference."""
+    resource_validate(resource, where=where)
     rewrite_references(resource, {})  # a urn:uuid reference only resolves inside a Bundle
     if resource["resourceType"] != resource_type:
         raise InvalidResource(f"The body is a {resource['resourceType']}, the URL names {resource_type}.")
     if resource.get("id") != resource_id:
         raise InvalidResource("The resource id must equal the id in the URL (R4 http.html#update).")
+
+
+def resource_update(*, resource_type: str, resource_id: str, resource: Any, grant: Grant | None,
+                    if_match: int | None = None) -> WriteResult:
+    """PUT [type]/[id]: create or new version (update-as-create with the client's id)."""
+    scope_require(grant, resource_type, "update")
+    id_check(resource_id)
+    _update_check(resource_type, resource_id, resource)
     with transaction.atomic():
         current = FhirResource.objects.filter(resource_type=resource_type, resource_id=resource_id).first()
         if current is not None:
             compartment_require(grant, resource_type, "update", current.patient_id)
         stored = resources_store([Write(resource, if_match=if_match)])
+        stored_check(stored, grant)
+    return WriteResult(stored[0])
+
+
+def patched_write(*, resource_type: str, resource_id: str, operations: list[Any], grant: Grant | None,
+                  if_match: int | None = None) -> Write:
+    """Inside the caller's transaction: the current version (locked) with a JSON Patch applied, to store over it.
+
+    404 if the resource never existed, 403 outside the token's compartment (before 410, as for a read),
+    410 if it was deleted, 412 unless If-Match names the current version; 400/422 from the patch itself.
+    The caller validates the result as it validates an update.
+    """
+    row = resource_row(resource_type, resource_id, for_update=True)
+    compartment_require(grant, resource_type, "update", row.patient_id)
+    not_deleted(row)
+    if if_match is not None and row.version_id != if_match:
+        raise VersionConflict(extra={"current_version": row.version_id})
+    return Write(patch_apply(orjson.loads(row.content), operations), if_match=row.version_id)
+
+
+def resource_patch(*, resource_type: str, resource_id: str, operations: list[Any], grant: Grant | None,
+                   if_match: int | None = None) -> WriteResult:
+    """PATCH [type]/[id] with a JSON Patch (R4 http.html#patch): a new version, validated as PUT validates."""
+    scope_require(grant, resource_type, "update")
+    id_check(resource_id)
+    with transaction.atomic():
+        write = patched_write(resource_type=resource_type, resource_id=resource_id, operations=operations,
+                              grant=grant, if_match=if_match)
+        _update_check(resource_type, resource_id, write.resource, where="The patched resource")
+        stored = resources_store([write])
         stored_check(stored, grant)
     return WriteResult(stored[0])
 

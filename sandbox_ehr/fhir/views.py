@@ -22,9 +22,10 @@ from sandbox_ehr.fhir.capability import capability_statement
 from sandbox_ehr.fhir.errors import InvalidResource, MethodNotAllowed, ResourceNotFound
 from sandbox_ehr.fhir.faults import fault_take
 from sandbox_ehr.fhir.outcomes import fhir_json, operation_outcome, outcome_response
+from sandbox_ehr.fhir.patch import patch_operations
 from sandbox_ehr.fhir.permissions import Grant
 from sandbox_ehr.fhir.selectors import resource_read, resource_search
-from sandbox_ehr.fhir.services import WriteResult, resource_create, resource_delete, resource_update
+from sandbox_ehr.fhir.services import WriteResult, resource_create, resource_delete, resource_patch, resource_update
 from sandbox_ehr.fhir.store import Stored
 from sandbox_ehr.fhir.validation import resource_type_check
 
@@ -138,15 +139,20 @@ def _delete_response(request: HttpRequest, resource_type: str, resource_id: str,
     return response
 
 
-@fhir_endpoint("GET", "PUT", "DELETE")
+@fhir_endpoint("GET", "PUT", "PATCH", "DELETE")
 def instance(request: HttpRequest, grant: Grant | None, resource_type: str, resource_id: str) -> HttpResponse:
-    """GET [base]/[type]/[id]: read; PUT: update (or create with the client's id); DELETE: delete."""
+    """GET [base]/[type]/[id]: read; PUT: update (or create with the client's id); PATCH: JSON Patch; DELETE."""
     resource_type_check(resource_type)
     if request.method == "DELETE":
         return _delete_response(request, resource_type, resource_id, grant)
     if request.method == "PUT":
         result = resource_update(resource_type=resource_type, resource_id=resource_id, resource=_body(request),
                                  grant=grant, if_match=_if_match(request))
+        return _write_response(request, result)
+    if request.method == "PATCH":
+        operations = patch_operations(request.content_type or "", request.body)
+        result = resource_patch(resource_type=resource_type, resource_id=resource_id, operations=operations,
+                                grant=grant, if_match=_if_match(request))
         return _write_response(request, result)
     row, content = resource_read(grant=grant, resource_type=resource_type, resource_id=resource_id)
     return fhir_json(content.encode(), headers={"ETag": f'W/"{row.version_id}"',

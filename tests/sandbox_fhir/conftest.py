@@ -36,10 +36,10 @@ class Fhir:
     def get(self, path: str, **headers: str) -> Any:
         return self.client.get(f"{BASE}/{path}", headers=self._headers(headers))
 
-    def send(self, method: str, path: str, body: Any, **headers: str) -> Any:
+    def send(self, method: str, path: str, body: Any, content_type: str = "application/fhir+json",
+             **headers: str) -> Any:
         data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        return getattr(self.client, method.lower())(f"{BASE}/{path}", data=data,
-                                                    content_type="application/fhir+json",
+        return getattr(self.client, method.lower())(f"{BASE}/{path}", data=data, content_type=content_type,
                                                     headers=self._headers(headers))
 
     def ids(self, path: str) -> list[str]:

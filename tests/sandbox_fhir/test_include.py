@@ -89,10 +89,10 @@ class IncludeErrorTests:
         _outcome(fhir.get("Observation?_include=Observation:patient:Group"), "'Observation:patient:Group'")
         _outcome(fhir.get("Patient?_include=Patient:organization"), "'Patient:organization'")
 
-    def test_iterate_and_revinclude_are_out_of_scope(self, fhir: Fhir) -> None:
-        _outcome(fhir.get("Encounter?_include:iterate=Encounter:patient"), "no :iterate")
-        _outcome(fhir.get("Patient?_revinclude=Observation:patient"), "'_revinclude' is not supported")
-        _outcome(fhir.get("Patient?_revinclude:iterate=Observation:patient"), "'_revinclude:iterate'")
+    def test_modifiers_other_than_iterate_are_refused(self, fhir: Fhir) -> None:
+        _outcome(fhir.get("Encounter?_include:recurse=Encounter:patient"),
+                 "'_include:recurse=Encounter:patient' is not supported (the only modifier is :iterate)")
+        _outcome(fhir.get("Patient?_revinclude:reverse=Observation:patient"), "'_revinclude:reverse=")
 
     def test_capability_statement_lists_include_and_delete(self, fhir: Fhir) -> None:
         body = fhir.get("metadata").json()

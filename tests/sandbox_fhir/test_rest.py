@@ -114,7 +114,7 @@ class ValidationTests:
         _outcome(fhir.get("Observation/missing"), 404)
         _outcome(fhir.get("NoSuchType/1"), 404)
         _outcome(fhir.get("Observation/1/_history/1/extra"), 404)
-        _outcome(fhir.send("PATCH", "Observation/1", ""), 405)
+        _outcome(fhir.send("POST", "Observation/1", ""), 405)
 
 
 class ConditionalCreateTests:
