@@ -40,6 +40,12 @@ def _baseline_rows(metrics: dict[str, Any]) -> list[str]:
     return head + rows if rows else []
 
 
+def _reliability(metrics: dict[str, Any]) -> list[list[str]]:
+    """Calibration by probability bin of each evaluated set: set, bin, mean predicted, observed, rows."""
+    return [[name, f"{b['lower']:.2f}-{b['upper']:.2f}", f"{b['predicted']:.3f}", f"{b['observed']:.3f}", str(b["n"])]
+            for name, v in metrics.items() for b in (v.get("reliability") or [])]
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The Markdown model card."""
     th = card.get("thresholds", {})
@@ -60,13 +66,16 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines += ["## Subgroups", "", *sub, ""]
     if base := _baseline_rows(card["metrics"]):
         lines += ["## Rule baselines on the same rows", "", *base, ""]
+    if rel := _reliability(card["metrics"]):
+        lines += ["## Calibration by probability bin", "", "| set | bin | mean predicted | observed | rows |",
+                  "|---|---|---|---|---|", *("| " + " | ".join(r) + " |" for r in rel), ""]
     lines += ["## Intended use and limits", "", card.get("intended_use", ""), "", card.get("limitations", ""), "",
               "## Sources", "", *[f"- {c}" for c in card.get("citations", [])], ""]
     return "\n".join(lines)
 
 
 def card_markdown_sections(card: dict[str, Any]) -> dict[str, list[list[str]]]:
-    """The card's tables as rows of strings (metrics, subgroups, baselines) for the HTML page."""
+    """The card's tables as rows of strings (metrics, subgroups, baselines, reliability) for the HTML page."""
     metrics = card.get("metrics") or {}
     keys = ("auroc", "auprc", "utility", "ece", "brier", "n_rows", "n_patients")
     out: dict[str, list[list[str]]] = {
@@ -76,5 +85,6 @@ def card_markdown_sections(card: dict[str, Any]) -> dict[str, list[list[str]]]:
         "baselines": [[name, rule, _fmt(b["auroc"]), _fmt(b["utility_at_alarm"]), _fmt(b["model_auroc_same_rows"]),
                        _fmt(b["model_utility_same_rows"]), f"{b['coverage']:.1%}"]
                       for name, v in metrics.items() for rule, b in (v.get("baselines") or {}).items()],
+        "reliability": _reliability(metrics),
     }
     return out

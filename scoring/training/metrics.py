@@ -21,15 +21,22 @@ def auprc(y: npt.NDArray[np.integer], p: F64) -> float | None:
     return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else None
 
 
-def ece(y: npt.NDArray[np.integer], p: F64, bins: int = ECE_BINS) -> float:
-    """Expected calibration error over equal-width probability bins."""
+def reliability_bins(y: npt.NDArray[np.integer], p: F64, bins: int = ECE_BINS) -> list[dict[str, float | int]]:
+    """Equal-width probability bins that hold rows: edges, mean predicted probability, observed frequency, rows."""
     idx = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
+    out: list[dict[str, float | int]] = []
     for b in range(bins):
         m = idx == b
         if m.any():
-            total += m.mean() * abs(float(y[m].mean()) - float(p[m].mean()))
-    return total
+            out.append({"lower": b / bins, "upper": (b + 1) / bins, "predicted": float(p[m].mean()),
+                        "observed": float(y[m].mean()), "n": int(m.sum())})
+    return out
+
+
+def ece(y: npt.NDArray[np.integer], p: F64, bins: int = ECE_BINS) -> float:
+    """Expected calibration error over equal-width probability bins."""
+    return sum(int(b["n"]) / len(p) * abs(float(b["observed"]) - float(b["predicted"]))
+               for b in reliability_bins(y, p, bins))
 
 
 def brier(y: npt.NDArray[np.integer], p: F64) -> float:
@@ -44,14 +51,8 @@ def reliability_png(y: npt.NDArray[np.integer], p: F64, path: Path, title: str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    xs, ys, ns = [], [], []
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            xs.append(float(p[m].mean()))
-            ys.append(float(y[m].mean()))
-            ns.append(int(m.sum()))
+    points = reliability_bins(y, p, bins)
+    xs, ys, ns = ([b[k] for b in points] for k in ("predicted", "observed", "n"))
     fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=90)
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfect")
     ax.plot(xs, ys, "o-", color="#1f4e79", label="model")

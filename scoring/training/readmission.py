@@ -66,6 +66,7 @@ def _evaluate(prob: npt.NDArray[np.float64], y: npt.NDArray[np.int8], frame: pd.
     if png is not None:
         m.reliability_png(y, prob, png, "Readmission: held-out patients")
     return {"auroc": m.auroc(y, prob), "auprc": m.auprc(y, prob), "ece": m.ece(y, prob), "brier": m.brier(y, prob),
+            "reliability": m.reliability_bins(y, prob),
             "n_rows": len(y), "n_patients": int(frame["patient_nbr"].nunique()), "positive_rows": int(y.sum()),
             "subgroups": m.subgroup_auroc(y, prob, groups)}
 

@@ -27,13 +27,17 @@ ROUNDS = 400
 MODERATE_SENSITIVITY = 0.80
 INTENDED_USE = ("Decision support for adult ICU patients: estimates the probability that the patient meets "
                 "Sepsis-3 criteria within the next 6 hours (PhysioNet 2019 label). It does not diagnose sepsis.")
-LIMITATIONS = ("Trained on two US ICU systems (2019 challenge data); set B is a different hospital system, not a "
-               "prospective validation. Labels come from retrospective Sepsis-3 criteria. Missing values are "
+LIMITATIONS = ("Trained on the ICUs of one US hospital system (PhysioNet 2019 set A); set B, a second system it never "
+               "saw, is the external check, not a prospective validation. Labels come from retrospective "
+               "Sepsis-3 criteria. Missing values are "
                "passed to the model as missing (XGBoost default branches); scores are refused when required "
                "vitals are missing or older than 12 h. NEWS2/qSOFA baselines miss consciousness/GCS and oxygen, "
                "which PhysioNet does not record, so they are lower bounds. Measurement-count features (hours with "
                "a value in the last 6 h / 24 h) encode the training hospital's charting routine and may transfer "
-               "poorly to a site that charts more or less often; the set-B figures are the check of that.")
+               "poorly to a site that charts more or less often; the set-B figures are the check of that. "
+               "Probabilities are calibrated on set-A patients; on set B they over-state the risk above about 0.1 "
+               "(see the calibration table), so at a new hospital read them, and the bands, as a ranking until "
+               "they are checked against local outcomes.")
 CITATIONS = ("Reyna MA, et al. Early Prediction of Sepsis From Clinical Data: the PhysioNet/Computing in Cardiology "
              "Challenge 2019. Crit Care Med 2020;48(2):210-217.",
              "Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, 2017.",
@@ -92,7 +96,7 @@ def evaluate(prob: npt.NDArray[np.float64], part: Prepared, high: float, png: Pa
     out: dict[str, Any] = {
         "auroc": m.auroc(part.y, prob), "auprc": m.auprc(part.y, prob),
         "utility": normalized_utility(part.groups, part.hour, part.y, prob >= high),
-        "ece": m.ece(part.y, prob), "brier": m.brier(part.y, prob),
+        "ece": m.ece(part.y, prob), "brier": m.brier(part.y, prob), "reliability": m.reliability_bins(part.y, prob),
         "n_rows": len(part.y), "n_patients": int(part.groups.max() + 1), "positive_rows": int(part.y.sum()),
         "septic_patients": int(pd.Series(part.y).groupby(part.groups).max().sum()),
     }

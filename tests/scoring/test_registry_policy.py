@@ -117,6 +117,21 @@ class ModelCardPageTests:
         assert "not serving" in rows[1]
         assert 'href="/models/news2/rcp-2017/"' in body and "published rule" in body
 
+    def test_card_page_shows_calibration_by_bin(self, registered: Any, client: Client, tmp_path: Path,
+                                                sample_frame: pd.DataFrame) -> None:
+        from scoring.training.publish import publish
+
+        card = tiny_card(sample_frame)
+        card["metrics"]["external_test"]["reliability"] = [
+            {"lower": 0.3, "upper": 0.4, "predicted": 0.3431, "observed": 0.1274, "n": 2397}]
+        publish(card, tmp_path / "0.0.3-test", "0.0.3-test")
+        model_register(artifact_dir=str(tmp_path / "0.0.3-test"), registered_by="test", status="shadow")
+        body = client.get("/models/sepsis/0.0.3-test/").content.decode()
+        assert "Calibration by probability bin" in body
+        assert "<td>external_test</td><td>0.30-0.40</td><td>0.343</td><td>0.127</td><td>2397</td>" in body
+        older = client.get(f"/models/sepsis/{registered.version}/").content.decode()
+        assert "Calibration by probability bin" not in older  # cards without bins (older versions) still render
+
     def test_index_without_models_says_how_to_install(self, db: Any, client: Client) -> None:
         assert "manage.py install_models" in client.get("/models/").content.decode()
 

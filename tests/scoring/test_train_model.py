@@ -55,6 +55,9 @@ class TrainModelTests:
         assert 0.5 < b["auroc"] < 1 and b["utility"] is not None and 0 <= b["ece"] < 0.2
         assert set(b["subgroups"]) == {"female", "male", "age <45", "age 45-64", "age 65-79", "age 80+"}
         assert set(b["baselines"]) == {"news2", "qsofa"} and a["n_patients"] > 0
+        assert sum(r["n"] for r in b["reliability"]) == b["n_rows"]
+        assert all(0 <= r["observed"] <= 1 and r["lower"] <= r["predicted"] <= r["upper"] for r in b["reliability"])
+        assert "## Calibration by probability bin" in (tmp_path / "sepsis" / "card.md").read_text()
         assert 0 < card["thresholds"]["moderate"] <= card["thresholds"]["high"] < 1
         meta = read_metadata(ort.InferenceSession(str(tmp_path / "sepsis" / "model.onnx"),
                                                   providers=["CPUExecutionProvider"]))
