@@ -61,6 +61,13 @@ class ScoreResult:
         return tuple(r for r in self.reasons if r not in gaps)
 
 
+def probability_text(probability: float) -> str:
+    """A calibrated probability as clinicians read it: whole percent, but never "0%" or "100%" (no estimate is
+    certain): "<1%" and ">99%" where rounding would say so."""
+    text = f"{probability:.0%}"
+    return {"0%": "<1%", "100%": ">99%"}.get(text, text)
+
+
 def gap_sentences(missing: Sequence[str], stale: Sequence[str]) -> list[str]:
     """The refusal sentences of missing and stale required inputs (one definition, read by `notes`)."""
     return ([f"Required input missing: {label}." for label in missing]

@@ -12,7 +12,7 @@ from django.db import connection
 from config.errors import ApplicationError
 from fhirapp.client import FhirClient
 from fhirapp.patient import deceased_text
-from scoring.types import ScoreResult
+from scoring.types import ScoreResult, probability_text
 from smart_launch.svg import driver_bar_svg, trend_svg
 
 FETCH_SECONDS = 8.0
@@ -249,7 +249,7 @@ def value_text(result: ScoreResult) -> str:
     if not result.scored:
         return "Not scored"
     if result.probability is not None:
-        return f"{result.probability * 100:.0f}%"
+        return probability_text(result.probability)
     if result.points is not None:
         points = f"{result.points:g}"
         return f"{points} point{'' if points == '1' else 's'}"

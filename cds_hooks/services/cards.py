@@ -11,7 +11,7 @@ import orjson
 from django.conf import settings
 
 from cds_hooks.schemas import Card, Link, OverrideReasonCoding, Source
-from scoring.types import Driver, ScoreResult
+from scoring.types import Driver, ScoreResult, probability_text
 
 SUMMARY_MAX = 139  # spec: "<140-character summary"
 MAX_DRIVERS = 5
@@ -98,7 +98,7 @@ def _risk_detail(result: ScoreResult, data_note: str) -> str:
 def _headline(result: ScoreResult) -> str:
     horizon = f" in the next {result.horizon_hours} h" if result.horizon_hours else ""
     if result.probability is not None:
-        return f"calibrated probability **{result.probability * 100:.0f}%**{horizon}."
+        return f"calibrated probability **{probability_text(result.probability)}**{horizon}."
     if result.points is not None:
         return f"score **{result.points:g} points**{horizon}."
     return result.summary

@@ -16,7 +16,7 @@ from scoring.serving import registry
 from scoring.serving.explain import contributions, drivers
 from scoring.serving.policy import Policy
 from scoring.serving.results import base_fields, input_digest, refusal
-from scoring.types import ScoreResult
+from scoring.types import ScoreResult, probability_text
 
 
 def loaded_model(mv: ModelVersion) -> registry.LoadedModel:
@@ -52,9 +52,10 @@ def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, 
     band = policy.band(probability)
     horizon = (mv.card or {}).get("horizon_hours")
     when = f" in next {horizon} h" if horizon and horizon < 48 else f" within {horizon // 24} days" if horizon else ""
+    summary = f"{mv.title} {band.upper()}: {probability_text(probability)}{when}"[:140]
     return ScoreResult(
         **base_fields(mv, as_of, model.provider), scored=True, probability=probability, points=None, band=band,
-        indicator=policy.indicator(band), summary=f"{mv.title} {band.upper()}: {probability:.0%}{when}"[:140],
+        indicator=policy.indicator(band), summary=summary,
         drivers=drivers(model.features, ex.values, contribs, ex.ages), data_times=ex.data_times, basis=ex.basis,
         input_digest=digest, margin=margin, base_value=float(contribs[-1]), reasons=ex.notes,
     )

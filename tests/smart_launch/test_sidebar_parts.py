@@ -23,6 +23,9 @@ def _result(**overrides: Any) -> ScoreResult:
 
 def test_value_words() -> None:
     assert sidebar.value_text(_result()) == "34%"
+    assert sidebar.value_text(_result(probability=0.0041)) == "<1%"  # never "0%": no estimate is certain
+    assert sidebar.value_text(_result(probability=0.0051)) == "1%"
+    assert sidebar.value_text(_result(probability=0.9951)) == ">99%"
     assert sidebar.value_text(_result(kind="rule", probability=None, points=1.0)) == "1 point"
     assert sidebar.value_text(_result(kind="rule", probability=None, points=5.0)) == "5 points"
     assert sidebar.value_text(_result(scored=False, probability=None)) == "Not scored"
