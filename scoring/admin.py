@@ -6,8 +6,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
+from scoring.selectors import external_metrics
 from scoring.services_registry import POLICY_FIELDS, model_status_set, policy_update
 
 
@@ -26,7 +29,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
     """Registered versions; only the status is editable (rollback = re-activate an older version)."""
 
     form = ModelVersionForm
-    list_display = ("name", "version", "status", "kind", "spec_version", "short_sha", "registered_by", "registered_at")
+    list_display = ("name", "version", "status", "kind", "spec_version", "external_auroc", "card_page", "short_sha",
+                    "registered_by", "registered_at")
     list_filter = ("name", "status", "kind")
     readonly_fields = ("name", "version", "title", "kind", "sha256", "artifact_path", "spec_version", "metrics",
                        "registered_by", "registered_at", "updated_at")
@@ -35,6 +39,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def short_sha(self, obj: ModelVersion) -> str:
         """First 12 hex digits."""
         return obj.sha256[:12]
+
+    @admin.display(description="external AUROC")
+    def external_auroc(self, obj: ModelVersion) -> str:
+        """AUROC of the card's external evaluation (set B for sepsis, held-out patients for readmission)."""
+        auroc = external_metrics(obj.card or {})[1].get("auroc")
+        return f"{auroc:.3f}" if isinstance(auroc, float) else "-"
+
+    @admin.display(description="model card")
+    def card_page(self, obj: ModelVersion) -> str:
+        """Link to the version's card page."""
+        url = reverse("scoring:model_card", kwargs={"name": obj.name, "version": obj.version})
+        return format_html('<a href="{}">card</a>', url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Versions come from register_model / install_models, never hand-typed."""

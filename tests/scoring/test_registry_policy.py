@@ -79,6 +79,11 @@ class StatusAndPolicyTests:
         assert change.changed_by == "bob" and change.reason == "fewer alerts"
         assert change.before["high_at"] == 0.2 and change.after["high_at"] == 0.3
 
+    def test_admin_list_shows_external_auroc_and_links_the_card(self, registered: Any, admin_client: Client) -> None:
+        body = admin_client.get("/admin/scoring/modelversion/").content.decode()
+        auroc = registered.card["metrics"]["external_test"]["auroc"]
+        assert f"{auroc:.3f}" in body and f'href="/models/sepsis/{registered.version}/"' in body
+
     def test_admin_edit_requires_reason_and_writes_history(self, registered: Any, admin_client: Client) -> None:
         url = f"/admin/scoring/thresholdpolicy/{registered.policy.pk}/change/"
         data = {"moderate_at": "0.04", "high_at": "0.25", "low_indicator": "info", "moderate_indicator": "warning",
