@@ -95,6 +95,13 @@ def _ratios(prepared: Any, _: Any) -> F32:
     return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
 
 
+def _hospital_hours(_: Any, raw: Any) -> F32:
+    """Hours since hospital admission (ICU length of stay minus HospAdmTime, which is negative when the patient was
+    in hospital before the ICU); in FHIR the start of the hospital Encounter the ICU stay is partOf."""
+    out = raw["ICULOS"].to_numpy(np.float64) - raw["HospAdmTime"].to_numpy(np.float64)
+    return out.reshape(-1, 1).astype(np.float32)
+
+
 def _both(*builders: Callable[[Any, Any], F32]) -> Callable[[Any, Any], F32]:
     return lambda prepared, raw: np.hstack([b(prepared, raw) for b in builders])
 
@@ -119,6 +126,7 @@ def candidates() -> list[Candidate]:
                           "min_child_weight": 20, "lambda": 10, "eval_metric": "logloss"}),
         Candidate("no-charting", "without counts, hours-since and missing flags", blank=CHARTING),
         Candidate("no-site", "without the inputs the two hospitals record differently", blank=SITE_SPECIFIC),
+        Candidate("hospital-hours", "+ hours since hospital admission (HospAdmTime)", derive=_hospital_hours),
         Candidate("no-los", "without ICU length of stay (its link to the label depends on admission practice)",
                   blank=("icu_los_hours",)),
     ]
