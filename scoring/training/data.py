@@ -22,7 +22,12 @@ def shared_data_dir() -> Path:
 
 def physionet_load(which: str) -> tuple[pd.DataFrame, str]:
     """One PhysioNet 2019 set ("A" or "B"), sorted by patient and hour, and the file's sha256."""
-    path = shared_data_dir() / PHYSIONET_SET.format(which)
+    return physionet_read(shared_data_dir() / PHYSIONET_SET.format(which))
+
+
+def physionet_read(path: Path) -> tuple[pd.DataFrame, str]:
+    """Hourly ICU rows in the PhysioNet 2019 layout (CSV, optionally gzipped), sorted by patient and hour, and the
+    file's sha256. The shared sets and a site's own export for recalibration are read the same way."""
     numeric = {o.column: "float64" for o in PHYSIONET_OBSERVATIONS}
     frame = pd.read_csv(path, dtype={**numeric, "patient_id": "str", "source_set": "str"})
     frame = frame.sort_values(["patient_id", "hour"], kind="stable").reset_index(drop=True)

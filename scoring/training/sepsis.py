@@ -65,11 +65,16 @@ def prepare(which: str, limit_patients: int | None = None) -> tuple[Prepared, st
     if limit_patients:
         keep = frame["patient_id"].drop_duplicates().iloc[:limit_patients]
         frame = frame[frame["patient_id"].isin(keep)].reset_index(drop=True)
+    return prepare_frame(frame), sha
+
+
+def prepare_frame(frame: pd.DataFrame) -> Prepared:
+    """Features (the shared spec), labels and stay structure of hourly rows in the PhysioNet layout."""
     x = hourly_features(frame, SEPSIS_FEATURES, progress=True, dtype=np.float32)
     groups = pd.factorize(frame["patient_id"])[0].astype(np.int64)
     slim = frame[["patient_id", "Age", "Gender", "hour"]].copy()
     return Prepared(x, frame["SepsisLabel"].to_numpy(np.int8), frame["patient_id"].to_numpy(), groups,
-                    frame["hour"].to_numpy(np.float64), slim), sha
+                    frame["hour"].to_numpy(np.float64), slim)
 
 
 def _subset(p: Prepared, mask: npt.NDArray[np.bool_]) -> Prepared:
@@ -77,9 +82,11 @@ def _subset(p: Prepared, mask: npt.NDArray[np.bool_]) -> Prepared:
     return Prepared(p.x[mask], p.y[mask], p.patients[mask], groups, p.hour[mask], p.frame[mask])
 
 
-def choose_thresholds(prob: npt.NDArray[np.float64], part: Prepared) -> dict[str, Any]:
-    """High = the probability maximising normalized utility on held-out set-A patients; moderate = the
-    probability reaching MODERATE_SENSITIVITY row-level sensitivity there (if below high)."""
+def choose_thresholds(prob: npt.NDArray[np.float64], part: Prepared,
+                      where: str = "held-out set-A patients") -> dict[str, Any]:
+    """High = the probability maximising normalized utility on `part` (held-out set-A patients, or a site's
+    recalibration patients); moderate = the probability reaching MODERATE_SENSITIVITY row-level sensitivity
+    there (if below high)."""
     grid = np.unique(np.quantile(prob, np.linspace(0.5, 0.999, 250)))
     utilities = [normalized_utility(part.groups, part.hour, part.y, prob >= t) for t in grid]
     best = int(np.argmax(utilities))
@@ -87,11 +94,12 @@ def choose_thresholds(prob: npt.NDArray[np.float64], part: Prepared) -> dict[str
     pos = np.sort(prob[part.y == 1])
     moderate = float(pos[int((1 - MODERATE_SENSITIVITY) * len(pos))]) if len(pos) else high
     return {"moderate": min(moderate, high), "high": high, "utility_at_high_on_set_a": float(utilities[best]),
-            "criterion": f"high: maximum normalized utility on held-out set-A patients; moderate: "
+            "criterion": f"high: maximum normalized utility on {where}; moderate: "
                          f"{MODERATE_SENSITIVITY:.0%} row-level sensitivity there"}
 
 
-def evaluate(prob: npt.NDArray[np.float64], part: Prepared, high: float, png: Path | None) -> dict[str, Any]:
+def evaluate(prob: npt.NDArray[np.float64], part: Prepared, high: float, png: Path | None,
+             png_title: str = "Sepsis: set B (external)") -> dict[str, Any]:
     """All metrics of one evaluation set."""
     out: dict[str, Any] = {
         "auroc": m.auroc(part.y, prob), "auprc": m.auprc(part.y, prob),
@@ -107,7 +115,7 @@ def evaluate(prob: npt.NDArray[np.float64], part: Prepared, high: float, png: Pa
     out["subgroups"] = m.subgroup_auroc(part.y, prob, groups)
     out["baselines"] = baselines(prob, part, high)
     if png is not None:
-        m.reliability_png(part.y, prob, png, "Sepsis: set B (external)")
+        m.reliability_png(part.y, prob, png, png_title)
     return out
 
 
