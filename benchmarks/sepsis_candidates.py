@@ -222,6 +222,12 @@ def main() -> None:
                         help="also the diagnostic (not a candidate) trained with these fractions of set B's "
                              "non-held-out patients, e.g. 0,0.05,0.2,1")
     args = parser.parse_args()
+    try:
+        fractions = [float(f) for f in args.with_set_b.split(",") if f]
+    except ValueError:
+        parser.error("--with-set-b takes comma-separated fractions, e.g. 0,0.05,0.2,1")
+    if any(not 0 <= f <= 1 for f in fractions):
+        parser.error("--with-set-b fractions must lie between 0 and 1")
     wanted = {n for n in args.only.split(",") if n}
     chosen = [c for c in all_candidates if not wanted or c.name in wanted]
     unknown = wanted - {c.name for c in all_candidates}
@@ -240,7 +246,7 @@ def main() -> None:
     for c, internal, external, trees in rows:
         print(f"{c.name:12s} {internal['auroc']:8.3f} {internal['utility']:7.3f} | {external['auroc']:8.3f} "
               f"{external['auprc']:8.3f} {external['utility']:7.3f} {trees:5d}  {c.note}")
-    for fraction in (float(f) for f in args.with_set_b.split(",") if f):
+    for fraction in fractions:
         in_a, in_b, stays = _with_set_b(data, fraction)
         print(f"{'with-B ' + format(fraction, 'g'):12s} {in_a['auroc']:8.3f} {in_a['utility']:7.3f} | "
               f"{in_b['auroc']:8.3f} {in_b['auprc']:8.3f} {in_b['utility']:7.3f}        diagnostic: {stays} set-B "

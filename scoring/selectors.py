@@ -91,7 +91,10 @@ def model_card_url(name: str, version: str) -> str:
 
 def external_metrics(card: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The card's external evaluation (its key, e.g. "external_set_b", and metrics), or (None, {})."""
-    return next(((k, v) for k, v in (card.get("metrics") or {}).items() if k.startswith("external")), (None, {}))
+    metrics = card.get("metrics")
+    found: tuple[str | None, Any] = next(((k, v) for k, v in (metrics.items() if isinstance(metrics, dict) else ())
+                  if k.startswith("external")), (None, {}))
+    return found if isinstance(found[1], dict) else (found[0], {})
 
 
 STATUS_ORDER = ("active", "canary", "shadow", "retired")

@@ -7,13 +7,21 @@ from datetime import datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from scoring.types import probability_text
+
 WIDTH, HEIGHT = 300, 84
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 34, 8, 8, 18
 RAISES, LOWERS, GRID, LINE, MUTED = "#b00020", "#0b5cad", "#d0d7de", "#0d2a4a", "#4a5360"
 
 
 def _fmt(value: float, kind: str) -> str:
+    """An axis label: 0%, 5%, 10% (or rule points)."""
     return f"{value * 100:.0f}%" if kind == "ml" else f"{value:g}"
+
+
+def _value(value: float, kind: str) -> str:
+    """A scored value as the panel states it: "<1%", never "0%" (or rule points)."""
+    return probability_text(value) if kind == "ml" else f"{value:g}"
 
 
 def _y_max(values: list[float], kind: str) -> float:
@@ -45,7 +53,7 @@ def trend_svg(points: list[tuple[datetime, float | None]], *, kind: str, title: 
 
     hours = span / 3600
     summary = (f"{title} over the last {hours:.0f} hours: "
-               + (f"from {_fmt(scored[0][1], kind)} to {_fmt(scored[-1][1], kind)}." if scored
+               + (f"from {_value(scored[0][1], kind)} to {_value(scored[-1][1], kind)}." if scored
                   else "not scored at any time."))
     parts = [f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(summary)}" '
              f'xmlns="http://www.w3.org/2000/svg"><title>{escape(summary)}</title>']
@@ -66,7 +74,7 @@ def trend_svg(points: list[tuple[datetime, float | None]], *, kind: str, title: 
             continue
         segment.append(f"{x(t):.1f},{y(v):.1f}")
         parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5" fill="{LINE}">'
-                     f"<title>{t:%d %b %H:%M}: {_fmt(v, kind)}</title></circle>")
+                     f"<title>{t:%d %b %H:%M}: {escape(_value(v, kind))}</title></circle>")
     if len(segment) > 1:
         parts.append(_polyline(segment))
     base = HEIGHT - 4

@@ -30,6 +30,7 @@ from sandbox_ehr.fhir.services import (
     delete_apply,
     id_check,
     new_id,
+    patch_scope_require,
     patched_write,
     stored_check,
 )
@@ -73,11 +74,11 @@ def _relative(url: str, base_url: str) -> str:
     return url.lstrip("/")
 
 
-def _etag_version(value: str | None) -> int | None:
-    if not value:
+def _etag_version(value: Any) -> int | None:
+    if value is None or value == "":
         return None
-    digits = value.removeprefix("W/").strip('"')
-    if not digits.isdigit():
+    digits = value.removeprefix("W/").strip('"') if isinstance(value, str) else ""
+    if not (digits.isascii() and digits.isdigit()):  # "²".isdigit(), but int("²") fails
         raise InvalidResource(f"'{value}' is not a version ETag such as W/\"2\".")
     return int(digits)
 
@@ -135,7 +136,7 @@ def _plan(index: int, entry: Any, grant: Grant | None, base_url: str) -> Planned
         scope_require(grant, planned.resource_type, "delete")
         planned.if_match = _etag_version(request.get("ifMatch"))
     elif method == "PATCH":
-        scope_require(grant, planned.resource_type, "update")
+        patch_scope_require(grant, planned.resource_type)
         planned.patch = binary_patch(entry.get("resource"))
         planned.if_match = _etag_version(request.get("ifMatch"))
     else:

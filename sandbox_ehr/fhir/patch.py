@@ -11,6 +11,9 @@ from sandbox_ehr.fhir.errors import InvalidResource, PatchFailed, UnsupportedMed
 
 JSON_PATCH = "application/json-patch+json"
 _KEPT = ("resourceType", "id")
+# JSON values (objects, arrays, scalars) the `copy` operations of one patch may add: each copy can double the
+# document, so a short patch could otherwise grow it past any memory (a body-size limit bounds only `add`).
+MAX_COPIED_VALUES = 100_000
 
 
 def _fhirpath_patch() -> UnsupportedMediaType:
@@ -70,10 +73,38 @@ def _apply_one(document: Any, index: int, operation: Any) -> Any:
         raise PatchFailed(f"{where} failed: {exc}.", extra=extra) from exc
 
 
+def _values(value: Any) -> int:
+    """How many JSON values `value` holds, itself included (iteratively: no recursion limit)."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def _copied(document: Any, operation: Any) -> int:
+    """JSON values a `copy` operation would add (0 for other operations, or when `from` names nothing)."""
+    if not isinstance(operation, dict) or operation.get("op") != "copy" or not isinstance(operation.get("from"), str):
+        return 0
+    try:
+        return _values(jsonpatch.JsonPointer(operation["from"]).resolve(document))
+    except jsonpatch.JsonPointerException:
+        return 0  # the operation itself fails with the reason
+
+
 def patch_apply(resource: dict[str, Any], operations: list[Any]) -> dict[str, Any]:
     """A copy of `resource` with the operations applied in order, all or none; its type and id may not change."""
     patched: Any = copy.deepcopy(resource)
+    copied = 0
     for index, operation in enumerate(operations):
+        copied += _copied(patched, operation)
+        if copied > MAX_COPIED_VALUES:
+            raise PatchFailed(f"{_where(index, operation)}: the patch's copy operations would add more than "
+                              f"{MAX_COPIED_VALUES} JSON values.", extra={"operation": index})
         patched = _apply_one(patched, index, operation)
     if not isinstance(patched, dict):
         raise PatchFailed("The patch must leave a JSON object (the resource).")

@@ -18,7 +18,7 @@ from sandbox_ehr.fhir.patch import patch_apply
 from sandbox_ehr.fhir.permissions import Grant, compartment, compartment_require, scope_require
 from sandbox_ehr.fhir.references import rewrite_references
 from sandbox_ehr.fhir.search import search_build
-from sandbox_ehr.fhir.selectors import not_deleted, resource_get, resource_row
+from sandbox_ehr.fhir.selectors import not_deleted, resource_read, resource_row
 from sandbox_ehr.fhir.store import Stored, Write, resource_mark_deleted, resources_store
 from sandbox_ehr.fhir.validation import resource_validate
 
@@ -63,9 +63,10 @@ def stored_check(stored: list[Stored], grant: Grant | None) -> None:
         compartment_require(grant, item.resource_type, "create" if item.created else "update", item.patient_id)
 
 
-def _existing(resource_type: str, resource_id: str) -> WriteResult:
-    row = resource_get(resource_type, resource_id)
-    return WriteResult(Stored(row.resource_type, row.resource_id, row.version_id, row.last_updated, row.content,
+def _existing(resource_type: str, resource_id: str, grant: Grant | None) -> WriteResult:
+    """A conditional create's match, answered only to a token that may read it (as in a Bundle)."""
+    row, content = resource_read(grant=grant, resource_type=resource_type, resource_id=resource_id)
+    return WriteResult(Stored(row.resource_type, row.resource_id, row.version_id, row.last_updated, content,
                               created=False, changed=False, patient_id=row.patient_id))
 
 
@@ -83,7 +84,7 @@ def resource_create(*, resource_type: str, resource: Any, grant: Grant | None,
             if len(matches) > 1:
                 raise PreconditionFailed(f"If-None-Exist matched more than one {resource_type}.")
             if matches:
-                return _existing(resource_type, matches[0])
+                return _existing(resource_type, matches[0], grant)
         stored = resources_store([Write({**resource, "id": new_id()})])
         stored_check(stored, grant)
     return WriteResult(stored[0])
@@ -114,16 +115,25 @@ def resource_update(*, resource_type: str, resource_id: str, resource: Any, gran
     return WriteResult(stored[0])
 
 
+def patch_scope_require(grant: Grant | None, resource_type: str) -> None:
+    """403 unless the token may read and update the type: a patch applies to, and answers with, what is stored."""
+    scope_require(grant, resource_type, "update")
+    scope_require(grant, resource_type, "read")
+
+
 def patched_write(*, resource_type: str, resource_id: str, operations: list[Any], grant: Grant | None,
                   if_match: int | None = None) -> Write:
     """Inside the caller's transaction: the current version (locked) with a JSON Patch applied, to store over it.
 
     404 if the resource never existed, 403 outside the token's compartment (before 410, as for a read),
     410 if it was deleted, 412 unless If-Match names the current version; 400/422 from the patch itself.
+    A patch reads the current version (its `test` operations and the answer show it), so the token must be
+    allowed to read it as well as update it (the caller checks both scopes: `patch_scope_require`).
     The caller validates the result as it validates an update.
     """
     row = resource_row(resource_type, resource_id, for_update=True)
-    compartment_require(grant, resource_type, "update", row.patient_id)
+    for interaction in ("read", "update"):
+        compartment_require(grant, resource_type, interaction, row.patient_id)
     not_deleted(row)
     if if_match is not None and row.version_id != if_match:
         raise VersionConflict(extra={"current_version": row.version_id})
@@ -133,7 +143,7 @@ def patched_write(*, resource_type: str, resource_id: str, operations: list[Any]
 def resource_patch(*, resource_type: str, resource_id: str, operations: list[Any], grant: Grant | None,
                    if_match: int | None = None) -> WriteResult:
     """PATCH [type]/[id] with a JSON Patch (R4 http.html#patch): a new version, validated as PUT validates."""
-    scope_require(grant, resource_type, "update")
+    patch_scope_require(grant, resource_type)
     id_check(resource_id)
     with transaction.atomic():
         write = patched_write(resource_type=resource_type, resource_id=resource_id, operations=operations,

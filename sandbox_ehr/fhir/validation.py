@@ -24,11 +24,28 @@ def resource_type_check(resource_type: str) -> None:
         raise ResourceNotFound(f"'{resource_type}' is not a FHIR resource type this server knows.")
 
 
+MAX_DEPTH = 64  # JSON nesting allowed in one resource; real R4 resources stay far below (validation recurses)
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether JSON nesting exceeds MAX_DEPTH (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def resource_validate(resource: Any, *, where: str = "") -> None:
     """Raise InvalidResource (with one field entry per problem) unless `resource` is a valid R4B resource."""
     prefix = f"{where}: " if where else ""
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         raise InvalidResource(f"{prefix}the body is not a FHIR resource (no resourceType).")
+    if _too_deep(resource):
+        raise InvalidResource(f"{prefix}the resource nests JSON more than {MAX_DEPTH} levels deep.")
     model = _resource_model(resource["resourceType"])
     if model is None:
         raise InvalidResource(f"{prefix}'{resource['resourceType']}' is not a FHIR resource type.")

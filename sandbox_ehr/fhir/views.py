@@ -94,7 +94,7 @@ def _if_match(request: HttpRequest) -> int | None:
     if not value:
         return None
     digits = value.removeprefix("W/").strip('"')
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # "²".isdigit(), but int("²") fails
         raise InvalidResource(f"If-Match '{value}' is not a version ETag such as W/\"2\".")
     return int(digits)
 

@@ -35,8 +35,8 @@ def reliability_bins(y: npt.NDArray[np.integer], p: F64, bins: int = ECE_BINS) -
 
 def ece(y: npt.NDArray[np.integer], p: F64, bins: int = ECE_BINS) -> float:
     """Expected calibration error over equal-width probability bins."""
-    return sum(int(b["n"]) / len(p) * abs(float(b["observed"]) - float(b["predicted"]))
-               for b in reliability_bins(y, p, bins))
+    return float(sum(int(b["n"]) / len(p) * abs(float(b["observed"]) - float(b["predicted"]))
+                     for b in reliability_bins(y, p, bins)))
 
 
 def brier(y: npt.NDArray[np.integer], p: F64) -> float:

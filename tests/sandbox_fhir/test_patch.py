@@ -172,6 +172,22 @@ class PatchErrorTests:
         assert body["issue"][0]["code"] == "not-supported"
         _unchanged(fhir, path)
 
+    def test_copies_cannot_grow_the_resource_without_bound(self, fhir: Fhir) -> None:
+        """Each copy of an array into itself doubles it: a short patch must not exhaust the server's memory."""
+        path = _created(fhir)
+        doubling = [{"op": "copy", "from": "/category", "path": "/category/-"}] * 17
+        _outcome(_patch(fhir, path, doubling), 422, "copy operations would add more than")
+        _unchanged(fhir, path)
+
+    def test_odd_if_match_values_are_400(self, fhir: Fhir) -> None:
+        path = _created(fhir)
+        _outcome(_patch(fhir, path, [_replace("/status", "amended")], **{"If-Match": 'W/"\u00b2"'}), 400,
+                 "not a version ETag")
+        for if_match in (1, ["W/\"1\""]):
+            stale = _patch_entry(path, _binary([_replace("/status", "amended")]), ifMatch=if_match)
+            _outcome(fhir.send("POST", "", _bundle("transaction", stale)), 400, "not a version ETag")
+        _unchanged(fhir, path)
+
     def test_json_patch_with_a_charset_is_accepted(self, fhir: Fhir) -> None:
         path = _created(fhir)
         response = fhir.send("PATCH", path, [_replace("/status", "amended")],
@@ -186,7 +202,22 @@ class PatchAccessTests:
         _outcome(_patch(fhir_as("system/Observation.crds"), path, operations), 403, "'update' on Observation")
         _outcome(_patch(fhir_as(scope=None), path, operations), 401)
         _unchanged(fhir, path)
-        assert _patch(fhir_as("system/Observation.u"), path, operations).status_code == 200
+        assert _patch(fhir_as("system/Observation.ru"), path, operations).status_code == 200
+
+    def test_needs_the_read_scope_too(self, fhir: Fhir, fhir_as: Any, golden: dict[str, str]) -> None:
+        """A patch answers with the stored resource and its `test` operations probe it: an update-only token
+        must not read through it."""
+        path = _created(fhir)
+        write_only = fhir_as("system/Observation.u")
+        _outcome(_patch(write_only, path, []), 403, "'read' on Observation")
+        _outcome(_patch(write_only, path, [{"op": "test", "path": "/status", "value": "final"}]), 403)
+        entries = write_only.send("POST", "", _bundle("batch", _patch_entry(path, _binary([])))).json()["entry"]
+        assert entries[0]["response"]["status"] == "403" and "resource" not in entries[0]
+        _unchanged(fhir, path)
+        alice = golden[ALICE_URN].split("/")[1]
+        reads_alice_only = fhir_as("patient/Observation.r user/Observation.u launch/patient", patient_id=alice)
+        _outcome(_patch(reads_alice_only, golden[BOBS_OBSERVATION], []), 403, "outside the patient compartment")
+        assert _patch(reads_alice_only, golden[ALICES_OBSERVATION], []).status_code == 200
 
     def test_patient_compartment_is_enforced(self, fhir_as: Any, golden: dict[str, str]) -> None:
         alice, bob = golden[ALICE_URN], golden[BOB_URN]
@@ -215,7 +246,7 @@ def _binary(operations: Any, content_type: str = JSON_PATCH) -> dict[str, Any]:
     return {"resourceType": "Binary", "contentType": content_type, "data": data}
 
 
-def _patch_entry(url: str, resource: Any, **request: str) -> dict[str, Any]:
+def _patch_entry(url: str, resource: Any, **request: Any) -> dict[str, Any]:
     return {"resource": resource, "request": {"method": "PATCH", "url": url, **request}}
 
 

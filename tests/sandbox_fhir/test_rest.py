@@ -103,6 +103,14 @@ class ValidationTests:
         assert fragment in str(outcome)
         assert not FhirResource.objects.exists()
 
+    def test_deep_nesting_is_400_not_a_crash(self, fhir: Fhir) -> None:
+        nested: dict[str, Any] = {"url": "urn:test:x", "valueString": "leaf"}
+        for _ in range(150):  # the validator recursed past Python's limit on this (a 500)
+            nested = {"url": "urn:test:x", "extension": [nested]}
+        outcome = _outcome(fhir.send("POST", "Observation", {**OBSERVATION, "extension": [nested]}), 400)
+        assert "more than 64 levels deep" in outcome["issue"][0]["diagnostics"]
+        assert not FhirResource.objects.exists()
+
     def test_body_type_must_match_url(self, fhir: Fhir) -> None:
         _outcome(fhir.send("POST", "Patient", OBSERVATION), 400)
         _outcome(fhir.send("PUT", "Observation/x1", {**OBSERVATION, "id": "x2"}), 400)
@@ -123,6 +131,15 @@ class ConditionalCreateTests:
         second = fhir.send("POST", "Observation", OBSERVATION, **{"If-None-Exist": "identifier=urn:test:obs|one"})
         assert first.status_code == 201 and second.status_code == 200
         assert second.json()["id"] == first.json()["id"]
+        assert FhirResource.objects.filter(resource_type="Observation").count() == 1
+
+    def test_a_create_only_token_is_not_shown_the_match(self, fhir: Fhir, fhir_as: Any) -> None:
+        """Answering with the existing resource is a read: as in a Bundle, it needs the read scope."""
+        condition = {"If-None-Exist": "identifier=urn:test:obs|one"}
+        fhir.send("POST", "Observation", OBSERVATION, **condition)
+        denied = fhir_as("system/Observation.c").send("POST", "Observation", OBSERVATION, **condition)
+        body = _outcome(denied, 403)
+        assert "'read' on Observation" in body["issue"][0]["diagnostics"] and "valueQuantity" not in denied.text
         assert FhirResource.objects.filter(resource_type="Observation").count() == 1
 
     def test_several_matches_is_412(self, fhir: Fhir) -> None:

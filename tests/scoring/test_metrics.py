@@ -23,3 +23,13 @@ def test_perfectly_calibrated_bins_have_no_error() -> None:
     p = np.repeat([0.25, 0.75], 4)
     y = np.array([1, 0, 0, 0, 1, 1, 1, 0])
     assert m.ece(y, p) == pytest.approx(0.0)
+
+
+def test_external_metrics_of_odd_cards() -> None:
+    from scoring.selectors import external_metrics
+
+    assert external_metrics({}) == (None, {})
+    assert external_metrics({"metrics": None}) == (None, {})
+    assert external_metrics({"metrics": {"external_x": None}}) == ("external_x", {})
+    assert external_metrics({"metrics": {"internal": {"auroc": 0.9}, "external_b": {"auroc": 0.8}}}) == (
+        "external_b", {"auroc": 0.8})

@@ -61,6 +61,9 @@ def test_trend_svg_escapes_and_marks_unscored_times() -> None:
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert "not scored at 10:00" in svg and svg.count("<circle") == 2 and "from 10% to 30%" in svg
     assert trend_svg(points[:1], kind="ml", title="t") == ""
+    low = trend_svg([(NOW - timedelta(hours=2), 0.002), (NOW, 0.003)], kind="ml", title="t")
+    assert "from &lt;1% to &lt;1%" in low and ": &lt;1%</title>" in low and "<1%" not in low  # escaped, never 0%
+    assert ">0%</text>" in low  # the axis still starts at 0%
 
 
 def test_driver_bar_is_proportional() -> None:
