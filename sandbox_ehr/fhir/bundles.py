@@ -35,7 +35,7 @@ from sandbox_ehr.fhir.services import (
     stored_check,
 )
 from sandbox_ehr.fhir.store import Stored, Write, resources_store
-from sandbox_ehr.fhir.validation import resource_type_check, resource_validate
+from sandbox_ehr.fhir.validation import MAX_DEPTH, resource_type_check, resource_validate, too_deep
 
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created"}
 
@@ -150,6 +150,8 @@ def _prepare(planned: Planned, mapping: dict[str, str], grant: Grant | None) -> 
         write = patched_write(resource_type=planned.resource_type, resource_id=planned.resource_id,
                               operations=planned.patch or [], grant=grant, if_match=planned.if_match)
         planned.resource, planned.if_match = write.resource, write.if_match
+    if too_deep(planned.resource):  # before rewrite_references, which recurses
+        raise InvalidResource(f"The resource nests JSON more than {MAX_DEPTH} levels deep.")
     planned.resource = rewrite_references(planned.resource, mapping)
     resource_validate(planned.resource)
 

@@ -27,7 +27,7 @@ def resource_type_check(resource_type: str) -> None:
 MAX_DEPTH = 64  # JSON nesting allowed in one resource; real R4 resources stay far below (validation recurses)
 
 
-def _too_deep(value: Any) -> bool:
+def too_deep(value: Any) -> bool:
     """Whether JSON nesting exceeds MAX_DEPTH (walked without recursion)."""
     stack = [(value, 1)]
     while stack:
@@ -44,7 +44,7 @@ def resource_validate(resource: Any, *, where: str = "") -> None:
     prefix = f"{where}: " if where else ""
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         raise InvalidResource(f"{prefix}the body is not a FHIR resource (no resourceType).")
-    if _too_deep(resource):
+    if too_deep(resource):
         raise InvalidResource(f"{prefix}the resource nests JSON more than {MAX_DEPTH} levels deep.")
     model = _resource_model(resource["resourceType"])
     if model is None:

@@ -1,5 +1,6 @@
 """Transaction and batch Bundles: urn:uuid rewriting, all-or-nothing, conditional create, per-entry responses."""
 import copy
+import json
 from typing import Any
 
 from sandbox_ehr.fhir.models import FhirResource
@@ -62,6 +63,17 @@ class TransactionTests:
             _post(PATIENT, "urn:uuid:3f1f5c2e-1111-4c1c-9c1c-3f1f5c2e1111"),
             _post(_observation("urn:uuid:3f1f5c2e-2222-4c1c-9c1c-3f1f5c2e2222"))))
         assert response.status_code == 400 and not FhirResource.objects.exists()
+
+    def test_a_deeply_nested_entry_is_400_and_writes_nothing(self, fhir: Fhir) -> None:
+        levels = 300  # 600 JSON levels: valid JSON, but rewriting references recursed past Python's limit (a 500)
+        nested = '{"url": "urn:test:x", "extension": [' * levels + '{"url": "urn:test:x", "valueString": "leaf"}' + \
+            "]}" * levels
+        deep = json.dumps({**PATIENT, "extension": ["NESTED"]}).replace('"NESTED"', nested)
+        text = json.dumps(_transaction(_post(PATIENT), {"resource": "DEEP", "request": {"method": "POST",
+                                                                                         "url": "Patient"}}))
+        response = fhir.send("POST", "", text.replace('"DEEP"', deep))
+        assert response.status_code == 400 and "more than 64 levels deep" in response.text
+        assert not FhirResource.objects.exists()
 
     def test_a_failed_conditional_create_rolls_back_earlier_entries(self, fhir: Fhir, golden: dict[str, str]) -> None:
         before = FhirResource.objects.count()
