@@ -35,7 +35,7 @@ from sandbox_ehr.fhir.services import (
     stored_check,
 )
 from sandbox_ehr.fhir.store import Stored, Write, resources_store
-from sandbox_ehr.fhir.validation import MAX_DEPTH, resource_type_check, resource_validate, too_deep
+from sandbox_ehr.fhir.validation import etag_version, resource_type_check, resource_validate
 
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created"}
 
@@ -74,15 +74,6 @@ def _relative(url: str, base_url: str) -> str:
     return url.lstrip("/")
 
 
-def _etag_version(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    digits = value.removeprefix("W/").strip('"') if isinstance(value, str) else ""
-    if not (digits.isascii() and digits.isdigit()):  # "²".isdigit(), but int("²") fails
-        raise InvalidResource(f"'{value}' is not a version ETag such as W/\"2\".")
-    return int(digits)
-
-
 def _plan_write(planned: Planned, entry: dict[str, Any], request: dict[str, Any], grant: Grant | None) -> None:
     resource = entry.get("resource")
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
@@ -103,7 +94,7 @@ def _plan_write(planned: Planned, entry: dict[str, Any], request: dict[str, Any]
         scope_require(grant, planned.resource_type, "update")
         if resource.get("id", planned.resource_id) != planned.resource_id:
             raise InvalidResource("The resource id must equal the id in the request URL.")
-        planned.if_match = _etag_version(request.get("ifMatch"))
+        planned.if_match = etag_version(request.get("ifMatch"), "request.ifMatch")
     planned.resource = {**resource, "id": planned.resource_id}
 
 
@@ -134,26 +125,24 @@ def _plan(index: int, entry: Any, grant: Grant | None, base_url: str) -> Planned
         id_check(planned.resource_id)
     if method == "DELETE":
         scope_require(grant, planned.resource_type, "delete")
-        planned.if_match = _etag_version(request.get("ifMatch"))
+        planned.if_match = etag_version(request.get("ifMatch"), "request.ifMatch")
     elif method == "PATCH":
         patch_scope_require(grant, planned.resource_type)
         planned.patch = binary_patch(entry.get("resource"))
-        planned.if_match = _etag_version(request.get("ifMatch"))
+        planned.if_match = etag_version(request.get("ifMatch"), "request.ifMatch")
     else:
         _plan_write(planned, entry, request, grant)
     return planned
 
 
 def _prepare(planned: Planned, mapping: dict[str, str], grant: Grant | None) -> None:
-    """The resource to store: a PATCH applied to the current version, references rewritten, validated."""
+    """The resource to store: a PATCH applied to the current version, validated, references rewritten."""
     if planned.method == "PATCH":
         write = patched_write(resource_type=planned.resource_type, resource_id=planned.resource_id,
                               operations=planned.patch or [], grant=grant, if_match=planned.if_match)
         planned.resource, planned.if_match = write.resource, write.if_match
-    if too_deep(planned.resource):  # before rewrite_references, which recurses
-        raise InvalidResource(f"The resource nests JSON more than {MAX_DEPTH} levels deep.")
+    resource_validate(planned.resource)  # first: it also bounds the nesting rewrite_references recurses into
     planned.resource = rewrite_references(planned.resource, mapping)
-    resource_validate(planned.resource)
 
 
 def _write_response(stored: Stored, base_url: str, representation: bool) -> dict[str, Any]:

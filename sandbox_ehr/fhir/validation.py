@@ -24,10 +24,20 @@ def resource_type_check(resource_type: str) -> None:
         raise ResourceNotFound(f"'{resource_type}' is not a FHIR resource type this server knows.")
 
 
+def etag_version(value: Any, source: str = "If-Match") -> int | None:
+    """The version a weak ETag names (`W/"2"`, `"2"` or `2`), None when absent; 400 for anything else."""
+    if value is None or value == "":
+        return None
+    digits = value.removeprefix("W/").strip('"') if isinstance(value, str) else ""
+    if not (digits.isascii() and digits.isdigit()):  # "²".isdigit(), but int("²") fails
+        raise InvalidResource(f"{source} '{value}' is not a version ETag such as W/\"2\".")
+    return int(digits)
+
+
 MAX_DEPTH = 64  # JSON nesting allowed in one resource; real R4 resources stay far below (validation recurses)
 
 
-def too_deep(value: Any) -> bool:
+def _too_deep(value: Any) -> bool:
     """Whether JSON nesting exceeds MAX_DEPTH (walked without recursion)."""
     stack = [(value, 1)]
     while stack:
@@ -44,7 +54,7 @@ def resource_validate(resource: Any, *, where: str = "") -> None:
     prefix = f"{where}: " if where else ""
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         raise InvalidResource(f"{prefix}the body is not a FHIR resource (no resourceType).")
-    if too_deep(resource):
+    if _too_deep(resource):
         raise InvalidResource(f"{prefix}the resource nests JSON more than {MAX_DEPTH} levels deep.")
     model = _resource_model(resource["resourceType"])
     if model is None:

@@ -27,7 +27,7 @@ from sandbox_ehr.fhir.permissions import Grant
 from sandbox_ehr.fhir.selectors import resource_read, resource_search
 from sandbox_ehr.fhir.services import WriteResult, resource_create, resource_delete, resource_patch, resource_update
 from sandbox_ehr.fhir.store import Stored
-from sandbox_ehr.fhir.validation import resource_type_check
+from sandbox_ehr.fhir.validation import etag_version, resource_type_check
 
 logger = logging.getLogger("stratify.sandbox_fhir")
 View = Callable[..., HttpResponse]
@@ -90,13 +90,7 @@ def _write_response(request: HttpRequest, result: WriteResult) -> HttpResponse:
 
 
 def _if_match(request: HttpRequest) -> int | None:
-    value = request.headers.get("If-Match")
-    if not value:
-        return None
-    digits = value.removeprefix("W/").strip('"')
-    if not (digits.isascii() and digits.isdigit()):  # "²".isdigit(), but int("²") fails
-        raise InvalidResource(f"If-Match '{value}' is not a version ETag such as W/\"2\".")
-    return int(digits)
+    return etag_version(request.headers.get("If-Match"))
 
 
 @fhir_endpoint("GET", public=True)
