@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
-from scoring.selectors import external_metrics
 from scoring.services_registry import POLICY_FIELDS, model_status_set, policy_update
+from scoring.training.card import external_metrics
 
 
 class ModelVersionForm(forms.ModelForm):

@@ -89,14 +89,6 @@ def model_card_url(name: str, version: str) -> str:
     return settings.PUBLIC_BASE_URL + reverse("scoring:model_card", kwargs={"name": name, "version": version})
 
 
-def external_metrics(card: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The card's external evaluation (its key, e.g. "external_set_b", and metrics), or (None, {})."""
-    metrics = card.get("metrics")
-    found: tuple[str | None, Any] = next(((k, v) for k, v in (metrics.items() if isinstance(metrics, dict) else ())
-                  if k.startswith("external")), (None, {}))
-    return found if isinstance(found[1], dict) else (found[0], {})
-
-
 STATUS_ORDER = ("active", "canary", "shadow", "retired")
 
 

@@ -8,8 +8,8 @@ from django.views.decorators.http import require_GET
 from scoring.errors import ModelNotFound
 from scoring.features.spec import ENCOUNTER_HISTORY_HOURS
 from scoring.readiness import version_problems
-from scoring.selectors import MODEL_HOOKS, REQUIREMENTS, external_metrics, model_version_get, model_versions_all
-from scoring.training.card import card_markdown_sections
+from scoring.selectors import MODEL_HOOKS, REQUIREMENTS, model_version_get, model_versions_all
+from scoring.training.card import card_markdown_sections, external_metrics
 
 EXTERNAL_SETS = {"external_set_b": "PhysioNet set B (unseen hospital)",
                  "external_heldout_patients": "held-out patients"}

@@ -4,6 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def external_metrics(card: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The card's external evaluation (its key, e.g. "external_set_b", and metrics), or (None, {})."""
+    metrics = card.get("metrics")
+    found: tuple[str | None, Any] = next(((k, v) for k, v in (metrics.items() if isinstance(metrics, dict) else ())
+                  if k.startswith("external")), (None, {}))
+    return found if isinstance(found[1], dict) else (found[0], {})
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scoring.training.card import card_markdown
+from scoring.training.card import card_markdown, external_metrics
 from scoring.training.common import write_json
 from scoring.training.export import export_onnx, sha256_file
 
+ARTIFACTS_DIR = Path(__file__).resolve().parents[1] / "artifacts"  # shipped versions: NAME/VERSION/
 ONNX_NAME = "model.onnx"
 BOOSTER_NAME = "booster.json"
 CARD_JSON = "card.json"
@@ -27,7 +28,7 @@ def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]
         "model_name": card["name"], "version": version, "title": card["title"],
         "spec_version": card["spec_version"], "features": card["features"], "thresholds": card["thresholds"],
         "calibration": card["calibration"], "training_data_sha256": card["training_data"]["sha256"],
-        "metrics": _headline(card), "horizon_hours": card.get("horizon_hours"),
+        "metrics": headline_metrics(card), "horizon_hours": card.get("horizon_hours"),
         "booster_sha256": card["booster_sha256"],
     }
     card["sha256"] = export_onnx(booster, len(card["features"]), out_dir / ONNX_NAME, metadata, check_rows)
@@ -38,6 +39,7 @@ def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]
     return card
 
 
-def _headline(card: dict[str, Any]) -> dict[str, Any]:
-    ext: dict[str, Any] = next(iter(v for k, v in card["metrics"].items() if k.startswith("external")), {})
+def headline_metrics(card: dict[str, Any]) -> dict[str, Any]:
+    """The external evaluation's headline figures (ONNX metadata, the training commands' summary)."""
+    ext = external_metrics(card)[1]
     return {k: ext.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}

@@ -7,8 +7,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-SHIPPED = Path(__file__).resolve().parents[2] / "artifacts"
-
 
 class Command(BaseCommand):
     """Install what `make demo` needs: shipped ML artifacts (latest version of each) and NEWS2/qSOFA."""
@@ -21,6 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from scoring.models import ModelVersion
         from scoring.services_registry import RULES, model_register, rule_register
+        from scoring.training.publish import ARTIFACTS_DIR as SHIPPED
 
         for name in RULES:
             mv = rule_register(name=name, registered_by="install_models")

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 def report(name: str) -> dict[str, Any]:
     """Headline metrics of the active version of `name` (from its model card)."""
     from scoring.models import ModelVersion
-    from scoring.selectors import external_metrics
+    from scoring.training.card import external_metrics
 
     mv = ModelVersion.objects.filter(name=name, status="active").first()
     if mv is None:

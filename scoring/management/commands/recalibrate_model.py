@@ -10,8 +10,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ApplicationError
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-
 
 class Command(BaseCommand):
     """Same trees, calibration and thresholds refitted on a site's own labelled stays; written as a new version."""
@@ -34,12 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--register", action="store_true", help="also register the new version (shadow)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.training.publish import publish
+        from scoring.training.publish import ARTIFACTS_DIR, publish
         from scoring.training.recalibrate import recalibrate
 
         name, version = options["name"], options["model_version"]
         base = _base_folder(name, options["base"])
-        out = Path(options["out"]) if options["out"] else ARTIFACTS / name / version
+        out = Path(options["out"]) if options["out"] else ARTIFACTS_DIR / name / version
         if out.exists() and any(out.iterdir()):
             raise CommandError(f"{out} already holds artifacts: choose another --model-version or --out.")
         data = Path(options["data"])

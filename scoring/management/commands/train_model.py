@@ -7,8 +7,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-
 
 class Command(BaseCommand):
     """Train one model and export ONNX + booster + model card."""
@@ -23,16 +21,16 @@ class Command(BaseCommand):
         parser.add_argument("--register", action="store_true", help="also register the new version (shadow)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.training.publish import publish
+        from scoring.training.publish import ARTIFACTS_DIR, headline_metrics, publish
 
         name, version = options["name"], options["model_version"]
-        out = Path(options["out"]) if options["out"] else ARTIFACTS / name / version
+        out = Path(options["out"]) if options["out"] else ARTIFACTS_DIR / name / version
         started = time.monotonic()
         card = _trainer(name)(out, limit_patients=options["limit_patients"])
         card = publish(card, out, version)
         self.stdout.write(self.style.SUCCESS(
             f"{name} {version}: {out} in {time.monotonic() - started:.0f} s; sha256 {card['sha256']}"))
-        for key, value in _external(card).items():
+        for key, value in headline_metrics(card).items():
             self.stdout.write(f"  external {key}: {value}")
         if options["register"]:
             from django.core.management import call_command
@@ -48,10 +46,3 @@ def _trainer(name: str) -> Any:
     else:  # pragma: no cover - argparse choices
         raise CommandError(f"unknown model {name}")
     return train
-
-
-def _external(card: dict[str, Any]) -> dict[str, Any]:
-    from scoring.selectors import external_metrics
-
-    ext = external_metrics(card)[1]
-    return {k: ext.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}
