@@ -44,11 +44,12 @@ def _as_aware(as_of: datetime) -> datetime:
 
 
 def _score_version(mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                   index: Any, encounter_id: str | None) -> ScoreResult:
+                   index: Any, encounter_id: str | None, deceased: str | None) -> ScoreResult:
+    """One version's result; `deceased` (`deceased_reason`, found once per patient) refuses every model."""
     policy = _policy(mv)
-    if (why := deceased_reason(resources, as_of.timestamp())) is not None:
+    if deceased is not None:
         provider = "rule" if mv.kind == "rule" else loaded_model(mv).provider  # a broken model still says so
-        return refusal(mv, as_of, provider, notes=(why,))
+        return refusal(mv, as_of, provider, notes=(deceased,))
     if mv.kind == "rule":
         return score_rule(mv, policy, resources, as_of, index)
     return score_ml(mv, policy, resources, as_of, index, encounter_id)
@@ -95,7 +96,7 @@ def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as
     as_of = _as_aware(as_of)
     mv = _versions(model_name, patient_id)[0]
     result = _score_version(mv, resources, as_of, index_observations(resources, as_of.timestamp()),
-                            encounter_id)
+                            encounter_id, deceased_reason(resources, as_of.timestamp()))
     if audit:
         _audit(result, patient_id)
     return result
@@ -112,13 +113,14 @@ def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]
     as_of = _as_aware(as_of)
     versions = _versions(model_name, patient_id)
     index = index_observations(resources, as_of.timestamp())
+    deceased = deceased_reason(resources, as_of.timestamp())
     results: list[ScoreResult] = []
     for mv in versions:
         if mv.status != "shadow":
-            result = _score_version(mv, resources, as_of, index, encounter_id)
+            result = _score_version(mv, resources, as_of, index, encounter_id, deceased)
         else:
             try:
-                result = _score_version(mv, resources, as_of, index, encounter_id)
+                result = _score_version(mv, resources, as_of, index, encounter_id, deceased)
             except Exception:  # a shadow never affects the served answer
                 logger.exception("shadow model %s %s failed; skipped", mv.name, mv.version)
                 continue
@@ -135,11 +137,12 @@ def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: 
     """
     as_of = _as_aware(as_of)
     index = index_observations(resources, as_of.timestamp())
+    deceased = deceased_reason(resources, as_of.timestamp())
     results: list[ScoreResult] = []
     for name in dict.fromkeys(b.name for b in hook_models(hook)):
         for mv in serving_versions(name, patient_id):
             try:
-                result = _score_version(mv, resources, as_of, index, encounter_id)
+                result = _score_version(mv, resources, as_of, index, encounter_id, deceased)
             except ModelNotReady:
                 if mv.status != "shadow":
                     raise
