@@ -4,12 +4,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from audit.services import audit_record_create
 from cds_hooks.models import CardFeedback, CdsServiceSetting, IssuedCard, TrustedCdsClient
 from cds_hooks.selectors import alert_burden, cds_catalogue_reset
 from cds_hooks.services.clients import public_jwks
 from cds_hooks.trust import trusted_clients_forget
-from fhirapp.admin_audit import AuditedAdminMixin, ReadOnlyAdminMixin
-from fhirapp.services.audit import audit_record_create
 
 
 def _audit_change(request: HttpRequest, obj: Any, change: bool) -> None:

@@ -7,12 +7,12 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from cds_hooks.models import CdsServiceSetting, IssuedCard
-from cds_hooks.services.prefetch import PrefetchTemplate
+from fhirapp.fetch import FhirQuery, fetch_plan
 from scoring import selectors as scoring_selectors
+from scoring.catalogue import definition
+from scoring.models import ModelVersion
 
 SUPPORTED_HOOKS = ("patient-view", "encounter-discharge")
-# The hook a model's service is named after without a suffix; other hooks get `-<hook>`.
-PRIMARY_HOOK: dict[str, str] = {"readmission": "encounter-discharge"}
 CATALOGUE_TTL_SECONDS = 30.0  # admin changes to bindings reach every worker within this time
 _CATALOGUE: dict[str, Any] = {"at": -1e9, "services": {}, "settings": {}}
 
@@ -29,7 +29,7 @@ class CdsServiceDefinition:
     model_version: str
     model_sha256: str
     kind: str
-    templates: tuple[PrefetchTemplate, ...]
+    templates: tuple[FhirQuery, ...]
 
     @property
     def prefetch(self) -> dict[str, str]:
@@ -48,64 +48,18 @@ class CdsServiceDefinition:
 def service_id_for(model_name: str, hook: str) -> str:
     """`stratify-<model>` on the model's primary hook, `stratify-<model>-<hook>` on the others."""
     base = f"stratify-{model_name}"
-    return base if hook == PRIMARY_HOOK.get(model_name, "patient-view") else f"{base}-{hook}"
+    model = definition(model_name)
+    return base if model is None or hook == model.primary_hook else f"{base}-{hook}"
 
 
-def _observation_queries(codes: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """The Observation categories the model's LOINC codes fall in, and the codes of no known category."""
-    from scoring.features.spec import BP_PANEL_CODES, PHYSIONET_OBSERVATIONS
-
-    category_of: dict[str, str] = {c: o.category for o in PHYSIONET_OBSERVATIONS for c in (o.loinc, *o.alternates)}
-    category_of.update(dict.fromkeys(BP_PANEL_CODES, "vital-signs"))
-    categories = sorted({category_of[c] for c in codes if c in category_of}, reverse=True)
-    return categories, [c for c in codes if c not in category_of]
-
-
-def prefetch_templates(binding: Any, hook: str) -> tuple[PrefetchTemplate, ...]:
-    """Prefetch templates from a binding's required inputs (resource types, LOINC codes, look-back).
-
-    Observations are asked for per category (vital-signs, laboratory), newest first, plus the few
-    codes of no PhysioNet category (e.g. GCS, HbA1c) by code. Prefetch templates cannot carry a date
-    (tokens are context fields only, spec "Prefetch tokens"), so our own searches add the model's
-    look-back window (`PrefetchTemplate.lookback_hours`) when we fetch.
-    """
-    from scoring.features.spec import ENCOUNTER_HISTORY_HOURS
-
-    types, hours, patient = set(binding.resource_types), float(binding.lookback_hours), "{{context.patientId}}"
-    out = [PrefetchTemplate("patient", f"Patient/{patient}", "patient demographics")]
-    if "Observation" in types:
-        categories, other_codes = _observation_queries(tuple(binding.loinc_codes))
-        for category in categories:
-            out.append(PrefetchTemplate(
-                _CATEGORY_KEYS[category], f"Observation?patient={patient}&category={category}&_sort=-date&_count=1000",
-                _CATEGORY_LABELS[category], lookback_hours=hours))
-        if other_codes:
-            out.append(PrefetchTemplate(
-                "other-observations", f"Observation?patient={patient}&code={','.join(other_codes)}&_sort=-date",
-                "other observations", lookback_hours=hours))
-    if "Encounter" in types:  # earlier stays count as history (readmission): the longer look-back
-        out.append(PrefetchTemplate("encounters", f"Encounter?patient={patient}&_sort=-date&_count=100",
-                                    "encounters", lookback_hours=max(hours, ENCOUNTER_HISTORY_HOURS)))
-    for rtype, key, label in _OTHER_TYPES:
-        if rtype in types:
-            out.append(PrefetchTemplate(key, f"{rtype}?patient={patient}", label))
-    return tuple(out)
-
-
-_CATEGORY_KEYS = {"vital-signs": "vitals", "laboratory": "labs"}
-_CATEGORY_LABELS = {"vital-signs": "vital signs", "laboratory": "laboratory results"}
-_OTHER_TYPES = (("Condition", "conditions", "conditions"),
-                ("MedicationRequest", "medications", "medication orders"),
-                ("Procedure", "procedures", "procedures"))
-
-
-def _definition(binding: Any, hook: str) -> CdsServiceDefinition:
+def _definition(binding: scoring_selectors.ModelBinding, hook: str) -> CdsServiceDefinition:
     return CdsServiceDefinition(
         id=service_id_for(binding.name, hook), hook=hook, model_name=binding.name, title=binding.title,
         description=f"{binding.title} ({binding.kind} model {binding.name} {binding.version}) on {hook}: "
-                    "a risk card with its drivers, data freshness and a link to the Stratify sidebar.",
+                    f"{binding.description}; a card with its drivers, data freshness and a link to the Stratify "
+                    "sidebar.",
         model_version=binding.version, model_sha256=binding.sha256 or "", kind=binding.kind,
-        templates=prefetch_templates(binding, hook))
+        templates=fetch_plan([binding.requirements]))
 
 
 def cds_services() -> dict[str, CdsServiceDefinition]:
@@ -118,7 +72,7 @@ def cds_services() -> dict[str, CdsServiceDefinition]:
     services: dict[str, CdsServiceDefinition] = {}
     for hook in SUPPORTED_HOOKS:
         for binding in scoring_selectors.hook_models(hook):
-            if binding.status == "shadow":
+            if binding.status == ModelVersion.Status.SHADOW:
                 continue
             definition = _definition(binding, hook)
             if definition.id not in disabled:

@@ -22,11 +22,11 @@ from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, DecodeError, JoseError
 from joserfc.jwk import KeySet
 
+from audit.models import AuditRecord
+from audit.services import audit_record_create
 from cds_hooks.errors import CdsAuthenticationFailed
 from cds_hooks.models import TrustedCdsClient
 from config import jwks
-from fhirapp.models import AuditRecord
-from fhirapp.services.audit import audit_record_create
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384")
 # Registered clients are re-read at most this often per process (a disable applies within it).

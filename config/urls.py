@@ -18,6 +18,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("cds-services", include("cds_hooks.urls")),
     path("smart/", include("smart_launch.urls")),
+    path("smart/", include("sidebar.urls")),
     path(".well-known/jwks.json", smart_views.jwks, name="smart_jwks"),
     path("models/", include("scoring.urls")),
     path("", include("django_prometheus.urls")),

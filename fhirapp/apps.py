@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 
 class FhirappConfig(AppConfig):
-    """FHIR and audit app."""
+    """The patient-data path (snapshot fetch) and the write-back to the EHR."""
 
     name = "fhirapp"
-    verbose_name = "FHIR and audit"
+    verbose_name = "FHIR write-back"

@@ -1,67 +1,6 @@
-"""ORM models of fhirapp: the append-only, hash-chained audit trail and the write-back queue."""
-from typing import Any, NoReturn
+"""ORM models of fhirapp: the write-back queue."""
 
 from django.db import models
-from django.utils import timezone
-
-
-class AppendOnlyError(Exception):
-    """Raised on any attempt to change or delete an audit record."""
-
-
-class AuditRecordQuerySet(models.QuerySet["AuditRecord"]):
-    """Refuses bulk updates and deletes."""
-
-    def update(self, **kwargs: Any) -> NoReturn:
-        raise AppendOnlyError("Audit records are append-only.")
-
-    def delete(self) -> NoReturn:  # type: ignore[override]
-        raise AppendOnlyError("Audit records are append-only.")
-
-
-class AuditRecord(models.Model):
-    """One audited event; `record_hash` chains it to the previous record (see fhirapp.services.audit)."""
-
-    class Outcome(models.TextChoices):
-        SUCCESS = "success"
-        FAILURE = "failure"
-        DENIED = "denied"
-
-    recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=40, db_index=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
-    actor = models.CharField(max_length=300, blank=True)  # user, fhirUser, or "cds:<iss>"
-    actor_detail = models.JSONField(default=dict, blank=True)
-    purpose_of_use = models.CharField(max_length=20, default="TREAT")
-    patient_pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
-    patient_ref_encrypted = models.TextField(blank=True)  # break-glass only
-    model_name = models.CharField(max_length=64, blank=True)
-    model_version = models.CharField(max_length=64, blank=True)
-    spec_version = models.CharField(max_length=32, blank=True)
-    input_digest = models.CharField(max_length=64, blank=True)
-    output_summary = models.JSONField(default=dict, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    record_hash = models.CharField(max_length=64, unique=True)
-
-    objects = AuditRecordQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [models.Index(fields=["action", "recorded_at"])]
-        permissions = [("break_glass_auditrecord", "Can reveal the patient of an audit record (break-glass)")]
-
-    def __str__(self) -> str:
-        return f"{self.recorded_at:%Y-%m-%d %H:%M:%S} {self.action} {self.outcome}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise AppendOnlyError("Audit records are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise AppendOnlyError("Audit records are append-only.")
 
 
 class WriteBack(models.Model):

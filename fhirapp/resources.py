@@ -1,24 +1,20 @@
-"""Pure FHIR R4 builders: RiskAssessment, Observation, Provenance and AuditEvent (no I/O, no Django).
+"""Pure FHIR R4 builders: RiskAssessment, Observation and Provenance (no I/O, no Django).
 
 Every builder returns a `fhir.resources.R4B` object (R4B shares R4's shape for these resources) that
 is also valid against the official R4 JSON schema (tests/data/fhir/schema/fhir.schema.json).
 Spec: https://hl7.org/fhir/R4/riskassessment.html, observation.html, provenance.html, auditevent.html
 """
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-import orjson
-from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.provenance import Provenance
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
-from scoring.types import Driver, ScoreResult
+from config.fhir_json import CANONICAL, fhir_instant, prune
 
 # Our canonical URLs (documented in README "Write-back and audit").
-CANONICAL = "https://stratify.example.org/fhir"
 MODEL_SYSTEM = f"{CANONICAL}/CodeSystem/model"  # code = model name, Coding.version = model version
 SCORE_SYSTEM = f"{CANONICAL}/CodeSystem/score"  # code = model name, the quantity the Observation carries
 IDENTIFIER_SYSTEM = f"{CANONICAL}/sid/write-back"  # business identifier = write-back idempotency key
@@ -36,52 +32,71 @@ DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 TOP_DRIVERS = 5
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """A predicted outcome coded in SNOMED CT, with the source of the choice."""
+class AssessedDriver(Protocol):
+    """One input's contribution (scoring's `Driver` has this shape)."""
 
-    code: str
-    display: str
-    text: str
-
-
-# Outcomes of each model, SNOMED CT International (http://snomed.info/sct):
-# - 91302008 |Sepsis (disorder)|: the PhysioNet/CinC 2019 label is Sepsis-3 onset (Reyna et al.,
-#   Crit Care Med 2020;48(2):210-217).
-# - 417005 |Hospital re-admission (procedure)|: Diabetes-130 label "<30" = readmitted within 30 days
-#   (Strack et al., BioMed Res Int 2014:781670); the 30-day horizon travels in whenRange.
-# - 271299001 |Patient's condition worsened (finding)|: NEWS2 is a trigger for clinical deterioration
-#   (Royal College of Physicians, National Early Warning Score 2, 2017).
-# - 419099009 |Dead (finding)|: qSOFA was derived to predict in-hospital death in suspected infection
-#   (Seymour et al., JAMA 2016;315(8):762-774).
-OUTCOMES: dict[str, Outcome] = {
-    "sepsis": Outcome("91302008", "Sepsis (disorder)", "Sepsis onset"),
-    "readmission": Outcome("417005", "Hospital re-admission (procedure)", "Readmission within 30 days"),
-    "news2": Outcome("271299001", "Patient's condition worsened (finding)", "Clinical deterioration"),
-    "qsofa": Outcome("419099009", "Dead (finding)", "In-hospital death with suspected infection"),
-}
-# NEWS2 total score, SNOMED CT UK edition: 1104051000000101 |Royal College of Physicians National
-# Early Warning Score 2 - total score (observable entity)| (UK Core ValueSet EarlyWarningTotalScores).
-STANDARD_SCORE_CODES: dict[str, dict[str, str]] = {
-    "news2": {"system": SNOMED, "code": "1104051000000101",
-              "display": "Royal College of Physicians National Early Warning Score 2 - total score"},
-}
+    @property
+    def feature(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def age_hours(self) -> float | None: ...
+    @property
+    def contribution(self) -> float: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def text(self) -> str: ...
 
 
-def resource_json(resource: Any) -> dict[str, Any]:
-    """FHIR JSON (a plain dict) of a fhir.resources object."""
-    return dict(orjson.loads(resource.model_dump_json()))
+class Assessment(Protocol):
+    """What the builders read of a score (scoring's `Assessment` has this shape; fhirapp does not import
+    scoring: the outcome coding and any standard score code travel with the result, from the catalogue)."""
+
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def model_version(self) -> str: ...
+    @property
+    def model_status(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def as_of(self) -> datetime: ...
+    @property
+    def scored(self) -> bool: ...
+    @property
+    def probability(self) -> float | None: ...
+    @property
+    def points(self) -> float | None: ...
+    @property
+    def band(self) -> str | None: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def horizon_hours(self) -> int | None: ...
+    @property
+    def drivers(self) -> Sequence[AssessedDriver]: ...
+    @property
+    def data_times(self) -> Mapping[str, datetime]: ...
+    @property
+    def basis(self) -> Sequence[str]: ...
+    @property
+    def outcome(self) -> Mapping[str, Any]: ...
+    @property
+    def score_code(self) -> Mapping[str, str] | None: ...
 
 
-def fhir_instant(value: datetime) -> str:
-    """An aware datetime as a FHIR dateTime/instant in UTC ("...Z")."""
-    if value.tzinfo is None:
-        raise ValueError("FHIR times must be timezone-aware.")
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def risk_assessment_build(
-    result: ScoreResult, *, patient_id: str, encounter_id: str | None, identifier: str,
+    result: Assessment, *, patient_id: str, encounter_id: str | None, identifier: str,
     basis: Sequence[str] | None = None,
 ) -> RiskAssessment:
     """RiskAssessment for a scored result: method = model+version, prediction, drivers extension."""
@@ -102,11 +117,11 @@ def risk_assessment_build(
     }
     if encounter_id:
         body["encounter"] = {"reference": f"Encounter/{encounter_id}"}
-    return RiskAssessment.model_validate(_prune(body))
+    return RiskAssessment.model_validate(prune(body))
 
 
 def observation_build(
-    result: ScoreResult, *, patient_id: str, encounter_id: str | None, identifier: str,
+    result: Assessment, *, patient_id: str, encounter_id: str | None, identifier: str,
     derived_from: Sequence[str] | None = None,
 ) -> Observation:
     """Observation carrying the score (probability in % or rule points), derived from its inputs."""
@@ -127,11 +142,11 @@ def observation_build(
     }
     if encounter_id:
         body["encounter"] = {"reference": f"Encounter/{encounter_id}"}
-    return Observation.model_validate(_prune(body))
+    return Observation.model_validate(prune(body))
 
 
 def provenance_build(
-    result: ScoreResult, *, targets: Sequence[str], recorded: datetime, tag: str,
+    result: Assessment, *, targets: Sequence[str], recorded: datetime, tag: str,
     entities: Sequence[str] | None = None,
 ) -> Provenance:
     """Provenance of the written resources: agent = the model version as a Device, entities = inputs."""
@@ -151,10 +166,10 @@ def provenance_build(
         }],
         "entity": [{"role": "source", "what": {"reference": ref}} for ref in refs] or None,
     }
-    return Provenance.model_validate(_prune(body))
+    return Provenance.model_validate(prune(body))
 
 
-def device_reference(result: ScoreResult) -> dict[str, Any]:
+def device_reference(result: Assessment) -> dict[str, Any]:
     """A logical Reference to the Device that is this model version (no Device resource is needed)."""
     return {
         "type": "Device",
@@ -163,7 +178,7 @@ def device_reference(result: ScoreResult) -> dict[str, Any]:
     }
 
 
-def rationale_text(result: ScoreResult, *, top: int = TOP_DRIVERS) -> str:
+def rationale_text(result: Assessment, *, top: int = TOP_DRIVERS) -> str:
     """'Top drivers: ...' from the largest absolute contributions, or the rule total."""
     drivers = sorted(result.drivers, key=lambda d: abs(d.contribution), reverse=True)[:top]
     parts = [d.text for d in drivers]
@@ -171,7 +186,7 @@ def rationale_text(result: ScoreResult, *, top: int = TOP_DRIVERS) -> str:
     return lead + ("Top drivers: " + "; ".join(parts) + "." if parts else "No individual driver recorded.")
 
 
-def _require_scored(result: ScoreResult) -> None:
+def _require_scored(result: Assessment) -> None:
     if not result.scored:
         raise ValueError("A result that was not scored is never written back.")
     if result.probability is None and result.points is None:
@@ -182,24 +197,22 @@ def _identifier(value: str) -> dict[str, str]:
     return {"use": "official", "system": IDENTIFIER_SYSTEM, "value": value}
 
 
-def _model_concept(result: ScoreResult) -> dict[str, Any]:
+def _model_concept(result: Assessment) -> dict[str, Any]:
     coding = {"system": MODEL_SYSTEM, "version": result.model_version, "code": result.model_name,
               "display": result.title}
     return {"coding": [coding], "text": f"{result.title} ({result.kind}, version {result.model_version})"}
 
 
-def _score_concept(result: ScoreResult) -> dict[str, Any]:
+def _score_concept(result: Assessment) -> dict[str, Any]:
     codings = [{"system": SCORE_SYSTEM, "code": result.model_name, "display": result.title}]
-    if result.model_name in STANDARD_SCORE_CODES:
-        codings.append(STANDARD_SCORE_CODES[result.model_name])
+    if result.score_code:
+        codings.append(dict(result.score_code))
     return {"coding": codings, "text": result.title}
 
 
-def _prediction(result: ScoreResult) -> dict[str, Any]:
-    outcome = OUTCOMES.get(result.model_name)
+def _prediction(result: Assessment) -> dict[str, Any]:
     prediction: dict[str, Any] = {
-        "outcome": ({"coding": [{"system": SNOMED, "code": outcome.code, "display": outcome.display}],
-                     "text": outcome.text} if outcome else {"text": result.title}),
+        "outcome": dict(result.outcome) if result.outcome else {"text": result.title},
         "rationale": rationale_text(result),
     }
     if result.probability is not None:
@@ -223,13 +236,13 @@ def _duration(hours: float, horizon_hours: int) -> dict[str, Any]:
     return {"value": hours, "unit": "h", "system": UCUM, "code": "h"}
 
 
-def _score_quantity(result: ScoreResult) -> dict[str, Any]:
+def _score_quantity(result: Assessment) -> dict[str, Any]:
     if result.probability is not None:
         return {"value": round(float(result.probability) * 100, 2), "unit": "%", "system": UCUM, "code": "%"}
     return {"value": result.points, "unit": "score", "system": UCUM, "code": "{score}"}
 
 
-def _driver_extension(result: ScoreResult, driver: Driver) -> dict[str, Any]:
+def _driver_extension(result: Assessment, driver: AssessedDriver) -> dict[str, Any]:
     """One driver: feature, label, contribution (log-odds for ML, points for rules), value, input age."""
     parts: list[dict[str, Any]] = [
         {"url": "feature", "valueString": driver.feature},
@@ -259,77 +272,3 @@ def _ucum(value: float, unit: str) -> dict[str, Any]:
 
 def _format_points(points: float) -> str:
     return str(int(points)) if float(points).is_integer() else f"{points:g}"
-
-
-def _prune(value: Any) -> Any:
-    """Drop None and empty lists recursively (FHIR forbids empty arrays and nulls)."""
-    if isinstance(value, dict):
-        return {k: _prune(v) for k, v in value.items() if v is not None and v != []}
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    return value
-
-
-# --- AuditEvent (https://hl7.org/fhir/R4/auditevent.html) -------------------------------------------
-
-AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
-AUDIT_ACTION_SYSTEM = f"{CANONICAL}/CodeSystem/audit-action"
-PURPOSE_OF_USE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-PSEUDONYM_SYSTEM = f"{CANONICAL}/sid/patient-pseudonym"
-AUDIT_CHAIN_EXTENSION = f"{CANONICAL}/StructureDefinition/audit-chain"
-# AuditEvent.action (C/R/U/D/E) per our action names; "E" = execute (e.g. a scoring run).
-_AUDIT_ACTION_CODE = {
-    "smart_launch": "E", "sidebar_view": "R", "score": "E", "card_issued": "C", "feedback": "C",
-    "write_back": "C", "admin_change": "U", "cds_auth_failure": "E", "fhir_access": "R",
-    "break_glass": "R", "smart_purge": "D",
-}
-# AuditEvent.outcome: 0 success, 4 minor failure, 8 serious failure.
-_AUDIT_OUTCOME = {"success": "0", "denied": "4", "failure": "8"}
-
-
-def audit_event_build(record: Mapping[str, Any]) -> AuditEvent:
-    """AuditEvent for one audit record given as a mapping of AuditRecord field values (plus `id`)."""
-    action = str(record["action"])
-    body: dict[str, Any] = {
-        "resourceType": "AuditEvent",
-        "id": f"stratify-audit-{record['id']}",
-        "type": {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
-        "subtype": [{"system": AUDIT_ACTION_SYSTEM, "code": action}],
-        "action": _AUDIT_ACTION_CODE.get(action, "E"),
-        "recorded": fhir_instant(record["recorded_at"]),
-        "outcome": _AUDIT_OUTCOME.get(str(record.get("outcome", "success")), "8"),
-        "purposeOfEvent": [{"coding": [{"system": PURPOSE_OF_USE, "code": record.get("purpose_of_use") or "TREAT"}]}],
-        "agent": [{
-            "who": {"display": record.get("actor") or "system"},
-            "requestor": True,
-        }],
-        "source": {"observer": {"display": "Stratify"},
-                   "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
-                             "display": "Application Server"}]},
-        "entity": _audit_entities(record) or None,
-        "extension": [{"url": AUDIT_CHAIN_EXTENSION, "extension": [
-            {"url": "prevHash", "valueString": record["prev_hash"]},
-            {"url": "recordHash", "valueString": record["record_hash"]},
-        ]}],
-    }
-    return AuditEvent.model_validate(_prune(body))
-
-
-def _audit_entities(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    entities: list[dict[str, Any]] = []
-    if record.get("patient_pseudonym"):
-        entities.append({
-            "what": {"identifier": {"system": PSEUDONYM_SYSTEM, "value": record["patient_pseudonym"]}},
-            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
-                     "display": "Person"},
-            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"},
-        })
-    details = [(k, record.get(k)) for k in ("model_name", "model_version", "spec_version", "input_digest",
-                                            "request_id")]
-    detail = [{"type": k, "valueString": str(v)} for k, v in details if v]
-    for key in ("output_summary", "detail"):
-        if record.get(key):
-            detail.append({"type": key, "valueString": orjson.dumps(record[key], option=orjson.OPT_SORT_KEYS).decode()})
-    if detail:
-        entities.append({"what": {"display": "inference"}, "detail": detail})
-    return entities

@@ -6,12 +6,12 @@ from typing import Any
 from django.core import checks
 from django.db import DatabaseError
 
+from scoring.readiness import version_problems
+
 
 @checks.register(checks.Tags.models, deploy=False)
 def model_registry_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report serving model versions that cannot load (spec version, feature order, checksum, files)."""
-    from scoring.readiness import version_problems
-
     try:
         problems = [m for m in version_problems() if not m["ready"]]
     except DatabaseError:  # no database yet (before migrate): nothing registered to check

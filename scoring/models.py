@@ -1,22 +1,34 @@
 """ORM models of scoring: the model registry and the per-version threshold policy with its change history."""
 from django.db import models
 
-STATUS_CHOICES = [("shadow", "shadow"), ("canary", "canary"), ("active", "active"), ("retired", "retired")]
-KIND_CHOICES = [("ml", "ml"), ("rule", "rule")]
 INDICATOR_CHOICES = [("info", "info"), ("warning", "warning"), ("critical", "critical")]
 
 
 class ModelVersion(models.Model):
     """One registered version of a model: its artifact, checksum, status and training metrics."""
 
+    class Status(models.TextChoices):
+        """Where a version stands: shadow (scored, never shown), canary (a share of patients), active, retired."""
+
+        SHADOW = "shadow"
+        CANARY = "canary"
+        ACTIVE = "active"
+        RETIRED = "retired"
+
+    class Kind(models.TextChoices):
+        """An ONNX artifact, or a published rule score."""
+
+        ML = "ml"
+        RULE = "rule"
+
     name = models.CharField(max_length=64)
     version = models.CharField(max_length=64)
     title = models.CharField(max_length=200)
-    kind = models.CharField(max_length=8, choices=KIND_CHOICES)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
     sha256 = models.CharField(max_length=64, blank=True)
     artifact_path = models.CharField(max_length=500, blank=True, help_text="folder with model.onnx, booster.json, card")
     spec_version = models.CharField(max_length=32)
-    status = models.CharField(max_length=8, choices=STATUS_CHOICES, default="shadow")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SHADOW)
     metrics = models.JSONField(default=dict, blank=True)
     card = models.JSONField(default=dict, blank=True)
     registered_by = models.CharField(max_length=150)

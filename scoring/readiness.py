@@ -3,16 +3,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from scoring.models import ModelVersion
+from scoring.serving import registry
+
+SERVING = (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY, ModelVersion.Status.SHADOW)
+REQUIRED = (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY)  # a shadow that fails is only reported
+
 
 def version_problems() -> list[dict[str, Any]]:
     """One entry per serving version: name, version, status, ready, provider, and the problem if any."""
-    from scoring.models import ModelVersion
-    from scoring.serving import registry
-
     out: list[dict[str, Any]] = []
-    for mv in ModelVersion.objects.filter(status__in=("active", "canary", "shadow")).order_by("name", "version"):
+    for mv in ModelVersion.objects.filter(status__in=SERVING).order_by("name", "version"):
         entry: dict[str, Any] = {"name": mv.name, "version": mv.version, "status": mv.status, "kind": mv.kind}
-        if mv.kind == "rule":
+        if mv.kind == ModelVersion.Kind.RULE:
             out.append({**entry, "ready": True, "provider": "rule"})
             continue
         try:
@@ -26,5 +29,5 @@ def version_problems() -> list[dict[str, Any]]:
 def registry_status() -> dict[str, Any]:
     """/readyz component: 'down' when an active or canary version cannot serve (shadows only reported)."""
     models = version_problems()
-    down = [m for m in models if not m["ready"] and m["status"] in ("active", "canary")]
+    down = [m for m in models if not m["ready"] and m["status"] in REQUIRED]
     return {"status": "down" if down else "ok", "required": True, "models": models}

@@ -12,51 +12,15 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse
 
-from scoring.features.spec import (
-    BP_PANEL_CODES,
-    GCS_TOTAL,
-    GLUCOSE_CODES,
-    HBA1C_CODES,
-    OBSERVATION_BY_COLUMN,
-    PHYSIONET_OBSERVATIONS,
-    SEPSIS_LOOKBACK_HOURS,
-    VITAL_FRESHNESS_HOURS,
-)
+from scoring.catalogue import DataRequirements, definition, definitions, hook_definitions
 from scoring.models import ModelVersion, ThresholdPolicy
 
-MODEL_HOOKS: dict[str, tuple[str, ...]] = {
-    "sepsis": ("patient-view",),
-    "news2": ("patient-view",),
-    "qsofa": ("patient-view",),
-    "readmission": ("encounter-discharge", "patient-view"),
-}
-MODEL_ORDER = ("sepsis", "news2", "qsofa", "readmission")
-SERVING_STATUSES = ("active", "canary", "shadow")
-
-
-def _codes(*columns: str) -> tuple[str, ...]:
-    return tuple(c for col in columns
-                 for c in (OBSERVATION_BY_COLUMN[col].loinc, *OBSERVATION_BY_COLUMN[col].alternates))
-
-
-# What each model reads: FHIR resource types, Observation LOINC codes, and how far back (hours).
-REQUIREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], float]] = {
-    "sepsis": (("Patient", "Encounter", "Observation"),
-               tuple(c for o in PHYSIONET_OBSERVATIONS for c in (o.loinc, *o.alternates)) + BP_PANEL_CODES,
-               SEPSIS_LOOKBACK_HOURS),
-    "news2": (("Patient", "Observation"),
-              _codes("Resp", "O2Sat", "SBP", "HR", "Temp", "FiO2") + ("2708-6",) + BP_PANEL_CODES,
-              VITAL_FRESHNESS_HOURS),
-    "qsofa": (("Patient", "Observation"), _codes("Resp", "SBP") + BP_PANEL_CODES + (GCS_TOTAL,),
-              VITAL_FRESHNESS_HOURS),
-    "readmission": (("Patient", "Encounter", "Condition", "MedicationRequest", "Observation", "Procedure"),
-                    HBA1C_CODES + GLUCOSE_CODES, 366 * 24.0),
-}
+SERVING_STATUSES = (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY, ModelVersion.Status.SHADOW)
 
 
 @dataclass(frozen=True, slots=True)
 class ModelBinding:
-    """A registered model version bound to hooks, with what prefetch must fetch for it."""
+    """A registered model version bound to hooks, with the data every door fetches for it."""
 
     name: str
     title: str
@@ -65,23 +29,29 @@ class ModelBinding:
     kind: str
     status: str
     hooks: tuple[str, ...]
-    resource_types: tuple[str, ...]
-    loinc_codes: tuple[str, ...]  # Observation codes read (readmission also counts all laboratory results)
-    lookback_hours: float
+    requirements: DataRequirements
+    description: str
 
 
-def _binding(mv: ModelVersion) -> ModelBinding:
-    types, codes, hours = REQUIREMENTS.get(mv.name, ((), (), 0.0))
-    return ModelBinding(mv.name, mv.title, mv.version, mv.sha256, mv.kind, mv.status,
-                        MODEL_HOOKS.get(mv.name, ()), types, codes, hours)
+def _binding(mv: ModelVersion) -> ModelBinding | None:
+    model = definition(mv.name)
+    if model is None:  # a registered version of a model the catalogue no longer has serves nothing
+        return None
+    return ModelBinding(mv.name, mv.title, mv.version, mv.sha256, mv.kind, mv.status, model.hooks,
+                        model.requirements, model.description)
 
 
 def hook_models(hook: str) -> list[ModelBinding]:
     """Every serving (active, canary, shadow) model version bound to `hook`, in display order."""
-    names = [n for n in MODEL_ORDER if hook in MODEL_HOOKS[n]]
+    names = [m.name for m in hook_definitions(hook)]
     rows = ModelVersion.objects.filter(name__in=names, status__in=SERVING_STATUSES)
     ranked = sorted(rows, key=lambda mv: (names.index(mv.name), SERVING_STATUSES.index(mv.status), mv.version))
-    return [_binding(mv) for mv in ranked]
+    return [b for b in map(_binding, ranked) if b is not None]
+
+
+def hook_requirements(hook: str) -> list[DataRequirements]:
+    """What the models bound to `hook` read (the sidebar fetches all of it at once)."""
+    return [m.requirements for m in hook_definitions(hook)]
 
 
 def model_card_url(name: str, version: str) -> str:
@@ -89,13 +59,13 @@ def model_card_url(name: str, version: str) -> str:
     return settings.PUBLIC_BASE_URL + reverse("scoring:model_card", kwargs={"name": name, "version": version})
 
 
-STATUS_ORDER = ("active", "canary", "shadow", "retired")
+STATUS_ORDER = (*SERVING_STATUSES, ModelVersion.Status.RETIRED)
 
 
 def model_versions_all() -> list[ModelVersion]:
     """Every registered version: models in product order, then serving before retired, newest first."""
     rows = list(ModelVersion.objects.order_by("-registered_at"))
-    known = {name: i for i, name in enumerate(MODEL_ORDER)}
+    known = {m.name: i for i, m in enumerate(definitions())}
     return sorted(rows, key=lambda mv: (known.get(mv.name, len(known)), mv.name, STATUS_ORDER.index(mv.status)
                                         if mv.status in STATUS_ORDER else len(STATUS_ORDER)))
 
@@ -151,9 +121,9 @@ def model_registered(name: str) -> bool:
 def serving_versions(name: str, patient_id: str) -> list[ModelVersion]:
     """The version that answers for this patient (active, or canary for the canary bucket) plus shadows."""
     rows = _serving_rows(name)[0]
-    active = next((mv for mv in rows if mv.status == "active"), None)
-    canary = next((mv for mv in rows if mv.status == "canary"), None)
+    active = next((mv for mv in rows if mv.status == ModelVersion.Status.ACTIVE), None)
+    canary = next((mv for mv in rows if mv.status == ModelVersion.Status.CANARY), None)
     percent = int(getattr(settings, "SCORING_CANARY_PERCENT", 10))
     primary = canary if canary is not None and (active is None or in_canary(patient_id, percent)) else active
-    shadows = [mv for mv in rows if mv.status == "shadow"]
+    shadows = [mv for mv in rows if mv.status == ModelVersion.Status.SHADOW]
     return ([primary] if primary is not None else []) + shadows

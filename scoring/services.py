@@ -1,19 +1,25 @@
 """Scoring services: score a patient with one model or with every model bound to a CDS hook; registry writes.
 
-Contract 2 of the team brief. Every inference is audited (action "score").
+Every door scores through these; each model reads its declared share of the patient's resources
+(`scoring.features.select`). Every inference is audited (action "score").
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from audit.services import audit_records_create
+from config.errors import ApplicationError, ValidationFailed
+from scoring.catalogue import definition, definition_of
 from scoring.errors import ModelNotFound, ModelNotReady
 from scoring.features.extract import deceased_reason
 from scoring.features.fhir_index import index_observations
+from scoring.features.select import resources_for
 from scoring.models import ModelVersion
-from scoring.selectors import MODEL_HOOKS, hook_models, model_registered, serving_versions
+from scoring.selectors import ModelBinding, hook_models, model_registered, serving_versions
 from scoring.serving.ml import loaded_model, score_ml
 from scoring.serving.policy import DEFAULT_INDICATORS, Policy
 from scoring.serving.results import refusal
@@ -28,7 +34,7 @@ from scoring.services_registry import model_register, model_status_set, policy_u
 
 def _policy(mv: ModelVersion) -> Policy:
     p = getattr(mv, "policy", None)
-    if p is None:
+    if p is None:  # pragma: no cover - every registration creates one
         raise ModelNotReady(f"Model {mv.name} {mv.version} has no threshold policy.")
     indicators = {**DEFAULT_INDICATORS, "low": p.low_indicator, "moderate": p.moderate_indicator,
                   "high": p.high_indicator}
@@ -37,29 +43,30 @@ def _policy(mv: ModelVersion) -> Policy:
 
 def _as_aware(as_of: datetime) -> datetime:
     if as_of.tzinfo is None:
-        from config.errors import ValidationFailed
-
         raise ValidationFailed("as_of must be timezone-aware.", extra={"fields": {"as_of": "timezone required"}})
     return as_of
 
 
 def _score_version(mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                   index: Any, encounter_id: str | None, deceased: str | None) -> ScoreResult:
-    """One version's result; `deceased` (`deceased_reason`, found once per patient) refuses every model."""
+                   encounter_id: str | None, deceased: str | None) -> ScoreResult:
+    """One version's result on its model's declared share of the resources (`resources_for`);
+    `deceased` (`deceased_reason`, found once per patient) refuses every model."""
     policy = _policy(mv)
     if deceased is not None:
-        provider = "rule" if mv.kind == "rule" else loaded_model(mv).provider  # a broken model still says so
+        provider = "rule" if mv.kind == ModelVersion.Kind.RULE else loaded_model(mv).provider  # a broken one says so
         return refusal(mv, as_of, provider, notes=(deceased,))
-    if mv.kind == "rule":
-        return score_rule(mv, policy, resources, as_of, index)
-    return score_ml(mv, policy, resources, as_of, index, encounter_id)
+    mine = resources_for(resources, definition_of(mv.name).requirements, as_of)
+    index = index_observations(mine, as_of.timestamp())
+    if mv.kind == ModelVersion.Kind.RULE:
+        return score_rule(mv, policy, mine, as_of, index)
+    return score_ml(mv, policy, mine, as_of, index, encounter_id)
 
 
 def score_audit_entry(result: ScoreResult, patient_id: str) -> dict[str, Any]:
     """The "score" audit record of one inference, as keyword arguments of `audit_record_create`.
 
     For callers that score with `audit=False` and write their records together
-    (`fhirapp.services.audit.audit_records_create`).
+    (`audit.services.audit_records_create`).
     """
     return {
         "action": "score", "outcome": "success" if result.scored else "not_scored", "patient_id": patient_id,
@@ -71,14 +78,8 @@ def score_audit_entry(result: ScoreResult, patient_id: str) -> dict[str, Any]:
     }
 
 
-def _audit(result: ScoreResult, patient_id: str) -> None:
-    from fhirapp.services.audit import audit_record_create
-
-    audit_record_create(**score_audit_entry(result, patient_id))
-
-
 def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
-    if model_name not in MODEL_HOOKS or not model_registered(model_name):
+    if definition(model_name) is None or not model_registered(model_name):
         raise ModelNotFound(f"No model named {model_name!r} is registered.", extra={"model": model_name})
     versions = serving_versions(model_name, patient_id)
     if not versions or versions[0].status == "shadow":
@@ -95,15 +96,14 @@ def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as
     """
     as_of = _as_aware(as_of)
     mv = _versions(model_name, patient_id)[0]
-    result = _score_version(mv, resources, as_of, index_observations(resources, as_of.timestamp()),
-                            encounter_id, deceased_reason(resources, as_of.timestamp()))
+    result = _score_version(mv, resources, as_of, encounter_id, deceased_reason(resources, as_of.timestamp()))
     if audit:
-        _audit(result, patient_id)
+        audit_records_create([score_audit_entry(result, patient_id)])
     return result
 
 
 def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                       patient_id: str, encounter_id: str | None = None) -> list[ScoreResult]:
+                       patient_id: str, encounter_id: str | None = None, audit: bool = True) -> list[ScoreResult]:
     """`score_patient`'s result first, then every shadow version of the same model on the same data.
 
     Shadow results carry `model_status == "shadow"` and are audited like any inference; consumers never
@@ -111,44 +111,77 @@ def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]
     Without shadow versions this costs what `score_patient` costs (the serving rows are cached).
     """
     as_of = _as_aware(as_of)
-    versions = _versions(model_name, patient_id)
-    index = index_observations(resources, as_of.timestamp())
-    deceased = deceased_reason(resources, as_of.timestamp())
-    results: list[ScoreResult] = []
-    for mv in versions:
-        if mv.status != "shadow":
-            result = _score_version(mv, resources, as_of, index, encounter_id, deceased)
-        else:
-            try:
-                result = _score_version(mv, resources, as_of, index, encounter_id, deceased)
-            except Exception:  # a shadow never affects the served answer
-                logger.exception("shadow model %s %s failed; skipped", mv.name, mv.version)
-                continue
-        _audit(result, patient_id)
-        results.append(result)
+    results = _model_results(model_name, resources, as_of, patient_id, encounter_id,
+                             deceased_reason(resources, as_of.timestamp()))
+    if audit:
+        audit_records_create([score_audit_entry(r, patient_id) for r in results])
     return results
 
 
-def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                   patient_id: str, audit: bool = True, encounter_id: str | None = None) -> list[ScoreResult]:
-    """Every model bound to `hook`: the serving version of each, plus shadow versions (never to be shown).
+def _model_results(model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime, patient_id: str,
+                   encounter_id: str | None, deceased: str | None) -> list[ScoreResult]:
+    """The serving version's result, then each shadow's (a shadow that fails is logged and skipped)."""
+    results: list[ScoreResult] = []
+    for mv in _versions(model_name, patient_id):
+        if mv.status != ModelVersion.Status.SHADOW:
+            results.append(_score_version(mv, resources, as_of, encounter_id, deceased))
+            continue
+        try:
+            results.append(_score_version(mv, resources, as_of, encounter_id, deceased))
+        except Exception:  # a shadow never affects the served answer
+            logger.exception("shadow model %s %s failed; skipped", mv.name, mv.version)
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """A model bound to the hook that could not score at all (not ready), shown as such."""
+
+    name: str
+    title: str
+    version: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HookScores:
+    """Scores at one as-of time: what a surface shows, and every inference run (shadows too) for the audit."""
+
+    visible: list[ScoreResult]
+    unavailable: list[Unavailable]
+    inferences: list[ScoreResult]
+
+
+def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: datetime, patient_id: str,
+                   audit: bool = True, encounter_id: str | None = None) -> HookScores:
+    """Every model bound to `hook`, each exactly as its own CDS service scores it (serving version plus
+    shadows, on its declared share of `resources`); a model that is not ready is listed as unavailable and
+    the others still score.
 
     `audit=False` leaves the "score" records to the caller, who must write them (see `score_audit_entry`).
     """
     as_of = _as_aware(as_of)
-    index = index_observations(resources, as_of.timestamp())
     deceased = deceased_reason(resources, as_of.timestamp())
-    results: list[ScoreResult] = []
-    for name in dict.fromkeys(b.name for b in hook_models(hook)):
-        for mv in serving_versions(name, patient_id):
-            try:
-                result = _score_version(mv, resources, as_of, index, encounter_id, deceased)
-            except ModelNotReady:
-                if mv.status != "shadow":
-                    raise
-                logger.warning("shadow model %s %s not ready; skipped", mv.name, mv.version)
-                continue
-            if audit:
-                _audit(result, patient_id)
-            results.append(result)
-    return results
+    visible: list[ScoreResult] = []
+    unavailable: list[Unavailable] = []
+    inferences: list[ScoreResult] = []
+    for binding in _hook_serving(hook):
+        try:
+            results = _model_results(binding.name, resources, as_of, patient_id, encounter_id, deceased)
+        except ApplicationError as exc:
+            unavailable.append(Unavailable(binding.name, binding.title, binding.version, exc.message))
+            continue
+        inferences += results
+        visible += [r for r in results if r.model_status != ModelVersion.Status.SHADOW]
+    if audit:
+        audit_records_create([score_audit_entry(r, patient_id) for r in inferences])
+    return HookScores(visible, unavailable, inferences)
+
+
+def _hook_serving(hook: str) -> list[ModelBinding]:
+    """One binding per model of the hook, in display order (its active or canary version)."""
+    serving: dict[str, ModelBinding] = {}
+    for binding in hook_models(hook):
+        if binding.status != ModelVersion.Status.SHADOW:
+            serving.setdefault(binding.name, binding)
+    return list(serving.values())

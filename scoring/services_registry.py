@@ -7,29 +7,22 @@ from typing import Any
 
 from django.db import transaction
 
+from audit.models import AuditRecord
+from audit.services import audit_record_create
 from config.errors import ValidationFailed
+from scoring.catalogue import definition_of
 from scoring.features.spec import SPEC_VERSION
 from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
 from scoring.serving import registry
 from scoring.training.export import sha256_file
 from scoring.training.publish import CARD_JSON, ONNX_NAME
 
-# Rule scores: bands are the published ones (NEWS2: RCP 2017 Chart 2, aggregate 5-6 medium, >= 7 high, a
-# single 3 low-medium -> our moderate; qSOFA: Singer et al. JAMA 2016, >= 2 positive -> high).
-RULES: dict[str, dict[str, Any]] = {
-    "news2": {"title": "NEWS2", "version": "rcp-2017", "moderate_at": 5.0, "high_at": 7.0,
-              "source": "RCP NEWS2 2017 Chart 2 (plus a single parameter scoring 3 -> moderate)"},
-    "qsofa": {"title": "qSOFA", "version": "sepsis3-2016", "moderate_at": 2.0, "high_at": 2.0,
-              "source": "Singer et al., JAMA 2016 (Sepsis-3): qSOFA >= 2 positive"},
-}
 POLICY_FIELDS = ("moderate_at", "high_at", "low_indicator", "moderate_indicator", "high_indicator")
 
 
 def _audit_change(*, actor: str, detail: dict[str, Any], mv: ModelVersion) -> None:
-    from fhirapp.services.audit import audit_record_create
-
-    audit_record_create(action="admin_change", actor=actor, model_name=mv.name, model_version=mv.version,
-                        spec_version=mv.spec_version, detail=detail)
+    audit_record_create(action=AuditRecord.Action.ADMIN_CHANGE, actor=actor, model_name=mv.name,
+                        model_version=mv.version, spec_version=mv.spec_version, detail=detail)
 
 
 def _card(folder: Path) -> dict[str, Any]:
@@ -68,14 +61,18 @@ def model_register(*, artifact_dir: str, registered_by: str, status: str = "shad
 @transaction.atomic
 def rule_register(*, name: str, registered_by: str) -> ModelVersion:
     """Register a rule score (idempotent); it is active unless someone changed its status."""
-    rule = RULES[name]
-    mv, created = ModelVersion.objects.get_or_create(name=name, version=rule["version"], defaults={
-        "title": rule["title"], "kind": "rule", "spec_version": SPEC_VERSION, "registered_by": registered_by,
-        "status": "shadow", "card": {"name": name, "title": rule["title"], "kind": "rule", "source": rule["source"]}})
+    model = definition_of(name)
+    rule = model.rule
+    if rule is None:
+        raise ValidationFailed(f"{name} is not a rule score.", extra={"fields": {"name": "not a rule"}})
+    mv, created = ModelVersion.objects.get_or_create(name=name, version=rule.version, defaults={
+        "title": model.title, "kind": ModelVersion.Kind.RULE, "spec_version": SPEC_VERSION,
+        "registered_by": registered_by, "status": ModelVersion.Status.SHADOW,
+        "card": {"name": name, "title": model.title, "kind": "rule", "source": rule.source}})
     ThresholdPolicy.objects.get_or_create(model_version=mv, defaults={
-        "moderate_at": rule["moderate_at"], "high_at": rule["high_at"], "source": rule["source"]})
+        "moderate_at": rule.moderate_at, "high_at": rule.high_at, "source": rule.source})
     if created:
-        model_status_set(mv=mv, status="active", actor=registered_by, reason="registered")
+        model_status_set(mv=mv, status=ModelVersion.Status.ACTIVE, actor=registered_by, reason="registered")
     return mv
 
 

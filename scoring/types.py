@@ -2,7 +2,7 @@
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 Band = Literal["low", "moderate", "high"]
 Indicator = Literal["info", "warning", "critical"]
@@ -54,6 +54,8 @@ class ScoreResult:
     input_digest: str = ""  # sha256 over the canonical inputs
     margin: float | None = None  # model margin (log-odds) = base_value + sum(contributions)
     base_value: float | None = None
+    outcome: Mapping[str, Any] = field(default_factory=dict)  # predicted outcome (CodeableConcept), catalogue
+    score_code: Mapping[str, str] | None = None  # a standard code of the score itself (catalogue), if any
 
     def notes(self) -> tuple[str, ...]:
         """The reasons that do not restate `missing`/`stale` (those are shown as lists of their own)."""

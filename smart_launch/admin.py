@@ -4,8 +4,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from fhirapp.admin_audit import AuditedAdminMixin
-from fhirapp.services.audit import audit_record_create
+from audit.admin_mixins import AuditedAdminMixin
+from audit.services import audit_record_create
 from smart_launch.models import ClientKey, EhrRegistration
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from cds_hooks.selectors import issued_card_get
 from config.keys import pseudonymize
 
 MAX_APP_CONTEXT_BYTES = 1024
@@ -33,8 +34,6 @@ def app_context_validate(raw: Any, *, patient_id: str) -> AppContextResult:
     card_uuid = _card_uuid(raw)
     if card_uuid is None:
         return AppContextResult({}, IGNORED + "it was not in the expected form.")
-    from cds_hooks.selectors import issued_card_get  # built by the cds team (contract 5)
-
     card = issued_card_get(card_uuid=str(card_uuid))
     if card is None:
         return AppContextResult({}, IGNORED + "the card it names is unknown.")

@@ -5,10 +5,15 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-V2_DEFAULT_SCOPES = (
-    "patient/Patient.rs patient/Observation.rs patient/Condition.rs "
-    "patient/MedicationRequest.rs patient/Encounter.rs"
-)
+from scoring.catalogue import hook_definitions
+
+SIDEBAR_HOOK = "patient-view"
+
+
+def default_scopes() -> str:
+    """SMART v2 read/search scopes for every resource type the sidebar's models read (from the catalogue)."""
+    types = dict.fromkeys(t for m in hook_definitions(SIDEBAR_HOOK) for t in m.requirements.resource_types)
+    return " ".join(f"patient/{t}.rs" for t in sorted(types, key=lambda t: (t != "Patient", t)))
 
 
 def _validate_origins(value: str) -> None:
@@ -29,7 +34,7 @@ class EhrRegistration(models.Model):
     client_id = models.CharField(max_length=200)
     client_type = models.CharField(max_length=32, choices=ClientType.choices,
                                    default=ClientType.CONFIDENTIAL_ASYMMETRIC)
-    scopes = models.CharField(max_length=1000, default=V2_DEFAULT_SCOPES,
+    scopes = models.CharField(max_length=1000, default=default_scopes,
                               help_text="Clinical scopes (SMART v2 form); `launch openid fhirUser` are always added.")
     offline_access = models.BooleanField(default=False, help_text="Ask for a refresh token usable offline.")
     frame_ancestors = models.CharField(

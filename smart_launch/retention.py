@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from fhirapp.services.audit import audit_record_create
+from audit.services import audit_record_create
 from smart_launch.models import AuthorizationRequest, SmartSession
 
 PURGE_ACTION = "smart_purge"

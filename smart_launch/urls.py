@@ -9,5 +9,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("launch", views.launch, name="launch"),
     path("launch/standalone", views.launch_standalone, name="launch_standalone"),
     path("callback", views.callback, name="callback"),
-    path("app", views.app, name="app"),
 ]

@@ -9,18 +9,19 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import AuditBatch, audit_batch, audit_record_create
 from cds_hooks.errors import CdsServiceNotFound
 from cds_hooks.models import CdsServiceSetting, IssuedCard
 from cds_hooks.schemas import HOOK_CONTEXTS, Card, CdsRequest, CdsResponse
 from cds_hooks.selectors import CdsServiceDefinition, cds_service_setting, cds_services
 from cds_hooks.services import cards as card_builders
-from cds_hooks.services.prefetch import ResolvedData, data_resolve
 from cds_hooks.trust import CdsCaller
 from config.errors import ValidationFailed
 from config.keys import encrypt_text, pseudonymize
 from fhirapp.client import FhirClient
-from fhirapp.services.audit import AuditBatch, audit_batch, audit_record_create
+from fhirapp.fetch import snapshot_fetch
 from fhirapp.services.writeback import write_back_enqueue
+from fhirapp.snapshot import PatientSnapshot
 from scoring.selectors import model_card_url
 from scoring.services import score_with_shadows
 from scoring.types import ScoreResult
@@ -51,25 +52,33 @@ def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started
     service = cds_services().get(service_id)
     if service is None:
         raise CdsServiceNotFound(extra={"service": service_id[:100]})
-    call = _parse(service, json_body(body), caller)
-    budget_s = settings.CDS_CALL_BUDGET_MS / 1000
-    deadline = started + max(0.0, budget_s - settings.CDS_SCORING_RESERVE_MS / 1000)
-    as_of = timezone.now()
-    data = data_resolve(templates=service.templates, context=call.request.context,
-                        prefetch=call.request.prefetch, client=_fhir_client(call.request), deadline=deadline,
-                        as_of=as_of)
+    call = call_parse(service, json_body(body), caller)
     setting = cds_service_setting(service_id)
     with audit_batch() as audits:  # the score and card_issued records: one transaction, one chain lock
+        data, results = cds_service_score(service, call, started=started, as_of=timezone.now())
         if data.unavailable:
             cards = _unavailable_cards(service, data, setting)
         else:
-            results = _score(service, data, as_of, call.patient_id, call.encounter_id)
             cards = _result_cards(service, results, data, setting)
         _record(call, cards, data, setting, audits)
     return CdsResponse(cards=[card for _, card in cards]).to_json()
 
 
-def _score(service: CdsServiceDefinition, data: ResolvedData, as_of: datetime, patient_id: str,
+def cds_service_score(service: CdsServiceDefinition, call: CallContext, *, started: float,
+                      as_of: datetime) -> tuple[PatientSnapshot, list[ScoreResult]]:
+    """The call's snapshot (prefetch, then fetch within the budget) and its scores (none when data are
+    unavailable): the CDS door into the one pipeline."""
+    budget_s = settings.CDS_CALL_BUDGET_MS / 1000
+    deadline = started + max(0.0, budget_s - settings.CDS_SCORING_RESERVE_MS / 1000)
+    data = snapshot_fetch(plan=service.templates, patient_id=call.patient_id, context=call.request.context,
+                          prefetch=call.request.prefetch, client=_fhir_client(call.request), deadline=deadline,
+                          as_of=as_of)
+    if data.unavailable:
+        return data, []
+    return data, _score(service, data, as_of, call.patient_id, call.encounter_id)
+
+
+def _score(service: CdsServiceDefinition, data: PatientSnapshot, as_of: datetime, patient_id: str,
            encounter_id: str | None) -> list[ScoreResult]:
     """The serving version of this service's model and its shadow versions, on the data this service asked for.
 
@@ -84,7 +93,8 @@ def _score(service: CdsServiceDefinition, data: ResolvedData, as_of: datetime, p
                               patient_id=patient_id, encounter_id=encounter_id)
 
 
-def _parse(service: CdsServiceDefinition, payload: Any, caller: CdsCaller) -> CallContext:
+def call_parse(service: CdsServiceDefinition, payload: Any, caller: CdsCaller) -> CallContext:
+    """Validate a request body for `service` (400 naming the problem) into the call's context."""
     request = CdsRequest.model_validate(payload)
     if request.hook != service.hook:
         raise ValidationFailed(f"This service answers the {service.hook} hook, not {request.hook[:60]}.")
@@ -102,7 +112,7 @@ def _fhir_client(request: CdsRequest) -> FhirClient | None:
     return FhirClient(request.fhir_server, request.fhir_authorization.access_token, timeout=5.0)
 
 
-def data_note(service: CdsServiceDefinition, data: ResolvedData) -> str:
+def data_note(service: CdsServiceDefinition, data: PatientSnapshot) -> str:
     """Where each kind of data came from, in words (part of every card's detail)."""
     groups: dict[str, list[str]] = {}
     words = {"prefetch": "prefetched by the EHR", "prefetch+fetched": "prefetched (remaining pages fetched)",
@@ -120,7 +130,7 @@ def _label(service: CdsServiceDefinition, key: str) -> str:
     return next((t.label for t in service.templates if t.key == key), key)
 
 
-def _unavailable_cards(service: CdsServiceDefinition, data: ResolvedData,
+def _unavailable_cards(service: CdsServiceDefinition, data: PatientSnapshot,
                        setting: CdsServiceSetting) -> list[tuple[ScoreResult | None, Card]]:
     if setting.not_scored == CdsServiceSetting.NotScored.NONE:
         return []
@@ -134,7 +144,7 @@ def _unavailable_cards(service: CdsServiceDefinition, data: ResolvedData,
     return [(None, card)]
 
 
-def _result_cards(service: CdsServiceDefinition, results: Sequence[ScoreResult], data: ResolvedData,
+def _result_cards(service: CdsServiceDefinition, results: Sequence[ScoreResult], data: PatientSnapshot,
                   setting: CdsServiceSetting) -> list[tuple[ScoreResult | None, Card]]:
     """Cards for results; shadow models never produce one, not-scored ones per the service setting."""
     note = data_note(service, data)
@@ -150,7 +160,7 @@ def _result_cards(service: CdsServiceDefinition, results: Sequence[ScoreResult],
     return cards
 
 
-def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]], data: ResolvedData,
+def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]], data: PatientSnapshot,
             setting: CdsServiceSetting, audits: AuditBatch) -> None:
     """Store and audit every issued card and enqueue write-backs: all or nothing (scores audit themselves).
 

@@ -5,13 +5,13 @@ is `{"card": "<uuid>"}` (contract 5) so the sidebar can open the assessment behi
 """
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 
 import orjson
 from django.conf import settings
 
 from cds_hooks.schemas import Card, Link, OverrideReasonCoding, Source
-from scoring.types import Driver, ScoreResult, probability_text
+from scoring.presentation import age_text, driver_value_text, freshness_text, headline
+from scoring.types import Driver, ScoreResult
 
 SUMMARY_MAX = 139  # spec: "<140-character summary"
 MAX_DRIVERS = 5
@@ -86,22 +86,13 @@ def unavailable_card(*, title: str, model_name: str, model_version: str, model_l
 
 
 def _risk_detail(result: ScoreResult, data_note: str) -> str:
-    lines = [f"**{result.title}: {(result.band or 'unbanded').upper()}** — {_headline(result)}", ""]
+    lines = [f"**{result.title}: {(result.band or 'unbanded').upper()}** — {headline(result, _bold)}.", ""]
     lines += _driver_table(result.drivers)
     if result.reasons:  # what the score could not see or assumed (e.g. NEWS2 lower bound, a stay in progress)
         lines += ["", "**Notes:**", *(f"- {_md(note)}" for note in result.reasons)]
-    lines += ["", f"**Data freshness:** {_freshness(result.data_times, result.as_of)}", f"**Data:** {data_note}",
+    lines += ["", f"**Data freshness:** {freshness_text(result.data_times, result.as_of)}", f"**Data:** {data_note}",
               "", _model_line(result)]
     return "\n".join(lines)
-
-
-def _headline(result: ScoreResult) -> str:
-    horizon = f" in the next {result.horizon_hours} h" if result.horizon_hours else ""
-    if result.probability is not None:
-        return f"calibrated probability **{probability_text(result.probability)}**{horizon}."
-    if result.points is not None:
-        return f"score **{result.points:g} points**{horizon}."
-    return result.summary
 
 
 def _driver_table(drivers: Sequence[Driver]) -> list[str]:
@@ -109,28 +100,18 @@ def _driver_table(drivers: Sequence[Driver]) -> list[str]:
         return ["No single input stands out."]
     rows = ["| Top drivers | Value | Measured | Effect |", "| --- | --- | --- | --- |"]
     for d in drivers[:MAX_DRIVERS]:
-        value = d.value_text or ("—" if d.value is None else f"{d.value:g} {d.unit}".strip())
-        age = "—" if d.age_hours is None else _age(d.age_hours)
+        value = driver_value_text(d)
+        age = "—" if d.age_hours is None else age_text(d.age_hours)
         rows.append(f"| {_md(d.label)} | {_md(value)} | {age} | {d.direction} risk |")
     return rows
 
 
-def _age(hours: float) -> str:
-    if hours < 1:
-        return f"{max(0, round(hours * 60))} min ago"
-    return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} d ago"
+def _bold(text: str) -> str:
+    return f"**{text}**"
 
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _freshness(data_times: Mapping[str, datetime], as_of: datetime) -> str:
-    if not data_times:
-        return f"no timed inputs; as of {as_of:%Y-%m-%d %H:%M} UTC."
-    ages = [(as_of - t).total_seconds() / 3600 for t in data_times.values()]
-    return (f"newest input {_age(min(ages))}, oldest used {_age(max(ages))} "
-            f"(as of {as_of:%Y-%m-%d %H:%M} UTC).")
 
 
 def model_line(name: str, version: str, kind: str, sha256: str, spec_version: str = "") -> str:

@@ -5,10 +5,10 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit.services import audit_record_create
 from cds_hooks.models import TrustedCdsClient
 from cds_hooks.trust import jwks_cache_key, jwks_url_allowed, trusted_clients_forget
 from config.errors import ValidationFailed
-from fhirapp.services.audit import audit_record_create
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 

@@ -1,6 +1,7 @@
 """Store CDS Hooks feedback (https://cds-hooks.hl7.org/2.0/#feedback) against the cards we issued."""
 from django.db import transaction
 
+from audit.services import audit_record_create
 from cds_hooks.errors import IssuedCardNotFound
 from cds_hooks.models import CardFeedback, IssuedCard
 from cds_hooks.schemas import Feedback, FeedbackRequest
@@ -8,7 +9,6 @@ from cds_hooks.selectors import issued_card_get
 from cds_hooks.services.calls import json_body
 from cds_hooks.trust import CdsCaller
 from config.keys import decrypt_text
-from fhirapp.services.audit import audit_record_create
 
 
 def feedback_record(*, service_id: str, body: bytes, caller: CdsCaller) -> int:

@@ -36,10 +36,12 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "config.apps.ConfigAppConfig",
+    "audit",
     "fhirapp",
     "scoring",
     "cds_hooks",
     "smart_launch",
+    "sidebar",
 ]
 if SANDBOX_EHR_ENABLED:
     # django-oauth-toolkit is only the sandbox's authorization server: production does not ship one.

@@ -20,3 +20,6 @@ GOVERNANCE_ADMIN_MODELS = ["scoring.modelversion", "scoring.thresholdpolicy", "c
 # ... and view-only on these (history and audit-like tables, our signing keys).
 GOVERNANCE_ADMIN_VIEW_MODELS = ["scoring.thresholdpolicychange", "cds_hooks.issuedcard", "cds_hooks.cardfeedback",
                                 "smart_launch.clientkey"]
+# Who gives the write-back its SMART Backend Services token: a function (iss, scope) -> access token.
+# Passed in by dotted path so fhirapp does not import the SMART app.
+WRITEBACK_TOKEN_PROVIDER = "smart_launch.backend.backend_access_token"  # noqa: S105 - a function path

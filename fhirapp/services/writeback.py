@@ -12,22 +12,26 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
+from audit.models import AuditRecord
+from audit.services import audit_record_create
 from config.errors import ApplicationError
+from config.fhir_json import resource_json
 from config.keys import decrypt_text, encrypt_text, pseudonymize
 from fhirapp import resources
 from fhirapp.client import FhirClient
 from fhirapp.models import WriteBack
-from fhirapp.services.audit import audit_record_create
-from scoring.types import ScoreResult
+from fhirapp.resources import Assessment
 
 logger = logging.getLogger(__name__)
 WRITEBACK_ACTOR = "stratify:write-back"
@@ -42,7 +46,7 @@ def write_back_key(*, service_id: str, model_name: str, model_version: str, pati
 
 
 def write_back_enqueue(
-    *, result: ScoreResult, patient_id: str, encounter_id: str | None, fhir_base_url: str, source: str,
+    *, result: Assessment, patient_id: str, encounter_id: str | None, fhir_base_url: str, source: str,
     service_id: str, user_token: str | None = None,
 ) -> WriteBack | None:
     """Record a write-back and send it after commit (contract 7); None when off, unscored or shadow.
@@ -90,7 +94,7 @@ def write_back_retry(write_back: WriteBack) -> bool:
     return bool(updated)
 
 
-def write_back_bundle(result: ScoreResult, *, patient_id: str, encounter_id: str | None, key: str,
+def write_back_bundle(result: Assessment, *, patient_id: str, encounter_id: str | None, key: str,
                       recorded: datetime) -> dict[str, Any]:
     """The transaction Bundle: RiskAssessment and Observation as conditional creates, then their Provenance."""
     ra_url, obs_url = _urn(key, "RiskAssessment"), _urn(key, "Observation")
@@ -99,9 +103,9 @@ def write_back_bundle(result: ScoreResult, *, patient_id: str, encounter_id: str
     prov = resources.provenance_build(result, targets=[ra_url, obs_url], recorded=recorded, tag=key)
     by_identifier = f"identifier={resources.IDENTIFIER_SYSTEM}|{key}"
     return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        _entry(ra_url, resources.resource_json(ra), by_identifier),
-        _entry(obs_url, resources.resource_json(obs), by_identifier),
-        _entry(_urn(key, "Provenance"), resources.resource_json(prov), None),
+        _entry(ra_url, resource_json(ra), by_identifier),
+        _entry(obs_url, resource_json(obs), by_identifier),
+        _entry(_urn(key, "Provenance"), resource_json(prov), None),
     ]}
 
 
@@ -166,13 +170,16 @@ def write_back_fail(write_back: WriteBack, error: dict[str, Any]) -> WriteBack:
     return write_back
 
 
+def token_provider() -> Callable[..., str]:
+    """The SMART Backend Services token function the settings name (`WRITEBACK_TOKEN_PROVIDER`)."""
+    return cast(Callable[..., str], import_string(settings.WRITEBACK_TOKEN_PROVIDER))
+
+
 def _client(write_back: WriteBack) -> FhirClient:
     if write_back.user_token_encrypted:
         token = decrypt_text(write_back.user_token_encrypted)
     else:
-        from smart_launch.backend import backend_access_token  # contract 6 (SMART Backend Services)
-
-        token = backend_access_token(iss=write_back.fhir_base_url, scope=settings.WRITEBACK_SCOPE)
+        token = token_provider()(iss=write_back.fhir_base_url, scope=settings.WRITEBACK_SCOPE)
     return FhirClient(write_back.fhir_base_url, token=token, timeout=settings.WRITEBACK_TIMEOUT_SECONDS)
 
 
@@ -191,7 +198,7 @@ def _save(write_back: WriteBack, **fields: Any) -> None:
 
 def _audit(write_back: WriteBack, *, outcome: str, detail: dict[str, Any]) -> None:
     audit_record_create(
-        action="write_back", outcome=outcome, actor=WRITEBACK_ACTOR,
+        action=AuditRecord.Action.WRITE_BACK, outcome=outcome, actor=WRITEBACK_ACTOR,
         actor_detail={"source": write_back.source, "service_id": write_back.service_id},
         patient_id=decrypt_text(write_back.patient_ref_encrypted), model_name=write_back.model_name,
         model_version=write_back.model_version,

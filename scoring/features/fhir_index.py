@@ -4,6 +4,7 @@ Reads only the few fields it needs from parsed JSON (no fhir.resources validatio
 """
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -164,3 +165,12 @@ def index_observations(resources: Iterable[Mapping[str, Any]], as_of: float) -> 
 
 def _first(row: tuple[float, float, str]) -> float:
     return row[0]
+
+
+def latest_value(index: ObservationIndex, column: str, at: float) -> tuple[float, float, str] | None:
+    """(value, time, reference) of the latest value of `column` at or before `at`, or None."""
+    s = index.series.get(column)
+    if s is None:
+        return None
+    i = bisect.bisect_right(s.times, at) - 1
+    return (s.values[i], s.times[i], s.refs[i]) if i >= 0 else None

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from scoring.catalogue import definition_of
 from scoring.errors import ModelNotReady
-from scoring.features.extract import Extraction, extract_features
+from scoring.features.extract import Extraction
 from scoring.features.fhir_index import ObservationIndex
-from scoring.features.readmission import extract_readmission
 from scoring.models import ModelVersion
 from scoring.serving import registry
 from scoring.serving.explain import contributions, drivers
@@ -31,9 +31,11 @@ def loaded_model(mv: ModelVersion) -> registry.LoadedModel:
 def extract_for(model: registry.LoadedModel, resources: Sequence[Mapping[str, Any]], as_of: datetime,
                 index: ObservationIndex | None, encounter_id: str | None = None) -> Extraction:
     """The model's features from FHIR (for the Encounter the EHR named, if it named one)."""
-    if model.name == "readmission":
-        return extract_readmission(resources, as_of, encounter_id)
-    return extract_features(model.features, resources, as_of, index, encounter_id)
+    extractor = definition_of(model.name).extractor
+    if extractor is None:
+        raise ModelNotReady(f"Model {model.name} {model.version} has no extractor in the catalogue.",
+                            extra={"model": model.name, "version": model.version})
+    return extractor(resources, as_of, index, encounter_id)
 
 
 def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, Any]], as_of: datetime,

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scoring.features.spec import READMISSION_FEATURES, SEPSIS_FEATURES, SPEC_VERSION, FeatureSpec
+from scoring.catalogue import definition
+from scoring.features.spec import SPEC_VERSION, FeatureSpec
 from scoring.serving.providers import providers
 from scoring.training.calibration import Platt
 from scoring.training.export import read_metadata, sha256_file
 from scoring.training.publish import BOOSTER_NAME, ONNX_NAME
 
-MODEL_FEATURES: dict[str, tuple[FeatureSpec, ...]] = {"sepsis": SEPSIS_FEATURES, "readmission": READMISSION_FEATURES}
 _lock = threading.Lock()
 _cache: dict[tuple[str, str, str], LoadedModel] = {}
 
@@ -52,6 +52,12 @@ class LoadedModel:
         return np.log(p / (1 - p))
 
 
+def model_features(name: str) -> tuple[FeatureSpec, ...]:
+    """The catalogue's feature order of an ML model (empty for a name the catalogue does not know)."""
+    found = definition(name)
+    return found.features if found is not None else ()
+
+
 def resolve_path(artifact_path: str) -> Path:
     """Artifact folders are absolute or relative to the project root."""
     from django.conf import settings
@@ -75,7 +81,7 @@ def check_metadata(name: str, metadata: dict[str, Any]) -> None:
     if metadata.get("spec_version") != SPEC_VERSION:
         raise ArtifactProblem(f"{name}: trained on feature spec {metadata.get('spec_version')!r}, "
                               f"serving spec is {SPEC_VERSION!r}")
-    expected = [f.name for f in MODEL_FEATURES.get(name, ())]
+    expected = [f.name for f in model_features(name)]
     if metadata.get("features") != expected:
         raise ArtifactProblem(f"{name}: feature order of the artifact differs from the serving spec")
 
@@ -106,7 +112,7 @@ def _build(name: str, version: str, folder: Path, sha256: str) -> LoadedModel:
     booster.set_param({"nthread": 1})
     cal = metadata["calibration"]
     return LoadedModel(name, version, sha256, session, session.get_inputs()[0].name, booster,
-                       MODEL_FEATURES[name], Platt(cal["a"], cal["b"]), metadata["thresholds"], metadata)
+                       model_features(name), Platt(cal["a"], cal["b"]), metadata["thresholds"], metadata)
 
 
 def cache_clear() -> None:

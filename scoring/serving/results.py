@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from scoring.catalogue import definition
 from scoring.models import ModelVersion
 from scoring.types import ScoreResult, gap_sentences
 
@@ -22,8 +23,10 @@ def input_digest(names: Sequence[str], values: Sequence[float], as_of: datetime)
 
 
 def base_fields(mv: ModelVersion, as_of: datetime, provider: str) -> dict[str, Any]:
-    """Fields every result of a model version carries."""
-    return {"model_name": mv.name, "model_version": mv.version, "model_sha256": mv.sha256,
+    """Fields every result of a model version carries (the outcome coding from its catalogue entry)."""
+    model = definition(mv.name)
+    return {"outcome": model.outcome.concept() if model else {}, "score_code": model.score_code if model else None,
+            "model_name": mv.name, "model_version": mv.version, "model_sha256": mv.sha256,
             "spec_version": mv.spec_version, "model_status": mv.status, "kind": mv.kind, "title": mv.title,
             "as_of": as_of, "horizon_hours": (mv.card or {}).get("horizon_hours"), "provider": provider}
 

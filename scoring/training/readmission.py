@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from scoring.catalogue.readmission import READMISSION
 from scoring.features.readmission import readmission_table_features
 from scoring.features.spec import READMISSION_FEATURES, READMISSION_HORIZON_DAYS, SPEC_VERSION
 from scoring.training import metrics as m
@@ -15,7 +16,7 @@ from scoring.training.calibration import platt_fit
 from scoring.training.common import SEED, Split, margins, now_iso, patient_split, xgb_fit
 from scoring.training.data import DIABETES_ZIP, diabetes_load
 
-TITLE = "30-day readmission risk"
+TITLE = READMISSION.title  # one definition: the catalogue's
 # Discharged to death or hospice cannot be readmitted (IDs_mapping.csv: 11, 13, 14, 19, 20, 21).
 EXCLUDED_DISPOSITIONS = (11, 13, 14, 19, 20, 21)
 PARAMS = {"max_depth": 4, "eta": 0.05, "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 20}

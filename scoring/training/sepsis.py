@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from scoring.catalogue.sepsis import SEPSIS
 from scoring.features.hourly import hourly_features
 from scoring.features.spec import SEPSIS_FEATURES, SPEC_VERSION
 from scoring.training import metrics as m
@@ -18,7 +19,7 @@ from scoring.training.common import margins, now_iso, patient_split, xgb_fit
 from scoring.training.data import PHYSIONET_SET, physionet_load
 from scoring.training.utility import normalized_utility
 
-TITLE = "Sepsis risk"
+TITLE = SEPSIS.title  # one definition: the catalogue's
 HORIZON_HOURS = 6  # SepsisLabel is 1 from 6 h before Sepsis-3 onset (Reyna et al. 2020)
 PARAMS = {"max_depth": 6, "eta": 0.08, "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 5,
           "eval_metric": "auc",

@@ -13,10 +13,10 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from audit.models import AuditRecord
 from cds_hooks.models import TrustedCdsClient
 from cds_hooks.selectors import cds_services, issued_card_get
-from cds_hooks.services.prefetch import fill_tokens
-from fhirapp.models import AuditRecord
+from fhirapp.fetch import fill_tokens
 from sandbox_ehr.auth.services import access_token_issue
 from sandbox_ehr.fhir.bundles import bundle_process
 from sandbox_ehr.fhir.loader.synthea import (

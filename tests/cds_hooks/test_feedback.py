@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from audit.models import AuditRecord
 from cds_hooks.models import CardFeedback, IssuedCard, TrustedCdsClient
 from cds_hooks.selectors import alert_burden
 from cds_hooks.services.cards import override_reason_system
-from fhirapp.models import AuditRecord
 from tests.cds_hooks.conftest import CLIENT_ISS, TokenFactory, physionet_stay_resources
 from tests.cds_hooks.test_service import _call, _prefetch, _request
 

@@ -6,11 +6,11 @@ import orjson
 import pytest
 from django.test import Client
 
+from audit.models import AuditRecord
 from cds_hooks.models import CdsServiceSetting, TrustedCdsClient
 from cds_hooks.schemas import CdsResponse, DiscoveryResponse
 from cds_hooks.selectors import cds_catalogue_reset, issued_card_get, service_id_for
 from cds_hooks.services.cards import OVERRIDE_REASONS, override_reason_system
-from fhirapp.models import AuditRecord
 from scoring.selectors import model_card_url
 from tests.cds_hooks.conftest import SandboxPatient, TokenFactory, physionet_stay_resources
 
@@ -257,15 +257,13 @@ def test_slow_fhir_server_degrades_to_an_info_card(models_installed: None, trust
 
 
 def test_prefetch_templates_follow_the_model_inputs() -> None:
-    from cds_hooks.selectors import prefetch_templates
-    from scoring.selectors import REQUIREMENTS, ModelBinding
+    from fhirapp.fetch import fetch_plan
+    from scoring.catalogue import definition_of
 
-    types, codes, hours = REQUIREMENTS["readmission"]
-    binding = ModelBinding("readmission", "30-day readmission risk", "1", "0" * 64, "ml", "active",
-                           ("encounter-discharge", "patient-view"), types, codes, hours)
-    templates = {t.key: t for t in prefetch_templates(binding, "encounter-discharge")}
+    requirements = definition_of("readmission").requirements
+    templates = {t.key: t for t in fetch_plan([requirements])}
     assert set(templates) == {"patient", "labs", "other-observations", "encounters", "conditions", "medications",
                               "procedures"}
     assert "code=4548-4" in templates["other-observations"].template  # HbA1c has no PhysioNet category
-    assert templates["labs"].lookback_hours == hours
+    assert templates["labs"].lookback_hours == requirements.lookback_hours
     assert templates["conditions"].template == "Condition?patient={{context.patientId}}"

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
+from audit.models import AuditRecord
 from cds_hooks.models import IssuedCard, TrustedCdsClient
-from fhirapp.models import AuditRecord, WriteBack
+from fhirapp.models import WriteBack
 from scoring.models import ModelVersion
 from scoring.services_registry import model_register
 from tests.cds_hooks.conftest import TokenFactory, physionet_stay_resources

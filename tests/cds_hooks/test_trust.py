@@ -9,9 +9,9 @@ import pytest
 from django.test import Client
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
+from audit.models import AuditRecord
 from cds_hooks.models import TrustedCdsClient
 from cds_hooks.services.clients import trusted_client_disable, trusted_client_upsert
-from fhirapp.models import AuditRecord
 from tests.cds_hooks.conftest import CLIENT_ISS, JwksServer, TokenFactory, claims_for, sign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]

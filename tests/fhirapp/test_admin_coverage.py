@@ -1,7 +1,7 @@
 """Every admin page either writes audited changes or is read-only (issue 7: audit every admin change)."""
 from django.contrib import admin
 
-from fhirapp.admin_audit import AuditedAdminMixin, ReadOnlyAdminMixin
+from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 
 # Audited through their own services (reason required, see scoring/services_registry.py).
 AUDITED_BY_SERVICE = {"scoring.ModelVersion", "scoring.ThresholdPolicy"}

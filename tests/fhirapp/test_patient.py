@@ -3,7 +3,7 @@ import pytest
 
 from fhirapp.patient import deceased_text
 from sandbox_ehr.auth.selectors import PatientSummary
-from smart_launch.sidebar import patient_banner
+from sidebar.panels import patient_banner
 
 
 @pytest.mark.parametrize(("patient", "expected"), [

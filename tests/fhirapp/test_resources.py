@@ -6,14 +6,10 @@ from typing import Any
 
 import pytest
 
+from audit.fhir import audit_event_build
+from config.fhir_json import resource_json
 from fhirapp import resources
-from fhirapp.resources import (
-    audit_event_build,
-    observation_build,
-    provenance_build,
-    resource_json,
-    risk_assessment_build,
-)
+from fhirapp.resources import observation_build, provenance_build, risk_assessment_build
 from scoring.types import ScoreResult
 from tests.fhirapp.conftest import DATA, Validate, news2_result, readmission_result, sepsis_result
 

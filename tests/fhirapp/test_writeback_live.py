@@ -7,9 +7,10 @@ import orjson
 import pytest
 from django.core.management import call_command
 
+from audit.models import AuditRecord
 from config.keys import decrypt_text, encrypt_text
 from fhirapp.client import FhirClient
-from fhirapp.models import AuditRecord, WriteBack
+from fhirapp.models import WriteBack
 from fhirapp.services.writeback import write_back_deliver, write_back_enqueue
 from sandbox_ehr.fhir.faults import fault_clear, fault_inject
 from tests.fhirapp.live import (

@@ -8,11 +8,12 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
+from audit.governance import governance_groups_setup
+from audit.models import AuditRecord
 from config.keys import decrypt_text
 from fhirapp import resources
-from fhirapp.models import AuditRecord, WriteBack
+from fhirapp.models import WriteBack
 from fhirapp.selectors import write_back_latest
-from fhirapp.services.governance import governance_groups_setup
 from fhirapp.services.writeback import write_back_bundle, write_back_enqueue, write_back_key
 from fhirapp.tasks import retry_countdown
 from tests.fhirapp.conftest import AS_OF, Validate, news2_result, sepsis_result

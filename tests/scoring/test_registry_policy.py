@@ -56,7 +56,7 @@ class ReadinessTests:
 @pytest.mark.django_db
 class StatusAndPolicyTests:
     def test_activating_retires_the_previous_active_and_rollback_restores(self, registered: Any) -> None:
-        from fhirapp.models import AuditRecord
+        from audit.models import AuditRecord
 
         other = ModelVersion.objects.create(name="sepsis", version="9", title="t", kind="ml", spec_version="x",
                                             registered_by="t")

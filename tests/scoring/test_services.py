@@ -84,7 +84,7 @@ class ScorePatientTests:
         assert err.value.status_code == 503 and "checksum" in err.value.message
 
     def test_every_score_is_audited(self, registered: Any, stay_resources: list[dict]) -> None:
-        from fhirapp.models import AuditRecord
+        from audit.models import AuditRecord
 
         before = AuditRecord.objects.filter(action="score").count()
         score_patient(model_name="sepsis", resources=stay_resources, as_of=AS_OF, patient_id="p000009")
@@ -115,12 +115,12 @@ class ScoreForHookTests:
 
         ThresholdPolicy.objects.create(model_version=shadow, moderate_at=0.05, high_at=0.2, source="test")
         results = score_for_hook(hook="patient-view", resources=stay_resources, as_of=AS_OF, patient_id="p000009")
-        names = [(r.model_name, r.model_status) for r in results]
+        names = [(r.model_name, r.model_status) for r in results.inferences]
         assert names == [("sepsis", "active"), ("sepsis", "shadow"), ("news2", "active"), ("qsofa", "active")]
 
     def test_rule_scores_come_with_point_drivers(self, registered: Any, stay_resources: list[dict]) -> None:
         results = {r.model_name: r for r in score_for_hook(hook="patient-view", resources=stay_resources,
-                                                           as_of=AS_OF, patient_id="p000009")}
+                                                           as_of=AS_OF, patient_id="p000009").visible}
         news2 = results["news2"]
         assert news2.kind == "rule" and news2.provider == "rule"
         if news2.scored:
@@ -130,7 +130,7 @@ class ScoreForHookTests:
             assert news2.missing or news2.stale
 
     def test_encounter_discharge_has_no_sepsis(self, registered: Any) -> None:
-        assert score_for_hook(hook="encounter-discharge", resources=[], as_of=AS_OF, patient_id="p") == []
+        assert score_for_hook(hook="encounter-discharge", resources=[], as_of=AS_OF, patient_id="p").inferences == []
 
 
 def test_extraction_ignores_unknown_units(stay_resources: list[dict]) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from cds_hooks.services.prefetch import fill_tokens
 from fhirapp.client import FhirClient
 from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, FhirResponseTooLarge, FhirServerError
+from fhirapp.fetch import fill_tokens
 
 
 class _Hostile(BaseHTTPRequestHandler):

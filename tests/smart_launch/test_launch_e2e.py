@@ -14,7 +14,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from fhirapp.models import AuditRecord
+from audit.models import AuditRecord
 from smart_launch.models import EhrRegistration, SmartSession
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

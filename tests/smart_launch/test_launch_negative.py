@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from fhirapp.models import AuditRecord
+from audit.models import AuditRecord
 from smart_launch.client import SmartConfiguration, _cache_key
 from smart_launch.models import AuthorizationRequest, EhrRegistration
 

@@ -10,10 +10,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
+from audit.models import AuditRecord
+from audit.services import canonical_json, record_digest
 from config.keys import encrypt_text
 from config.tasks import smart_cleanup
-from fhirapp.models import AuditRecord
-from fhirapp.services.audit import canonical_json, record_digest
 from smart_launch import retention
 from smart_launch.models import AuthorizationRequest, EhrRegistration, SmartSession
 from smart_launch.retention import purge_expired, purge_preview

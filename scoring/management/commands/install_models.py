@@ -17,12 +17,13 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from scoring.catalogue import definitions
         from scoring.models import ModelVersion
-        from scoring.services_registry import RULES, model_register, rule_register
+        from scoring.services_registry import model_register, rule_register
         from scoring.training.publish import ARTIFACTS_DIR as SHIPPED
 
-        for name in RULES:
-            mv = rule_register(name=name, registered_by="install_models")
+        for model in (m for m in definitions() if m.kind == "rule"):
+            mv = rule_register(name=model.name, registered_by="install_models")
             self.stdout.write(f"  {mv.name} {mv.version}: {mv.status}")
         for model_dir in sorted(p for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []:
             versions = sorted((p for p in model_dir.iterdir() if (p / "card.json").is_file()), key=_version_key)

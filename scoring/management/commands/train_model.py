@@ -1,11 +1,14 @@
 """`manage.py train_model sepsis|readmission`: train from the shared data and write versioned artifacts."""
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from scoring.catalogue import definition, definitions
 
 
 class Command(BaseCommand):
@@ -14,7 +17,7 @@ class Command(BaseCommand):
     help = "Train a model from STRATIFY_DATA_DIR and write its artifacts (ONNX, booster JSON, model card)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", choices=["sepsis", "readmission"])
+        parser.add_argument("name", choices=[m.name for m in definitions() if m.trainer])
         parser.add_argument("--model-version", default="1.0.0", help="version label of the new artifacts")
         parser.add_argument("--out", default="", help="output folder (default scoring/artifacts/NAME/VERSION)")
         parser.add_argument("--limit-patients", type=int, default=None, help="smoke run on the first N patients")
@@ -39,10 +42,9 @@ class Command(BaseCommand):
 
 
 def _trainer(name: str) -> Any:
-    if name == "sepsis":
-        from scoring.training.sepsis import train
-    elif name == "readmission":
-        from scoring.training.readmission import train
-    else:  # pragma: no cover - argparse choices
-        raise CommandError(f"unknown model {name}")
-    return train
+    """The catalogue's training entry point of an ML model ("module:function")."""
+    model = definition(name)
+    if model is None or not model.trainer:
+        raise CommandError(f"{name} has no training recipe in the catalogue")
+    module, _, function = model.trainer.partition(":")
+    return getattr(importlib.import_module(module), function)

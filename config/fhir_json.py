@@ -1,0 +1,32 @@
+"""The project's FHIR JSON conventions, shared by every builder: our canonical URL, instants, pruning.
+
+Plain JSON helpers with no Django and no I/O; `resource_json` turns a fhir.resources model into a dict.
+"""
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+# Our canonical URLs (documented in README "Write-back and audit").
+CANONICAL = "https://stratify.example.org/fhir"
+
+
+def resource_json(resource: Any) -> dict[str, Any]:
+    """FHIR JSON (a plain dict) of a fhir.resources object."""
+    return dict(orjson.loads(resource.model_dump_json()))
+
+
+def fhir_instant(value: datetime) -> str:
+    """An aware datetime as a FHIR dateTime/instant in UTC ("...Z")."""
+    if value.tzinfo is None:
+        raise ValueError("FHIR times must be timezone-aware.")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def prune(value: Any) -> Any:
+    """Drop None and empty lists recursively (FHIR forbids empty arrays and nulls)."""
+    if isinstance(value, dict):
+        return {k: prune(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [prune(v) for v in value]
+    return value

@@ -1,0 +1,77 @@
+"""`PatientSnapshot`: one patient's FHIR resources as of a time, each tagged with where it came from and when.
+
+Every door (CDS Hooks prefetch-or-fetch, the sidebar, later population and real-time runs) builds one
+with `fhirapp.fetch.snapshot_fetch` from the plan of what the models declare they read, and hands its
+resources to scoring, which gives each model exactly its declared share (`scoring.features.select`). So the
+same patient at the same time gives every model the same inputs, whichever door asked and whatever else
+the EHR sent along.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from fhirapp.errors import UpstreamFhirError
+
+Resource = dict[str, Any]
+
+
+class Requirements(Protocol):
+    """What a model reads (scoring's `DataRequirements` has this shape)."""
+
+    @property
+    def resource_types(self) -> tuple[str, ...]: ...
+    @property
+    def observation_categories(self) -> tuple[str, ...]: ...
+    @property
+    def observation_codes(self) -> tuple[str, ...]: ...
+    @property
+    def lookback_hours(self) -> float: ...
+    @property
+    def encounter_hours(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotEntry:
+    """One resource and its provenance: the fetch-plan key that brought it, how, and when we received it."""
+
+    resource: Resource
+    key: str
+    source: str  # "prefetch" (sent by the EHR with the hook) or "fetched" (read from its FHIR server)
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class PatientSnapshot:
+    """The resources found for one patient, where each key's data came from, and what could not be had."""
+
+    patient_id: str
+    as_of: datetime
+    entries: list[SnapshotEntry] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # key -> prefetch | prefetch-null | fetched | ...
+    unavailable: dict[str, str] = field(default_factory=dict)  # key -> reason (failed or too slow)
+    errors: dict[str, UpstreamFhirError] = field(default_factory=dict)  # key -> the failure behind `unavailable`
+    incomplete: list[str] = field(default_factory=list)  # keys whose paged Bundle could not be completed
+
+    @property
+    def resources(self) -> list[Resource]:
+        """Every resource once (a resource found by two keys is kept from the first)."""
+        return [e.resource for e in self.entries]
+
+    @property
+    def patient(self) -> Resource | None:
+        """The Patient resource, if one was found."""
+        return next((r for r in self.resources if r.get("resourceType") == "Patient"), None)
+
+    def add(self, resources: Iterable[Resource], *, key: str, source: str, received_at: datetime) -> None:
+        """Tag and keep resources, dropping repeats of one already kept (same type and id)."""
+        seen = {(e.resource.get("resourceType"), e.resource.get("id")) for e in self.entries}
+        for resource in resources:
+            rid = resource.get("id")
+            ident = (str(resource.get("resourceType")), rid) if isinstance(rid, str) else None
+            if ident is None or ident not in seen:
+                if ident is not None:
+                    seen.add(ident)
+                self.entries.append(SnapshotEntry(resource, key, source, received_at))

@@ -1,0 +1,43 @@
+"""qSOFA (Sepsis-3, Singer et al. JAMA 2016): respiration, systolic pressure, mentation (patient-view)."""
+from scoring.catalogue import register
+from scoring.catalogue.definition import (
+    ModelDefinition,
+    Outcome,
+    Resources,
+    RuleHit,
+    RuleSpec,
+    column_codes,
+    observation_requirements,
+)
+from scoring.features.fhir_index import LOINC, ObservationIndex, parse_time
+from scoring.features.spec import BP_PANEL_CODES, GCS_TOTAL, VITAL_FRESHNESS_HOURS
+from scoring.rules.qsofa import qsofa_score
+
+
+def _gcs(resources: Resources, index: ObservationIndex, at: float) -> RuleHit:
+    """The latest Glasgow coma score total at or before `at` (altered mentation: GCS < 15)."""
+    best: RuleHit = None
+    for r in resources:
+        codings = (r.get("code") or {}).get("coding") or () if r.get("resourceType") == "Observation" else ()
+        if not any(c.get("system") == LOINC and c.get("code") == GCS_TOTAL for c in codings):
+            continue
+        t = parse_time(r.get("effectiveDateTime"))
+        value = (r.get("valueQuantity") or {}).get("value")
+        if t is not None and t <= at and isinstance(value, int | float) and (best is None or t > best[1]):
+            best = (float(value), t, f"Observation/{r.get('id', '')}")
+    return best
+
+
+# Outcome: SNOMED CT 419099009 |Dead (finding)|: qSOFA was derived to predict in-hospital death in suspected
+# infection (Seymour et al., JAMA 2016;315(8):762-774).
+QSOFA = register(ModelDefinition(
+    name="qsofa", title="qSOFA", kind="rule", hooks=("patient-view",), order=30,
+    requirements=observation_requirements(
+        ("Patient", "Observation"), column_codes("Resp", "SBP") + BP_PANEL_CODES + (GCS_TOTAL,),
+        VITAL_FRESHNESS_HOURS),
+    outcome=Outcome("419099009", "Dead (finding)", "In-hospital death with suspected infection"),
+    description="the quick SOFA score (Sepsis-3) from respiration, systolic pressure and mentation",
+    rule=RuleSpec(inputs={"resp_rate": "Resp", "sbp": "SBP"}, extra_key="gcs", read_extra=_gcs, score=qsofa_score,
+                  version="sepsis3-2016", moderate_at=2.0, high_at=2.0,
+                  source="Singer et al., JAMA 2016 (Sepsis-3): qSOFA >= 2 positive"),
+))

@@ -1,0 +1,86 @@
+"""A model's share of a patient's resources: what its catalogue requirements declare, as of a time.
+
+Every door hands scoring the patient's whole snapshot; each model then reads only its declared resource
+types, its Observation categories/codes within its look-back (never after as-of), and the Encounters
+that overlap its history window. The same patient at the same time thus gives a model the same inputs
+whatever else was fetched or prefetched for other models.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+
+class Requirements(Protocol):
+    """What a model reads (the catalogue's `DataRequirements`)."""
+
+    @property
+    def resource_types(self) -> tuple[str, ...]: ...
+    @property
+    def observation_categories(self) -> tuple[str, ...]: ...
+    @property
+    def observation_codes(self) -> tuple[str, ...]: ...
+    @property
+    def lookback_hours(self) -> float: ...
+    @property
+    def encounter_hours(self) -> float: ...
+
+
+def resources_for(resources: Sequence[Mapping[str, Any]], requirements: Requirements,
+                  as_of: datetime) -> list[Mapping[str, Any]]:
+    """The resources a model reads at `as_of`."""
+    return [r for r in resources if _wanted(r, requirements, as_of)]
+
+
+def _wanted(resource: Mapping[str, Any], req: Requirements, at: datetime) -> bool:
+    kind = resource.get("resourceType")
+    if kind not in req.resource_types:
+        return False
+    if kind == "Observation":
+        return _observation_wanted(resource, req, at)
+    if kind == "Encounter":
+        return _encounter_wanted(resource, at - timedelta(hours=req.encounter_hours or req.lookback_hours), at)
+    return True
+
+
+def _observation_wanted(obs: Mapping[str, Any], req: Requirements, at: datetime) -> bool:
+    when = parse_datetime(effective_time(obs))
+    if when is None or when > at or when < at - timedelta(hours=req.lookback_hours):
+        return False
+    return bool(set(codes_of(obs.get("category"))) & set(req.observation_categories)
+                or set(codes_of(obs.get("code"))) & set(req.observation_codes))
+
+
+def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetime) -> bool:
+    period = encounter.get("period")
+    if not isinstance(period, dict):
+        return True
+    start, end = parse_datetime(period.get("start")), parse_datetime(period.get("end"))
+    return (start is None or start <= at) and (end is None or end >= since)
+
+
+def codes_of(concepts: Any) -> list[str]:
+    """The codes of a CodeableConcept or a list of them (malformed parts are skipped)."""
+    items = concepts if isinstance(concepts, list) else [concepts]
+    return [str(c.get("code")) for concept in items if isinstance(concept, dict)
+            for c in concept.get("coding") or () if isinstance(c, dict) and c.get("code")]
+
+
+def effective_time(resource: Mapping[str, Any]) -> str:
+    """An Observation's effective[x] time as text ("" when it has none)."""
+    period = resource.get("effectivePeriod")
+    value = resource.get("effectiveDateTime") or resource.get("effectiveInstant") or (
+        period.get("start") if isinstance(period, dict) else None)
+    return value if isinstance(value, str) else ""
+
+
+def parse_datetime(text: Any) -> datetime | None:
+    """An aware datetime from FHIR text; None for anything else (a date without a time zone included)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None

@@ -1,0 +1,1 @@
+"""The clinician sidebar: the launched patient's scores, trends and drivers inside the EHR."""
