@@ -10,12 +10,11 @@ from django.db import transaction
 from audit.models import AuditRecord
 from audit.services import audit_record_create
 from config.errors import ValidationFailed
+from scoring.artifact import CARD_JSON, ONNX_NAME, sha256_file
 from scoring.catalogue import definition_of
 from scoring.features.spec import SPEC_VERSION
 from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
 from scoring.serving import registry
-from scoring.training.export import sha256_file
-from scoring.training.publish import CARD_JSON, ONNX_NAME
 
 POLICY_FIELDS = ("moderate_at", "high_at", "low_indicator", "moderate_indicator", "high_indicator")
 

@@ -10,12 +10,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scoring.artifact import BOOSTER_NAME, ONNX_NAME, Platt, read_metadata, sha256_file
 from scoring.catalogue import definition
 from scoring.features.spec import SPEC_VERSION, FeatureSpec
 from scoring.serving.providers import providers
-from scoring.training.calibration import Platt
-from scoring.training.export import read_metadata, sha256_file
-from scoring.training.publish import BOOSTER_NAME, ONNX_NAME
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str, str], LoadedModel] = {}

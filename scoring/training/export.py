@@ -1,7 +1,6 @@
 """ONNX export with metadata, verified against XGBoost (refuses to write a model that disagrees > 1e-5)."""
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,22 +9,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scoring.artifact import META_PREFIX, read_metadata, sha256_file
+
+__all__ = ["ExportMismatch", "export_onnx", "onnx_probabilities", "read_metadata", "sha256_file"]
+
 TARGET_OPSET = 15  # onnxmltools converts XGBoost boosters up to opset 15 (PERFORMANCE_NOTES.md)
 TOLERANCE = 1e-5
-META_PREFIX = "stratify."
 
 
 class ExportMismatch(RuntimeError):
     """ONNX and XGBoost probabilities differ by more than TOLERANCE."""
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def onnx_probabilities(model_bytes: bytes, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -60,17 +53,3 @@ def export_onnx(booster: Any, n_features: int, path: Path, metadata: Mapping[str
     onnx.checker.check_model(model)
     path.write_bytes(data)
     return sha256_file(path)
-
-
-def read_metadata(model_bytes_or_session: Any) -> dict[str, Any]:
-    """Our metadata from an onnxruntime session (JSON values decoded)."""
-    raw = model_bytes_or_session.get_modelmeta().custom_metadata_map
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key.startswith(META_PREFIX):
-            name = key[len(META_PREFIX):]
-            try:
-                out[name] = json.loads(value)
-            except ValueError:
-                out[name] = value
-    return out

@@ -4,16 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scoring.artifact import ARTIFACTS_DIR, BOOSTER_NAME, CARD_JSON, CARD_MD, ONNX_NAME, RELIABILITY_PNG
 from scoring.training.card import card_markdown, external_metrics
 from scoring.training.common import write_json
 from scoring.training.export import export_onnx, sha256_file
 
-ARTIFACTS_DIR = Path(__file__).resolve().parents[1] / "artifacts"  # shipped versions: NAME/VERSION/
-ONNX_NAME = "model.onnx"
-BOOSTER_NAME = "booster.json"
-CARD_JSON = "card.json"
-CARD_MD = "card.md"
-RELIABILITY_PNG = "reliability.png"
+__all__ = ["ARTIFACTS_DIR", "BOOSTER_NAME", "CARD_JSON", "CARD_MD", "ONNX_NAME", "RELIABILITY_PNG", "headline_metrics",
+           "publish"]
 
 
 def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]:

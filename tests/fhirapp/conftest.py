@@ -8,6 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from scoring.catalogue import definition_of
 from scoring.types import Driver, ScoreResult
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fhir"
@@ -54,6 +55,9 @@ def sepsis_result(**overrides: Any) -> ScoreResult:
         input_digest="b" * 64, margin=-0.66, base_value=-1.77,
     )
     values.update(overrides)
+    model = definition_of(values["model_name"])  # the outcome coding travels with every result (catalogue)
+    values.setdefault("outcome", model.outcome.concept())
+    values.setdefault("score_code", model.score_code)
     return ScoreResult(**values)
 
 

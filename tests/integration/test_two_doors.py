@@ -6,9 +6,11 @@ prefetch the EHR builds from the published templates (the sandbox simulator's ow
 fetches with the clinician's token after a real SMART EHR launch. Value, band, drivers and the inputs digest
 must be equal (the sidebar used to fetch its own fixed list and gave other numbers).
 """
+import dataclasses
 import io
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,14 @@ from cds_hooks.selectors import cds_catalogue_reset, cds_services
 from cds_hooks.services.calls import call_parse, cds_service_score
 from cds_hooks.trust import CdsCaller
 from fhirapp.client import FhirClient
+from fhirapp.models import WriteBack
 from sandbox_ehr.auth.services import access_token_issue, launch_create
-from sandbox_ehr.ehr.cds import hook_context, prefetch_build
+from sandbox_ehr.ehr.cds import hook_context, hook_fire, prefetch_build
 from sandbox_ehr.fhir.loader import physionet
 from sandbox_ehr.fhir.loader.service import LoadReport, synthea_load
-from scoring.catalogue import hook_definitions
+from scoring.catalogue import ModelDefinition, hook_definitions, register, unregister
+from scoring.catalogue.qsofa import QSOFA
+from scoring.services_registry import rule_register
 from scoring.types import ScoreResult
 from sidebar.pages import sidebar_context
 from smart_launch.models import SmartSession
@@ -121,5 +126,42 @@ def test_cds_card_and_sidebar_score_the_same(ehr: dict[str, str], patient: str) 
     assert set(sidebar) == set(cds) == models
     for name in sorted(models):
         assert _essence(cds[name]) == _essence(sidebar[name]), name
-    if patient == "physionet":  # an ICU stay with fresh vitals: the comparison is of real scores, not refusals
-        assert cds["sepsis"].scored and cds["news2"].scored and cds["sepsis"].drivers
+    # The comparison is of real scores, not only of refusals: an ICU stay scores with every model, an inpatient
+    # stay with readmission (the check-up patient's models all refuse, each for its own reason).
+    scored = {"physionet": {"sepsis", "news2", "qsofa", "readmission"}, "inpatient": {"readmission"}}
+    assert {n for n, r in cds.items() if r.scored} == scored.get(patient, set())
+
+
+# --- Adding a model is one catalogue entry: a toy model defined here, in this module only ----------------------
+
+TOY = ModelDefinition(
+    name="toy", title="Toy score", kind="rule", hooks=(HOOK,), order=99,
+    requirements=QSOFA.requirements, outcome=QSOFA.outcome,
+    description="a test-only model that reuses qSOFA's published points under another name",
+    rule=dataclasses.replace(QSOFA.rule, version="toy-1") if QSOFA.rule else None)
+
+
+@pytest.fixture
+def toy_model(ehr: dict[str, str]) -> Iterator[ModelDefinition]:
+    register(TOY)
+    rule_register(name=TOY.name, registered_by="test")
+    cds_catalogue_reset()
+    yield TOY
+    unregister(TOY.name)
+    cds_catalogue_reset()
+
+
+def test_a_toy_model_is_one_catalogue_entry(ehr: dict[str, str], toy_model: ModelDefinition) -> None:
+    """Registered in the catalogue (and the registry), it gets a CDS service, a card, a sidebar panel and a
+    write-back, with no other module touched."""
+    patient = ehr["physionet"]
+    assert "stratify-toy" in cds_services()
+    context = hook_context(patient_id=patient, encounter_id=None)
+    reader = access_token_issue(client_id="stratify-cds", scope="patient/*.rs", patient_id=patient)
+    fired = hook_fire(HOOK, context, fhir=FhirClient(ehr["iss"], reader))
+    [toy] = [s for s in fired.services if s.service_id == "stratify-toy"]
+    assert not toy.error and toy.cards and "Toy score" in toy.cards[0]["summary"]
+    assert WriteBack.objects.filter(model_name="toy", service_id="stratify-toy").exists()
+    sidebar = _sidebar_door(_launch(ehr, patient), timezone.now())
+    assert sidebar["toy"].title == "Toy score"
+    assert _essence(sidebar["toy"])["points"] == _essence(sidebar["qsofa"])["points"]  # the same published points

@@ -17,10 +17,10 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from scoring.artifact import ARTIFACTS_DIR as SHIPPED
         from scoring.catalogue import definitions
         from scoring.models import ModelVersion
         from scoring.services_registry import model_register, rule_register
-        from scoring.training.publish import ARTIFACTS_DIR as SHIPPED
 
         for model in (m for m in definitions() if m.kind == "rule"):
             mv = rule_register(name=model.name, registered_by="install_models")

@@ -1,0 +1,66 @@
+"""The model artifact format: file names, checksum, ONNX metadata and calibration, read by serving, admin and
+views and written by training (so none of them needs the training code).
+
+An artifact folder `scoring/artifacts/<name>/<version>/` holds `model.onnx` (with our metadata under the
+`stratify.` prefix: feature order, spec version, thresholds, calibration), `booster.json` (exact TreeSHAP),
+`card.json` and `card.md` (the model card) and figures. The ONNX file's sha256 is its registered identity.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"  # shipped versions: NAME/VERSION/
+ONNX_NAME = "model.onnx"
+BOOSTER_NAME = "booster.json"
+CARD_JSON = "card.json"
+CARD_MD = "card.md"
+RELIABILITY_PNG = "reliability.png"
+META_PREFIX = "stratify."
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_metadata(model_bytes_or_session: Any) -> dict[str, Any]:
+    """Our metadata from an onnxruntime session (JSON values decoded)."""
+    raw = model_bytes_or_session.get_modelmeta().custom_metadata_map
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key.startswith(META_PREFIX):
+            name = key[len(META_PREFIX):]
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                out[name] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Platt:
+    """Calibration parameters stored with the model (ONNX metadata and model card): p = sigmoid(a * margin + b)."""
+
+    a: float
+    b: float
+
+    def apply(self, margin: float) -> float:
+        """Calibrated probability of one margin."""
+        z = self.a * margin + self.b
+        return 1.0 / (1.0 + math.exp(-z)) if z >= -700 else 0.0
+
+    def apply_array(self, margin: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Calibrated probabilities of many margins."""
+        return 1.0 / (1.0 + np.exp(-(self.a * margin + self.b)))
