@@ -93,7 +93,7 @@ def cds_service_setting(service_id: str) -> CdsServiceSetting:
 
 
 def issued_card_get(*, card_uuid: str) -> IssuedCard | None:
-    """The issued card with this uuid (contract 5), or None (also for a malformed uuid)."""
+    """The issued card with this uuid (a SMART link's appContext names it), or None (also for a malformed uuid)."""
     try:
         parsed = uuid.UUID(str(card_uuid))
     except ValueError:

@@ -82,7 +82,7 @@ def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
     if definition(model_name) is None or not model_registered(model_name):
         raise ModelNotFound(f"No model named {model_name!r} is registered.", extra={"model": model_name})
     versions = serving_versions(model_name, patient_id)
-    if not versions or versions[0].status == "shadow":
+    if not versions or versions[0].status == ModelVersion.Status.SHADOW:
         raise ModelNotReady(f"Model {model_name!r} has no active version.", extra={"model": model_name})
     return versions
 

@@ -32,7 +32,7 @@ def _card(folder: Path) -> dict[str, Any]:
 
 
 @transaction.atomic
-def model_register(*, artifact_dir: str, registered_by: str, status: str = "shadow") -> ModelVersion:
+def model_register(*, artifact_dir: str, registered_by: str, status: str = ModelVersion.Status.SHADOW) -> ModelVersion:
     """Register (or re-register, idempotently) the artifact folder of an ML model with its trained policy."""
     folder = registry.resolve_path(artifact_dir)
     card = _card(folder)
@@ -83,8 +83,9 @@ def model_status_set(*, mv: ModelVersion, status: str, actor: str, reason: str) 
     if not reason.strip():
         raise ValidationFailed("A reason is required.", extra={"fields": {"reason": "required"}})
     before = mv.status
-    if status in ("active", "canary"):
-        ModelVersion.objects.filter(name=mv.name, status=status).exclude(pk=mv.pk).update(status="retired")
+    if status in (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY):
+        ModelVersion.objects.filter(name=mv.name, status=status).exclude(pk=mv.pk).update(
+            status=ModelVersion.Status.RETIRED)
     mv.status = status
     mv.save(update_fields=["status", "updated_at"])
     _audit_change(actor=actor, mv=mv, detail={"what": "status", "before": before, "after": status, "reason": reason})

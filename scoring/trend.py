@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection
 
+from scoring.models import ModelVersion
 from scoring.services import HookScores, score_audit_entry, score_for_hook
 from scoring.types import ScoreResult
 
@@ -52,7 +53,7 @@ def score_trend(*, hook: str, resources: Sequence[Mapping[str, Any]], now: datet
     trend: dict[str, Trend] = {r.model_name: [] for r in now_scores.visible}
     for at, earlier in [*points, (now, now_scores.inferences)]:
         for result in earlier:
-            if result.model_name in trend and result.model_status != "shadow":
+            if result.model_name in trend and result.model_status != ModelVersion.Status.SHADOW:
                 trend[result.model_name].append((at, score_value(result)))
     entries = trend_audit_entries(now_scores.inferences, points, patient_id=patient_id, actor=actor)
     return TrendScores(now_scores, trend, entries)

@@ -12,6 +12,8 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"
 .venv/bin/mypy .
+echo "==> import contracts (lint-imports)"
+.venv/bin/lint-imports
 echo "==> manage.py check"
 $PY manage.py check --fail-level WARNING
 echo "==> makemigrations --check"

@@ -22,6 +22,7 @@ from fhirapp.client import FhirClient
 from fhirapp.fetch import snapshot_fetch
 from fhirapp.services.writeback import write_back_enqueue
 from fhirapp.snapshot import PatientSnapshot
+from scoring.models import ModelVersion
 from scoring.selectors import model_card_url
 from scoring.services import score_with_shadows
 from scoring.types import ScoreResult
@@ -150,7 +151,7 @@ def _result_cards(service: CdsServiceDefinition, results: Sequence[ScoreResult],
     note = data_note(service, data)
     cards: list[tuple[ScoreResult | None, Card]] = []
     for result in results:
-        if result.model_status == "shadow":
+        if result.model_status == ModelVersion.Status.SHADOW:
             continue
         url = model_card_url(result.model_name, result.model_version)
         if result.scored:

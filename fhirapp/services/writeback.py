@@ -49,7 +49,7 @@ def write_back_enqueue(
     *, result: Assessment, patient_id: str, encounter_id: str | None, fhir_base_url: str, source: str,
     service_id: str, user_token: str | None = None,
 ) -> WriteBack | None:
-    """Record a write-back and send it after commit (contract 7); None when off, unscored or shadow.
+    """Record a write-back and send it after commit; None when off, unscored or shadow.
 
     A second call for the same (service, model, patient, as-of) returns the existing row and sends
     nothing. `user_token`: the launching user's SMART token, for EHRs that let users write.

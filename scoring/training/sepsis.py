@@ -13,6 +13,8 @@ import pandas as pd
 from scoring.catalogue.sepsis import SEPSIS
 from scoring.features.hourly import hourly_features
 from scoring.features.spec import SEPSIS_FEATURES, SPEC_VERSION
+from scoring.rules.news2 import MEDIUM_AT, news2_points_array
+from scoring.rules.qsofa import POSITIVE_AT, qsofa_points_array
 from scoring.training import metrics as m
 from scoring.training.calibration import Platt, platt_fit
 from scoring.training.common import margins, now_iso, patient_split, xgb_fit
@@ -122,8 +124,6 @@ def evaluate(prob: npt.NDArray[np.float64], part: Prepared, high: float, png: Pa
 
 def baselines(prob: npt.NDArray[np.float64], part: Prepared, high: float) -> dict[str, Any]:
     """NEWS2 (>= 5 alarms) and qSOFA (>= 2 alarms) on the rows where each can be computed."""
-    from scoring.rules.news2 import MEDIUM_AT, news2_points_array
-    from scoring.rules.qsofa import POSITIVE_AT, qsofa_points_array
 
     col = {f.name: j for j, f in enumerate(SEPSIS_FEATURES)}
 

@@ -7,6 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from scoring.artifact import ARTIFACTS_DIR as SHIPPED
+from scoring.catalogue import definitions
+from scoring.models import ModelVersion
+from scoring.services_registry import model_register, rule_register
+
 
 class Command(BaseCommand):
     """Install what `make demo` needs: shipped ML artifacts (latest version of each) and NEWS2/qSOFA."""
@@ -17,10 +22,6 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.artifact import ARTIFACTS_DIR as SHIPPED
-        from scoring.catalogue import definitions
-        from scoring.models import ModelVersion
-        from scoring.services_registry import model_register, rule_register
 
         for model in (m for m in definitions() if m.kind == "rule"):
             mv = rule_register(name=model.name, registered_by="install_models")
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             rel = folder.relative_to(Path(settings.BASE_DIR))
             existing = ModelVersion.objects.filter(name=model_dir.name, version=folder.name).first()
             # A fresh install activates the shipped version; an existing one keeps the status an admin chose.
-            status = existing.status if existing else "active"
+            status = existing.status if existing else ModelVersion.Status.ACTIVE
             mv = model_register(artifact_dir=str(rel), registered_by="install_models", status=status)
             self.stdout.write(f"  {mv.name} {mv.version}: {mv.status} (sha256 {mv.sha256[:12]})")
         self.stdout.write(self.style.SUCCESS("models installed"))

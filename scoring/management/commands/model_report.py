@@ -6,13 +6,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from scoring.models import ModelVersion
+from scoring.training.card import external_metrics
+
 
 def report(name: str) -> dict[str, Any]:
     """Headline metrics of the active version of `name` (from its model card)."""
-    from scoring.models import ModelVersion
-    from scoring.training.card import external_metrics
 
-    mv = ModelVersion.objects.filter(name=name, status="active").first()
+    mv = ModelVersion.objects.filter(name=name, status=ModelVersion.Status.ACTIVE).first()
     if mv is None:
         raise CommandError(f"no active version of {name!r}")
     card = mv.card or {}

@@ -9,6 +9,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ApplicationError
+from scoring.models import ModelVersion
+from scoring.serving.registry import resolve_path
+from scoring.training.publish import ARTIFACTS_DIR, publish
+from scoring.training.recalibrate import MIN_SEPTIC_STAYS, recalibrate
 
 
 class Command(BaseCommand):
@@ -19,7 +23,6 @@ class Command(BaseCommand):
             "written (and registered as a shadow with --register).")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        from scoring.training.recalibrate import MIN_SEPTIC_STAYS
 
         parser.add_argument("name", choices=["sepsis"])
         parser.add_argument("--data", required=True, help="the site's hourly rows, PhysioNet 2019 layout (.csv[.gz])")
@@ -32,8 +35,6 @@ class Command(BaseCommand):
         parser.add_argument("--register", action="store_true", help="also register the new version (shadow)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.training.publish import ARTIFACTS_DIR, publish
-        from scoring.training.recalibrate import recalibrate
 
         name, version = options["name"], options["model_version"]
         base = _base_folder(name, options["base"])
@@ -64,12 +65,10 @@ class Command(BaseCommand):
 
 
 def _base_folder(name: str, base: str) -> Path:
-    from scoring.models import ModelVersion
-    from scoring.serving.registry import resolve_path
 
     if base:
         return resolve_path(base)
-    mv = ModelVersion.objects.filter(name=name, status="active").first()
+    mv = ModelVersion.objects.filter(name=name, status=ModelVersion.Status.ACTIVE).first()
     if mv is None:
         raise CommandError(f"no active version of {name!r}: name the one to recalibrate with --from FOLDER")
     return resolve_path(mv.artifact_path)

@@ -6,6 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ApplicationError
+from scoring.models import ModelVersion
+from scoring.services import model_register
 
 
 class Command(BaseCommand):
@@ -15,11 +17,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("artifact_dir", help="folder, absolute or relative to the project root")
-        parser.add_argument("--status", default="shadow", choices=["shadow", "canary", "active", "retired"])
+        parser.add_argument("--status", default=ModelVersion.Status.SHADOW, choices=ModelVersion.Status.values)
         parser.add_argument("--by", default="manage.py register_model", help="who registers it")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.services import model_register
 
         try:
             mv = model_register(artifact_dir=options["artifact_dir"], registered_by=options["by"],

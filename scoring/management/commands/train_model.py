@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scoring.catalogue import definition, definitions
+from scoring.training.publish import ARTIFACTS_DIR, headline_metrics, publish
 
 
 class Command(BaseCommand):
@@ -24,7 +25,6 @@ class Command(BaseCommand):
         parser.add_argument("--register", action="store_true", help="also register the new version (shadow)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.training.publish import ARTIFACTS_DIR, headline_metrics, publish
 
         name, version = options["name"], options["model_version"]
         out = Path(options["out"]) if options["out"] else ARTIFACTS_DIR / name / version
