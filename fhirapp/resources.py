@@ -34,6 +34,10 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 PROVENANCE_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 TOP_DRIVERS = 5
+# Observation.derivedFrom may only reference these types (R4 observation.html#Observation.derivedFrom); other
+# inputs (Encounter, Condition, MedicationRequest, ...) are in the RiskAssessment's basis and the Provenance.
+DERIVED_FROM_TYPES = frozenset({"DocumentReference", "ImagingStudy", "Media", "QuestionnaireResponse",
+                                "Observation", "MolecularSequence"})
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,14 @@ def observation_build(
     result: ScoreResult, *, patient_id: str, encounter_id: str | None, identifier: str,
     derived_from: Sequence[str] | None = None,
 ) -> Observation:
-    """Observation carrying the score (probability in % or rule points), derived from its inputs."""
+    """Observation carrying the score (probability in % or rule points), derived from its Observation inputs.
+
+    The stay it belongs to goes in `encounter` (the named one, else the Encounter among the inputs), never in
+    `derivedFrom`, which R4 restricts to DERIVED_FROM_TYPES.
+    """
     _require_scored(result)
     refs = list(result.basis if derived_from is None else derived_from)
+    encounter_id = encounter_id or _encounter_of(refs)
     body: dict[str, Any] = {
         "resourceType": "Observation",
         "identifier": [_identifier(identifier)],
@@ -122,12 +131,22 @@ def observation_build(
         "effectiveDateTime": fhir_instant(result.as_of),
         "valueQuantity": _score_quantity(result),
         "method": _model_concept(result),
-        "derivedFrom": [{"reference": ref} for ref in refs] or None,
+        "derivedFrom": [{"reference": ref} for ref in refs if _type_of(ref) in DERIVED_FROM_TYPES] or None,
         "note": [{"text": result.summary}] if result.summary else None,
     }
     if encounter_id:
         body["encounter"] = {"reference": f"Encounter/{encounter_id}"}
     return Observation.model_validate(_prune(body))
+
+
+def _type_of(reference: str) -> str:
+    """The resource type of a relative reference ("Observation/1" -> "Observation")."""
+    return reference.split("/", 1)[0]
+
+
+def _encounter_of(refs: Sequence[str]) -> str | None:
+    """The id of the Encounter among the inputs (readmission scores one stay), if any."""
+    return next((ref.split("/", 1)[1] for ref in refs if _type_of(ref) == "Encounter" and "/" in ref), None)
 
 
 def provenance_build(
