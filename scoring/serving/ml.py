@@ -42,6 +42,9 @@ def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, 
     model = loaded_model(mv)
     ex = extract_for(model, resources, as_of, index, encounter_id)
     digest = input_digest(ex.names, ex.values, as_of)
+    if ex.not_applicable:
+        return refusal(mv, as_of, model.provider, notes=(ex.not_applicable, *ex.notes), digest=digest,
+                       basis=ex.basis)
     if ex.missing or ex.stale:
         return refusal(mv, as_of, model.provider, missing=ex.missing, stale=ex.stale, notes=ex.notes,
                        digest=digest, data_times=ex.data_times, basis=ex.basis)
