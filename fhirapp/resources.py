@@ -151,12 +151,16 @@ def _encounter_of(refs: Sequence[str]) -> str | None:
 
 def provenance_build(
     result: ScoreResult, *, targets: Sequence[str], recorded: datetime, tag: str,
-    entities: Sequence[str] | None = None,
+    entities: Sequence[str] | None = None, revises: Mapping[str, Any] | None = None,
 ) -> Provenance:
-    """Provenance of the written resources: agent = the model version as a Device, entities = inputs."""
+    """Provenance of the written resources: agent = the model version as a Device, entities = inputs, and the
+    superseded RiskAssessment (`revises`, a Reference) as the entity with role "revision"."""
     if not targets:
         raise ValueError("A Provenance needs at least one target.")
     refs = list(result.basis if entities is None else entities)
+    entity = [{"role": "source", "what": {"reference": ref}} for ref in refs]
+    if revises:
+        entity.append({"role": "revision", "what": dict(revises)})
     body: dict[str, Any] = {
         "resourceType": "Provenance",
         "meta": {"tag": [{"system": WRITEBACK_TAG_SYSTEM, "code": tag}]},
@@ -168,7 +172,7 @@ def provenance_build(
             "type": {"coding": [{"system": PROVENANCE_PARTICIPANT, "code": "author", "display": "Author"}]},
             "who": device_reference(result),
         }],
-        "entity": [{"role": "source", "what": {"reference": ref}} for ref in refs] or None,
+        "entity": entity or None,
     }
     return Provenance.model_validate(_prune(body))
 

@@ -19,8 +19,9 @@ from cds_hooks.trust import CdsCaller
 from config.errors import ValidationFailed
 from config.keys import encrypt_text, pseudonymize
 from fhirapp.client import FhirClient
+from fhirapp.models import WriteBack
 from fhirapp.services.audit import AuditBatch, audit_batch, audit_record_create
-from fhirapp.services.writeback import write_back_enqueue
+from fhirapp.services.writeback import write_back_submit
 from scoring.selectors import model_card_url
 from scoring.services import score_with_shadows
 from scoring.types import ScoreResult
@@ -167,7 +168,7 @@ def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]],
             for result, card in cards:
                 _issue(call, result, card, actor, detail)
                 if result is not None and result.scored and setting.write_back and call.request.fhir_server:
-                    _write_back(call, result)
+                    _write_back(call, result, card)
             audits.flush()
     except BaseException:
         audits.discard_from(kept)
@@ -193,7 +194,10 @@ def _issue(call: CallContext, result: ScoreResult | None, card: Card, actor: str
                         detail=detail)
 
 
-def _write_back(call: CallContext, result: ScoreResult) -> None:
-    """Enqueue the RiskAssessment write-back (contract 7; a no-op when WRITEBACK_ENABLED is off)."""
-    write_back_enqueue(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
-                       fhir_base_url=call.request.fhir_server or "", source="cds-hooks", service_id=call.service.id)
+def _write_back(call: CallContext, result: ScoreResult, card: Card) -> None:
+    """Write the assessment back when it is new information (contract 7); the card says what the chart holds."""
+    decision = write_back_submit(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
+                                 fhir_base_url=call.request.fhir_server or "", source=WriteBack.Source.CDS,
+                                 service_id=call.service.id, hook_instance=call.request.hook_instance)
+    if decision is not None:
+        card.detail = f"{card.detail}\n\n**Chart:** {decision.note}"

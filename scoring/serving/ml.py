@@ -41,7 +41,7 @@ def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, 
     """Score (or refuse) one patient with one ML model version."""
     model = loaded_model(mv)
     ex = extract_for(model, resources, as_of, index, encounter_id)
-    digest = input_digest(ex.names, ex.values, as_of)
+    digest = input_digest(ex.names, ex.values)
     if ex.not_applicable:
         return refusal(mv, as_of, model.provider, notes=(ex.not_applicable, *ex.notes), digest=digest,
                        basis=ex.basis)

@@ -102,7 +102,7 @@ def score_rule(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str
     values, stale, times, basis = _inputs(mv.name, resources, index, at)
     score = news2_score(values) if mv.name == "news2" else qsofa_score(values)
     names = sorted(values)
-    digest = input_digest(names, [float(values[k]) for k in names], as_of)
+    digest = input_digest(names, [float(values[k]) for k in names])
     data_times = dict(times)
     if not score.scored:
         missing = [m for m in score.missing if m not in stale]
