@@ -1,6 +1,7 @@
 """Django admin of cds_hooks: trusted clients, service settings, issued cards with alert-burden metrics."""
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
@@ -69,4 +70,5 @@ class IssuedCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         context = getattr(response, "context_data", None)
         if context is not None and "cl" in context:
             context["alert_burden"] = alert_burden(context["cl"].queryset)
+            context["feedback_window_minutes"] = settings.CDS_FEEDBACK_WINDOW_MINUTES
         return response

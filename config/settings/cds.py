@@ -16,6 +16,9 @@ CDS_JWKS_REFETCH_MIN_SECONDS = env.int("CDS_JWKS_REFETCH_MIN_SECONDS", default=6
 # Timeout of one JWKS fetch (seconds).
 CDS_JWKS_TIMEOUT_SECONDS = env.float("CDS_JWKS_TIMEOUT_SECONDS", default=3.0)
 
+# A card with no feedback this long after issue counts as ignored in the alert burden (younger: "awaiting").
+# CDS clients send feedback when the clinician acts on the card, i.e. within the chart session.
+CDS_FEEDBACK_WINDOW_MINUTES = env.int("CDS_FEEDBACK_WINDOW_MINUTES", default=60)
 # CORS for browser-based CDS clients (CDS Hooks 2.0 "CORS": services will require it). Only discovery,
 # the services and their feedback answer cross-origin requests (CORS_URLS_REGEX); admin, the sidebar and
 # the sandbox's authorization pages never do. The client JWT is the credential, never a cookie, so no
