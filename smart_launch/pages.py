@@ -47,7 +47,8 @@ def _panels(smart: SmartSession, data: sidebar.PatientData,
         encounter_id=smart.encounter or None)
     # Every inference is audited: here, from the request thread, in one transaction (one chain lock).
     audit_records_create(scores.audit_entries)
-    panels = [sidebar.model_panel_build(r, scores.trend.get(r.model_name, []), patient_id=smart.patient)
+    panels = [sidebar.model_panel_build(r, scores.trend.get(r.model_name, []), patient_id=smart.patient,
+                                        fhir_base=smart.registration.iss, encounter_id=smart.encounter or None)
               for r in scores.current]
     missing = [{"title": u.title, "reason": u.reason, "card_url": model_card_url(u.name, u.version),
                 "name": u.name, "version": u.version} for u in scores.unavailable]
