@@ -11,11 +11,10 @@ pytestmark = pytest.mark.django_db
 EHR = "https://ehr.example.org/fhir"
 
 
-def _written(**overrides: object) -> WriteBack:
-    decision = write_back_submit(**{"result": sepsis_result(), "patient_id": "pat-1", "encounter_id": "enc-1",
-                                    "fhir_base_url": EHR, "source": "cds", "service_id": "stratify-sepsis",
-                                    **overrides})
-    assert decision is not None and decision.written
+def _written(fhir_base_url: str = EHR) -> WriteBack:
+    decision = write_back_submit(result=sepsis_result(), patient_id="pat-1", encounter_id="enc-1",
+                                 fhir_base_url=fhir_base_url, source="cds", service_id="stratify-sepsis")
+    assert decision is not None and decision.written and decision.write_back is not None
     WriteBack.objects.filter(pk=decision.write_back.pk).update(status="succeeded",
                                                                resource_refs=["RiskAssessment/ra-9"])
     return decision.write_back
