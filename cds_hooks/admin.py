@@ -1,20 +1,15 @@
 """Django admin of cds_hooks: trusted clients, service settings, issued cards with alert-burden metrics."""
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
-from audit.services import audit_record_create
 from cds_hooks.models import CardFeedback, CdsServiceSetting, IssuedCard, TrustedCdsClient
 from cds_hooks.selectors import alert_burden, cds_catalogue_reset
 from cds_hooks.services.clients import public_jwks
 from cds_hooks.trust import trusted_clients_forget
-
-
-def _audit_change(request: HttpRequest, obj: Any, change: bool) -> None:
-    audit_record_create(action="admin_change", actor=str(request.user),
-                        detail={"object": type(obj).__name__, "id": obj.pk, "str": str(obj)[:200], "change": change})
 
 
 @admin.register(TrustedCdsClient)
@@ -26,11 +21,10 @@ class TrustedCdsClientAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ("iss", "tenant")
 
     def save_model(self, request: HttpRequest, obj: TrustedCdsClient, form: Any, change: bool) -> None:
-        """Keep only public key members, save, audit."""
+        """Keep only public key members, save (audited once, by AuditedAdminMixin)."""
         obj.jwks = public_jwks(obj.jwks) if obj.jwks else None
         super().save_model(request, obj, form, change)
         trusted_clients_forget()
-        _audit_change(request, obj, change)
 
 
 @admin.register(CdsServiceSetting)
@@ -40,10 +34,9 @@ class CdsServiceSettingAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("service_id", "enabled", "not_scored", "write_back")
 
     def save_model(self, request: HttpRequest, obj: CdsServiceSetting, form: Any, change: bool) -> None:
-        """Save, refresh this worker's catalogue, audit."""
+        """Save (audited once, by AuditedAdminMixin), refresh this worker's catalogue."""
         super().save_model(request, obj, form, change)
         cds_catalogue_reset()
-        _audit_change(request, obj, change)
 
 
 class CardFeedbackInline(admin.TabularInline):
@@ -77,4 +70,5 @@ class IssuedCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         context = getattr(response, "context_data", None)
         if context is not None and "cl" in context:
             context["alert_burden"] = alert_burden(context["cl"].queryset)
+            context["feedback_window_minutes"] = settings.CDS_FEEDBACK_WINDOW_MINUTES
         return response

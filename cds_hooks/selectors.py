@@ -2,9 +2,12 @@
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from cds_hooks.models import CdsServiceSetting, IssuedCard
 from fhirapp.fetch import FhirQuery, fetch_plan
@@ -102,13 +105,20 @@ def issued_card_get(*, card_uuid: str) -> IssuedCard | None:
 
 
 def alert_burden(queryset: QuerySet[IssuedCard] | None = None) -> list[dict[str, Any]]:
-    """Issued vs accepted vs overridden vs ignored cards per service, model version and indicator."""
+    """Issued vs accepted vs overridden vs ignored cards per service, model version and indicator.
+
+    Ignored = no feedback within CDS_FEEDBACK_WINDOW_MINUTES of issue; a younger card without feedback is
+    "awaiting" (the clinician may still act on it), never counted as ignored.
+    """
     qs = queryset if queryset is not None else IssuedCard.objects.all()
+    cutoff = timezone.now() - timedelta(minutes=settings.CDS_FEEDBACK_WINDOW_MINUTES)
+    silent = Q(outcome=IssuedCard.Outcome.IGNORED)
     rows = (qs.values("service_id", "model_version", "indicator")
             .annotate(issued=Count("id"),
                       accepted=Count("id", filter=Q(outcome=IssuedCard.Outcome.ACCEPTED)),
                       overridden=Count("id", filter=Q(outcome=IssuedCard.Outcome.OVERRIDDEN)),
-                      ignored=Count("id", filter=Q(outcome=IssuedCard.Outcome.IGNORED)))
+                      ignored=Count("id", filter=silent & Q(issued_at__lte=cutoff)),
+                      awaiting=Count("id", filter=silent & Q(issued_at__gt=cutoff)))
             .order_by("service_id", "model_version", "indicator"))
     return [{**row, "acted_pct": round(100 * (row["accepted"] + row["overridden"]) / row["issued"], 1)}
             for row in rows]

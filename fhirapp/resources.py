@@ -30,6 +30,10 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 PROVENANCE_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 TOP_DRIVERS = 5
+# Observation.derivedFrom may only reference these types (R4 observation.html#Observation.derivedFrom); other
+# inputs (Encounter, Condition, MedicationRequest, ...) are in the RiskAssessment's basis and the Provenance.
+DERIVED_FROM_TYPES = frozenset({"DocumentReference", "ImagingStudy", "Media", "QuestionnaireResponse",
+                                "Observation", "MolecularSequence"})
 
 
 class AssessedDriver(Protocol):
@@ -54,7 +58,7 @@ class AssessedDriver(Protocol):
 
 
 class Assessment(Protocol):
-    """What the builders read of a score (scoring's `Assessment` has this shape; fhirapp does not import
+    """What the builders read of a score (scoring's `ScoreResult` has this shape; fhirapp does not import
     scoring: the outcome coding and any standard score code travel with the result, from the catalogue)."""
 
     @property
@@ -87,6 +91,8 @@ class Assessment(Protocol):
     def data_times(self) -> Mapping[str, datetime]: ...
     @property
     def basis(self) -> Sequence[str]: ...
+    @property
+    def input_digest(self) -> str: ...
     @property
     def outcome(self) -> Mapping[str, Any]: ...
     @property
@@ -124,9 +130,14 @@ def observation_build(
     result: Assessment, *, patient_id: str, encounter_id: str | None, identifier: str,
     derived_from: Sequence[str] | None = None,
 ) -> Observation:
-    """Observation carrying the score (probability in % or rule points), derived from its inputs."""
+    """Observation carrying the score (probability in % or rule points), derived from its Observation inputs.
+
+    The stay it belongs to goes in `encounter` (the named one, else the Encounter among the inputs), never in
+    `derivedFrom`, which R4 restricts to DERIVED_FROM_TYPES.
+    """
     _require_scored(result)
     refs = list(result.basis if derived_from is None else derived_from)
+    encounter_id = encounter_id or _encounter_of(refs)
     body: dict[str, Any] = {
         "resourceType": "Observation",
         "identifier": [_identifier(identifier)],
@@ -137,7 +148,7 @@ def observation_build(
         "effectiveDateTime": fhir_instant(result.as_of),
         "valueQuantity": _score_quantity(result),
         "method": _model_concept(result),
-        "derivedFrom": [{"reference": ref} for ref in refs] or None,
+        "derivedFrom": [{"reference": ref} for ref in refs if _type_of(ref) in DERIVED_FROM_TYPES] or None,
         "note": [{"text": result.summary}] if result.summary else None,
     }
     if encounter_id:
@@ -145,14 +156,28 @@ def observation_build(
     return Observation.model_validate(prune(body))
 
 
+def _type_of(reference: str) -> str:
+    """The resource type of a relative reference ("Observation/1" -> "Observation")."""
+    return reference.split("/", 1)[0]
+
+
+def _encounter_of(refs: Sequence[str]) -> str | None:
+    """The id of the Encounter among the inputs (readmission scores one stay), if any."""
+    return next((ref.split("/", 1)[1] for ref in refs if _type_of(ref) == "Encounter" and "/" in ref), None)
+
+
 def provenance_build(
     result: Assessment, *, targets: Sequence[str], recorded: datetime, tag: str,
-    entities: Sequence[str] | None = None,
+    entities: Sequence[str] | None = None, revises: Mapping[str, Any] | None = None,
 ) -> Provenance:
-    """Provenance of the written resources: agent = the model version as a Device, entities = inputs."""
+    """Provenance of the written resources: agent = the model version as a Device, entities = inputs, and the
+    superseded RiskAssessment (`revises`, a Reference) as the entity with role "revision"."""
     if not targets:
         raise ValueError("A Provenance needs at least one target.")
     refs = list(result.basis if entities is None else entities)
+    entity = [{"role": "source", "what": {"reference": ref}} for ref in refs]
+    if revises:
+        entity.append({"role": "revision", "what": dict(revises)})
     body: dict[str, Any] = {
         "resourceType": "Provenance",
         "meta": {"tag": [{"system": WRITEBACK_TAG_SYSTEM, "code": tag}]},
@@ -164,7 +189,7 @@ def provenance_build(
             "type": {"coding": [{"system": PROVENANCE_PARTICIPANT, "code": "author", "display": "Author"}]},
             "who": device_reference(result),
         }],
-        "entity": [{"role": "source", "what": {"reference": ref}} for ref in refs] or None,
+        "entity": entity or None,
     }
     return Provenance.model_validate(prune(body))
 

@@ -82,7 +82,8 @@ def _panels(smart: SmartSession, snapshot: PatientSnapshot,
     scores = _scores(smart, snapshot, now)
     # Every inference is audited: here, from the request thread, in one transaction (one chain lock).
     audit_records_create(scores.audit_entries)
-    panels = [model_panel_build(r, scores.trend.get(r.model_name, []), patient_id=smart.patient)
+    panels = [model_panel_build(r, scores.trend.get(r.model_name, []), patient_id=smart.patient,
+                                fhir_base=smart.registration.iss, encounter_id=smart.encounter or None)
               for r in scores.now.visible]
     missing = [{"title": u.title, "reason": u.reason, "card_url": model_card_url(u.name, u.version),
                 "name": u.name, "version": u.version} for u in scores.now.unavailable]

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from fhirapp.patient import deceased_text
-from fhirapp.selectors import write_back_latest
+from fhirapp.selectors import write_back_of_shown
 from scoring.features.select import parse_datetime
 from scoring.presentation import (
     age_text,
@@ -58,13 +58,18 @@ def driver_rows(result: ScoreResult, limit: int = 5) -> list[dict[str, Any]]:
     return rows
 
 
-def model_panel_build(result: ScoreResult, trend: Trend, *, patient_id: str) -> ModelPanel:
-    """Everything the template shows for one model."""
-    latest = write_back_latest(patient_id=patient_id, model_name=result.model_name)
+def model_panel_build(result: ScoreResult, trend: Trend, *, patient_id: str, fhir_base: str = "",
+                      encounter_id: str | None = None) -> ModelPanel:
+    """Everything the template shows for one model; the write-back line is that of this very assessment."""
     write_back = None
-    if latest is not None:
-        write_back = {"status": str(latest.status), "updated_at": latest.updated_at.strftime("%d %b %H:%M UTC"),
-                      "error": str(getattr(latest, "error", "") or "")[:200]}
+    if result.scored and fhir_base:
+        shown = write_back_of_shown(result=result, patient_id=patient_id, encounter_id=encounter_id,
+                                    fhir_base_url=fhir_base)
+        row = shown.write_back
+        write_back = {"status": shown.status, "text": shown.text,
+                      "updated_at": row.updated_at.strftime("%d %b %H:%M UTC") if row else "",
+                      "error": str(row.error if row is not None and row.pk and shown.status != "not written"
+                                   else "")[:200]}
     return ModelPanel(
         result=result, value_text=value_text(result), band_words=band_words(result),
         trend_svg=trend_svg(trend, kind=result.kind, title=result.title),

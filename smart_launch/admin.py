@@ -5,7 +5,6 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from audit.admin_mixins import AuditedAdminMixin
-from audit.services import audit_record_create
 from smart_launch.models import ClientKey, EhrRegistration
 
 
@@ -16,12 +15,7 @@ class EhrRegistrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "iss", "client_id", "client_type", "offline_access", "enabled", "updated_at")
     list_filter = ("enabled", "client_type")
     search_fields = ("name", "iss", "client_id")
-
-    def save_model(self, request: HttpRequest, obj: EhrRegistration, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        audit_record_create(action="admin_change", actor=str(request.user), purpose_of_use="HOPERAT",
-                            detail={"model": "EhrRegistration", "id": obj.pk, "iss": obj.iss,
-                                    "changed": list(form.changed_data), "created": not change})
+    # Audited once, by AuditedAdminMixin (it wrote a second record here: every save gave two admin_change rows).
 
 
 @admin.register(ClientKey)

@@ -20,7 +20,8 @@ from config.errors import ValidationFailed
 from config.keys import encrypt_text, pseudonymize
 from fhirapp.client import FhirClient
 from fhirapp.fetch import snapshot_fetch
-from fhirapp.services.writeback import write_back_enqueue
+from fhirapp.models import WriteBack
+from fhirapp.services.writeback import write_back_submit
 from fhirapp.snapshot import PatientSnapshot
 from scoring.models import ModelVersion
 from scoring.selectors import model_card_url
@@ -178,7 +179,7 @@ def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]],
             for result, card in cards:
                 _issue(call, result, card, actor, detail)
                 if result is not None and result.scored and setting.write_back and call.request.fhir_server:
-                    _write_back(call, result)
+                    _write_back(call, result, card)
             audits.flush()
     except BaseException:
         audits.discard_from(kept)
@@ -204,7 +205,10 @@ def _issue(call: CallContext, result: ScoreResult | None, card: Card, actor: str
                         detail=detail)
 
 
-def _write_back(call: CallContext, result: ScoreResult) -> None:
-    """Enqueue the RiskAssessment write-back (contract 7; a no-op when WRITEBACK_ENABLED is off)."""
-    write_back_enqueue(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
-                       fhir_base_url=call.request.fhir_server or "", source="cds-hooks", service_id=call.service.id)
+def _write_back(call: CallContext, result: ScoreResult, card: Card) -> None:
+    """Write the assessment back when it is new information (contract 7); the card says what the chart holds."""
+    decision = write_back_submit(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
+                                 fhir_base_url=call.request.fhir_server or "", source=WriteBack.Source.CDS,
+                                 service_id=call.service.id, hook_instance=call.request.hook_instance)
+    if decision is not None:
+        card.detail = f"{card.detail}\n\n**Chart:** {decision.note}"

@@ -15,6 +15,7 @@ from scoring.types import Driver, ScoreResult
 
 SUMMARY_MAX = 139  # spec: "<140-character summary"
 MAX_DRIVERS = 5
+NOT_APPLICABLE = "not applicable:"  # how a model says it does not apply here (e.g. readmission, ambulatory visit)
 # (code, display) of the reasons a clinician may give for overriding a risk card.
 OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
     ("already-addressed", "Risk already recognised and being addressed"),
@@ -63,6 +64,8 @@ def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str)
     notes = result.notes()
     summary = f"{result.title} not scored: " + (", ".join(gaps) if gaps else
                                                 (notes[0] if notes else "insufficient data"))
+    if not gaps and notes and notes[0].startswith(NOT_APPLICABLE):
+        summary = f"{result.title} {notes[0]}"
     lines = [f"- {_md(m)}: missing" for m in result.missing]
     lines += [f"- {_md(s)}: too old to use" for s in result.stale]
     lines += [f"- {_md(r)}" for r in notes]

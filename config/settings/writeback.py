@@ -11,6 +11,9 @@ WRITEBACK_SCOPE = env.str(
 WRITEBACK_MAX_RETRIES = env.int("WRITEBACK_MAX_RETRIES", default=6)
 WRITEBACK_RETRY_BASE_SECONDS = env.float("WRITEBACK_RETRY_BASE_SECONDS", default=30.0)
 WRITEBACK_RETRY_MAX_SECONDS = env.float("WRITEBACK_RETRY_MAX_SECONDS", default=3600.0)
+# Background threads delivering write-backs in the embedded default (no broker: CELERY_TASK_ALWAYS_EAGER);
+# with a broker, Celery workers deliver. Either way never inside the request.
+WRITEBACK_THREADS = env.int("WRITEBACK_THREADS", default=2)
 # Deadline of one transaction POST (seconds).
 WRITEBACK_TIMEOUT_SECONDS = env.float("WRITEBACK_TIMEOUT_SECONDS", default=20.0)
 # Least privilege for the `admin` group, as allowlists (a model not listed gets no permission at all,

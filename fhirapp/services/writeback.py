@@ -1,10 +1,14 @@
-"""Write-back: queue a score for the EHR and deliver it as one idempotent transaction Bundle.
+"""Write-back: queue a new assessment for the EHR and deliver it as one idempotent transaction Bundle.
+
+One set of resources per new assessment (see writeback_policy): keyed by what was assessed (EHR, model
+name@version, patient, encounter, inputs digest), never by the time of the call; delivered after the
+response (writeback_delivery), never inside it.
 
 The three resources go in ONE transaction (all or nothing). RiskAssessment and Observation are
 conditional creates (`ifNoneExist` on the business identifier = the idempotency key); before sending,
 a delivery searches for that identifier, so a retry whose earlier attempt did commit (answer lost)
 writes nothing again, the Provenance included (R4 Provenance has no identifier to be conditional on).
-Duplicate hook calls share one row (unique key), hence one task.
+Duplicate hook calls and unchanged inputs share one row (unique key), hence one task.
 FHIR R4 "transaction" and "conditional create": https://hl7.org/fhir/R4/http.html#transaction,
 https://hl7.org/fhir/R4/http.html#ccreate
 """
@@ -13,7 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -32,56 +36,115 @@ from fhirapp import resources
 from fhirapp.client import FhirClient
 from fhirapp.models import WriteBack
 from fhirapp.resources import Assessment
+from fhirapp.services.writeback_delivery import write_back_dispatch
+from fhirapp.services.writeback_policy import (
+    WriteBackDecision,
+    chart_lock,
+    hold_reason,
+    last_written,
+    write_back_policy_get,
+    write_back_reason,
+)
 
 logger = logging.getLogger(__name__)
 WRITEBACK_ACTOR = "stratify:write-back"
 
 
-def write_back_key(*, service_id: str, model_name: str, model_version: str, patient_id: str,
-                   as_of: datetime) -> str:
-    """sha256 over (service, model name@version, patient, as-of in UTC): the idempotency key."""
-    parts = [service_id, f"{model_name}@{model_version}", patient_id,
-             as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
+def write_back_key(*, fhir_base_url: str, model_name: str, model_version: str, patient_id: str,
+                   encounter_id: str | None, input_digest: str) -> str:
+    """sha256 over (EHR, model name@version, patient, encounter, inputs digest): the idempotency key.
+
+    What was assessed, never when: the same inputs give the same key however often the chart is opened.
+    """
+    parts = [fhir_base_url.rstrip("/"), f"{model_name}@{model_version}", patient_id, encounter_id or "",
+             input_digest]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def write_back_enqueue(
+def write_back_submit(
     *, result: Assessment, patient_id: str, encounter_id: str | None, fhir_base_url: str, source: str,
-    service_id: str, user_token: str | None = None,
-) -> WriteBack | None:
-    """Record a write-back and send it after commit; None when off, unscored or shadow.
+    service_id: str, user_token: str | None = None, hook_instance: str = "",
+) -> WriteBackDecision | None:
+    """Write this assessment back if the model's policy says it is new information; None when write-back is
+    off or the result is unscored or shadow. Delivery is queued after commit, never run in the request.
 
-    A second call for the same (service, model, patient, as-of) returns the existing row and sends
-    nothing. `user_token`: the launching user's SMART token, for EHRs that let users write.
+    `source`: WriteBack.Source ("cds" or "sidebar"); `user_token`: the launching user's SMART token, for
+    EHRs that let users write; `hook_instance`: the CDS call, which never writes twice.
     """
     if not settings.WRITEBACK_ENABLED or not result.scored or result.model_status == "shadow":
         return None
-    key = write_back_key(service_id=service_id, model_name=result.model_name, model_version=result.model_version,
-                         patient_id=patient_id, as_of=result.as_of)
-    bundle = write_back_bundle(result, patient_id=patient_id, encounter_id=encounter_id, key=key,
-                               recorded=timezone.now())
+    base = fhir_base_url.rstrip("/")
+    key = write_back_key(fhir_base_url=base, model_name=result.model_name, model_version=result.model_version,
+                         patient_id=patient_id, encounter_id=encounter_id, input_digest=result.input_digest)
+    pseudonym = pseudonymize(patient_id)
     with transaction.atomic():
-        write_back, created = WriteBack.objects.get_or_create(idempotency_key=key, defaults={
-            "service_id": service_id, "source": source, "model_name": result.model_name,
-            "model_version": result.model_version, "as_of": result.as_of,
-            "patient_pseudonym": pseudonymize(patient_id), "patient_ref_encrypted": encrypt_text(patient_id),
-            "fhir_base_url": fhir_base_url.rstrip("/"),
-            "payload_encrypted": encrypt_text(orjson.dumps(bundle).decode()),
-            "user_token_encrypted": encrypt_text(user_token) if user_token else "",
-        })
-        if created:
-            write_back_schedule(write_back)
-    return write_back
+        chart_lock(fhir_base_url=base, patient_pseudonym=pseudonym, model_name=result.model_name)
+        held = _held(key=key, hook_instance=hook_instance, model_name=result.model_name)
+        if held is not None:
+            return held
+        last = last_written(fhir_base_url=base, patient_pseudonym=pseudonym, model_name=result.model_name,
+                            encounter_id=encounter_id or "")
+        policy = write_back_policy_get(result.model_name)
+        now = timezone.now()
+        reason = write_back_reason(policy=policy, last=last, band=result.band or "", now=now)
+        if not reason and last is not None:
+            return WriteBackDecision(False, hold_reason(policy, last, now), last)
+        write_back = _create(result, key=key, patient_id=patient_id, encounter_id=encounter_id, base=base,
+                             source=source, service_id=service_id, user_token=user_token,
+                             hook_instance=hook_instance, supersedes=last, recorded=now)
+        write_back_schedule(write_back)
+    return WriteBackDecision(True, reason, write_back)
+
+
+def write_back_enqueue(**kwargs: Any) -> WriteBack | None:
+    """`write_back_submit`, answering the write-back now current in the chart (new or earlier), or None."""
+    decision = write_back_submit(**kwargs)
+    return decision.write_back if decision is not None else None
+
+
+def _held(*, key: str, hook_instance: str, model_name: str) -> WriteBackDecision | None:
+    """Nothing to write: this hook call already wrote, or these very inputs are already in the chart."""
+    if hook_instance:
+        earlier = WriteBack.objects.filter(hook_instance=hook_instance, model_name=model_name).first()
+        if earlier is not None:
+            return WriteBackDecision(False, "this CDS hook call was already answered", earlier)
+    same = WriteBack.objects.filter(idempotency_key=key).first()
+    if same is not None:
+        return WriteBackDecision(False, "same inputs as an assessment already written", same)
+    return None
+
+
+def _create(result: Assessment, *, key: str, patient_id: str, encounter_id: str | None, base: str, source: str,
+            service_id: str, user_token: str | None, hook_instance: str, supersedes: WriteBack | None,
+            recorded: datetime) -> WriteBack:
+    bundle = write_back_bundle(result, patient_id=patient_id, encounter_id=encounter_id, key=key,
+                               recorded=recorded, revises=_revised(supersedes))
+    return WriteBack.objects.create(
+        idempotency_key=key, service_id=service_id, source=source, model_name=result.model_name,
+        model_version=result.model_version, as_of=result.as_of, encounter_id=(encounter_id or "")[:200],
+        input_digest=result.input_digest, band=result.band or "", hook_instance=hook_instance[:200],
+        supersedes=supersedes, patient_pseudonym=pseudonymize(patient_id),
+        patient_ref_encrypted=encrypt_text(patient_id), fhir_base_url=base,
+        payload_encrypted=encrypt_text(orjson.dumps(bundle).decode()),
+        user_token_encrypted=encrypt_text(user_token) if user_token else "")
+
+
+def _revised(earlier: WriteBack | None) -> dict[str, Any] | None:
+    """A Reference to the superseded RiskAssessment: by its business identifier, literal when delivered."""
+    if earlier is None:
+        return None
+    reference: dict[str, Any] = {"type": "RiskAssessment", "identifier": {
+        "system": resources.IDENTIFIER_SYSTEM, "value": earlier.idempotency_key}}
+    if earlier.risk_assessment_ref:
+        reference["reference"] = earlier.risk_assessment_ref
+    return reference
 
 
 def write_back_schedule(write_back: WriteBack) -> None:
-    """Send the task once the surrounding transaction commits (a worker never sees uncommitted rows)."""
-    from fhirapp.tasks import write_back_send  # the task module imports this one
-
+    """Dispatch delivery once the surrounding transaction commits (a worker never sees uncommitted rows)."""
     write_back_id = write_back.pk
-    # robust: a broker outage (or, in the eager demo, a failed send) is logged, never breaks the request;
-    # the row stays pending/failed for the admin "retry" action.
-    transaction.on_commit(lambda: write_back_send.delay(write_back_id), robust=True)
+    # robust: a broker outage is logged, never breaks the request; the row stays pending for "retry".
+    transaction.on_commit(lambda: write_back_dispatch(write_back_id), robust=True)
 
 
 def write_back_retry(write_back: WriteBack) -> bool:
@@ -95,12 +158,14 @@ def write_back_retry(write_back: WriteBack) -> bool:
 
 
 def write_back_bundle(result: Assessment, *, patient_id: str, encounter_id: str | None, key: str,
-                      recorded: datetime) -> dict[str, Any]:
-    """The transaction Bundle: RiskAssessment and Observation as conditional creates, then their Provenance."""
+                      recorded: datetime, revises: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The transaction Bundle: RiskAssessment and Observation as conditional creates, then their Provenance
+    (which names the superseded RiskAssessment, `revises`, as a revised entity)."""
     ra_url, obs_url = _urn(key, "RiskAssessment"), _urn(key, "Observation")
     ra = resources.risk_assessment_build(result, patient_id=patient_id, encounter_id=encounter_id, identifier=key)
     obs = resources.observation_build(result, patient_id=patient_id, encounter_id=encounter_id, identifier=key)
-    prov = resources.provenance_build(result, targets=[ra_url, obs_url], recorded=recorded, tag=key)
+    prov = resources.provenance_build(result, targets=[ra_url, obs_url], recorded=recorded, tag=key,
+                                      revises=revises)
     by_identifier = f"identifier={resources.IDENTIFIER_SYSTEM}|{key}"
     return {"resourceType": "Bundle", "type": "transaction", "entry": [
         _entry(ra_url, resource_json(ra), by_identifier),

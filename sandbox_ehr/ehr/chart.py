@@ -86,3 +86,28 @@ def chart_load(client: FhirClient, patient_id: str) -> Chart:
     except UpstreamFhirError as exc:
         chart.error = f"The sandbox FHIR server could not be read: {exc.message}"
     return chart
+
+
+# Encounter.class codes (HL7 v3 ActCode) of an inpatient stay: only such a stay, in progress, can be discharged.
+INPATIENT_CLASSES = frozenset({"IMP", "ACUTE", "NONAC"})
+
+
+def discharge_refusal(encounter: dict[str, Any] | None, *, patient_id: str, deceased: str) -> str:
+    """Why the simulator offers no Discharge for this encounter ("" = it may be discharged).
+
+    Only an in-progress inpatient encounter of a living patient is discharged, as in a real EHR; an
+    ambulatory visit, a finished stay or a deceased patient has nothing to discharge.
+    """
+    if deceased:
+        return "The patient has died."
+    if encounter is None:
+        return "The patient has no encounter."
+    subject = str((encounter.get("subject") or {}).get("reference", ""))
+    if subject and subject.rsplit("/", 1)[-1] != patient_id:
+        return "The encounter is not this patient's."
+    if encounter.get("status") != "in-progress":
+        return f"Encounter {encounter.get('id')} is {encounter.get('status') or 'of unknown status'}, not in progress."
+    if (encounter.get("class") or {}).get("code") not in INPATIENT_CLASSES:
+        return f"Encounter {encounter.get('id')} is not an inpatient stay."
+    return ""
+

@@ -6,10 +6,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ValidationFailed
+from fhirapp.errors import UpstreamFhirError
 from sandbox_ehr.auth.selectors import PatientSummary, patient_get, patient_list
 from sandbox_ehr.auth.signing import jwks as sandbox_jwks
 from sandbox_ehr.ehr.cds import ENCOUNTER_DISCHARGE, PATIENT_VIEW, hook_context, hook_fire
-from sandbox_ehr.ehr.chart import chart_load, ehr_fhir_client
+from sandbox_ehr.ehr.chart import chart_load, discharge_refusal, ehr_fhir_client
 from sandbox_ehr.ehr.launch import default_app_url, ehr_launch_url
 from sandbox_ehr.ehr.style import SMART_STYLE
 
@@ -41,9 +42,12 @@ def _chart_page(request: HttpRequest, patient: PatientSummary, hook_name: str,
     client = ehr_fhir_client()
     data = chart_load(client, patient.id)
     encounter_id = encounter_id or (data.encounter or {}).get("id")
-    hook = hook_fire(hook_name, hook_context(patient_id=patient.id, encounter_id=encounter_id), fhir=client)
+    # A deceased patient's chart asks for no risk scores: one note instead of a "not scored" card per service.
+    hook = None if patient.deceased else hook_fire(
+        hook_name, hook_context(patient_id=patient.id, encounter_id=encounter_id), fhir=client)
     return render(request, "sandbox_ehr/chart.html", {
         "patient": patient, "chart": data, "encounter_id": encounter_id, "hook": hook,
+        "discharge_refusal": discharge_refusal(data.encounter, patient_id=patient.id, deceased=patient.deceased),
         "app_url": default_app_url()})
 
 
@@ -57,13 +61,23 @@ def chart(request: HttpRequest, patient_id: str) -> HttpResponse:
 def discharge(request: HttpRequest, patient_id: str) -> HttpResponse:
     """Simulated discharge: fire `encounter-discharge` for the posted encounter and show its cards.
 
-    Only the hook is simulated: the Encounter in the sandbox FHIR server keeps its status.
+    Only an in-progress inpatient encounter of a living patient is discharged (`discharge_refusal`); only the
+    hook is simulated: the Encounter in the sandbox FHIR server keeps its status.
     """
     patient = _patient_or_404(patient_id)
     encounter_id = request.POST.get("encounter", "").strip()
     if not FHIR_ID.match(encounter_id):
         raise ValidationFailed("Discharge needs the id of the encounter to discharge.",
                                extra={"hint": "Open the chart again and use its Discharge button."})
+    try:
+        encounter = ehr_fhir_client().read("Encounter", encounter_id)
+    except UpstreamFhirError:
+        encounter = None
+    refusal = discharge_refusal(encounter, patient_id=patient.id, deceased=patient.deceased)
+    if refusal:
+        raise ValidationFailed(f"Nothing to discharge: {refusal}",
+                               extra={"hint": "Discharge is for an in-progress inpatient encounter of a living "
+                                              "patient."})
     return _chart_page(request, patient, ENCOUNTER_DISCHARGE, encounter_id)
 
 

@@ -32,6 +32,7 @@ class Extraction:
     stale: tuple[str, ...]  # labels of required inputs older than their freshness limit
     basis: tuple[str, ...]  # FHIR references of the inputs used
     notes: tuple[str, ...] = field(default=())
+    not_applicable: str = ""  # why the model does not apply to this patient or encounter at all ("" = it does)
 
 
 def _last(s: Series | None, at: float, lookback_h: float) -> int | None:

@@ -14,6 +14,7 @@ from scoring.features.extract import Extraction, current_encounter, encounter_mi
 from scoring.features.fhir_index import parse_time
 from scoring.features.spec import (
     CONDITION_GROUPS,
+    INPATIENT_CLASSES,
     LAB_ABOVE,
     READMISSION_FEATURES,
     READMISSION_HORIZON_DAYS,
@@ -199,7 +200,22 @@ class _Context:
         return [r for r in self.stay if r.get("resourceType") == kind]
 
 
+# Encounter.class (v3 ActCode) of encounters the model does not apply to, in words.
+CLASS_WORDS = {"AMB": "ambulatory", "VR": "virtual", "HH": "home health", "EMER": "emergency", "FLD": "field",
+               "OBSENC": "observation", "PRENC": "pre-admission", "SS": "short stay"}
+# Sources whose absence is "not recorded", never zero: Diabetes-130 has no encounter without a diagnosis
+# (number_diagnoses 1-16) or without a medication (num_medications >= 1; diabetesMed "No" always comes with
+# other medications listed), so zero diagnoses or "no diabetes medication" with nothing on record is a
+# value the model never saw in training (checked on diabetic_data.csv: min number_diagnoses 1, min num_medications 1).
+UNRECORDED_MEANS_MISSING = {"Condition": "No diagnoses (Conditions) recorded for this stay: treated as not "
+                                         "recorded, not as none.",
+                            "MedicationRequest": "No medication orders recorded for this stay: treated as not "
+                                                 "recorded, not as none."}
+
+
 def _fhir_feature(f: FeatureSpec, ctx: _Context) -> float:
+    if f.source in UNRECORDED_MEANS_MISSING and not ctx.of(f.source):
+        return math.nan
     agg = f.aggregation
     if agg == "age_band":
         born = parse_time((ctx.patient or {}).get("birthDate"))
@@ -259,8 +275,22 @@ def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime,
     basis = tuple(sorted(f"{r['resourceType']}/{r.get('id', '')}" for r in ctx.stay))
     if ctx.encounter is not None:
         basis = (f"Encounter/{ctx.encounter.get('id', '')}", *basis)
+    notes = _in_progress_note(ctx) + tuple(note for source, note in UNRECORDED_MEANS_MISSING.items()
+                                           if ctx.encounter is not None and not ctx.of(source))
     return Extraction(tuple(f.name for f in READMISSION_FEATURES), values, {}, {}, missing, stale, basis,
-                      _in_progress_note(ctx))
+                      notes, not_applicable=_not_applicable(ctx))
+
+
+def _not_applicable(ctx: _Context) -> str:
+    """Readmission risk is for inpatient stays (INPATIENT_CLASSES); any other encounter is not applicable."""
+    if ctx.encounter is None:
+        return ""
+    klass = ctx.encounter.get("class") or {}
+    code = str(klass.get("code") or "") if isinstance(klass, dict) else ""
+    if code in INPATIENT_CLASSES:
+        return ""
+    words = CLASS_WORDS.get(code, f"class {code or 'not recorded'}")
+    return f"not applicable: {words} encounter"
 
 
 def _in_progress_note(ctx: _Context) -> tuple[str, ...]:

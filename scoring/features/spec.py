@@ -309,11 +309,17 @@ def _r(name: str, label: str, source: str, aggregation: Aggregation, column: str
     return FeatureSpec(name, label, source, codes, unit, aggregation, column, lookback_hours=lookback_hours)
 
 
+# Inpatient stays, the only encounters the readmission model applies to (Diabetes-130 holds hospital admissions
+# only, Strack et al. 2014): Encounter.class codes of HL7 v3 ActCode (http://terminology.hl7.org/CodeSystem/v3-ActCode,
+# value set v3-ActEncounterCode, R4's extensible binding of Encounter.class) IMP "inpatient encounter" and its
+# specialisations ACUTE "inpatient acute" and NONAC "inpatient non-acute".
+INPATIENT_CLASSES = ("IMP", "ACUTE", "NONAC")
+
 READMISSION_FEATURES: tuple[FeatureSpec, ...] = (
     _r("age_band_mid", "Age (decade band)", "Patient", "age_band", "age", unit="a"),
     _r("male", "Male sex", "Patient", "male", "gender"),
     _r("prior_inpatient_365d", "Inpatient admissions in the prior year", "Encounter", "prior_encounters_365d",
-       "number_inpatient", ("IMP", "ACUTE", "NONAC")),
+       "number_inpatient", INPATIENT_CLASSES),
     _r("prior_emergency_365d", "Emergency visits in the prior year", "Encounter", "prior_encounters_365d",
        "number_emergency", ("EMER",)),
     _r("prior_outpatient_365d", "Outpatient visits in the prior year", "Encounter", "prior_encounters_365d",
@@ -327,9 +333,9 @@ READMISSION_FEATURES: tuple[FeatureSpec, ...] = (
     # between) began <= 30 d after that discharge (FHIR: an earlier inpatient stay ended in the 30 d before this
     # one began; a stay ending exactly at this one's start is a transfer, not a readmission).
     _r("prior_inpatient_on_record", "Earlier inpatient stays on record", "Encounter", "prior_encounters_all",
-       "_stays_on_record", ("IMP", "ACUTE", "NONAC"), lookback_hours=ENCOUNTER_HISTORY_HOURS),
+       "_stays_on_record", INPATIENT_CLASSES, lookback_hours=ENCOUNTER_HISTORY_HOURS),
     _r("readmission_within_30d", "Admitted within 30 days of a previous discharge", "Encounter",
-       "readmission_index", "_prior_lt30", ("IMP", "ACUTE", "NONAC")),
+       "readmission_index", "_prior_lt30", INPATIENT_CLASSES),
     _r("length_of_stay_days", "Length of stay", "Encounter", "encounter_days", "time_in_hospital", unit="d"),
     _r("admitted_from_ed", "Admitted from the emergency department", "Encounter", "admit_source",
        "admission_source_id", ("emd",)),

@@ -43,7 +43,10 @@ def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, 
     """Score (or refuse) one patient with one ML model version."""
     model = loaded_model(mv)
     ex = extract_for(model, resources, as_of, index, encounter_id)
-    digest = input_digest(ex.names, ex.values, as_of)
+    digest = input_digest(ex.names, ex.values)
+    if ex.not_applicable:
+        return refusal(mv, as_of, model.provider, notes=(ex.not_applicable, *ex.notes), digest=digest,
+                       basis=ex.basis)
     if ex.missing or ex.stale:
         return refusal(mv, as_of, model.provider, missing=ex.missing, stale=ex.stale, notes=ex.notes,
                        digest=digest, data_times=ex.data_times, basis=ex.basis)

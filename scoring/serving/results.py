@@ -14,10 +14,13 @@ from scoring.models import ModelVersion
 from scoring.types import ScoreResult, gap_sentences
 
 
-def input_digest(names: Sequence[str], values: Sequence[float], as_of: datetime) -> str:
-    """sha256 over the canonical inputs (feature name -> value, NaN as null) and as-of."""
-    payload = {"as_of": as_of.isoformat(),
-               "features": {n: (None if isinstance(v, float) and math.isnan(v) else v)
+def input_digest(names: Sequence[str], values: Sequence[float]) -> str:
+    """sha256 over the canonical inputs (feature name -> value, NaN as null): what was assessed, not when.
+
+    Two scores of the same inputs at different times have one digest (the write-back key relies on it);
+    time-relative inputs (hours since a value, length of stay) change the values, hence the digest.
+    """
+    payload = {"features": {n: (None if isinstance(v, float) and math.isnan(v) else v)
                             for n, v in zip(names, values, strict=True)}}
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 

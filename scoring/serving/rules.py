@@ -80,7 +80,7 @@ def score_rule(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str
     values, stale, times, basis = _inputs(rule, resources, index, at)
     score = rule.score(values)
     names = sorted(values)
-    digest = input_digest(names, [float(values[k]) for k in names], as_of)
+    digest = input_digest(names, [float(values[k]) for k in names])
     data_times = dict(times)
     if not score.scored:
         missing = [m for m in score.missing if m not in stale]

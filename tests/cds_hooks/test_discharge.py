@@ -164,3 +164,24 @@ def test_a_deceased_patient_gets_a_not_scored_card_that_says_why(
     assert card["summary"] == (f"30-day readmission risk not scored: Patient deceased {died[:10]}: risk scores are "
                                "only for living patients.")[:140]
     assert "does not guess missing data" not in card["detail"]  # nothing is missing: the patient has died
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("klass", "words"), [("AMB", "ambulatory"), ("VR", "virtual"), ("HH", "home health")])
+def test_an_ambulatory_encounter_is_not_applicable_never_a_score(
+        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory,
+        discharge_prefetch: tuple[str, dict[str, Any]], klass: str, words: str) -> None:
+    """A 30-minute check-up the EHR names (class AMB) was scored "LOW: 7%" with "Length of stay 1 days"."""
+    patient_id, prefetch = discharge_prefetch
+    visits = [{**r, "class": {**r["class"], "code": klass}} if r["id"] == ENCOUNTER_ID else r
+              for r in _entries(prefetch["encounters"])]
+    body = _body(patient_id, {**prefetch, "encounters": {**prefetch["encounters"],
+                                                         "entry": [{"resource": r} for r in visits]}})
+    response = _call(make_token, "stratify-readmission", body)
+    assert response.status_code == 200
+    [card] = lint_cards(response.json())
+    assert card["indicator"] == "info"
+    assert card["summary"] == f"30-day readmission risk not applicable: {words} encounter"
+    assert "%" not in card["summary"] and "Top drivers" not in card["detail"]
+    stored = issued_card_get(card_uuid=card["uuid"])
+    assert stored is not None and not stored.scored and stored.probability is None

@@ -1,11 +1,13 @@
 """Feedback (https://cds-hooks.hl7.org/2.0/#feedback) and the alert-burden view in Django admin."""
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from audit.models import AuditRecord
 from cds_hooks.models import CardFeedback, IssuedCard, TrustedCdsClient
@@ -56,9 +58,12 @@ def test_accepted_then_alert_burden(models_installed: None, trusted_client: Trus
          "acceptedSuggestions": [{"id": str(uuid.uuid4())}]},
         {"card": overridden, "outcome": "overridden", "outcomeTimestamp": "2030-01-01T10:00:00Z"},
     ]).status_code == 200
-    [row] = alert_burden()
-    assert (row["service_id"], row["issued"], row["accepted"], row["overridden"], row["ignored"]) == (
-        SERVICE, 3, 1, 1, 1)
+    [row] = alert_burden()  # the third card was issued seconds ago: awaiting feedback, not ignored (it was)
+    assert (row["service_id"], row["issued"], row["accepted"], row["overridden"], row["ignored"], row["awaiting"]) == (
+        SERVICE, 3, 1, 1, 0, 1)
+    IssuedCard.objects.filter(uuid=_ignored).update(issued_at=timezone.now() - timedelta(minutes=61))
+    [row] = alert_burden()  # no feedback within the 60-minute window: ignored
+    assert (row["ignored"], row["awaiting"]) == (1, 0)
 
 
 def test_unknown_card_is_404_and_nothing_is_stored(models_installed: None, trusted_client: TrustedCdsClient,

@@ -7,6 +7,7 @@ from django.conf import settings
 from fhirapp import resources
 from fhirapp.client import FhirClient
 from fhirapp.models import WriteBack
+from fhirapp.services.writeback_delivery import write_back_drain
 from sandbox_ehr.auth.services import access_token_issue
 from scoring.types import ScoreResult
 from tests.fhirapp.conftest import sepsis_result
@@ -54,5 +55,7 @@ def write_token() -> str:
 
 
 def refreshed(write_back: WriteBack) -> WriteBack:
+    """The row once its in-process background delivery has finished."""
+    assert write_back_drain(), "write-back delivery did not finish"
     write_back.refresh_from_db()
     return write_back

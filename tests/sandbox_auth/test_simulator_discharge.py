@@ -43,25 +43,60 @@ def _encounter(rid: str) -> dict:
     return orjson.loads(resource_get("Encounter", rid).content)
 
 
-def test_chart_of_a_discharged_patient_uses_the_latest_encounter(client, synthea_patient):
+def _admit(patient_id: str, klass: str = "IMP", rid: str = "sim-admission", **extra: object) -> str:
+    """An in-progress encounter of `klass` that began two days before the last stay, written to the sandbox."""
+    started = datetime.fromisoformat(_encounter(LAST_STAY)["period"]["start"]) - timedelta(days=2)
+    admission = {"resourceType": "Encounter", "id": rid, "status": "in-progress",
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
+                 "subject": {"reference": f"Patient/{patient_id}"}, "period": {"start": started.isoformat()}}
+    bundle_process(bundle={"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {**admission, **extra}, "request": {"method": "PUT", "url": f"Encounter/{rid}"}}]},
+        grant=None, base_url="")
+    return rid
+
+
+def test_chart_of_a_discharged_patient_uses_the_latest_encounter_and_offers_no_discharge(client, synthea_patient):
     page = client.get(f"/sandbox/ehr/patients/{synthea_patient}")
     assert page.status_code == 200 and page.context["encounter_id"] == LAST_STAY
-    body = page.content.decode()
-    assert f'action="/sandbox/ehr/patients/{synthea_patient}/discharge"' in body
-    assert f'name="encounter" value="{LAST_STAY}"' in body and "the record is not changed" in body
+    assert "not in progress" in page.context["discharge_refusal"]
+    assert f'action="/sandbox/ehr/patients/{synthea_patient}/discharge"' not in page.content.decode()
 
 
 def test_an_in_progress_encounter_is_preferred_to_a_later_finished_one(client, synthea_patient):
-    started = datetime.fromisoformat(_encounter(LAST_STAY)["period"]["start"]) - timedelta(days=2)
-    admission = {"resourceType": "Encounter", "id": "sim-admission", "status": "in-progress",
-                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
-                 "subject": {"reference": f"Patient/{synthea_patient}"}, "period": {"start": started.isoformat()}}
-    bundle_process(bundle={"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": admission, "request": {"method": "PUT", "url": "Encounter/sim-admission"}}]},
-        grant=None, base_url="")
+    _admit(synthea_patient)
     page = client.get(f"/sandbox/ehr/patients/{synthea_patient}")
     assert page.context["encounter_id"] == "sim-admission"
     assert page.context["hook"].hook == "patient-view"
+    body = page.content.decode()
+    assert f'action="/sandbox/ehr/patients/{synthea_patient}/discharge"' in body
+    assert 'name="encounter" value="sim-admission"' in body and "the record is not changed" in body
+
+
+def test_an_ambulatory_visit_in_progress_offers_no_discharge(client, synthea_patient):
+    _admit(synthea_patient, klass="AMB", rid="sim-visit")
+    page = client.get(f"/sandbox/ehr/patients/{synthea_patient}")
+    assert page.context["encounter_id"] == "sim-visit" and "not an inpatient stay" in page.context["discharge_refusal"]
+    assert "/discharge" not in page.content.decode()
+    refused = client.post(f"/sandbox/ehr/patients/{synthea_patient}/discharge", {"encounter": "sim-visit"},
+                          HTTP_ACCEPT="text/html")
+    assert refused.status_code == 400 and b"not an inpatient stay" in refused.content
+    assert not IssuedCard.objects.filter(hook="encounter-discharge").exists()
+
+
+def test_a_deceased_patient_gets_one_note_and_no_discharge(client, synthea_patient):
+    _admit(synthea_patient)
+    patient = orjson.loads(resource_get("Patient", synthea_patient).content)
+    bundle_process(bundle={"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {**patient, "deceasedDateTime": "2024-01-02T03:04:05+00:00"},
+         "request": {"method": "PUT", "url": f"Patient/{synthea_patient}"}}]}, grant=None, base_url="")
+    page = client.get(f"/sandbox/ehr/patients/{synthea_patient}")
+    body = page.content.decode()
+    assert page.status_code == 200 and page.context["hook"] is None
+    assert body.count("no risk scores are requested") == 1 and "not scored" not in body
+    assert "/discharge" not in body and not IssuedCard.objects.exists()
+    refused = client.post(f"/sandbox/ehr/patients/{synthea_patient}/discharge", {"encounter": "sim-admission"},
+                          HTTP_ACCEPT="text/html")
+    assert refused.status_code == 400 and b"The patient has died." in refused.content
 
 
 def test_physionet_chart_uses_the_icu_stay_in_progress(client, sandbox):
@@ -71,8 +106,9 @@ def test_physionet_chart_uses_the_icu_stay_in_progress(client, sandbox):
 
 
 def test_discharge_fires_encounter_discharge_and_shows_the_readmission_card(client, synthea_patient):
-    version = resource_get("Encounter", LAST_STAY).version_id
-    page = client.post(f"/sandbox/ehr/patients/{synthea_patient}/discharge", {"encounter": LAST_STAY})
+    stay = _admit(synthea_patient)
+    version = resource_get("Encounter", stay).version_id
+    page = client.post(f"/sandbox/ehr/patients/{synthea_patient}/discharge", {"encounter": stay})
     assert page.status_code == 200
     hook = page.context["hook"]
     assert hook.hook == "encounter-discharge" and not hook.error, hook.error
@@ -84,9 +120,9 @@ def test_discharge_fires_encounter_discharge_and_shows_the_readmission_card(clie
     [card] = readmission.cards
     assert html.escape(card["summary"]) in body
     issued = IssuedCard.objects.get(uuid=card["uuid"])
-    assert (issued.hook, issued.encounter_id, issued.model_name) == ("encounter-discharge", LAST_STAY, "readmission")
-    assert issued.scored, card["summary"]  # the stay ended an hour ago: fresh enough to score
-    assert resource_get("Encounter", LAST_STAY).version_id == version  # the record is not changed
+    assert (issued.hook, issued.encounter_id, issued.model_name) == ("encounter-discharge", stay, "readmission")
+    assert issued.scored, card["summary"]  # an inpatient stay in progress: scored as if discharged now
+    assert resource_get("Encounter", stay).version_id == version  # the record is not changed
 
 
 def test_discharge_is_csrf_protected_and_needs_an_encounter(client, synthea_patient):

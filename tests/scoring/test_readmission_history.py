@@ -1,10 +1,12 @@
 """Readmission history features and the encounter the EHR names (hook context.encounterId)."""
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from scoring.features.extract import extract_features
 from scoring.features.readmission import extract_readmission, with_history
@@ -115,4 +117,35 @@ def test_a_stay_in_progress_is_scored_with_a_note_saying_what_it_assumes() -> No
     in_progress = {**_stay("now", ADMIT, DISCHARGE), "status": "in-progress"}
     del in_progress["period"]["end"]
     assert extract_readmission([PATIENT, in_progress], DISCHARGE).notes[0].startswith("Stay still in progress")
-    assert extract_readmission([PATIENT, _stay("done", ADMIT, DISCHARGE)], DISCHARGE).notes == ()
+    done = extract_readmission([PATIENT, _stay("done", ADMIT, DISCHARGE)], DISCHARGE).notes
+    assert not any(note.startswith("Stay still in progress") for note in done)
+
+
+def _condition(i: str, code: str = "428.0") -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": i, "encounter": {"reference": "Encounter/index"},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-9-cm", "code": code}]},
+            "recordedDate": ADMIT.isoformat()}
+
+
+def test_no_conditions_or_medications_on_record_is_missing_not_zero() -> None:
+    """Diabetes-130 has no stay without a diagnosis or a medication: nothing on record is unknown, not zero."""
+    ex = extract_readmission([PATIENT, _stay("index", ADMIT, DISCHARGE)], DISCHARGE)
+    f = dict(zip(ex.names, ex.values, strict=True))
+    assert math.isnan(f["n_diagnoses"]) and math.isnan(f["med_any_diabetes"]) and math.isnan(f["n_medications"])
+    assert all(math.isnan(v) for k, v in f.items() if k.startswith(("dx_", "med_")))
+    assert f["n_procedures"] == 0.0  # zero procedures is a value Diabetes-130 has (num_procedures 0-6)
+    assert "No diagnoses (Conditions) recorded for this stay: treated as not recorded, not as none." in ex.notes
+    recorded = dict(zip(ex.names, extract_readmission(
+        [PATIENT, _stay("index", ADMIT, DISCHARGE), _condition("c1")], DISCHARGE).values, strict=True))
+    assert recorded["n_diagnoses"] == 1.0 and recorded["dx_circulatory"] == 1.0
+
+
+@pytest.mark.parametrize(("klass", "words"), [("AMB", "ambulatory"), ("VR", "virtual"), ("HH", "home health"),
+                                              ("EMER", "emergency")])
+def test_only_inpatient_stays_are_applicable(klass: str, words: str) -> None:
+    visit = _stay("visit", ADMIT, ADMIT + timedelta(minutes=30), klass=klass)
+    assert extract_readmission([PATIENT, visit], DISCHARGE, "visit").not_applicable == (
+        f"not applicable: {words} encounter")
+    for inpatient in ("IMP", "ACUTE", "NONAC"):
+        stay = _stay("stay", ADMIT, DISCHARGE, klass=inpatient)
+        assert extract_readmission([PATIENT, stay], DISCHARGE, "stay").not_applicable == ""

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fhirapp', '0002_alter_auditrecord_options_writeback_failedwriteback'),
+        ('fhirapp', '0003_writeback_policy'),
         ('audit', '0001_initial'),
     ]
 
