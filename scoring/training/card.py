@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from scoring.training.explain import explanation_markdown
+
+INTENDED_USE_HEADING = "## Intended use and limits"
+
 
 def external_metrics(card: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The card's external evaluation (its key, e.g. "external_set_b", and metrics), or (None, {})."""
@@ -77,7 +81,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     if rel := _reliability(card["metrics"]):
         lines += ["## Calibration by probability bin", "", "| set | bin | mean predicted | observed | rows |",
                   "|---|---|---|---|---|", *("| " + " | ".join(r) + " |" for r in rel), ""]
-    lines += ["## Intended use and limits", "", card.get("intended_use", ""), "", card.get("limitations", ""), "",
+    lines += explanation_markdown(card)
+    lines += [INTENDED_USE_HEADING, "", card.get("intended_use", ""), "", card.get("limitations", ""), "",
               "## Sources", "", *[f"- {c}" for c in card.get("citations", [])], ""]
     return "\n".join(lines)
 
@@ -94,5 +99,7 @@ def card_markdown_sections(card: dict[str, Any]) -> dict[str, list[list[str]]]:
                        _fmt(b["model_utility_same_rows"]), f"{b['coverage']:.1%}"]
                       for name, v in metrics.items() for rule, b in (v.get("baselines") or {}).items()],
         "reliability": _reliability(metrics),
+        "explanation": [[f["label"], f["name"], f"{f['mean_abs_shap']:.4f}"]
+                        for f in (card.get("global_explanation") or {}).get("features", [])],
     }
     return out
