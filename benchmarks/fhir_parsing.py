@@ -63,7 +63,7 @@ def with_fhir_resources(body: bytes) -> list[tuple[str, float, str]]:
     """fhir.resources' pydantic R4B models (used by our write-back builders), for scale."""
     from fhir.resources.R4B.bundle import Bundle
 
-    bundle = Bundle.model_validate_json(body)
+    bundle: Any = Bundle.model_validate_json(body)  # entries hold Observation models; typed as Resource
     return [(e.resource.code.coding[0].code, float(e.resource.valueQuantity.value),
              e.resource.effectiveDateTime.isoformat()) for e in bundle.entry]
 

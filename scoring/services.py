@@ -1,6 +1,6 @@
 """Scoring services: score a patient with one model or with every model bound to a CDS hook; registry writes.
 
-Contract 2 of the team brief. Every inference is audited (action "score").
+The interface the doors call (docs/architecture.md#scoring-service). Every inference is audited (action "score").
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The untrusted `appContext` of a launch from a CDS card link: strict parsing and an ownership check.
 
-Contract 5: a card's SMART link carries `appContext` = the JSON string `{"card": "<uuid>"}`. The EHR
-passes it back verbatim in the token response, so anything may arrive; we keep it only when it parses,
-names a card we issued, and that card was issued for the launched patient.
+A card's SMART link carries `appContext` = the JSON string `{"card": "<uuid>"}`
+(docs/architecture.md#cds-card-to-sidebar). The EHR passes it back verbatim in the token response,
+so anything may arrive; we keep it only when it parses, names a card we issued, and that card was
+issued for the launched patient.
 """
 import uuid
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ def app_context_validate(raw: Any, *, patient_id: str) -> AppContextResult:
     card_uuid = _card_uuid(raw)
     if card_uuid is None:
         return AppContextResult({}, IGNORED + "it was not in the expected form.")
-    from cds_hooks.selectors import issued_card_get  # built by the cds team (contract 5)
+    from cds_hooks.selectors import issued_card_get  # the card it names
 
     card = issued_card_get(card_uuid=str(card_uuid))
     if card is None:

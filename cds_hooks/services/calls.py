@@ -194,6 +194,6 @@ def _issue(call: CallContext, result: ScoreResult | None, card: Card, actor: str
 
 
 def _write_back(call: CallContext, result: ScoreResult) -> None:
-    """Enqueue the RiskAssessment write-back (contract 7; a no-op when WRITEBACK_ENABLED is off)."""
+    """Enqueue the RiskAssessment write-back (a no-op when WRITEBACK_ENABLED is off)."""
     write_back_enqueue(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
                        fhir_base_url=call.request.fhir_server or "", source="cds-hooks", service_id=call.service.id)

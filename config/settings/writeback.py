@@ -1,7 +1,7 @@
 """Write-back and governance settings (fhirapp): switch, backend scope, retry policy, admin groups."""
 from config.env import env
 
-# Write scores back to the EHR as RiskAssessment/Observation/Provenance (contract 7).
+# Write scores back to the EHR as RiskAssessment/Observation/Provenance (docs/architecture.md#write-back).
 WRITEBACK_ENABLED = env.bool("WRITEBACK_ENABLED", default=True)
 # SMART Backend Services scope asked for: create; search + read for the pre-check and for a conditional
 # create (ifNoneExist) that matches and answers the existing resource. Provenance is create-only.

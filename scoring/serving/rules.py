@@ -1,4 +1,4 @@
-"""Score NEWS2 and qSOFA from FHIR through the same interface as the ML models (lead's pure rule functions)."""
+"""Score NEWS2 and qSOFA from FHIR through the same interface as the ML models (rule functions: scoring/rules/)."""
 from __future__ import annotations
 
 import bisect

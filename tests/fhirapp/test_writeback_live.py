@@ -124,7 +124,7 @@ class WriteBackLiveTests:
 
 
 def test_backend_services_token_path(live_server: Any, settings: Any, live: dict[str, Any]) -> None:
-    """No user token: the task gets a SMART Backend Services token (contract 6) from the sandbox."""
+    """No user token: the task gets a SMART Backend Services token from the sandbox."""
     settings.PUBLIC_BASE_URL = live_server.url
     call_command("sandbox_setup", stdout=StringIO())
     call_command("smart_demo_setup", stdout=StringIO())
