@@ -1,5 +1,4 @@
 """Reads of cds_hooks: the CDS service catalogue (from scoring's hook bindings), issued cards, alert burden."""
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from cds_hooks.models import CdsServiceSetting, IssuedCard
+from config.ttl_cache import TtlCache
 from fhirapp.fetch import FhirQuery, fetch_plan
 from scoring import selectors as scoring_selectors
 from scoring.catalogue import definition
@@ -17,7 +17,7 @@ from scoring.models import ModelVersion
 
 SUPPORTED_HOOKS = ("patient-view", "encounter-discharge")
 CATALOGUE_TTL_SECONDS = 30.0  # admin changes to bindings reach every worker within this time
-_CATALOGUE: dict[str, Any] = {"at": -1e9, "services": {}, "settings": {}}
+_CATALOGUE: TtlCache[str, "_Catalogue"] = TtlCache(CATALOGUE_TTL_SECONDS, max_entries=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +65,13 @@ def _definition(binding: scoring_selectors.ModelBinding, hook: str) -> CdsServic
         templates=fetch_plan([binding.requirements]))
 
 
-def cds_services() -> dict[str, CdsServiceDefinition]:
-    """Every enabled service by id (active/canary bindings only), cached per process for a few seconds."""
-    now = time.monotonic()
-    if now - _CATALOGUE["at"] < CATALOGUE_TTL_SECONDS:
-        return _CATALOGUE["services"]  # type: ignore[no-any-return]
+@dataclass(frozen=True, slots=True)
+class _Catalogue:
+    services: dict[str, CdsServiceDefinition]
+    settings: dict[str, CdsServiceSetting]
+
+
+def _catalogue_build() -> _Catalogue:
     settings_by_id = {s.service_id: s for s in CdsServiceSetting.objects.all()}
     disabled = {sid for sid, s in settings_by_id.items() if not s.enabled}
     services: dict[str, CdsServiceDefinition] = {}
@@ -80,19 +82,23 @@ def cds_services() -> dict[str, CdsServiceDefinition]:
             definition = _definition(binding, hook)
             if definition.id not in disabled:
                 services.setdefault(definition.id, definition)
-    _CATALOGUE.update(at=now, services=services, settings=settings_by_id)
-    return services
+    return _Catalogue(services, settings_by_id)
+
+
+def cds_services() -> dict[str, CdsServiceDefinition]:
+    """Every enabled service by id (active/canary bindings only), cached per process for a few seconds."""
+    return _CATALOGUE.get("catalogue", _catalogue_build).services
 
 
 def cds_catalogue_reset() -> None:
     """Forget the cached catalogue (admin changes, tests)."""
-    _CATALOGUE.update(at=-1e9, services={}, settings={})
+    _CATALOGUE.clear()
 
 
 def cds_service_setting(service_id: str) -> CdsServiceSetting:
     """The admin setting of a service (read with the catalogue), or the defaults when none was made."""
-    cds_services()
-    return _CATALOGUE["settings"].get(service_id) or CdsServiceSetting(service_id=service_id)
+    found = _CATALOGUE.get("catalogue", _catalogue_build).settings.get(service_id)
+    return found or CdsServiceSetting(service_id=service_id)
 
 
 def issued_card_get(*, card_uuid: str) -> IssuedCard | None:

@@ -18,6 +18,20 @@ class ApplicationError(Exception):
         self.extra = extra or {}
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by state, not by constructor arguments (subclasses add keyword-only ones).
+
+        Celery pickles a task's exception for on_failure and the result backend; without this a
+        subclass would arrive as its nearest picklable base class, with the wrong code.
+        """
+        return (_restore, (type(self), self.message, self.extra))
+
+
+def _restore(cls: type[ApplicationError], message: str, extra: dict[str, Any]) -> ApplicationError:
+    error = cls.__new__(cls)
+    ApplicationError.__init__(error, message, extra=extra)
+    return error
+
 
 class ValidationFailed(ApplicationError):
     """The request body or parameters are invalid (400)."""
@@ -73,6 +87,15 @@ class UpstreamFhirError(ApplicationError):
     status_code = 502
     code = "upstream_fhir_error"
     default_message = "The FHIR server did not answer as expected."
+
+
+class UpstreamUnavailable(UpstreamFhirError):
+    """An EHR endpoint failed transiently (5xx, 429, timeout, unreachable): the same call may work later.
+
+    Background work retries these (fhirapp.tasks); a 4xx about the request itself is never one.
+    """
+
+    retryable = True
 
 
 class ServiceNotReady(ApplicationError):

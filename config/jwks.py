@@ -9,12 +9,14 @@ import hashlib
 from typing import Any
 
 import orjson
-import requests
 from django.core.cache import cache
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from config import fetch
+
 REFETCH_MIN_SECONDS = 60
+MAX_JWKS_BYTES = 256 * 1024  # a JWKS of a few dozen keys is a few kB
 _MEMO: dict[str, KeySet] = {}  # sha256 of the JWKS JSON -> imported KeySet (per process)
 
 
@@ -63,9 +65,8 @@ def has_kid(keyset: KeySet, kid: Any) -> bool:
 
 
 def _download(url: str, timeout: float) -> bytes:
+    """The JWKS body, at most MAX_JWKS_BYTES, fetched within `timeout` seconds in all."""
     try:
-        response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"}, allow_redirects=False)
-        response.raise_for_status()
-    except requests.RequestException as exc:
-        raise JwksUnavailable(f"JWKS unavailable: {type(exc).__name__}") from exc
-    return response.content
+        return fetch.bytes_fetch(url, timeout=timeout, max_bytes=MAX_JWKS_BYTES)
+    except fetch.FetchFailed as exc:
+        raise JwksUnavailable(f"JWKS unavailable: {exc.reason}") from exc

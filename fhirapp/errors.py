@@ -1,12 +1,11 @@
 """Errors raised when talking to a FHIR server; all map to 502 at the API edge."""
-from config.errors import UpstreamFhirError
+from config.errors import UpstreamFhirError, UpstreamUnavailable
 
 
-class FhirServerError(UpstreamFhirError):
-    """The server failed (5xx, unreachable): transient, worth a retry."""
+class FhirServerError(UpstreamUnavailable):
+    """The server failed (5xx, 408, 429, unreachable): transient, worth a retry."""
 
     code = "upstream_fhir_error"
-    retryable = True
 
 
 class FhirDeadlineExceeded(FhirServerError):

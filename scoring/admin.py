@@ -9,9 +9,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from scoring.card import external_metrics
 from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
 from scoring.services_registry import POLICY_FIELDS, model_status_set, policy_update
-from scoring.training.card import external_metrics
 
 
 class ModelVersionForm(forms.ModelForm):

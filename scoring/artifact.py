@@ -23,6 +23,7 @@ BOOSTER_NAME = "booster.json"
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
 RELIABILITY_PNG = "reliability.png"
+EXPLANATION_PNG = "explanation.png"  # global explanation (mean |SHAP| per feature), drawn at training
 META_PREFIX = "stratify."
 
 

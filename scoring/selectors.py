@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse
 
+from config.ttl_cache import TtlCache
 from scoring.catalogue import DataRequirements, definition, definitions, hook_definitions
 from scoring.models import ModelVersion, ThresholdPolicy
 
@@ -85,7 +85,7 @@ def in_canary(patient_id: str, percent: int) -> bool:
 # two queries less per scored call. Saves and deletes in this process clear it at once (signals below);
 # other workers see a change within the TTL. Never used inside a transaction, which must see its own writes.
 SERVING_CACHE_TTL_SECONDS = 5.0
-_SERVING: dict[str, tuple[float, list[ModelVersion], bool]] = {}
+_SERVING: TtlCache[str, tuple[list[ModelVersion], bool]] = TtlCache(SERVING_CACHE_TTL_SECONDS)
 
 
 def serving_cache_clear(**_: Any) -> None:
@@ -99,18 +99,16 @@ for _model in (ModelVersion, ThresholdPolicy):
         serving_cache_clear)
 
 
+def _serving_query(name: str) -> tuple[list[ModelVersion], bool]:
+    rows = list(ModelVersion.objects.filter(name=name, status__in=SERVING_STATUSES).select_related("policy"))
+    return rows, bool(rows) or ModelVersion.objects.filter(name=name).exists()
+
+
 def _serving_rows(name: str) -> tuple[list[ModelVersion], bool]:
     """(serving versions of `name` with their policy, whether any version of `name` is registered)."""
-    cacheable = not connection.in_atomic_block
-    now = time.monotonic()
-    hit = _SERVING.get(name) if cacheable else None
-    if hit is not None and now - hit[0] < SERVING_CACHE_TTL_SECONDS:
-        return hit[1], hit[2]
-    rows = list(ModelVersion.objects.filter(name=name, status__in=SERVING_STATUSES).select_related("policy"))
-    registered = bool(rows) or ModelVersion.objects.filter(name=name).exists()
-    if cacheable:
-        _SERVING[name] = (now, rows, registered)
-    return rows, registered
+    if connection.in_atomic_block:  # a transaction must see its own writes
+        return _serving_query(name)
+    return _SERVING.get(name, lambda: _serving_query(name))
 
 
 def model_registered(name: str) -> bool:

@@ -1,7 +1,7 @@
 """Scoring services: score a patient with one model or with every model bound to a CDS hook; registry writes.
 
 Every door scores through these; each model reads its declared share of the patient's resources
-(`scoring.features.select`). Every inference is audited (action "score").
+(`scoring.features.select`). Every inference is audited (action "score"). See docs/architecture.md#scoring-service.
 """
 from __future__ import annotations
 

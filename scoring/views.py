@@ -7,12 +7,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from scoring.artifact import EXPLANATION_PNG, RELIABILITY_PNG
+from scoring.card import card_markdown_sections, external_metrics
 from scoring.catalogue import definition
 from scoring.errors import ModelNotFound
+from scoring.models import ModelVersion
 from scoring.readiness import version_problems
 from scoring.selectors import model_version_get, model_versions_all
 from scoring.serving.registry import resolve_path
-from scoring.training.card import card_markdown_sections, external_metrics
 
 EXTERNAL_SETS = {"external_set_b": "PhysioNet set B (unseen hospital)",
                  "external_heldout_patients": "held-out patients"}
@@ -53,17 +55,31 @@ def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
                "requirements": _requirements(name),
                "sections": card_markdown_sections(mv.card or {}),
                "changes": list(policy.changes.all()[:20]) if policy else [],
-               "has_reliability": mv.kind == "ml" and "reliability.png" in (mv.card or {}).get("artifacts", [])}
+               "has_reliability": _has_figure(mv, RELIABILITY_PNG), "has_explanation": _has_figure(mv, EXPLANATION_PNG)}
     return render(request, "scoring/model_card.html", context)
+
+
+def _has_figure(mv: ModelVersion, filename: str) -> bool:
+    return mv.kind == "ml" and filename in (mv.card or {}).get("artifacts", [])
 
 
 @require_GET
 def reliability_png(request: HttpRequest, name: str, version: str) -> HttpResponse:
     """The reliability diagram shipped with the artifact."""
+    return _artifact_png(name, version, RELIABILITY_PNG, "reliability diagram")
+
+
+@require_GET
+def explanation_png(request: HttpRequest, name: str, version: str) -> HttpResponse:
+    """The global explanation figure (mean |SHAP| per feature) shipped with the artifact."""
+    return _artifact_png(name, version, EXPLANATION_PNG, "global explanation")
+
+
+def _artifact_png(name: str, version: str, filename: str, what: str) -> HttpResponse:
     mv = model_version_get(name, version)
     if mv is None or mv.kind != "ml":
         raise ModelNotFound(f"No model {name} {version}.")
-    path = resolve_path(mv.artifact_path) / "reliability.png"
+    path = resolve_path(mv.artifact_path) / filename
     if not path.is_file():
-        raise ModelNotFound("No reliability diagram for this version.")
+        raise ModelNotFound(f"No {what} for this version.")
     return HttpResponse(path.read_bytes(), content_type="image/png")

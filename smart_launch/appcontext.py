@@ -1,8 +1,9 @@
 """The untrusted `appContext` of a launch from a CDS card link: strict parsing and an ownership check.
 
-Contract 5: a card's SMART link carries `appContext` = the JSON string `{"card": "<uuid>"}`. The EHR
-passes it back verbatim in the token response, so anything may arrive; we keep it only when it parses,
-names a card we issued, and that card was issued for the launched patient.
+A card's SMART link carries `appContext` = the JSON string `{"card": "<uuid>"}`
+(docs/architecture.md#cds-card-to-sidebar). The EHR passes it back verbatim in the token response,
+so anything may arrive; we keep it only when it parses, names a card we issued, and that card was
+issued for the launched patient.
 """
 import uuid
 from dataclasses import dataclass

@@ -22,7 +22,7 @@ def _cache_key(iss: str, scope: str) -> str:
 
 
 def backend_access_token(*, iss: str, scope: str) -> str:
-    """A system-level access token for the FHIR server `iss` (contract 6); raises TokenExchangeFailed."""
+    """A system-level access token for the FHIR server `iss`; raises TokenExchangeFailed."""
     key = _cache_key(iss, scope)
     cached = cache.get(key)
     if isinstance(cached, str):

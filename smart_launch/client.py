@@ -22,10 +22,16 @@ from django.core.cache import cache
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
-from config import jwks
+from config import fetch, jwks
 from fhirapp.client import FhirClient
 from fhirapp.errors import FhirRequestRejected, FhirServerError
-from smart_launch.errors import DiscoveryFailed, IdTokenInvalid, TokenExchangeFailed
+from smart_launch.errors import (
+    DiscoveryFailed,
+    DiscoveryUnavailable,
+    IdTokenInvalid,
+    TokenEndpointUnavailable,
+    TokenExchangeFailed,
+)
 from smart_launch.keys import signing_key
 
 OAUTH_URIS_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
@@ -33,7 +39,9 @@ CAPABILITIES_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefini
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]
 ASSERTION_LIFETIME_SECONDS = 300  # "no more than five minutes in the future" (SMART asymmetric auth)
 CLINICAL_RESOURCES_V1_SUFFIX = ".read"
-_HTTP = requests.Session()
+# smart-configuration, openid-configuration and style JSON are a few kB; a CapabilityStatement, a few hundred.
+SMART_DOCUMENT_MAX_BYTES = 1024 * 1024
+DISCOVERY_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,26 +84,47 @@ def discover(iss: str, *, refresh: bool = False) -> SmartConfiguration:
     cached = None if refresh else cache.get(key)
     if isinstance(cached, dict):
         return SmartConfiguration(**cached)
-    config = _discover_well_known(iss) or _discover_capability_statement(iss)
-    if config is None:
-        raise DiscoveryFailed(
-            "The EHR did not tell us where to authorize: neither its .well-known/smart-configuration nor "
-            "its CapabilityStatement lists SMART OAuth endpoints.",
-            what_to_do="Ask your EHR administrator to check the FHIR server address registered for this app.",
-            extra={"iss": iss})
+    config = _discover_uncached(iss)
     cache.set(key, asdict(config), settings.SMART_DISCOVERY_CACHE_SECONDS)
     return config
 
 
+def _discover_uncached(iss: str) -> SmartConfiguration:
+    """The first document that names the endpoints; DiscoveryUnavailable when a failure may be transient."""
+    transient = False
+    for attempt in (_discover_well_known, _discover_capability_statement):
+        try:
+            config = attempt(iss)
+        except FhirServerError:  # 5xx, 408, 429, timeout: the document may be there on a later try
+            transient = True
+            continue
+        except FhirRequestRejected:
+            continue
+        if config is not None:
+            return config
+    if transient:
+        raise DiscoveryUnavailable("The EHR's FHIR server did not answer its SMART discovery documents in time.",
+                                   what_to_do="Try again in a few minutes.", extra={"iss": iss})
+    raise DiscoveryFailed(
+        "The EHR did not tell us where to authorize: neither its .well-known/smart-configuration nor "
+        "its CapabilityStatement lists SMART OAuth endpoints.",
+        what_to_do="Ask your EHR administrator to check the FHIR server address registered for this app.",
+        extra={"iss": iss})
+
+
 def _fhir(iss: str) -> FhirClient:
-    return FhirClient(iss, timeout=settings.SMART_HTTP_TIMEOUT)
+    return FhirClient(iss, timeout=settings.SMART_HTTP_TIMEOUT, max_response_bytes=DISCOVERY_MAX_BYTES)
+
+
+def _deadline() -> float:
+    """Each discovery document must arrive within SMART_HTTP_TIMEOUT seconds in all, not per socket read."""
+    return time.monotonic() + settings.SMART_HTTP_TIMEOUT
 
 
 def _discover_well_known(iss: str) -> SmartConfiguration | None:
-    try:
-        doc = _fhir(iss).request("GET", ".well-known/smart-configuration", headers={"Accept": "application/json"})
-    except (FhirRequestRejected, FhirServerError):
-        return None
+    """SMART 2.x `.well-known/smart-configuration`; None when it lists no endpoints; raises FHIR errors."""
+    doc = _fhir(iss).request("GET", ".well-known/smart-configuration", headers={"Accept": "application/json"},
+                             deadline=_deadline())
     if not isinstance(doc.get("authorization_endpoint"), str) or not isinstance(doc.get("token_endpoint"), str):
         return None
     return SmartConfiguration(
@@ -113,10 +142,7 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def _discover_capability_statement(iss: str) -> SmartConfiguration | None:
     """SMART App Launch 1.0 servers put the endpoints in `rest.security.extension` (oauth-uris)."""
-    try:
-        statement = _fhir(iss).get("metadata")
-    except (FhirRequestRejected, FhirServerError):
-        return None
+    statement = _fhir(iss).get("metadata", deadline=_deadline())
     for rest in statement.get("rest") or []:
         security = rest.get("security") or {}
         uris: dict[str, str] = {}
@@ -198,13 +224,21 @@ def _token_call(session: OAuth2Session, what: str, **kwargs: Any) -> dict[str, A
             f"The EHR's authorization server refused the {what} ({exc.error}).",
             extra={"error": exc.error, "error_description": (exc.description or "")[:300]}) from exc
     except (requests.RequestException, ValueError) as exc:
-        raise TokenExchangeFailed(f"The EHR's authorization server did not complete the {what}.",
-                                  extra={"reason": type(exc).__name__}) from exc
+        error = TokenEndpointUnavailable if _transient(exc) else TokenExchangeFailed
+        raise error(f"The EHR's authorization server did not complete the {what}.",
+                    extra={"reason": type(exc).__name__}) from exc
     finally:
         session.close()
     if not isinstance(token.get("access_token"), str) or not token["access_token"]:
         raise TokenExchangeFailed(f"The EHR's {what} answer has no access token.")
     return token
+
+
+def _transient(exc: Exception) -> bool:
+    """Network failures, timeouts and 5xx/408/429 answers of the token endpoint may pass; anything else will not."""
+    if isinstance(exc, requests.HTTPError):
+        return exc.response is not None and fetch.transient_status(exc.response.status_code)
+    return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 
 def token_exchange(*, config: SmartConfiguration, client_id: str, confidential: bool, code: str,
@@ -233,13 +267,7 @@ def client_credentials_token(*, config: SmartConfiguration, client_id: str, scop
 # ---------------------------------------------------------------------------------------------- id_token
 
 def _get_json(url: str) -> dict[str, Any]:
-    response = _HTTP.get(url, timeout=settings.SMART_HTTP_TIMEOUT, headers={"Accept": "application/json"},
-                         allow_redirects=False)
-    response.raise_for_status()
-    data = response.json()
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data
+    return fetch.json_fetch(url, timeout=settings.SMART_HTTP_TIMEOUT, max_bytes=SMART_DOCUMENT_MAX_BYTES)
 
 
 def _jwks_uri(config: SmartConfiguration) -> str:
@@ -267,7 +295,7 @@ def id_token_validate(*, config: SmartConfiguration, id_token: str, client_id: s
     except (JoseError, ValueError) as exc:
         raise IdTokenInvalid(f"The EHR's identity token did not verify ({type(exc).__name__}).",
                              extra={"reason": str(exc)[:200]}) from exc
-    except (requests.RequestException, jwks.JwksUnavailable) as exc:
+    except (fetch.FetchFailed, jwks.JwksUnavailable) as exc:
         raise IdTokenInvalid("The EHR's signing keys could not be fetched to verify its identity token.",
                              extra={"reason": type(exc).__name__}) from exc
     return dict(token.claims)
@@ -285,7 +313,7 @@ def style_fetch(url: str) -> dict[str, Any]:
         return cached
     try:
         data = _get_json(url)
-    except (requests.RequestException, ValueError):
+    except fetch.FetchFailed:
         return {}
     cache.set(key, data, settings.SMART_DISCOVERY_CACHE_SECONDS)
     return data

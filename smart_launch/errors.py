@@ -1,7 +1,13 @@
 """Launch failures: each says what happened (message) and what to do (`extra["what_to_do"]`)."""
 from typing import Any
 
-from config.errors import AuthenticationFailed, PermissionDenied, UpstreamFhirError, ValidationFailed
+from config.errors import (
+    AuthenticationFailed,
+    PermissionDenied,
+    UpstreamFhirError,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
 
 RELAUNCH = "Close this panel and open the app again from the patient's chart in your EHR."
 
@@ -64,6 +70,10 @@ class TokenExchangeFailed(UpstreamFhirError):
         super().__init__(message, extra=_extra(what_to_do, extra))
 
 
+class TokenEndpointUnavailable(TokenExchangeFailed, UpstreamUnavailable):
+    """The token endpoint failed transiently (5xx, 408, 429, timeout, unreachable): a later try may work."""
+
+
 class DiscoveryFailed(UpstreamFhirError):
     """Neither `.well-known/smart-configuration` nor the CapabilityStatement told us the OAuth endpoints."""
 
@@ -71,6 +81,10 @@ class DiscoveryFailed(UpstreamFhirError):
 
     def __init__(self, message: str, *, what_to_do: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message, extra=_extra(what_to_do, extra))
+
+
+class DiscoveryUnavailable(DiscoveryFailed, UpstreamUnavailable):
+    """Discovery failed because the EHR failed transiently (5xx, 408, 429, timeout): a later try may work."""
 
 
 class IdTokenInvalid(AuthenticationFailed):

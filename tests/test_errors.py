@@ -127,3 +127,15 @@ handler400 = "config.api_errors.handler400"
 handler403 = "config.api_errors.handler403"
 handler404 = "config.api_errors.handler404"
 handler500 = "config.api_errors.handler500"
+
+
+def test_application_errors_survive_pickling() -> None:
+    """Celery pickles a task's exception: a subclass with keyword-only arguments keeps its class, code and extra."""
+    import pickle
+
+    from smart_launch.errors import DiscoveryUnavailable
+
+    error = DiscoveryUnavailable("EHR down", what_to_do="Try later.", extra={"iss": "https://ehr/fhir"})
+    restored = pickle.loads(pickle.dumps(error))  # noqa: S301  (our own bytes)
+    assert type(restored) is DiscoveryUnavailable and restored.code == "smart_discovery_failed"
+    assert (restored.message, restored.extra, restored.retryable) == (error.message, error.extra, True)

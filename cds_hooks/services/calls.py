@@ -206,7 +206,7 @@ def _issue(call: CallContext, result: ScoreResult | None, card: Card, actor: str
 
 
 def _write_back(call: CallContext, result: ScoreResult, card: Card) -> None:
-    """Write the assessment back when it is new information (contract 7); the card says what the chart holds."""
+    """Write the assessment back when it is new information; the card says what the chart holds."""
     decision = write_back_submit(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
                                  fhir_base_url=call.request.fhir_server or "", source=WriteBack.Source.CDS,
                                  service_id=call.service.id, hook_instance=call.request.hook_instance)

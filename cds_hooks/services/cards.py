@@ -1,7 +1,8 @@
 """Build CDS Hooks cards from scoring results: scored risk cards and honest "not scored" info cards.
 
 Card attributes: https://cds-hooks.hl7.org/2.0/#card-attributes. The SMART link's `appContext`
-is `{"card": "<uuid>"}` (contract 5) so the sidebar can open the assessment behind the card.
+is `{"card": "<uuid>"}` so the sidebar can open the assessment behind the card
+(docs/architecture.md#cds-card-to-sidebar).
 """
 import uuid
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,7 @@ def _clip(text: str, limit: int = SUMMARY_MAX) -> str:
 
 
 def smart_link(card_uuid: str) -> Link:
-    """Launch the Stratify sidebar on this card's assessment (contract 5)."""
+    """Launch the Stratify sidebar on this card's assessment."""
     return Link(label="Open Stratify risk details", url=f"{settings.PUBLIC_BASE_URL}/smart/launch", type="smart",
                 appContext=orjson.dumps({"card": card_uuid}).decode())
 

@@ -8,7 +8,9 @@ _REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=_REDIS_URL or "cache+memory://")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not _REDIS_URL)
-CELERY_TASK_EAGER_PROPAGATES = True
+# Off, so an eager task (no Redis: demo, tests) behaves as in a worker: a retry re-runs it, a final
+# failure calls its on_failure and is kept in its result (`.get()` still raises it).
+CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

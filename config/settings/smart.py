@@ -1,7 +1,8 @@
 """SMART App Launch client settings (smart_launch): client ids, caches, timeouts, key rotation, retention."""
 from config.env import env
 
-# The client ids the EHR's authorization server knows us by (contract 6; `sandbox_setup` registers them).
+# The client ids the EHR's authorization server knows us by, for launch and for SMART Backend Services
+# (`sandbox_setup` registers them with the sandbox).
 SMART_SIDEBAR_CLIENT_ID = env.str("SMART_SIDEBAR_CLIENT_ID", default="stratify-sidebar")
 SMART_BACKEND_CLIENT_ID = env.str("SMART_BACKEND_CLIENT_ID", default="stratify-backend")
 # How long a discovered smart-configuration and an EHR's JWKS are cached (seconds).

@@ -1,13 +1,14 @@
 """Write-back and governance settings (fhirapp): switch, backend scope, retry policy, admin groups."""
 from config.env import env
 
-# Write scores back to the EHR as RiskAssessment/Observation/Provenance (contract 7).
+# Write scores back to the EHR as RiskAssessment/Observation/Provenance (docs/architecture.md#write-back).
 WRITEBACK_ENABLED = env.bool("WRITEBACK_ENABLED", default=True)
 # SMART Backend Services scope asked for: create; search + read for the pre-check and for a conditional
 # create (ifNoneExist) that matches and answers the existing resource. Provenance is create-only.
 WRITEBACK_SCOPE = env.str(
     "WRITEBACK_SCOPE", default="system/RiskAssessment.crs system/Observation.crs system/Provenance.c")
-# Retries of a timeout/5xx: countdown = min(BASE * 2**retry, MAX) seconds, jittered; 4xx never retries.
+# Celery's retry of a transient failure (timeout, 5xx, 408, 429): countdown drawn from
+# [0, min(BASE * 2**retry, MAX)] seconds (BASE rounded to whole seconds, at least 1); other 4xx never retry.
 WRITEBACK_MAX_RETRIES = env.int("WRITEBACK_MAX_RETRIES", default=6)
 WRITEBACK_RETRY_BASE_SECONDS = env.float("WRITEBACK_RETRY_BASE_SECONDS", default=30.0)
 WRITEBACK_RETRY_MAX_SECONDS = env.float("WRITEBACK_RETRY_MAX_SECONDS", default=3600.0)

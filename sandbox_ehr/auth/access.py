@@ -1,6 +1,6 @@
 """Bearer-token access for the sandbox FHIR server: `authenticate_request(request) -> AccessGrant`.
 
-Contract 3 of the team brief. The grant answers `allows(resource_type, interaction)` from SMART v2
+See docs/architecture.md#sandbox-access-grants. The grant answers `allows(resource_type, interaction)` from SMART v2
 (`cruds`) and v1 (`read`/`write`/`*`) scopes in the `patient/`, `user/` and `system/` contexts; the
 FHIR server additionally restricts patient-level access to the `patient_id` compartment.
 """

@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import requests
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 from oauth2_provider.models import Application
 
+from config import fetch
 from sandbox_ehr.auth.errors import InvalidClient
 from sandbox_ehr.auth.models import ClientProfile, UsedAssertion
 
@@ -28,6 +28,8 @@ ALLOWED_ALGORITHMS = ("RS384", "ES384")
 MAX_LIFETIME_SECONDS = 300
 CLOCK_SKEW_SECONDS = 30
 JWKS_CACHE_SECONDS = 3600
+JWKS_TIMEOUT_SECONDS = 5.0
+JWKS_MAX_BYTES = 256 * 1024
 
 
 def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -47,12 +49,10 @@ def _cache_key(url: str) -> str:
 
 def _fetch_jwks(url: str) -> dict[str, Any]:
     try:
-        response = requests.get(url, timeout=5, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        document = response.json()
-    except (requests.RequestException, ValueError) as exc:
+        document = fetch.json_fetch(url, timeout=JWKS_TIMEOUT_SECONDS, max_bytes=JWKS_MAX_BYTES)
+    except fetch.FetchFailed as exc:
         raise InvalidClient("The client's JWKS could not be fetched from its registered URL.") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+    if not isinstance(document.get("keys"), list):
         raise InvalidClient("The client's JWKS URL did not return a JWK Set.")
     cache.set(_cache_key(url), document, JWKS_CACHE_SECONDS)
     return document
@@ -89,17 +89,27 @@ def _client(client_id: Any) -> Application:
 
 
 def _check_claims(claims: dict[str, Any], audiences: tuple[str, ...]) -> None:
-    aud = claims.get("aud")
-    aud_list = aud if isinstance(aud, list) else [aud]
-    if not any(a in audiences for a in aud_list):
-        raise InvalidClient("The client assertion's aud is not this token endpoint.")
-    exp, now = claims.get("exp"), time.time()
-    if not isinstance(exp, int | float) or exp <= now - CLOCK_SKEW_SECONDS:
-        raise InvalidClient("The client assertion has expired or has no exp.")
-    if exp > now + MAX_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS:
+    registry = jwt.JWTClaimsRegistry(leeway=CLOCK_SKEW_SECONDS, aud={"essential": True, "values": list(audiences)},
+                                     exp={"essential": True}, jti={"essential": True})
+    try:
+        registry.validate(claims)
+    except ClaimError as exc:
+        raise InvalidClient(_claim_error(exc)) from exc
+    if claims["exp"] > time.time() + MAX_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS:
         raise InvalidClient("The client assertion's exp is more than five minutes ahead.")
-    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
-        raise InvalidClient("The client assertion has no jti.")
+
+
+_CLAIM_ERRORS = {
+    "aud": "The client assertion's aud is not this token endpoint.",
+    "exp": "The client assertion has expired or has no exp.",
+    "jti": "The client assertion has no jti.",
+}
+
+
+def _claim_error(exc: ClaimError) -> str:
+    """The error_description of a refused claim (the first one, when several are missing)."""
+    claim = "exp" if isinstance(exc, ExpiredTokenError) else exc.claim.split(",")[0]
+    return _CLAIM_ERRORS.get(claim, f"The client assertion's {claim[:40]} claim is invalid.")
 
 
 def _record_jti(client_id: str, claims: dict[str, Any]) -> None:
@@ -126,9 +136,9 @@ def client_assertion_verify(*, assertion_type: str, assertion: str, audiences: t
     app = _client(claims.get("iss"))
     key = client_jwk(app.smart_profile.jwks_uri, kid)
     try:
-        jwt.decode(assertion, key, algorithms=[alg])
+        verified = jwt.decode(assertion, key, algorithms=[alg]).claims
     except (JoseError, ValueError) as exc:
         raise InvalidClient("The client assertion's signature does not verify.") from exc
-    _check_claims(claims, audiences)
+    _check_claims(verified, audiences)
     _record_jti(app.client_id, claims)
     return app

@@ -1,6 +1,6 @@
 """Writes of the sandbox authorization server: launches, authorization codes, tokens.
 
-`access_token_issue` is contract 3 (tests and the simulator mint tokens directly with it).
+`access_token_issue` is also called directly by tests and the simulator (docs/architecture.md#sandbox-access-grants).
 Secrets are random 256-bit URL-safe strings; only their SHA-256 is stored.
 """
 import secrets
@@ -49,7 +49,7 @@ def _check_scope(scope: str, patient_id: str | None) -> None:
 def access_token_issue(*, client_id: str, scope: str, patient_id: str | None = None,
                        encounter_id: str | None = None, fhir_user: str | None = None,
                        expires_in: int = ACCESS_SECONDS) -> str:
-    """Mint an access token directly (contract 3: tests and the simulator); returns the token."""
+    """Mint an access token directly (tests and the simulator call it directly); returns the token."""
     _check_scope(scope, patient_id)
     context = TokenContext(patient_id=patient_id or "", encounter_id=encounter_id or "",
                            fhir_user=fhir_user or "")

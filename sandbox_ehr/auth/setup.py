@@ -1,4 +1,4 @@
-"""Idempotent registration of the sandbox's OAuth clients (contract 3 of the team brief)."""
+"""Idempotent registration of the sandbox's OAuth clients (docs/architecture.md#demo-setup)."""
 from dataclasses import dataclass
 
 from django.db import transaction

@@ -1,4 +1,6 @@
-"""Fault injection for retry tests (contract 4): the next N matching FHIR requests fail on purpose.
+"""Fault injection for retry tests: the next N matching FHIR requests fail on purpose.
+
+See docs/architecture.md#sandbox-fault-injection.
 
 State lives in the Django cache (Redis in tests and multi-process deployments), so a test can arm a
 fault that a Celery worker's HTTP call to the live server then meets. The FHIR views call

@@ -1,6 +1,6 @@
 """Scope and patient-compartment enforcement for the sandbox FHIR server (grants from sandbox_ehr.auth).
 
-`grant` is the `AccessGrant` of contract 3 (`sandbox_ehr.auth.access.authenticate_request`); None
+`grant` is the `AccessGrant` of the sandbox authorization server (`sandbox_ehr.auth.access.authenticate_request`); None
 means a trusted in-process caller (the data loader), which no check applies to.
 """
 from typing import Protocol
@@ -15,7 +15,7 @@ SHARED_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "L
 
 
 class Grant(Protocol):
-    """What the FHIR server needs from an access grant (contract 3's AccessGrant)."""
+    """What the FHIR server needs from an access grant (its AccessGrant, docs/architecture.md#sandbox-access-grants)."""
 
     client_id: str
     patient_id: str | None

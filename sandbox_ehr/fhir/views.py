@@ -1,7 +1,7 @@
 """Thin views of the sandbox FHIR R4 REST API (JSON only): each parses HTTP and calls one service.
 
-Every FHIR endpoint goes through `fhir_endpoint`: bearer authentication (contract 3), armed faults
-(contract 4), the OperationOutcome error mapping and one log line per request. Access is logged,
+Every FHIR endpoint goes through `fhir_endpoint`: bearer authentication (the sandbox's access grants), armed faults
+(sandbox fault injection), the OperationOutcome error mapping and one log line per request. Access is logged,
 not audited: auditing is the EHR's side, and the product audits its own reads.
 """
 import logging

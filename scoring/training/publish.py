@@ -1,12 +1,32 @@
-"""Write a trained model's artifacts: ONNX (verified, with metadata), booster JSON, model card JSON + Markdown."""
+"""Write a trained model's artifacts: ONNX (verified, with metadata), booster JSON, model card JSON + Markdown,
+and the card's figures (reliability diagram, global explanation)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from scoring.artifact import ARTIFACTS_DIR, BOOSTER_NAME, CARD_JSON, CARD_MD, ONNX_NAME, RELIABILITY_PNG
-from scoring.training.card import card_markdown, external_metrics
+import numpy as np
+import numpy.typing as npt
+
+from scoring.artifact import (
+    ARTIFACTS_DIR,
+    BOOSTER_NAME,
+    CARD_JSON,
+    CARD_MD,
+    EXPLANATION_PNG,
+    ONNX_NAME,
+    RELIABILITY_PNG,
+)
+from scoring.card import (
+    EXPLANATION_HEADING,
+    INTENDED_USE_HEADING,
+    card_markdown,
+    explanation_markdown,
+    external_metrics,
+)
 from scoring.training.common import write_json
+from scoring.training.explain import explanation_write
 from scoring.training.export import export_onnx, sha256_file
 
 __all__ = ["ARTIFACTS_DIR", "BOOSTER_NAME", "CARD_JSON", "CARD_MD", "ONNX_NAME", "RELIABILITY_PNG", "headline_metrics",
@@ -29,11 +49,34 @@ def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]
         "booster_sha256": card["booster_sha256"],
     }
     card["sha256"] = export_onnx(booster, len(card["features"]), out_dir / ONNX_NAME, metadata, check_rows)
-    card["artifacts"] = [ONNX_NAME, BOOSTER_NAME, CARD_JSON, CARD_MD] + (
-        [RELIABILITY_PNG] if (out_dir / RELIABILITY_PNG).exists() else [])
-    write_json(out_dir / CARD_JSON, card)
-    (out_dir / CARD_MD).write_text(card_markdown(card))
+    explanation_write(card, booster, check_rows, out_dir, external_metrics(card)[0])
+    _card_write(card, out_dir)
     return card
+
+
+def explanation_add(folder: Path, rows: npt.NDArray[np.float32]) -> dict[str, Any]:
+    """Give a published folder its global explanation (card JSON, card.md, figure); ONNX and booster untouched."""
+    import xgboost as xgb
+
+    card = json.loads((folder / CARD_JSON).read_text())
+    booster = xgb.Booster(model_file=str(folder / BOOSTER_NAME))
+    explanation_write(card, booster, rows, folder, external_metrics(card)[0])
+    _card_write(card, folder, markdown=_spliced(card, (folder / CARD_MD).read_text()))
+    return card
+
+
+def _spliced(card: dict[str, Any], markdown: str) -> str:
+    """card.md as it was, with the explanation section (re)placed before "Intended use": no other line moves."""
+    before, marker, after = markdown.partition(INTENDED_USE_HEADING)
+    before = before.split(EXPLANATION_HEADING)[0]
+    return before + "\n".join(explanation_markdown(card)) + marker + after
+
+
+def _card_write(card: dict[str, Any], out_dir: Path, markdown: str | None = None) -> None:
+    figures = [name for name in (RELIABILITY_PNG, EXPLANATION_PNG) if (out_dir / name).exists()]
+    card["artifacts"] = [ONNX_NAME, BOOSTER_NAME, CARD_JSON, CARD_MD, *figures]
+    write_json(out_dir / CARD_JSON, card)
+    (out_dir / CARD_MD).write_text(card_markdown(card) if markdown is None else markdown)
 
 
 def headline_metrics(card: dict[str, Any]) -> dict[str, Any]:

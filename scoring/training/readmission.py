@@ -21,6 +21,7 @@ TITLE = READMISSION.title  # one definition: the catalogue's
 EXCLUDED_DISPOSITIONS = (11, 13, 14, 19, 20, 21)
 PARAMS = {"max_depth": 4, "eta": 0.05, "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 20}
 ROUNDS = 600
+CHECK_ROWS = 2000  # held-out rows that check the ONNX export and feed the card's global explanation
 TEST_FRACTION = 0.2
 MODERATE_SENSITIVITY = 0.80
 AGE_BANDS = ((0, 50, "<50"), (50, 70, "50-69"), (70, 200, "70+"))
@@ -90,10 +91,7 @@ def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
     """Train, calibrate, threshold and evaluate on held-out patients; returns the card payload."""
     out_dir.mkdir(parents=True, exist_ok=True)
     frame, x, y, sha = prepare()
-    patients = frame["patient_nbr"].to_numpy()
-    if limit_patients:
-        keep = pd.Series(patients).isin(set(pd.unique(patients)[:limit_patients])).to_numpy()
-        frame, x, y, patients = frame[keep].reset_index(drop=True), x[keep], y[keep], patients[keep]
+    frame, x, y, patients = _limited(frame, x, y, limit_patients)
     is_test, parts, split = split_by_patient(patients, y)
     booster = xgb_fit(x[parts["train"]], y[parts["train"]], x[parts["es"]], y[parts["es"]], PARAMS, ROUNDS,
                       "readmission trees")
@@ -115,5 +113,22 @@ def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
                     "external_heldout_patients": _evaluate(test_prob, y[is_test], frame[is_test],
                                                            out_dir / "reliability.png")},
         "intended_use": INTENDED_USE, "limitations": LIMITATIONS, "citations": CITATIONS,
-        "_booster": booster, "_check_rows": x[is_test][:2000],
+        "_booster": booster, "_check_rows": x[is_test][:CHECK_ROWS],
     }
+
+
+def _limited(frame: pd.DataFrame, x: npt.NDArray[np.float32], y: npt.NDArray[np.int8], limit_patients: int | None
+             ) -> tuple[pd.DataFrame, npt.NDArray[np.float32], npt.NDArray[np.int8], npt.NDArray[Any]]:
+    """The rows of the first `limit_patients` patients (all when None), and each row's patient."""
+    patients = frame["patient_nbr"].to_numpy()
+    if not limit_patients:
+        return frame, x, y, patients
+    keep = pd.Series(patients).isin(set(pd.unique(patients)[:limit_patients])).to_numpy()
+    return frame[keep].reset_index(drop=True), x[keep], y[keep], patients[keep]
+
+
+def explanation_rows() -> npt.NDArray[np.float32]:
+    """The held-out rows `train` checks the ONNX export on and explains the model with (for published versions)."""
+    frame, x, y, _ = prepare()
+    is_test = split_by_patient(frame["patient_nbr"].to_numpy(), y)[0]
+    return x[is_test][:CHECK_ROWS]

@@ -27,6 +27,7 @@ PARAMS = {"max_depth": 6, "eta": 0.08, "subsample": 0.8, "colsample_bytree": 0.8
           "eval_metric": "auc",
           "max_bin": 128}
 ROUNDS = 400
+CHECK_ROWS = 2000  # external rows that check the ONNX export and feed the card's global explanation
 MODERATE_SENSITIVITY = 0.80
 INTENDED_USE = ("Decision support for adult ICU patients: estimates the probability that the patient meets "
                 "Sepsis-3 criteria within the next 6 hours (PhysioNet 2019 label). It does not diagnose sepsis.")
@@ -199,7 +200,12 @@ def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
     set_b, sha_b = prepare("B", limit_patients)
     external = evaluate_external(fitted, set_b, out_dir / "reliability.png")
     return _card(fitted.booster, fitted.platt, fitted.thresholds, fitted.internal, external, fitted.parts,
-                 (sha_a, sha_b), set_b.x[:2000])
+                 (sha_a, sha_b), set_b.x[:CHECK_ROWS])
+
+
+def explanation_rows() -> npt.NDArray[np.float32]:
+    """The set-B rows `train` checks the ONNX export on and explains the model with (for published versions)."""
+    return prepare("B")[0].x[:CHECK_ROWS]
 
 
 def _card(booster: Any, platt: Platt, thresholds: dict[str, Any], internal: dict[str, Any],

@@ -1,4 +1,4 @@
-"""`manage.py cds_client add|list|disable` (contract 5): idempotent registration of trusted CDS clients."""
+"""`manage.py cds_client add|list|disable`: idempotent registration of trusted CDS clients."""
 import json
 from io import StringIO
 from pathlib import Path

@@ -1,5 +1,7 @@
-"""Write-back against the sandbox FHIR server over real HTTP, with injected failures (contract 4)."""
+"""Write-back against the sandbox FHIR server over real HTTP, with injected failures and a failing EHR."""
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from typing import Any
 
@@ -76,6 +78,11 @@ class WriteBackLiveTests:
         assert len(written(live["client"], "Observation", write_back.idempotency_key)) == 1
         assert len(provenances(live["client"], f"RiskAssessment/{ra['id']}")) == 1
 
+    def test_429_is_transient(self, live: dict[str, Any]) -> None:
+        fault_inject(status=429, times=1, methods=("POST",))
+        write_back = _enqueue(live)
+        assert write_back.status == "succeeded" and write_back.attempts == 2
+
     def test_400_is_never_retried_and_keeps_the_operation_outcome(self, live: dict[str, Any]) -> None:
         fault_inject(status=400, times=3, methods=("POST",), body=OPERATION_OUTCOME)
         write_back = _enqueue(live)
@@ -118,10 +125,46 @@ class WriteBackLiveTests:
 
 
 def test_backend_services_token_path(live_server: Any, settings: Any, live: dict[str, Any]) -> None:
-    """No user token: the task gets a SMART Backend Services token (contract 6) from the sandbox."""
+    """No user token: the task gets a SMART Backend Services token from the sandbox."""
     settings.PUBLIC_BASE_URL = live_server.url
     call_command("sandbox_setup", stdout=StringIO())
     call_command("smart_demo_setup", stdout=StringIO())
     write_back = _enqueue(live, user_token=None, source="cds", service_id="stratify-sepsis")
     assert write_back.status == "succeeded", write_back.last_error
     assert len(written(live["client"], "RiskAssessment", write_back.idempotency_key)) == 1
+
+
+class _FailingEhr(BaseHTTPRequestHandler):
+    """An EHR whose every endpoint (SMART discovery included) answers `status`."""
+
+    status = 503
+
+    def do_GET(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_ehr() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Ehr", (_FailingEhr,), {}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(503, 3), (429, 3), (404, 1)])
+def test_backend_discovery_failure(live: dict[str, Any], settings: Any, failing_ehr: ThreadingHTTPServer,
+                                   status: int, attempts: int) -> None:
+    """No user token and an EHR whose SMART discovery fails: transient answers retry, a 404 fails at once."""
+    settings.WRITEBACK_MAX_RETRIES = 2
+    failing_ehr.RequestHandlerClass.status = status  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{failing_ehr.server_address[1]}/fhir"
+    write_back = _enqueue(live, user_token=None, fhir_base_url=base, source="cds", service_id="stratify-sepsis")
+    assert write_back.status == "failed" and write_back.attempts == attempts
+    assert write_back.last_error["code"] == "smart_discovery_failed"
+    assert AuditRecord.objects.get(action="write_back").outcome == "failure"

@@ -5,6 +5,7 @@ from typing import Any
 import orjson
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
@@ -12,11 +13,13 @@ from audit.governance import governance_groups_setup
 from audit.models import AuditRecord
 from config.keys import decrypt_text
 from fhirapp import resources
+from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, FhirResponseTooLarge, FhirServerError
 from fhirapp.models import WriteBack
 from fhirapp.selectors import write_back_latest
 from fhirapp.services.writeback import write_back_bundle, write_back_enqueue, write_back_key, write_back_submit
 from fhirapp.services.writeback_policy import write_back_policy_get, write_back_policy_update
-from fhirapp.tasks import retry_countdown
+from fhirapp.tasks import TRANSIENT_ERRORS, write_back_send
+from smart_launch.errors import DiscoveryFailed, DiscoveryUnavailable, TokenEndpointUnavailable, TokenExchangeFailed
 from tests.fhirapp.conftest import AS_OF, Validate, news2_result, sepsis_result
 
 pytestmark = pytest.mark.django_db
@@ -155,13 +158,26 @@ class BundleTests:
                                                                              "Provenance"]
 
 
-class BackoffTests:
-    def test_exponential_and_capped(self, settings: Any) -> None:
-        settings.WRITEBACK_RETRY_BASE_SECONDS = 10
-        settings.WRITEBACK_RETRY_MAX_SECONDS = 100
-        assert 5 <= retry_countdown(0) <= 10
-        assert 20 <= retry_countdown(2) <= 40
-        assert 50 <= retry_countdown(8) <= 100
+class RetryPolicyTests:
+    """Celery's autoretry runs the policy; what we own is which errors are transient and the settings."""
+
+    def test_max_retries_follows_the_setting(self, settings: Any) -> None:
+        settings.WRITEBACK_MAX_RETRIES = 4
+        assert write_back_send.max_retries == 4
+        assert write_back_send.retry_jitter is True and write_back_send.retry_backoff
+
+    @pytest.mark.parametrize("error", [
+        FhirServerError(extra={"upstream_status": 503}), FhirServerError(extra={"upstream_status": 429}),
+        FhirDeadlineExceeded(), DiscoveryUnavailable("down", what_to_do="wait"),
+        TokenEndpointUnavailable("down"), OperationalError("connection lost")])
+    def test_transient_errors_retry(self, error: Exception) -> None:
+        assert isinstance(error, TRANSIENT_ERRORS)
+
+    @pytest.mark.parametrize("error", [
+        FhirRequestRejected(extra={"upstream_status": 400}), FhirResponseTooLarge(),
+        DiscoveryFailed("no endpoints", what_to_do="ask"), TokenExchangeFailed("invalid_client"), ValueError()])
+    def test_definite_errors_do_not(self, error: Exception) -> None:
+        assert not isinstance(error, TRANSIENT_ERRORS)
 
 
 class WriteBackAdminTests:

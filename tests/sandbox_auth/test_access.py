@@ -1,4 +1,4 @@
-"""Contract 3: bearer authentication and SMART v1/v2 scope checks."""
+"""Sandbox access grants: bearer authentication and SMART v1/v2 scope checks."""
 from datetime import timedelta
 from typing import Any
 

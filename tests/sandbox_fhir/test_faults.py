@@ -1,4 +1,4 @@
-"""Fault injection (contract 4): armed faults answer the next matching requests, then clear."""
+"""Sandbox fault injection: armed faults answer the next matching requests, then clear."""
 from typing import Any
 
 import pytest

@@ -26,7 +26,7 @@ def test_perfectly_calibrated_bins_have_no_error() -> None:
 
 
 def test_external_metrics_of_odd_cards() -> None:
-    from scoring.training.card import external_metrics
+    from scoring.card import external_metrics
 
     assert external_metrics({}) == (None, {})
     assert external_metrics({"metrics": None}) == (None, {})

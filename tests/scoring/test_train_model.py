@@ -20,7 +20,7 @@ from scoring.serving.registry import cache_clear
 from scoring.training.export import read_metadata, sha256_file
 from tests.scoring.conftest import START
 
-ARTIFACTS = ("model.onnx", "booster.json", "card.json", "card.md", "reliability.png")
+ARTIFACTS = ("model.onnx", "booster.json", "card.json", "card.md", "reliability.png", "explanation.png")
 REPORT_KEYS = ("external_auroc", "external_auprc", "ece", "brier", "n_train", "n_external", "sha256", "spec_version")
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from scoring.card import external_metrics
 from scoring.models import ModelVersion
-from scoring.training.card import external_metrics
 
 
 def report(name: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`manage.py smart_demo_setup`: our client keys and the sandbox EHR's registration (idempotent, contract 8)."""
+"""`manage.py smart_demo_setup`: our client keys and the sandbox EHR's registration (idempotent)."""
 from typing import Any
 from urllib.parse import urlsplit
 

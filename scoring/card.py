@@ -1,7 +1,10 @@
-"""Render a model card (Markdown) from the card JSON written at training."""
+"""The model card format: Markdown rendered from the card JSON written at training, and the readers of its parts
+(external metrics, sections, global explanation) that the model pages, admin and reports use."""
 from __future__ import annotations
 
 from typing import Any
+
+INTENDED_USE_HEADING = "## Intended use and limits"
 
 
 def external_metrics(card: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -77,7 +80,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     if rel := _reliability(card["metrics"]):
         lines += ["## Calibration by probability bin", "", "| set | bin | mean predicted | observed | rows |",
                   "|---|---|---|---|---|", *("| " + " | ".join(r) + " |" for r in rel), ""]
-    lines += ["## Intended use and limits", "", card.get("intended_use", ""), "", card.get("limitations", ""), "",
+    lines += explanation_markdown(card)
+    lines += [INTENDED_USE_HEADING, "", card.get("intended_use", ""), "", card.get("limitations", ""), "",
               "## Sources", "", *[f"- {c}" for c in card.get("citations", [])], ""]
     return "\n".join(lines)
 
@@ -94,5 +98,23 @@ def card_markdown_sections(card: dict[str, Any]) -> dict[str, list[list[str]]]:
                        _fmt(b["model_utility_same_rows"]), f"{b['coverage']:.1%}"]
                       for name, v in metrics.items() for rule, b in (v.get("baselines") or {}).items()],
         "reliability": _reliability(metrics),
+        "explanation": [[f["label"], f["name"], f"{f['mean_abs_shap']:.4f}"]
+                        for f in (card.get("global_explanation") or {}).get("features", [])],
     }
     return out
+
+
+EXPLANATION_HEADING = "## Global explanation"
+
+
+def explanation_markdown(card: dict[str, Any]) -> list[str]:
+    """The card.md section (empty when the card has no explanation)."""
+    explanation = card.get("global_explanation")
+    if not explanation:
+        return []
+    rows = [f"| {f['label']} | `{f['name']}` | {f['mean_abs_shap']:.4f} |" for f in explanation["features"]]
+    return [EXPLANATION_HEADING, "",
+            f"{explanation['method']}, over {explanation['rows']} rows of {explanation['rows_from'] or 'evaluation'} "
+            f"(shap {explanation['shap_version']}). Larger means the feature moves this model's scores more, "
+            "in either direction; it is not a causal effect.", "",
+            "| feature | name | mean abs SHAP |", "|---|---|---|", *rows, ""]

@@ -1,0 +1,47 @@
+"""`manage.py explain_model DIR`: add the global explanation to an already published artifact folder.
+
+Recomputes the evaluation rows the version was checked on at training (from STRATIFY_DATA_DIR), then
+writes the card's `global_explanation`, card.md and explanation.png. model.onnx and booster.json are
+only read, so the registered checksums still hold; re-run `install_models` or `register_model` to
+show the new card in the registry.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    """Explain a trained version with shap (mean |SHAP| per feature) without retraining it."""
+
+    help = "Add the model card's global explanation (mean |SHAP| per feature, a figure) to an artifact folder."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("artifact_dir", help="folder, absolute or relative to the project root")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from scoring.serving.registry import resolve_path
+        from scoring.training.publish import CARD_JSON, explanation_add
+
+        folder = resolve_path(options["artifact_dir"])
+        if not (folder / CARD_JSON).is_file():
+            raise CommandError(f"{folder} has no {CARD_JSON}")
+        card = json.loads((folder / CARD_JSON).read_text())
+        card = explanation_add(folder, _rows_of(card))
+        top = ", ".join(f["name"] for f in card["global_explanation"]["features"][:5])
+        self.stdout.write(self.style.SUCCESS(f"{card['name']} {card['version']}: explained ({top}, ...)"))
+
+
+def _rows_of(card: dict[str, Any]) -> Any:
+    """The rows its trainer checked and explains a fresh version with."""
+    if card.get("recalibration"):
+        raise CommandError("A recalibrated version is explained on its site's rows: re-run recalibrate_model.")
+    if card.get("name") == "sepsis":
+        from scoring.training.sepsis import explanation_rows
+    elif card.get("name") == "readmission":
+        from scoring.training.readmission import explanation_rows
+    else:
+        raise CommandError(f"No trainer for model {card.get('name')!r}.")
+    return explanation_rows()
