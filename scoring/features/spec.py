@@ -4,7 +4,7 @@ Every model input is defined once here; training (`scoring/training/`) and servi
 (`scoring/features/extract.py`) both read it. Changing anything that changes a vector bumps
 `SPEC_VERSION`, which every exported model records (a mismatch makes the model not ready).
 
-LOINC codes: the mapping suggested in `shared/data/README.md`, checked against loinc.org term pages
+LOINC codes: one code per PhysioNet column, each checked against its loinc.org term page
 (e.g. https://loinc.org/1963-8 serum bicarbonate, https://loinc.org/2524-7 lactate in serum/plasma in
 mmol/L). Units are UCUM (https://ucum.org/ucum). `ObservationCode.unit` is the unit the PhysioNet
 column is recorded in (Reyna et al., Crit Care Med 2020;48:210, Table 1, checked against the

@@ -13,7 +13,7 @@ from scoring.artifact import META_PREFIX, read_metadata, sha256_file
 
 __all__ = ["ExportMismatch", "export_onnx", "onnx_probabilities", "read_metadata", "sha256_file"]
 
-TARGET_OPSET = 15  # onnxmltools converts XGBoost boosters up to opset 15 (PERFORMANCE_NOTES.md)
+TARGET_OPSET = 15  # onnxmltools 1.16 converts XGBoost boosters up to opset 15 (17 fails)
 TOLERANCE = 1e-5
 
 
