@@ -1,5 +1,5 @@
 """Base settings: the embedded default (SQLite, eager Celery, local-memory cache, sandbox EHR on)."""
-from config.env import BASE_DIR, INSECURE_DEV_SECRET, SHARED_DATA_DIR, env
+from config.env import BASE_DIR, INSECURE_DEV_SECRET, env
 from config.settings.cds import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
@@ -8,6 +8,7 @@ from config.settings.scoring import *  # noqa: F403
 from config.settings.smart import *  # noqa: F403
 from config.settings.stores import CACHES, DATABASES, REDIS_URL  # noqa: F401
 from config.settings.writeback import *  # noqa: F403
+from datasources.location import data_dir
 
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET)
 DEBUG = env.bool("DEBUG", default=False)
@@ -19,7 +20,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 SANDBOX_EHR_ENABLED = env.bool("SANDBOX_EHR_ENABLED", default=True)
-SHARED_DATA = env.path("STRATIFY_DATA_DIR", default=str(SHARED_DATA_DIR))
+# The one place code and tests find the data sets: STRATIFY_DATA_DIR, else shared/data beside the checkout, else
+# var/data (`manage.py fetch_datasets` fills it).
+SHARED_DATA = data_dir()
 
 # Key material kept only in the environment. The development defaults are derived at runtime and are
 # refused by the production checks.

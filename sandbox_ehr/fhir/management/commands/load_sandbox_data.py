@@ -18,6 +18,17 @@ from sandbox_ehr.fhir.loader.service import (
 
 SYNTHEA_FILE = Path("synthea") / "synthea_r4_inpatient_bundles.tar.gz"
 PHYSIONET_FILE = Path("physionet2019") / "physionet2019_training_set{}.csv.gz"
+# The demo's download: only the stays the default load selects from set B (see datasources.catalogue).
+PHYSIONET_DEMO_FILE, PHYSIONET_DEMO_STAYS = Path("physionet2019") / "physionet2019_demo_setB.csv.gz", 200
+
+
+def physionet_file(data_dir: Path, which: str, count: int) -> Path:
+    """The set's file; for set B without it, the demo's subset when it holds the stays asked for."""
+    full = data_dir / str(PHYSIONET_FILE).format(which)
+    demo = data_dir / PHYSIONET_DEMO_FILE
+    if which == "B" and not full.is_file() and count <= PHYSIONET_DEMO_STAYS and demo.is_file():
+        return demo
+    return full
 
 
 class Command(BaseCommand):
@@ -41,11 +52,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the load and print a one-line summary."""
         data_dir = Path(options["data_dir"] or settings.SHARED_DATA)
-        synthea_path, physionet_path = data_dir / SYNTHEA_FILE, data_dir / str(PHYSIONET_FILE).format(options["set"])
+        synthea_path = data_dir / SYNTHEA_FILE
+        physionet_path = physionet_file(data_dir, options["set"], options["physionet"])
         needed = ([] if options["no_synthea"] else [synthea_path]) + ([physionet_path] if options["physionet"] else [])
         for path in needed:
             if not path.is_file():
-                raise CommandError(f"{path} is missing: set STRATIFY_DATA_DIR to the shared data folder.")
+                raise CommandError(f"{path} is missing: run `manage.py fetch_datasets --demo` (the demo's data) or "
+                                   "`manage.py fetch_datasets` (everything), or set STRATIFY_DATA_DIR to a folder "
+                                   "that holds it.")
         if options["physionet"] < 0:
             raise CommandError("--physionet must be 0 or more.")
         report, started, show = LoadReport(), time.monotonic(), options["verbosity"] > 0
