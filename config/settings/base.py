@@ -109,11 +109,26 @@ REST_FRAMEWORK = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "SAMEORIGIN"
-# (label, management command) run in order by `manage.py demo_setup` after migrate.
+# (label, management command with its arguments) run in order by `manage.py demo_setup` after migrate.
 DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("models: install the shipped sepsis/readmission artifacts and rule scores", "install_models"),
-    ("sandbox EHR: load Synthea and PhysioNet patients", "load_sandbox_data"),
+    # A re-run an hour or more later loads the patients again ending now, so their data are never stale.
+    ("sandbox EHR: load Synthea and PhysioNet patients", "load_sandbox_data --reanchor-after 1"),
     ("sandbox EHR: SMART clients, signing keys, trusted CDS client", "sandbox_setup"),
     ("governance: clinician / admin / auditor groups", "governance_setup"),
     ("SMART launch: register the sandbox EHR and our client keys", "smart_demo_setup"),
+]
+
+# `manage.py production_setup` (idempotent): each app's step, then what an operator must still add, as
+# (model whose rows must exist, what to do when there is none).
+PRODUCTION_SETUP_COMMANDS: list[tuple[str, str]] = [
+    ("models: install the shipped sepsis/readmission artifacts and rule scores", "install_models"),
+    ("governance: clinician / admin / auditor groups", "governance_setup"),
+    ("SMART launch: our client signing keys (RS384 + ES384)", "smart_keys ensure"),
+]
+PRODUCTION_SETUP_TODO: list[tuple[str, str]] = [
+    ("smart_launch.EhrRegistration", "register the EHR (its FHIR base URL as iss, our client id there) in Django "
+                                     "admin, EHR registrations"),
+    ("cds_hooks.TrustedCdsClient", "trust the EHR's CDS client: manage.py cds_client add --iss <its iss> "
+                                   "--jwks-url <its JWKS URL>"),
 ]

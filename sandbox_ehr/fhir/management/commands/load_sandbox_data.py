@@ -1,16 +1,19 @@
 """`manage.py load_sandbox_data`: load the sandbox EHR's synthetic patients (idempotent)."""
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from sandbox_ehr.fhir.loader import physionet
 from sandbox_ehr.fhir.loader.service import (
     LoadReport,
     physionet_clear,
     physionet_load,
+    sandbox_loaded_at,
     statistics_refresh,
     synthea_clear,
     synthea_load,
@@ -31,6 +34,14 @@ def physionet_file(data_dir: Path, which: str, count: int) -> Path:
     return full
 
 
+def _loaded_before(hours: float | None) -> bool:
+    """Whether the oldest stored patient was loaded more than `hours` ago (False without patients or hours)."""
+    if hours is None:
+        return False
+    loaded = sandbox_loaded_at()
+    return loaded is not None and timezone.now() - loaded > timedelta(hours=hours)
+
+
 class Command(BaseCommand):
     """Load the 100 Synthea R4 bundles and N PhysioNet 2019 ICU stays into the sandbox FHIR server."""
 
@@ -46,6 +57,9 @@ class Command(BaseCommand):
         parser.add_argument("--reshift", action="store_true",
                             help="delete the loaded PhysioNet stays and Synthea patients (and what was written "
                                  "for those patients) and load them again, ending now")
+        parser.add_argument("--reanchor-after", type=float, default=None, metavar="HOURS",
+                            help="do what --reshift does when the stored patients were loaded more than HOURS ago "
+                                 "(make demo uses 1, so a demo started again later never shows stale data)")
         parser.add_argument("--data-dir", type=Path, default=None,
                             help="data folder (default: settings.SHARED_DATA, env STRATIFY_DATA_DIR)")
 
@@ -64,7 +78,7 @@ class Command(BaseCommand):
             raise CommandError("--physionet must be 0 or more.")
         report, started, show = LoadReport(), time.monotonic(), options["verbosity"] > 0
         anchor = physionet.default_anchor()
-        if options["reshift"]:
+        if options["reshift"] or _loaded_before(options["reanchor_after"]):
             removed = physionet_clear() + (0 if options["no_synthea"] else synthea_clear(synthea_path))
             self.stdout.write(f"removed {removed} resources of the loaded patients to load them again")
         if not options["no_synthea"]:
