@@ -130,8 +130,9 @@ def test_from_a_clean_database_to_a_scored_cds_answer(database: str, tmp_path: P
         token = jwt.encode({"alg": "ES384", "typ": "JWT", "kid": "walkthrough"},
                            {"iss": EHR_ISS, "sub": "ehr", "aud": env["PUBLIC_BASE_URL"] + path, "iat": now,
                             "exp": now + 300, "jti": str(uuid.uuid4())}, key, algorithms=["ES384"])
-        body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-                "context": {"userId": "Practitioner/1", "patientId": patient}, "prefetch": _prefetch(resources)}
+        body: dict[str, Any] = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+                                "context": {"userId": "Practitioner/1", "patientId": patient},
+                                "prefetch": _prefetch(resources)}
         response = requests.post(base + path, json=body, timeout=30, headers={
             "Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"})
     finally:
