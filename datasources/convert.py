@@ -56,8 +56,18 @@ def physionet_sample(set_a: Path, target: Path, per_class: int = 10) -> None:
                 want[septic] -= 1
             if not any(want.values()):
                 break
+    rows = _as_pandas_wrote_them(sorted(kept, key=lambda r: (r[0], int(r[2]))))
     with target.open("w", newline="") as out:
-        csv.writer(out, lineterminator="\n").writerows([header, *sorted(kept, key=lambda r: (r[0], int(r[2])))])
+        csv.writer(out, lineterminator="\n").writerows([header, *rows])
+
+
+def _as_pandas_wrote_them(rows: list[list[str]]) -> list[list[str]]:
+    """The fixture was written by pandas: a column with a gap or a fraction is float, each value like 97.0."""
+    columns = list(zip(*rows, strict=True))
+    for index in range(3, len(columns)):
+        if any(v == "" or not v.lstrip("-").isdigit() for v in columns[index]):
+            columns[index] = tuple(repr(float(v)) if v else "" for v in columns[index])
+    return [list(row) for row in zip(*columns, strict=True)]
 
 
 def _stays(reader: Iterator[list[str]]) -> Iterator[list[list[str]]]:

@@ -154,3 +154,10 @@ class DataFolderTests:
 
     def test_the_settings_use_the_same_rule(self) -> None:
         assert Path(str(settings.SHARED_DATA)) == data_dir()
+
+
+def test_the_test_fixture_is_rebuilt_from_set_a_byte_for_byte(tmp_path: Path) -> None:
+    from datasources import convert
+
+    convert.physionet_sample(REFERENCE / catalogue.SET_A, tmp_path / "sample.csv")
+    assert content_digest(tmp_path / "sample.csv") == pinned_sums()[catalogue.SAMPLE]
