@@ -25,7 +25,7 @@ def why(environ: Mapping[str, str] = os.environ, base_dir: Path = BASE_DIR) -> s
         return f"{DATA_DIR_VARIABLE} is set"
     if (base_dir.parent / "shared" / "data").is_dir():
         return "a shared/data folder sits beside the checkout"
-    return f"the local cache (no {DATA_DIR_VARIABLE}, no shared/data beside the checkout)"
+    return f"the local cache: no {DATA_DIR_VARIABLE}, no shared/data beside the checkout"
 
 
 def verified_stamp(base_dir: Path = BASE_DIR) -> Path:
