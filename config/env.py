@@ -4,7 +4,6 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SHARED_DATA_DIR = BASE_DIR.parent / "shared" / "data"
 
 env = environ.Env()
 # A developer may keep overrides in a local .env (never committed); real deployments use the environment.

@@ -26,8 +26,15 @@ def version_problems() -> list[dict[str, Any]]:
     return out
 
 
+NO_ACTIVE_MODEL = ("no model version is active, so no CDS service is published: run `manage.py production_setup` "
+                   "(or `install_models`)")
+
+
 def registry_status() -> dict[str, Any]:
-    """/readyz component: 'down' when an active or canary version cannot serve (shadows only reported)."""
+    """/readyz component: 'down' when no version is active or an active or canary one cannot serve (shadows are
+    only reported)."""
     models = version_problems()
+    if not any(m["status"] == ModelVersion.Status.ACTIVE for m in models):
+        return {"status": "down", "required": True, "models": models, "detail": NO_ACTIVE_MODEL}
     down = [m for m in models if not m["ready"] and m["status"] in REQUIRED]
     return {"status": "down" if down else "ok", "required": True, "models": models}

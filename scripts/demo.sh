@@ -2,6 +2,9 @@
 # Set up and serve the product on its embedded default (SQLite, eager Celery, sandbox EHR, models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The demo's data first (standard library only): without them, and without network or a mirror, stop within
+# seconds with one message instead of after minutes of installs. Same as `manage.py fetch_datasets --demo`.
+"${PYTHON:-python3}" -m datasources --demo
 bash scripts/bootstrap.sh
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings.base}
 PY=.venv/bin/python

@@ -2,6 +2,8 @@
 # The whole test suite: services, lint, type check, Django checks, migrations check, pytest (integration included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every data set the tests read, before the installs (see scripts/demo.sh); `manage.py fetch_datasets` is the same.
+"${PYTHON:-python3}" -m datasources
 bash scripts/bootstrap.sh
 bash scripts/services.sh
 bash scripts/system_deps.sh

@@ -38,3 +38,17 @@ class HealthTests:
         assert response.status_code == 200
         assert b"Stratify" in response.content
         assert all(f'href="{url}"'.encode() in response.content for url in ("/models/", "/admin/", "/readyz"))
+
+
+@pytest.mark.django_db
+def test_readyz_is_not_ready_while_no_model_is_active(client: Client) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    body = client.get("/readyz").json()
+    assert body["status"] == "not_ready"
+    assert body["components"]["model_registry"]["status"] == "down"
+    assert "production_setup" in body["components"]["model_registry"]["detail"]
+    call_command("install_models", stdout=StringIO())
+    assert client.get("/readyz").json()["components"]["model_registry"]["status"] == "ok"

@@ -43,6 +43,12 @@ BODIES = [
 @pytest.mark.django_db
 @pytest.mark.parametrize("route", ROUTES)
 def test_get_never_500(client: Client, route: str) -> None:
+    if route == "/readyz":  # it answers 503 by design while no model is active: install the shipped ones
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        call_command("install_models", stdout=StringIO())
     for query in ("", "?iss=javascript:alert(1)&launch=%00&code=x&state=x&_count=-1&date=notadate&q=%25"):
         response = client.get(route + query, HTTP_AUTHORIZATION="Bearer not-a-token")
         assert response.status_code < 500, (route + query, response.status_code, response.content[:300])

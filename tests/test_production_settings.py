@@ -59,3 +59,39 @@ class ProductionCheckTests:
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode != 0
         assert "Stratify refuses to start" in result.stderr
+
+
+class EntryPointDefaultTests:
+    """gunicorn and Celery started without DJANGO_SETTINGS_MODULE run production settings and refuse defaults."""
+
+    @staticmethod
+    def _bare_env() -> dict[str, str]:
+        unset = {*GOOD, "DEBUG", "REDIS_URL", "SANDBOX_EHR_ENABLED", "STRATIFY_PRODUCTION"}
+        return {k: v for k, v in os.environ.items() if k not in unset}
+
+    def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(command), cwd=ROOT, env=self._bare_env(), capture_output=True, text=True,
+                              timeout=120)
+
+    def test_gunicorn_defaults_to_production(self) -> None:
+        result = self._run(str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py",
+                           "--bind", "127.0.0.1:0")
+        assert result.returncode != 0
+        assert "Stratify refuses to start" in result.stderr and "stratify.E002" in result.stderr
+
+    def test_celery_worker_defaults_to_production(self) -> None:
+        result = self._run(sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "WARNING")
+        assert result.returncode != 0
+        assert "Stratify refuses to start" in result.stderr and "stratify.E004" in result.stderr
+
+    def test_celery_beat_defaults_to_production(self) -> None:
+        result = self._run(sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
+                           "--schedule", "/tmp/stratify-beat-refusal-test")
+        assert result.returncode != 0
+        assert "Stratify refuses to start" in result.stderr
+
+    def test_manage_py_defaults_to_the_embedded_settings(self) -> None:
+        result = self._run(sys.executable, "manage.py", "shell", "-c",
+                           "from django.conf import settings; print(settings.SETTINGS_MODULE)")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == "config.settings.base"

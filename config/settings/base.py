@@ -1,5 +1,5 @@
 """Base settings: the embedded default (SQLite, eager Celery, local-memory cache, sandbox EHR on)."""
-from config.env import BASE_DIR, INSECURE_DEV_SECRET, SHARED_DATA_DIR, env
+from config.env import BASE_DIR, INSECURE_DEV_SECRET, env
 from config.settings.cds import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
@@ -8,6 +8,7 @@ from config.settings.scoring import *  # noqa: F403
 from config.settings.smart import *  # noqa: F403
 from config.settings.stores import CACHES, DATABASES, REDIS_URL  # noqa: F401
 from config.settings.writeback import *  # noqa: F403
+from datasources.location import data_dir
 
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET)
 DEBUG = env.bool("DEBUG", default=False)
@@ -19,7 +20,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 SANDBOX_EHR_ENABLED = env.bool("SANDBOX_EHR_ENABLED", default=True)
-SHARED_DATA = env.path("STRATIFY_DATA_DIR", default=str(SHARED_DATA_DIR))
+# The one place code and tests find the data sets: STRATIFY_DATA_DIR, else shared/data beside the checkout, else
+# var/data (`manage.py fetch_datasets` fills it).
+SHARED_DATA = data_dir()
 
 # Key material kept only in the environment. The development defaults are derived at runtime and are
 # refused by the production checks.
@@ -110,11 +113,26 @@ REST_FRAMEWORK = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "SAMEORIGIN"
-# (label, management command) run in order by `manage.py demo_setup` after migrate.
+# (label, management command with its arguments) run in order by `manage.py demo_setup` after migrate.
 DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("models: install the shipped sepsis/readmission artifacts and rule scores", "install_models"),
-    ("sandbox EHR: load Synthea and PhysioNet patients", "load_sandbox_data"),
+    # A re-run an hour or more later loads the patients again ending now, so their data are never stale.
+    ("sandbox EHR: load Synthea and PhysioNet patients", "load_sandbox_data --reanchor-after 1"),
     ("sandbox EHR: SMART clients, signing keys, trusted CDS client", "sandbox_setup"),
     ("governance: clinician / admin / auditor groups", "governance_setup"),
     ("SMART launch: register the sandbox EHR and our client keys", "smart_demo_setup"),
+]
+
+# `manage.py production_setup` (idempotent): each app's step, then what an operator must still add, as
+# (model whose rows must exist, what to do when there is none).
+PRODUCTION_SETUP_COMMANDS: list[tuple[str, str]] = [
+    ("models: install the shipped sepsis/readmission artifacts and rule scores", "install_models"),
+    ("governance: clinician / admin / auditor groups", "governance_setup"),
+    ("SMART launch: our client signing keys (RS384 + ES384)", "smart_keys ensure"),
+]
+PRODUCTION_SETUP_TODO: list[tuple[str, str]] = [
+    ("smart_launch.EhrRegistration", "register the EHR (its FHIR base URL as iss, our client id there) in Django "
+                                     "admin, EHR registrations"),
+    ("cds_hooks.TrustedCdsClient", "trust the EHR's CDS client: manage.py cds_client add --iss <its iss> "
+                                   "--jwks-url <its JWKS URL>"),
 ]

@@ -8,6 +8,7 @@ from django.db.models import Q
 from oauth2_provider.models import Application
 
 from fhirapp.patient import deceased_text
+from sandbox_ehr.fhir.loader.physionet import LABEL_SYSTEM
 from sandbox_ehr.fhir.models import FhirResource, FhirToken
 
 PHYSIONET_ID_PREFIX = "physionet-"
@@ -28,6 +29,8 @@ class PatientSummary:
     birth_date: str
     source: str
     deceased: str = ""  # deceasedDateTime (date part), "yes" for deceasedBoolean true, "" if not known dead
+    septic: bool = False  # a PhysioNet stay the data set labels septic
+    in_hospital: bool = False  # has an in-progress Encounter
 
     @property
     def age(self) -> int | None:
@@ -52,12 +55,22 @@ def _display_name(resource: dict[str, Any]) -> str:
     return " ".join(p for p in parts if p) or f"Patient {resource.get('id', '')}"
 
 
-def patient_summary(row: FhirResource) -> PatientSummary:
+def patient_summary(row: FhirResource, in_hospital: bool = False) -> PatientSummary:
     """Summarise one stored Patient resource."""
     resource = orjson.loads(row.content)
     source = "PhysioNet 2019" if row.resource_id.startswith(PHYSIONET_ID_PREFIX) else "Synthea"
+    tags = resource.get("meta", {}).get("tag", [])
+    septic = any(t.get("system") == LABEL_SYSTEM and t.get("code") == "sepsis" for t in tags)
     return PatientSummary(id=row.resource_id, name=_display_name(resource), gender=resource.get("gender", ""),
-                          birth_date=resource.get("birthDate", ""), source=source, deceased=deceased_text(resource))
+                          birth_date=resource.get("birthDate", ""), source=source, deceased=deceased_text(resource),
+                          septic=septic, in_hospital=in_hospital)
+
+
+def _in_hospital(patient_ids: list[str]) -> set[str]:
+    """Which of these patients have an in-progress Encounter."""
+    rows = FhirResource.objects.live().filter(resource_type="Encounter", status="in-progress",
+                                              patient_id__in=patient_ids)
+    return set(rows.values_list("patient_id", flat=True))
 
 
 
@@ -80,4 +93,5 @@ def patient_list(*, query: str = "", offset: int = 0, limit: int = 25) -> tuple[
                      key=lambda rid: (not rid.startswith(PHYSIONET_ID_PREFIX), rid))[offset:offset + limit]
     page = FhirResource.objects.live().filter(resource_type="Patient", resource_id__in=ordered)
     by_id = {row.resource_id: row for row in page}
-    return [patient_summary(by_id[rid]) for rid in ordered if rid in by_id], total
+    admitted = _in_hospital(ordered)
+    return [patient_summary(by_id[rid], rid in admitted) for rid in ordered if rid in by_id], total

@@ -43,7 +43,7 @@ class GovernanceSetupTests:
         assert Group.objects.filter(name__in=before).count() == 3
 
     def test_in_demo_setup_before_smart(self, settings: object) -> None:
-        commands = [name for _, name in settings.DEMO_SETUP_COMMANDS]  # type: ignore[attr-defined]
+        commands = [name.split()[0] for _, name in settings.DEMO_SETUP_COMMANDS]  # type: ignore[attr-defined]
         assert commands.index("governance_setup") < commands.index("smart_demo_setup")
 
 
@@ -82,3 +82,35 @@ class AuditedAdminMixinTests:
         operations = list(AuditRecord.objects.filter(action="admin_change").values_list("detail__operation",
                                                                                        flat=True))
         assert operations == ["change", "delete"]
+
+
+@pytest.mark.django_db
+def test_production_setup_refuses_without_keys_and_changes_nothing(settings: object) -> None:
+    from django.core.management import CommandError, call_command
+
+    from scoring.models import ModelVersion
+
+    settings.STRATIFY_PRODUCTION = True  # type: ignore[attr-defined]
+    settings.FIELD_ENCRYPTION_KEY = ""  # type: ignore[attr-defined]
+    with pytest.raises(CommandError, match="FIELD_ENCRYPTION_KEY is not set"):
+        call_command("production_setup")
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_admin_password_hint_survives_a_rerun(monkeypatch: pytest.MonkeyPatch) -> None:
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+
+    from config.management.commands.demo_setup import Command
+
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "first-password-123")
+    command = Command(stdout=StringIO())
+    command._admin()
+    monkeypatch.delenv("DEMO_ADMIN_PASSWORD")
+    command._admin()
+    assert "manage.py changepassword admin" in command.stdout.getvalue()  # type: ignore[attr-defined]
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "second-password-456")
+    command._admin()
+    assert get_user_model().objects.get(username="admin").check_password("second-password-456")

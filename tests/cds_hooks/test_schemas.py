@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from cds_hooks import schemas as s
 from cds_hooks.schemas.common import NonEmptyStr, ResponseModel
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "cds-hooks-spec-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "cds-hooks-spec-examples"  # vendored, Apache-2.0 (SOURCE.md)
 
 
 def _load(name: str) -> Any:

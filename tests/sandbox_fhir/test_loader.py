@@ -160,3 +160,33 @@ def test_reshift_reloads_the_synthea_patients_ending_now(two_bundles: Path, tmp_
     assert FhirResource.objects.count() == count and not FhirResource.objects.filter(resource_id="written-back")
     now = datetime.now(UTC)
     assert now - timedelta(hours=2) <= _record_end(pid) <= now
+
+
+@pytest.mark.django_db
+def test_reanchor_after_reloads_only_data_loaded_earlier() -> None:
+    """`make demo` a day later loads the patients again ending now; within the hour it changes nothing."""
+    args = ("load_sandbox_data", "--physionet", "2", "--no-synthea", "--reanchor-after", "1")
+    call_command(*args, stdout=io.StringIO(), verbosity=0)
+    fresh = _snapshot()
+    call_command(*args, stdout=io.StringIO(), verbosity=0)
+    assert _snapshot() == fresh
+    day_ago = datetime.now(UTC) - timedelta(days=1)
+    FhirResource.objects.filter(resource_type="Patient").update(last_updated=day_ago)
+    out = io.StringIO()
+    call_command(*args, stdout=out, verbosity=0)
+    assert "removed" in out.getvalue() and "2 PhysioNet stays loaded" in out.getvalue()
+    assert FhirResource.objects.filter(resource_type="Patient", last_updated__lte=day_ago).count() == 0
+
+
+@pytest.mark.django_db
+def test_patient_list_marks_septic_in_hospital_and_deceased(two_bundles: Path) -> None:
+    from sandbox_ehr.auth.selectors import patient_list
+
+    physionet_load(SET_B, 2, LoadReport(), anchor=ANCHOR, progress=False)
+    synthea_load(two_bundles, LoadReport(), anchor=ANCHOR, progress=False)
+    rows, _ = patient_list()
+    stays = [r for r in rows if r.source == "PhysioNet 2019"]
+    assert sorted(r.septic for r in stays) == [False, True] and all(r.in_hospital for r in stays)
+    assert not any(r.septic for r in rows if r.source == "Synthea")
+    from django.test import Client
+    assert b"septic stay" in Client().get("/sandbox/ehr/").content

@@ -27,6 +27,10 @@ CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 IDENTIFIER_SYSTEM = "https://physionet.org/content/challenge-2019/1.0.0/"
 SOURCE_TAG = {"system": "urn:stratify:sandbox-source", "code": "physionet2019"}
+# The data set's outcome label on the Patient, so the EHR simulator can show a new user whom to open.
+LABEL_SYSTEM = "urn:stratify:sandbox-label"
+SEPTIC_TAG = {"system": LABEL_SYSTEM, "code": "sepsis", "display": "PhysioNet 2019 SepsisLabel: septic stay"}
+NOT_SEPTIC_TAG = {"system": LABEL_SYSTEM, "code": "no-sepsis", "display": "PhysioNet 2019 SepsisLabel: no sepsis"}
 _CATEGORY_DISPLAY = {"vital-signs": "Vital Signs", "laboratory": "Laboratory"}
 
 
@@ -85,7 +89,8 @@ def _number(text: str) -> int | float:
 
 def _patient(stay: Stay, pid: str, icu_admit: datetime) -> dict[str, Any]:
     resource: dict[str, Any] = {
-        "resourceType": "Patient", "id": pid, "meta": {"tag": [SOURCE_TAG]},
+        "resourceType": "Patient", "id": pid,
+        "meta": {"tag": [SOURCE_TAG, SEPTIC_TAG if stay.septic else NOT_SEPTIC_TAG]},
         "identifier": [{"system": IDENTIFIER_SYSTEM, "value": stay.patient}],
         "name": [{"use": "anonymous", "text": f"PhysioNet {stay.patient}", "family": "PhysioNet",
                   "given": [stay.patient]}],

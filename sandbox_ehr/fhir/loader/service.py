@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Min, Q, QuerySet
 from tqdm import tqdm
 
 from sandbox_ehr.fhir.bundles import bundle_process
@@ -98,6 +98,12 @@ def _compartments_clear(rows: QuerySet[FhirResource]) -> int:
             FhirResourceHistory.objects.filter(chunk).delete()
         rows.delete()
     return len(keys)
+
+
+def sandbox_loaded_at() -> datetime | None:
+    """When the oldest live Patient of the store was written (None when there is none)."""
+    rows = FhirResource.objects.filter(resource_type="Patient", deleted=False)
+    return rows.aggregate(oldest=Min("last_updated"))["oldest"]
 
 
 def physionet_clear() -> int:

@@ -1,16 +1,19 @@
 """`manage.py load_sandbox_data`: load the sandbox EHR's synthetic patients (idempotent)."""
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from sandbox_ehr.fhir.loader import physionet
 from sandbox_ehr.fhir.loader.service import (
     LoadReport,
     physionet_clear,
     physionet_load,
+    sandbox_loaded_at,
     statistics_refresh,
     synthea_clear,
     synthea_load,
@@ -18,6 +21,25 @@ from sandbox_ehr.fhir.loader.service import (
 
 SYNTHEA_FILE = Path("synthea") / "synthea_r4_inpatient_bundles.tar.gz"
 PHYSIONET_FILE = Path("physionet2019") / "physionet2019_training_set{}.csv.gz"
+# The demo's download: only the stays the default load selects from set B (see datasources.catalogue).
+PHYSIONET_DEMO_FILE, PHYSIONET_DEMO_STAYS = Path("physionet2019") / "physionet2019_demo_setB.csv.gz", 200
+
+
+def physionet_file(data_dir: Path, which: str, count: int) -> Path:
+    """The set's file; for set B without it, the demo's subset when it holds the stays asked for."""
+    full = data_dir / str(PHYSIONET_FILE).format(which)
+    demo = data_dir / PHYSIONET_DEMO_FILE
+    if which == "B" and not full.is_file() and count <= PHYSIONET_DEMO_STAYS and demo.is_file():
+        return demo
+    return full
+
+
+def _loaded_before(hours: float | None) -> bool:
+    """Whether the oldest stored patient was loaded more than `hours` ago (False without patients or hours)."""
+    if hours is None:
+        return False
+    loaded = sandbox_loaded_at()
+    return loaded is not None and timezone.now() - loaded > timedelta(hours=hours)
 
 
 class Command(BaseCommand):
@@ -35,22 +57,28 @@ class Command(BaseCommand):
         parser.add_argument("--reshift", action="store_true",
                             help="delete the loaded PhysioNet stays and Synthea patients (and what was written "
                                  "for those patients) and load them again, ending now")
+        parser.add_argument("--reanchor-after", type=float, default=None, metavar="HOURS",
+                            help="do what --reshift does when the stored patients were loaded more than HOURS ago "
+                                 "(make demo uses 1, so a demo started again later never shows stale data)")
         parser.add_argument("--data-dir", type=Path, default=None,
                             help="data folder (default: settings.SHARED_DATA, env STRATIFY_DATA_DIR)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the load and print a one-line summary."""
         data_dir = Path(options["data_dir"] or settings.SHARED_DATA)
-        synthea_path, physionet_path = data_dir / SYNTHEA_FILE, data_dir / str(PHYSIONET_FILE).format(options["set"])
+        synthea_path = data_dir / SYNTHEA_FILE
+        physionet_path = physionet_file(data_dir, options["set"], options["physionet"])
         needed = ([] if options["no_synthea"] else [synthea_path]) + ([physionet_path] if options["physionet"] else [])
         for path in needed:
             if not path.is_file():
-                raise CommandError(f"{path} is missing: set STRATIFY_DATA_DIR to the shared data folder.")
+                raise CommandError(f"{path} is missing: run `manage.py fetch_datasets --demo` (the demo's data) or "
+                                   "`manage.py fetch_datasets` (everything), or set STRATIFY_DATA_DIR to a folder "
+                                   "that holds it.")
         if options["physionet"] < 0:
             raise CommandError("--physionet must be 0 or more.")
         report, started, show = LoadReport(), time.monotonic(), options["verbosity"] > 0
         anchor = physionet.default_anchor()
-        if options["reshift"]:
+        if options["reshift"] or _loaded_before(options["reanchor_after"]):
             removed = physionet_clear() + (0 if options["no_synthea"] else synthea_clear(synthea_path))
             self.stdout.write(f"removed {removed} resources of the loaded patients to load them again")
         if not options["no_synthea"]:
