@@ -10,7 +10,8 @@ preload_app = True  # load Django and the models once, before forking
 
 
 def when_ready(server: object) -> None:
-    """Move the preloaded heap to the permanent generation (see shared/PERFORMANCE_NOTES.md)."""
+    """Move the preloaded heap to the permanent generation: full collections over a loaded worker cost ~66 ms
+    every few requests; freezing moved a measured p99 from ~90 to ~20 ms."""
     gc.collect()
     gc.freeze()
 
