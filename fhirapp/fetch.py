@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from config.errors import FhirDataUnavailable
 from fhirapp.client import FhirClient, next_link
-from fhirapp.errors import FhirRequestRejected, UpstreamFhirError
+from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, UpstreamFhirError
 from fhirapp.snapshot import PatientSnapshot, Requirements, Resource
 
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fhir-fetch")
@@ -169,7 +169,7 @@ def _collect(snapshot: PatientSnapshot, key: str, future: Future[list[Resource]]
         found = future.result(timeout=max(0.0, deadline - time.monotonic()))
     except TimeoutError:
         future.cancel()
-        snapshot.unavailable[key] = "not answered in time"
+        snapshot.unavailable[key] = "the EHR did not answer before the call's deadline"
         return
     except UpstreamFhirError as exc:
         _failed(snapshot, key, exc)
@@ -179,9 +179,22 @@ def _collect(snapshot: PatientSnapshot, key: str, future: Future[list[Resource]]
 
 
 def _failed(snapshot: PatientSnapshot, key: str, exc: UpstreamFhirError) -> None:
-    status = exc.extra.get("upstream_status")
-    snapshot.unavailable[key] = f"{exc.message} (HTTP {status})" if status else exc.message
+    snapshot.unavailable[key] = failure_reason(exc)
     snapshot.errors[key] = exc
+
+
+def failure_reason(exc: UpstreamFhirError) -> str:
+    """Why the EHR's data could not be had, in words that name the real cause."""
+    status = exc.extra.get("upstream_status")
+    if isinstance(exc, FhirRequestRejected) and status in (401, 403):
+        return f"the EHR refused our access token (HTTP {status})"
+    if isinstance(exc, FhirDeadlineExceeded):
+        return "the EHR did not answer before the call's deadline"
+    if isinstance(exc, FhirRequestRejected):
+        return f"the EHR rejected the request ({exc.message.rstrip('.')}{f', HTTP {status}' if status else ''})"
+    if status:
+        return f"the EHR's FHIR server failed (HTTP {status})"
+    return f"the EHR's FHIR server could not be reached ({exc.message.rstrip('.')})"
 
 
 def _fetch_one(client: FhirClient, query: str, deadline: float) -> list[Resource]:

@@ -79,11 +79,14 @@ def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str)
 
 def unavailable_card(*, title: str, model_name: str, model_version: str, model_line: str, model_card_url: str,
                      unavailable: Mapping[str, str], budget_ms: int, data_note: str) -> Card:
-    """An info card when the EHR's FHIR server could not give the data in time: not scored, says which."""
+    """An info card when the EHR's FHIR server could not give the data: not scored, says which and why (a
+    refused token, a failing or unreachable server, or no answer within the call's budget)."""
     card_uuid = str(uuid.uuid4())
-    summary = f"{title} not scored: {', '.join(unavailable)} not available in time"
-    lines = [f"- {_md(label)}: could not be fetched from the EHR within {budget_ms} ms ({_md(why)})"
-             for label, why in unavailable.items()]
+    causes = sorted(set(unavailable.values()))
+    cause = f" ({causes[0]})" if len(causes) == 1 else ""
+    summary = f"{title} not scored: {', '.join(unavailable)} unavailable{cause}"
+    lines = [f"- {_md(label)}: {_md(why)}" for label, why in unavailable.items()]
+    lines.append(f"- The call's time budget is {budget_ms} ms.")
     return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
                 detail=_not_scored_detail(title, lines, data_note, model_line),
                 source=_source(title, model_name, model_version, model_card_url), links=[smart_link(card_uuid)])

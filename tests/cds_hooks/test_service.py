@@ -252,8 +252,23 @@ def test_slow_fhir_server_degrades_to_an_info_card(models_installed: None, trust
     assert response.status_code == 200
     [card] = lint_cards(response.json())
     assert card["indicator"] == "info"
-    assert "laboratory results not available in time" in card["summary"]
-    assert "within 300 ms" in card["detail"]
+    # The card names the real cause (it always said "not available within N ms" before).
+    assert "laboratory results unavailable (the EHR did not answer before the call's deadline)" in card["summary"]
+    assert "300 ms" in card["detail"]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_token_is_named_on_the_card(models_installed: None, trusted_client: TrustedCdsClient,
+                                              make_token: TokenFactory, sandbox_patient: SandboxPatient) -> None:
+    prefetch = _prefetch(sandbox_patient.resources)
+    del prefetch["labs"]
+    body = _request(sandbox_patient.patient_id, prefetch, fhirServer=sandbox_patient.fhir_base, fhirAuthorization={
+        "access_token": "not-a-token-the-ehr-issued", "token_type": "Bearer", "expires_in": 300,
+        "scope": "patient/*.rs", "subject": "s"})
+    [card] = lint_cards(_call(make_token, "stratify-sepsis", body).json())
+    assert card["indicator"] == "info"
+    assert "the EHR refused our access token (HTTP 401)" in card["summary"], card["summary"]
 
 
 def test_prefetch_templates_follow_the_model_inputs() -> None:
