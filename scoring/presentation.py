@@ -12,8 +12,21 @@ from scoring.types import Driver, ScoreResult, probability_text
 
 BAND_WORDS = {"high": "High risk", "moderate": "Moderate risk", "low": "Low risk"}
 
-__all__ = ["BAND_WORDS", "age_text", "band_words", "driver_value_text", "freshness_text", "headline",
-           "not_scored_reasons", "number_text", "points_text", "probability_text", "value_text"]
+__all__ = [
+    "BAND_WORDS",
+    "age_text",
+    "band_words",
+    "clinical_drivers",
+    "context_text",
+    "driver_value_text",
+    "freshness_text",
+    "headline",
+    "not_scored_reasons",
+    "number_text",
+    "points_text",
+    "probability_text",
+    "value_text",
+]
 
 
 def age_text(hours: float) -> str:
@@ -77,6 +90,22 @@ def headline(result: ScoreResult, emphasis: Callable[[str], str] = str) -> str:
     if result.points is not None:
         return f"score {emphasis(points_text(result.points))}{horizon}"
     return result.summary
+
+
+def clinical_drivers(result: ScoreResult) -> list[Driver]:
+    """The drivers that are the patient's physiology (or a rule's parameters), largest first."""
+    return [d for d in result.drivers if not d.context]
+
+
+def context_text(result: ScoreResult) -> str:
+    """The context inputs among the drivers on one line ("" when none): charting and time, not physiology."""
+    phrases = [_phrase(d) for d in result.drivers if d.context]
+    return "; ".join(phrases) + "." if phrases else ""
+
+
+def _phrase(driver: Driver) -> str:
+    """A driver's text without its direction tail: "Lactate measured in 3 of the last 6 h"."""
+    return driver.text.removesuffix(f", {driver.direction} risk")
 
 
 def not_scored_reasons(result: ScoreResult) -> list[str]:

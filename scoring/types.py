@@ -23,6 +23,7 @@ class Driver:
     # The value as a clinician reads it, rounded for its unit ("4.1 mmol/L", "not measured in the last 72 h");
     # consumers show this instead of formatting `value` themselves ("" = not set: fall back to value + unit).
     value_text: str = ""
+    context: bool = False  # a charting or time input (how often / how long ago measured), not physiology
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from scoring.features.select import parse_datetime
 from scoring.presentation import (
     age_text,
     band_words,
+    clinical_drivers,
+    context_text,
     driver_value_text,
     freshness_text,
     not_scored_reasons,
@@ -36,6 +38,7 @@ class ModelPanel:
     trend_svg: str
     driver_rows: list[dict[str, Any]]
     freshness: str
+    context: str  # charting and time inputs among the drivers, on their own line
     not_scored: list[str]
     card_url: str
     write_back: dict[str, str] | None
@@ -45,7 +48,7 @@ class ModelPanel:
 def driver_rows(result: ScoreResult, limit: int = 5) -> list[dict[str, Any]]:
     """Top drivers in words, with value, unit and age."""
     rows = []
-    top = sorted(result.drivers, key=lambda d: abs(d.contribution), reverse=True)[:limit]
+    top = sorted(clinical_drivers(result), key=lambda d: abs(d.contribution), reverse=True)[:limit]
     largest = max((abs(d.contribution) for d in top), default=0.0)
     for d in top:
         taken = result.data_times.get(d.feature)
@@ -74,6 +77,7 @@ def model_panel_build(result: ScoreResult, trend: Trend, *, patient_id: str, fhi
         result=result, value_text=value_text(result), band_words=band_words(result),
         trend_svg=trend_svg(trend, kind=result.kind, title=result.title),
         driver_rows=driver_rows(result), freshness=freshness_text(result.data_times, result.as_of),
+        context=context_text(result),
         not_scored=not_scored_reasons(result), card_url=model_card_url(result.model_name, result.model_version),
         write_back=write_back, trend_points=trend)
 

@@ -11,7 +11,14 @@ import orjson
 from django.conf import settings
 
 from cds_hooks.schemas import Card, Link, OverrideReasonCoding, Source
-from scoring.presentation import age_text, driver_value_text, freshness_text, headline
+from scoring.presentation import (
+    age_text,
+    clinical_drivers,
+    context_text,
+    driver_value_text,
+    freshness_text,
+    headline,
+)
 from scoring.types import Driver, ScoreResult
 
 SUMMARY_MAX = 139  # spec: "<140-character summary"
@@ -94,7 +101,9 @@ def unavailable_card(*, title: str, model_name: str, model_version: str, model_l
 
 def _risk_detail(result: ScoreResult, data_note: str) -> str:
     lines = [f"**{result.title}: {(result.band or 'unbanded').upper()}** — {headline(result, _bold)}.", ""]
-    lines += _driver_table(result.drivers)
+    lines += _driver_table(clinical_drivers(result))
+    if context_text(result):  # charting and time inputs: shown apart, never as the clinical reason
+        lines += ["", f"**Context (charting and time, not physiology):** {_md(context_text(result))}"]
     if result.reasons:  # what the score could not see or assumed (e.g. NEWS2 lower bound, a stay in progress)
         lines += ["", "**Notes:**", *(f"- {_md(note)}" for note in result.reasons)]
     lines += ["", f"**Data freshness:** {freshness_text(result.data_times, result.as_of)}", f"**Data:** {data_note}",

@@ -149,6 +149,10 @@ UNIT_ALIASES: dict[str, str] = {
 # ---------------------------------------------------------------------------------------------------------
 # Model features
 # ---------------------------------------------------------------------------------------------------------
+# Inputs that describe charting and time rather than the patient's physiology: how long ago and how often a
+# value was measured, whether it was measured at all, time since admission. Models use them (they predict), but
+# surfaces show them apart, on a "context" line, never as the clinical reason for a score.
+CONTEXT_AGGREGATIONS = frozenset({"hours_since", "missing", "count", "encounter_hours"})
 Aggregation = Literal["last", "min", "max", "mean", "trend", "hours_since", "missing", "count",
                       "age_years", "male", "encounter_hours",
                       # readmission (encounter-level) aggregations, see scoring/features/readmission.py

@@ -8,10 +8,11 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from scoring.features.spec import SHORT_LABELS, FeatureSpec
+from scoring.features.spec import CONTEXT_AGGREGATIONS, SHORT_LABELS, FeatureSpec
 from scoring.types import Driver
 
 TOP_DRIVERS = 5
+CONTEXT_DRIVERS = 3
 UNIT_TEXT = {"/min": "/min", "mm[Hg]": "mmHg", "Cel": "°C", "10*3/uL": "×10³/µL", "1": "", "a": "years",
              "h": "h", "d": "days", "[pH]": "", "%": "%", "mmol/L": "mmol/L", "mg/dL": "mg/dL", "g/dL": "g/dL",
              "U/L": "U/L", "ng/mL": "ng/mL", "s": "s"}
@@ -125,18 +126,20 @@ def driver_text(f: FeatureSpec, value: float | None, age: float | None, directio
 
 def drivers(spec: Sequence[FeatureSpec], values: Sequence[float], contribs: npt.NDArray[np.float64],
             ages: Mapping[str, float], top: int = TOP_DRIVERS) -> tuple[Driver, ...]:
-    """The `top` features with the largest absolute SHAP value, largest first."""
-    order = np.argsort(-np.abs(contribs[: len(spec)]))[:top]
-    out = []
-    for j in order:
-        c = float(contribs[j])
-        if c == 0.0:
-            continue
-        f = spec[j]
-        value = None if math.isnan(values[j]) else float(values[j])
-        direction: Literal["raises", "lowers"] = "raises" if c > 0 else "lowers"
-        age = ages.get(f.name)
-        label, value_text, text = driver_words(f, value, age, direction)
-        out.append(Driver(feature=f.name, label=label, value=value, unit=f.unit, age_hours=age, contribution=c,
-                          direction=direction, text=text, value_text=value_text))
-    return tuple(out)
+    """The `top` clinical inputs with the largest absolute SHAP value, largest first, then the `CONTEXT_DRIVERS`
+    largest context inputs (charting and time: how often and how long ago something was measured, time since
+    admission), marked `context` so that no surface presents a charting habit as the clinical reason."""
+    order = [int(j) for j in np.argsort(-np.abs(contribs[: len(spec)])) if float(contribs[j]) != 0.0]
+    clinical = [j for j in order if spec[j].aggregation not in CONTEXT_AGGREGATIONS][:top]
+    context = [j for j in order if spec[j].aggregation in CONTEXT_AGGREGATIONS][:CONTEXT_DRIVERS]
+    return tuple(_driver(spec[j], values[j], float(contribs[j]), ages) for j in (*clinical, *context))
+
+
+def _driver(f: FeatureSpec, raw: float, c: float, ages: Mapping[str, float]) -> Driver:
+    value = None if math.isnan(raw) else float(raw)
+    direction: Literal["raises", "lowers"] = "raises" if c > 0 else "lowers"
+    age = ages.get(f.name)
+    label, value_text, text = driver_words(f, value, age, direction)
+    return Driver(feature=f.name, label=label, value=value, unit=f.unit, age_hours=age, contribution=c,
+                  direction=direction, text=text, value_text=value_text,
+                  context=f.aggregation in CONTEXT_AGGREGATIONS)

@@ -59,3 +59,29 @@ def test_drivers_keep_numbers_and_text_consistent():
     assert [d.value for d in out] == [4.123, None, 24.4118]  # raw values, unchanged
     for d in out:
         assert d.value_text in d.text and d.text.endswith(f"{d.direction} risk")
+
+
+def test_context_inputs_come_after_the_clinical_drivers_and_are_marked():
+    """Charting and time inputs (how often / how long ago measured, time since admission) are never presented as
+    the clinical reason: the top clinical drivers come first, the context ones after them, marked."""
+    from scoring.features.spec import CONTEXT_AGGREGATIONS
+    from scoring.presentation import clinical_drivers, context_text
+    from scoring.types import ScoreResult
+
+    spec = list(SEPSIS_FEATURES)
+    context = [j for j, f in enumerate(spec) if f.aggregation in CONTEXT_AGGREGATIONS]
+    clinical = [j for j, f in enumerate(spec) if f.aggregation not in CONTEXT_AGGREGATIONS]
+    contribs = np.zeros(len(spec) + 1)
+    contribs[context[:4]] = [2.0, -1.8, 1.6, 1.4]  # the four largest effects are charting inputs
+    contribs[clinical[:6]] = [0.6, -0.5, 0.4, 0.3, 0.2, 0.1]
+    values = np.ones(len(spec))
+    out = drivers(spec, values, contribs, {})
+    assert [d.context for d in out] == [False] * 5 + [True] * 3
+    assert [d.feature for d in out[:5]] == [spec[j].name for j in clinical[:5]]
+    result = ScoreResult(model_name="sepsis", model_version="1", model_sha256="", spec_version="s",
+                         model_status="active", kind="ml", title="Sepsis risk", as_of=None,  # type: ignore[arg-type]
+                         scored=True, probability=0.2, points=None, band="high", indicator="critical", summary="",
+                         horizon_hours=6, provider="cpu", drivers=out)
+    assert clinical_drivers(result) == list(out[:5])
+    line = context_text(result)
+    assert line.count(";") == 2 and "risk" not in line and line.endswith(".")
