@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from scoring.card import external_metrics
 from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
+from scoring.presentation import percent_text, points_text
 from scoring.services_registry import POLICY_FIELDS, model_status_set, policy_update
 
 
@@ -94,15 +95,29 @@ class ThresholdPolicyForm(forms.ModelForm):
         return data
 
 
+def _threshold_text(policy: ThresholdPolicy, value: float) -> str:
+    return points_text(value) if policy.model_version.kind == ModelVersion.Kind.RULE else percent_text(value)
+
+
 @admin.register(ThresholdPolicy)
 class ThresholdPolicyAdmin(admin.ModelAdmin):
     """Per-version thresholds and band indicators, with their history."""
 
     form = ThresholdPolicyForm
-    list_display = ("model_version", "moderate_at", "high_at", "low_indicator", "moderate_indicator",
+    list_display = ("model_version", "moderate_shown", "high_shown", "low_indicator", "moderate_indicator",
                     "high_indicator", "updated_at")
     readonly_fields = ("model_version", "source", "updated_at")
     inlines = [PolicyChangeInline]
+
+    @admin.display(description="moderate from", ordering="moderate_at")
+    def moderate_shown(self, obj: ThresholdPolicy) -> str:
+        """Rounded as clinicians read it (the history keeps the full value)."""
+        return _threshold_text(obj, obj.moderate_at)
+
+    @admin.display(description="high from", ordering="high_at")
+    def high_shown(self, obj: ThresholdPolicy) -> str:
+        """Rounded as clinicians read it (the history keeps the full value)."""
+        return _threshold_text(obj, obj.high_at)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Policies are created with their model version."""

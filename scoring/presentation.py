@@ -6,7 +6,10 @@ refused all come from here, so the card and the sidebar cannot word the same res
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 
 from scoring.types import Driver, ScoreResult, probability_text
 
@@ -15,16 +18,21 @@ BAND_WORDS = {"high": "High risk", "moderate": "Moderate risk", "low": "Low risk
 __all__ = [
     "BAND_WORDS",
     "age_text",
+    "band_text",
     "band_words",
     "clinical_drivers",
+    "clock_text",
     "context_text",
     "driver_value_text",
     "freshness_text",
     "headline",
+    "local_time",
     "not_scored_reasons",
     "number_text",
+    "percent_text",
     "points_text",
     "probability_text",
+    "utc_text",
     "value_text",
 ]
 
@@ -36,13 +44,29 @@ def age_text(hours: float) -> str:
     return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} d ago"
 
 
+def local_time(moment: datetime) -> datetime:
+    """`moment` in the time zone clinicians read (`STRATIFY_DISPLAY_TIME_ZONE`, the EHR's local zone)."""
+    return moment.astimezone(ZoneInfo(settings.DISPLAY_TIME_ZONE))
+
+
+def clock_text(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time as clinicians read it, with its zone: "2025-03-01 13:00 CET"."""
+    shown = local_time(moment)
+    return f"{shown.strftime(fmt)} {shown.tzname() or settings.DISPLAY_TIME_ZONE}"
+
+
+def utc_text(moment: datetime) -> str:
+    """The same time in UTC (shown on hover, or beside the local time where there is no hover)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def freshness_text(data_times: Mapping[str, datetime], as_of: datetime) -> str:
     """Newest and oldest input used, relative to the score's as-of time."""
     if not data_times:
-        return f"no timed inputs; as of {as_of:%Y-%m-%d %H:%M} UTC."
+        return f"no timed inputs; as of {clock_text(as_of)}."
     ages = [(as_of - t).total_seconds() / 3600 for t in data_times.values()]
     return (f"newest input {age_text(min(ages))}, oldest used {age_text(max(ages))} "
-            f"(as of {as_of:%Y-%m-%d %H:%M} UTC).")
+            f"(as of {clock_text(as_of)}).")
 
 
 def number_text(value: float) -> str:
@@ -79,6 +103,31 @@ def value_text(result: ScoreResult) -> str:
 def band_words(result: ScoreResult) -> str:
     """"High risk" etc. ("" without a band)."""
     return BAND_WORDS.get(result.band or "", "")
+
+
+def band_text(result: ScoreResult) -> str:
+    """The band with its cut-offs and, for ML models, the base rate to compare with:
+    "High: >= 2.8 % (moderate from 1.6 %; base rate 2.2 % in held-out training-site data)"."""
+    if not result.scored or result.band is None or result.cutoffs is None:
+        return ""
+    moderate, high = result.cutoffs
+    shown = _cutoff_text(result)
+    words = {"high": f"High: ≥ {shown(high)}", "moderate": f"Moderate: ≥ {shown(moderate)}, below {shown(high)}",
+             "low": f"Low: below {shown(moderate)}"}[result.band]
+    notes = [f"high from {shown(high)}"] if result.band == "low" else []
+    if result.base_rate is not None:
+        notes.append(f"base rate {percent_text(result.base_rate)} in held-out training-site data")
+    return f"{words} ({'; '.join(notes)})" if notes else words
+
+
+def _cutoff_text(result: ScoreResult) -> Callable[[float], str]:
+    return percent_text if result.probability is not None else points_text
+
+
+def percent_text(fraction: float) -> str:
+    """A cut-off or rate as a percentage with the precision it needs: "2.8 %", "11 %", "0.45 %"."""
+    pct = fraction * 100
+    return f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
 
 
 def headline(result: ScoreResult, emphasis: Callable[[str], str] = str) -> str:

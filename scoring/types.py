@@ -55,6 +55,8 @@ class ScoreResult:
     input_digest: str = ""  # sha256 over the canonical inputs
     margin: float | None = None  # model margin (log-odds) = base_value + sum(contributions)
     base_value: float | None = None
+    cutoffs: tuple[float, float] | None = None  # (moderate_at, high_at) of the policy that banded it
+    base_rate: float | None = None  # outcome rate in the held-out training-site data (ML), for comparison
     outcome: Mapping[str, Any] = field(default_factory=dict)  # predicted outcome (CodeableConcept), catalogue
     score_code: Mapping[str, str] | None = None  # a standard code of the score itself (catalogue), if any
 

@@ -14,12 +14,15 @@ from fhirapp.selectors import write_back_of_shown
 from scoring.features.select import parse_datetime
 from scoring.presentation import (
     age_text,
+    band_text,
     band_words,
     clinical_drivers,
+    clock_text,
     context_text,
     driver_value_text,
     freshness_text,
     not_scored_reasons,
+    utc_text,
     value_text,
 )
 from scoring.selectors import model_card_url
@@ -35,6 +38,7 @@ class ModelPanel:
     result: ScoreResult
     value_text: str
     band_words: str
+    band_text: str  # the band's cut-offs and, for ML models, the base rate
     trend_svg: str
     driver_rows: list[dict[str, Any]]
     freshness: str
@@ -54,7 +58,8 @@ def driver_rows(result: ScoreResult, limit: int = 5) -> list[dict[str, Any]]:
         taken = result.data_times.get(d.feature)
         rows.append({"label": d.label, "value": driver_value_text(d), "direction": d.direction, "text": d.text,
                      "when": "" if d.age_hours is None else age_text(d.age_hours),
-                     "taken_at": taken.strftime("%d %b %H:%M") if taken else "",
+                     "taken_at": clock_text(taken, "%d %b %H:%M") if taken else "",
+                     "taken_utc": utc_text(taken) if taken else "",
                      "contribution": (f"{d.contribution:+g} pt" if result.kind == "rule"
                                       else f"{d.contribution:+.2f} log-odds"),
                      "bar": driver_bar_svg(d.contribution, largest, direction=d.direction)})
@@ -74,7 +79,7 @@ def model_panel_build(result: ScoreResult, trend: Trend, *, patient_id: str, fhi
                       "error": str(row.error if row is not None and row.pk and shown.status != "not written"
                                    else "")[:200]}
     return ModelPanel(
-        result=result, value_text=value_text(result), band_words=band_words(result),
+        result=result, value_text=value_text(result), band_words=band_words(result), band_text=band_text(result),
         trend_svg=trend_svg(trend, kind=result.kind, title=result.title),
         driver_rows=driver_rows(result), freshness=freshness_text(result.data_times, result.as_of),
         context=context_text(result),

@@ -13,6 +13,7 @@ from django.conf import settings
 from cds_hooks.schemas import Card, Link, OverrideReasonCoding, Source
 from scoring.presentation import (
     age_text,
+    band_text,
     clinical_drivers,
     context_text,
     driver_value_text,
@@ -101,6 +102,8 @@ def unavailable_card(*, title: str, model_name: str, model_version: str, model_l
 
 def _risk_detail(result: ScoreResult, data_note: str) -> str:
     lines = [f"**{result.title}: {(result.band or 'unbanded').upper()}** — {headline(result, _bold)}.", ""]
+    if band_text(result):
+        lines += [f"**Band:** {_md(band_text(result))}.", ""]
     lines += _driver_table(clinical_drivers(result))
     if context_text(result):  # charting and time inputs: shown apart, never as the clinical reason
         lines += ["", f"**Context (charting and time, not physiology):** {_md(context_text(result))}"]

@@ -93,6 +93,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# The time zone clinicians read times in (the EHR's local zone); surfaces show UTC beside or on hover.
+DISPLAY_TIME_ZONE = env.str("STRATIFY_DISPLAY_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 

@@ -38,6 +38,14 @@ def extract_for(model: registry.LoadedModel, resources: Sequence[Mapping[str, An
     return extractor(resources, as_of, index, encounter_id)
 
 
+def base_rate(card: Mapping[str, Any]) -> float | None:
+    """The outcome rate (positive rows / rows) of the card's internal held-out evaluation, if it has one."""
+    internal = next((v for k, v in (card.get("metrics") or {}).items() if k.startswith("internal")), None)
+    if not isinstance(internal, dict) or not internal.get("n_rows"):
+        return None
+    return float(internal.get("positive_rows", 0)) / float(internal["n_rows"])
+
+
 def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, Any]], as_of: datetime,
              index: ObservationIndex | None = None, encounter_id: str | None = None) -> ScoreResult:
     """Score (or refuse) one patient with one ML model version."""
@@ -60,7 +68,8 @@ def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, 
     summary = f"{mv.title} {band.upper()}: {probability_text(probability)}{when}"[:140]
     return ScoreResult(
         **base_fields(mv, as_of, model.provider), scored=True, probability=probability, points=None, band=band,
-        indicator=policy.indicator(band), summary=summary,
+        indicator=policy.indicator(band), summary=summary, cutoffs=(policy.moderate_at, policy.high_at),
+        base_rate=base_rate(mv.card or {}),
         drivers=drivers(model.features, ex.values, contribs, ex.ages), data_times=ex.data_times, basis=ex.basis,
         input_digest=digest, margin=margin, base_value=float(contribs[-1]), reasons=ex.notes,
     )

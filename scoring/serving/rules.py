@@ -91,6 +91,7 @@ def score_rule(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str
         f": {band.upper() if band else ''}"
     return ScoreResult(**base_fields(mv, as_of, "rule"), scored=True, probability=None, points=float(score.points or 0),
                        band=band, indicator=policy.indicator(band), summary=summary[:140],
+                       cutoffs=(policy.moderate_at, policy.high_at),
                        drivers=_drivers(score, times, as_of), data_times=data_times, basis=tuple(sorted(basis)),
                        input_digest=digest, reasons=score.notes)
 

@@ -74,7 +74,7 @@ def test_context_inputs_come_after_the_clinical_drivers_and_are_marked():
     contribs = np.zeros(len(spec) + 1)
     contribs[context[:4]] = [2.0, -1.8, 1.6, 1.4]  # the four largest effects are charting inputs
     contribs[clinical[:6]] = [0.6, -0.5, 0.4, 0.3, 0.2, 0.1]
-    values = np.ones(len(spec))
+    values = [1.0] * len(spec)
     out = drivers(spec, values, contribs, {})
     assert [d.context for d in out] == [False] * 5 + [True] * 3
     assert [d.feature for d in out[:5]] == [spec[j].name for j in clinical[:5]]
@@ -85,3 +85,22 @@ def test_context_inputs_come_after_the_clinical_drivers_and_are_marked():
     assert clinical_drivers(result) == list(out[:5])
     line = context_text(result)
     assert line.count(";") == 2 and "risk" not in line and line.endswith(".")
+
+
+@pytest.mark.parametrize(("band", "probability", "points", "expected"), [
+    ("high", 0.34, None, "High: ≥ 2.8 % (base rate 2.2 % in held-out training-site data)"),
+    ("moderate", 0.02, None, "Moderate: ≥ 1.6 %, below 2.8 % (base rate 2.2 % in held-out training-site data)"),
+    ("low", 0.004, None, "Low: below 1.6 % (high from 2.8 %; base rate 2.2 % in held-out training-site data)"),
+    ("high", None, 7.0, "High: ≥ 7 points"),
+])
+def test_band_text_shows_cutoffs_and_the_base_rate(band, probability, points, expected):
+    from scoring.presentation import band_text
+    from scoring.types import ScoreResult
+
+    ml = probability is not None
+    result = ScoreResult(model_name="m", model_version="1", model_sha256="", spec_version="s", model_status="active",
+                         kind="ml" if ml else "rule", title="t", as_of=None,  # type: ignore[arg-type]
+                         scored=True, probability=probability, points=points, band=band, indicator="info",
+                         summary="", horizon_hours=None, provider="cpu",
+                         cutoffs=(0.0159, 0.0278) if ml else (5.0, 7.0), base_rate=0.0222 if ml else None)
+    assert band_text(result) == expected

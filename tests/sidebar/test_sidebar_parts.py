@@ -50,7 +50,9 @@ def test_freshness_and_driver_rows() -> None:
         "newest input 30 min ago, oldest used 2 h ago (as of 2025-03-01 12:00 UTC).")
     rows = driver_rows(result)
     assert [r["label"] for r in rows] == ["Lactate", "Heart rate"]  # by |contribution|
-    assert rows[0]["value"] == "4.1 mmol/L" and rows[0]["taken_at"] == "01 Mar 10:00" and rows[0]["when"] == "2 h ago"
+    assert rows[0]["value"] == "4.1 mmol/L" and rows[0]["when"] == "2 h ago"
+    assert rows[0]["taken_at"] == "01 Mar 10:00 UTC"
+    assert rows[0]["taken_utc"] == "2025-03-01 10:00 UTC"
     assert 'width="120.0"' in rows[0]["bar"] and 'width="30.0"' in rows[1]["bar"]
 
 
@@ -103,3 +105,11 @@ def test_score_audit_entries_one_per_score_now_and_one_trend_summary_per_model_v
     assert [p["input_digest"] for p in active["output_summary"]["points"]] == ["d0", "d1"]
     assert active["input_digest"] == hashlib.sha256(b"d0\nd1").hexdigest()
     assert active["detail"]["from"] == earlier[0].isoformat() and active["detail"]["to"] == earlier[1].isoformat()
+
+
+def test_times_read_in_the_ehrs_time_zone_with_utc_beside(settings: Any) -> None:
+    settings.DISPLAY_TIME_ZONE = "Europe/Paris"
+    result = _result()
+    assert presentation.freshness_text(result.data_times, result.as_of).endswith("(as of 2025-03-01 13:00 CET).")
+    row = driver_rows(result)[0]
+    assert row["taken_at"] == "01 Mar 11:00 CET" and row["taken_utc"] == "2025-03-01 10:00 UTC"
