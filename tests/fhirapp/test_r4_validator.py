@@ -52,6 +52,15 @@ def test_the_validator_flags_a_wrong_reference_target_type() -> None:
     assert error.startswith("Observation #0: Observation.derivedFrom[0]: Invalid type for reference")
 
 
+def test_the_validator_checks_r4_invariants() -> None:
+    """FHIRPath invariants of the R4 definitions (here obs-6 and ras-2) are checked, naming the rule."""
+    risk_assessment, observation = _written(sepsis_result(), None)[:2]
+    observation["dataAbsentReason"] = {"text": "not measured"}  # beside a value: obs-6
+    risk_assessment["prediction"][0]["probabilityDecimal"] = 150  # ras-2: must be <= 100
+    errors = fhir_validate([risk_assessment, observation])
+    assert any("ras-2" in e for e in errors) and any("obs-6" in e for e in errors), errors
+
+
 @pytest.mark.parametrize("make", [sepsis_result, readmission_result, news2_result])
 def test_hand_written_results_write_valid_r4(make: Any) -> None:
     assert fhir_validate(_written(make(), "enc-1")) == []
