@@ -13,7 +13,11 @@ in this process, apart from the gunicorn workers; warm-up requests are not count
 workers close the connection after each response (no keep-alive), as they would in production.
 
     .venv/bin/python benchmarks/cds_patient_view.py [--service stratify-sepsis] [--requests 400]
-        [--concurrency 4] [--seconds 10]
+        [--concurrency 4] [--seconds 10] [--hung-write-target]
+
+`--hung-write-target` names a `fhirServer` (with a fhirAuthorization) that accepts connections and never
+answers: every scored card then has a write-back to deliver to an EHR that hangs. Write-back runs after the
+response (a worker, or the in-process background pool of the embedded default), so the figures must not move.
 """
 import argparse
 import http.client
@@ -97,6 +101,21 @@ def _matches(resource: dict[str, Any], params: dict[str, str]) -> bool:
         codes = set(params["code"].split(","))
         return any(c.get("code") in codes for c in resource.get("code", {}).get("coding", []))
     return True
+
+
+def _hung_server() -> str:
+    """A loopback listener that accepts connections and never answers (a hung EHR); base URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            held.append(listener.accept()[0])  # keep them open, say nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def _client_key() -> Any:
@@ -187,6 +206,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--hung-write-target", action="store_true",
+                        help="send a fhirServer that accepts connections and never answers (write-back target)")
     args = parser.parse_args()
     port = _free_port()
     _setup(port)
@@ -195,8 +216,15 @@ def main() -> None:
     patient_id, prefetch = _prefetch(args.service)
     key = _client_key()
     path = f"/cds-services/{args.service}"
-    body = orjson.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-                         "context": {"userId": "Practitioner/bench", "patientId": patient_id}, "prefetch": prefetch})
+    request: dict[str, Any] = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+                               "context": {"userId": "Practitioner/bench", "patientId": patient_id},
+                               "prefetch": prefetch}
+    if args.hung_write_target:
+        request |= {"fhirServer": f"{_hung_server()}/fhir", "fhirAuthorization": {
+            "access_token": "bench", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.rs",
+            "subject": "bench"}}
+        print(f"write-back target {request['fhirServer']} accepts connections and never answers")
+    body = orjson.dumps(request)
     tokens = _tokens(key, f"http://127.0.0.1:{port}{path}", 50 + args.requests + int(400 * args.seconds))
     print(f"request body {len(body) / 1024:.0f} KiB, {OBSERVATIONS} Observations, service {args.service}")
     proc = _start_gunicorn(port)
