@@ -80,3 +80,20 @@ class AuditRecord(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit records are append-only.")
+
+
+class ChangeRecord(models.Model):
+    """One edit of an admin-managed policy: who, when, why, before and after (append-only history).
+
+    Subclasses add the foreign key `policy` to what they record the history of.
+    """
+
+    changed_by = models.CharField(max_length=150)
+    changed_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField()
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+
+    class Meta:
+        abstract = True
+        ordering = ["-changed_at"]

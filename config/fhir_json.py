@@ -1,9 +1,10 @@
-"""The project's FHIR JSON conventions, shared by every builder: our canonical URL, instants, pruning.
+"""The project's FHIR JSON conventions, shared by every app: our canonical URL, instants, pruning, and the
+shape of a model's data requirements.
 
 Plain JSON helpers with no Django and no I/O; `resource_json` turns a fhir.resources model into a dict.
 """
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -30,3 +31,22 @@ def prune(value: Any) -> Any:
     if isinstance(value, list):
         return [prune(v) for v in value]
     return value
+
+
+class Requirements(Protocol):
+    """What a model reads: resource types, Observation categories and codes, and how far back.
+
+    The one shape shared by the model catalogue (scoring's `DataRequirements` has it), the fetch plan
+    (fhirapp) and a model's selection of its share of a snapshot (scoring), which do not import each other.
+    """
+
+    @property
+    def resource_types(self) -> tuple[str, ...]: ...
+    @property
+    def observation_categories(self) -> tuple[str, ...]: ...
+    @property
+    def observation_codes(self) -> tuple[str, ...]: ...
+    @property
+    def lookback_hours(self) -> float: ...
+    @property
+    def encounter_hours(self) -> float: ...

@@ -25,9 +25,10 @@ from typing import Any
 from urllib.parse import quote
 
 from config.errors import FhirDataUnavailable
+from config.fhir_json import Requirements
 from fhirapp.client import FhirClient, next_link
 from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, UpstreamFhirError
-from fhirapp.snapshot import PatientSnapshot, Requirements, Resource
+from fhirapp.snapshot import PatientSnapshot, Resource
 
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fhir-fetch")
 PATIENT_TOKEN = "{{context.patientId}}"  # noqa: S105 - a CDS Hooks prefetch token, not a secret

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from audit.models import ChangeRecord
+
 
 class WriteBack(models.Model):
     """One assessment written back to an EHR as RiskAssessment + Observation + Provenance (one transaction).
@@ -95,18 +97,10 @@ class WriteBackPolicy(models.Model):
         return f"write-back policy of {self.model_name}"
 
 
-class WriteBackPolicyChange(models.Model):
+class WriteBackPolicyChange(ChangeRecord):
     """History of write-back policy edits: who, when, why, before and after (append-only)."""
 
     policy = models.ForeignKey(WriteBackPolicy, on_delete=models.CASCADE, related_name="changes")
-    changed_by = models.CharField(max_length=150)
-    changed_at = models.DateTimeField(auto_now_add=True)
-    reason = models.TextField()
-    before = models.JSONField(default=dict)
-    after = models.JSONField(default=dict)
-
-    class Meta:
-        ordering = ["-changed_at"]
 
     def __str__(self) -> str:
         return f"{self.policy.model_name} policy change {self.changed_at:%Y-%m-%d %H:%M}"

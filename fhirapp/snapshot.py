@@ -11,26 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from fhirapp.errors import UpstreamFhirError
 
 Resource = dict[str, Any]
-
-
-class Requirements(Protocol):
-    """What a model reads (scoring's `DataRequirements` has this shape)."""
-
-    @property
-    def resource_types(self) -> tuple[str, ...]: ...
-    @property
-    def observation_categories(self) -> tuple[str, ...]: ...
-    @property
-    def observation_codes(self) -> tuple[str, ...]: ...
-    @property
-    def lookback_hours(self) -> float: ...
-    @property
-    def encounter_hours(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

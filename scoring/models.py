@@ -1,6 +1,8 @@
 """ORM models of scoring: the model registry and the per-version threshold policy with its change history."""
 from django.db import models
 
+from audit.models import ChangeRecord
+
 INDICATOR_CHOICES = [("info", "info"), ("warning", "warning"), ("critical", "critical")]
 
 
@@ -66,18 +68,10 @@ class ThresholdPolicy(models.Model):
         return f"policy of {self.model_version}"
 
 
-class ThresholdPolicyChange(models.Model):
+class ThresholdPolicyChange(ChangeRecord):
     """History of policy edits: who, when, why, before and after (append-only)."""
 
     policy = models.ForeignKey(ThresholdPolicy, on_delete=models.CASCADE, related_name="changes")
-    changed_by = models.CharField(max_length=150)
-    changed_at = models.DateTimeField(auto_now_add=True)
-    reason = models.TextField()
-    before = models.JSONField(default=dict)
-    after = models.JSONField(default=dict)
-
-    class Meta:
-        ordering = ["-changed_at"]
 
     def __str__(self) -> str:
         return f"{self.policy} changed by {self.changed_by} at {self.changed_at:%Y-%m-%d %H:%M}"

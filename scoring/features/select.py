@@ -9,22 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-
-class Requirements(Protocol):
-    """What a model reads (the catalogue's `DataRequirements`)."""
-
-    @property
-    def resource_types(self) -> tuple[str, ...]: ...
-    @property
-    def observation_categories(self) -> tuple[str, ...]: ...
-    @property
-    def observation_codes(self) -> tuple[str, ...]: ...
-    @property
-    def lookback_hours(self) -> float: ...
-    @property
-    def encounter_hours(self) -> float: ...
+from config.fhir_json import Requirements
 
 
 def resources_for(resources: Sequence[Mapping[str, Any]], requirements: Requirements,
