@@ -26,6 +26,7 @@ __all__ = [
     "driver_value_text",
     "freshness_text",
     "headline",
+    "horizon_text",
     "local_time",
     "not_scored_reasons",
     "number_text",
@@ -114,7 +115,7 @@ def band_text(result: ScoreResult) -> str:
     shown = _cutoff_text(result)
     words = {"high": f"High: ≥ {shown(high)}", "moderate": f"Moderate: ≥ {shown(moderate)}, below {shown(high)}",
              "low": f"Low: below {shown(moderate)}"}[result.band]
-    notes = [f"high from {shown(high)}"] if result.band == "low" else []
+    notes = [f"high from {shown(high)}"] if result.band == "low" and high > moderate else []
     if result.base_rate is not None:
         notes.append(f"base rate {percent_text(result.base_rate)} in held-out training-site data")
     return f"{words} ({'; '.join(notes)})" if notes else words
@@ -130,10 +131,15 @@ def percent_text(fraction: float) -> str:
     return f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
 
 
+def horizon_text(hours: int) -> str:
+    """A prediction horizon as people say it: "in the next 6 h", "within 30 days"."""
+    return f"in the next {hours} h" if hours < 48 else f"within {hours // 24} days"
+
+
 def headline(result: ScoreResult, emphasis: Callable[[str], str] = str) -> str:
     """The score in one phrase: "calibrated probability 34% in the next 6 h" / "score 5 points";
     `emphasis` marks the value (Markdown bold on a card)."""
-    horizon = f" in the next {result.horizon_hours} h" if result.horizon_hours else ""
+    horizon = f" {horizon_text(result.horizon_hours)}" if result.horizon_hours else ""
     if result.probability is not None:
         return f"calibrated probability {emphasis(probability_text(result.probability))}{horizon}"
     if result.points is not None:

@@ -12,6 +12,7 @@ from scoring.errors import ModelNotReady
 from scoring.features.extract import Extraction
 from scoring.features.fhir_index import ObservationIndex
 from scoring.models import ModelVersion
+from scoring.presentation import horizon_text
 from scoring.serving import registry
 from scoring.serving.explain import contributions, drivers
 from scoring.serving.policy import Policy
@@ -64,7 +65,7 @@ def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, 
     probability = model.platt.apply(margin)
     band = policy.band(probability)
     horizon = (mv.card or {}).get("horizon_hours")
-    when = f" in next {horizon} h" if horizon and horizon < 48 else f" within {horizon // 24} days" if horizon else ""
+    when = f" {horizon_text(horizon)}" if horizon else ""
     summary = f"{mv.title} {band.upper()}: {probability_text(probability)}{when}"[:140]
     return ScoreResult(
         **base_fields(mv, as_of, model.provider), scored=True, probability=probability, points=None, band=band,
