@@ -11,6 +11,9 @@ from fhirapp.models import FailedWriteBack, WriteBack, WriteBackPolicy, WriteBac
 from fhirapp.services.writeback import write_back_retry
 from fhirapp.services.writeback_policy import POLICY_FIELDS, write_back_policy_update
 
+# django-stubs makes ModelAdmin, TabularInline and ModelForm generic, but Django cannot subscript them at
+# runtime (that takes django_stubs_ext.monkeypatch()): the classes below carry `type: ignore[type-arg]`.
+
 
 @admin.register(WriteBack)
 class WriteBackAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
