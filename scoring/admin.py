@@ -13,8 +13,11 @@ from scoring.card import external_metrics
 from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
 from scoring.services_registry import POLICY_FIELDS, model_status_set, policy_update
 
+# django-stubs makes ModelAdmin, TabularInline and ModelForm generic, but Django cannot subscript them at
+# runtime (that takes django_stubs_ext.monkeypatch()): the classes below carry `type: ignore[type-arg]`.
 
-class ModelVersionForm(forms.ModelForm):
+
+class ModelVersionForm(forms.ModelForm):  # type: ignore[type-arg]
     """Status edits need a reason."""
 
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept in the audit trail).")
@@ -25,7 +28,7 @@ class ModelVersionForm(forms.ModelForm):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Registered versions; only the status is editable (rollback = re-activate an older version)."""
 
     form = ModelVersionForm
@@ -63,7 +66,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         model_status_set(mv=obj, status=status, actor=request.user.get_username(), reason=form.cleaned_data["reason"])
 
 
-class PolicyChangeInline(admin.TabularInline):
+class PolicyChangeInline(admin.TabularInline):  # type: ignore[type-arg]
     """Read-only history of a policy."""
 
     model = ThresholdPolicyChange
@@ -76,7 +79,7 @@ class PolicyChangeInline(admin.TabularInline):
         return False
 
 
-class ThresholdPolicyForm(forms.ModelForm):
+class ThresholdPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
     """Threshold edits need a reason."""
 
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept in history and audit).")
@@ -95,7 +98,7 @@ class ThresholdPolicyForm(forms.ModelForm):
 
 
 @admin.register(ThresholdPolicy)
-class ThresholdPolicyAdmin(admin.ModelAdmin):
+class ThresholdPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Per-version thresholds and band indicators, with their history."""
 
     form = ThresholdPolicyForm

@@ -44,7 +44,7 @@ def xgb_fit(x_train: npt.NDArray[np.float32], y_train: npt.NDArray[Any], x_es: n
     import xgboost as xgb
     from tqdm import tqdm
 
-    class Bar(xgb.callback.TrainingCallback):  # type: ignore[misc]
+    class Bar(xgb.callback.TrainingCallback):
         def __init__(self) -> None:
             self.bar = tqdm(total=rounds, desc=desc, unit="tree")
 
