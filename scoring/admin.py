@@ -74,7 +74,7 @@ class PolicyChangeInline(admin.TabularInline):  # type: ignore[type-arg]
     can_delete = False
     readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: ThresholdPolicy | None = None) -> bool:
         """History is written by the service only."""
         return False
 
@@ -111,7 +111,7 @@ class ThresholdPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """Policies are created with their model version."""
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ThresholdPolicy | None = None) -> bool:
         """A version always has a policy."""
         return False
 
