@@ -51,7 +51,7 @@ class CardFeedbackInline(admin.TabularInline):  # type: ignore[type-arg]
     readonly_fields = ("outcome", "reason_system", "reason_code", "reason_display", "user_comment",
                        "accepted_suggestions", "outcome_timestamp", "client_iss", "received_at")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: IssuedCard | None = None) -> bool:
         """Feedback comes only from CDS clients."""
         return False
 
