@@ -11,9 +11,12 @@ from cds_hooks.selectors import alert_burden, cds_catalogue_reset
 from cds_hooks.services.clients import public_jwks
 from cds_hooks.trust import trusted_clients_forget
 
+# django-stubs makes ModelAdmin, TabularInline and ModelForm generic, but Django cannot subscript them at
+# runtime (that takes django_stubs_ext.monkeypatch()): the classes below carry `type: ignore[type-arg]`.
+
 
 @admin.register(TrustedCdsClient)
-class TrustedCdsClientAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class TrustedCdsClientAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Which EHRs may call our CDS services, and where their public keys are."""
 
     list_display = ("iss", "jwks_url", "tenant", "enabled", "updated_at")
@@ -28,7 +31,7 @@ class TrustedCdsClientAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CdsServiceSetting)
-class CdsServiceSettingAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class CdsServiceSettingAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Per-service behaviour: enabled, card or nothing when not scored, write-back."""
 
     list_display = ("service_id", "enabled", "not_scored", "write_back")
@@ -39,7 +42,7 @@ class CdsServiceSettingAdmin(AuditedAdminMixin, admin.ModelAdmin):
         cds_catalogue_reset()
 
 
-class CardFeedbackInline(admin.TabularInline):
+class CardFeedbackInline(admin.TabularInline):  # type: ignore[type-arg]
     """Feedback received for a card (read-only)."""
 
     model = CardFeedback
@@ -48,13 +51,13 @@ class CardFeedbackInline(admin.TabularInline):
     readonly_fields = ("outcome", "reason_system", "reason_code", "reason_display", "user_comment",
                        "accepted_suggestions", "outcome_timestamp", "client_iss", "received_at")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: IssuedCard | None = None) -> bool:
         """Feedback comes only from CDS clients."""
         return False
 
 
 @admin.register(IssuedCard)
-class IssuedCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class IssuedCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Issued cards (read-only) with the alert burden: issued vs accepted vs overridden vs ignored."""
 
     change_list_template = "cds_hooks/admin/issuedcard_change_list.html"

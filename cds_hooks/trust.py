@@ -152,7 +152,7 @@ def _check_replay(claims: dict[str, Any]) -> None:
 
 # --- keys -----------------------------------------------------------------------------------------
 
-def _signing_key(client: TrustedCdsClient, kid: Any, iss: str) -> KeySet:
+def _signing_key(client: TrustedCdsClient, kid: object, iss: str) -> KeySet:
     keyset = _client_keyset(client, kid)
     if kid is None:
         if len(keyset.keys) != 1:
@@ -168,7 +168,7 @@ def jwks_cache_key(client: TrustedCdsClient) -> str:
     return f"cds:jwks:{client.pk}:{hashlib.sha256(client.jwks_url.encode()).hexdigest()[:16]}"
 
 
-def _client_keyset(client: TrustedCdsClient, kid: Any) -> KeySet:
+def _client_keyset(client: TrustedCdsClient, kid: object) -> KeySet:
     """The registered inline JWKS, else the one at jwks_url (cached; refetched, rate-limited, on an unknown kid)."""
     try:
         if client.jwks:

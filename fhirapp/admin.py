@@ -11,6 +11,9 @@ from fhirapp.models import FailedWriteBack, WriteBack, WriteBackPolicy, WriteBac
 from fhirapp.services.writeback import write_back_retry
 from fhirapp.services.writeback_policy import POLICY_FIELDS, write_back_policy_update
 
+# django-stubs makes ModelAdmin, TabularInline and ModelForm generic, but Django cannot subscript them at
+# runtime (that takes django_stubs_ext.monkeypatch()): the classes below carry `type: ignore[type-arg]`.
+
 
 @admin.register(WriteBack)
 class WriteBackAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
@@ -30,7 +33,7 @@ class WriteBackAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: WriteBack | None = None) -> bool:
         return False
 
     @admin.action(description="Retry the selected failed write-backs", permissions=["change"])
@@ -68,7 +71,7 @@ class WriteBackPolicyChangeInline(admin.TabularInline):  # type: ignore[type-arg
     can_delete = False
     readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: WriteBackPolicy | None = None) -> bool:
         return False
 
 
@@ -90,10 +93,10 @@ class WriteBackPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("model_name", "write_on_band_change", "min_interval_minutes", "updated_at")
     inlines = [WriteBackPolicyChangeInline]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+    def get_readonly_fields(self, request: HttpRequest, obj: WriteBackPolicy | None = None) -> tuple[str, ...]:
         return ("model_name", "updated_at") if obj is not None else ("updated_at",)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: WriteBackPolicy | None = None) -> bool:
         return False
 
     def save_model(self, request: HttpRequest, obj: WriteBackPolicy, form: Any, change: bool) -> None:

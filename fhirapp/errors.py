@@ -1,6 +1,10 @@
 """Errors raised when talking to a FHIR server; all map to 502 at the API edge."""
 from config.errors import UpstreamFhirError, UpstreamUnavailable
 
+__all__ = [
+    "FhirDeadlineExceeded", "FhirRequestRejected", "FhirResponseTooLarge", "FhirServerError", "UpstreamFhirError",
+]
+
 
 class FhirServerError(UpstreamUnavailable):
     """The server failed (5xx, 408, 429, unreachable): transient, worth a retry."""

@@ -21,7 +21,7 @@ from fhirapp.services.writeback import error_of, write_back_deliver, write_back_
 TRANSIENT_ERRORS = (UpstreamUnavailable, OperationalError, InterfaceError)
 
 
-class WriteBackTask(Task):  # type: ignore[misc]
+class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: Task is Any
     """The write-back's retry policy (from WRITEBACK_* settings) and its failure handler."""
 
     autoretry_for = TRANSIENT_ERRORS
@@ -47,7 +47,7 @@ class WriteBackTask(Task):  # type: ignore[misc]
             write_back_fail(write_back, error_of(exc))
 
 
-@shared_task(bind=True, base=WriteBackTask, name="fhirapp.write_back_send")
+@shared_task(bind=True, base=WriteBackTask, name="fhirapp.write_back_send")  # type: ignore[untyped-decorator]  # Celery is untyped
 def write_back_send(self: WriteBackTask, write_back_id: int) -> str:
     """Send one write-back (one attempt); the retry policy and the failure handling are WriteBackTask's."""
     return str(write_back_deliver(write_back_id=write_back_id).status)

@@ -14,8 +14,11 @@ from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
 from scoring.presentation import percent_text, points_text
 from scoring.services_registry import POLICY_FIELDS, model_status_set, policy_update
 
+# django-stubs makes ModelAdmin, TabularInline and ModelForm generic, but Django cannot subscript them at
+# runtime (that takes django_stubs_ext.monkeypatch()): the classes below carry `type: ignore[type-arg]`.
 
-class ModelVersionForm(forms.ModelForm):
+
+class ModelVersionForm(forms.ModelForm):  # type: ignore[type-arg]
     """Status edits need a reason."""
 
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept in the audit trail).")
@@ -26,7 +29,7 @@ class ModelVersionForm(forms.ModelForm):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Registered versions; only the status is editable (rollback = re-activate an older version)."""
 
     form = ModelVersionForm
@@ -64,7 +67,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         model_status_set(mv=obj, status=status, actor=request.user.get_username(), reason=form.cleaned_data["reason"])
 
 
-class PolicyChangeInline(admin.TabularInline):
+class PolicyChangeInline(admin.TabularInline):  # type: ignore[type-arg]
     """Read-only history of a policy."""
 
     model = ThresholdPolicyChange
@@ -72,12 +75,12 @@ class PolicyChangeInline(admin.TabularInline):
     can_delete = False
     readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: ThresholdPolicy | None = None) -> bool:
         """History is written by the service only."""
         return False
 
 
-class ThresholdPolicyForm(forms.ModelForm):
+class ThresholdPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
     """Threshold edits need a reason."""
 
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept in history and audit).")
@@ -100,7 +103,7 @@ def _threshold_text(policy: ThresholdPolicy, value: float) -> str:
 
 
 @admin.register(ThresholdPolicy)
-class ThresholdPolicyAdmin(admin.ModelAdmin):
+class ThresholdPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Per-version thresholds and band indicators, with their history."""
 
     form = ThresholdPolicyForm
@@ -123,7 +126,7 @@ class ThresholdPolicyAdmin(admin.ModelAdmin):
         """Policies are created with their model version."""
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ThresholdPolicy | None = None) -> bool:
         """A version always has a policy."""
         return False
 

@@ -1,8 +1,10 @@
 """`manage.py check`: an active/canary model whose artifact, checksum or feature spec does not match is an error."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.apps import AppConfig
 from django.core import checks
 from django.db import DatabaseError
 
@@ -10,7 +12,7 @@ from scoring.readiness import version_problems
 
 
 @checks.register(checks.Tags.models, deploy=False)
-def model_registry_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def model_registry_check(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report serving model versions that cannot load (spec version, feature order, checksum, files)."""
     try:
         problems = [m for m in version_problems() if not m["ready"]]

@@ -56,7 +56,8 @@ def hook_requirements(hook: str) -> list[DataRequirements]:
 
 def model_card_url(name: str, version: str) -> str:
     """Absolute URL of the HTML model card."""
-    return settings.PUBLIC_BASE_URL + reverse("scoring:model_card", kwargs={"name": name, "version": version})
+    path = reverse("scoring:model_card", kwargs={"name": name, "version": version})
+    return f"{settings.PUBLIC_BASE_URL}{path}"
 
 
 STATUS_ORDER = (*SERVING_STATUSES, ModelVersion.Status.RETIRED)

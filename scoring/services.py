@@ -1,7 +1,8 @@
-"""Scoring services: score a patient with one model or with every model bound to a CDS hook; registry writes.
+"""Scoring services: score a patient with one model or with every model bound to a CDS hook.
 
 Every door scores through these; each model reads its declared share of the patient's resources
 (`scoring.features.select`). Every inference is audited (action "score"). See docs/architecture.md#scoring-service.
+Registry writes (register, status, thresholds) are in `scoring.services_registry`.
 """
 from __future__ import annotations
 
@@ -27,9 +28,6 @@ from scoring.serving.rules import score_rule
 from scoring.types import ScoreResult
 
 logger = logging.getLogger(__name__)
-
-# Re-exported registry writes (the management commands and admin use them).
-from scoring.services_registry import model_register, model_status_set, policy_update  # noqa: E402, F401
 
 
 def _policy(mv: ModelVersion) -> Policy:

@@ -26,9 +26,10 @@ def _audit_change(*, actor: str, detail: dict[str, Any], mv: ModelVersion) -> No
 
 def _card(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / CARD_JSON).read_text())
+        card: dict[str, Any] = json.loads((folder / CARD_JSON).read_text())
     except (OSError, ValueError) as exc:
         raise ValidationFailed(f"No readable {CARD_JSON} in {folder}: {exc}") from exc
+    return card
 
 
 @transaction.atomic

@@ -1,15 +1,13 @@
 """HTML model pages: the registry at /models/ and each version's card at /models/<name>/<version>/."""
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from scoring.artifact import EXPLANATION_PNG, RELIABILITY_PNG
 from scoring.card import card_markdown_sections, external_metrics
-from scoring.catalogue import definition
+from scoring.catalogue import DataRequirements, definition
 from scoring.errors import ModelNotFound
 from scoring.models import ModelVersion
 from scoring.readiness import version_problems
@@ -25,7 +23,7 @@ def _hooks(name: str) -> tuple[str, ...]:
     return model.hooks if model is not None else ()
 
 
-def _requirements(name: str) -> Any:
+def _requirements(name: str) -> DataRequirements | None:
     model = definition(name)
     return model.requirements if model is not None else None
 

@@ -41,7 +41,7 @@ class CallContext:
     caller: CdsCaller
 
 
-def json_body(body: bytes) -> Any:
+def json_body(body: bytes) -> object:
     """Decode a JSON request body (orjson) or raise a 400."""
     try:
         return orjson.loads(body)
@@ -95,7 +95,7 @@ def _score(service: CdsServiceDefinition, data: PatientSnapshot, as_of: datetime
                               patient_id=patient_id, encounter_id=encounter_id)
 
 
-def call_parse(service: CdsServiceDefinition, payload: Any, caller: CdsCaller) -> CallContext:
+def call_parse(service: CdsServiceDefinition, payload: object, caller: CdsCaller) -> CallContext:
     """Validate a request body for `service` (400 naming the problem) into the call's context."""
     request = CdsRequest.model_validate(payload)
     if request.hook != service.hook:

@@ -30,7 +30,7 @@ from django.utils.module_loading import import_string
 from audit.models import AuditRecord
 from audit.services import audit_record_create
 from config.errors import ApplicationError
-from config.fhir_json import resource_json
+from config.fhir_json import CANONICAL, resource_json
 from config.keys import decrypt_text, encrypt_text, pseudonymize
 from fhirapp import resources
 from fhirapp.client import FhirClient
@@ -176,7 +176,7 @@ def write_back_bundle(result: Assessment, *, patient_id: str, encounter_id: str 
 
 def _urn(key: str, resource_type: str) -> str:
     """A stable urn:uuid per (key, type) so a retried Bundle is byte-identical."""
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{resources.CANONICAL}/write-back/{key}/{resource_type}')}"
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{CANONICAL}/write-back/{key}/{resource_type}')}"
 
 
 def _entry(full_url: str, resource: dict[str, Any], if_none_exist: str | None) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def convert(column: str, value: float, unit: str | None) -> float | None:
     return value * factor[0] + factor[1]
 
 
-def _codes(concept: Any) -> list[str]:
+def _codes(concept: object) -> list[str]:
     if not isinstance(concept, dict):
         return []
     return [c.get("code", "") for c in concept.get("coding") or () if isinstance(c, dict)
@@ -93,7 +93,7 @@ def _column_for(codes: list[str], obs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _loinc_codes(concept: Any) -> list[str]:
+def _loinc_codes(concept: object) -> list[str]:
     """`_codes`, with a fast path for the usual single LOINC coding."""
     if not isinstance(concept, dict):
         return []

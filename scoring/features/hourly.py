@@ -44,7 +44,7 @@ class _Stays:
 
     def count(self, values: F64, rows: int) -> F64:
         """Number of non-NaN values in the last `rows` rows (this one included) of the same stay."""
-        cum = np.concatenate([[0.0], np.cumsum(~np.isnan(values), dtype=np.float64)])
+        cum: F64 = np.concatenate([[0.0], np.cumsum(~np.isnan(values), dtype=np.float64)])
         i = np.arange(self.n)
         return cum[i + 1] - cum[np.maximum(i - rows + 1, self.start)]
 
@@ -62,10 +62,9 @@ class _Stays:
 
 
 def _reduce(block: F64, how: str) -> F64:
-    if how == "min":
-        return np.fmin.reduce(block, axis=1)
-    if how == "max":
-        return np.fmax.reduce(block, axis=1)
+    if how in ("min", "max"):  # fmin/fmax skip NaN without the all-NaN warning of nanmin/nanmax
+        extreme: F64 = (np.fmin if how == "min" else np.fmax).reduce(block, axis=1)  # numpy types ufunc.reduce as Any
+        return extreme
     count = np.sum(~np.isnan(block), axis=1)
     total = np.nansum(block, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -81,7 +80,7 @@ def _last_and_age(stays: _Stays, values: F64, lookback: float) -> tuple[F64, F64
 
 
 def _feature(f: FeatureSpec, stays: _Stays, frame: pd.DataFrame, cache: dict[str, tuple[F64, F64]]) -> F64:
-    col = frame[f.training_column].to_numpy(dtype=np.float64)
+    col: F64 = frame[f.training_column].to_numpy(dtype=np.float64)
     if f.aggregation == "male":
         return col
     if f.aggregation in ("age_years", "encounter_hours"):
@@ -113,7 +112,7 @@ def hourly_features(frame: pd.DataFrame, spec: tuple[FeatureSpec, ...], *, progr
     if progress:
         from tqdm import tqdm
 
-        features = tqdm(spec, desc="features", unit="feat")  # type: ignore[assignment]
+        features = tqdm(spec, desc="features", unit="feat")
     for j, f in enumerate(features):
         out[:, j] = _feature(f, stays, frame, cache)
     return out

@@ -59,19 +59,19 @@ def _table_feature(f: FeatureSpec, df: pd.DataFrame) -> npt.NDArray[np.float64]:
     agg = f.aggregation
     if agg == "medication" and f.training_column != "diabetesMed":
         names = [n for n in f.codes if n in df.columns]
-        return (df[names] != "No").any(axis=1).astype(float).to_numpy()
+        return _floats((df[names] != "No").any(axis=1))
     col = df[f.training_column]
     if agg == "age_band":
-        return col.str.extract(r"\[(\d+)-")[0].astype(float).to_numpy() + 5.0
+        return _floats(col.str.extract(r"\[(\d+)-")[0]) + 5.0
     if agg == "male":
-        return col.map({"Male": 1.0, "Female": 0.0}).astype(float).to_numpy()
+        return _floats(col.map({"Male": 1.0, "Female": 0.0}))
     if agg == "admit_source":
-        return (pd.to_numeric(col, errors="coerce") == ED_ADMISSION_SOURCE).astype(float).to_numpy()
+        return _floats(pd.to_numeric(col, errors="coerce") == ED_ADMISSION_SOURCE)
     if agg == "admission_type":
-        return (pd.to_numeric(col, errors="coerce") == EMERGENCY_ADMISSION_TYPE).astype(float).to_numpy()
+        return _floats(pd.to_numeric(col, errors="coerce") == EMERGENCY_ADMISSION_TYPE)
     if agg == "discharge_disposition":
         fhir = pd.to_numeric(col, errors="coerce").map(DISCHARGE_TO_FHIR)
-        return fhir.isin(f.codes).astype(float).to_numpy()
+        return _floats(fhir.isin(f.codes))
     if agg == "condition_group":
         group = f.codes[0]
         hits = np.zeros(len(df), dtype=bool)
@@ -81,13 +81,19 @@ def _table_feature(f: FeatureSpec, df: pd.DataFrame) -> npt.NDArray[np.float64]:
             hits |= codes.map(groups).eq(group).to_numpy()
         return hits.astype(float)
     if agg == "medication":
-        return (col == "Yes").astype(float).to_numpy()
+        return _floats(col == "Yes")
     if agg == "lab_measured":
-        return (col != "None").astype(float).to_numpy()
+        return _floats(col != "None")
     if agg == "lab_above":
         above = col.isin([">7", ">8"]) if f.name == "hba1c_above_7" else col.isin([">200", ">300"])
         return np.where(col == "None", np.nan, above.astype(float))
-    return pd.to_numeric(col, errors="coerce").astype(float).to_numpy()
+    return _floats(pd.to_numeric(col, errors="coerce"))
+
+
+def _floats(column: pd.Series) -> npt.NDArray[np.float64]:
+    """A pandas column as a float64 array (without pandas-stubs, mypy sees pandas values as Any)."""
+    values: npt.NDArray[np.float64] = column.astype(float).to_numpy()
+    return values
 
 
 def with_history(df: pd.DataFrame) -> pd.DataFrame:

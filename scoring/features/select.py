@@ -47,7 +47,7 @@ def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetim
     return (start is None or start <= at) and (end is None or end >= since)
 
 
-def codes_of(concepts: Any) -> list[str]:
+def codes_of(concepts: object) -> list[str]:
     """The codes of a CodeableConcept or a list of them (malformed parts are skipped)."""
     items = concepts if isinstance(concepts, list) else [concepts]
     return [str(c.get("code")) for concept in items if isinstance(concept, dict)
@@ -62,7 +62,7 @@ def effective_time(resource: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def parse_datetime(text: Any) -> datetime | None:
+def parse_datetime(text: object) -> datetime | None:
     """An aware datetime from FHIR text; None for anything else (a date without a time zone included)."""
     if not isinstance(text, str):
         return None

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from scoring.features.spec import CONTEXT_AGGREGATIONS, SHORT_LABELS, FeatureSpec
 from scoring.types import Driver
+
+if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions that run it
+    import xgboost as xgb
 
 TOP_DRIVERS = 5
 CONTEXT_DRIVERS = 3
@@ -18,7 +21,7 @@ UNIT_TEXT = {"/min": "/min", "mm[Hg]": "mmHg", "Cel": "°C", "10*3/uL": "×10³/
              "U/L": "U/L", "ng/mL": "ng/mL", "s": "s"}
 
 
-def contributions(booster: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+def contributions(booster: xgb.Booster, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """Exact SHAP values (rows x features+1, last column the base value) in log-odds."""
     import xgboost as xgb
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,9 @@ from scoring.artifact import BOOSTER_NAME, ONNX_NAME, Platt, read_metadata, sha2
 from scoring.catalogue import definition
 from scoring.features.spec import SPEC_VERSION, FeatureSpec
 from scoring.serving.providers import providers
+
+if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions that run it
+    import xgboost as xgb
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str, str], LoadedModel] = {}
@@ -32,7 +35,7 @@ class LoadedModel:
     sha256: str
     session: Any  # onnxruntime.InferenceSession
     input_name: str
-    booster: Any  # xgboost.Booster (exact TreeSHAP)
+    booster: xgb.Booster  # exact TreeSHAP
     features: tuple[FeatureSpec, ...]
     platt: Platt
     thresholds: dict[str, Any]

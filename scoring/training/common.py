@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions that run it
+    import xgboost as xgb
 
 SEED = 2019
 NTHREAD = 2
@@ -39,20 +42,21 @@ def patient_split(patients: npt.NDArray[Any], positive: npt.NDArray[np.bool_],
 
 
 def xgb_fit(x_train: npt.NDArray[np.float32], y_train: npt.NDArray[Any], x_es: npt.NDArray[np.float32],
-            y_es: npt.NDArray[Any], params: Mapping[str, Any], rounds: int, desc: str) -> Any:
+            y_es: npt.NDArray[Any], params: Mapping[str, Any], rounds: int, desc: str) -> xgb.Booster:
     """Train a binary XGBoost booster (hist, 2 threads) with early stopping and a tqdm bar."""
     import xgboost as xgb
     from tqdm import tqdm
 
-    class Bar(xgb.callback.TrainingCallback):  # type: ignore[misc]
+    class Bar(xgb.callback.TrainingCallback):
         def __init__(self) -> None:
             self.bar = tqdm(total=rounds, desc=desc, unit="tree")
 
-        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        def after_iteration(self, model: xgb.Booster, epoch: int,
+                            evals_log: xgb.callback.TrainingCallback.EvalsLog) -> bool:
             self.bar.update(1)
             return False
 
-        def after_training(self, model: Any) -> Any:
+        def after_training(self, model: xgb.Booster) -> xgb.Booster:
             self.bar.close()
             return model
 
@@ -66,7 +70,7 @@ def xgb_fit(x_train: npt.NDArray[np.float32], y_train: npt.NDArray[Any], x_es: n
     return booster[: booster.best_iteration + 1]
 
 
-def margins(booster: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+def margins(booster: xgb.Booster, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """Raw log-odds of rows `x`."""
     import xgboost as xgb
 

@@ -11,7 +11,7 @@ trees", Nat Mach Intell 2020 (https://doi.org/10.1038/s42256-019-0138-9).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,11 +19,14 @@ import numpy.typing as npt
 from scoring.artifact import EXPLANATION_PNG
 from scoring.catalogue import definitions
 
+if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions that run it
+    import xgboost as xgb
+
 FIGURE_FEATURES = 15  # bars in the figure; the card JSON and Markdown list every feature
 _LABELS = {f.name: f.label for m in definitions() for f in m.features}
 
 
-def global_explanation(booster: Any, rows: npt.NDArray[np.float32], features: list[str],
+def global_explanation(booster: xgb.Booster, rows: npt.NDArray[np.float32], features: list[str],
                        rows_from: str | None) -> dict[str, Any]:
     """Mean |SHAP| (log-odds) of each feature over `rows`, largest first."""
     import shap
@@ -54,7 +57,7 @@ def explanation_png(explanation: dict[str, Any], path: Path, title: str) -> None
     plt.close(fig)
 
 
-def explanation_write(card: dict[str, Any], booster: Any, rows: npt.NDArray[np.float32], out_dir: Path,
+def explanation_write(card: dict[str, Any], booster: xgb.Booster, rows: npt.NDArray[np.float32], out_dir: Path,
                       rows_from: str | None) -> None:
     """Compute the explanation into `card` and draw its figure under `out_dir`."""
     card["global_explanation"] = global_explanation(booster, rows, list(card["features"]), rows_from)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -9,6 +10,14 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 F64 = npt.NDArray[np.float64]
 ECE_BINS = 10
+
+
+class SubgroupAuroc(TypedDict):
+    """Discrimination within one subgroup: AUROC (None with one class only), rows and positive rows."""
+
+    auroc: float | None
+    n: int
+    positives: int
 
 
 def auroc(y: npt.NDArray[np.integer], p: F64) -> float | None:
@@ -65,7 +74,8 @@ def reliability_png(y: npt.NDArray[np.integer], p: F64, path: Path, title: str, 
     plt.close(fig)
 
 
-def subgroup_auroc(y: npt.NDArray[np.integer], p: F64, groups: dict[str, npt.NDArray[np.bool_]]) -> dict[str, dict]:
+def subgroup_auroc(y: npt.NDArray[np.integer], p: F64,
+                   groups: dict[str, npt.NDArray[np.bool_]]) -> dict[str, SubgroupAuroc]:
     """AUROC and size of every subgroup mask."""
     return {name: {"auroc": auroc(y[m], p[m]), "n": int(m.sum()), "positives": int(y[m].sum())}
             for name, m in groups.items()}

@@ -58,7 +58,7 @@ def explanation_add(folder: Path, rows: npt.NDArray[np.float32]) -> dict[str, An
     """Give a published folder its global explanation (card JSON, card.md, figure); ONNX and booster untouched."""
     import xgboost as xgb
 
-    card = json.loads((folder / CARD_JSON).read_text())
+    card: dict[str, Any] = json.loads((folder / CARD_JSON).read_text())
     booster = xgb.Booster(model_file=str(folder / BOOSTER_NAME))
     explanation_write(card, booster, rows, folder, external_metrics(card)[0])
     _card_write(card, folder, markdown=_spliced(card, (folder / CARD_MD).read_text()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,9 @@ from scoring.training.calibration import Platt, platt_fit
 from scoring.training.common import margins, now_iso, patient_split, xgb_fit
 from scoring.training.data import PHYSIONET_SET, physionet_load
 from scoring.training.utility import normalized_utility
+
+if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions that run it
+    import xgboost as xgb
 
 TITLE = SEPSIS.title  # one definition: the catalogue's
 HORIZON_HOURS = 6  # SepsisLabel is 1 from 6 h before Sepsis-3 onset (Reyna et al. 2020)
@@ -155,7 +158,7 @@ def baselines(prob: npt.NDArray[np.float64], part: Prepared, high: float) -> dic
 class Fitted:
     """A booster trained on set A with its calibration, thresholds and held-out set-A metrics."""
 
-    booster: Any
+    booster: xgb.Booster
     platt: Platt
     thresholds: dict[str, Any]
     internal: dict[str, Any]
@@ -208,7 +211,7 @@ def explanation_rows() -> npt.NDArray[np.float32]:
     return prepare("B")[0].x[:CHECK_ROWS]
 
 
-def _card(booster: Any, platt: Platt, thresholds: dict[str, Any], internal: dict[str, Any],
+def _card(booster: xgb.Booster, platt: Platt, thresholds: dict[str, Any], internal: dict[str, Any],
           external: dict[str, Any], parts: dict[str, Prepared], shas: tuple[str, str],
           check_rows: npt.NDArray[np.float32]) -> dict[str, Any]:
     return {

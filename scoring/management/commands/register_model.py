@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ApplicationError
 from scoring.models import ModelVersion
-from scoring.services import model_register
+from scoring.services_registry import model_register
 
 
 class Command(BaseCommand):

@@ -4,12 +4,18 @@ from __future__ import annotations
 import importlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scoring.catalogue import definition, definitions
 from scoring.training.publish import ARTIFACTS_DIR, headline_metrics, publish
+
+
+class Trainer(Protocol):
+    """A catalogue training entry point: trains into `out_dir`, returns the model card payload."""
+
+    def __call__(self, out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]: ...
 
 
 class Command(BaseCommand):
@@ -41,10 +47,11 @@ class Command(BaseCommand):
             call_command("register_model", str(out), "--status", "shadow", stdout=self.stdout)
 
 
-def _trainer(name: str) -> Any:
+def _trainer(name: str) -> Trainer:
     """The catalogue's training entry point of an ML model ("module:function")."""
     model = definition(name)
     if model is None or not model.trainer:
         raise CommandError(f"{name} has no training recipe in the catalogue")
     module, _, function = model.trainer.partition(":")
-    return getattr(importlib.import_module(module), function)
+    trainer: Trainer = getattr(importlib.import_module(module), function)
+    return trainer
