@@ -26,7 +26,7 @@ from audit.models import AuditRecord
 from audit.services import audit_record_create
 from cds_hooks.errors import CdsAuthenticationFailed
 from cds_hooks.models import TrustedCdsClient
-from config import jwks
+from config import jwks, outbound
 from config.ttl_cache import TtlCache
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384")
@@ -44,6 +44,7 @@ class CdsCaller:
     jti: str
     tenant: str
     client_id: int
+    fhir_servers: tuple[str, ...] = ()  # the FHIR bases this client's hooks may name (normalized)
 
 
 def cds_caller_verify(request: HttpRequest) -> CdsCaller:
@@ -83,7 +84,8 @@ def _verify(token: str, *, expected_aud: str) -> CdsCaller:
     _check_claims(verified, client, expected_aud)
     _check_replay(verified)
     return CdsCaller(iss=iss, sub=str(verified.get("sub", "")), jti=str(verified["jti"]),
-                     tenant=str(verified.get("tenant", "")), client_id=client.pk)
+                     tenant=str(verified.get("tenant", "")), client_id=client.pk,
+                     fhir_servers=client.fhir_server_list)
 
 
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -104,8 +106,17 @@ def _trusted_client(iss: str) -> TrustedCdsClient | None:
 
 
 def trusted_clients_forget() -> None:
-    """Drop the per-process memo of clients (after admin changes, and in tests)."""
+    """Drop the per-process memos of clients and of registered bases (after admin changes, and in tests)."""
     _CLIENTS.clear()
+    outbound.registered_forget()
+
+
+def registered_bases() -> list[str]:
+    """The FHIR servers and JWKS URLs of enabled clients: bases `config.outbound` lets us reach."""
+    bases: list[str] = []
+    for client in TrustedCdsClient.objects.filter(enabled=True).only("fhir_servers", "jwks_url"):
+        bases += [*client.fhir_server_list, *([client.jwks_url] if client.jwks_url else [])]
+    return bases
 
 
 def _iss(claims: dict[str, Any]) -> str:
