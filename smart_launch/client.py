@@ -205,7 +205,9 @@ def _peer(config: SmartConfiguration, url: str) -> bool:
 
 
 def _guarded(config: SmartConfiguration, session: OAuth2Session) -> OAuth2Session:
-    """The token endpoint's session, with the address policy unless the endpoint is the EHR's own."""
+    """The token endpoint's session: no redirects followed, and the address policy unless the endpoint is
+    the registered EHR's own."""
+    session.max_redirects = 0  # a redirect raises TooManyRedirects: a token request never goes elsewhere
     return session if _peer(config, config.token_endpoint) else outbound.guard(session)
 
 
