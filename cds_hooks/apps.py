@@ -10,6 +10,7 @@ class CdsHooksConfig(AppConfig):
 
     def ready(self) -> None:
         """Trusted clients' FHIR servers and JWKS URLs are registered outbound bases."""
+        from cds_hooks import checks  # noqa: F401  (registers the system checks)
         from cds_hooks.trust import registered_bases
         from config import outbound
 

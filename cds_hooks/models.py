@@ -142,3 +142,17 @@ class CardFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} {self.card_id}"
+
+
+class UsedJti(models.Model):
+    """A CDS client JWT already accepted (sha256 of iss and jti), kept until the token could no longer be
+    accepted anyway: the replay store when there is no Redis (cds_hooks.replay)."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "used CDS JWT id"
+
+    def __str__(self) -> str:
+        return self.digest
