@@ -52,9 +52,10 @@ if SANDBOX_EHR_ENABLED:
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware; CDS paths only (CORS_URLS_REGEX)
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.sessions.PathSessionMiddleware",  # the sidebar's own cookie under /smart/
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
