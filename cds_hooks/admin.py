@@ -17,9 +17,9 @@ from cds_hooks.trust import trusted_clients_forget
 
 @admin.register(TrustedCdsClient)
 class TrustedCdsClientAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    """Which EHRs may call our CDS services, and where their public keys are."""
+    """Which EHRs may call our CDS services, where their public keys are, and which FHIR servers they name."""
 
-    list_display = ("iss", "jwks_url", "tenant", "enabled", "updated_at")
+    list_display = ("iss", "jwks_url", "fhir_servers", "tenant", "enabled", "updated_at")
     list_filter = ("enabled",)
     search_fields = ("iss", "tenant")
 

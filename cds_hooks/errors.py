@@ -1,5 +1,5 @@
 """Errors of the CDS Hooks service (mapped to the project error shape by config.api_errors)."""
-from config.errors import AuthenticationFailed, NotFound
+from config.errors import AuthenticationFailed, NotFound, PermissionDenied
 
 
 class CdsAuthenticationFailed(AuthenticationFailed):
@@ -23,3 +23,10 @@ class IssuedCardNotFound(NotFound):
 
     code = "card_not_found"
     default_message = "No card with this uuid was issued by this service."
+
+
+class FhirServerNotRegistered(PermissionDenied):
+    """The hook names a `fhirServer` that is not one of the calling client's registered FHIR bases."""
+
+    code = "fhir_server_not_registered"
+    default_message = "The fhirServer of this call is not registered for this CDS client."

@@ -1,9 +1,15 @@
 """ORM models of cds_hooks: trusted CDS clients, per-service settings, issued cards and their feedback."""
 import uuid
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+
+def fhir_base_normalize(url: str) -> str:
+    """A FHIR base URL as we compare it: surrounding blanks and trailing slashes removed."""
+    return url.strip().rstrip("/")
 
 
 class TrustedCdsClient(models.Model):
@@ -18,6 +24,10 @@ class TrustedCdsClient(models.Model):
                             help_text="A JSON Web Key Set, when the client publishes no JWKS URL.")
     tenant = models.CharField(max_length=200, blank=True,
                               help_text="When set, the JWT's `tenant` claim must equal it.")
+    fhir_servers = models.TextField(
+        "FHIR servers", blank=True,
+        help_text="The FHIR base URLs of this client's EHR, one per line: a hook's `fhirServer` must be one of "
+                  "them (else the call is refused and nothing is fetched or written back).")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -29,12 +39,29 @@ class TrustedCdsClient(models.Model):
     def __str__(self) -> str:
         return self.iss
 
+    @property
+    def fhir_server_list(self) -> tuple[str, ...]:
+        """The registered FHIR base URLs, normalized."""
+        return tuple(fhir_base_normalize(u) for u in self.fhir_servers.splitlines() if u.strip())
+
     def clean(self) -> None:
-        """Exactly one key source: a JWKS URL or an inline JWKS with at least one key."""
+        """Exactly one key source: a JWKS URL or an inline JWKS with at least one key; FHIR servers are
+        http(s) URLs without query or fragment."""
         if bool(self.jwks_url) == bool(self.jwks):
             raise ValidationError("Give either a JWKS URL or an inline JWKS, not both or neither.")
         if self.jwks and not (isinstance(self.jwks, dict) and self.jwks.get("keys")):
             raise ValidationError({"jwks": "A JWKS is an object with a non-empty `keys` array."})
+        for url in self.fhir_server_list:
+            _fhir_base_validate(url)
+        self.fhir_servers = "\n".join(dict.fromkeys(self.fhir_server_list))
+
+
+def _fhir_base_validate(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(ord(c) < 33 for c in url):
+        raise ValidationError({"fhir_servers": f"{url[:200]!r} is not an http(s) URL."})
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValidationError({"fhir_servers": f"{url[:200]!r}: a FHIR base has no query or fragment."})
 
 
 class CdsServiceSetting(models.Model):
@@ -115,3 +142,17 @@ class CardFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} {self.card_id}"
+
+
+class UsedJti(models.Model):
+    """A CDS client JWT already accepted (sha256 of iss and jti), kept until the token could no longer be
+    accepted anyway: the replay store when there is no Redis (cds_hooks.replay)."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "used CDS JWT id"
+
+    def __str__(self) -> str:
+        return self.digest

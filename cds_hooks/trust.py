@@ -2,21 +2,21 @@
 
 Spec: https://cds-hooks.hl7.org/2.0/#trusting-cds-clients. The client signs a short-lived JWT
 (iss, aud = the service URL called, exp, iat, jti, optional tenant) with a key published in its
-JWKS. We check, in this order: algorithm allowlist (asymmetric only: never `none` or HS*), a
-registered and enabled `iss`, the signature against the client's JWKS (cached; refetched once on an
-unknown `kid`, rate-limited), `aud`, `exp`/`iat` with small skew, `tenant`, then the `jti` replay
-cache (Redis, TTL until exp). Every refusal is the same generic 401; the precise reason goes to the
-audit trail (`cds_auth_failure`).
+JWKS; the header carries `alg`, `kid` and `typ` = "JWT" (all three required by the spec's JWT header
+table). We check, in this order: the header (`typ` JWT, a `kid`, no control characters), the algorithm
+allowlist (asymmetric only: never `none` or HS*), a registered and enabled `iss`, the signature against
+the client's JWKS (cached; refetched once on an unknown `kid`, rate-limited), `aud`, `exp`/`iat`/`nbf`
+with small skew, `tenant`, then the `jti` replay store shared by every process (cds_hooks.replay).
+Every refusal is the same generic 401; the precise reason goes to the audit trail (`cds_auth_failure`).
 """
 import hashlib
-import time
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, ClaimError, DecodeError, ExpiredTokenError, JoseError, MissingClaimError
@@ -26,13 +26,15 @@ from audit.models import AuditRecord
 from audit.services import audit_record_create
 from cds_hooks.errors import CdsAuthenticationFailed
 from cds_hooks.models import TrustedCdsClient
-from config import jwks
+from cds_hooks.replay import jti_first_use
+from config import jwks, outbound
 from config.ttl_cache import TtlCache
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384")
 # Registered clients are re-read at most this often per process (a disable applies within it).
 CLIENT_TTL_SECONDS = 5.0
 _CLIENTS: TtlCache[str, TrustedCdsClient | None] = TtlCache(CLIENT_TTL_SECONDS)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class CdsCaller:
     jti: str
     tenant: str
     client_id: int
+    fhir_servers: tuple[str, ...] = ()  # the FHIR bases this client's hooks may name (normalized)
 
 
 def cds_caller_verify(request: HttpRequest) -> CdsCaller:
@@ -51,10 +54,16 @@ def cds_caller_verify(request: HttpRequest) -> CdsCaller:
     try:
         return _verify(_bearer(request), expected_aud=settings.PUBLIC_BASE_URL + request.path)
     except CdsAuthenticationFailed as exc:
+        iss, reason = printable(exc.iss), printable(exc.reason)  # a token's text may hold NUL bytes
         audit_record_create(action="cds_auth_failure", outcome=AuditRecord.Outcome.DENIED,
-                            actor=f"cds:{exc.iss}" if exc.iss else "cds:unknown",
-                            detail={"reason": exc.reason, "path": request.path})
+                            actor=f"cds:{iss}" if iss else "cds:unknown",
+                            detail={"reason": reason, "path": printable(request.path)})
         raise
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (NUL included) replaced, safe for the database and the logs."""
+    return _CONTROL.sub("?", text)
 
 
 def _bearer(request: HttpRequest) -> str:
@@ -66,14 +75,13 @@ def _bearer(request: HttpRequest) -> str:
 
 def _verify(token: str, *, expected_aud: str) -> CdsCaller:
     header, claims = _unverified(token)
-    alg = header.get("alg")
-    if alg not in ALLOWED_ALGORITHMS:
-        raise CdsAuthenticationFailed(f"algorithm not allowed: {str(alg)[:20]}", iss=_iss(claims))
     iss = _iss(claims)
+    _check_header(header, iss)
     client = _trusted_client(iss) if iss else None
     if client is None:
         raise CdsAuthenticationFailed("unknown or disabled issuer", iss=iss)
-    key = _signing_key(client, header.get("kid"), iss)
+    alg = str(header["alg"])
+    key = _signing_key(client, header["kid"], iss)
     try:
         verified = jwt.decode(token, key, algorithms=[alg]).claims
     except BadSignatureError as exc:
@@ -83,7 +91,8 @@ def _verify(token: str, *, expected_aud: str) -> CdsCaller:
     _check_claims(verified, client, expected_aud)
     _check_replay(verified)
     return CdsCaller(iss=iss, sub=str(verified.get("sub", "")), jti=str(verified["jti"]),
-                     tenant=str(verified.get("tenant", "")), client_id=client.pk)
+                     tenant=str(verified.get("tenant", "")), client_id=client.pk,
+                     fhir_servers=client.fhir_server_list)
 
 
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -98,19 +107,41 @@ def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return dict(compact.headers()), claims
 
 
+def _check_header(header: dict[str, Any], iss: str) -> None:
+    """No control characters, an allowed `alg`, `typ` "JWT" and a `kid` (CDS Hooks 2.0 JWT header table)."""
+    if any(isinstance(v, str) and _CONTROL.search(v) for v in header.values()):
+        raise CdsAuthenticationFailed("malformed header (control characters)", iss=iss)
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        raise CdsAuthenticationFailed(f"algorithm not allowed: {str(header.get('alg'))[:20]}", iss=iss)
+    if header.get("typ") != "JWT":
+        raise CdsAuthenticationFailed(f"typ must be JWT, not {str(header.get('typ'))[:20]}", iss=iss)
+    if not isinstance(header.get("kid"), str) or not header["kid"]:
+        raise CdsAuthenticationFailed("token has no kid", iss=iss)
+
+
 def _trusted_client(iss: str) -> TrustedCdsClient | None:
     """The enabled client of this issuer, from a short per-process memo (one query per TTL)."""
     return _CLIENTS.get(iss, lambda: TrustedCdsClient.objects.filter(iss=iss, enabled=True).first())
 
 
 def trusted_clients_forget() -> None:
-    """Drop the per-process memo of clients (after admin changes, and in tests)."""
+    """Drop the per-process memos of clients and of registered bases (after admin changes, and in tests)."""
     _CLIENTS.clear()
+    outbound.registered_forget()
+
+
+def registered_bases() -> list[str]:
+    """The FHIR servers and JWKS URLs of enabled clients: bases `config.outbound` lets us reach."""
+    bases: list[str] = []
+    for client in TrustedCdsClient.objects.filter(enabled=True).only("fhir_servers", "jwks_url"):
+        bases += [*client.fhir_server_list, *([client.jwks_url] if client.jwks_url else [])]
+    return bases
 
 
 def _iss(claims: dict[str, Any]) -> str:
+    """The claimed issuer ("" when absent, not a string, or holding control characters: never a registered one)."""
     iss = claims.get("iss")
-    return iss[:500] if isinstance(iss, str) else ""
+    return iss[:500] if isinstance(iss, str) and not _CONTROL.search(iss) else ""
 
 
 def _claims_registry(client: TrustedCdsClient, expected_aud: str) -> jwt.JWTClaimsRegistry:
@@ -137,27 +168,23 @@ def _claim_reason(exc: ClaimError, claims: dict[str, Any], expected_aud: str) ->
     claim = exc.claim.split(",")[0] if isinstance(exc, MissingClaimError) else exc.claim
     if claim == "iat" and isinstance(claims.get("iat"), int | float):
         return "iat in the future"
+    if claim == "nbf" and isinstance(claims.get("nbf"), int | float):
+        return "nbf in the future"
     return {"aud": f"aud mismatch (expected {expected_aud})", "exp": "exp and iat must be numeric dates",
             "iat": "exp and iat must be numeric dates", "jti": "missing jti",
             "tenant": "tenant mismatch"}.get(claim, f"invalid claim: {claim[:40]}")
 
 
 def _check_replay(claims: dict[str, Any]) -> None:
-    """Each jti is accepted once while its token is valid (cache.add is atomic on Redis: SET NX)."""
-    digest = hashlib.sha256(f"{claims['iss']}\x00{claims['jti']}".encode()).hexdigest()
-    ttl = max(1, int(claims["exp"]) + settings.CDS_JWT_LEEWAY_SECONDS - int(time.time()))
-    if not cache.add(f"cds:jti:{digest}", 1, timeout=ttl):
+    """Each jti is accepted once while its token is valid, whichever process sees it (cds_hooks.replay)."""
+    if not jti_first_use(iss=str(claims["iss"]), jti=str(claims["jti"]), exp=claims["exp"]):
         raise CdsAuthenticationFailed("replayed jti", iss=str(claims["iss"]))
 
 
 # --- keys -----------------------------------------------------------------------------------------
 
-def _signing_key(client: TrustedCdsClient, kid: object, iss: str) -> KeySet:
+def _signing_key(client: TrustedCdsClient, kid: str, iss: str) -> KeySet:
     keyset = _client_keyset(client, kid)
-    if kid is None:
-        if len(keyset.keys) != 1:
-            raise CdsAuthenticationFailed("token has no kid and the JWKS has several keys", iss=iss)
-        return keyset
     if not jwks.has_kid(keyset, kid):
         raise CdsAuthenticationFailed("unknown kid", iss=iss)
     return KeySet([k for k in keyset.keys if k.kid == kid])

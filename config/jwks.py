@@ -40,22 +40,27 @@ def keyset_import(raw: bytes) -> KeySet:
     return keyset
 
 
-def keyset_fetch(url: str, *, cache_key: str, cache_seconds: int, timeout: float, refresh: bool = False) -> KeySet:
-    """The JWKS at `url`, from the cache under `cache_key` unless `refresh`; raises JwksUnavailable."""
+def keyset_fetch(url: str, *, cache_key: str, cache_seconds: int, timeout: float, refresh: bool = False,
+                 registered: bool | None = None) -> KeySet:
+    """The JWKS at `url`, from the cache under `cache_key` unless `refresh`; raises JwksUnavailable.
+
+    `registered`: whether `url` may be on a non-public address (see config.fetch.bytes_fetch)."""
     raw = None if refresh else cache.get(cache_key)
     if not isinstance(raw, bytes):
-        raw = _download(url, timeout)
+        raw = _download(url, timeout, registered)
         cache.set(cache_key, raw, timeout=cache_seconds)
     return keyset_import(raw)
 
 
 def keyset_for_kid(url: str, kid: Any, *, cache_key: str, cache_seconds: int, timeout: float,
-                   refetch_min_seconds: int = REFETCH_MIN_SECONDS) -> KeySet:
+                   refetch_min_seconds: int = REFETCH_MIN_SECONDS, registered: bool | None = None) -> KeySet:
     """The cached JWKS, fetched again (rate-limited) when it has no key `kid`; the caller checks the kid."""
-    keyset = keyset_fetch(url, cache_key=cache_key, cache_seconds=cache_seconds, timeout=timeout)
+    fetch_args: dict[str, Any] = {"cache_key": cache_key, "cache_seconds": cache_seconds, "timeout": timeout,
+                                  "registered": registered}
+    keyset = keyset_fetch(url, **fetch_args)
     if kid is not None and not has_kid(keyset, kid) \
             and cache.add(f"{cache_key}:refetch", 1, timeout=refetch_min_seconds):
-        keyset = keyset_fetch(url, cache_key=cache_key, cache_seconds=cache_seconds, timeout=timeout, refresh=True)
+        keyset = keyset_fetch(url, refresh=True, **fetch_args)
     return keyset
 
 
@@ -64,9 +69,9 @@ def has_kid(keyset: KeySet, kid: Any) -> bool:
     return any(k.kid == kid for k in keyset.keys)
 
 
-def _download(url: str, timeout: float) -> bytes:
+def _download(url: str, timeout: float, registered: bool | None) -> bytes:
     """The JWKS body, at most MAX_JWKS_BYTES, fetched within `timeout` seconds in all."""
     try:
-        return fetch.bytes_fetch(url, timeout=timeout, max_bytes=MAX_JWKS_BYTES)
+        return fetch.bytes_fetch(url, timeout=timeout, max_bytes=MAX_JWKS_BYTES, registered=registered)
     except fetch.FetchFailed as exc:
         raise JwksUnavailable(f"JWKS unavailable: {exc.reason}") from exc

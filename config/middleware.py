@@ -1,8 +1,9 @@
-"""Request id propagation and the mapping of our exceptions in non-DRF views."""
+"""Request id propagation, the mapping of our exceptions in non-DRF views, one CSP for every HTML page."""
 import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from config.api_errors import error_response
@@ -42,3 +43,16 @@ class ApplicationErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Every exception a view lets out gets the error shape (HTML for browsers), never a trace."""
         return error_response(request, exception)
+
+
+class ContentSecurityPolicyMiddleware:
+    """Every HTML page gets CONTENT_SECURITY_POLICY unless its view set a stricter one of its own."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        return response

@@ -5,21 +5,20 @@ more than decoding (benchmarks/fhir_parsing.py: a 500-Observation Bundle in ~2 m
 fhirclient's models, ~123 ms with fhir.resources), too slow for the CDS request path, so callers read
 the few fields they need and validate what they write.
 Every call honours an absolute deadline so a slow EHR degrades an answer instead of hanging it.
+Outbound addresses follow `config.outbound`: a base that is not registered is reached only on a public
+address (a refusal is FhirRequestRejected, final, made before any connection).
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import orjson
 import requests
 
-from config import fetch
+from config import fetch, outbound
 from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, FhirResponseTooLarge, FhirServerError
 
-_SESSION = requests.Session()
-_SESSION.mount("http://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32))
-_SESSION.mount("https://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32))
 FHIR_JSON = "application/fhir+json"
 # A hostile or broken FHIR server must not exhaust our memory: one body, and one search's pages together.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
@@ -36,6 +35,11 @@ class FhirClient:
     max_pages: int = 50
     max_response_bytes: int = MAX_RESPONSE_BYTES
     max_search_bytes: int = MAX_SEARCH_BYTES
+    registered: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Whether the base is registered is decided once, in the thread that makes the client."""
+        object.__setattr__(self, "registered", outbound.is_registered(self.base_url.rstrip("/")))
 
     def read(self, resource_type: str, resource_id: str, *, deadline: float | None = None) -> dict[str, Any]:
         """GET [base]/[type]/[id]."""
@@ -97,12 +101,15 @@ class FhirClient:
         url = self._url(path)
         timeout = self._timeout(deadline, url)
         try:
-            response = _SESSION.request(
+            response = outbound.session_for(url, registered=self.registered).request(
                 method, url, params=params, timeout=timeout, allow_redirects=False, stream=True,
                 data=orjson.dumps(body) if body is not None else None,
                 headers=self._headers(headers, has_body=body is not None))
             with response:
                 content = self._read_body(response, url, deadline)
+        except outbound.AddressRefused as exc:
+            raise FhirRequestRejected("Refusing to connect to a non-public address that is not registered.",
+                                      extra={"url": _safe_url(url), "address": exc.address}) from exc
         except requests.Timeout as exc:
             raise FhirDeadlineExceeded(extra={"url": _safe_url(url)}) from exc
         except requests.RequestException as exc:
@@ -126,7 +133,7 @@ class FhirClient:
         base = self.base_url.rstrip("/")
         absolute = path.strip().lower().startswith(("http://", "https://"))
         url = path.strip() if absolute else urljoin(base + "/", path.lstrip("/"))
-        if not _under(url, base):
+        if not outbound.url_under(url, base):
             raise FhirRequestRejected("Refusing to follow a link to another server.",
                                       extra={"url": _safe_url(url)})
         return url
@@ -155,19 +162,6 @@ def next_link(bundle: dict[str, Any]) -> str | None:
         if link.get("relation") == "next" and link.get("url"):
             return str(link["url"])
     return None
-
-
-def _under(url: str, base: str) -> bool:
-    """True when `url` has the scheme and authority of `base` and a path at or below its path."""
-    target, root = urlsplit(url), urlsplit(base)
-    if target.scheme.lower() != root.scheme.lower() or target.netloc.lower() != root.netloc.lower():
-        return False
-    if any(ord(c) < 33 or c == "\\" for c in url):  # whitespace, controls, backslashes: parsers disagree
-        return False
-    segments = target.path.split("/")
-    if ".." in segments or "." in segments:
-        return False
-    return target.path == root.path or target.path.startswith(root.path.rstrip("/") + "/")
 
 
 def _safe_url(url: str) -> str:

@@ -38,3 +38,10 @@ class FhirResponseTooLarge(FhirRequestRejected):
 
     code = "upstream_fhir_too_large"
     default_message = "The FHIR server's answer is larger than Stratify accepts."
+
+
+class FhirServerNotRegistered(FhirRequestRejected):
+    """We only write to registered EHRs: this FHIR base is not registered (final, nothing was sent)."""
+
+    code = "fhir_server_not_registered"
+    default_message = "This FHIR server is not a registered EHR, so nothing is written to it."

@@ -34,9 +34,16 @@ def sidebar_context(smart: SmartSession, *, now: datetime) -> dict[str, Any]:
     return {
         "smart": smart, "panels": panels, "unavailable": unavailable, "scoring_notice": notice, "as_of": now,
         "banner": patient_banner(snapshot.patient or {}) if smart.need_patient_banner else None,
-        "css_variables": css_variables(client.style_fetch(smart.smart_style_url)) if smart.smart_style_url else {},
+        "css_variables": _style(smart),
         "resource_count": len(snapshot.resources),
     }
+
+
+def _style(smart: SmartSession) -> dict[str, Any]:
+    """The EHR's SMART style as CSS variables ({} without a style URL)."""
+    if not smart.smart_style_url:
+        return {}
+    return css_variables(client.style_fetch(smart.smart_style_url, iss=smart.registration.iss))
 
 
 def sidebar_snapshot(smart: SmartSession, *, now: datetime) -> PatientSnapshot:

@@ -25,5 +25,6 @@ def app(request: HttpRequest) -> HttpResponse:
                         actor_detail={"fhirUser": smart.fhir_user, "tenant": smart.tenant},
                         detail={"iss": smart.registration.iss, "session": str(smart.id),
                                 "models": [p.result.model_name for p in context["panels"]]})
-    response = render(request, "sidebar/app.html", {**context, "style_nonce": nonce})
+    response = render(request, "sidebar/app.html", {**context, "style_nonce": nonce,
+                                                    "signout_token": services.signout_token(request.session)})
     return framed(response, ancestors=selectors.frame_ancestors_for(smart.registration), style_nonce=nonce)

@@ -7,3 +7,10 @@ class SmartLaunchConfig(AppConfig):
 
     name = "smart_launch"
     verbose_name = "SMART launch"
+
+    def ready(self) -> None:
+        """Enabled EHR registrations' FHIR bases are registered outbound bases."""
+        from config import outbound
+        from smart_launch.selectors import registered_bases
+
+        outbound.source_register(registered_bases, models=[self.get_model("EhrRegistration")])

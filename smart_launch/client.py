@@ -6,7 +6,9 @@ Spec: SMART App Launch 2.2 (https://hl7.org/fhir/smart-app-launch/) sections "Co
 Launch Context" (v1/v2 scopes), "Client Authentication: Asymmetric" (private_key_jwt, RS384/ES384,
 assertion lifetime at most five minutes) and "Backend Services" (client_credentials).
 FHIR endpoints (smart-configuration, CapabilityStatement) are read through fhirapp.client.FhirClient;
-only the authorization server's token endpoint and JWKS are called from here.
+only the authorization server's token endpoint and JWKS are called from here. Every one of them follows
+`config.outbound`: an endpoint on the registered EHR's own origin (or itself registered) may be on a
+private address; any other must resolve to public addresses only.
 """
 import hashlib
 import time
@@ -22,7 +24,7 @@ from django.core.cache import cache
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
-from config import fetch, jwks
+from config import fetch, jwks, outbound
 from fhirapp.client import FhirClient
 from fhirapp.errors import FhirRequestRejected, FhirServerError
 from smart_launch.errors import (
@@ -197,9 +199,22 @@ def authorization_url(*, config: SmartConfiguration, client_id: str, redirect_ur
 
 # ---------------------------------------------------------------------------------------------- token calls
 
+def _peer(config: SmartConfiguration, url: str) -> bool:
+    """Whether `url`, named by the EHR's discovery, may be on a non-public address (see config.outbound)."""
+    return outbound.peer_registered(url, registered_base=config.iss)
+
+
+def _guarded(config: SmartConfiguration, session: OAuth2Session) -> OAuth2Session:
+    """The token endpoint's session: no redirects followed, and the address policy unless the endpoint is
+    the registered EHR's own."""
+    session.max_redirects = 0  # a redirect raises TooManyRedirects: a token request never goes elsewhere
+    return session if _peer(config, config.token_endpoint) else outbound.guard(session)
+
+
 def _session(*, config: SmartConfiguration, client_id: str, confidential: bool, **kwargs: Any) -> OAuth2Session:
     if not confidential:
-        return OAuth2Session(client_id, token_endpoint_auth_method="none", **kwargs)  # noqa: S106  (a method name)
+        return _guarded(config, OAuth2Session(client_id, token_endpoint_auth_method="none",  # noqa: S106
+                                              **kwargs))
     supported = config.token_auth_signing_algs or ("ES384", "RS384")
     try:
         key, alg, kid = signing_key(preferred_algs=tuple(a for a in ("ES384", "RS384") if a in supported)
@@ -213,7 +228,7 @@ def _session(*, config: SmartConfiguration, client_id: str, confidential: bool, 
     session.register_client_auth_method(PrivateKeyJWT(
         config.token_endpoint, alg=alg, headers={"kid": kid, "typ": "JWT"},
         claims={"exp": int(time.time()) + ASSERTION_LIFETIME_SECONDS}))
-    return session
+    return _guarded(config, session)
 
 
 def _token_call(session: OAuth2Session, what: str, **kwargs: Any) -> dict[str, Any]:
@@ -223,6 +238,9 @@ def _token_call(session: OAuth2Session, what: str, **kwargs: Any) -> dict[str, A
         raise TokenExchangeFailed(
             f"The EHR's authorization server refused the {what} ({exc.error}).",
             extra={"error": exc.error, "error_description": (exc.description or "")[:300]}) from exc
+    except outbound.AddressRefused as exc:
+        raise TokenExchangeFailed(f"The EHR's token endpoint for the {what} is on a non-public address that "
+                                  "is not registered.", extra={"address": exc.address}) from exc
     except (requests.RequestException, ValueError) as exc:
         error = TokenEndpointUnavailable if _transient(exc) else TokenExchangeFailed
         raise error(f"The EHR's authorization server did not complete the {what}.",
@@ -266,14 +284,17 @@ def client_credentials_token(*, config: SmartConfiguration, client_id: str, scop
 
 # ---------------------------------------------------------------------------------------------- id_token
 
-def _get_json(url: str) -> dict[str, Any]:
-    return fetch.json_fetch(url, timeout=settings.SMART_HTTP_TIMEOUT, max_bytes=SMART_DOCUMENT_MAX_BYTES)
+def _get_json(url: str, *, iss: str) -> dict[str, Any]:
+    """A small JSON document named by the EHR registered as `iss`."""
+    return fetch.json_fetch(url, timeout=settings.SMART_HTTP_TIMEOUT, max_bytes=SMART_DOCUMENT_MAX_BYTES,
+                            registered=outbound.peer_registered(url, registered_base=iss))
 
 
 def _jwks_uri(config: SmartConfiguration) -> str:
     uri = config.jwks_uri
     if not uri and config.issuer:
-        uri = str(_get_json(config.issuer.rstrip("/") + "/.well-known/openid-configuration").get("jwks_uri") or "")
+        openid = config.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        uri = str(_get_json(openid, iss=config.iss).get("jwks_uri") or "")
     if not uri:
         raise IdTokenInvalid("The EHR publishes no keys to verify its id_token with.")
     return uri
@@ -285,7 +306,8 @@ def id_token_validate(*, config: SmartConfiguration, id_token: str, client_id: s
         uri = _jwks_uri(config)
         kid = jws.extract_compact(id_token.encode()).headers().get("kid")
         keyset = jwks.keyset_for_kid(uri, kid, cache_key=_cache_key("jwks", uri), timeout=settings.SMART_HTTP_TIMEOUT,
-                                     cache_seconds=settings.SMART_DISCOVERY_CACHE_SECONDS)
+                                     cache_seconds=settings.SMART_DISCOVERY_CACHE_SECONDS,
+                                     registered=_peer(config, uri))
         token = jwt.decode(id_token, keyset, algorithms=ID_TOKEN_ALGORITHMS)
         registry = jwt.JWTClaimsRegistry(
             leeway=30, iss={"essential": True, "value": config.issuer or config.iss},
@@ -303,8 +325,9 @@ def id_token_validate(*, config: SmartConfiguration, id_token: str, client_id: s
 
 # ---------------------------------------------------------------------------------------------- styling
 
-def style_fetch(url: str) -> dict[str, Any]:
-    """The EHR's `smart_style_url` JSON (cached); {} when it cannot be read. Callers validate every value."""
+def style_fetch(url: str, *, iss: str) -> dict[str, Any]:
+    """The `smart_style_url` JSON of the EHR registered as `iss` (cached); {} when it cannot be read.
+    Callers validate every value."""
     if not url.startswith(("https://", "http://")):
         return {}
     key = _cache_key("style", url)
@@ -312,7 +335,7 @@ def style_fetch(url: str) -> dict[str, Any]:
     if isinstance(cached, dict):
         return cached
     try:
-        data = _get_json(url)
+        data = _get_json(url, iss=iss)
     except fetch.FetchFailed:
         return {}
     cache.set(key, data, settings.SMART_DISCOVERY_CACHE_SECONDS)

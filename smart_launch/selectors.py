@@ -20,3 +20,8 @@ def frame_ancestors_all() -> str:
     for value in registrations_enabled().values_list("frame_ancestors", flat=True):
         origins += [o for o in value.split() if o not in origins]
     return " ".join(["'self'", *origins])
+
+
+def registered_bases() -> list[str]:
+    """The FHIR bases of enabled EHR registrations: bases `config.outbound` lets us reach."""
+    return list(registrations_enabled().values_list("iss", flat=True))

@@ -186,6 +186,37 @@ def smart_session_create(*, session: SessionBase, registration: EhrRegistration,
     return smart
 
 
+def smart_session_expiry(smart: SmartSession) -> Any:
+    """When the browser session of a launch ends: with its access token, or (refreshable) after
+    SMART_SESSION_MAX_SECONDS at most; never Django's two-week default."""
+    if smart.refresh_token_encrypted:
+        return smart.created_at + timedelta(seconds=settings.SMART_SESSION_MAX_SECONDS)
+    return smart.expires_at
+
+
+def launch_session_rotate(*, session: SessionBase, smart: SmartSession) -> None:
+    """After a completed launch: a new session id (a planted one is worth nothing) that expires with the launch."""
+    session.cycle_key()
+    session.set_expiry(smart_session_expiry(smart))
+
+
+def smart_session_end(*, session: SessionBase) -> SmartSession | None:
+    """Sign out: forget the launched session's tokens and empty this browser's sidebar session."""
+    smart_id = session.get(SESSION_SMART_KEY)
+    smart = SmartSession.objects.select_related("registration").filter(pk=smart_id).first() if smart_id else None
+    if smart is not None and smart.binding_digest == _digest(_binding(session)):
+        SmartSession.objects.filter(pk=smart.pk).delete()
+    else:
+        smart = None
+    session.flush()
+    return smart
+
+
+def signout_token(session: SessionBase) -> str:
+    """The sign-out form's token, bound to this browser's session (the framed sidebar has no CSRF cookie)."""
+    return hashlib.sha256(f"signout\x00{_binding(session)}".encode()).hexdigest()
+
+
 def smart_session_current(*, session: SessionBase) -> SmartSession:
     """The launched session of this browser, or SessionExpired."""
     smart_id = session.get(SESSION_SMART_KEY)
@@ -193,6 +224,8 @@ def smart_session_current(*, session: SessionBase) -> SmartSession:
              if smart_id else None)
     if smart is None or smart.binding_digest != _digest(_binding(session)):
         raise SessionExpired("There is no launched session in this browser (it ended or never started).")
+    if not smart.refresh_token_encrypted and smart.expires_at <= timezone.now():
+        raise SessionExpired("Your session with the EHR has expired.")
     if not smart.registration.enabled:
         raise SessionExpired("Launches from this EHR have been switched off.")
     return smart

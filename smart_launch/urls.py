@@ -9,4 +9,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("launch", views.launch, name="launch"),
     path("launch/standalone", views.launch_standalone, name="launch_standalone"),
     path("callback", views.callback, name="callback"),
+    path("signout", views.signout, name="signout"),
 ]

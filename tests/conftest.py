@@ -4,7 +4,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,36 @@ def _fresh_cache() -> Iterator[None]:
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_outbound_registry(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Registered outbound bases are re-read in each test. A test using `live_server` plays the registered
+    sandbox EHR on it, so its base is registered (OUTBOUND_ALLOWED_BASES); every other loopback port
+    stays refused (config.outbound)."""
+    from config import outbound
+
+    outbound.registered_forget()
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    live_server = request.getfixturevalue("live_server")
+    settings.OUTBOUND_ALLOWED_BASES = [*settings.OUTBOUND_ALLOWED_BASES, live_server.url]
+    outbound.registered_forget()
+    yield
+    outbound.registered_forget()
+
+
+@pytest.fixture
+def outbound_allowed(settings: Any) -> Callable[[str], None]:
+    """Register a base URL (a test's own loopback server) as the operator would in OUTBOUND_ALLOWED_BASES."""
+    from config import outbound
+
+    def allow(base: str) -> None:
+        settings.OUTBOUND_ALLOWED_BASES = [*settings.OUTBOUND_ALLOWED_BASES, base]
+        outbound.registered_forget()
+    return allow
 
 
 @pytest.fixture(scope="session", autouse=True)

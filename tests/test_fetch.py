@@ -68,6 +68,12 @@ def peer() -> Iterator[str]:
     server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _peer_registered(db: None, peer: str, outbound_allowed: Any) -> None:
+    """The test peer is on loopback: registered, as an operator registers an EHR on a private address."""
+    outbound_allowed(peer)
+
+
 def test_small_json_object(peer: str) -> None:
     assert fetch.json_fetch(f"{peer}/ok") == {"keys": []}
 
@@ -100,7 +106,8 @@ def test_not_a_json_object(peer: str, path: str, reason: str) -> None:
         fetch.json_fetch(f"{peer}{path}")
 
 
-def test_unreachable_is_transient() -> None:
+def test_unreachable_is_transient(outbound_allowed: Any) -> None:
+    outbound_allowed("http://127.0.0.1:9")
     with pytest.raises(fetch.FetchFailed) as caught:
         fetch.json_fetch("http://127.0.0.1:9/nothing", timeout=1)
     assert caught.value.transient and caught.value.status is None
@@ -113,8 +120,8 @@ def test_oversized_jwks_is_unavailable(peer: str) -> None:
 
 def test_oversized_or_slow_style_is_ignored(peer: str, settings: Any) -> None:
     settings.SMART_HTTP_TIMEOUT = 1.0
-    assert smart_client.style_fetch(f"{peer}/huge") == {}
-    assert smart_client.style_fetch(f"{peer}/slow") == {}
+    assert smart_client.style_fetch(f"{peer}/huge", iss=peer) == {}
+    assert smart_client.style_fetch(f"{peer}/slow", iss=peer) == {}
 
 
 class TtlCacheTests:

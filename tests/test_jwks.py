@@ -11,9 +11,10 @@ from tests.cds_hooks.conftest import JwksServer
 
 
 @pytest.fixture
-def server() -> Iterator[JwksServer]:
-    """The CDS tests' loopback JWKS host (any peer's JWKS looks the same)."""
+def server(db: None, outbound_allowed: Any) -> Iterator[JwksServer]:
+    """The CDS tests' loopback JWKS host (any peer's JWKS looks the same), registered as a peer's JWKS is."""
     srv = JwksServer()
+    outbound_allowed(srv.url)
     srv.thread.start()
     yield srv
     srv.httpd.shutdown()
@@ -59,7 +60,8 @@ def test_invalid_documents_are_refused(body: bytes) -> None:
         jwks.keyset_import(body)
 
 
-def test_unreachable_url_is_refused() -> None:
+def test_unreachable_url_is_refused(db: None, outbound_allowed: Any) -> None:
+    outbound_allowed("http://127.0.0.1:9")
     with pytest.raises(jwks.JwksUnavailable, match="JWKS unavailable"):
         jwks.keyset_fetch("http://127.0.0.1:9/jwks.json", cache_key=f"test:jwks:{uuid.uuid4().hex}",
                           cache_seconds=60, timeout=1)

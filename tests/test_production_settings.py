@@ -13,6 +13,7 @@ GOOD = {
     "AUDIT_PSEUDONYM_KEY": "k" * 64,
     "DATABASE_URL": "sqlite:////tmp/stratify-prod-check.sqlite3",
     "PUBLIC_BASE_URL": "https://stratify.example.org",
+    "REDIS_URL": "redis://127.0.0.1:6379/9",  # the shared jti replay store (never contacted by `check`)
 }
 
 
@@ -25,6 +26,15 @@ def _check(**overrides: str) -> subprocess.CompletedProcess[str]:
 
 
 class ProductionCheckTests:
+    def test_per_process_replay_store_is_refused(self) -> None:
+        """No Redis and SQLite: the CDS JWT replay store would not be shared by every worker."""
+        result = _check(REDIS_URL="")
+        assert result.returncode != 0 and "stratify.E020" in result.stderr
+
+    def test_database_replay_store_on_postgresql_passes(self) -> None:
+        result = _check(REDIS_URL="", DATABASE_URL="postgres://postgres@127.0.0.1:5432/stratify_check")
+        assert result.returncode == 0, result.stderr
+
     def test_good_configuration_passes(self) -> None:
         result = _check()
         assert result.returncode == 0, result.stderr

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditRecord
 from audit.services import AuditBatch, audit_batch, audit_record_create
-from cds_hooks.errors import CdsServiceNotFound
-from cds_hooks.models import CdsServiceSetting, IssuedCard
+from cds_hooks.errors import CdsServiceNotFound, FhirServerNotRegistered
+from cds_hooks.models import CdsServiceSetting, IssuedCard, fhir_base_normalize
 from cds_hooks.schemas import HOOK_CONTEXTS, Card, CdsRequest, CdsResponse
 from cds_hooks.selectors import CdsServiceDefinition, cds_service_setting, cds_services
 from cds_hooks.services import cards as card_builders
@@ -104,8 +105,20 @@ def call_parse(service: CdsServiceDefinition, payload: object, caller: CdsCaller
     token_patient = request.fhir_authorization.patient if request.fhir_authorization else None
     if token_patient and token_patient != context.patient_id:
         raise ValidationFailed("fhirAuthorization.patient does not match context.patientId.")
+    fhir_server_check(request.fhir_server, caller, service_id=service.id)
     return CallContext(service=service, request=request, patient_id=context.patient_id,
                        encounter_id=context.encounter_id, user_id=context.user_id, caller=caller)
+
+
+def fhir_server_check(fhir_server: str | None, caller: CdsCaller, *, service_id: str) -> None:
+    """A hook's `fhirServer` must be one of the calling client's registered FHIR bases: otherwise the call
+    is refused (403, audited) before anything is fetched from it or written back to it."""
+    if fhir_server is None or fhir_base_normalize(fhir_server) in caller.fhir_servers:
+        return
+    audit_record_create(action=AuditRecord.Action.CDS_AUTH_FAILURE, outcome=AuditRecord.Outcome.DENIED,
+                        actor=f"cds:{caller.iss}", detail={"reason": "fhirServer not registered for this client",
+                                                           "fhirServer": fhir_server[:300], "service": service_id})
+    raise FhirServerNotRegistered(extra={"fhirServer": fhir_server[:300]})
 
 
 def _fhir_client(request: CdsRequest) -> FhirClient | None:

@@ -3,7 +3,13 @@
 Card attributes: https://cds-hooks.hl7.org/2.0/#card-attributes. The SMART link's `appContext`
 is `{"card": "<uuid>"}` so the sidebar can open the assessment behind the card
 (docs/architecture.md#cds-card-to-sidebar).
+
+`detail` is GitHub-flavoured Markdown that the EHR renders, and much of its text comes from the EHR's own
+FHIR data (units, displays, data notes): every such string goes through `md_text`, which escapes HTML and
+Markdown syntax so that it can only ever be text (no tag, no link, no autolinked URL or domain). Links leave a card
+only as `links`/`source`, and only to our own PUBLIC_BASE_URL or https to a registered host (`link_allowed`).
 """
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -11,6 +17,7 @@ import orjson
 from django.conf import settings
 
 from cds_hooks.schemas import Card, Link, OverrideReasonCoding, Source
+from config import outbound
 from scoring.presentation import (
     age_text,
     band_text,
@@ -47,14 +54,23 @@ def _clip(text: str, limit: int = SUMMARY_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def smart_link(card_uuid: str) -> Link:
-    """Launch the Stratify sidebar on this card's assessment."""
-    return Link(label="Open Stratify risk details", url=f"{settings.PUBLIC_BASE_URL}/smart/launch", type="smart",
-                appContext=orjson.dumps({"card": card_uuid}).decode())
+def link_allowed(url: str) -> bool:
+    """A card links only to our own public URL, or over https to a registered host."""
+    if outbound.same_origin(url, settings.PUBLIC_BASE_URL):
+        return True
+    return url.lower().startswith("https://") and outbound.is_registered(url)
+
+
+def smart_link(card_uuid: str) -> list[Link]:
+    """Launch the Stratify sidebar on this card's assessment (none when our own URL is not linkable)."""
+    url = f"{settings.PUBLIC_BASE_URL}/smart/launch"
+    return [Link(label="Open Stratify risk details", url=url, type="smart",
+                 appContext=orjson.dumps({"card": card_uuid}).decode())] if link_allowed(url) else []
 
 
 def _source(title: str, model_name: str, model_version: str, model_card_url: str) -> Source:
-    return Source(label=_clip(f"Stratify {title} (model {model_name} {model_version})", 200), url=model_card_url)
+    url = model_card_url if link_allowed(model_card_url) else None
+    return Source(label=_clip(f"Stratify {title} (model {model_name} {model_version})", 200), url=url)
 
 
 def risk_card(result: ScoreResult, *, model_card_url: str, data_note: str) -> Card:
@@ -63,7 +79,7 @@ def risk_card(result: ScoreResult, *, model_card_url: str, data_note: str) -> Ca
     return Card(uuid=card_uuid, summary=_clip(result.summary), indicator=result.indicator,
                 detail=_risk_detail(result, data_note),
                 source=_source(result.title, result.model_name, result.model_version, model_card_url),
-                overrideReasons=_override_reasons(), links=[smart_link(card_uuid)])
+                overrideReasons=_override_reasons(), links=smart_link(card_uuid))
 
 
 def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str) -> Card:
@@ -82,7 +98,7 @@ def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str)
                 detail=_not_scored_detail(result.title, lines, data_note, _model_line(result),
                                           missing_data=bool(gaps)),
                 source=_source(result.title, result.model_name, result.model_version, model_card_url),
-                links=[smart_link(card_uuid)])
+                links=smart_link(card_uuid))
 
 
 def unavailable_card(*, title: str, model_name: str, model_version: str, model_line: str, model_card_url: str,
@@ -97,11 +113,11 @@ def unavailable_card(*, title: str, model_name: str, model_version: str, model_l
     lines.append(f"- The call's time budget is {budget_ms} ms.")
     return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
                 detail=_not_scored_detail(title, lines, data_note, model_line),
-                source=_source(title, model_name, model_version, model_card_url), links=[smart_link(card_uuid)])
+                source=_source(title, model_name, model_version, model_card_url), links=smart_link(card_uuid))
 
 
 def _risk_detail(result: ScoreResult, data_note: str) -> str:
-    lines = [f"**{result.title}: {(result.band or 'unbanded').upper()}** — {headline(result, _bold)}.", ""]
+    lines = [f"**{_md(result.title)}: {(result.band or 'unbanded').upper()}** — {headline(result, _bold)}.", ""]
     if band_text(result):
         lines += [f"**Band:** {_md(band_text(result))}.", ""]
     lines += _driver_table(clinical_drivers(result))
@@ -109,7 +125,8 @@ def _risk_detail(result: ScoreResult, data_note: str) -> str:
         lines += ["", f"**Context (charting and time, not physiology):** {_md(context_text(result))}"]
     if result.reasons:  # what the score could not see or assumed (e.g. NEWS2 lower bound, a stay in progress)
         lines += ["", "**Notes:**", *(f"- {_md(note)}" for note in result.reasons)]
-    lines += ["", f"**Data freshness:** {freshness_text(result.data_times, result.as_of)}", f"**Data:** {data_note}",
+    lines += ["", f"**Data freshness:** {freshness_text(result.data_times, result.as_of)}",
+              f"**Data:** {_md(data_note)}",
               "", _model_line(result)]
     return "\n".join(lines)
 
@@ -129,8 +146,21 @@ def _bold(text: str) -> str:
     return f"**{text}**"
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+# ASCII punctuation that starts HTML, an entity, emphasis, code, a link or image (`[`), an e-mail autolink,
+# a table cell or a heading: backslash-escaped, which CommonMark renders as the character itself.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&@#])")
+# What linkify extensions turn into links without any syntax: `scheme://` and domain-like names
+# ("www.evil.example", "evil.example"); escaping the colon or the dot keeps them text.
+_AUTOLINK = re.compile(r":(?=//)|(?<=[A-Za-z0-9])\.(?=[A-Za-z])")
+
+
+def md_text(text: str) -> str:
+    """`text` as Markdown that renders exactly as this text: one line, no HTML, no link, no formatting."""
+    one_line = " ".join(str(text).split())
+    return _AUTOLINK.sub(lambda m: "\\" + m.group(0), _MD_SPECIAL.sub(r"\\\1", one_line))
+
+
+_md = md_text
 
 
 def model_line(name: str, version: str, kind: str, sha256: str, spec_version: str = "") -> str:
@@ -148,5 +178,5 @@ def _model_line(result: ScoreResult) -> str:
 def _not_scored_detail(title: str, gaps: list[str], data_note: str, model_line: str, *,
                        missing_data: bool = True) -> str:
     why = " Stratify does not guess missing data." if missing_data else ""
-    lines = [f"**{title} was not scored.**{why}", "", *gaps]
-    return "\n".join([*lines, "", f"**Data:** {data_note}", "", model_line])
+    lines = [f"**{_md(title)} was not scored.**{why}", "", *gaps]
+    return "\n".join([*lines, "", f"**Data:** {_md(data_note)}", "", model_line])

@@ -1,4 +1,5 @@
 """Trusted CDS client registry writes (used by `manage.py cds_client` and tests)."""
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.cache import cache
@@ -26,8 +27,11 @@ def public_jwks(jwks: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def trusted_client_upsert(*, iss: str, jwks_url: str = "", jwks: dict[str, Any] | None = None, tenant: str = "",
-                          actor: str = "manage.py") -> tuple[TrustedCdsClient, bool]:
-    """Create or update (by iss) an enabled trusted client; returns (client, created). Idempotent."""
+                          fhir_servers: Sequence[str] = (), actor: str = "manage.py") -> tuple[TrustedCdsClient, bool]:
+    """Create or update (by iss) an enabled trusted client; returns (client, created). Idempotent.
+
+    `fhir_servers`: the FHIR bases of the client's EHR (the only `fhirServer` values its hooks may name).
+    """
     if jwks_url and not jwks_url_allowed(jwks_url):
         raise ValidationFailed("The JWKS URL must use https (http only on loopback).")
     with transaction.atomic():
@@ -35,13 +39,15 @@ def trusted_client_upsert(*, iss: str, jwks_url: str = "", jwks: dict[str, Any] 
         created = client is None
         client = client or TrustedCdsClient(iss=iss)
         client.jwks_url, client.jwks, client.tenant, client.enabled = jwks_url, public_jwks(jwks), tenant, True
+        client.fhir_servers = "\n".join(fhir_servers)
         try:
             client.full_clean()
         except ValidationError as exc:
             raise ValidationFailed("The trusted client is invalid.", extra={"fields": exc.message_dict}) from exc
         client.save()
         audit_record_create(action="admin_change", actor=actor,
-                            detail={"object": "TrustedCdsClient", "iss": iss, "created": created, "enabled": True})
+                            detail={"object": "TrustedCdsClient", "iss": iss, "created": created, "enabled": True,
+                                    "fhir_servers": list(client.fhir_server_list)})
     if client.jwks_url:
         cache.delete(jwks_cache_key(client))
     trusted_clients_forget()

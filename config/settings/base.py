@@ -5,6 +5,7 @@ from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
 from config.settings.sandbox_auth import *  # noqa: F403
 from config.settings.scoring import *  # noqa: F403
+from config.settings.security import *  # noqa: F403
 from config.settings.smart import *  # noqa: F403
 from config.settings.stores import CACHES, DATABASES, REDIS_URL  # noqa: F401
 from config.settings.writeback import *  # noqa: F403
@@ -54,9 +55,10 @@ if SANDBOX_EHR_ENABLED:
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware; CDS paths only (CORS_URLS_REGEX)
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.sessions.PathSessionMiddleware",  # the sidebar's own cookie under /smart/
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -31,3 +31,7 @@ CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
 CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-request-id")
 CORS_PREFLIGHT_MAX_AGE = 600
+# Where the jti of each accepted CDS client JWT is kept (replay protection, shared by every process):
+# "cache" (Redis, when REDIS_URL is set) or "database" (the UsedJti table). Production refuses anything
+# that is not shared across processes (cds_hooks.checks).
+CDS_JTI_STORE = env.str("CDS_JTI_STORE", default="cache" if env.str("REDIS_URL", default="") else "database")

@@ -12,6 +12,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-SESSION_COOKIE_SAMESITE = "None"  # the sidebar lives in the EHR's frame (cross-site)
+SESSION_COOKIE_SAMESITE = "Lax"  # admin and every page but the sidebar (config.sessions)
+SIDEBAR_SESSION_COOKIE_SAMESITE = "None"  # the sidebar lives in the EHR's frame (cross-site) ...
+SIDEBAR_SESSION_COOKIE_SECURE = True  # ... which browsers allow only on Secure cookies
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_CONTENT_TYPE_NOSNIFF = True

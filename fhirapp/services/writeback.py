@@ -29,11 +29,13 @@ from django.utils.module_loading import import_string
 
 from audit.models import AuditRecord
 from audit.services import audit_record_create
+from config import outbound
 from config.errors import ApplicationError
 from config.fhir_json import CANONICAL, resource_json
 from config.keys import decrypt_text, encrypt_text, pseudonymize
 from fhirapp import resources
 from fhirapp.client import FhirClient
+from fhirapp.errors import FhirServerNotRegistered
 from fhirapp.models import WriteBack
 from fhirapp.resources import Assessment
 from fhirapp.services.writeback_delivery import write_back_dispatch
@@ -241,6 +243,9 @@ def token_provider() -> Callable[..., str]:
 
 
 def _client(write_back: WriteBack) -> FhirClient:
+    """A client for the write-back's EHR; only a registered one gets a token, let alone the patient's data."""
+    if not outbound.is_registered(write_back.fhir_base_url):
+        raise FhirServerNotRegistered(extra={"fhir_base_url": write_back.fhir_base_url[:300]})
     if write_back.user_token_encrypted:
         token = decrypt_text(write_back.user_token_encrypted)
     else:

@@ -59,3 +59,9 @@ def client_ensure(spec: ClientSpec) -> bool:
     ClientProfile.objects.update_or_create(application=app, defaults={
         "auth_method": spec.auth_method, "jwks_uri": spec.jwks_uri, "allowed_scope": spec.scope})
     return created
+
+
+def registered_bases() -> list[str]:
+    """The sandbox FHIR base (the simulator reads it) and the registered clients' JWKS URLs (assertions)."""
+    jwks_uris = ClientProfile.objects.exclude(jwks_uri="").values_list("jwks_uri", flat=True)
+    return [endpoints.fhir_base(), *jwks_uris]

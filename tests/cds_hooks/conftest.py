@@ -21,6 +21,7 @@ from fhirapp.client import FhirClient
 from sandbox_ehr.fhir.loader.physionet import Stay, default_anchor, stay_resources, stays_select
 
 CLIENT_ISS = "https://ehr.test.example/cds-client"
+CLIENT_FHIR_SERVER = "https://ehr.example.org/fhir"  # the FHIR base registered for the trusted client
 
 
 @pytest.fixture(autouse=True)
@@ -109,8 +110,18 @@ def client_key() -> ECKey:
 def trusted_client(db: None, jwks_server: JwksServer, client_key: ECKey) -> TrustedCdsClient:
     """A trusted client whose JWKS (holding `client_key`) is served by `jwks_server`."""
     jwks_server.publish(client_key)
-    client, _ = trusted_client_upsert(iss=CLIENT_ISS, jwks_url=jwks_server.url)
+    client, _ = trusted_client_upsert(iss=CLIENT_ISS, jwks_url=jwks_server.url, fhir_servers=[CLIENT_FHIR_SERVER])
     return client
+
+
+def fhir_server_trust(url: str) -> None:
+    """Register one more FHIR base for the trusted client (as an admin adds its EHR's base)."""
+    from cds_hooks.trust import trusted_clients_forget
+
+    client = TrustedCdsClient.objects.get(iss=CLIENT_ISS)
+    client.fhir_servers = "\n".join([*client.fhir_server_list, url])
+    client.save()
+    trusted_clients_forget()
 
 
 TokenFactory = Callable[..., str]

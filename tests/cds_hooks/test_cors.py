@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from cds_hooks.models import TrustedCdsClient
-from tests.cds_hooks.conftest import SandboxPatient, TokenFactory
+from tests.cds_hooks.conftest import SandboxPatient, TokenFactory, fhir_server_trust
 
 ORIGIN = "http://ehr-browser.example"
 CHROMIUM = "/usr/bin/chromium"
@@ -111,6 +111,7 @@ def test_browser_client_on_another_origin_reads_cards(
 
     settings.PUBLIC_BASE_URL = live_server.url  # the JWT's aud
     service = "stratify-news2"
+    fhir_server_trust(sandbox_patient.fhir_base)
     body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "fhirServer": sandbox_patient.fhir_base,
             "fhirAuthorization": {"access_token": sandbox_patient.token, "token_type": "Bearer",
                                   "expires_in": 300, "scope": "patient/*.rs", "subject": "stratify-cds"},

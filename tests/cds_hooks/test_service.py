@@ -12,7 +12,7 @@ from cds_hooks.schemas import CdsResponse, DiscoveryResponse
 from cds_hooks.selectors import cds_catalogue_reset, issued_card_get, service_id_for
 from cds_hooks.services.cards import OVERRIDE_REASONS, override_reason_system
 from scoring.selectors import model_card_url
-from tests.cds_hooks.conftest import SandboxPatient, TokenFactory, physionet_stay_resources
+from tests.cds_hooks.conftest import SandboxPatient, TokenFactory, fhir_server_trust, physionet_stay_resources
 
 pytestmark = pytest.mark.integration
 INDICATORS = {"info", "warning", "critical"}
@@ -227,6 +227,7 @@ def test_no_prefetch_fetches_from_the_sandbox_fhir_server(models_installed: None
                                                           make_token: TokenFactory,
                                                           sandbox_patient: SandboxPatient, settings: Any) -> None:
     settings.WRITEBACK_ENABLED = False  # this test is about fetching; write-back has its own tests
+    fhir_server_trust(sandbox_patient.fhir_base)
     body = _request(sandbox_patient.patient_id, fhirServer=sandbox_patient.fhir_base, fhirAuthorization={
         "access_token": sandbox_patient.token, "token_type": "Bearer", "expires_in": 300,
         "scope": "patient/*.rs", "subject": "stratify-cds"})
@@ -246,6 +247,7 @@ def test_slow_fhir_server_degrades_to_an_info_card(models_installed: None, trust
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     prefetch = _prefetch(resources)
     del prefetch["labs"]
+    fhir_server_trust(slow_fhir_server)
     body = _request(patient_id, prefetch, fhirServer=slow_fhir_server, fhirAuthorization={
         "access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.rs", "subject": "s"})
     response = _call(make_token, "stratify-sepsis", body)

@@ -166,3 +166,52 @@ def test_spec_example_jwt_is_rejected_as_expired(db: None, settings: Any) -> Non
                           tenant="2ddd6c3a-8e9a-44c6-a305-52111ad302a2")
     # Signature, issuer, aud and tenant all check out; only its age refuses it.
     _assert_refused(_post(SPEC_JWT, path="/cds-services/some-service", body={}), "token expired")
+
+
+# --- the JWT header, exactly as CDS Hooks 2.0 says: alg, kid and typ "JWT" are required ------------------
+
+def _signed_with_header(key: ECKey, header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A correctly signed compact JWS with exactly `header` (joserfc signs whatever header it is given)."""
+    from joserfc import jws
+
+    return jws.serialize_compact(header, orjson.dumps(claims), key, algorithms=[str(header.get("alg"))])
+
+
+def test_no_kid(trusted_client: TrustedCdsClient, client_key: ECKey) -> None:
+    """Accepted before when the JWKS held one key: the spec requires `kid`."""
+    _assert_refused(_post(sign(client_key, claims_for(PATH))), "token has no kid")
+
+
+@pytest.mark.parametrize("typ", [None, "jwt+at", "JWS", ""])
+def test_typ_must_be_jwt(trusted_client: TrustedCdsClient, client_key: ECKey, typ: str | None) -> None:
+    header = {"alg": "ES384", "kid": client_key.kid, **({"typ": typ} if typ is not None else {})}
+    _assert_refused(_post(_signed_with_header(client_key, header, claims_for(PATH))), "typ must be JWT")
+
+
+def test_nbf_in_the_future(trusted_client: TrustedCdsClient, make_token: TokenFactory) -> None:
+    _assert_refused(_post(make_token(PATH, nbf=int(time.time()) + 3600)), "nbf in the future")
+
+
+def test_nbf_now_is_accepted(trusted_client: TrustedCdsClient, make_token: TokenFactory) -> None:
+    assert _post(make_token(PATH, nbf=int(time.time()))).status_code == 404
+
+
+@pytest.mark.parametrize("where", ["alg", "kid", "typ", "extra header", "iss claim"])
+def test_nul_bytes_are_a_401_not_a_500(trusted_client: TrustedCdsClient, client_key: ECKey, where: str) -> None:
+    header: dict[str, Any] = {"alg": "ES384", "kid": client_key.kid, "typ": "JWT"}
+    claims = claims_for(PATH)
+    if where == "iss claim":
+        claims["iss"] = CLIENT_ISS + "\x00"
+    elif where == "extra header":
+        header["x5u"] = "a\x00b"
+    else:
+        header[where] = str(header[where]) + "\x00"
+    unsigned = f"{_b64(header)}.{_b64(claims)}.{_b64({'sig': 'x'})}"  # NUL headers cannot even be signed here
+    response = _post(unsigned)
+    assert response.status_code == 401
+    record = _last_failure()
+    assert record is not None and "\x00" not in record.detail["reason"] + record.actor
+
+
+def test_nul_in_the_bearer_itself(trusted_client: TrustedCdsClient, make_token: TokenFactory) -> None:
+    assert _post(make_token(PATH) + "\x00").status_code == 401

@@ -13,7 +13,7 @@ import requests
 from cds_hooks.models import TrustedCdsClient
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback_delivery import write_back_drain
-from tests.cds_hooks.conftest import TokenFactory, physionet_stay_resources
+from tests.cds_hooks.conftest import TokenFactory, fhir_server_trust, physionet_stay_resources
 from tests.cds_hooks.test_service import _call, _prefetch, _request, lint_cards
 
 pytestmark = pytest.mark.integration
@@ -110,6 +110,7 @@ def test_a_hung_write_target_never_holds_the_cds_answer(
     settings.PUBLIC_BASE_URL = live_server.url
     settings.WRITEBACK_MAX_RETRIES = 0
     path = "/cds-services/stratify-news2"
+    fhir_server_trust(hung_fhir_server.url)
     body = _body(physionet_stay_resources(), fhir_server=hung_fhir_server.url)
     response = requests.post(live_server.url + path, data=orjson.dumps(body), timeout=60, headers={
         "Authorization": f"Bearer {make_token(path)}", "Content-Type": "application/json"})

@@ -149,8 +149,10 @@ class _FailingEhr(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def failing_ehr() -> Iterator[ThreadingHTTPServer]:
+def failing_ehr(outbound_allowed: Any) -> Iterator[ThreadingHTTPServer]:
+    """A registered EHR (on loopback) that fails: discovery failures, not the address policy, are tested."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("Ehr", (_FailingEhr,), {}))
+    outbound_allowed(f"http://127.0.0.1:{server.server_address[1]}/fhir")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()

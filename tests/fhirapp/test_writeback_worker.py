@@ -9,6 +9,7 @@ import pytest
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import write_back_enqueue
 from sandbox_ehr.fhir.faults import fault_clear, fault_inject
+from smart_launch.models import EhrRegistration
 from tests.fhirapp.live import fhir_base, provenances, reader, refreshed, seeded_result, write_token, written
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -35,6 +36,8 @@ def _wait_finished(write_back: WriteBack, timeout: float = 60) -> WriteBack:
 
 def test_worker_retries_503_and_writes_once(live_server: Any, celery_worker_process: subprocess.Popen[bytes]) -> None:
     base = fhir_base(live_server)
+    # The worker is another process: it learns the sandbox is a registered EHR from the database, as in production.
+    EhrRegistration.objects.create(name="Sandbox EHR", iss=base, client_id="stratify-sidebar")
     client = reader(base)
     patient_id, result = seeded_result(client)
     fault_inject(status=503, times=1, methods=("POST",))

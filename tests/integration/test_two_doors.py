@@ -94,7 +94,8 @@ def _cds_door(ehr: dict[str, str], smart: SmartSession, as_of: Any) -> dict[str,
     context = hook_context(patient_id=smart.patient, encounter_id=smart.encounter or None)
     reader = access_token_issue(client_id="stratify-cds", scope="patient/*.rs", patient_id=smart.patient)
     ehr_fhir = FhirClient(ehr["iss"], reader)
-    caller = CdsCaller(iss="https://ehr.example.org", sub="golden", jti="golden", tenant="", client_id=0)
+    caller = CdsCaller(iss="https://ehr.example.org", sub="golden", jti="golden", tenant="", client_id=0,
+                       fhir_servers=(ehr["iss"],))
     results: dict[str, ScoreResult] = {}
     for service in (s for s in cds_services().values() if s.hook == HOOK):
         body = {"hook": HOOK, "hookInstance": f"golden-{service.id}", "fhirServer": ehr["iss"],

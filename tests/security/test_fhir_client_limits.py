@@ -64,8 +64,10 @@ class _Hostile(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def hostile() -> Iterator[str]:
+def hostile(db: None, outbound_allowed: Any) -> Iterator[str]:
+    """The hostile server is a registered EHR (on loopback): the caps, not the address policy, are tested."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    outbound_allowed(f"http://127.0.0.1:{server.server_address[1]}/fhir")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _Hostile.seen = []

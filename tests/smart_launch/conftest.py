@@ -6,6 +6,7 @@ from typing import Any
 import orjson
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from joserfc.jwk import ECKey
 
 from smart_launch.client import SmartConfiguration, _cache_key
@@ -69,3 +70,14 @@ def sandbox_patient_loader(settings: Any) -> Any:
         septic = next(s for s in physionet.stays_select(path, 2) if s.septic)
         return physionet.patient_fhir_id(septic.patient)
     return load
+
+
+@pytest.fixture
+def sandbox(live_server: Any, settings: Any, sandbox_patient_loader: Any) -> dict[str, str]:
+    """The sandbox EHR on the live server, our registration and keys, and one loaded patient."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    call_command("install_models", verbosity=0)
+    call_command("sandbox_setup", verbosity=0)
+    call_command("smart_demo_setup", verbosity=0)
+    patient_id = sandbox_patient_loader()
+    return {"base": live_server.url, "iss": f"{live_server.url}/sandbox/fhir", "patient": patient_id}

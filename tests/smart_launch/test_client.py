@@ -156,7 +156,8 @@ class IdTokenTests:
         other = ECKey.generate_key("P-256", private=True)
         other.ensure_kid()
         token = _id_token(other, iss=smart_config.issuer)
-        monkeypatch.setattr(jwks, "_download", lambda url, timeout: b'{"keys": []}')  # the refetch finds nothing either
+        # the refetch finds nothing either
+        monkeypatch.setattr(jwks, "_download", lambda url, timeout, registered: b'{"keys": []}')
         with pytest.raises(IdTokenInvalid):
             client.id_token_validate(config=smart_config, id_token=token, client_id="stratify-sidebar", nonce="n-1")
 

@@ -7,29 +7,16 @@ the sidebar reading the sandbox FHIR server with the clinician's token.
 """
 import re
 from html import unescape
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from django.core.management import call_command
 
 from audit.models import AuditRecord
 from smart_launch.models import EhrRegistration, SmartSession
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 HTML = {"Accept": "text/html"}
-
-
-@pytest.fixture
-def sandbox(live_server: Any, settings: Any, sandbox_patient_loader: Any) -> dict[str, str]:
-    """The sandbox EHR on the live server, our registration and keys, and one loaded patient."""
-    settings.PUBLIC_BASE_URL = live_server.url
-    call_command("install_models", verbosity=0)
-    call_command("sandbox_setup", verbosity=0)
-    call_command("smart_demo_setup", verbosity=0)
-    patient_id = sandbox_patient_loader()
-    return {"base": live_server.url, "iss": f"{live_server.url}/sandbox/fhir", "patient": patient_id}
 
 
 def _ehr_launch(sandbox: dict[str, str], browser: requests.Session, *, app_context: str = "") -> requests.Response:

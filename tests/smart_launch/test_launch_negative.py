@@ -121,9 +121,11 @@ class CallbackTests:
         assert response.status_code == 401 and "expired" in _page(response)
 
     def test_token_endpoint_unreachable(self, client: Client, registration: EhrRegistration,
-                                        smart_config: SmartConfiguration, client_keys: None) -> None:
-        # The token endpoint is the loopback discard port (nothing listens): a real failed exchange that
-        # never leaves this machine.
+                                        smart_config: SmartConfiguration, client_keys: None,
+                                        outbound_allowed: Any) -> None:
+        # The token endpoint is the loopback discard port (nothing listens, registered so that the address
+        # policy lets it be tried): a real failed exchange that never leaves this machine.
+        outbound_allowed("http://127.0.0.1:9")
         cache.set(_cache_key("discovery", registration.iss),
                   {**smart_config.__dict__, "token_endpoint": "http://127.0.0.1:9/token"}, 600)
         state = _start(client, registration.iss)

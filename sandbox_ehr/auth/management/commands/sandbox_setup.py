@@ -26,7 +26,7 @@ class Command(BaseCommand):
         self.stdout.write(f"JWKS: {endpoints.jwks_url()}")
         try:
             call_command("cds_client", "add", "--iss", endpoints.ehr_issuer(), "--jwks-url", endpoints.jwks_url(),
-                         stdout=self.stdout)
+                         "--fhir-server", endpoints.fhir_base(), stdout=self.stdout)
         except CommandError as exc:
             raise CommandError(f"Could not register the EHR simulator ({endpoints.ehr_issuer()}) as a trusted "
                                f"CDS client with `cds_client add`: {exc}") from exc
