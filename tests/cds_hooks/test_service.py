@@ -263,6 +263,7 @@ def test_slow_fhir_server_degrades_to_an_info_card(models_installed: None, trust
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_token_is_named_on_the_card(models_installed: None, trusted_client: TrustedCdsClient,
                                               make_token: TokenFactory, sandbox_patient: SandboxPatient) -> None:
+    fhir_server_trust(sandbox_patient.fhir_base)
     prefetch = _prefetch(sandbox_patient.resources)
     del prefetch["labs"]
     body = _request(sandbox_patient.patient_id, prefetch, fhirServer=sandbox_patient.fhir_base, fhirAuthorization={
