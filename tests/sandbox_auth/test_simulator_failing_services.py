@@ -4,11 +4,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from django.test import Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from fhirapp.client import FhirClient
-from sandbox_ehr.auth.signing import jwks
 from sandbox_ehr.ehr.cds import ENCOUNTER_DISCHARGE, PATIENT_VIEW, hook_context, hook_fire
 from tests.scripted_server import DROP, Answer, ScriptedServer, scripted_server
 
@@ -75,13 +75,14 @@ class ServiceFailureTests:
         assert (by_id["fine"].error, by_id["fine"].cards) == ("", [{"summary": "Low risk"}])
         assert by_id["fine"].title == "Fine" and by_id["fine"].url == f"{remote.url}/cds-services/fine"
 
-    def test_every_call_is_signed_for_its_own_service_url(self, remote: ScriptedServer) -> None:
+    def test_every_call_is_signed_for_its_own_service_url(self, remote: ScriptedServer, client: Client) -> None:
         remote.routes.update({"GET /cds-services": _discovery({"id": "fine"}),
                               "POST /cds-services/fine": Answer(200, {"cards": []})})
         _fire(remote)
         call = next(r for r in remote.requests if r.method == "POST")
         token = call.headers["Authorization"].removeprefix("Bearer ")
-        claims = jwt.decode(token, KeySet.import_key_set(jwks()), algorithms=["ES384"]).claims  # the published key
+        published = KeySet.import_key_set(client.get("/sandbox/ehr/.well-known/jwks.json").json())
+        claims = jwt.decode(token, published, algorithms=["ES384"]).claims
         assert claims["aud"] == f"{remote.url}/cds-services/fine"
         assert claims["iss"] == f"{remote.url}/sandbox/ehr"
         body = json.loads(call.body)
