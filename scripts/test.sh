@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: services, lint, type check, Django checks, migrations check, pytest (integration included).
+# The whole test suite: services, lint, type check, Django checks, migrations check, pytest (integration included)
+# under the coverage gate (to run a subset of the tests through this script, pass --no-cov with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every data set the tests read, before the installs (see scripts/demo.sh); `manage.py fetch_datasets` is the same.
@@ -20,5 +21,5 @@ echo "==> manage.py check"
 $PY manage.py check --fail-level WARNING
 echo "==> makemigrations --check"
 $PY manage.py makemigrations --check --dry-run
-echo "==> pytest"
-$PY -m pytest "$@"
+echo "==> pytest (coverage gate: fail_under in pyproject.toml, Celery worker and other Python subprocesses included)"
+$PY -m pytest --cov --cov-report=term-missing:skip-covered "$@"

@@ -37,20 +37,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process on the test database, consuming from Redis."""
+def child_process_env(django_db_setup: None) -> dict[str, str]:
+    """This process's environment for a child process (worker, server) that must use the test database."""
     from django.db import connection
 
+    settings_dict = connection.settings_dict
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST']}:"
+                            f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"}
+
+
+@pytest.fixture
+def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process on the test database, consuming from Redis. It is stopped with SIGTERM
+    (a warm shutdown that runs atexit handlers, so the coverage gate also measures the worker)."""
     from config.celery import app
 
-    env = dict(os.environ)
-    settings_dict = connection.settings_dict
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST']}:"
-                        f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    })
+    env = {**child_process_env, "CELERY_TASK_ALWAYS_EAGER": "false"}
     app.conf.task_always_eager = False
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     app.conf.task_default_queue = queue
