@@ -3,6 +3,7 @@ from config.env import BASE_DIR, INSECURE_DEV_SECRET, env
 from config.settings.cds import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
+from config.settings.population import *  # noqa: F403
 from config.settings.sandbox_auth import *  # noqa: F403
 from config.settings.scoring import *  # noqa: F403
 from config.settings.smart import *  # noqa: F403
