@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "cds_hooks",
     "smart_launch",
     "sidebar",
+    "population",
 ]
 if SANDBOX_EHR_ENABLED:
     # django-oauth-toolkit is only the sandbox's authorization server: production does not ship one.

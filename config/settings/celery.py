@@ -28,4 +28,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=0),
         "options": {"expires": 55 * 60},
     },
+    # Each cohort's nightly run starts at its own time (Cohort.schedule_time, edited in admin).
+    "population-schedule": {
+        "task": "population.schedule_due",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
 }
