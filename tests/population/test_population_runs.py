@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditRecord
-from cds_hooks.selectors import cds_catalogue_reset, cds_services
+from cds_hooks.selectors import cds_services
 from cds_hooks.services.calls import call_parse, cds_service_score
 from cds_hooks.trust import CdsCaller
 from fhirapp.bulk import BulkClient, Manifest
 from fhirapp.client import FhirClient
-from population.models import Cohort, PatientResult, PopulationRun, RunFile
+from population.models import PatientResult, PopulationRun, RunFile
 from population.services import runs
 from population.services.scoring import chunk_score
 from sandbox_ehr.auth.models import IssuedToken
@@ -27,29 +26,9 @@ from sandbox_ehr.ehr.cds import hook_context, prefetch_build
 from sandbox_ehr.fhir.models import BulkExportJob, FhirResource
 from sandbox_ehr.fhir.services import resource_create
 from smart_launch.backend import backend_access_token
-from smart_launch.models import EhrRegistration
+from tests.population.conftest import MODELS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-MODELS = ["sepsis", "news2", "qsofa"]
-
-
-@pytest.fixture
-def ehr(live_server: Any, settings: Any, tmp_path: Path) -> dict[str, Any]:
-    """The sandbox EHR on the live server with 4 PhysioNet ICU stays and the demo Groups; a cohort of the ICU."""
-    settings.PUBLIC_BASE_URL = live_server.url
-    settings.SANDBOX_BULK_DIR = str(tmp_path / "sandbox-bulk")
-    settings.POPULATION_DIR = str(tmp_path / "population")
-    settings.SANDBOX_BULK_RETRY_AFTER = 0
-    settings.CDS_CALL_BUDGET_MS = 60_000
-    for command in ("install_models", "sandbox_setup", "smart_demo_setup"):
-        call_command(command, verbosity=0)
-    call_command("load_sandbox_data", "--physionet", "4", "--set", "A", "--no-synthea", verbosity=0)
-    call_command("sandbox_groups", verbosity=0)
-    cds_catalogue_reset()
-    iss = f"{live_server.url}/sandbox/fhir"
-    cohort = Cohort.objects.create(slug="icu", title="ICU", registration=EhrRegistration.objects.get(iss=iss),
-                                   group_id="icu", model_names=MODELS, chunk_size=3)
-    return {"iss": iss, "cohort": cohort, "base": live_server.url}
 
 
 def _results(run: PopulationRun) -> dict[tuple[str, str], PatientResult]:
@@ -119,7 +98,8 @@ def test_incremental_run_exports_only_changes_and_reports_change(ehr: dict[str, 
     assert second.patients_scored == 4  # everyone rescored from the merged data
     after = PatientResult.objects.get(run=second, patient_id=patient.patient_id, model_name="news2")
     assert after.rank_value is not None and patient.rank_value is not None
-    assert after.delta == pytest.approx(after.rank_value - patient.rank_value) and after.delta > 0
+    assert after.delta is not None and after.delta == pytest.approx(after.rank_value - patient.rank_value)
+    assert after.delta > 0
     assert after.changed
 
 
