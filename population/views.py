@@ -4,6 +4,7 @@ Clinicians, admins and auditors (governance groups) read worklists; admins start
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections.abc import Iterator
 from typing import Any
@@ -124,8 +125,6 @@ def run_now(request: HttpRequest, slug: str) -> HttpResponse:
     """Start a run of the cohort now (admins)."""
     _require(request, ADMIN)
     cohort = get_object_or_404(Cohort, slug=slug)
-    try:
+    with contextlib.suppress(ApplicationError):  # a run is already going: the page shows it
         run_start(cohort=cohort, since="auto", trigger=PopulationRun.Trigger.MANUAL)
-    except ApplicationError:
-        pass  # a run is already going: the page shows it
     return HttpResponseRedirect(reverse("population:worklist", args=[slug]) + f"?t={int(timezone.now().timestamp())}")

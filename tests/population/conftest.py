@@ -13,12 +13,14 @@ MODELS = ["sepsis", "news2", "qsofa"]
 
 
 @pytest.fixture
-def ehr(live_server: Any, settings: Any, tmp_path: Path) -> dict[str, Any]:
+def ehr(live_server: Any, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The sandbox EHR on the live server with 4 PhysioNet ICU stays and the demo Groups; a cohort of the ICU."""
     settings.PUBLIC_BASE_URL = live_server.url
-    settings.SANDBOX_BULK_DIR = str(tmp_path / "sandbox-bulk")
-    settings.POPULATION_DIR = str(tmp_path / "population")
-    settings.SANDBOX_BULK_RETRY_AFTER = 0
+    folders = {"SANDBOX_BULK_DIR": str(tmp_path / "sandbox-bulk"), "POPULATION_DIR": str(tmp_path / "population"),
+               "SANDBOX_BULK_RETRY_AFTER": "0"}
+    for name, value in folders.items():  # the environment too: a real worker started after this reads it
+        setattr(settings, name, int(value) if value.isdigit() else value)
+        monkeypatch.setenv(name, value)
     settings.CDS_CALL_BUDGET_MS = 60_000
     for command in ("install_models", "sandbox_setup", "smart_demo_setup"):
         call_command(command, verbosity=0)
