@@ -1,11 +1,8 @@
 """Admin of population cohorts (edits audited, the nightly schedule included) and runs (read-only)."""
-from typing import Any
-
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
 
-from audit.admin_mixins import AuditedAdminMixin
+from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from population.models import Cohort, PopulationRun
 from scoring.catalogue import definition
 
@@ -38,16 +35,7 @@ class CohortAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg
 
 
 @admin.register(PopulationRun)
-class PopulationRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PopulationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("cohort", "status", "trigger", "incremental", "patients_scored", "patients_total",
                     "started_at", "finished_at")
     list_filter = ("cohort", "status")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
