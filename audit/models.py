@@ -43,6 +43,7 @@ class AuditRecord(models.Model):
         ADMIN_CHANGE = "admin_change"
         BREAK_GLASS = "break_glass"
         SMART_PURGE = "smart_purge"
+        POPULATION_RUN = "population_run"
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)

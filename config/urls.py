@@ -21,6 +21,7 @@ urlpatterns = [
     path("smart/", include("sidebar.urls")),
     path(".well-known/jwks.json", smart_views.jwks, name="smart_jwks"),
     path("models/", include("scoring.urls")),
+    path("population/", include("population.urls")),
     path("", include("django_prometheus.urls")),
 ]
 

@@ -22,6 +22,7 @@ class WriteBack(models.Model):
     class Source(models.TextChoices):
         CDS = "cds", "CDS Hooks service"
         SIDEBAR = "sidebar", "SMART sidebar"
+        POPULATION = "population", "Population run"
 
     idempotency_key = models.CharField(max_length=64, unique=True)
     service_id = models.CharField(max_length=100, blank=True)

@@ -21,10 +21,13 @@ def _cache_key(iss: str, scope: str) -> str:
     return "smart:backend:" + hashlib.sha256(f"{iss}\n{scope_key}".encode()).hexdigest()
 
 
-def backend_access_token(*, iss: str, scope: str) -> str:
-    """A system-level access token for the FHIR server `iss`; raises TokenExchangeFailed."""
+def backend_access_token(*, iss: str, scope: str, fresh: bool = False) -> str:
+    """A system-level access token for the FHIR server `iss`; raises TokenExchangeFailed.
+
+    `fresh=True` skips the cached one (the server refused it: revoked, or expired earlier than it said).
+    """
     key = _cache_key(iss, scope)
-    cached = cache.get(key)
+    cached = None if fresh else cache.get(key)
     if isinstance(cached, str):
         return decrypt_text(cached)
     token = client.client_credentials_token(config=client.discover(iss),

@@ -56,6 +56,7 @@ def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subproc
     env = {**child_process_env, "CELERY_TASK_ALWAYS_EAGER": "false"}
     app.conf.task_always_eager = False
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    env["CELERY_TASK_DEFAULT_QUEUE"] = queue  # what the worker's own tasks send goes to its queue as well
     app.conf.task_default_queue = queue
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,

@@ -3,6 +3,7 @@ from config.env import BASE_DIR, INSECURE_DEV_SECRET, env
 from config.settings.cds import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
+from config.settings.population import *  # noqa: F403
 from config.settings.sandbox_auth import *  # noqa: F403
 from config.settings.scoring import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "cds_hooks",
     "smart_launch",
     "sidebar",
+    "population",
 ]
 if SANDBOX_EHR_ENABLED:
     # django-oauth-toolkit is only the sandbox's authorization server: production does not ship one.
@@ -125,6 +127,8 @@ DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("sandbox EHR: SMART clients, signing keys, trusted CDS client", "sandbox_setup"),
     ("governance: clinician / admin / auditor groups", "governance_setup"),
     ("SMART launch: register the sandbox EHR and our client keys", "smart_demo_setup"),
+    ("sandbox EHR: demo Groups (ICU, Diabetes clinic)", "sandbox_groups"),
+    ("population: demo cohorts of those Groups (nightly; Run now on their worklist pages)", "population_demo_setup"),
 ]
 
 # `manage.py production_setup` (idempotent): each app's step, then what an operator must still add, as

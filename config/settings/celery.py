@@ -11,6 +11,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not _RED
 # Off, so an eager task (no Redis: demo, tests) behaves as in a worker: a retry re-runs it, a final
 # failure calls its on_failure and is kept in its result (`.get()` still raises it).
 CELERY_TASK_EAGER_PROPAGATES = False
+# Tasks a task sends go to this queue too (a test worker consumes its own queue only).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -27,5 +29,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "stratify.smart_cleanup",
         "schedule": crontab(minute=0),
         "options": {"expires": 55 * 60},
+    },
+    # Each cohort's nightly run starts at its own time (Cohort.schedule_time, edited in admin).
+    "population-schedule": {
+        "task": "population.schedule_due",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
     },
 }

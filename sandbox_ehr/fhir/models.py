@@ -89,3 +89,41 @@ class FhirToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.param}={self.system}|{self.code}"
+
+
+class BulkExportJob(models.Model):
+    """One Bulk Data `$export` request (HL7 FHIR Bulk Data Access 2.0.0) and, once done, its manifest parts.
+
+    The NDJSON files live under SANDBOX_BULK_DIR/<id>/ (one per resource type); `output` lists them.
+    """
+
+    class Level(models.TextChoices):
+        SYSTEM = "system"
+        GROUP = "group"
+        PATIENT = "patient"
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True)
+    client_id = models.CharField(max_length=200)
+    level = models.CharField(max_length=16, choices=Level.choices)
+    group_id = models.CharField(max_length=64, blank=True, default="")
+    types = models.JSONField(default=list, help_text="Resource types to export, in order.")
+    since = models.DateTimeField(null=True, blank=True)
+    request_url = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACCEPTED)
+    progress = models.CharField(max_length=100, blank=True, default="")
+    transaction_time = models.DateTimeField()
+    output = models.JSONField(default=list, help_text="[{type, count, file}] of the written files.")
+    error = models.JSONField(default=list, help_text="[{type, file}] of OperationOutcome NDJSON files.")
+    message = models.TextField(blank=True, default="", help_text="Why the export failed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"$export {self.level} {self.id} ({self.status})"

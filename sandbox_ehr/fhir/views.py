@@ -11,7 +11,7 @@ from functools import wraps
 from typing import Any
 
 import orjson
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
@@ -30,7 +30,7 @@ from sandbox_ehr.fhir.store import Stored
 from sandbox_ehr.fhir.validation import etag_version, resource_type_check
 
 logger = logging.getLogger("stratify.sandbox_fhir")
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def base_url(request: HttpRequest) -> str:
@@ -43,7 +43,7 @@ def fhir_endpoint(*methods: str, public: bool = False) -> Callable[[View], View]
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             started, grant = time.perf_counter(), None
             try:
                 if request.method not in methods:
@@ -51,6 +51,7 @@ def fhir_endpoint(*methods: str, public: bool = False) -> Callable[[View], View]
                 if not public:
                     grant = authenticate_request(request)
                 fault = None if public else fault_take(request.method or "GET")
+                response: HttpResponseBase
                 if fault is not None:
                     response = fhir_json(fault.body or operation_outcome("Injected fault.", code="transient"),
                                          status=fault.status)

@@ -1,0 +1,1 @@
+"""Population stratification: FHIR Bulk Data export in, every patient scored, cohorts ranked as worklists."""

@@ -1,0 +1,58 @@
+"""Celery tasks of population runs: each takes ids and calls one service (see population/services)."""
+from datetime import datetime
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from config.errors import UpstreamUnavailable
+from fhirapp.bulk import Pending
+from population.services import runs, scoring
+from population.services.schedule import cohorts_due_start
+
+
+@shared_task(name="population.run_execute", bind=True, max_retries=None)
+def run_execute(self: Any, run_id: int) -> str:
+    """Export (re-asking the EHR after Retry-After, without holding the worker), then download and chunk.
+
+    Transient EHR failures are asked again with backoff; past BULK_POLL_TOTAL_SECONDS, or on a definite
+    failure, the run fails with its reason.
+    """
+    try:
+        answer = runs.run_export(run_id, attempt=self.request.retries)
+    except UpstreamUnavailable as exc:
+        if runs.run_export_overdue(run_id):
+            runs.run_fail(run_id, exc)
+            raise
+        raise self.retry(countdown=min(300, 5 * 2 ** min(self.request.retries, 6)), exc=exc) from exc
+    except Exception as exc:
+        runs.run_fail(run_id, exc)
+        raise
+    if isinstance(answer, Pending):
+        if runs.run_export_overdue(run_id):
+            runs.run_fail(run_id, TimeoutError("The export did not complete in time."))
+            return "failed"
+        raise self.retry(countdown=answer.wait)
+    return _fetch(run_id)
+
+
+def _fetch(run_id: int) -> str:
+    try:
+        return "scoring" if runs.run_fetch(run_id) else "stopped"
+    except Exception as exc:
+        runs.run_fail(run_id, exc)
+        raise
+
+
+@shared_task(name="population.chunk_score", acks_late=True, reject_on_worker_lost=True, max_retries=3,
+             autoretry_for=(UpstreamUnavailable,), retry_backoff=True)
+def chunk_score(run_id: int, number: int) -> int:
+    """Score one chunk once (idempotent per run and chunk; a lost worker's chunk is delivered again)."""
+    return scoring.chunk_score(run_id=run_id, number=number)
+
+
+@shared_task(name="population.schedule_due")
+def schedule_due(now: str | None = None) -> list[int]:
+    """Beat, every few minutes: start tonight's run of each cohort whose scheduled time has passed."""
+    moment = datetime.fromisoformat(now) if now else timezone.now()
+    return [run.pk for run in cohorts_due_start(moment)]

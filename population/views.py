@@ -1,0 +1,130 @@
+"""The worklist page of a cohort (ranked, filtered, paged), its CSV export and "Run now"; thin over services.
+
+Clinicians, admins and auditors (governance groups) read worklists; admins start runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from audit.governance import ADMIN, AUDITOR, CLINICIAN
+from config.errors import ApplicationError, PermissionDenied
+from population.models import Cohort, PatientResult, PopulationRun
+from population.selectors import BANDS, WorklistFilter, run_latest, run_units, worklist_rows
+from population.services.runs import run_start
+from scoring.presentation import age_text, clock_text, points_text
+from scoring.types import probability_text
+
+PAGE_SIZE = 50
+
+
+def _require(request: HttpRequest, *groups: str) -> None:
+    user = request.user
+    if not (user.is_superuser or user.groups.filter(name__in=groups).exists()):
+        raise PermissionDenied("Worklists are for the clinician, admin and auditor groups.")
+
+
+def _filter(request: HttpRequest, cohort: Cohort) -> WorklistFilter:
+    model = request.GET.get("model", "")
+    return WorklistFilter(model=model if model in cohort.model_names else cohort.model_names[0],
+                          band=request.GET.get("band", "") if request.GET.get("band") in BANDS else "",
+                          unit=request.GET.get("unit", "")[:200], changed=request.GET.get("changed") == "1")
+
+
+def value_text(row: PatientResult) -> str:
+    """The score as every surface words it ("34%", "5 points", "Not scored")."""
+    if row.scored and row.probability is not None:
+        return probability_text(row.probability)
+    if row.scored and row.points is not None:
+        return points_text(row.points)
+    return "Not scored"
+
+
+def change_text(row: PatientResult) -> tuple[str, str]:
+    """(arrow, words) of the change since the previous run."""
+    if not row.previous_band and row.delta is None:
+        return "", "new"
+    arrow = {1: "▲", -1: "▼"}.get(row.band_change, "▲" if (row.delta or 0) > 0 else "▼" if (row.delta or 0) < 0
+                                  else "=")
+    words = f"{row.previous_band or '—'} → {row.band or 'not scored'}"
+    return arrow, words
+
+
+def _row(row: PatientResult, as_of: Any) -> dict[str, Any]:
+    arrow, words = change_text(row)
+    age = age_text((as_of - row.data_time).total_seconds() / 3600) if row.data_time and as_of else "no data"
+    return {"r": row, "value": value_text(row), "arrow": arrow, "change": words, "age": age,
+            "reason": "" if row.scored else (row.reasons[0] if row.reasons else "")}
+
+
+@login_required
+def worklist(request: HttpRequest, slug: str) -> HttpResponse:
+    """The ranked worklist of the cohort's latest completed run."""
+    _require(request, CLINICIAN, ADMIN, AUDITOR)
+    cohort = get_object_or_404(Cohort, slug=slug)
+    run, wanted = run_latest(cohort), _filter(request, cohort)
+    page = Paginator(worklist_rows(run, wanted) if run else PatientResult.objects.none(), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    active = cohort.runs.exclude(status__in=["completed", "failed", "cancelled"]).first()
+    return render(request, "population/worklist.html", {
+        "cohort": cohort, "run": run, "active": active, "wanted": wanted, "page": page, "bands": BANDS,
+        "rows": [_row(r, run.transaction_time if run else None) for r in page],
+        "units": run_units(run) if run else [], "history": cohort.runs.all()[:10],
+        "run_time": clock_text(run.finished_at) if run and run.finished_at else "",
+        "query": _query(request)})
+
+
+def _query(request: HttpRequest) -> str:
+    """The filters of the request without its page (paging links add their own)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+def worklist_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """The filtered worklist as CSV (streamed: any size)."""
+    _require(request, CLINICIAN, ADMIN, AUDITOR)
+    cohort = get_object_or_404(Cohort, slug=slug)
+    run = run_latest(cohort)
+    rows = worklist_rows(run, _filter(request, cohort)) if run else PatientResult.objects.none()
+    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{cohort.slug}-worklist.csv"'
+    return response
+
+
+def _csv_lines(rows: Any) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["rank", "patient_id", "name", "unit", "model", "score", "band", "top_driver",
+                           "previous_band", "delta", "data_time"])
+    for rank, row in enumerate(rows.iterator(chunk_size=2000), start=1):
+        yield writer.writerow([rank, row.patient_id, row.patient_name, row.unit, row.model_name, value_text(row),
+                               row.band, row.top_driver, row.previous_band,
+                               "" if row.delta is None else f"{row.delta:.4g}",
+                               row.data_time.isoformat() if row.data_time else ""])
+
+
+@login_required
+@require_POST
+def run_now(request: HttpRequest, slug: str) -> HttpResponse:
+    """Start a run of the cohort now (admins)."""
+    _require(request, ADMIN)
+    cohort = get_object_or_404(Cohort, slug=slug)
+    with contextlib.suppress(ApplicationError):  # a run is already going: the page shows it
+        run_start(cohort=cohort, since="auto", trigger=PopulationRun.Trigger.MANUAL)
+    return HttpResponseRedirect(reverse("population:worklist", args=[slug]) + f"?t={int(timezone.now().timestamp())}")
