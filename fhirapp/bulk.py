@@ -23,8 +23,7 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
-from config import fetch
-from fhirapp.client import http_session
+from config import fetch, outbound
 from fhirapp.errors import FhirRequestRejected, FhirServerError
 
 TokenProvider = Callable[[bool], str]  # token(fresh) -> bearer token
@@ -159,8 +158,10 @@ class BulkClient:
         if authorize and self._same_origin(url):
             sent["Authorization"] = f"Bearer {self.token(fresh)}"
         try:
-            return http_session().request(method, url, params=params, headers=sent, stream=True,
+            return outbound.session_for(url).request(method, url, params=params, headers=sent, stream=True,
                                           timeout=_TIMEOUT, allow_redirects=False)
+        except outbound.AddressRefused as exc:  # an unregistered base on a private or metadata address
+            raise FhirRequestRejected(str(exc), extra={"url": url.split("?", 1)[0]}) from exc
         except requests.RequestException as exc:
             raise FhirServerError("The FHIR server could not be reached.",
                                   extra={"url": url.split("?", 1)[0], "reason": type(exc).__name__}) from exc

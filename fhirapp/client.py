@@ -25,11 +25,6 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_SEARCH_BYTES = 64 * 1024 * 1024
 
 
-def http_session() -> requests.Session:
-    """The pooled session FHIR traffic goes through (also the Bulk Data client's, `fhirapp.bulk`)."""
-    return _SESSION
-
-
 @dataclass(frozen=True)
 class FhirClient:
     """A FHIR R4 REST client bound to one server and (optionally) one bearer token."""
