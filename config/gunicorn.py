@@ -16,6 +16,14 @@ def when_ready(server: object) -> None:
     gc.freeze()
 
 
+def pre_fork(server: object, worker: object) -> None:
+    """Close the master's database connections (opened by the startup checks): a forked child must never
+    talk over its parent's socket."""
+    from django.db import connections
+
+    connections.close_all()
+
+
 def post_fork(server: object, worker: object) -> None:
     """Load every serving model in the new worker, then freeze the heap it now holds."""
     from django.db import connections
