@@ -15,7 +15,14 @@ import orjson
 import requests
 
 from config import fetch
-from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, FhirResponseTooLarge, FhirServerError
+from fhirapp.errors import (
+    FhirDeadlineExceeded,
+    FhirRequestRejected,
+    FhirResponseInvalid,
+    FhirResponseTooLarge,
+    FhirServerError,
+)
+from fhirapp.shapes import bundle_matches, bundle_problem
 
 _SESSION = requests.Session()
 _SESSION.mount("http://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32))
@@ -60,8 +67,10 @@ class FhirClient:
         resources: list[dict[str, Any]] = []
         pages, fetched = 0, 0
         while True:
-            resources += [e["resource"] for e in bundle.get("entry", [])
-                          if "resource" in e and e.get("search", {}).get("mode", "match") == "match"]
+            problem = bundle_problem(bundle)
+            if problem is not None:  # its resources are checked one by one where they are used (PatientSnapshot)
+                raise FhirResponseInvalid(f"The FHIR server's search result is malformed: {problem}")
+            resources += bundle_matches(bundle)
             next_url = next_link(bundle)
             pages += 1
             if not next_url:

@@ -34,3 +34,11 @@ class FhirResponseTooLarge(FhirRequestRejected):
 
     code = "upstream_fhir_too_large"
     default_message = "The FHIR server's answer is larger than Stratify accepts."
+
+
+class FhirResponseInvalid(UpstreamFhirError):
+    """The server's answer is not shaped as FHIR says (e.g. a Bundle whose entries are not objects)."""
+
+    code = "upstream_fhir_invalid"
+    default_message = "The FHIR server's answer is malformed."
+    retryable = False

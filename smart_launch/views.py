@@ -2,6 +2,7 @@
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from audit.models import AuditRecord
@@ -43,6 +44,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("sidebar:app"))
 
 
+@csrf_exempt  # GET only: another method gets the 405 in the error shape, not a CSRF refusal
 @require_GET
 def jwks(request: HttpRequest) -> JsonResponse:
     """Our public keys (active and recently retired) for private_key_jwt verification, by kid."""

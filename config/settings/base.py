@@ -54,6 +54,7 @@ if SANDBOX_EHR_ENABLED:
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.RejectNulMiddleware",  # before anything (sessions, CSRF, views) reads the request's text
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware; CDS paths only (CORS_URLS_REGEX)
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -110,6 +111,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+CSRF_FAILURE_VIEW = "config.api_errors.csrf_failure"  # the error shape, never Django's HTML page on JSON paths
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "SAMEORIGIN"
