@@ -28,6 +28,9 @@ SHARED_DATA = data_dir()
 # refused by the production checks.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 AUDIT_PSEUDONYM_KEY = env.str("AUDIT_PSEUDONYM_KEY", default="")
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
+# Signed checkpoints of the audit chain's head, appended here (and logged) outside the database.
+AUDIT_CHECKPOINT_FILE = env.path("AUDIT_CHECKPOINT_FILE", default=str(BASE_DIR / "var" / "audit-checkpoints.jsonl"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -28,4 +28,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=0),
         "options": {"expires": 55 * 60},
     },
+    # A signed checkpoint of the audit chain's head, outside the database (audit/checkpoints.py).
+    "audit-checkpoint": {
+        "task": "stratify.audit_checkpoint",
+        "schedule": env.float("AUDIT_CHECKPOINT_MINUTES", default=15.0) * 60,
+        "options": {"expires": 10 * 60},
+    },
 }
