@@ -84,11 +84,12 @@ def _problem(checkpoint: Any) -> str | None:
     body = {k: v for k, v in checkpoint.items() if k != "signature"}
     if not hmac.compare_digest(_signature(body), checkpoint["signature"]):
         return "signature does not verify (not signed with this AUDIT_CHAIN_KEY, or edited)"
-    stored = AuditRecord.objects.filter(pk=body.get("last_id")).values_list("record_hash", flat=True).first()
+    last_id = int(body["last_id"])  # signed by us: an integer
+    stored = AuditRecord.objects.filter(pk=last_id).values_list("record_hash", flat=True).first()
     if stored is None:
-        return f"record id={body.get('last_id')} it names is missing (records were removed)"
+        return f"record id={last_id} it names is missing (records were removed)"
     if stored != body.get("head"):
-        return f"record id={body.get('last_id')} has another hash than when it was checkpointed"
-    if AuditRecord.objects.filter(id__lte=body["last_id"]).count() != body.get("records"):
-        return f"the trail up to id={body['last_id']} no longer holds {body.get('records')} records"
+        return f"record id={last_id} has another hash than when it was checkpointed"
+    if AuditRecord.objects.filter(id__lte=last_id).count() != body.get("records"):
+        return f"the trail up to id={last_id} no longer holds {body.get('records')} records"
     return None

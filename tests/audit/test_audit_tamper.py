@@ -83,7 +83,7 @@ def test_a_forged_break_glass_record_chained_without_the_key_is_found() -> None:
 
 def test_a_record_rehashed_with_every_later_one_is_found() -> None:
     records = _trail()
-    rows = list(AuditRecord.objects.order_by("id").values())
+    rows: list[dict[str, Any]] = [dict(row) for row in AuditRecord.objects.order_by("id").values()]
     rows[1]["output_summary"] = {"probability": 0.99}
     prev = rows[0]["record_hash"]
     for row in rows[1:]:  # the attacker re-chains from the changed record on, as well as one can without the key
