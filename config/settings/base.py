@@ -114,6 +114,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Who may read /metrics and /readyz's detail (config/probes.py): a bearer token, or these networks (REMOTE_ADDR).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 CSRF_FAILURE_VIEW = "config.api_errors.csrf_failure"  # the error shape, never Django's HTML page on JSON paths
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
