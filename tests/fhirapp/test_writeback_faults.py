@@ -51,7 +51,7 @@ class _Ehr(BaseHTTPRequestHandler):
     status = 503
 
     def do_GET(self) -> None:
-        port = self.server.server_address[1]
+        port = self.server.server_address[1]  # type: ignore[index]  # an (host, port) pair for AF_INET
         body = orjson.dumps({"authorization_endpoint": f"http://127.0.0.1:{port}/authorize",
                              "token_endpoint": f"http://127.0.0.1:{port}/token",
                              "capabilities": ["client-confidential-asymmetric"],
