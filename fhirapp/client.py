@@ -160,8 +160,8 @@ class FhirClient:
 
 def next_link(bundle: dict[str, Any]) -> str | None:
     """The `next` link of a Bundle, if any."""
-    for link in bundle.get("link", []):
-        if link.get("relation") == "next" and link.get("url"):
+    for link in bundle.get("link") or ():  # null is as absent (a Bundle checked by fhirapp.shapes)
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
             return str(link["url"])
     return None
 

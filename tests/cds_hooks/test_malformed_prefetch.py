@@ -73,4 +73,14 @@ def test_the_snapshot_sets_aside_unhashable_and_out_of_range_values() -> None:
                  key="patient", source="prefetch", received_at=datetime.now(UTC))
     assert [e.resource["id"] for e in snapshot.entries] == ["p1"]
     assert len(snapshot.unusable) == 4
-    assert snapshot.unusable[2].startswith("patient: Patient/p1: birthDate: Value error, date out of the supported")
+    assert snapshot.unusable[2] == ("patient: Patient/p1: birthDate: holds a NUL character, or a date outside the "
+                                    "years 1000 to 2999")
+
+
+@pytest.mark.django_db
+def test_a_bundle_with_null_links_and_entries_is_read_as_empty(trusted_client: Any, models_installed: None,
+                                                                make_token: TokenFactory) -> None:
+    """Found by the fuzz test: `"link": null` reached `next_link` and failed there."""
+    empty = {"resourceType": "Bundle", "type": "searchset", "entry": None, "link": None}
+    response = _call(make_token, "stratify-news2", {"patient": None, "vitals": empty, "labs": None})
+    assert response.status_code == 200, response.content
