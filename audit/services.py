@@ -1,5 +1,7 @@
-"""Append audit records to the hash chain: record_hash = sha256(prev_hash || canonical JSON of the record)."""
+"""Append audit records to the keyed hash chain: record_hash = HMAC-SHA256(AUDIT_CHAIN_KEY, prev_hash || canonical
+JSON of the record). The key stays in the environment, so rows rewritten in the database cannot be re-chained."""
 import hashlib
+import hmac
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -11,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AppendOnlyError, AuditRecord
-from config.keys import encrypt_text, pseudonymize
+from config.keys import audit_chain_key, encrypt_text, pseudonymize
 from config.request_context import current_request_id
 
 GENESIS_HASH = "0" * 64
@@ -28,11 +30,16 @@ def canonical_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
 
 
-def record_digest(record: AuditRecord) -> str:
-    """The hash a record must carry given its content and prev_hash."""
+def record_content(record: Any) -> bytes:
+    """prev_hash || canonical JSON of the hashed fields: what a record's hash covers."""
     content = {name: getattr(record, name) for name in HASHED_FIELDS}
     content["recorded_at"] = _utc_micro(record.recorded_at)
-    return hashlib.sha256(record.prev_hash.encode() + canonical_json(content)).hexdigest()
+    return record.prev_hash.encode() + canonical_json(content)
+
+
+def record_digest(record: AuditRecord) -> str:
+    """The hash a record must carry given its content and prev_hash (keyed: HMAC-SHA256)."""
+    return hmac.new(audit_chain_key(), record_content(record), hashlib.sha256).hexdigest()
 
 
 def _utc_micro(value: datetime) -> str:

@@ -24,6 +24,7 @@ def _json(payload: object, status: int = 200) -> HttpResponse:
     return HttpResponse(orjson.dumps(payload), content_type=JSON, status=status)
 
 
+@csrf_exempt  # GET only: another method gets the 405 in the error shape, not a CSRF refusal
 @require_GET
 def discovery(request: HttpRequest) -> HttpResponse:
     """`GET /cds-services`: one service per scoring model and hook."""

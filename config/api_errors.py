@@ -5,24 +5,26 @@ Django views, and by the 400/403/404/500 handlers. A 500 never shows internals: 
 the request id, which the body also carries.
 """
 import logging
+import sys
 from typing import Any
 
 import pydantic
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, CsrfFailed, DatabaseUnavailable, MethodNotAllowed
 from config.request_context import current_request_id
 
 logger = logging.getLogger("stratify.errors")
 
 # Machine clients only: never an HTML page here, even for a browser.
-JSON_ONLY_PREFIXES = ("/cds-services", "/api/", "/sandbox/fhir", "/healthz", "/readyz")
+JSON_ONLY_PREFIXES = ("/cds-services", "/api/", "/sandbox/fhir", "/healthz", "/readyz", "/metrics", "/.well-known/")
 
 
 def _pydantic_fields(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
@@ -46,6 +48,9 @@ def _drf_message(exc: drf_exceptions.APIException) -> tuple[str, dict[str, Any]]
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """Map any exception to (status, body); the single status mapping of the project."""
+    if isinstance(exc, (OperationalError, InterfaceError)):  # our database is down or dropped the connection
+        logger.warning("database unavailable", exc_info=exc, extra={"request_id": current_request_id()})
+        exc = DatabaseUnavailable()
     if isinstance(exc, ApplicationError):
         return exc.status_code, {"message": exc.message, "code": exc.code, "extra": exc.extra}
     if isinstance(exc, pydantic.ValidationError):
@@ -111,6 +116,21 @@ def error_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
     return error_json_response(exc)
 
 
+def method_not_allowed_response(request: HttpRequest, allow: str) -> HttpResponse:
+    """405 in the error shape, with the `Allow` header (RFC 9110 section 15.5.6)."""
+    allowed = [m.strip() for m in allow.split(",") if m.strip()]
+    response = error_response(request, MethodNotAllowed(
+        f"{request.method} is not allowed here; use {', '.join(allowed) or 'another method'}.",
+        extra={"allow": allowed}))
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """`CSRF_FAILURE_VIEW`: the error shape (JSON for machines and JSON-only paths) instead of Django's page."""
+    return error_response(request, CsrfFailed(extra={"reason": reason[:200]} if reason else None))
+
+
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Django's bad-request handler."""
     return error_response(request, exception or SuspiciousOperation())
@@ -126,8 +146,12 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     return error_response(request, Http404())
 
 
-def handler500(request: HttpRequest) -> JsonResponse:
-    """Django's server-error handler: the generic body with the request id."""
+def handler500(request: HttpRequest) -> HttpResponse:
+    """Django's server-error handler (an exception outside a view, e.g. in a middleware): our database being
+    down is a 503 in the error shape; anything else the generic body with the request id."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return error_response(request, exc)
     request_id = current_request_id()
     return JsonResponse(
         {"message": "An internal error occurred; quote the request id when reporting it.",

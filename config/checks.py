@@ -42,6 +42,11 @@ def production_settings_check(app_configs: Any = None, **kwargs: Any) -> list[ch
         errors.append(checks.Error("AUDIT_PSEUDONYM_KEY is not set: audit pseudonyms need a key.",
                                    hint="Set it to 32+ random bytes (e.g. secrets.token_hex(32)).",
                                    id="stratify.E005"))
+    if not settings.AUDIT_CHAIN_KEY:
+        errors.append(checks.Error("AUDIT_CHAIN_KEY is not set: the audit chain needs a key the database never holds.",
+                                   hint="Set it to 32+ random bytes (e.g. secrets.token_hex(32)); keep it outside "
+                                        "the database and its backups.",
+                                   id="stratify.E008"))
     if not settings.PUBLIC_BASE_URL.startswith("https://"):
         errors.append(checks.Error(
             "PUBLIC_BASE_URL is not https: SMART redirect URIs, CDS audiences and card links would be sent in clear.",

@@ -65,6 +65,22 @@ class NotFound(ApplicationError):
     default_message = "Not found."
 
 
+class MethodNotAllowed(ApplicationError):
+    """The path exists but not for this HTTP method (405); `extra["allow"]` lists the methods it takes."""
+
+    status_code = 405
+    code = "method_not_allowed"
+    default_message = "This HTTP method is not allowed here."
+
+
+class CsrfFailed(ApplicationError):
+    """A state-changing browser request without a valid CSRF token (403)."""
+
+    status_code = 403
+    code = "csrf_failed"
+    default_message = "The request was refused: its CSRF token is missing or invalid. Reload the page and retry."
+
+
 class Conflict(ApplicationError):
     """The request conflicts with the current state (409)."""
 
@@ -96,6 +112,14 @@ class UpstreamUnavailable(UpstreamFhirError):
     """
 
     retryable = True
+
+
+class DatabaseUnavailable(ApplicationError):
+    """Our own database cannot be reached or dropped the connection (503): the same request may work later."""
+
+    status_code = 503
+    code = "database_unavailable"
+    default_message = "Stratify's database is unavailable; nothing was recorded. Retry in a moment."
 
 
 class ServiceNotReady(ApplicationError):

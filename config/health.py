@@ -7,7 +7,10 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
+
+from config.probes import probe_reader
 
 Component = dict[str, Any]
 
@@ -74,6 +77,7 @@ def readiness_report() -> tuple[bool, dict[str, Component]]:
     return ready, report
 
 
+@csrf_exempt  # GET only: a POST gets the 405 in the error shape, not a CSRF refusal
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -81,10 +85,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@csrf_exempt
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness with per-component detail; 503 when a required component is down."""
+    """Readiness, 503 when a required component is down; per-component detail only for allowed callers
+    (METRICS_TOKEN or METRICS_ALLOWED_NETWORKS, config.probes)."""
     ready, components = readiness_report()
-    body = {"status": "ready" if ready else "not_ready", "components": components}
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
+    if probe_reader(request):
+        body["components"] = components
     return JsonResponse(body, status=200 if ready else 503)

@@ -1,4 +1,4 @@
-"""Key material from the environment: Fernet keys for tokens at rest, the HMAC key for pseudonyms.
+"""Key material from the environment: Fernet keys for tokens at rest, HMAC keys for pseudonyms and the audit chain.
 
 In development (no key set) keys are derived from SECRET_KEY with HKDF so the demo works out of
 the box; production checks (config.checks) refuse to start without explicit keys.
@@ -46,3 +46,11 @@ def _pseudonym_key() -> bytes:
 def pseudonymize(value: str) -> str:
     """HMAC-SHA256 pseudonym of an identifier (for audit records and logs)."""
     return hmac.new(_pseudonym_key(), value.encode(), hashlib.sha256).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def audit_chain_key() -> bytes:
+    """HMAC-SHA256 key of the audit hash chain and its checkpoints (AUDIT_CHAIN_KEY): the database never holds
+    it, so whoever can write the audit table cannot forge a record or re-hash the chain after one."""
+    configured = settings.AUDIT_CHAIN_KEY
+    return configured.encode() if configured else _derive(b"audit-chain")

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from config import health, views
+from config import health, metrics, views
 from smart_launch import views as smart_views
 
 handler400 = "config.api_errors.handler400"
@@ -22,7 +22,7 @@ urlpatterns = [
     path(".well-known/jwks.json", smart_views.jwks, name="smart_jwks"),
     path("models/", include("scoring.urls")),
     path("population/", include("population.urls")),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics, name="metrics"),
 ]
 
 if settings.SANDBOX_EHR_ENABLED:

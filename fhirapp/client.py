@@ -17,7 +17,14 @@ import orjson
 import requests
 
 from config import fetch, outbound
-from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, FhirResponseTooLarge, FhirServerError
+from fhirapp.errors import (
+    FhirDeadlineExceeded,
+    FhirRequestRejected,
+    FhirResponseInvalid,
+    FhirResponseTooLarge,
+    FhirServerError,
+)
+from fhirapp.shapes import bundle_matches, bundle_problem
 
 FHIR_JSON = "application/fhir+json"
 # A hostile or broken FHIR server must not exhaust our memory: one body, and one search's pages together.
@@ -64,8 +71,10 @@ class FhirClient:
         resources: list[dict[str, Any]] = []
         pages, fetched = 0, 0
         while True:
-            resources += [e["resource"] for e in bundle.get("entry", [])
-                          if "resource" in e and e.get("search", {}).get("mode", "match") == "match"]
+            problem = bundle_problem(bundle)
+            if problem is not None:  # its resources are checked one by one where they are used (PatientSnapshot)
+                raise FhirResponseInvalid(f"The FHIR server's search result is malformed: {problem}")
+            resources += bundle_matches(bundle)
             next_url = next_link(bundle)
             pages += 1
             if not next_url:
@@ -158,8 +167,8 @@ class FhirClient:
 
 def next_link(bundle: dict[str, Any]) -> str | None:
     """The `next` link of a Bundle, if any."""
-    for link in bundle.get("link", []):
-        if link.get("relation") == "next" and link.get("url"):
+    for link in bundle.get("link") or ():  # null is as absent (a Bundle checked by fhirapp.shapes)
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
             return str(link["url"])
     return None
 

@@ -2,7 +2,8 @@
 from config.errors import UpstreamFhirError, UpstreamUnavailable
 
 __all__ = [
-    "FhirDeadlineExceeded", "FhirRequestRejected", "FhirResponseTooLarge", "FhirServerError", "UpstreamFhirError",
+    "FhirDeadlineExceeded", "FhirRequestRejected", "FhirResponseInvalid", "FhirResponseTooLarge", "FhirServerError",
+    "FhirServerNotRegistered", "UpstreamFhirError",
 ]
 
 
@@ -45,3 +46,11 @@ class FhirServerNotRegistered(FhirRequestRejected):
 
     code = "fhir_server_not_registered"
     default_message = "This FHIR server is not a registered EHR, so nothing is written to it."
+
+
+class FhirResponseInvalid(UpstreamFhirError):
+    """The server's answer is not shaped as FHIR says (e.g. a Bundle whose entries are not objects)."""
+
+    code = "upstream_fhir_invalid"
+    default_message = "The FHIR server's answer is malformed."
+    retryable = False

@@ -24,10 +24,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from config.errors import FhirDataUnavailable
+from config.errors import FhirDataUnavailable, ValidationFailed
 from config.fhir_json import Requirements
 from fhirapp.client import FhirClient, next_link
 from fhirapp.errors import FhirDeadlineExceeded, FhirRequestRejected, UpstreamFhirError
+from fhirapp.shapes import bundle_matches, bundle_problem
 from fhirapp.snapshot import PatientSnapshot, Resource
 
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fhir-fetch")
@@ -111,7 +112,7 @@ def snapshot_fetch(*, plan: Iterable[FhirQuery], patient_id: str, context: Mappi
         value = (prefetch or {}).get(query.key, _ABSENT)
         if value is None:
             snapshot.sources[query.key] = "prefetch-null"
-        elif isinstance(value, dict) and value.get("resourceType") not in (None, "OperationOutcome"):
+        elif _prefetched(query.key, value):
             _take_prefetched(snapshot, query, value, client, deadline, received)
         else:
             to_fetch[query.key] = query
@@ -125,13 +126,30 @@ def snapshot_fetch(*, plan: Iterable[FhirQuery], patient_id: str, context: Mappi
 _ABSENT = object()
 
 
+def _prefetched(key: str, value: Any) -> bool:
+    """True for a usable prefetched resource or Bundle; False for absent or an OperationOutcome (then fetched).
+
+    Anything else is a malformed request (400 naming the prefetch key): a value that is not an object, or a
+    Bundle whose entries or links are not shaped as FHIR says. A malformed resource inside a usable Bundle is
+    set aside by the snapshot with a note instead.
+    """
+    if value is _ABSENT:
+        return False
+    problem = f"not a JSON object ({type(value).__name__})" if not isinstance(value, dict) else (
+        bundle_problem(value) if value.get("resourceType") == "Bundle" else None)
+    if problem is not None:
+        raise ValidationFailed(f"prefetch.{key[:60]} is not a FHIR resource, Bundle or null: {problem}",
+                               extra={"path": f"prefetch.{key[:60]}"})
+    return value.get("resourceType") not in (None, "OperationOutcome")
+
+
 def _take_prefetched(snapshot: PatientSnapshot, query: FhirQuery, value: dict[str, Any],
                      client: FhirClient | None, deadline: float, received: datetime) -> None:
     snapshot.sources[query.key] = "prefetch"
     if value.get("resourceType") != "Bundle":
         snapshot.add([value], key=query.key, source="prefetch", received_at=received)
         return
-    snapshot.add(_entries(value), key=query.key, source="prefetch", received_at=received)
+    snapshot.add(bundle_matches(value), key=query.key, source="prefetch", received_at=received)
     if next_link(value) is None:
         return
     if client is None:
@@ -143,12 +161,6 @@ def _take_prefetched(snapshot: PatientSnapshot, query: FhirQuery, value: dict[st
         snapshot.sources[query.key] = "prefetch+fetched"
     except UpstreamFhirError as exc:
         _failed(snapshot, query.key, exc)
-
-
-def _entries(bundle: Mapping[str, Any]) -> list[Resource]:
-    return [e["resource"] for e in bundle.get("entry") or ()
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-            and (e.get("search") or {}).get("mode", "match") == "match"]
 
 
 def _fetch_all(snapshot: PatientSnapshot, to_fetch: dict[str, FhirQuery], context: Mapping[str, Any],
@@ -207,7 +219,7 @@ def _fetch_one(client: FhirClient, query: str, deadline: float) -> list[Resource
             if exc.upstream_status in (404, 410):  # no such resource: no data, not an error
                 return []
             raise
-        return [resource] if resource.get("resourceType") not in (None, "OperationOutcome") else []
+        return [resource] if resource.get("resourceType") != "OperationOutcome" else []
     return client.bundle_resources(client.get(query, deadline=deadline), deadline=deadline)
 
 

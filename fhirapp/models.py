@@ -43,6 +43,13 @@ class WriteBack(models.Model):
     user_token_encrypted = models.TextField(blank=True)  # launching user's token, cleared once finished
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+    # When the next attempt is due at the latest (queued now, an attempt running until its time limit, or a retry
+    # waiting out its backoff): a pending row past it (plus WRITEBACK_RECONCILE_GRACE_SECONDS) was lost, e.g. with
+    # a killed worker, and the reconciler queues it again.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # An attempt holds the row until then, so a duplicate message (re-queued or redelivered) never runs beside it.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)  # the Celery task id (kept by its own retries)
     last_error = models.JSONField(default=dict, blank=True)  # {"message","code","extra"} incl. OperationOutcome
     resource_refs = models.JSONField(default=list, blank=True)  # locations answered by the FHIR server
     created_at = models.DateTimeField(auto_now_add=True)

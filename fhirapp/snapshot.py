@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from fhirapp.errors import UpstreamFhirError
+from fhirapp.shapes import resource_problem
 
 Resource = dict[str, Any]
 
@@ -39,6 +40,7 @@ class PatientSnapshot:
     unavailable: dict[str, str] = field(default_factory=dict)  # key -> reason (failed or too slow)
     errors: dict[str, UpstreamFhirError] = field(default_factory=dict)  # key -> the failure behind `unavailable`
     incomplete: list[str] = field(default_factory=list)  # keys whose paged Bundle could not be completed
+    unusable: list[str] = field(default_factory=list)  # "key: what: why" of each malformed resource set aside
 
     @property
     def resources(self) -> list[Resource]:
@@ -50,13 +52,26 @@ class PatientSnapshot:
         """The Patient resource, if one was found."""
         return next((r for r in self.resources if r.get("resourceType") == "Patient"), None)
 
-    def add(self, resources: Iterable[Resource], *, key: str, source: str, received_at: datetime) -> None:
-        """Tag and keep resources, dropping repeats of one already kept (same type and id)."""
+    def add(self, resources: Iterable[Any], *, key: str, source: str, received_at: datetime) -> None:
+        """Tag and keep resources, dropping repeats of one already kept (same type and id) and setting aside
+        (in `unusable`) any whose fields we read do not have their FHIR types (`fhirapp.shapes`)."""
         seen = {(e.resource.get("resourceType"), e.resource.get("id")) for e in self.entries}
-        for resource in resources:
+        for index, resource in enumerate(resources):
+            problem = resource_problem(resource)
+            if problem is not None:
+                self.unusable.append(f"{key}: {_name(resource, index)}: {problem}")
+                continue
             rid = resource.get("id")
             ident = (str(resource.get("resourceType")), rid) if isinstance(rid, str) else None
             if ident is None or ident not in seen:
                 if ident is not None:
                     seen.add(ident)
                 self.entries.append(SnapshotEntry(resource, key, source, received_at))
+
+
+def _name(resource: Any, index: int) -> str:
+    """`Type/id` of a resource when both are usable text, else its position."""
+    if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str) \
+            and isinstance(resource.get("id"), str):
+        return f"{resource['resourceType'][:40]}/{resource['id'][:64]}".replace("\x00", "?")
+    return f"entry {index}"

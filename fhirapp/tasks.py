@@ -17,6 +17,7 @@ from django.db import InterfaceError, OperationalError
 from config.errors import UpstreamUnavailable
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import error_of, write_back_deliver, write_back_fail
+from fhirapp.services.writeback_reconcile import write_back_reconcile
 
 TRANSIENT_ERRORS = (UpstreamUnavailable, OperationalError, InterfaceError)
 
@@ -28,8 +29,10 @@ class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: 
     retry_backoff = settings.WRITEBACK_RETRY_BASE_SECONDS  # countdown = BASE * 2**retries ...
     retry_backoff_max = int(settings.WRITEBACK_RETRY_MAX_SECONDS)  # ... capped here ...
     retry_jitter = True  # ... then drawn uniformly from [0, countdown] ("full jitter")
-    acks_late = True
+    acks_late = True  # a worker killed mid-attempt leaves the message to the broker (and the row to the reconciler)
     reject_on_worker_lost = True
+    ignore_result = True  # nobody reads a write-back's result: the row is the record
+    time_limit = settings.WRITEBACK_TASK_TIME_LIMIT_SECONDS
 
     @property
     def max_retries(self) -> int:
@@ -50,4 +53,10 @@ class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: 
 @shared_task(bind=True, base=WriteBackTask, name="fhirapp.write_back_send")  # type: ignore[untyped-decorator]  # Celery is untyped
 def write_back_send(self: WriteBackTask, write_back_id: int) -> str:
     """Send one write-back (one attempt); the retry policy and the failure handling are WriteBackTask's."""
-    return str(write_back_deliver(write_back_id=write_back_id).status)
+    return str(write_back_deliver(write_back_id=write_back_id, attempt_owner=str(self.request.id or "")).status)
+
+
+@shared_task(name="fhirapp.write_back_reconcile", ignore_result=True)  # type: ignore[untyped-decorator]  # Celery is untyped
+def write_back_reconcile_task() -> int:
+    """Every minute (CELERY_BEAT_SCHEDULE): queue again the pending write-backs that were lost."""
+    return write_back_reconcile()

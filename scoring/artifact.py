@@ -38,7 +38,22 @@ def sha256_file(path: Path) -> str:
 
 def read_metadata(model_bytes_or_session: Any) -> dict[str, Any]:
     """Our metadata from an onnxruntime session (JSON values decoded)."""
-    raw = model_bytes_or_session.get_modelmeta().custom_metadata_map
+    return _decoded(model_bytes_or_session.get_modelmeta().custom_metadata_map)
+
+
+def read_file_metadata(onnx_path: Path) -> dict[str, Any]:
+    """The same metadata read from the ONNX file with the `onnx` package (protobuf only, no runtime).
+
+    Startup checks use it: a process that forks (gunicorn's master, Celery's) must not import onnxruntime,
+    whose forked children then hang at exit (measured with onnxruntime-gpu 1.31.1).
+    """
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    return _decoded({prop.key: prop.value for prop in model.metadata_props})
+
+
+def _decoded(raw: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key.startswith(META_PREFIX):

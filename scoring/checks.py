@@ -13,9 +13,12 @@ from scoring.readiness import version_problems
 
 @checks.register(checks.Tags.models, deploy=False)
 def model_registry_check(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Report serving model versions that cannot load (spec version, feature order, checksum, files)."""
+    """Report serving model versions that cannot load (spec version, feature order, checksum, files).
+
+    Without onnxruntime (`load=False`): this runs in gunicorn's and Celery's parent processes, which fork.
+    """
     try:
-        problems = [m for m in version_problems() if not m["ready"]]
+        problems = [m for m in version_problems(load=False) if not m["ready"]]
     except DatabaseError:  # no database yet (before migrate): nothing registered to check
         return []
     level = {"active": checks.Error, "canary": checks.Error, "shadow": checks.Warning}

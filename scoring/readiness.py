@@ -10,8 +10,11 @@ SERVING = (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY, ModelVersion.
 REQUIRED = (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY)  # a shadow that fails is only reported
 
 
-def version_problems() -> list[dict[str, Any]]:
-    """One entry per serving version: name, version, status, ready, provider, and the problem if any."""
+def version_problems(*, load: bool = True) -> list[dict[str, Any]]:
+    """One entry per serving version: name, version, status, ready, provider, and the problem if any.
+
+    `load=False` checks the artifacts without onnxruntime (provider None): for process start-up checks.
+    """
     out: list[dict[str, Any]] = []
     for mv in ModelVersion.objects.filter(status__in=SERVING).order_by("name", "version"):
         entry: dict[str, Any] = {"name": mv.name, "version": mv.version, "status": mv.status, "kind": mv.kind}
@@ -19,11 +22,18 @@ def version_problems() -> list[dict[str, Any]]:
             out.append({**entry, "ready": True, "provider": "rule"})
             continue
         try:
-            model = registry.load(mv.name, mv.version, mv.artifact_path, mv.sha256)
-            out.append({**entry, "ready": True, "provider": model.provider})
+            provider = _provider(mv, load)
+            out.append({**entry, "ready": True, "provider": provider})
         except Exception as exc:  # a readiness probe reports, never raises
             out.append({**entry, "ready": False, "provider": None, "problem": str(exc)[:300]})
     return out
+
+
+def _provider(mv: ModelVersion, load: bool) -> str | None:
+    if not load:
+        registry.inspect(mv.name, mv.artifact_path, mv.sha256)
+        return None
+    return registry.load(mv.name, mv.version, mv.artifact_path, mv.sha256).provider
 
 
 NO_ACTIVE_MODEL = ("no model version is active, so no CDS service is published: run `manage.py production_setup` "

@@ -232,6 +232,8 @@ def _session(*, config: SmartConfiguration, client_id: str, confidential: bool, 
 
 
 def _token_call(session: OAuth2Session, what: str, **kwargs: Any) -> dict[str, Any]:
+    for hook in ("access_token_response", "refresh_token_response"):
+        session.register_compliance_hook(hook, _raise_transient_status)
     try:
         token = dict(session.fetch_token(timeout=settings.SMART_HTTP_TIMEOUT, **kwargs))
     except OAuthError as exc:
@@ -250,6 +252,14 @@ def _token_call(session: OAuth2Session, what: str, **kwargs: Any) -> dict[str, A
     if not isinstance(token.get("access_token"), str) or not token["access_token"]:
         raise TokenExchangeFailed(f"The EHR's {what} answer has no access token.")
     return token
+
+
+def _raise_transient_status(response: requests.Response) -> requests.Response:
+    """A 5xx, 408 or 429 answer is transient even when its body is an OAuth error (authlib would read that as a
+    definite refusal): raise it as an HTTP error, which `_token_call` maps to TokenEndpointUnavailable."""
+    if fetch.transient_status(response.status_code):
+        response.raise_for_status()
+    return response
 
 
 def _transient(exc: Exception) -> bool:

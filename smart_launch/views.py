@@ -62,6 +62,7 @@ def signout(request: HttpRequest) -> HttpResponse:
     return render(request, "smart_launch/signed_out.html")
 
 
+@csrf_exempt  # GET only: another method gets the 405 in the error shape, not a CSRF refusal
 @require_GET
 def jwks(request: HttpRequest) -> JsonResponse:
     """Our public keys (active and recently retired) for private_key_jwt verification, by kid."""

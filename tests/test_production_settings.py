@@ -11,6 +11,7 @@ GOOD = {
     "ALLOWED_HOSTS": "stratify.example.org",
     "FIELD_ENCRYPTION_KEY": "lCMTFOw0_DjZy3nE2p3o2rUjz8dWE7XHxDbRT3hx4_g=",
     "AUDIT_PSEUDONYM_KEY": "k" * 64,
+    "AUDIT_CHAIN_KEY": "c" * 64,
     "DATABASE_URL": "sqlite:////tmp/stratify-prod-check.sqlite3",
     "PUBLIC_BASE_URL": "https://stratify.example.org",
     "REDIS_URL": "redis://127.0.0.1:6379/9",  # the shared jti replay store (never contacted by `check`)

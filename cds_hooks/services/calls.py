@@ -138,6 +138,8 @@ def data_note(service: CdsServiceDefinition, data: PatientSnapshot) -> str:
             groups.setdefault(words[source], []).append(tpl.label)
     parts = [f"{', '.join(labels)} {how}" for how, labels in groups.items()]
     parts += [f"{_label(service, key)} incomplete (paged result without FHIR access)" for key in data.incomplete]
+    if data.unusable:
+        parts.append(f"{len(data.unusable)} malformed resource(s) set aside as unusable, e.g. {data.unusable[0][:160]}")
     return "; ".join(parts) + "." if parts else "no data."
 
 
@@ -185,7 +187,8 @@ def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]],
     """
     actor = f"cds:{call.caller.iss}"
     detail = {"service": call.service.id, "hook": call.service.hook, "hookInstance": call.request.hook_instance[:200],
-              "user": call.user_id[:200], "sources": data.sources, "unavailable": data.unavailable}
+              "user": call.user_id[:200], "sources": data.sources, "unavailable": data.unavailable,
+              "unusable": data.unusable[:20]}
     kept = len(audits.pending)
     try:
         with transaction.atomic():

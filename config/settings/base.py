@@ -30,6 +30,9 @@ SHARED_DATA = data_dir()
 # refused by the production checks.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 AUDIT_PSEUDONYM_KEY = env.str("AUDIT_PSEUDONYM_KEY", default="")
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
+# Signed checkpoints of the audit chain's head, appended here (and logged) outside the database.
+AUDIT_CHECKPOINT_FILE = env.path("AUDIT_CHECKPOINT_FILE", default=str(BASE_DIR / "var" / "audit-checkpoints.jsonl"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -57,6 +60,7 @@ if SANDBOX_EHR_ENABLED:
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.RejectNulMiddleware",  # before anything (sessions, CSRF, views) reads the request's text
     "config.middleware.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware; CDS paths only (CORS_URLS_REGEX)
     "django.middleware.security.SecurityMiddleware",
@@ -116,6 +120,10 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Who may read /metrics and /readyz's detail (config/probes.py): a bearer token, or these networks (REMOTE_ADDR).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+CSRF_FAILURE_VIEW = "config.api_errors.csrf_failure"  # the error shape, never Django's HTML page on JSON paths
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "SAMEORIGIN"

@@ -36,4 +36,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    # Pending write-backs whose message was lost (a killed worker, a broker outage, a full queue) are queued again.
+    "write-back-reconcile": {
+        "task": "fhirapp.write_back_reconcile",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # A signed checkpoint of the audit chain's head, outside the database (audit/checkpoints.py).
+    "audit-checkpoint": {
+        "task": "stratify.audit_checkpoint",
+        "schedule": env.float("AUDIT_CHECKPOINT_MINUTES", default=15.0) * 60,
+        "options": {"expires": 10 * 60},
+    },
 }

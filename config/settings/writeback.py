@@ -17,6 +17,15 @@ WRITEBACK_RETRY_MAX_SECONDS = env.float("WRITEBACK_RETRY_MAX_SECONDS", default=3
 WRITEBACK_THREADS = env.int("WRITEBACK_THREADS", default=2)
 # Deadline of one transaction POST (seconds).
 WRITEBACK_TIMEOUT_SECONDS = env.float("WRITEBACK_TIMEOUT_SECONDS", default=20.0)
+# Hard time limit of one delivery attempt (token, pre-check search, transaction: each bounded by its own deadline).
+WRITEBACK_TASK_TIME_LIMIT_SECONDS = env.int("WRITEBACK_TASK_TIME_LIMIT_SECONDS",
+                                            default=int(3 * WRITEBACK_TIMEOUT_SECONDS) + 30)
+# A pending write-back this long past its due time (`next_attempt_at`) was lost (a killed worker, a broker outage
+# at enqueue, a message left over the queue bound): the reconciler (Celery beat, every minute) queues it again.
+WRITEBACK_RECONCILE_GRACE_SECONDS = env.int("WRITEBACK_RECONCILE_GRACE_SECONDS", default=120)
+# At most this many write-back messages wait in the broker; past it new ones are not queued but stay pending
+# (the reconciler queues them once the queue drains). Exposed as stratify_writeback_queue_length on /metrics.
+WRITEBACK_QUEUE_MAX = env.int("WRITEBACK_QUEUE_MAX", default=10000)
 # Least privilege for the `admin` group, as allowlists (a model not listed gets no permission at all,
 # e.g. SMART sessions and authorization requests, which hold tokens): full rights on these models ...
 GOVERNANCE_ADMIN_MODELS = ["scoring.modelversion", "scoring.thresholdpolicy", "cds_hooks.trustedcdsclient",
@@ -27,3 +36,8 @@ GOVERNANCE_ADMIN_VIEW_MODELS = ["scoring.thresholdpolicychange", "cds_hooks.issu
 # Who gives the write-back its SMART Backend Services token: a function (iss, scope) -> access token.
 # Passed in by dotted path so fhirapp does not import the SMART app.
 WRITEBACK_TOKEN_PROVIDER = "smart_launch.backend.backend_access_token"  # noqa: S105 - a function path
+# Redis gives an unacknowledged message (acks_late) back after this long. It must outlast the longest retry
+# countdown plus one attempt, or a retry waiting in a worker would be delivered twice; a killed worker's
+# write-back does not wait for it: the reconciler queues it again after its attempt's time limit plus the grace.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(WRITEBACK_RETRY_MAX_SECONDS) + WRITEBACK_TASK_TIME_LIMIT_SECONDS + 60}

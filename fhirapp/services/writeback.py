@@ -17,13 +17,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -128,7 +129,7 @@ def _create(result: Assessment, *, key: str, patient_id: str, encounter_id: str 
         supersedes=supersedes, patient_pseudonym=pseudonymize(patient_id),
         patient_ref_encrypted=encrypt_text(patient_id), fhir_base_url=base,
         payload_encrypted=encrypt_text(orjson.dumps(bundle).decode()),
-        user_token_encrypted=encrypt_text(user_token) if user_token else "")
+        user_token_encrypted=encrypt_text(user_token) if user_token else "", next_attempt_at=recorded)
 
 
 def _revised(earlier: WriteBack | None) -> dict[str, Any] | None:
@@ -152,8 +153,9 @@ def write_back_schedule(write_back: WriteBack) -> None:
 def write_back_retry(write_back: WriteBack) -> bool:
     """Re-queue a failed write-back (admin action); False when it is not failed."""
     with transaction.atomic():
+        now = timezone.now()
         updated = WriteBack.objects.filter(pk=write_back.pk, status=WriteBack.Status.FAILED).update(
-            status=WriteBack.Status.PENDING, updated_at=timezone.now())
+            status=WriteBack.Status.PENDING, updated_at=now, next_attempt_at=now, lease_until=None)
         if updated:
             write_back_schedule(write_back)
     return bool(updated)
@@ -188,13 +190,33 @@ def _entry(full_url: str, resource: dict[str, Any], if_none_exist: str | None) -
     return {"fullUrl": full_url, "resource": resource, "request": request}
 
 
-def write_back_deliver(*, write_back_id: int) -> WriteBack:
-    """POST the Bundle once. Marks succeeded, or failed on a 4xx; re-raises retryable errors (5xx, timeout)."""
+def write_back_claim(write_back_id: int, owner: str) -> bool:
+    """Take the lease on a pending row for one attempt (until the task's time limit); False when it is not pending
+    or another task holds it (a duplicate message re-queued by the reconciler). The same task's own retries
+    (same Celery task id) may take it back, e.g. after our database dropped the connection mid-attempt."""
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.WRITEBACK_TASK_TIME_LIMIT_SECONDS)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | (Q(lease_owner=owner) & ~Q(lease_owner=""))
+    return bool(WriteBack.objects.filter(free, pk=write_back_id, status=WriteBack.Status.PENDING).update(
+        attempts=F("attempts") + 1, lease_until=until, lease_owner=owner[:64], next_attempt_at=until,
+        updated_at=now))
+
+
+def retry_due(attempts: int) -> datetime:
+    """The latest time the retry after attempt number `attempts` runs: Celery's backoff before its jitter."""
+    base = max(1, int(settings.WRITEBACK_RETRY_BASE_SECONDS))
+    countdown = min(settings.WRITEBACK_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1))
+    return timezone.now() + timedelta(seconds=countdown)
+
+
+def write_back_deliver(*, write_back_id: int, attempt_owner: str = "") -> WriteBack:
+    """POST the Bundle once. Marks succeeded, or failed on a 4xx; re-raises retryable errors (5xx, timeout).
+
+    Nothing is done for a row that is no longer pending or whose lease another attempt holds.
+    """
+    if not write_back_claim(write_back_id, attempt_owner):
+        return WriteBack.objects.get(pk=write_back_id)
     write_back = WriteBack.objects.get(pk=write_back_id)
-    if write_back.status == WriteBack.Status.SUCCEEDED:
-        return write_back
-    WriteBack.objects.filter(pk=write_back.pk).update(attempts=write_back.attempts + 1, updated_at=timezone.now())
-    write_back.refresh_from_db()
     try:
         client = _client(write_back)
         refs = _already_written(client, write_back.idempotency_key)
@@ -204,10 +226,12 @@ def write_back_deliver(*, write_back_id: int) -> WriteBack:
             refs = [str(e.get("response", {}).get("location", "")) for e in response.get("entry", [])]
     except ApplicationError as exc:
         if getattr(exc, "retryable", False):
-            _save(write_back, last_error=error_of(exc))
+            _save(write_back, last_error=error_of(exc), lease_until=None,
+                  next_attempt_at=retry_due(write_back.attempts))
             raise
         return write_back_fail(write_back, error_of(exc))
-    _save(write_back, status=WriteBack.Status.SUCCEEDED, resource_refs=refs, last_error={}, user_token_encrypted="")
+    _save(write_back, status=WriteBack.Status.SUCCEEDED, resource_refs=refs, last_error={}, user_token_encrypted="",
+          lease_until=None, next_attempt_at=None)
     _audit(write_back, outcome="success", detail={"resource_refs": refs})
     return write_back
 
@@ -231,7 +255,8 @@ def _already_written(client: FhirClient, key: str) -> list[str]:
 
 def write_back_fail(write_back: WriteBack, error: dict[str, Any]) -> WriteBack:
     """Mark failed with the error (OperationOutcome included) and audit it."""
-    _save(write_back, status=WriteBack.Status.FAILED, last_error=error, user_token_encrypted="")
+    _save(write_back, status=WriteBack.Status.FAILED, last_error=error, user_token_encrypted="", lease_until=None,
+          next_attempt_at=None)
     _audit(write_back, outcome="failure", detail={"error": {k: error.get(k) for k in ("message", "code")}})
     logger.warning("write-back %s failed: %s", write_back.pk, error.get("code"))
     return write_back

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from scoring.artifact import BOOSTER_NAME, ONNX_NAME, Platt, read_metadata, sha256_file
+from scoring.artifact import BOOSTER_NAME, ONNX_NAME, Platt, read_file_metadata, read_metadata, sha256_file
 from scoring.catalogue import definition
 from scoring.features.spec import SPEC_VERSION, FeatureSpec
 from scoring.serving.providers import providers
@@ -85,6 +85,13 @@ def check_metadata(name: str, metadata: dict[str, Any]) -> None:
     expected = [f.name for f in model_features(name)]
     if metadata.get("features") != expected:
         raise ArtifactProblem(f"{name}: feature order of the artifact differs from the serving spec")
+
+
+def inspect(name: str, artifact_path: str, sha256: str) -> None:
+    """Raise ArtifactProblem unless the artifact could serve (files, checksum, spec), without onnxruntime."""
+    folder = resolve_path(artifact_path)
+    verify(name, folder, sha256)
+    check_metadata(name, read_file_metadata(folder / ONNX_NAME))
 
 
 def load(name: str, version: str, artifact_path: str, sha256: str) -> LoadedModel:

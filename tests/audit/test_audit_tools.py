@@ -27,8 +27,11 @@ def _chain(n: int = 4) -> list[AuditRecord]:
 
 
 def _raw_sql(sql: str, params: list[Any]) -> None:
+    """Tamper as the table's owner would: past the append-only trigger (tests/audit/test_audit_tamper.py)."""
     with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE fhirapp_auditrecord DISABLE TRIGGER stratify_audit_append_only")
         cursor.execute(sql, params)
+        cursor.execute("ALTER TABLE fhirapp_auditrecord ENABLE TRIGGER stratify_audit_append_only")
 
 
 class AuditVerifyTests:

@@ -34,7 +34,15 @@ def _wait_finished(write_back: WriteBack, timeout: float = 60) -> WriteBack:
     raise AssertionError(f"write-back still pending after {timeout} s (attempts={write_back.attempts})")
 
 
+def _stored_results() -> int:
+    from config.celery import app
+
+    with app.connection_for_read() as conn:
+        return len(conn.default_channel.client.keys("celery-task-meta-*"))
+
+
 def test_worker_retries_503_and_writes_once(live_server: Any, celery_worker_process: subprocess.Popen[bytes]) -> None:
+    results_before = _stored_results()
     base = fhir_base(live_server)
     # The worker is another process: it learns the sandbox is a registered EHR from the database, as in production.
     EhrRegistration.objects.create(name="Sandbox EHR", iss=base, client_id="stratify-sidebar")
@@ -47,5 +55,6 @@ def test_worker_retries_503_and_writes_once(live_server: Any, celery_worker_proc
     write_back = _wait_finished(write_back)
     assert write_back.status == "succeeded", write_back.last_error
     assert write_back.attempts == 2
+    assert _stored_results() == results_before  # ignore_result: nothing kept in Redis that nobody reads
     [ra] = written(client, "RiskAssessment", write_back.idempotency_key)
     assert len(provenances(client, f"RiskAssessment/{ra['id']}")) == 1

@@ -1,74 +1,99 @@
-"""The production server as deployed: gunicorn with config/gunicorn.py, its fork hooks and a graceful stop."""
-import http.client
-import json
+"""The shipped gunicorn config on PostgreSQL with production settings: every worker serves, metrics add up over
+the workers, probes are restricted, and a stop ends within seconds (no worker hangs on its way out)."""
+import re
 import signal
-import socket
 import subprocess
 import time
-from io import StringIO
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
-from django.core.management import call_command
+import requests
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.test_production_walkthrough import ROOT, _environment, _free_port, _manage, database
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(port: int, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def _wait_until_serving(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {proc.returncode} before serving")
-        try:
-            if _get(port, "/healthz")[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError("gunicorn did not serve /healthz within 90 s")
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+__all__ = ["database"]  # the walkthrough's own-database fixture
+WORKERS = 2
+TOKEN = "metrics-token-for-the-test"
+HTTPS = {"X-Forwarded-Proto": "https"}
 
 
 @pytest.fixture
-def gunicorn_port(child_process_env: dict[str, str]) -> object:
-    """gunicorn (one sync worker, config/gunicorn.py) on the test database, stopped with SIGTERM."""
-    call_command("install_models", stdout=StringIO())
+def gunicorn(database: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     port = _free_port()
-    env = {**child_process_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"}
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_until_serving(proc, port)
-        yield port
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    env = {**_environment(database, port), "GUNICORN_WORKERS": str(WORKERS), "METRICS_TOKEN": TOKEN,
+           "METRICS_ALLOWED_NETWORKS": "10.255.255.0/24"}  # loopback is not allowed: only the token opens
+    _manage(env, "migrate", "--noinput")
+    _manage(env, "production_setup")  # the shipped models, so that /readyz is ready
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py",
+                                 "--access-logfile", "-", "--access-logformat", "served-by %(p)s %(s)s %(U)s"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_up(base, proc, log)
+            yield {"proc": proc, "base": base, "log": log}
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
-def test_gunicorn_boots_a_worker_with_the_models_loaded_and_serves(gunicorn_port: int) -> None:
-    """post_fork loads every serving model in the worker (a failure there would stop the worker from booting);
-    the worker then answers liveness and readiness with each installed model ready."""
-    status, body = _get(gunicorn_port, "/readyz")
-    report = json.loads(body)
-    assert status == 200, report
-    models = report["components"]["model_registry"]["models"]
-    assert {m["name"] for m in models} >= {"sepsis", "news2", "qsofa"}
-    assert all(m["ready"] for m in models), models
+def _wait_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if requests.get(f"{base}/healthz", headers=HTTPS, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or workers still loading their models
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"gunicorn did not answer: {log.read_text()[-3000:]}")
+
+
+def _booted(log: Path) -> set[str]:
+    return set(re.findall(r"Booting worker with pid: (\d+)", log.read_text()))
+
+
+def _served_by(log: Path) -> set[str]:
+    return set(re.findall(r"served-by <(\d+)> 200 /readyz", log.read_text()))
+
+
+def _requests_total(base: str) -> float:
+    text = requests.get(f"{base}/metrics", headers={**HTTPS, "Authorization": f"Bearer {TOKEN}"}, timeout=10).text
+    match = re.search(r'^django_http_requests_total_by_method_total\{method="GET"\} ([0-9.e+]+)$', text, re.M)
+    assert match, text[:2000]
+    return float(match.group(1))
+
+
+def test_every_worker_serves_metrics_add_up_and_stop_is_prompt(gunicorn: dict[str, Any]) -> None:
+    base, log, proc = gunicorn["base"], gunicorn["log"], gunicorn["proc"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(10):  # until every worker has answered /readyz (which reads the database and the models)
+            answers = list(pool.map(lambda _: requests.get(f"{base}/readyz", headers=HTTPS, timeout=30), range(24)))
+            assert all(a.status_code == 200 and a.json() == {"status": "ready"} for a in answers), answers[0].text
+            if len(_served_by(log)) >= WORKERS:
+                break
+    assert len(_booted(log)) == WORKERS, log.read_text()[-3000:]  # none died at boot and was replaced
+    assert _served_by(log) == _booted(log)
+    assert "Traceback" not in log.read_text()
+
+    first = _requests_total(base)
+    for _ in range(30):
+        requests.get(f"{base}/healthz", headers=HTTPS, timeout=10)
+    second = _requests_total(base)
+    assert first >= 24 and second >= first + 30, (first, second)  # one sum over every worker, never one worker's
+
+    denied = requests.get(f"{base}/metrics", headers=HTTPS, timeout=10)
+    assert denied.status_code == 403 and denied.json()["code"] == "permission_denied"
+    detailed = requests.get(f"{base}/readyz", headers={**HTTPS, "Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert set(detailed.json()["components"]) >= {"database", "model_registry"}
+
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)  # the graceful timeout is 30 s: a worker hanging on exit would run into it
+    assert proc.returncode == 0, log.read_text()[-3000:]

@@ -58,6 +58,7 @@ def _environment(database_url: str, port: int) -> dict[str, str]:
             "PUBLIC_BASE_URL": f"https://127.0.0.1:{port}", "DATABASE_URL": database_url,
             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
             "FIELD_ENCRYPTION_KEY": "lCMTFOw0_DjZy3nE2p3o2rUjz8dWE7XHxDbRT3hx4_g=", "AUDIT_PSEUDONYM_KEY": "a" * 64,
+            "AUDIT_CHAIN_KEY": "c" * 64,
             "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"}
 
 

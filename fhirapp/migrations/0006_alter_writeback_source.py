@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fhirapp', '0004_delete_auditrecord'),
+        ('fhirapp', '0005_writeback_due_and_lease'),
     ]
 
     operations = [
