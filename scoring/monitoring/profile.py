@@ -14,7 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 PSI_BINS = 10  # deciles of the reference's present values (merged where values tie)
-QUANTILES = np.linspace(0.0, 1.0, 51)
+# The midpoint of each percentile band (0.5 %, 1.5 %, ..., 99.5 %), each a value that occurs (ties kept:
+# rounded lab values); together an equal-weight sample of the reference, extremes excluded.
+QUANTILES = (np.arange(100) + 0.5) / 100
 DIGITS = 6  # significant digits kept in the card
 
 
@@ -34,6 +36,11 @@ def bin_shares(present: npt.NDArray[np.float64], edges: npt.NDArray[np.float64])
     return counts / max(len(present), 1)
 
 
+def reference_sample(quantiles: list[float]) -> npt.NDArray[np.float64]:
+    """Values distributed as the reference (each stored quantile stands for 1 % of it)."""
+    return np.asarray(quantiles, dtype=np.float64)
+
+
 def column_profile(values: npt.NDArray[Any]) -> dict[str, Any]:
     """One column's reference: rows, missing share and, when any value is present, its bins and quantiles."""
     column = np.asarray(values, dtype=np.float64)
@@ -44,7 +51,7 @@ def column_profile(values: npt.NDArray[Any]) -> dict[str, Any]:
         return profile
     edges = bin_edges(present)
     return {**profile, "edges": _round(edges), "shares": _round(bin_shares(present, edges)),
-            "quantiles": _round(np.quantile(present, QUANTILES)),
+            "quantiles": _round(np.quantile(present, QUANTILES, method="inverted_cdf")),
             "mean": _round(np.array([present.mean()]))[0], "std": _round(np.array([present.std()]))[0]}
 
 
