@@ -1,6 +1,8 @@
 """HTML model pages: the registry at /models/ and each version's card at /models/<name>/<version>/."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -9,7 +11,8 @@ from scoring.artifact import EXPLANATION_PNG, RELIABILITY_PNG
 from scoring.card import card_markdown_sections, external_metrics
 from scoring.catalogue import DataRequirements, definition
 from scoring.errors import ModelNotFound
-from scoring.models import ModelVersion
+from scoring.models import DriftRun, ModelVersion
+from scoring.monitoring.selectors import latest_run, latest_runs
 from scoring.readiness import version_problems
 from scoring.selectors import model_version_get, model_versions_all
 from scoring.serving.registry import resolve_path
@@ -32,12 +35,13 @@ def _requirements(name: str) -> DataRequirements | None:
 def model_index(request: HttpRequest) -> HttpResponse:
     """Every registered version with its status, readiness and headline external metrics, linking its card."""
     states = {(m["name"], m["version"]): m for m in version_problems()}
+    runs = latest_runs()
     rows = []
     for mv in model_versions_all():
         key, metrics = external_metrics(mv.card or {})
         rows.append({"mv": mv, "state": states.get((mv.name, mv.version)), "hooks": _hooks(mv.name),
                      "external_set": EXTERNAL_SETS.get(key or "", (key or "").removeprefix("external_")),
-                     "external": metrics})
+                     "external": metrics, "drift": runs.get((mv.name, mv.version))})
     return render(request, "scoring/model_index.html", {"rows": rows})
 
 
@@ -53,8 +57,18 @@ def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
                "requirements": _requirements(name),
                "sections": card_markdown_sections(mv.card or {}),
                "changes": list(policy.changes.all()[:20]) if policy else [],
-               "has_reliability": _has_figure(mv, RELIABILITY_PNG), "has_explanation": _has_figure(mv, EXPLANATION_PNG)}
+               "has_reliability": _has_figure(mv, RELIABILITY_PNG), "has_explanation": _has_figure(mv, EXPLANATION_PNG),
+               **_drift_context(latest_run(name, version))}
     return render(request, "scoring/model_card.html", context)
+
+
+def _drift_context(run: DriftRun | None) -> dict[str, Any]:
+    """The latest drift run and its flagged columns, most shifted first (by their test statistic)."""
+    if run is None:
+        return {"drift": None, "drifted": []}
+    drifted = [{"name": name, **run.results.get(name, {})} for name in run.flagged]
+    drifted.sort(key=lambda c: -float(c.get("psi", 0.0)))
+    return {"drift": run, "drifted": drifted}
 
 
 def _has_figure(mv: ModelVersion, filename: str) -> bool:

@@ -28,7 +28,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 
-from scoring.monitoring.profile import bin_shares, reference_sample
+from scoring.monitoring.profile import as_model_sees, bin_shares, reference_sample
 
 SMALL_WINDOW = 1000
 DISCRETE_LEVELS = 5
@@ -98,7 +98,7 @@ def missing_drift(ref: dict[str, Any], n: int, missing: int) -> dict[str, Any]:
 
 def column_drift(ref: dict[str, Any], values: npt.NDArray[Any]) -> dict[str, Any]:
     """Every check of one column's served values (NaN = missing) against its reference profile."""
-    column = np.asarray(values, dtype=np.float64)
+    column = as_model_sees(values)
     present = column[np.isfinite(column)]
     result: dict[str, Any] = {"n": int(len(column)), "present": int(len(present)),
                               **missing_drift(ref, len(column), len(column) - len(present))}

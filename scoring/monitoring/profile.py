@@ -30,15 +30,22 @@ def bin_edges(present: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.unique(np.asarray(_round(inner), dtype=np.float64))
 
 
+def as_model_sees(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """Values at the model's float32 precision, so a served 83.14 and a training 83.1399994 tie, as they do
+    for the model (the card keeps DIGITS significant digits, within float32's)."""
+    return np.asarray(values, dtype=np.float32).astype(np.float64)
+
+
 def bin_shares(present: npt.NDArray[np.float64], edges: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Share of `present` in each bin (-inf, e1], (e1, e2], ..., (ek, inf)."""
-    counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
+    """Share of `present` in each bin (-inf, e1], (e1, e2], ..., (ek, inf), at the model's precision."""
+    counts = np.bincount(np.searchsorted(as_model_sees(edges), as_model_sees(present), side="left"),
+                         minlength=len(edges) + 1)
     return counts / max(len(present), 1)
 
 
 def reference_sample(quantiles: list[float]) -> npt.NDArray[np.float64]:
     """Values distributed as the reference (each stored quantile stands for 1 % of it)."""
-    return np.asarray(quantiles, dtype=np.float64)
+    return as_model_sees(np.asarray(quantiles))
 
 
 def column_profile(values: npt.NDArray[Any]) -> dict[str, Any]:
