@@ -47,21 +47,22 @@ def _served(mv: ModelVersion, since: datetime, until: datetime
     return x, np.array([s for f, s in rows if len(f) == width], dtype=np.float64)
 
 
-def _verdict(profile: dict[str, Any] | None, rows: int) -> str | None:
+def _checked(profile: dict[str, Any] | None, features: list[str], x: npt.NDArray[np.float64],
+             scores: npt.NDArray[np.float64]) -> tuple[str, dict[str, Any], list[str]]:
+    """(verdict, per-column results, flagged columns) of one window."""
     if profile is None:
-        return DriftRun.Verdict.NO_REFERENCE
-    return DriftRun.Verdict.TOO_FEW if rows < settings.MONITORING_MIN_ROWS else None
+        return DriftRun.Verdict.NO_REFERENCE, {}, []
+    if len(scores) < settings.MONITORING_MIN_ROWS:
+        return DriftRun.Verdict.TOO_FEW, {}, []
+    found = profile_drift(profile, features, x, scores)
+    verdict = DriftRun.Verdict.ATTENTION if found["flagged"] else DriftRun.Verdict.STABLE
+    return verdict, found["columns"], found["flagged"]
 
 
 def drift_check(mv: ModelVersion, *, since: datetime, until: datetime, run_by: str = MONITOR_ACTOR) -> DriftRun:
     """Compare the version's inferences served in [since, until) with its reference; store and audit the run."""
-    profile = reference_of(mv)
     x, scores = _served(mv, since, until)
-    verdict, results, flagged = _verdict(profile, len(scores)), {}, []
-    if verdict is None and profile is not None:
-        found = profile_drift(profile, list(mv.card["features"]), x, scores)
-        results, flagged = found["columns"], found["flagged"]
-        verdict = DriftRun.Verdict.ATTENTION if flagged else DriftRun.Verdict.STABLE
+    verdict, results, flagged = _checked(reference_of(mv), list((mv.card or {}).get("features") or []), x, scores)
     run = DriftRun.objects.create(model_name=mv.name, model_version=mv.version, window_start=since,
                                   window_end=until, rows=len(scores), verdict=verdict, flagged=flagged,
                                   results=results, run_by=run_by)
