@@ -63,11 +63,11 @@ def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
 
 
 def _drift_context(run: DriftRun | None) -> dict[str, Any]:
-    """The latest drift run and its flagged columns, most shifted first (by their test statistic)."""
+    """The latest drift run and its flagged columns, major changes first, then by PSI."""
     if run is None:
         return {"drift": None, "drifted": []}
     drifted = [{"name": name, **run.results.get(name, {})} for name in run.flagged]
-    drifted.sort(key=lambda c: -float(c.get("psi", 0.0)))
+    drifted.sort(key=lambda c: (not c.get("major"), -float(c.get("psi", 0.0))))
     return {"drift": run, "drifted": drifted}
 
 

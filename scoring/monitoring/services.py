@@ -55,7 +55,7 @@ def _checked(profile: dict[str, Any] | None, features: list[str], x: npt.NDArray
     if len(scores) < settings.MONITORING_MIN_ROWS:
         return DriftRun.Verdict.TOO_FEW, {}, []
     found = profile_drift(profile, features, x, scores)
-    verdict = DriftRun.Verdict.ATTENTION if found["flagged"] else DriftRun.Verdict.STABLE
+    verdict = DriftRun.Verdict.ATTENTION if found["attention"] else DriftRun.Verdict.STABLE
     return verdict, found["columns"], found["flagged"]
 
 
@@ -67,8 +67,9 @@ def drift_check(mv: ModelVersion, *, since: datetime, until: datetime, run_by: s
                                   window_end=until, rows=len(scores), verdict=verdict, flagged=flagged,
                                   results=results, run_by=run_by)
     audit_record_create(action="drift_check", actor=run_by, model_name=mv.name, model_version=mv.version,
-                        spec_version=mv.spec_version, output_summary={"verdict": verdict, "rows": len(scores),
-                                                                      "flagged": flagged[:20]},
+                        spec_version=mv.spec_version,
+                        output_summary={"verdict": verdict, "rows": len(scores), "flagged": flagged[:20],
+                                        "major": [k for k, c in results.items() if c.get("major")][:20]},
                         detail={"run": run.pk, "since": since.isoformat(), "until": until.isoformat()})
     return run
 

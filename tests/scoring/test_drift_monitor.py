@@ -19,7 +19,7 @@ from config.tasks import monitor_models
 from scoring.features.hourly import hourly_features
 from scoring.features.spec import SEPSIS_FEATURES
 from scoring.models import DriftRun, ServedInference
-from scoring.monitoring.drift import column_drift, psi, psi_level
+from scoring.monitoring.drift import column_drift, profile_drift, psi, psi_level
 from scoring.monitoring.profile import column_profile
 from scoring.monitoring.services import drift_check
 
@@ -54,6 +54,29 @@ def test_discrete_columns_use_chi_squared_or_jensen_shannon() -> None:
     large = column_drift(reference, np.array([0.0] * 4000 + [1.0] * 1000))
     assert small["test"] == "chi-squared" and small["flagged"]
     assert large["test"] == "jensen-shannon" and not large["flagged"]
+
+
+def test_a_finding_needs_a_major_change_or_half_the_columns() -> None:
+    rng = np.random.default_rng(3)
+    profile = {"features": {f"f{i}": REFERENCE for i in range(9)}, "score": REFERENCE}
+    same = rng.normal(0, 1, (3000, 9))
+    nudged = same.copy()
+    nudged[:, 0] += 0.15  # Wasserstein 0.15 flags it; PSI stays below 0.25: no finding
+    moved = same.copy()
+    moved[:, 0] += 1.5  # PSI far above 0.25 on 3,000 values: a finding
+    found = {name: profile_drift(profile, [f"f{i}" for i in range(9)], x, rng.normal(0, 1, 3000))
+             for name, x in (("same", same), ("nudged", nudged), ("moved", moved))}
+    assert not found["same"]["flagged"] and not found["same"]["attention"]
+    assert found["nudged"]["flagged"] == ["f0"] and not found["nudged"]["attention"]
+    assert found["moved"]["major"] == ["f0"] and found["moved"]["attention"]
+
+
+def test_psi_on_few_values_is_not_a_major_change() -> None:
+    few = np.random.default_rng(4).normal(0, 1, 1000)
+    few[:960] = np.nan
+    few[960:] += 0.3
+    result = column_drift(column_profile(np.concatenate([np.full(19_000, np.nan), RNG.normal(0, 1, 1000)])), few)
+    assert result["present"] == 40 and not result["major"]
 
 
 def test_psi_convention() -> None:
@@ -107,9 +130,11 @@ def test_a_recording_change_is_a_finding_audited_and_shown(registered: Any, tiny
     call_command("monitor_models", "--model", "sepsis", "--since", "1d", stdout=out)
     run = DriftRun.objects.get()
     assert run.verdict == "attention" and {"HCO3_last", "Temp_last"} <= set(run.flagged)
+    assert run.results["Temp_last"]["major"] and run.results["Temp_last"]["psi_level"] == "major"
     assert "HR_last" not in run.flagged and "sepsis 0.0.1-test: attention" in out.getvalue()
     record = AuditRecord.objects.get(action="drift_check")
     assert record.output_summary["verdict"] == "attention" and record.model_version == registered.version
+    assert "Temp_last" in record.output_summary["major"]
     client = Client()
     assert "attention needed" in client.get("/models/").content.decode()
     card = client.get(f"/models/sepsis/{registered.version}/").content.decode()
