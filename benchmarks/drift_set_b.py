@@ -98,9 +98,8 @@ def main() -> None:
     profile, features = card["reference_profile"], list(card["features"])
     set_a = prepare("A")[0]
     outside = ~set_a_masks(set_a)["calibrate"]  # set-A patients the reference did not see
-    sets = {"A_vs_A": (set_a.x[outside], set_a.patients[outside]), "B": None}
     set_b = prepare("B")[0]
-    sets["B"] = (set_b.x, set_b.patients)
+    sets = {"A_vs_A": (set_a.x[outside], set_a.patients[outside]), "B": (set_b.x, set_b.patients)}
     rng = np.random.default_rng(2019)
     results: dict[str, Any] = {"reference": {"rows": profile["rows"], "from": profile["rows_from"]}}
     for size in (int(s) for s in args.sizes.split(",")):
