@@ -12,7 +12,9 @@ from scoring.card import card_markdown_sections, external_metrics
 from scoring.catalogue import DataRequirements, definition
 from scoring.errors import ModelNotFound
 from scoring.models import DriftRun, ModelVersion
-from scoring.monitoring.selectors import latest_run, latest_runs
+from scoring.monitoring.charts import heatmap_svg, shares_svg
+from scoring.monitoring.selectors import latest_run, latest_runs, runs_recent
+from scoring.monitoring.services import reference_of
 from scoring.readiness import version_problems
 from scoring.selectors import model_version_get, model_versions_all
 from scoring.serving.registry import resolve_path
@@ -69,6 +71,41 @@ def _drift_context(run: DriftRun | None) -> dict[str, Any]:
     drifted = [{"name": name, **run.results.get(name, {})} for name in run.flagged]
     drifted.sort(key=lambda c: (not c.get("major"), -float(c.get("psi", 0.0))))
     return {"drift": run, "drifted": drifted}
+
+
+HEATMAP_COLUMNS = 25
+
+
+@require_GET
+def model_monitoring(request: HttpRequest, name: str, version: str) -> HttpResponse:
+    """A version's drift runs: PSI heatmap over time (most shifted columns), score distribution vs reference."""
+    mv = model_version_get(name, version)
+    if mv is None:
+        raise ModelNotFound(f"No model {name} {version}.")
+    runs = runs_recent(name, version)
+    tested = [r for r in runs if r.results]
+    context = {"mv": mv, "runs": runs[::-1], "profile": reference_of(mv) if mv.kind == "ml" else None,
+               "heatmap": heatmap_svg(tested, _most_shifted(tested)) if tested else "",
+               "score_chart": _score_chart(mv, tested[-1]) if tested else ""}
+    return render(request, "scoring/model_monitoring.html", context)
+
+
+def _most_shifted(runs: list[DriftRun]) -> list[str]:
+    """The HEATMAP_COLUMNS columns with the largest PSI in any run, the score first."""
+    peak: dict[str, float] = {}
+    for run in runs:
+        for column, result in run.results.items():
+            peak[column] = max(peak.get(column, 0.0), float(result.get("psi", 0.0)))
+    ranked = sorted((c for c in peak if c != "score"), key=lambda c: -peak[c])
+    return ["score", *ranked[:HEATMAP_COLUMNS - 1]]
+
+
+def _score_chart(mv: ModelVersion, run: DriftRun) -> str:
+    reference = (reference_of(mv) or {}).get("score") or {}
+    served = run.results.get("score") or {}
+    if "shares" not in served or "edges" not in reference:
+        return ""
+    return shares_svg(reference["shares"], served["shares"], reference["edges"])
 
 
 def _has_figure(mv: ModelVersion, filename: str) -> bool:

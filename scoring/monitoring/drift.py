@@ -114,7 +114,8 @@ def column_drift(ref: dict[str, Any], values: npt.NDArray[Any]) -> dict[str, Any
         cur = bin_shares(present, np.asarray(ref["edges"]))
         value = psi(np.asarray(ref["shares"]), cur)
         test = _small_test if len(present) <= SMALL_WINDOW else _large_test
-        result |= {"psi": value, "psi_level": psi_level(value), **test(ref, present, cur)}
+        result |= {"psi": value, "psi_level": psi_level(value), "shares": [round(float(v), 4) for v in cur],
+                   **test(ref, present, cur)}
     result["major"] = bool(abs(result["missing_share"] - result["reference_missing_share"]) >= MISSING_CHANGE
                            or (result.get("psi", 0.0) >= PSI_MAJOR and len(present) >= PSI_MIN_PRESENT))
     result["flagged"] = bool(result["missing_drift"] or result.get("drift") or result["major"])

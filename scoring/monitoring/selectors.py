@@ -16,3 +16,9 @@ def latest_runs() -> dict[tuple[str, str], DriftRun]:
 def latest_run(name: str, version: str) -> DriftRun | None:
     """The version's latest drift run, if any."""
     return DriftRun.objects.filter(model_name=name, model_version=version).order_by("-created_at", "-id").first()
+
+
+def runs_recent(name: str, version: str, limit: int = 30) -> list[DriftRun]:
+    """The version's last `limit` drift runs, oldest first."""
+    runs = DriftRun.objects.filter(model_name=name, model_version=version).order_by("-created_at", "-id")[:limit]
+    return list(runs)[::-1]

@@ -139,6 +139,9 @@ def test_a_recording_change_is_a_finding_audited_and_shown(registered: Any, tiny
     assert "attention needed" in client.get("/models/").content.decode()
     card = client.get(f"/models/sepsis/{registered.version}/").content.decode()
     assert "Drift: attention needed" in card and "HCO3_last" in card
+    page = client.get(f"/models/sepsis/{registered.version}/monitoring/").content.decode()
+    assert page.count("<svg") == 2 and "Temp_last: PSI" in page and "attention needed" in page
+    assert client.get("/models/sepsis/9.9.9/monitoring/").status_code == 404
 
 
 @pytest.mark.django_db
