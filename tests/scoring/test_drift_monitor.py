@@ -142,6 +142,9 @@ def test_a_recording_change_is_a_finding_audited_and_shown(registered: Any, tiny
     page = client.get(f"/models/sepsis/{registered.version}/monitoring/").content.decode()
     assert page.count("<svg") == 2 and "Temp_last: PSI" in page and "attention needed" in page
     assert client.get("/models/sepsis/9.9.9/monitoring/").status_code == 404
+    ready = client.get("/readyz").json()["components"]["model_registry"]
+    sepsis = next(m for m in ready["models"] if m["name"] == "sepsis")
+    assert sepsis["monitoring"] == "attention" and sepsis["ready"] and ready["status"] == "ok"
 
 
 @pytest.mark.django_db
