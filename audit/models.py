@@ -44,6 +44,8 @@ class AuditRecord(models.Model):
         BREAK_GLASS = "break_glass"
         SMART_PURGE = "smart_purge"
         POPULATION_RUN = "population_run"
+        DRIFT_CHECK = "drift_check"
+        MONITOR_PURGE = "monitor_purge"
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)

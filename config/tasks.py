@@ -1,4 +1,5 @@
-"""Project-level Celery tasks: a ping that proves a worker reaches the broker and the database; housekeeping."""
+"""Project-level Celery tasks: a ping that proves a worker reaches the broker and the database; housekeeping;
+the daily model monitoring run."""
 import socket
 from typing import Any
 
@@ -7,6 +8,8 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from scoring.monitoring.record import served_purge
+from scoring.monitoring.services import models_monitor
 from smart_launch.retention import purge_expired
 
 
@@ -37,3 +40,10 @@ def smart_cleanup() -> dict[str, Any]:
 
         counts.update(expired_purge())
     return counts
+
+
+@shared_task(name="stratify.monitor_models")
+def monitor_models() -> dict[str, Any]:
+    """Daily (CELERY_BEAT_SCHEDULE): drift runs of every serving ML version, then the served-inference purge."""
+    runs = models_monitor()
+    return {"runs": {f"{r.model_name} {r.model_version}": r.verdict for r in runs}, "purged": served_purge()}

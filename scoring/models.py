@@ -1,4 +1,5 @@
-"""ORM models of scoring: the model registry and the per-version threshold policy with its change history."""
+"""ORM models of scoring: the model registry, the per-version threshold policy with its change history, and the
+monitoring records (served inferences, drift runs)."""
 from django.db import models
 
 from audit.models import ChangeRecord
@@ -75,3 +76,57 @@ class ThresholdPolicyChange(ChangeRecord):
 
     def __str__(self) -> str:
         return f"{self.policy} changed by {self.changed_by} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class ServedInference(models.Model):
+    """One scored inference as served (any door), kept for the drift monitors until MONITORING_RETENTION_DAYS.
+
+    Keyed by the audit pseudonym of the patient, never a raw identifier. `features` is the input vector in
+    the card's feature order (null = missing); empty for rule scores.
+    """
+
+    recorded_at = models.DateTimeField(db_index=True)
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64)
+    model_status = models.CharField(max_length=8)
+    patient_pseudonym = models.CharField(max_length=64)
+    as_of = models.DateTimeField()
+    score = models.FloatField(help_text="calibrated probability (ML) or points (rules)")
+    band = models.CharField(max_length=8)
+    features = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["model_name", "model_version", "recorded_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.model_version} at {self.recorded_at:%Y-%m-%d %H:%M}"
+
+
+class DriftRun(models.Model):
+    """One drift check of a model version's served inferences against its reference profile (append-only)."""
+
+    class Verdict(models.TextChoices):
+        """What the run found."""
+
+        STABLE = "stable"
+        ATTENTION = "attention"  # a feature, missingness or the score drifted: a governance finding
+        TOO_FEW = "too_few"  # fewer served inferences than MONITORING_MIN_ROWS in the window
+        NO_REFERENCE = "no_reference"  # the card has no reference profile
+
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    rows = models.IntegerField()
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    flagged = models.JSONField(default=list, blank=True, help_text="names of the drifted features (and 'score')")
+    results = models.JSONField(default=dict, blank=True, help_text="per feature and score: tests and statistics")
+    run_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["model_name", "model_version", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"drift {self.model_name} {self.model_version}: {self.verdict}"

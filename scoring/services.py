@@ -1,7 +1,8 @@
 """Scoring services: score a patient with one model or with every model bound to a CDS hook.
 
 Every door scores through these; each model reads its declared share of the patient's resources
-(`scoring.features.select`). Every inference is audited (action "score"). See docs/architecture.md#scoring-service.
+(`scoring.features.select`). Every inference is audited (action "score") and, when scored, recorded for the
+drift monitors (`scoring.monitoring.record`). See docs/architecture.md#scoring-service.
 Registry writes (register, status, thresholds) are in `scoring.services_registry`.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scoring.features.extract import deceased_reason
 from scoring.features.fhir_index import index_observations
 from scoring.features.select import resources_for
 from scoring.models import ModelVersion
+from scoring.monitoring.record import served_record
 from scoring.selectors import ModelBinding, hook_models, model_registered, serving_versions
 from scoring.serving.ml import loaded_model, score_ml
 from scoring.serving.policy import DEFAULT_INDICATORS, Policy
@@ -90,13 +92,15 @@ def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as
     """Score one patient with the version of `model_name` that serves them (active, or canary bucket);
     `encounter_id` names the Encounter to score (a hook's or launch's context), else the latest acute one.
 
-    `audit=False` leaves the "score" record to the caller, who must write it (see `score_audit_entry`).
+    `audit=False` leaves the "score" record to the caller, who must write it (see `score_audit_entry`) and
+    record the result for monitoring (`served_record`).
     """
     as_of = _as_aware(as_of)
     mv = _versions(model_name, patient_id)[0]
     result = _score_version(mv, resources, as_of, encounter_id, deceased_reason(resources, as_of.timestamp()))
     if audit:
         audit_records_create([score_audit_entry(result, patient_id)])
+        served_record([result], patient_id)
     return result
 
 
@@ -113,6 +117,7 @@ def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]
                              deceased_reason(resources, as_of.timestamp()))
     if audit:
         audit_records_create([score_audit_entry(r, patient_id) for r in results])
+        served_record(results, patient_id)
     return results
 
 
@@ -156,7 +161,8 @@ def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: 
     shadows, on its declared share of `resources`); a model that is not ready is listed as unavailable and
     the others still score.
 
-    `audit=False` leaves the "score" records to the caller, who must write them (see `score_audit_entry`).
+    `audit=False` leaves the "score" records to the caller, who must write them (see `score_audit_entry`) and
+    record the inferences for monitoring (`served_record`).
     """
     as_of = _as_aware(as_of)
     deceased = deceased_reason(resources, as_of.timestamp())
@@ -173,6 +179,7 @@ def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: 
         visible += [r for r in results if r.model_status != ModelVersion.Status.SHADOW]
     if audit:
         audit_records_create([score_audit_entry(r, patient_id) for r in inferences])
+        served_record(inferences, patient_id)
     return HookScores(visible, unavailable, inferences)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection
 
 from scoring.models import ModelVersion
+from scoring.monitoring.record import served_record
 from scoring.services import HookScores, score_audit_entry, score_for_hook
 from scoring.types import ScoreResult
 
@@ -44,8 +45,9 @@ def trend_times(now: datetime, *, window_hours: float, step_hours: float,
 
 def score_trend(*, hook: str, resources: Sequence[Mapping[str, Any]], now: datetime, times: Sequence[datetime],
                 patient_id: str, actor: str = "", encounter_id: str | None = None) -> TrendScores:
-    """Every model of `hook` now and at each earlier time; nothing written: the caller writes
-    `audit_entries` (one per inference now, one trend summary per model version) in one transaction."""
+    """Every model of `hook` now and at each earlier time. The inferences now are recorded for monitoring
+    (`served_record`; the earlier points are not served); the caller writes `audit_entries` (one per
+    inference now, one trend summary per model version) in one transaction."""
     now_scores = score_for_hook(hook=hook, resources=resources, as_of=now, patient_id=patient_id, audit=False,
                                 encounter_id=encounter_id)
     with ThreadPoolExecutor(max_workers=TREND_THREADS) as pool:
@@ -56,6 +58,7 @@ def score_trend(*, hook: str, resources: Sequence[Mapping[str, Any]], now: datet
             if result.model_name in trend and result.model_status != ModelVersion.Status.SHADOW:
                 trend[result.model_name].append((at, score_value(result)))
     entries = trend_audit_entries(now_scores.inferences, points, patient_id=patient_id, actor=actor)
+    served_record(now_scores.inferences, patient_id)
     return TrendScores(now_scores, trend, entries)
 
 

@@ -59,6 +59,8 @@ class ScoreResult:
     base_rate: float | None = None  # outcome rate in the held-out training-site data (ML), for comparison
     outcome: Mapping[str, Any] = field(default_factory=dict)  # predicted outcome (CodeableConcept), catalogue
     score_code: Mapping[str, str] | None = None  # a standard code of the score itself (catalogue), if any
+    # The model's input vector in its card's feature order (None = missing); ML scores only, for monitoring.
+    feature_values: tuple[float | None, ...] = ()
 
     def notes(self) -> tuple[str, ...]:
         """The reasons that do not restate `missing`/`stale` (those are shown as lists of their own)."""

@@ -1,6 +1,8 @@
 """HTML model pages: the registry at /models/ and each version's card at /models/<name>/<version>/."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -9,7 +11,10 @@ from scoring.artifact import EXPLANATION_PNG, RELIABILITY_PNG
 from scoring.card import card_markdown_sections, external_metrics
 from scoring.catalogue import DataRequirements, definition
 from scoring.errors import ModelNotFound
-from scoring.models import ModelVersion
+from scoring.models import DriftRun, ModelVersion
+from scoring.monitoring.charts import heatmap_svg, shares_svg
+from scoring.monitoring.selectors import latest_run, latest_runs, runs_recent
+from scoring.monitoring.services import reference_of
 from scoring.readiness import version_problems
 from scoring.selectors import model_version_get, model_versions_all
 from scoring.serving.registry import resolve_path
@@ -32,12 +37,13 @@ def _requirements(name: str) -> DataRequirements | None:
 def model_index(request: HttpRequest) -> HttpResponse:
     """Every registered version with its status, readiness and headline external metrics, linking its card."""
     states = {(m["name"], m["version"]): m for m in version_problems()}
+    runs = latest_runs()
     rows = []
     for mv in model_versions_all():
         key, metrics = external_metrics(mv.card or {})
         rows.append({"mv": mv, "state": states.get((mv.name, mv.version)), "hooks": _hooks(mv.name),
                      "external_set": EXTERNAL_SETS.get(key or "", (key or "").removeprefix("external_")),
-                     "external": metrics})
+                     "external": metrics, "drift": runs.get((mv.name, mv.version))})
     return render(request, "scoring/model_index.html", {"rows": rows})
 
 
@@ -53,8 +59,53 @@ def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
                "requirements": _requirements(name),
                "sections": card_markdown_sections(mv.card or {}),
                "changes": list(policy.changes.all()[:20]) if policy else [],
-               "has_reliability": _has_figure(mv, RELIABILITY_PNG), "has_explanation": _has_figure(mv, EXPLANATION_PNG)}
+               "has_reliability": _has_figure(mv, RELIABILITY_PNG), "has_explanation": _has_figure(mv, EXPLANATION_PNG),
+               **_drift_context(latest_run(name, version))}
     return render(request, "scoring/model_card.html", context)
+
+
+def _drift_context(run: DriftRun | None) -> dict[str, Any]:
+    """The latest drift run and its flagged columns, major changes first, then by PSI."""
+    if run is None:
+        return {"drift": None, "drifted": []}
+    drifted = [{"name": name, **run.results.get(name, {})} for name in run.flagged]
+    drifted.sort(key=lambda c: (not c.get("major"), -float(c.get("psi", 0.0))))
+    return {"drift": run, "drifted": drifted}
+
+
+HEATMAP_COLUMNS = 25
+
+
+@require_GET
+def model_monitoring(request: HttpRequest, name: str, version: str) -> HttpResponse:
+    """A version's drift runs: PSI heatmap over time (most shifted columns), score distribution vs reference."""
+    mv = model_version_get(name, version)
+    if mv is None:
+        raise ModelNotFound(f"No model {name} {version}.")
+    runs = runs_recent(name, version)
+    tested = [r for r in runs if r.results]
+    context = {"mv": mv, "runs": runs[::-1], "profile": reference_of(mv) if mv.kind == "ml" else None,
+               "heatmap": heatmap_svg(tested, _most_shifted(tested)) if tested else "",
+               "score_chart": _score_chart(mv, tested[-1]) if tested else ""}
+    return render(request, "scoring/model_monitoring.html", context)
+
+
+def _most_shifted(runs: list[DriftRun]) -> list[str]:
+    """The HEATMAP_COLUMNS columns with the largest PSI in any run, the score first."""
+    peak: dict[str, float] = {}
+    for run in runs:
+        for column, result in run.results.items():
+            peak[column] = max(peak.get(column, 0.0), float(result.get("psi", 0.0)))
+    ranked = sorted((c for c in peak if c != "score"), key=lambda c: -peak[c])
+    return ["score", *ranked[:HEATMAP_COLUMNS - 1]]
+
+
+def _score_chart(mv: ModelVersion, run: DriftRun) -> str:
+    reference = (reference_of(mv) or {}).get("score") or {}
+    served = run.results.get("score") or {}
+    if "shares" not in served or "edges" not in reference:
+        return ""
+    return shares_svg(reference["shares"], served["shares"], reference["edges"])
 
 
 def _has_figure(mv: ModelVersion, filename: str) -> bool:

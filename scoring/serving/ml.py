@@ -1,6 +1,7 @@
 """Score one ML model version: extract, refuse if required inputs are missing/stale, ONNX predict, exact SHAP."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -73,4 +74,5 @@ def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, 
         base_rate=base_rate(mv.card or {}),
         drivers=drivers(model.features, ex.values, contribs, ex.ages), data_times=ex.data_times, basis=ex.basis,
         input_digest=digest, margin=margin, base_value=float(contribs[-1]), reasons=ex.notes,
+        feature_values=tuple(None if math.isnan(v) else float(v) for v in ex.values),
     )

@@ -28,6 +28,7 @@ from scoring.card import (
 from scoring.training.common import write_json
 from scoring.training.explain import explanation_write
 from scoring.training.export import export_onnx, sha256_file
+from scoring.training.profile import profile_write
 
 __all__ = ["ARTIFACTS_DIR", "BOOSTER_NAME", "CARD_JSON", "CARD_MD", "ONNX_NAME", "RELIABILITY_PNG", "headline_metrics",
            "publish"]
@@ -38,6 +39,7 @@ def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]
     out_dir.mkdir(parents=True, exist_ok=True)
     booster = card.pop("_booster")
     check_rows = card.pop("_check_rows")
+    reference = (card.pop("_reference_rows"), card.pop("_reference_rows_from"))
     card["version"] = version
     booster.save_model(str(out_dir / BOOSTER_NAME))
     card["booster_sha256"] = sha256_file(out_dir / BOOSTER_NAME)
@@ -50,7 +52,18 @@ def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]
     }
     card["sha256"] = export_onnx(booster, len(card["features"]), out_dir / ONNX_NAME, metadata, check_rows)
     explanation_write(card, booster, check_rows, out_dir, external_metrics(card)[0])
+    profile_write(card, booster, *reference)
     _card_write(card, out_dir)
+    return card
+
+
+def profile_add(folder: Path, rows: npt.NDArray[np.float32], rows_from: str) -> dict[str, Any]:
+    """Give a published folder its reference profile (card JSON only); ONNX, booster and card.md untouched."""
+    import xgboost as xgb
+
+    card: dict[str, Any] = json.loads((folder / CARD_JSON).read_text())
+    profile_write(card, xgb.Booster(model_file=str(folder / BOOSTER_NAME)), rows, rows_from)
+    write_json(folder / CARD_JSON, card)
     return card
 
 

@@ -21,6 +21,7 @@ TITLE = READMISSION.title  # one definition: the catalogue's
 EXCLUDED_DISPOSITIONS = (11, 13, 14, 19, 20, 21)
 PARAMS = {"max_depth": 4, "eta": 0.05, "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 20}
 ROUNDS = 600
+REFERENCE_ROWS_FROM = "calibration patients (training data, not the held-out test)"
 CHECK_ROWS = 2000  # held-out rows that check the ONNX export and feed the card's global explanation
 TEST_FRACTION = 0.2
 MODERATE_SENSITIVITY = 0.80
@@ -114,6 +115,7 @@ def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
                                                            out_dir / "reliability.png")},
         "intended_use": INTENDED_USE, "limitations": LIMITATIONS, "citations": CITATIONS,
         "_booster": booster, "_check_rows": x[is_test][:CHECK_ROWS],
+        "_reference_rows": x[parts["cal"]], "_reference_rows_from": REFERENCE_ROWS_FROM,
     }
 
 
@@ -132,3 +134,9 @@ def explanation_rows() -> npt.NDArray[np.float32]:
     frame, x, y, _ = prepare()
     is_test = split_by_patient(frame["patient_nbr"].to_numpy(), y)[0]
     return x[is_test][:CHECK_ROWS]
+
+
+def reference_rows() -> npt.NDArray[np.float32]:
+    """The calibration rows whose distribution is the version's reference profile."""
+    frame, x, y, _ = prepare()
+    return x[split_by_patient(frame["patient_nbr"].to_numpy(), y)[1]["cal"]]

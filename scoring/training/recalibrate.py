@@ -117,4 +117,5 @@ def recalibrate(base_folder: Path, data: Path, out_dir: Path, min_septic: int = 
                        f"{n['measure']} others measure it): its probabilities and bands are fitted to that site; "
                        "its ranking is the original model's.",
         "_booster": booster, "_check_rows": measure.x[:2000],
+        "_reference_rows": fit.x, "_reference_rows_from": f"{data.name}: the site's recalibration patients",
     }

@@ -30,6 +30,7 @@ PARAMS = {"max_depth": 6, "eta": 0.08, "subsample": 0.8, "colsample_bytree": 0.8
           "eval_metric": "auc",
           "max_bin": 128}
 ROUNDS = 400
+REFERENCE_ROWS_FROM = "set A held-out calibration patients (the training hospital)"
 CHECK_ROWS = 2000  # external rows that check the ONNX export and feed the card's global explanation
 MODERATE_SENSITIVITY = 0.80
 INTENDED_USE = ("Decision support for adult ICU patients: estimates the probability that the patient meets "
@@ -172,11 +173,7 @@ def fit_on_set_a(set_a: Prepared, params: dict[str, Any] | None = None,
     `params` and `train_labels` (labels of the training rows, e.g. moved earlier) exist for comparing
     candidates (benchmarks/sepsis_candidates.py); early stopping and calibration always use SepsisLabel.
     """
-    positive = pd.Series(set_a.y).groupby(set_a.patients).max()
-    split = patient_split(positive.index.to_numpy(), positive.to_numpy().astype(bool))
-    masks = {name: pd.Series(set_a.patients).isin(ids).to_numpy()
-             for name, ids in (("train", split.train), ("early_stop", split.early_stop),
-                               ("calibrate", split.calibrate))}
+    masks = set_a_masks(set_a)
     parts = {name: _subset(set_a, mask) for name, mask in masks.items()}
     y_train = parts["train"].y if train_labels is None else train_labels[masks["train"]]
     booster = xgb_fit(parts["train"].x, y_train, parts["early_stop"].x, parts["early_stop"].y,
@@ -186,6 +183,21 @@ def fit_on_set_a(set_a: Prepared, params: dict[str, Any] | None = None,
     thresholds = choose_thresholds(cal_prob, parts["calibrate"])
     internal = evaluate(cal_prob, parts["calibrate"], thresholds["high"], None)
     return Fitted(booster, platt, thresholds, internal, parts)
+
+
+def set_a_masks(set_a: Prepared) -> dict[str, npt.NDArray[np.bool_]]:
+    """Row masks of the set-A patient split: train, early_stop, calibrate (stratified by patient outcome)."""
+    positive = pd.Series(set_a.y).groupby(set_a.patients).max()
+    split = patient_split(positive.index.to_numpy(), positive.to_numpy().astype(bool))
+    return {name: pd.Series(set_a.patients).isin(ids).to_numpy()
+            for name, ids in (("train", split.train), ("early_stop", split.early_stop),
+                              ("calibrate", split.calibrate))}
+
+
+def reference_rows() -> npt.NDArray[np.float32]:
+    """The held-out set-A calibration rows whose distribution is the version's reference profile."""
+    set_a = prepare("A")[0]
+    return set_a.x[set_a_masks(set_a)["calibrate"]]
 
 
 def evaluate_external(fitted: Fitted, set_b: Prepared, png: Path | None) -> dict[str, Any]:
@@ -229,4 +241,5 @@ def _card(booster: xgb.Booster, platt: Platt, thresholds: dict[str, Any], intern
         "metrics": {"internal_set_a_heldout": internal, "external_set_b": external},
         "intended_use": INTENDED_USE, "limitations": LIMITATIONS, "citations": CITATIONS,
         "_booster": booster, "_check_rows": check_rows,
+        "_reference_rows": parts["calibrate"].x, "_reference_rows_from": REFERENCE_ROWS_FROM,
     }

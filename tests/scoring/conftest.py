@@ -44,7 +44,8 @@ def tiny_card(frame: pd.DataFrame, *, spec_version: str = SPEC_VERSION) -> dict[
             "trees": 20, "calibration": {"method": "platt", "a": platt.a, "b": platt.b},
             "thresholds": {"moderate": 0.05, "high": 0.2, "criterion": "test fixture"},
             "training_data": {"files": [SAMPLE], "sha256": {"sample": "test"}, "split": "test fixture"},
-            "n_train": len(y), "metrics": {"external_test": external}, "_booster": booster, "_check_rows": x[:200]}
+            "n_train": len(y), "metrics": {"external_test": external}, "_booster": booster, "_check_rows": x[:200],
+            "_reference_rows": x, "_reference_rows_from": "test fixture sample"}
 
 
 @pytest.fixture(scope="session")

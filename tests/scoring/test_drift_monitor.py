@@ -1,0 +1,166 @@
+"""Drift monitors: known shifts found, no shift not flagged; runs stored, audited, shown on /models/ and the card."""
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from audit.models import AuditRecord
+from config.tasks import monitor_models
+from scoring.features.hourly import hourly_features
+from scoring.features.spec import SEPSIS_FEATURES
+from scoring.models import DriftRun, ServedInference
+from scoring.monitoring.drift import column_drift, profile_drift, psi, psi_level
+from scoring.monitoring.profile import column_profile
+from scoring.monitoring.services import drift_check
+
+RNG = np.random.default_rng(7)
+REFERENCE = column_profile(RNG.normal(0, 1, 20_000))
+
+
+@pytest.mark.parametrize("n", [300, 5000])
+def test_same_distribution_is_not_flagged(n: int) -> None:
+    result = column_drift(REFERENCE, np.random.default_rng(n).normal(0, 1, n))
+    assert not result["flagged"] and result["psi_level"] == "none"
+    assert result["test"] == ("kolmogorov-smirnov" if n <= 1000 else "wasserstein (normed by reference std)")
+
+
+@pytest.mark.parametrize("n", [300, 5000])
+def test_a_shifted_mean_is_flagged(n: int) -> None:
+    result = column_drift(REFERENCE, np.random.default_rng(n).normal(0.6, 1, n))
+    assert result["drift"] and result["flagged"]
+
+
+def test_missingness_drift_is_flagged_without_a_value_shift() -> None:
+    values = np.random.default_rng(1).normal(0, 1, 2000)
+    values[:800] = np.nan
+    result = column_drift(REFERENCE, values)
+    assert result["missing_drift"] and not result["drift"] and result["flagged"]
+    assert result["missing_share"] == pytest.approx(0.4) and result["reference_missing_share"] == 0
+
+
+def test_discrete_columns_use_chi_squared_or_jensen_shannon() -> None:
+    reference = column_profile(np.array([0.0] * 8000 + [1.0] * 2000))
+    small = column_drift(reference, np.array([0.0] * 200 + [1.0] * 200))
+    large = column_drift(reference, np.array([0.0] * 4000 + [1.0] * 1000))
+    assert small["test"] == "chi-squared" and small["flagged"]
+    assert large["test"] == "jensen-shannon" and not large["flagged"]
+
+
+def test_a_finding_needs_a_major_change_or_half_the_columns() -> None:
+    rng = np.random.default_rng(3)
+    profile = {"features": {f"f{i}": REFERENCE for i in range(9)}, "score": REFERENCE}
+    same = rng.normal(0, 1, (3000, 9))
+    nudged = same.copy()
+    nudged[:, 0] += 0.15  # Wasserstein 0.15 flags it; PSI stays below 0.25: no finding
+    moved = same.copy()
+    moved[:, 0] += 1.5  # PSI far above 0.25 on 3,000 values: a finding
+    found = {name: profile_drift(profile, [f"f{i}" for i in range(9)], x, rng.normal(0, 1, 3000))
+             for name, x in (("same", same), ("nudged", nudged), ("moved", moved))}
+    assert not found["same"]["flagged"] and not found["same"]["attention"]
+    assert found["nudged"]["flagged"] == ["f0"] and not found["nudged"]["attention"]
+    assert found["moved"]["major"] == ["f0"] and found["moved"]["attention"]
+
+
+def test_psi_on_few_values_is_not_a_major_change() -> None:
+    few = np.random.default_rng(4).normal(0, 1, 1000)
+    few[:960] = np.nan
+    few[960:] += 0.3
+    result = column_drift(column_profile(np.concatenate([np.full(19_000, np.nan), RNG.normal(0, 1, 1000)])), few)
+    assert result["present"] == 40 and not result["major"]
+
+
+def test_psi_convention() -> None:
+    assert psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0
+    assert psi_level(0.05) == "none" and psi_level(0.1) == "moderate" and psi_level(0.25) == "major"
+
+
+def _serve(rows: np.ndarray, version: str, scores: np.ndarray) -> None:
+    """Served inferences as the recorder writes them (inputs in the card's order, NaN as null)."""
+    now = timezone.now()
+    ServedInference.objects.bulk_create([
+        ServedInference(recorded_at=now, model_name="sepsis", model_version=version, model_status="active",
+                        patient_pseudonym="0" * 64, as_of=now, score=float(s), band="low",
+                        features=[None if np.isnan(v) else float(v) for v in row])
+        for row, s in zip(rows, scores, strict=True)])
+
+
+@pytest.fixture
+def sample_rows(sample_frame: pd.DataFrame) -> np.ndarray:
+    return hourly_features(sample_frame, SEPSIS_FEATURES, dtype=np.float64)
+
+
+def _scores(registered: Any, tiny_artifacts: Path, rows: np.ndarray) -> np.ndarray:
+    import xgboost as xgb
+
+    from scoring.artifact import Platt
+
+    booster = xgb.Booster(model_file=str(tiny_artifacts / "booster.json"))
+    platt = Platt(registered.card["calibration"]["a"], registered.card["calibration"]["b"])
+    return platt.apply_array(booster.predict(xgb.DMatrix(rows), output_margin=True).astype(np.float64))
+
+
+@pytest.mark.django_db
+@override_settings(MONITORING_MIN_ROWS=50)
+def test_serving_the_reference_rows_is_stable(registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray) -> None:
+    _serve(sample_rows, registered.version, _scores(registered, tiny_artifacts, sample_rows))
+    run = drift_check(registered, since=timezone.now() - timedelta(days=1), until=timezone.now() + timedelta(1))
+    assert run.verdict == "stable" and run.flagged == [] and run.rows == len(sample_rows), run.flagged
+
+
+@pytest.mark.django_db
+@override_settings(MONITORING_MIN_ROWS=50)
+def test_a_recording_change_is_a_finding_audited_and_shown(registered: Any, tiny_artifacts: Path,
+                                                           sample_rows: np.ndarray) -> None:
+    names = [f.name for f in SEPSIS_FEATURES]
+    shifted = sample_rows.copy()
+    shifted[:, names.index("HCO3_last")] = np.nan  # a site that does not chart bicarbonate
+    shifted[:, names.index("Temp_last")] = shifted[:, names.index("Temp_last")] * 1.8 + 32  # Fahrenheit
+    _serve(shifted, registered.version, _scores(registered, tiny_artifacts, shifted))
+    out = StringIO()
+    call_command("monitor_models", "--model", "sepsis", "--since", "1d", stdout=out)
+    run = DriftRun.objects.get()
+    assert run.verdict == "attention" and {"HCO3_last", "Temp_last"} <= set(run.flagged)
+    assert run.results["Temp_last"]["major"] and run.results["Temp_last"]["psi_level"] == "major"
+    assert "HR_last" not in run.flagged and "sepsis 0.0.1-test: attention" in out.getvalue()
+    record = AuditRecord.objects.get(action="drift_check")
+    assert record.output_summary["verdict"] == "attention" and record.model_version == registered.version
+    assert "Temp_last" in record.output_summary["major"]
+    client = Client()
+    assert "attention needed" in client.get("/models/").content.decode()
+    card = client.get(f"/models/sepsis/{registered.version}/").content.decode()
+    assert "Drift: attention needed" in card and "HCO3_last" in card
+    page = client.get(f"/models/sepsis/{registered.version}/monitoring/").content.decode()
+    assert page.count("<svg") == 2 and "Temp_last: PSI" in page and "attention needed" in page
+    assert client.get("/models/sepsis/9.9.9/monitoring/").status_code == 404
+    ready = client.get("/readyz").json()["components"]["model_registry"]
+    sepsis = next(m for m in ready["models"] if m["name"] == "sepsis")
+    assert sepsis["monitoring"] == "attention" and sepsis["ready"] and ready["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_too_few_served_is_said_and_the_daily_task_purges(registered: Any) -> None:
+    _serve(np.zeros((3, len(SEPSIS_FEATURES))), registered.version, np.zeros(3))
+    ServedInference.objects.filter(pk=ServedInference.objects.first().pk).update(  # type: ignore[union-attr]
+        recorded_at=timezone.now() - timedelta(days=400))
+    outcome = monitor_models()
+    assert outcome["runs"] == {f"sepsis {registered.version}": "too_few"}
+    assert outcome["purged"]["served_inferences"] == 1 and ServedInference.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_command_refuses_an_unknown_model_and_a_bad_since(registered: Any) -> None:
+    with pytest.raises(CommandError, match="No model named 'nope'"):
+        call_command("monitor_models", "--model", "nope")
+    with pytest.raises(CommandError, match="neither an ISO date"):
+        call_command("monitor_models", "--since", "last tuesday")
+    assert not DriftRun.objects.exists()
