@@ -42,19 +42,19 @@ def _es384(kid: str | None = None) -> ECKey:
 
 
 class KidTests:
-    def test_a_token_without_kid_is_verified_with_the_only_key(self, db: None, jwks_server: JwksServer) -> None:
+    def test_a_token_without_kid_is_refused_even_with_a_single_key(self, db: None, jwks_server: JwksServer) -> None:
+        """CDS Hooks 2.0: the JWT header MUST carry `kid` (these two tests accepted a kid-less token before)."""
         key = _es384()
         jwks_server.publish(key)
         trusted_client_upsert(iss=CLIENT_ISS, jwks_url=jwks_server.url)
-        assert _accepted(_post(sign(key, claims_for(PATH))))
+        assert _refused_because(_post(sign(key, claims_for(PATH)))) == "token has no kid"
 
     def test_a_token_without_kid_is_refused_when_the_jwks_has_several_keys(
             self, db: None, jwks_server: JwksServer) -> None:
         key = _es384("a")
         jwks_server.publish(key, _es384("b"))
         trusted_client_upsert(iss=CLIENT_ISS, jwks_url=jwks_server.url)
-        assert _refused_because(_post(sign(key, claims_for(PATH)))) == \
-            "token has no kid and the JWKS has several keys"
+        assert _refused_because(_post(sign(key, claims_for(PATH)))) == "token has no kid"
 
     def test_a_kid_naming_a_key_of_another_type_is_refused(self, db: None, jwks_server: JwksServer) -> None:
         jwks_server.publish(RSAKey.generate_key(2048, parameters={"kid": "shared"}))

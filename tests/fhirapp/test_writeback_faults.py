@@ -86,22 +86,24 @@ def ehr() -> Iterator[ThreadingHTTPServer]:
 
 @pytest.mark.parametrize(("status", "attempts"), [(503, 3), (429, 3), (400, 1)])
 def test_token_endpoint_transient_failures_retry(live: dict[str, Any], settings: Any, ehr: ThreadingHTTPServer,
-                                                 status: int, attempts: int) -> None:
+                                                 status: int, attempts: int, outbound_allowed: Any) -> None:
     """SMART Backend Services token endpoint: 5xx and 429 retry with backoff, a 400 about our request is final."""
     settings.WRITEBACK_MAX_RETRIES = 2
     call_command("smart_keys", "ensure", stdout=StringIO())
     ehr.RequestHandlerClass.status = status  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{ehr.server_address[1]}/fhir"
+    outbound_allowed(base)  # a registered EHR (write-back goes to no other)
     write_back = _enqueue(live, user_token=None, fhir_base_url=base, source="cds", service_id="stratify-sepsis")
     assert write_back.status == "failed" and write_back.attempts == attempts, write_back.last_error
     assert write_back.last_error["code"] == "smart_token_exchange_failed"
 
 
-def test_an_unreachable_ehr_retries(live: dict[str, Any], settings: Any) -> None:
+def test_an_unreachable_ehr_retries(live: dict[str, Any], settings: Any, outbound_allowed: Any) -> None:
     """Connection refused (nothing listens): a network failure, retried until the retries run out."""
     settings.WRITEBACK_MAX_RETRIES = 2
     with ThreadingHTTPServer(("127.0.0.1", 0), _Ehr) as closed:
         port = closed.server_address[1]
+    outbound_allowed(f"http://127.0.0.1:{port}/fhir")  # a registered EHR that is down
     write_back = _enqueue(live, fhir_base_url=f"http://127.0.0.1:{port}/fhir")
     assert write_back.status == "failed" and write_back.attempts == 3
     assert write_back.last_error["code"] == "upstream_fhir_error"

@@ -9,6 +9,16 @@ from django.test import Client
 pytestmark = [pytest.mark.integration]
 
 
+@pytest.fixture(autouse=True)
+def _models(db: None) -> None:
+    """The shipped models (without an active model the server is not ready, whatever else is up)."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("install_models", stdout=StringIO())
+
+
 @pytest.fixture
 def real_broker(settings) -> Iterator[Any]:
     """Tasks go through the Redis broker (not eager); the Celery app's write URL is restored afterwards."""

@@ -61,7 +61,8 @@ def test_full_run_scores_every_member_as_the_cds_door_does(ehr: dict[str, Any]) 
 def _cds_door(ehr: dict[str, Any], patient_id: str, as_of: Any) -> dict[str, Any]:
     context = hook_context(patient_id=patient_id, encounter_id=None)
     reader = access_token_issue(client_id="stratify-cds", scope="patient/*.rs", patient_id=patient_id)
-    caller = CdsCaller(iss="https://ehr.example.org", sub="golden", jti="golden", tenant="", client_id=0)
+    caller = CdsCaller(iss="https://ehr.example.org", sub="golden", jti="golden", tenant="", client_id=0,
+                       fhir_servers=(ehr["iss"],))
     out = {}
     for service in (s for s in cds_services().values() if s.hook == "patient-view" and s.model_name in MODELS):
         body = {"hook": "patient-view", "hookInstance": f"pop-{service.id}", "fhirServer": ehr["iss"],

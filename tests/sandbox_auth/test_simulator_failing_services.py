@@ -17,10 +17,12 @@ PATIENT = "p-1"
 
 
 @pytest.fixture
-def remote(settings) -> Iterator[ScriptedServer]:
-    """The CDS services (PUBLIC_BASE_URL) and, under /fhir, the FHIR server the prefetch reads."""
+def remote(settings, outbound_allowed) -> Iterator[ScriptedServer]:
+    """The CDS services (PUBLIC_BASE_URL) and, under /fhir, the FHIR server the prefetch reads (registered, as a
+    real EHR's base is: loopback is otherwise refused by the outbound address policy)."""
     with scripted_server() as server:
         settings.PUBLIC_BASE_URL = server.url
+        outbound_allowed(server.url)
         yield server
 
 
