@@ -1,4 +1,5 @@
 """Admin of the audit trail (read-only, with audited break-glass), and Django's users and groups audited."""
+
 from typing import Any
 
 from django import forms
@@ -17,16 +18,29 @@ from audit.models import AuditRecord
 class BreakGlassForm(forms.Form):
     """The reason an auditor must give before a patient reference is decrypted."""
 
-    reason = forms.CharField(max_length=500, min_length=10, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text="Why you need the patient's identity. Recorded in the audit trail.")
+    reason = forms.CharField(
+        max_length=500,
+        min_length=10,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why you need the patient's identity. Recorded in the audit trail.",
+    )
 
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Read-only for everyone (superusers included): the chain is append-only."""
 
-    list_display = ("id", "recorded_at", "action", "outcome", "actor", "purpose_of_use", "model_name",
-                    "model_version", "short_pseudonym")
+    list_display = (
+        "id",
+        "recorded_at",
+        "action",
+        "outcome",
+        "actor",
+        "purpose_of_use",
+        "model_name",
+        "model_version",
+        "short_pseudonym",
+    )
     list_filter = ("action", "outcome", "purpose_of_use", "model_name")
     search_fields = ("actor", "patient_pseudonym", "request_id", "record_hash")
     date_hierarchy = "recorded_at"
@@ -43,19 +57,27 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[ty
     def has_break_glass_permission(self, request: HttpRequest) -> bool:
         return break_glass_allowed(request.user)
 
-    @admin.action(description="Break glass: reveal the patient of the selected records (audited)",
-                  permissions=["break_glass"])
+    @admin.action(
+        description="Break glass: reveal the patient of the selected records (audited)", permissions=["break_glass"]
+    )
     def break_glass(self, request: HttpRequest, queryset: QuerySet[AuditRecord]) -> HttpResponse | None:
         records = list(queryset.order_by("id")[: BREAK_GLASS_LIMIT + 1])
         if len(records) > BREAK_GLASS_LIMIT:
             self.message_user(request, f"Select at most {BREAK_GLASS_LIMIT} records.", messages.ERROR)
             return None
         form = BreakGlassForm(request.POST if "reason" in request.POST else None)
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "records": records,
-                   "form": form, "auditor_group": AUDITOR_GROUP, "title": "Break glass"}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "records": records,
+            "form": form,
+            "auditor_group": AUDITOR_GROUP,
+            "title": "Break glass",
+        }
         if form.is_bound and form.is_valid():
-            context["revealed"] = break_glass_reveal(user=request.user, records=records,
-                                                     reason=form.cleaned_data["reason"])
+            context["revealed"] = break_glass_reveal(
+                user=request.user, records=records, reason=form.cleaned_data["reason"]
+            )
         return TemplateResponse(request, "audit/break_glass.html", context)
 
 

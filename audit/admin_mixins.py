@@ -5,6 +5,7 @@ It hooks Django's own admin logging (`log_addition`, `log_change`, `log_deletion
 writes a LogEntry (forms, actions that call `log_change`) is audited too; with `audit_reason_required`
 the form gets a mandatory "Reason for this change" field whose text goes into the audit record.
 """
+
 from typing import Any
 
 from django import forms
@@ -24,9 +25,18 @@ class AuditedAdminMixin:
     def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any) -> Any:
         if self.audit_reason_required and "form" not in kwargs:
             base = self.form  # type: ignore[attr-defined]
-            kwargs["form"] = type(f"Audited{base.__name__}", (base,), {"audit_reason": forms.CharField(
-                label="Reason for this change", max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
-                help_text="Required; recorded in the audit trail.")})
+            kwargs["form"] = type(
+                f"Audited{base.__name__}",
+                (base,),
+                {
+                    "audit_reason": forms.CharField(
+                        label="Reason for this change",
+                        max_length=500,
+                        widget=forms.Textarea(attrs={"rows": 2}),
+                        help_text="Required; recorded in the audit trail.",
+                    )
+                },
+            )
         return super().get_form(request, obj, change, **kwargs)  # type: ignore[misc]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
@@ -56,11 +66,18 @@ def admin_change_audit(request: HttpRequest, obj: Model, *, operation: str, mess
     user = getattr(request, "user", None)
     username = user.get_username() if user is not None and user.is_authenticated else "anonymous"
     audit_record_create(
-        action="admin_change", actor=f"admin:{username}", purpose_of_use="HSYSADMIN",
+        action="admin_change",
+        actor=f"admin:{username}",
+        purpose_of_use="HSYSADMIN",
         actor_detail={"user_id": getattr(user, "pk", None)},
-        detail={"operation": operation, "model": obj._meta.label_lower, "object_id": str(obj.pk),
-                "object_repr": str(obj)[:200], "change_message": message if isinstance(message, list | str) else
-                str(message), "reason": getattr(request, _REASON_ATTR, "")},
+        detail={
+            "operation": operation,
+            "model": obj._meta.label_lower,
+            "object_id": str(obj.pk),
+            "object_repr": str(obj)[:200],
+            "change_message": message if isinstance(message, list | str) else str(message),
+            "reason": getattr(request, _REASON_ATTR, ""),
+        },
     )
 
 

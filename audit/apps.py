@@ -1,4 +1,5 @@
 """App configuration for the audit trail."""
+
 from django.apps import AppConfig
 
 

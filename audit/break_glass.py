@@ -1,4 +1,5 @@
 """Break-glass: an auditor reveals the raw patient reference of audit records; each reveal is audited."""
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,8 +17,13 @@ BREAK_GLASS_LIMIT = 20
 
 def break_glass_allowed(user: Any) -> bool:
     """Only active staff in the auditor group who hold the break-glass permission (superusers too must join)."""
-    return bool(user.is_authenticated and user.is_active and user.is_staff
-                and user.groups.filter(name=AUDITOR_GROUP).exists() and user.has_perm(BREAK_GLASS_PERMISSION))
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.groups.filter(name=AUDITOR_GROUP).exists()
+        and user.has_perm(BREAK_GLASS_PERMISSION)
+    )
 
 
 def break_glass_reveal(*, user: Any, records: Sequence[AuditRecord], reason: str) -> list[tuple[int, str]]:
@@ -31,8 +37,12 @@ def break_glass_reveal(*, user: Any, records: Sequence[AuditRecord], reason: str
         for record in records:
             patient = decrypt_text(record.patient_ref_encrypted) if record.patient_ref_encrypted else ""
             audit_record_create(
-                action="break_glass", actor=f"admin:{user.get_username()}", actor_detail={"user_id": user.pk},
-                purpose_of_use="BTG", patient_id=patient or None,
-                detail={"audit_record_id": record.pk, "reason": reason.strip()[:500]})
+                action="break_glass",
+                actor=f"admin:{user.get_username()}",
+                actor_detail={"user_id": user.pk},
+                purpose_of_use="BTG",
+                patient_id=patient or None,
+                detail={"audit_record_id": record.pk, "reason": reason.strip()[:500]},
+            )
             revealed.append((record.pk, patient))
     return revealed

@@ -1,4 +1,5 @@
 """Verify the audit hash chain and export records as FHIR AuditEvents (NDJSON or a collection Bundle)."""
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,11 +36,18 @@ def audit_chain_verify(*, chunk_size: int = 2000) -> ChainReport:
     for record in AuditRecord.objects.order_by("id").iterator(chunk_size=chunk_size):
         checked += 1
         if record.prev_hash != expected_prev:
-            return ChainReport(checked, ChainBreak(record.pk, "prev_hash does not match the previous record's hash "
-                                                             "(a record was removed, inserted or re-hashed)"))
+            return ChainReport(
+                checked,
+                ChainBreak(
+                    record.pk,
+                    "prev_hash does not match the previous record's hash (a record was removed, inserted or re-hashed)",
+                ),
+            )
         if record_digest(record) != record.record_hash:
-            return ChainReport(checked, ChainBreak(record.pk, "record_hash does not match the record's content "
-                                                             "(the record was changed)"))
+            return ChainReport(
+                checked,
+                ChainBreak(record.pk, "record_hash does not match the record's content (the record was changed)"),
+            )
         expected_prev = record.record_hash
     return ChainReport(checked, None)
 
@@ -47,8 +55,9 @@ def audit_chain_verify(*, chunk_size: int = 2000) -> ChainReport:
 def audit_record_values(record: AuditRecord) -> dict[str, Any]:
     """The fields an AuditEvent is built from (never the encrypted patient reference)."""
     values = model_to_dict(record, fields=[f for f in HASHED_FIELDS if f != "patient_ref_encrypted"])
-    values.update(id=record.pk, recorded_at=record.recorded_at, prev_hash=record.prev_hash,
-                  record_hash=record.record_hash)
+    values.update(
+        id=record.pk, recorded_at=record.recorded_at, prev_hash=record.prev_hash, record_hash=record.record_hash
+    )
     return values
 
 

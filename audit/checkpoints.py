@@ -7,6 +7,7 @@ wherever logs are shipped. `audit_verify --checkpoints FILE` then proves every c
 there with the same hash and as many records before it: removing the newest records, or the whole trail, is
 found even though what is left still chains.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,12 @@ def audit_checkpoint_create(*, path: Path | None = None) -> dict[str, Any] | Non
     head = AuditRecord.objects.order_by("-id").values("id", "record_hash").first()
     if head is None:
         return None
-    body = {"at": timezone.now().isoformat(), "last_id": head["id"], "head": head["record_hash"],
-            "records": AuditRecord.objects.filter(id__lte=head["id"]).count()}
+    body = {
+        "at": timezone.now().isoformat(),
+        "last_id": head["id"],
+        "head": head["record_hash"],
+        "records": AuditRecord.objects.filter(id__lte=head["id"]).count(),
+    }
     checkpoint = {**body, "signature": _signature(body)}
     line = orjson.dumps(checkpoint).decode()
     target = Path(path or settings.AUDIT_CHECKPOINT_FILE)

@@ -1,14 +1,23 @@
 """Least-privilege admin groups: clinician (no admin rights), admin (models, thresholds, clients,
 registrations, write-back retry) and auditor (read the audit trail, break-glass, read write-backs)."""
+
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 CLINICIAN, ADMIN, AUDITOR = "clinician", "admin", "auditor"
-AUDITOR_PERMISSIONS = ("audit.view_auditrecord", "audit.break_glass_auditrecord", "fhirapp.view_writeback",
-                       "fhirapp.view_failedwriteback")
-ADMIN_FHIRAPP_PERMISSIONS = ("fhirapp.view_writeback", "fhirapp.change_writeback", "fhirapp.view_failedwriteback",
-                             "fhirapp.change_failedwriteback")
+AUDITOR_PERMISSIONS = (
+    "audit.view_auditrecord",
+    "audit.break_glass_auditrecord",
+    "fhirapp.view_writeback",
+    "fhirapp.view_failedwriteback",
+)
+ADMIN_FHIRAPP_PERMISSIONS = (
+    "fhirapp.view_writeback",
+    "fhirapp.change_writeback",
+    "fhirapp.view_failedwriteback",
+    "fhirapp.change_failedwriteback",
+)
 
 
 def _permission(label: str) -> Permission:

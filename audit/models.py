@@ -1,4 +1,5 @@
 """ORM model of the audit trail: append-only, hash-chained records."""
+
 from typing import Any, NoReturn
 
 from django.db import models

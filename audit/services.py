@@ -1,5 +1,6 @@
 """Append audit records to the keyed hash chain: record_hash = HMAC-SHA256(AUDIT_CHAIN_KEY, prev_hash || canonical
 JSON of the record). The key stays in the environment, so rows rewritten in the database cannot be re-chained."""
+
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,9 +20,21 @@ from config.request_context import current_request_id
 GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_KEY = 0x5354524154  # advisory lock id serialising appends on PostgreSQL
 HASHED_FIELDS = (
-    "recorded_at", "action", "outcome", "actor", "actor_detail", "purpose_of_use", "patient_pseudonym",
-    "patient_ref_encrypted", "model_name", "model_version", "spec_version", "input_digest",
-    "output_summary", "detail", "request_id",
+    "recorded_at",
+    "action",
+    "outcome",
+    "actor",
+    "actor_detail",
+    "purpose_of_use",
+    "patient_pseudonym",
+    "patient_ref_encrypted",
+    "model_name",
+    "model_version",
+    "spec_version",
+    "input_digest",
+    "output_summary",
+    "detail",
+    "request_id",
 )
 
 
@@ -53,21 +66,37 @@ def _lock_chain() -> None:
 
 
 def _build(
-    *, action: str, outcome: str = AuditRecord.Outcome.SUCCESS, actor: str = "",
-    actor_detail: dict[str, Any] | None = None, purpose_of_use: str = "TREAT",
-    patient_id: str | None = None, model_name: str = "", model_version: str = "",
-    spec_version: str = "", input_digest: str = "", output_summary: dict[str, Any] | None = None,
+    *,
+    action: str,
+    outcome: str = AuditRecord.Outcome.SUCCESS,
+    actor: str = "",
+    actor_detail: dict[str, Any] | None = None,
+    purpose_of_use: str = "TREAT",
+    patient_id: str | None = None,
+    model_name: str = "",
+    model_version: str = "",
+    spec_version: str = "",
+    input_digest: str = "",
+    output_summary: dict[str, Any] | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditRecord:
     if action not in AuditRecord.Action.values or outcome not in AuditRecord.Outcome.values:
         raise ValueError(f"unknown audit action {action!r} or outcome {outcome!r}: add it to AuditRecord's choices")
     return AuditRecord(
-        recorded_at=timezone.now(), action=action, outcome=outcome, actor=actor[:300],
-        actor_detail=actor_detail or {}, purpose_of_use=purpose_of_use,
+        recorded_at=timezone.now(),
+        action=action,
+        outcome=outcome,
+        actor=actor[:300],
+        actor_detail=actor_detail or {},
+        purpose_of_use=purpose_of_use,
         patient_pseudonym=pseudonymize(patient_id) if patient_id else "",
         patient_ref_encrypted=encrypt_text(patient_id) if patient_id else "",
-        model_name=model_name, model_version=model_version, spec_version=spec_version,
-        input_digest=input_digest, output_summary=output_summary or {}, detail=detail or {},
+        model_name=model_name,
+        model_version=model_version,
+        spec_version=spec_version,
+        input_digest=input_digest,
+        output_summary=output_summary or {},
+        detail=detail or {},
         request_id=current_request_id() if current_request_id() != "-" else "",
     )
 
@@ -135,10 +164,18 @@ def audit_records_create(entries: Sequence[Mapping[str, Any]]) -> list[AuditReco
 
 
 def audit_record_create(
-    *, action: str, outcome: str = AuditRecord.Outcome.SUCCESS, actor: str = "",
-    actor_detail: dict[str, Any] | None = None, purpose_of_use: str = "TREAT",
-    patient_id: str | None = None, model_name: str = "", model_version: str = "",
-    spec_version: str = "", input_digest: str = "", output_summary: dict[str, Any] | None = None,
+    *,
+    action: str,
+    outcome: str = AuditRecord.Outcome.SUCCESS,
+    actor: str = "",
+    actor_detail: dict[str, Any] | None = None,
+    purpose_of_use: str = "TREAT",
+    patient_id: str | None = None,
+    model_name: str = "",
+    model_version: str = "",
+    spec_version: str = "",
+    input_digest: str = "",
+    output_summary: dict[str, Any] | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditRecord:
     """Append one record to the chain; the raw patient id is stored only encrypted (break-glass).
@@ -146,9 +183,18 @@ def audit_record_create(
     Inside `audit_batch()` the record is collected and saved at the batch's flush instead.
     """
     record = _build(
-        action=action, outcome=outcome, actor=actor, actor_detail=actor_detail, purpose_of_use=purpose_of_use,
-        patient_id=patient_id, model_name=model_name, model_version=model_version, spec_version=spec_version,
-        input_digest=input_digest, output_summary=output_summary, detail=detail,
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        actor_detail=actor_detail,
+        purpose_of_use=purpose_of_use,
+        patient_id=patient_id,
+        model_name=model_name,
+        model_version=model_version,
+        spec_version=spec_version,
+        input_digest=input_digest,
+        output_summary=output_summary,
+        detail=detail,
     )
     batch = _batch.get()
     if batch is not None:

@@ -1,4 +1,5 @@
 """Celery tasks of the audit trail: the periodic signed checkpoint of the chain's head (CELERY_BEAT_SCHEDULE)."""
+
 from typing import Any
 
 from celery import shared_task

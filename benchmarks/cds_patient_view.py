@@ -19,6 +19,7 @@ workers close the connection after each response (no keep-alive), as they would 
 answers: every scored card then has a write-back to deliver to an EHR that hangs. Write-back runs after the
 response (a worker, or the in-process background pool of the embedded default), so the figures must not move.
 """
+
 import argparse
 import http.client
 import os
@@ -88,15 +89,19 @@ def _prefetch(service_id: str) -> tuple[str, dict[str, Any]]:
         matches = [r for r in resources if r["resourceType"] == rtype and _matches(r, params)]
         # The EHR answers null when it has no data for a template (spec "Prefetch Template").
         entries = [{"resource": r, "search": {"mode": "match"}} for r in matches]
-        prefetch[tpl.key] = ({"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
-                             if matches else None)
+        prefetch[tpl.key] = (
+            {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
+            if matches
+            else None
+        )
     return patient["id"], prefetch
 
 
 def _matches(resource: dict[str, Any], params: dict[str, str]) -> bool:
     if "category" in params:
-        return any(c.get("code") == params["category"] for cat in resource.get("category", [])
-                   for c in cat.get("coding", []))
+        return any(
+            c.get("code") == params["category"] for cat in resource.get("category", []) for c in cat.get("coding", [])
+        )
     if "code" in params:
         codes = set(params["code"].split(","))
         return any(c.get("code") in codes for c in resource.get("code", {}).get("coding", []))
@@ -132,15 +137,26 @@ def _tokens(key: Any, aud: str, count: int) -> list[str]:
     from joserfc import jwt
 
     now = int(time.time())
-    return [jwt.encode({"alg": "ES384", "kid": key.kid, "typ": "JWT"},
-                       {"iss": BENCH_ISS, "sub": "bench", "aud": aud, "iat": now, "exp": now + 600,
-                        "jti": str(uuid.uuid4())}, key, algorithms=["ES384"]) for _ in range(count)]
+    return [
+        jwt.encode(
+            {"alg": "ES384", "kid": key.kid, "typ": "JWT"},
+            {"iss": BENCH_ISS, "sub": "bench", "aud": aud, "iat": now, "exp": now + 600, "jti": str(uuid.uuid4())},
+            key,
+            algorithms=["ES384"],
+        )
+        for _ in range(count)
+    ]
 
 
 def _start_gunicorn(port: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2")
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -158,8 +174,9 @@ def _start_gunicorn(port: int) -> subprocess.Popen[bytes]:
 
 def _post(conn: http.client.HTTPConnection, path: str, body: bytes, token: str) -> float:
     t0 = time.perf_counter()
-    conn.request("POST", path, body=body, headers={"Content-Type": "application/json",
-                                                   "Authorization": f"Bearer {token}"})
+    conn.request(
+        "POST", path, body=body, headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    )
     response = conn.getresponse()
     payload = response.read()
     elapsed = time.perf_counter() - t0
@@ -206,8 +223,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--hung-write-target", action="store_true",
-                        help="send a fhirServer that accepts connections and never answers (write-back target)")
+    parser.add_argument(
+        "--hung-write-target",
+        action="store_true",
+        help="send a fhirServer that accepts connections and never answers (write-back target)",
+    )
     args = parser.parse_args()
     port = _free_port()
     _setup(port)
@@ -216,13 +236,23 @@ def main() -> None:
     patient_id, prefetch = _prefetch(args.service)
     key = _client_key()
     path = f"/cds-services/{args.service}"
-    request: dict[str, Any] = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-                               "context": {"userId": "Practitioner/bench", "patientId": patient_id},
-                               "prefetch": prefetch}
+    request: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/bench", "patientId": patient_id},
+        "prefetch": prefetch,
+    }
     if args.hung_write_target:
-        request |= {"fhirServer": f"{_hung_server()}/fhir", "fhirAuthorization": {
-            "access_token": "bench", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.rs",
-            "subject": "bench"}}
+        request |= {
+            "fhirServer": f"{_hung_server()}/fhir",
+            "fhirAuthorization": {
+                "access_token": "bench",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.rs",
+                "subject": "bench",
+            },
+        }
         print(f"write-back target {request['fhirServer']} accepts connections and never answers")
     body = orjson.dumps(request)
     tokens = _tokens(key, f"http://127.0.0.1:{port}{path}", 50 + args.requests + int(400 * args.seconds))
@@ -240,8 +270,10 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
     print(f"load average (1/5/15 min) before {_load(load_before)}, after {_load(load_after)} on {os.cpu_count()} CPUs")
-    print(f"sequential: n={len(latencies)} p50={statistics.median(latencies):.1f} ms "
-          f"p99={_pct(latencies, 0.99):.1f} ms mean={statistics.fmean(latencies):.1f} ms  (goal p50<=15, p99<=50)")
+    print(
+        f"sequential: n={len(latencies)} p50={statistics.median(latencies):.1f} ms "
+        f"p99={_pct(latencies, 0.99):.1f} ms mean={statistics.fmean(latencies):.1f} ms  (goal p50<=15, p99<=50)"
+    )
     print(f"throughput: {rps:.0f} req/s with {args.concurrency} concurrent clients, 2 sync workers  (goal >=120)")
 
 

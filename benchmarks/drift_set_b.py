@@ -16,6 +16,7 @@ Reported, per window size and mode:
 
 Run: .venv/bin/python benchmarks/drift_set_b.py [--repeats 10] [--sizes 500,5000] (about 2 minutes)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ NAMED = ("HCO3_last", "BaseExcess_last", "Chloride_last", "EtCO2_last", "Troponi
 VITALS = ("HR_last", "O2Sat_last", "Temp_last", "SBP_last", "MAP_last", "DBP_last", "Resp_last")
 
 
-def _windows(patients: npt.NDArray[Any], size: int, mode: str, repeats: int,
-             rng: np.random.Generator) -> list[npt.NDArray[np.int64]]:
+def _windows(
+    patients: npt.NDArray[Any], size: int, mode: str, repeats: int, rng: np.random.Generator
+) -> list[npt.NDArray[np.int64]]:
     """Row indices of each window: `size` random rows, or whole random stays until `size` rows."""
     if mode == "rows":
         return [rng.choice(len(patients), size, replace=False) for _ in range(repeats)]
@@ -70,16 +72,19 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Flag rates over the windows of one set, size and mode."""
     counts = Counter(name for r in runs for name in r["flagged"])
     n, columns = len(runs), len(runs[0]["columns"])
-    return {"windows": n, "columns": columns,
-            "flag_rate": round(sum(len(r["flagged"]) for r in runs) / (n * columns), 4),
-            "windows_with_a_finding": round(sum(r["attention"] for r in runs) / n, 3),
-            "mean_major": round(sum(len(r["major"]) for r in runs) / n, 1),
-            "most_major": [k for k, _ in Counter(m for r in runs for m in r["major"]).most_common(8)],
-            "mean_flagged": round(sum(len(r["flagged"]) for r in runs) / n, 1),
-            "named": {k: round(counts[k] / n, 2) for k in NAMED},
-            "vitals": {k: round(counts[k] / n, 2) for k in VITALS},
-            "score_flagged": round(counts["score"] / n, 2),
-            "most_flagged": [k for k, _ in counts.most_common(12)]}
+    return {
+        "windows": n,
+        "columns": columns,
+        "flag_rate": round(sum(len(r["flagged"]) for r in runs) / (n * columns), 4),
+        "windows_with_a_finding": round(sum(r["attention"] for r in runs) / n, 3),
+        "mean_major": round(sum(len(r["major"]) for r in runs) / n, 1),
+        "most_major": [k for k, _ in Counter(m for r in runs for m in r["major"]).most_common(8)],
+        "mean_flagged": round(sum(len(r["flagged"]) for r in runs) / n, 1),
+        "named": {k: round(counts[k] / n, 2) for k in NAMED},
+        "vitals": {k: round(counts[k] / n, 2) for k in VITALS},
+        "score_flagged": round(counts["score"] / n, 2),
+        "most_flagged": [k for k, _ in counts.most_common(12)],
+    }
 
 
 def main() -> None:
@@ -105,8 +110,10 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         for mode in ("rows", "stays"):
             for name, (x, patients) in sets.items():
-                runs = [profile_drift(profile, features, x[idx], _scores(x[idx], card))
-                        for idx in _windows(patients, size, mode, args.repeats, rng)]
+                runs = [
+                    profile_drift(profile, features, x[idx], _scores(x[idx], card))
+                    for idx in _windows(patients, size, mode, args.repeats, rng)
+                ]
                 results[f"{name} {size} {mode}"] = summary = _summary(runs)
                 print(f"{name:7s} {size:6d} {mode:5s} {json.dumps(summary)}", flush=True)
     if args.json:

@@ -5,6 +5,7 @@ Run: .venv/bin/python benchmarks/fhir_parsing.py [--iterations 200]
 fhirclient is not a project dependency: install it into a scratch environment to include it
 (`pip install fhirclient==4.4.0`); without it that row says "not installed".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,30 +17,53 @@ from typing import Any
 
 import orjson
 
-VITALS = (("8867-4", "Heart rate", "/min", 92.0), ("9279-1", "Respiratory rate", "/min", 18.0),
-          ("8310-5", "Body temperature", "Cel", 37.1), ("59408-5", "Oxygen saturation", "%", 96.0),
-          ("8480-6", "Systolic blood pressure", "mm[Hg]", 118.0))
+VITALS = (
+    ("8867-4", "Heart rate", "/min", 92.0),
+    ("9279-1", "Respiratory rate", "/min", 18.0),
+    ("8310-5", "Body temperature", "Cel", 37.1),
+    ("59408-5", "Oxygen saturation", "%", 96.0),
+    ("8480-6", "Systolic blood pressure", "mm[Hg]", 118.0),
+)
 
 
 def observation(i: int, start: datetime) -> dict[str, Any]:
     """One vital-sign Observation shaped like an EHR's (category, coding, subject, time, quantity)."""
     code, display, unit, base = VITALS[i % len(VITALS)]
-    return {"resourceType": "Observation", "id": f"obs-{i}", "meta": {"lastUpdated": "2024-03-05T14:30:00Z"},
-            "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "vital-signs", "display": "Vital Signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": display},
-            "subject": {"reference": "Patient/p1"}, "encounter": {"reference": "Encounter/e1"},
-            "effectiveDateTime": (start + timedelta(minutes=15 * i)).isoformat(),
-            "valueQuantity": {"value": base + (i % 7), "unit": unit, "system": "http://unitsofmeasure.org",
-                              "code": unit}}
+    return {
+        "resourceType": "Observation",
+        "id": f"obs-{i}",
+        "meta": {"lastUpdated": "2024-03-05T14:30:00Z"},
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                        "display": "Vital Signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": display},
+        "subject": {"reference": "Patient/p1"},
+        "encounter": {"reference": "Encounter/e1"},
+        "effectiveDateTime": (start + timedelta(minutes=15 * i)).isoformat(),
+        "valueQuantity": {"value": base + (i % 7), "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
 
 
 def bundle_bytes(n: int = 500) -> bytes:
     """A searchset Bundle of `n` Observations, as the FHIR server sends it."""
     start = datetime(2024, 3, 1, tzinfo=UTC)
-    entries = [{"fullUrl": f"https://ehr.example/fhir/Observation/obs-{i}", "resource": observation(i, start),
-                "search": {"mode": "match"}} for i in range(n)]
+    entries = [
+        {
+            "fullUrl": f"https://ehr.example/fhir/Observation/obs-{i}",
+            "resource": observation(i, start),
+            "search": {"mode": "match"},
+        }
+        for i in range(n)
+    ]
     return orjson.dumps({"resourceType": "Bundle", "type": "searchset", "total": n, "entry": entries})
 
 
@@ -55,8 +79,10 @@ def with_fhirclient(body: bytes) -> list[tuple[str, float, str]]:
     from fhirclient.models.bundle import Bundle  # noqa: TID251  (measured here, not used by the product)
 
     bundle = Bundle(orjson.loads(body))
-    return [(e.resource.code.coding[0].code, e.resource.valueQuantity.value, e.resource.effectiveDateTime.isostring)
-            for e in bundle.entry]
+    return [
+        (e.resource.code.coding[0].code, e.resource.valueQuantity.value, e.resource.effectiveDateTime.isostring)
+        for e in bundle.entry
+    ]
 
 
 def with_fhir_resources(body: bytes) -> list[tuple[str, float, str]]:
@@ -64,8 +90,14 @@ def with_fhir_resources(body: bytes) -> list[tuple[str, float, str]]:
     from fhir.resources.R4B.bundle import Bundle
 
     bundle: Any = Bundle.model_validate_json(body)  # entries hold Observation models; typed as Resource
-    return [(e.resource.code.coding[0].code, float(e.resource.valueQuantity.value),
-             e.resource.effectiveDateTime.isoformat()) for e in bundle.entry]
+    return [
+        (
+            e.resource.code.coding[0].code,
+            float(e.resource.valueQuantity.value),
+            e.resource.effectiveDateTime.isoformat(),
+        )
+        for e in bundle.entry
+    ]
 
 
 def timed(parse: Callable[[bytes], list[tuple[str, float, str]]], body: bytes, iterations: int) -> list[float]:
@@ -87,8 +119,11 @@ def main() -> None:
     body = bundle_bytes(args.observations)
     print(f"Bundle: {args.observations} Observations, {len(body) / 1024:.0f} KiB; {args.iterations} runs each")
     expected = raw(body)
-    for name, parse in (("raw JSON (orjson)", raw), ("fhirclient 4 models", with_fhirclient),
-                        ("fhir.resources R4B", with_fhir_resources)):
+    for name, parse in (
+        ("raw JSON (orjson)", raw),
+        ("fhirclient 4 models", with_fhirclient),
+        ("fhir.resources R4B", with_fhir_resources),
+    ):
         try:
             assert [(c, float(v), t[:16]) for c, v, t in parse(body)] == [(c, v, t[:16]) for c, v, t in expected]
         except ModuleNotFoundError:

@@ -4,6 +4,7 @@ Run: .venv/bin/python benchmarks/gpu_check.py
 Loads the shipped sepsis ONNX model on the provider the registry chooses, checks that CUDA is really used
 when available, compares its outputs with the CPU provider and times batch inference on both.
 """
+
 from __future__ import annotations
 
 import json

@@ -13,6 +13,7 @@ stopping, and prints AUROC on held-out data (Platt calibration does not change a
 
 Run: .venv/bin/python benchmarks/readmission_ceiling.py   (under a minute on 2 cores)
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,11 @@ def all_columns(frame: Any) -> npt.NDArray[np.float32]:
     """Every raw column: numbers as they are, categories (ids and ICD-9 codes included) one-hot."""
     import pandas as pd
 
-    numeric = [c for c in frame.columns if c not in NOT_INPUTS and pd.api.types.is_integer_dtype(frame[c])
-               and not c.endswith("_id")]
+    numeric = [
+        c
+        for c in frame.columns
+        if c not in NOT_INPUTS and pd.api.types.is_integer_dtype(frame[c]) and not c.endswith("_id")
+    ]
     categorical = [c for c in frame.columns if c not in NOT_INPUTS and c not in numeric]
     cats = frame[categorical].astype("string").fillna("missing")
     for c in categorical:
@@ -57,9 +61,9 @@ def encounter_split(n: int) -> Masks:
     order = np.random.default_rng(SEED).permutation(n)
     cut = [int(n * TEST_FRACTION), int(n * (TEST_FRACTION + 0.8 * 0.15)), int(n * (TEST_FRACTION + 0.8 * 0.3))]
     masks = [np.zeros(n, bool) for _ in range(3)]
-    masks[0][order[:cut[0]]] = True
-    masks[1][order[cut[0]:cut[1]]] = True
-    masks[2][order[cut[2]:]] = True
+    masks[0][order[: cut[0]]] = True
+    masks[1][order[cut[0] : cut[1]]] = True
+    masks[2][order[cut[2] :]] = True
     return masks[0], {"es": masks[1], "train": masks[2]}
 
 
@@ -90,10 +94,16 @@ def main() -> None:
     rows = [
         ("shipped", "spec inputs, patient split", heldout_auroc(x, y, patient, "shipped")),
         ("all-columns", "every raw column, patient split", heldout_auroc(raw, y, patient, "all columns")),
-        ("all+history", "every raw column + history, patient split",
-         heldout_auroc(np.hstack([raw, history]), y, patient, "all + history")),
-        ("leaky", "spec inputs, encounter split (patients on both sides)",
-         heldout_auroc(x, y, encounter_split(len(y)), "leaky")),
+        (
+            "all+history",
+            "every raw column + history, patient split",
+            heldout_auroc(np.hstack([raw, history]), y, patient, "all + history"),
+        ),
+        (
+            "leaky",
+            "spec inputs, encounter split (patients on both sides)",
+            heldout_auroc(x, y, encounter_split(len(y)), "leaky"),
+        ),
     ]
     print(f"\n{len(y)} encounters, {int(y.sum())} readmitted within 30 days")
     print(f"{'variant':12s} {'AUROC':>6s} {'inputs':>6s}  what")

@@ -8,6 +8,7 @@ sequential requests (authentication, search, Bundle serialization included; no n
 
     .venv/bin/python benchmarks/sandbox_fhir_search.py [--requests 200] [--hours 72]
 """
+
 import argparse
 import os
 import statistics
@@ -40,13 +41,19 @@ def main() -> None:
     from sandbox_ehr.auth.services import access_token_issue
     from sandbox_ehr.fhir.models import FhirResource
 
-    top = (FhirResource.objects.filter(resource_type="Observation", patient_id__startswith="physionet-")
-           .values("patient_id").annotate(n=Count("id"), last=Max("date_start")).order_by("-n").first())
+    top = (
+        FhirResource.objects.filter(resource_type="Observation", patient_id__startswith="physionet-")
+        .values("patient_id")
+        .annotate(n=Count("id"), last=Max("date_start"))
+        .order_by("-n")
+        .first()
+    )
     if top is None:
         sys.exit("No PhysioNet Observations: run `manage.py load_sandbox_data` first.")
     since = (top["last"] - timedelta(hours=args.hours)).isoformat().replace("+00:00", "Z")
-    query = urlencode({"patient": top["patient_id"], "category": "vital-signs,laboratory",
-                       "date": f"ge{since}", "_count": "1000"})
+    query = urlencode(
+        {"patient": top["patient_id"], "category": "vital-signs,laboratory", "date": f"ge{since}", "_count": "1000"}
+    )
     token = access_token_issue(client_id="benchmark", scope="system/Observation.rs", expires_in=600)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     url = f"/sandbox/fhir/Observation?{query}"
@@ -60,10 +67,11 @@ def main() -> None:
         timings.append((time.perf_counter() - started) * 1000)
     timings.sort()
     p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-    print(f"database: {django.db.connection.vendor}; patient {top['patient_id']} "
-          f"({top['n']} Observations stored)")
-    print(f"search: {entries} Observations in {len(first.content) / 1024:.0f} KiB; "
-          f"p50 {statistics.median(timings):.1f} ms, p99 {p99:.1f} ms over {args.requests} requests")
+    print(f"database: {django.db.connection.vendor}; patient {top['patient_id']} ({top['n']} Observations stored)")
+    print(
+        f"search: {entries} Observations in {len(first.content) / 1024:.0f} KiB; "
+        f"p50 {statistics.median(timings):.1f} ms, p99 {p99:.1f} ms over {args.requests} requests"
+    )
 
 
 if __name__ == "__main__":

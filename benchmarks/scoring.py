@@ -4,6 +4,7 @@ p50/p99, and batch stratification throughput (patients/minute) with exact SHAP.
 Run: .venv/bin/python benchmarks/scoring.py [--iterations 500] [--batch 20000]
 Uses the shipped sepsis artifact (scoring/artifacts/sepsis/<latest>) and the real 20-patient PhysioNet sample.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,10 @@ def single_patient(model: LoadedModel, resources: list[dict], as_of: datetime, i
             for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
                 value_ms = value * 1000
                 stages[key].append(value_ms)
-    print(f"one patient, {sum(r['resourceType'] == 'Observation' for r in resources)} Observations, "
-          f"{iterations} runs, provider {model.provider}, probability {p:.4f}")
+    print(
+        f"one patient, {sum(r['resourceType'] == 'Observation' for r in resources)} Observations, "
+        f"{iterations} runs, provider {model.provider}, probability {p:.4f}"
+    )
     for key, values in stages.items():
         print(f"  {key:8s} p50 {statistics.median(values):7.3f} ms   p99 {_percentile(values, 0.99):7.3f} ms")
 
@@ -99,9 +102,11 @@ def batch(model: LoadedModel, frame: pd.DataFrame, size: int, threads: int) -> N
     t2 = time.perf_counter()
     model.booster.set_param({"nthread": 1})
     per_min = size / (t2 - t0) * 60
-    print(f"batch of {size} patients, {threads} threads: ONNX predict {t1 - t0:.2f} s, exact SHAP {t2 - t1:.2f} s "
-          f"-> {per_min:,.0f} patients/min with exact SHAP ({contribs.shape[1] - 1} features, "
-          f"{model.booster.num_boosted_rounds()} trees)")
+    print(
+        f"batch of {size} patients, {threads} threads: ONNX predict {t1 - t0:.2f} s, exact SHAP {t2 - t1:.2f} s "
+        f"-> {per_min:,.0f} patients/min with exact SHAP ({contribs.shape[1] - 1} features, "
+        f"{model.booster.num_boosted_rounds()} trees)"
+    )
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ entrants were, on set A plus that fraction of set B's non-held-out patients, sco
 Run: .venv/bin/python benchmarks/sepsis_candidates.py [--only base,ratios,...] [--with-set-b FRACTIONS]
 (about 8 minutes on 2 cores for all candidates)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,31 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 F32 = npt.NDArray[np.float32]
 # Labs whose longer history and 24 h change are candidates (the labs of SOFA and of the challenge's top entries).
-HISTORY_LABS = ("BUN", "Creatinine", "Lactate", "WBC", "Platelets", "Bilirubin_total", "Glucose", "HCO3", "pH",
-                "Potassium", "Hgb", "Chloride", "Calcium", "Magnesium", "Phosphate", "PTT", "AST", "Alkalinephos",
-                "Hct", "BaseExcess", "FiO2", "PaCO2", "SaO2")
+HISTORY_LABS = (
+    "BUN",
+    "Creatinine",
+    "Lactate",
+    "WBC",
+    "Platelets",
+    "Bilirubin_total",
+    "Glucose",
+    "HCO3",
+    "pH",
+    "Potassium",
+    "Hgb",
+    "Chloride",
+    "Calcium",
+    "Magnesium",
+    "Phosphate",
+    "PTT",
+    "AST",
+    "Alkalinephos",
+    "Hct",
+    "BaseExcess",
+    "FiO2",
+    "PaCO2",
+    "SaO2",
+)
 # Site-specific charting routine: how often, and how long ago, something was measured.
 CHARTING = ("_count_", "_hours_since", "_missing")
 # Inputs the two hospitals record differently (README "Sepsis round 4"): HCO3, BaseExcess and chloride in under
@@ -71,14 +94,27 @@ def _spec_extra(specs: list[Any]) -> Callable[[Any, Any], F32]:
 
     def build(_: Any, raw: Any) -> F32:
         return np.asarray(hourly_features(raw, tuple(specs), dtype=np.float32), dtype=np.float32)
+
     return build
 
 
 def _lab_specs(aggregation: str, window: float) -> list[Any]:
     from scoring.features.spec import LAB_LOOKBACK_HOURS, FeatureSpec
 
-    return [FeatureSpec(f"{c}_{aggregation}_{int(window)}h", c, "Observation", (), "", aggregation,  # type: ignore[arg-type]
-                        c, window_hours=window, lookback_hours=LAB_LOOKBACK_HOURS) for c in HISTORY_LABS]
+    return [
+        FeatureSpec(
+            f"{c}_{aggregation}_{int(window)}h",
+            c,
+            "Observation",
+            (),
+            "",
+            aggregation,  # type: ignore[arg-type]
+            c,
+            window_hours=window,
+            lookback_hours=LAB_LOOKBACK_HOURS,
+        )
+        for c in HISTORY_LABS
+    ]
 
 
 def _ratios(prepared: Any, _: Any) -> F32:
@@ -89,9 +125,13 @@ def _ratios(prepared: Any, _: Any) -> F32:
     col = {f.name: j for j, f in enumerate(SEPSIS_FEATURES)}
     x = prepared.x.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.column_stack([x[:, col["HR_last"]] / x[:, col["SBP_last"]],
-                               x[:, col["BUN_last"]] / x[:, col["Creatinine_last"]],
-                               x[:, col["SBP_last"]] - x[:, col["DBP_last"]]])
+        out = np.column_stack(
+            [
+                x[:, col["HR_last"]] / x[:, col["SBP_last"]],
+                x[:, col["BUN_last"]] / x[:, col["Creatinine_last"]],
+                x[:, col["SBP_last"]] - x[:, col["DBP_last"]],
+            ]
+        )
     return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
 
 
@@ -121,14 +161,28 @@ def candidates() -> list[Candidate]:
         Candidate("label-3h", "training labels start 3 h earlier", label_shift_hours=3.0),
         Candidate("label-6h", "training labels start 6 h earlier (the utility's window)", label_shift_hours=6.0),
         Candidate("slow", "eta 0.03, logloss early stopping", params={**PARAMS, "eta": 0.03, "eval_metric": "logloss"}),
-        Candidate("deep", "depth 8, eta 0.03, colsample 0.5, lambda 10",
-                  params={**PARAMS, "max_depth": 8, "eta": 0.03, "subsample": 0.7, "colsample_bytree": 0.5,
-                          "min_child_weight": 20, "lambda": 10, "eval_metric": "logloss"}),
+        Candidate(
+            "deep",
+            "depth 8, eta 0.03, colsample 0.5, lambda 10",
+            params={
+                **PARAMS,
+                "max_depth": 8,
+                "eta": 0.03,
+                "subsample": 0.7,
+                "colsample_bytree": 0.5,
+                "min_child_weight": 20,
+                "lambda": 10,
+                "eval_metric": "logloss",
+            },
+        ),
         Candidate("no-charting", "without counts, hours-since and missing flags", blank=CHARTING),
         Candidate("no-site", "without the inputs the two hospitals record differently", blank=SITE_SPECIFIC),
         Candidate("hospital-hours", "+ hours since hospital admission (HospAdmTime)", derive=_hospital_hours),
-        Candidate("no-los", "without ICU length of stay (its link to the label depends on admission practice)",
-                  blank=("icu_los_hours",)),
+        Candidate(
+            "no-los",
+            "without ICU length of stay (its link to the label depends on admission practice)",
+            blank=("icu_los_hours",),
+        ),
     ]
 
 
@@ -193,17 +247,23 @@ def _with_set_b(data: Data, fraction: float) -> tuple[dict[str, Any], dict[str, 
     positive = pd.Series(b.y).groupby(b.patients).max()
     split = patient_split(positive.index.to_numpy(), positive.to_numpy().astype(bool))
     pool = np.random.default_rng(SEED).permutation(sorted(split.train | split.early_stop))
-    used = _member(b.patients, pool[:int(round(fraction * len(pool)))])
-    both = Prepared(np.concatenate([a.x, b.x[used]]), np.concatenate([a.y, b.y[used]]),
-                    np.concatenate([a.patients, b.patients[used]]),
-                    pd.factorize(np.concatenate([a.patients, b.patients[used]]))[0].astype(np.int64),
-                    np.concatenate([a.hour, b.hour[used]]), pd.concat([a.frame, b.frame[used]], ignore_index=True))
+    used = _member(b.patients, pool[: int(round(fraction * len(pool)))])
+    both = Prepared(
+        np.concatenate([a.x, b.x[used]]),
+        np.concatenate([a.y, b.y[used]]),
+        np.concatenate([a.patients, b.patients[used]]),
+        pd.factorize(np.concatenate([a.patients, b.patients[used]]))[0].astype(np.int64),
+        np.concatenate([a.hour, b.hour[used]]),
+        pd.concat([a.frame, b.frame[used]], ignore_index=True),
+    )
     fitted = fit_on_set_a(both)
     held_a = fitted.parts["calibrate"]
     held_a = _subset(held_a, ~_member(held_a.patients, pd.unique(b.patients)))
     held_b = _subset(b, _member(b.patients, list(split.calibrate)))
-    out = [evaluate(fitted.platt.apply_array(margins(fitted.booster, part.x)), part, fitted.thresholds["high"], None)
-           for part in (held_a, held_b)]
+    out = [
+        evaluate(fitted.platt.apply_array(margins(fitted.booster, part.x)), part, fitted.thresholds["high"], None)
+        for part in (held_a, held_b)
+    ]
     return out[0], out[1], int(pd.unique(b.patients[used]).size)
 
 
@@ -216,11 +276,16 @@ def main() -> None:
 
     all_candidates = candidates()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="", help="comma-separated candidate names: "
-                                                    + ", ".join(c.name for c in all_candidates))
-    parser.add_argument("--with-set-b", default="", metavar="FRACTIONS",
-                        help="also the diagnostic (not a candidate) trained with these fractions of set B's "
-                             "non-held-out patients, e.g. 0,0.05,0.2,1")
+    parser.add_argument(
+        "--only", default="", help="comma-separated candidate names: " + ", ".join(c.name for c in all_candidates)
+    )
+    parser.add_argument(
+        "--with-set-b",
+        default="",
+        metavar="FRACTIONS",
+        help="also the diagnostic (not a candidate) trained with these fractions of set B's "
+        "non-held-out patients, e.g. 0,0.05,0.2,1",
+    )
     args = parser.parse_args()
     try:
         fractions = [float(f) for f in args.with_set_b.split(",") if f]
@@ -241,19 +306,27 @@ def main() -> None:
         internal, external, fitted = run(c, data)
         base = fitted if c.name == "base" else base
         rows.append((c, internal, external, fitted[0].booster.num_boosted_rounds()))
-    print(f"\n{'candidate':12s} {'A AUROC':>8s} {'A util':>7s} | {'B AUROC':>8s} {'B AUPRC':>8s} {'B util':>7s} "
-          f"{'trees':>5s}  what")
+    print(
+        f"\n{'candidate':12s} {'A AUROC':>8s} {'A util':>7s} | {'B AUROC':>8s} {'B AUPRC':>8s} {'B util':>7s} "
+        f"{'trees':>5s}  what"
+    )
     for c, internal, external, trees in rows:
-        print(f"{c.name:12s} {internal['auroc']:8.3f} {internal['utility']:7.3f} | {external['auroc']:8.3f} "
-              f"{external['auprc']:8.3f} {external['utility']:7.3f} {trees:5d}  {c.note}")
+        print(
+            f"{c.name:12s} {internal['auroc']:8.3f} {internal['utility']:7.3f} | {external['auroc']:8.3f} "
+            f"{external['auprc']:8.3f} {external['utility']:7.3f} {trees:5d}  {c.note}"
+        )
     for fraction in fractions:
         in_a, in_b, stays = _with_set_b(data, fraction)
-        print(f"{'with-B ' + format(fraction, 'g'):12s} {in_a['auroc']:8.3f} {in_a['utility']:7.3f} | "
-              f"{in_b['auroc']:8.3f} {in_b['auprc']:8.3f} {in_b['utility']:7.3f}        diagnostic: {stays} set-B "
-              f"stays in training; held-out patients of each set ({in_b['n_patients']} of set B)")
+        print(
+            f"{'with-B ' + format(fraction, 'g'):12s} {in_a['auroc']:8.3f} {in_a['utility']:7.3f} | "
+            f"{in_b['auroc']:8.3f} {in_b['auprc']:8.3f} {in_b['utility']:7.3f}        diagnostic: {stays} set-B "
+            f"stays in training; held-out patients of each set ({in_b['n_patients']} of set B)"
+        )
     if base is not None:
-        print(f"\nbase, threshold chosen on set B itself (oracle, to size the threshold's share of the gap): "
-              f"utility {_oracle(*base):.3f}")
+        print(
+            f"\nbase, threshold chosen on set B itself (oracle, to size the threshold's share of the gap): "
+            f"utility {_oracle(*base):.3f}"
+        )
     print(f"({time.monotonic() - started:.0f} s; choose on the A columns only)")
 
 

@@ -9,6 +9,7 @@ warms caches (discovery, JWKS, models) and is reported separately.
 
     .venv/bin/python benchmarks/smart_launch.py [--base-url http://127.0.0.1:8000] [--runs 20] [--patient ID]
 """
+
 import argparse
 import os
 import statistics
@@ -90,8 +91,10 @@ def main() -> None:
     print(f"{'step':<10} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
     for name in ("launch", "authorize", "callback", "app", "total"):
         values = [r[name] for r in runs]
-        print(f"{name:<10} {statistics.median(values) * 1000:>10.0f} {_pct(values, 0.95) * 1000:>8.0f} "
-              f"{max(values) * 1000:>8.0f}")
+        print(
+            f"{name:<10} {statistics.median(values) * 1000:>10.0f} {_pct(values, 0.95) * 1000:>8.0f} "
+            f"{max(values) * 1000:>8.0f}"
+        )
     median_total = statistics.median(r["total"] for r in runs)
     verdict = "meets" if median_total <= GOAL_SECONDS else "MISSES"
     print(f"goal <= {GOAL_SECONDS:.1f} s: median {median_total:.3f} s {verdict} it")

@@ -1,4 +1,5 @@
 """Django admin of cds_hooks: trusted clients, service settings, issued cards with alert-burden metrics."""
+
 from typing import Any
 
 from django.conf import settings
@@ -48,8 +49,17 @@ class CardFeedbackInline(admin.TabularInline):  # type: ignore[type-arg]
     model = CardFeedback
     extra = 0
     can_delete = False
-    readonly_fields = ("outcome", "reason_system", "reason_code", "reason_display", "user_comment",
-                       "accepted_suggestions", "outcome_timestamp", "client_iss", "received_at")
+    readonly_fields = (
+        "outcome",
+        "reason_system",
+        "reason_code",
+        "reason_display",
+        "user_comment",
+        "accepted_suggestions",
+        "outcome_timestamp",
+        "client_iss",
+        "received_at",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: IssuedCard | None = None) -> bool:
         """Feedback comes only from CDS clients."""

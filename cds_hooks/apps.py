@@ -1,4 +1,5 @@
 """App configuration for cds_hooks."""
+
 from django.apps import AppConfig
 
 

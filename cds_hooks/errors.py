@@ -1,4 +1,5 @@
 """Errors of the CDS Hooks service (mapped to the project error shape by config.api_errors)."""
+
 from config.errors import AuthenticationFailed, NotFound, PermissionDenied
 
 

@@ -1,4 +1,5 @@
 """ORM models of cds_hooks: trusted CDS clients, per-service settings, issued cards and their feedback."""
+
 import uuid
 from urllib.parse import urlsplit
 
@@ -20,14 +21,16 @@ class TrustedCdsClient(models.Model):
 
     iss = models.CharField("issuer (iss)", max_length=500, unique=True)
     jwks_url = models.URLField("JWKS URL", max_length=500, blank=True)
-    jwks = models.JSONField("JWKS (inline)", null=True, blank=True,
-                            help_text="A JSON Web Key Set, when the client publishes no JWKS URL.")
-    tenant = models.CharField(max_length=200, blank=True,
-                              help_text="When set, the JWT's `tenant` claim must equal it.")
+    jwks = models.JSONField(
+        "JWKS (inline)", null=True, blank=True, help_text="A JSON Web Key Set, when the client publishes no JWKS URL."
+    )
+    tenant = models.CharField(max_length=200, blank=True, help_text="When set, the JWT's `tenant` claim must equal it.")
     fhir_servers = models.TextField(
-        "FHIR servers", blank=True,
+        "FHIR servers",
+        blank=True,
         help_text="The FHIR base URLs of this client's EHR, one per line: a hook's `fhirServer` must be one of "
-                  "them (else the call is refused and nothing is fetched or written back).")
+        "them (else the call is refused and nothing is fetched or written back).",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -73,10 +76,10 @@ class CdsServiceSetting(models.Model):
 
     service_id = models.CharField(max_length=100, unique=True)
     enabled = models.BooleanField(default=True, help_text="Disabled services leave discovery and answer 404.")
-    not_scored = models.CharField("when not scored", max_length=10, choices=NotScored.choices,
-                                  default=NotScored.CARD)
-    write_back = models.BooleanField(default=True,
-                                     help_text="Enqueue the write-back of each assessment (when WRITEBACK_ENABLED).")
+    not_scored = models.CharField("when not scored", max_length=10, choices=NotScored.choices, default=NotScored.CARD)
+    write_back = models.BooleanField(
+        default=True, help_text="Enqueue the write-back of each assessment (when WRITEBACK_ENABLED)."
+    )
 
     class Meta:
         ordering = ["service_id"]

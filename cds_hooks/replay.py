@@ -8,6 +8,7 @@ entry) passes. CDS_JTI_STORE picks it:
   are kept until the token's `exp` plus the leeway and purged by later inserts.
 Production refuses a store that is not shared (cds_hooks.checks).
 """
+
 import hashlib
 import time
 from datetime import datetime, timedelta

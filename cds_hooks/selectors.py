@@ -1,4 +1,5 @@
 """Reads of cds_hooks: the CDS service catalogue (from scoring's hook bindings), issued cards, alert burden."""
+
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,12 +58,18 @@ def service_id_for(model_name: str, hook: str) -> str:
 
 def _definition(binding: scoring_selectors.ModelBinding, hook: str) -> CdsServiceDefinition:
     return CdsServiceDefinition(
-        id=service_id_for(binding.name, hook), hook=hook, model_name=binding.name, title=binding.title,
+        id=service_id_for(binding.name, hook),
+        hook=hook,
+        model_name=binding.name,
+        title=binding.title,
         description=f"{binding.title} ({binding.kind} model {binding.name} {binding.version}) on {hook}: "
-                    f"{binding.description}; a card with its drivers, data freshness and a link to the Stratify "
-                    "sidebar.",
-        model_version=binding.version, model_sha256=binding.sha256 or "", kind=binding.kind,
-        templates=fetch_plan([binding.requirements]))
+        f"{binding.description}; a card with its drivers, data freshness and a link to the Stratify "
+        "sidebar.",
+        model_version=binding.version,
+        model_sha256=binding.sha256 or "",
+        kind=binding.kind,
+        templates=fetch_plan([binding.requirements]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +126,15 @@ def alert_burden(queryset: QuerySet[IssuedCard] | None = None) -> list[dict[str,
     qs = queryset if queryset is not None else IssuedCard.objects.all()
     cutoff = timezone.now() - timedelta(minutes=settings.CDS_FEEDBACK_WINDOW_MINUTES)
     silent = Q(outcome=IssuedCard.Outcome.IGNORED)
-    rows = (qs.values("service_id", "model_version", "indicator")
-            .annotate(issued=Count("id"),
-                      accepted=Count("id", filter=Q(outcome=IssuedCard.Outcome.ACCEPTED)),
-                      overridden=Count("id", filter=Q(outcome=IssuedCard.Outcome.OVERRIDDEN)),
-                      ignored=Count("id", filter=silent & Q(issued_at__lte=cutoff)),
-                      awaiting=Count("id", filter=silent & Q(issued_at__gt=cutoff)))
-            .order_by("service_id", "model_version", "indicator"))
-    return [{**row, "acted_pct": round(100 * (row["accepted"] + row["overridden"]) / row["issued"], 1)}
-            for row in rows]
+    rows = (
+        qs.values("service_id", "model_version", "indicator")
+        .annotate(
+            issued=Count("id"),
+            accepted=Count("id", filter=Q(outcome=IssuedCard.Outcome.ACCEPTED)),
+            overridden=Count("id", filter=Q(outcome=IssuedCard.Outcome.OVERRIDDEN)),
+            ignored=Count("id", filter=silent & Q(issued_at__lte=cutoff)),
+            awaiting=Count("id", filter=silent & Q(issued_at__gt=cutoff)),
+        )
+        .order_by("service_id", "model_version", "indicator")
+    )
+    return [{**row, "acted_pct": round(100 * (row["accepted"] + row["overridden"]) / row["issued"], 1)} for row in rows]

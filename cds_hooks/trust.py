@@ -9,6 +9,7 @@ the client's JWKS (cached; refetched once on an unknown `kid`, rate-limited), `a
 with small skew, `tenant`, then the `jti` replay store shared by every process (cds_hooks.replay).
 Every refusal is the same generic 401; the precise reason goes to the audit trail (`cds_auth_failure`).
 """
+
 import hashlib
 import re
 from dataclasses import dataclass
@@ -55,9 +56,12 @@ def cds_caller_verify(request: HttpRequest) -> CdsCaller:
         return _verify(_bearer(request), expected_aud=settings.PUBLIC_BASE_URL + request.path)
     except CdsAuthenticationFailed as exc:
         iss, reason = printable(exc.iss), printable(exc.reason)  # a token's text may hold NUL bytes
-        audit_record_create(action="cds_auth_failure", outcome=AuditRecord.Outcome.DENIED,
-                            actor=f"cds:{iss}" if iss else "cds:unknown",
-                            detail={"reason": reason, "path": printable(request.path)})
+        audit_record_create(
+            action="cds_auth_failure",
+            outcome=AuditRecord.Outcome.DENIED,
+            actor=f"cds:{iss}" if iss else "cds:unknown",
+            detail={"reason": reason, "path": printable(request.path)},
+        )
         raise
 
 
@@ -90,9 +94,14 @@ def _verify(token: str, *, expected_aud: str) -> CdsCaller:
         raise CdsAuthenticationFailed(f"undecodable token: {exc.error}", iss=iss) from exc
     _check_claims(verified, client, expected_aud)
     _check_replay(verified)
-    return CdsCaller(iss=iss, sub=str(verified.get("sub", "")), jti=str(verified["jti"]),
-                     tenant=str(verified.get("tenant", "")), client_id=client.pk,
-                     fhir_servers=client.fhir_server_list)
+    return CdsCaller(
+        iss=iss,
+        sub=str(verified.get("sub", "")),
+        jti=str(verified["jti"]),
+        tenant=str(verified.get("tenant", "")),
+        client_id=client.pk,
+        fhir_servers=client.fhir_server_list,
+    )
 
 
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -148,8 +157,13 @@ def _claims_registry(client: TrustedCdsClient, expected_aud: str) -> jwt.JWTClai
     """aud = the URL called, exp and iat (with leeway), a non-empty jti, and the client's tenant if registered."""
     tenant: jwt.ClaimsOption = {"essential": True, "value": client.tenant} if client.tenant else {"allow_blank": True}
     return jwt.JWTClaimsRegistry(
-        leeway=settings.CDS_JWT_LEEWAY_SECONDS, aud={"essential": True, "value": expected_aud},
-        exp={"essential": True}, iat={"essential": True}, jti={"essential": True}, tenant=tenant)
+        leeway=settings.CDS_JWT_LEEWAY_SECONDS,
+        aud={"essential": True, "value": expected_aud},
+        exp={"essential": True},
+        iat={"essential": True},
+        jti={"essential": True},
+        tenant=tenant,
+    )
 
 
 def _check_claims(claims: dict[str, Any], client: TrustedCdsClient, expected_aud: str) -> None:
@@ -170,9 +184,13 @@ def _claim_reason(exc: ClaimError, claims: dict[str, Any], expected_aud: str) ->
         return "iat in the future"
     if claim == "nbf" and isinstance(claims.get("nbf"), int | float):
         return "nbf in the future"
-    return {"aud": f"aud mismatch (expected {expected_aud})", "exp": "exp and iat must be numeric dates",
-            "iat": "exp and iat must be numeric dates", "jti": "missing jti",
-            "tenant": "tenant mismatch"}.get(claim, f"invalid claim: {claim[:40]}")
+    return {
+        "aud": f"aud mismatch (expected {expected_aud})",
+        "exp": "exp and iat must be numeric dates",
+        "iat": "exp and iat must be numeric dates",
+        "jti": "missing jti",
+        "tenant": "tenant mismatch",
+    }.get(claim, f"invalid claim: {claim[:40]}")
 
 
 def _check_replay(claims: dict[str, Any]) -> None:
@@ -182,6 +200,7 @@ def _check_replay(claims: dict[str, Any]) -> None:
 
 
 # --- keys -----------------------------------------------------------------------------------------
+
 
 def _signing_key(client: TrustedCdsClient, kid: str, iss: str) -> KeySet:
     keyset = _client_keyset(client, kid)
@@ -200,10 +219,14 @@ def _client_keyset(client: TrustedCdsClient, kid: object) -> KeySet:
     try:
         if client.jwks:
             return jwks.keyset_import(orjson.dumps(client.jwks))
-        return jwks.keyset_for_kid(client.jwks_url, kid, cache_key=jwks_cache_key(client),
-                                   cache_seconds=settings.CDS_JWKS_CACHE_SECONDS,
-                                   timeout=settings.CDS_JWKS_TIMEOUT_SECONDS,
-                                   refetch_min_seconds=settings.CDS_JWKS_REFETCH_MIN_SECONDS)
+        return jwks.keyset_for_kid(
+            client.jwks_url,
+            kid,
+            cache_key=jwks_cache_key(client),
+            cache_seconds=settings.CDS_JWKS_CACHE_SECONDS,
+            timeout=settings.CDS_JWKS_TIMEOUT_SECONDS,
+            refetch_min_seconds=settings.CDS_JWKS_REFETCH_MIN_SECONDS,
+        )
     except jwks.JwksUnavailable as exc:
         raise CdsAuthenticationFailed(str(exc), iss=client.iss) from exc
 

@@ -3,6 +3,7 @@
 The sub-routes start with the slash the include prefix lacks; it is written `[/]` so Django's
 urls.W002 check (meant for prefixes that do end in a slash) stays quiet.
 """
+
 from django.urls import URLPattern, URLResolver, path, re_path
 
 from cds_hooks import apis

@@ -4,6 +4,7 @@ Used by DRF (`REST_FRAMEWORK["EXCEPTION_HANDLER"]`), by `ApplicationErrorMiddlew
 Django views, and by the 400/403/404/500 handlers. A 500 never shows internals: it is logged with
 the request id, which the body also carries.
 """
+
 import logging
 import sys
 from typing import Any
@@ -54,25 +55,29 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, ApplicationError):
         return exc.status_code, {"message": exc.message, "code": exc.code, "extra": exc.extra}
     if isinstance(exc, pydantic.ValidationError):
-        return 400, {"message": "The request is invalid.", "code": "invalid",
-                     "extra": {"fields": _pydantic_fields(exc)}}
+        return 400, {
+            "message": "The request is invalid.",
+            "code": "invalid",
+            "extra": {"fields": _pydantic_fields(exc)},
+        }
     if isinstance(exc, drf_exceptions.APIException):
         message, extra = _drf_message(exc)
         return exc.status_code, {"message": message, "code": _drf_code(exc), "extra": extra}
     if isinstance(exc, DjangoValidationError):
-        return 400, {"message": "The request is invalid.", "code": "invalid",
-                     "extra": {"fields": exc.messages}}
+        return 400, {"message": "The request is invalid.", "code": "invalid", "extra": {"fields": exc.messages}}
     if isinstance(exc, Http404):
         return 404, {"message": "Not found.", "code": "not_found", "extra": {}}
     if isinstance(exc, DjangoPermissionDenied):
-        return 403, {"message": "You do not have permission to do this.",
-                     "code": "permission_denied", "extra": {}}
+        return 403, {"message": "You do not have permission to do this.", "code": "permission_denied", "extra": {}}
     if isinstance(exc, SuspiciousOperation):
         return 400, {"message": "The request is invalid.", "code": "bad_request", "extra": {}}
     request_id = current_request_id()
     logger.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
-    return 500, {"message": "An internal error occurred; quote the request id when reporting it.",
-                 "code": "server_error", "extra": {"request_id": request_id}}
+    return 500, {
+        "message": "An internal error occurred; quote the request id when reporting it.",
+        "code": "server_error",
+        "extra": {"request_id": request_id},
+    }
 
 
 def _log_client_error(status: int, body: dict[str, Any]) -> None:
@@ -104,8 +109,9 @@ def error_html_response(request: HttpRequest, exc: BaseException) -> HttpRespons
     """The same mapping rendered as a page for people (sidebar, sandbox EHR)."""
     status, body = error_body(exc)
     _log_client_error(status, body)
-    return render(request, "error.html", {"status": status, "error": body,
-                                          "request_id": current_request_id()}, status=status)
+    return render(
+        request, "error.html", {"status": status, "error": body, "request_id": current_request_id()}, status=status
+    )
 
 
 def error_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
@@ -119,9 +125,13 @@ def error_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
 def method_not_allowed_response(request: HttpRequest, allow: str) -> HttpResponse:
     """405 in the error shape, with the `Allow` header (RFC 9110 section 15.5.6)."""
     allowed = [m.strip() for m in allow.split(",") if m.strip()]
-    response = error_response(request, MethodNotAllowed(
-        f"{request.method} is not allowed here; use {', '.join(allowed) or 'another method'}.",
-        extra={"allow": allowed}))
+    response = error_response(
+        request,
+        MethodNotAllowed(
+            f"{request.method} is not allowed here; use {', '.join(allowed) or 'another method'}.",
+            extra={"allow": allowed},
+        ),
+    )
     response["Allow"] = ", ".join(allowed)
     return response
 
@@ -154,7 +164,10 @@ def handler500(request: HttpRequest) -> HttpResponse:
         return error_response(request, exc)
     request_id = current_request_id()
     return JsonResponse(
-        {"message": "An internal error occurred; quote the request id when reporting it.",
-         "code": "server_error", "extra": {"request_id": request_id}},
+        {
+            "message": "An internal error occurred; quote the request id when reporting it.",
+            "code": "server_error",
+            "extra": {"request_id": request_id},
+        },
         status=500,
     )

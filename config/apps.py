@@ -1,4 +1,5 @@
 """App config for project-level pieces (system checks, worker heap freezing)."""
+
 from django.apps import AppConfig
 
 

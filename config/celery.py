@@ -3,6 +3,7 @@
 Like WSGI, a worker or beat started without DJANGO_SETTINGS_MODULE runs production settings and refuses to
 start on unsafe values; only manage.py defaults to the embedded settings, and it sets them before this runs.
 """
+
 import os
 import sys
 from typing import Any

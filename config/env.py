@@ -1,4 +1,5 @@
 """One django-environ reader for every settings module; secrets come only from the environment."""
+
 from pathlib import Path
 
 import environ

@@ -3,6 +3,7 @@
 Services raise these (never DRF's); `config.api_errors` turns them into the one error shape.
 Modelled on DRF's APIException (`status_code`, `default_code`) and the HackSoft styleguide.
 """
+
 from typing import Any
 
 

@@ -7,6 +7,7 @@ refused past `max_bytes` (declared or actual) and abandoned when the overall dea
 address policy of `config.outbound` applies (a URL that is not registered must resolve to public addresses).
 FhirClient reads its bodies with the same `body_read`.
 """
+
 import time
 from typing import Any
 
@@ -66,8 +67,14 @@ def body_read(response: requests.Response, *, max_bytes: int, deadline: float | 
     return b"".join(chunks)
 
 
-def bytes_fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, max_bytes: int = DEFAULT_MAX_BYTES,
-                accept: str = "application/json", registered: bool | None = None) -> bytes:
+def bytes_fetch(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    accept: str = "application/json",
+    registered: bool | None = None,
+) -> bytes:
     """GET `url` and return its 2xx body, finished within `timeout` seconds in all; raises FetchFailed.
 
     `registered`: whether `url` may be on a non-public address (default: `outbound.is_registered(url)`).
@@ -75,11 +82,15 @@ def bytes_fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, max_bytes
     deadline = time.monotonic() + timeout
     try:
         response = outbound.session_for(url, registered=registered).get(
-            url, timeout=timeout, stream=True, allow_redirects=False, headers={"Accept": accept})
+            url, timeout=timeout, stream=True, allow_redirects=False, headers={"Accept": accept}
+        )
         with response:
             if not 200 <= response.status_code < 300:
-                raise FetchFailed(f"HTTP {response.status_code}", status=response.status_code,
-                                  transient=transient_status(response.status_code))
+                raise FetchFailed(
+                    f"HTTP {response.status_code}",
+                    status=response.status_code,
+                    transient=transient_status(response.status_code),
+                )
             return body_read(response, max_bytes=max_bytes, deadline=deadline)
     except outbound.AddressRefused as exc:
         raise FetchFailed(f"address refused: {exc.address}") from exc
@@ -89,8 +100,13 @@ def bytes_fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, max_bytes
         raise FetchFailed(type(exc).__name__, transient=True) from exc
 
 
-def json_fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, max_bytes: int = DEFAULT_MAX_BYTES,
-               registered: bool | None = None) -> dict[str, Any]:
+def json_fetch(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    registered: bool | None = None,
+) -> dict[str, Any]:
     """The JSON object at `url` (see bytes_fetch); FetchFailed when the body is not a JSON object."""
     return json_object(bytes_fetch(url, timeout=timeout, max_bytes=max_bytes, registered=registered))
 

@@ -3,6 +3,7 @@ shape of a model's data requirements.
 
 Plain JSON helpers with no Django and no I/O; `resource_json` turns a fhir.resources model into a dict.
 """
+
 from datetime import UTC, datetime
 from typing import Any, Protocol
 

@@ -9,6 +9,7 @@
   folder unless set) and /metrics sums them, whichever worker answers; `child_exit` retires a dead worker's
   live gauges.
 """
+
 import gc
 import os
 import shutil

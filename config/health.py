@@ -1,4 +1,5 @@
 """Liveness and readiness: /healthz answers while the process runs; /readyz checks every component."""
+
 import time
 from collections.abc import Callable
 from typing import Any

@@ -5,6 +5,7 @@ asymmetric keys (EC, RSA) are imported. When a token names a `kid` the cached se
 the set is fetched once more, at most once per `refetch_min_seconds` per cache key, so a flood of
 made-up kids cannot become a flood of fetches (RFC 7517 section 4.5; CDS Hooks 2.0 "Trusting CDS Clients").
 """
+
 import hashlib
 from typing import Any
 
@@ -40,8 +41,15 @@ def keyset_import(raw: bytes) -> KeySet:
     return keyset
 
 
-def keyset_fetch(url: str, *, cache_key: str, cache_seconds: int, timeout: float, refresh: bool = False,
-                 registered: bool | None = None) -> KeySet:
+def keyset_fetch(
+    url: str,
+    *,
+    cache_key: str,
+    cache_seconds: int,
+    timeout: float,
+    refresh: bool = False,
+    registered: bool | None = None,
+) -> KeySet:
     """The JWKS at `url`, from the cache under `cache_key` unless `refresh`; raises JwksUnavailable.
 
     `registered`: whether `url` may be on a non-public address (see config.fetch.bytes_fetch)."""
@@ -52,14 +60,29 @@ def keyset_fetch(url: str, *, cache_key: str, cache_seconds: int, timeout: float
     return keyset_import(raw)
 
 
-def keyset_for_kid(url: str, kid: Any, *, cache_key: str, cache_seconds: int, timeout: float,
-                   refetch_min_seconds: int = REFETCH_MIN_SECONDS, registered: bool | None = None) -> KeySet:
+def keyset_for_kid(
+    url: str,
+    kid: Any,
+    *,
+    cache_key: str,
+    cache_seconds: int,
+    timeout: float,
+    refetch_min_seconds: int = REFETCH_MIN_SECONDS,
+    registered: bool | None = None,
+) -> KeySet:
     """The cached JWKS, fetched again (rate-limited) when it has no key `kid`; the caller checks the kid."""
-    fetch_args: dict[str, Any] = {"cache_key": cache_key, "cache_seconds": cache_seconds, "timeout": timeout,
-                                  "registered": registered}
+    fetch_args: dict[str, Any] = {
+        "cache_key": cache_key,
+        "cache_seconds": cache_seconds,
+        "timeout": timeout,
+        "registered": registered,
+    }
     keyset = keyset_fetch(url, **fetch_args)
-    if kid is not None and not has_kid(keyset, kid) \
-            and cache.add(f"{cache_key}:refetch", 1, timeout=refetch_min_seconds):
+    if (
+        kid is not None
+        and not has_kid(keyset, kid)
+        and cache.add(f"{cache_key}:refetch", 1, timeout=refetch_min_seconds)
+    ):
         keyset = keyset_fetch(url, refresh=True, **fetch_args)
     return keyset
 

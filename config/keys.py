@@ -3,6 +3,7 @@
 In development (no key set) keys are derived from SECRET_KEY with HKDF so the demo works out of
 the box; production checks (config.checks) refuse to start without explicit keys.
 """
+
 import base64
 import hashlib
 import hmac

@@ -1,4 +1,5 @@
 """Logging helpers: a filter that stamps every record with the current request id."""
+
 import logging
 
 from config.request_context import current_request_id

@@ -4,6 +4,7 @@ Under gunicorn every worker writes its samples to PROMETHEUS_MULTIPROC_DIR (set 
 scrape sums them over all workers, whichever worker answers (prometheus_client's multiprocess mode); a single
 process exports its own registry. The write-back queue length is read from the broker at each scrape.
 """
+
 import os
 from collections.abc import Iterator
 
@@ -51,6 +52,8 @@ def exposition() -> bytes:
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus exposition of this deployment's metrics (METRICS_TOKEN or METRICS_ALLOWED_NETWORKS)."""
     if not probe_reader(request):
-        raise PermissionDenied("Metrics are for the monitoring system: send METRICS_TOKEN as a bearer token, or "
-                               "scrape from an allowed network.")
+        raise PermissionDenied(
+            "Metrics are for the monitoring system: send METRICS_TOKEN as a bearer token, or "
+            "scrape from an allowed network."
+        )
     return HttpResponse(exposition(), content_type=prometheus_client.CONTENT_TYPE_LATEST)

@@ -1,5 +1,6 @@
 """Request id propagation, refusal of NUL characters, the mapping of our exceptions in non-DRF views, and one
 CSP for every HTML page."""
+
 import re
 import uuid
 from collections.abc import Callable
@@ -58,8 +59,11 @@ def nul_location(request: HttpRequest) -> str | None:
 def _body_nul(request: HttpRequest) -> str | None:
     content_type = request.content_type or ""
     if content_type.startswith("multipart/"):
-        fields = [*request.POST.keys(), *(v for _, values in request.POST.lists() for v in values),
-                  *(str(name) for name in request.FILES)]
+        fields = [
+            *request.POST.keys(),
+            *(v for _, values in request.POST.lists() for v in values),
+            *(str(name) for name in request.FILES),
+        ]
         return "body" if any("\x00" in text for text in fields) else None
     body = request.body
     if b"\x00" in body:
@@ -80,8 +84,12 @@ class RejectNulMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         where = nul_location(request)
         if where is not None:
-            return error_response(request, ValidationFailed(
-                f"The request's {where} contains a NUL character, which no field accepts.", extra={"where": where}))
+            return error_response(
+                request,
+                ValidationFailed(
+                    f"The request's {where} contains a NUL character, which no field accepts.", extra={"where": where}
+                ),
+            )
         return self.get_response(request)
 
 

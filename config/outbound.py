@@ -16,6 +16,7 @@ Registered bases come from sources the apps register at startup (`source_registe
 trusted CDS clients' FHIR servers and JWKS URLs, the sandbox's own clients, plus OUTBOUND_ALLOWED_BASES.
 They are re-read at most every REGISTRY_TTL_SECONDS per process (`registered_forget` after a change).
 """
+
 import contextlib
 import ipaddress
 import socket
@@ -47,6 +48,7 @@ class AddressRefused(Exception):  # not an OSError: urllib3 must not retry it or
 
 
 # --- the registry of bases ------------------------------------------------------------------------
+
 
 def source_register(source: Callable[[], Iterable[str]], *, models: Iterable[type[Model]] = ()) -> None:
     """Add a function listing registered base URLs (called by apps in `AppConfig.ready`); saving or
@@ -107,6 +109,7 @@ def url_under(url: str, base: str) -> bool:
 
 
 # --- the address policy ---------------------------------------------------------------------------
+
 
 def address_allowed(address: str) -> bool:
     """Only globally routable unicast addresses (an IPv4 address inside IPv6 is judged as itself)."""

@@ -5,6 +5,7 @@ and its per-component detail (versions, providers, hosts, errors) only to these 
 reads REMOTE_ADDR, the address that connected: behind a reverse proxy that is the proxy, so either scrape
 from the proxy's network or use the token.
 """
+
 import hmac
 import ipaddress
 from functools import lru_cache

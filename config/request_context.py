@@ -1,4 +1,5 @@
 """The current request id, carried in a context variable for logs and error bodies."""
+
 import contextvars
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")

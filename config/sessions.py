@@ -7,6 +7,7 @@ their own cookie (own name, path /smart/, SIDEBAR_SESSION_COOKIE_SAMESITE/SECURE
 uses Django's SESSION_COOKIE_* (SameSite=Lax). Each request reads and writes exactly one of them, so
 neither cookie ever reaches the other's pages: the browser does not even send the sidebar's outside /smart/.
 """
+
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,11 +34,18 @@ class SessionCookie:
 def session_cookie_for(path: str) -> SessionCookie:
     """The sidebar's cookie under its path, Django's configured one everywhere else."""
     if path.startswith(settings.SIDEBAR_SESSION_COOKIE_PATH):
-        return SessionCookie(settings.SIDEBAR_SESSION_COOKIE_NAME, settings.SIDEBAR_SESSION_COOKIE_PATH,
-                             _samesite(settings.SIDEBAR_SESSION_COOKIE_SAMESITE),
-                             settings.SIDEBAR_SESSION_COOKIE_SECURE)
-    return SessionCookie(settings.SESSION_COOKIE_NAME, settings.SESSION_COOKIE_PATH,
-                         _samesite(settings.SESSION_COOKIE_SAMESITE), settings.SESSION_COOKIE_SECURE)
+        return SessionCookie(
+            settings.SIDEBAR_SESSION_COOKIE_NAME,
+            settings.SIDEBAR_SESSION_COOKIE_PATH,
+            _samesite(settings.SIDEBAR_SESSION_COOKIE_SAMESITE),
+            settings.SIDEBAR_SESSION_COOKIE_SECURE,
+        )
+    return SessionCookie(
+        settings.SESSION_COOKIE_NAME,
+        settings.SESSION_COOKIE_PATH,
+        _samesite(settings.SESSION_COOKIE_SAMESITE),
+        settings.SESSION_COOKIE_SECURE,
+    )
 
 
 def _samesite(value: Any) -> Literal["Lax", "Strict", "None", False] | None:
@@ -61,14 +69,18 @@ class PathSessionMiddleware(SessionMiddleware):
         if cookie is None or session is None:
             return response
         if cookie.name in request.COOKIES and session.is_empty():
-            response.delete_cookie(cookie.name, path=cookie.path, domain=settings.SESSION_COOKIE_DOMAIN,
-                                   samesite=cookie.samesite)
+            response.delete_cookie(
+                cookie.name, path=cookie.path, domain=settings.SESSION_COOKIE_DOMAIN, samesite=cookie.samesite
+            )
             patch_vary_headers(response, ("Cookie",))
             return response
         if session.accessed:
             patch_vary_headers(response, ("Cookie",))
-        if (session.modified or settings.SESSION_SAVE_EVERY_REQUEST) and not session.is_empty() \
-                and response.status_code < 500:
+        if (
+            (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+            and not session.is_empty()
+            and response.status_code < 500
+        ):
             _save_and_set(session, response, cookie)
         return response
 
@@ -79,8 +91,15 @@ def _save_and_set(session: Any, response: HttpResponse, cookie: SessionCookie) -
         session.save()
     except UpdateError as exc:
         raise SessionInterrupted("The request's session was deleted before the request completed.") from exc
-    response.set_cookie(cookie.name, session.session_key, max_age=max_age,
-                        expires=http_date(time.time() + max_age) if max_age is not None else None,
-                        domain=settings.SESSION_COOKIE_DOMAIN, path=cookie.path, secure=cookie.secure,
-                        httponly=settings.SESSION_COOKIE_HTTPONLY, samesite=cookie.samesite)
+    response.set_cookie(
+        cookie.name,
+        session.session_key,
+        max_age=max_age,
+        expires=http_date(time.time() + max_age) if max_age is not None else None,
+        domain=settings.SESSION_COOKIE_DOMAIN,
+        path=cookie.path,
+        secure=cookie.secure,
+        httponly=settings.SESSION_COOKIE_HTTPONLY,
+        samesite=cookie.samesite,
+    )
     patch_vary_headers(response, ("Cookie",))

@@ -1,5 +1,6 @@
 """Project-level Celery tasks: a ping that proves a worker reaches the broker and the database; housekeeping;
 the daily model monitoring run."""
+
 import socket
 from typing import Any
 

@@ -6,6 +6,7 @@ catalogue): other processes see a change within the TTL; the process that made t
 The lock only guards the dict: two threads may compute the same missing value once each, never
 hold each other up behind a database query.
 """
+
 import threading
 import time
 from collections.abc import Callable, Hashable

@@ -1,4 +1,5 @@
 """Project-level pages: the landing page."""
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render

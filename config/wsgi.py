@@ -1,4 +1,5 @@
 """WSGI entry point; production settings refuse to serve when system checks fail."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -1,4 +1,5 @@
 """`python3 -m datasources [--demo]`: fetch and verify the data sets (see datasources.fetch)."""
+
 import sys
 
 if sys.version_info < (3, 11):  # noqa: UP036  (runs on the system python, before the virtualenv exists)

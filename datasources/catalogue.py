@@ -6,6 +6,7 @@ Sources (licences and citations in the README, "Data sets"):
 - UCI "Diabetes 130-US hospitals for years 1999-2008" (CC BY 4.0): one zip.
 - SMART Health IT generated sample data, Synthea R4 (Apache-2.0), pinned to one commit: one JSON Bundle a patient.
 """
+
 from __future__ import annotations
 
 import csv
@@ -83,13 +84,15 @@ def _build_stays(letter: str, name: str) -> Builder:
     def build(downloads: list[tuple[Source, Path]], data: Path, target: Path) -> None:
         stays = [(path.stem, letter, path) for _, path in downloads]
         convert.physionet_csv_gz(stays, target, name)
+
     return build
 
 
 def _build_bundles(downloads: list[tuple[Source, Path]], data: Path, target: Path) -> None:
     members = {source: member for member, source, _ in synthea_bundles()}
-    convert.bundles_tar_gz([(members[unquote(s.url.split(f"{SYNTHEA_COMMIT}/", 1)[1])], p) for s, p in downloads],
-                           target)
+    convert.bundles_tar_gz(
+        [(members[unquote(s.url.split(f"{SYNTHEA_COMMIT}/", 1)[1])], p) for s, p in downloads], target
+    )
 
 
 def _build_sample(downloads: list[tuple[Source, Path]], data: Path, target: Path) -> None:
@@ -102,19 +105,46 @@ def _build_diabetes(downloads: list[tuple[Source, Path]], data: Path, target: Pa
 
 # In build order: the sample is taken from set A, so it comes after it.
 OUTPUTS: tuple[Output, ...] = (
-    Output(SYNTHEA_BUNDLES, "100 Synthea R4 patient bundles (GitHub, SMART Health IT)", 178.6,
-           lambda: [Source(SYNTHEA.format(quote(src)), sha) for _, src, sha in synthea_bundles()], _build_bundles,
-           demo=True),
-    Output(DEMO_SET_B, "the demo's 200 PhysioNet 2019 set-B ICU stays (PhysioNet, 200 files)", 1.6,
-           lambda: _stays("B", [int(p[1:]) for p in demo_patients()]), _build_stays("B", "demo_setB.csv"),
-           demo=True, full=False, satisfied_by=SET_B),
-    Output(SET_A, "PhysioNet 2019 training set A, 20,336 ICU stays (PhysioNet, one file each)", 131.4,
-           lambda: _stays("A", _numbers(SET_A_RANGES)), _build_stays("A", "physionet2019_training_setA.csv")),
-    Output(SET_B, "PhysioNet 2019 training set B, 20,000 ICU stays (PhysioNet, one file each)", 123.7,
-           lambda: _stays("B", _numbers(SET_B_RANGES)), _build_stays("B", "physionet2019_training_setB.csv")),
+    Output(
+        SYNTHEA_BUNDLES,
+        "100 Synthea R4 patient bundles (GitHub, SMART Health IT)",
+        178.6,
+        lambda: [Source(SYNTHEA.format(quote(src)), sha) for _, src, sha in synthea_bundles()],
+        _build_bundles,
+        demo=True,
+    ),
+    Output(
+        DEMO_SET_B,
+        "the demo's 200 PhysioNet 2019 set-B ICU stays (PhysioNet, 200 files)",
+        1.6,
+        lambda: _stays("B", [int(p[1:]) for p in demo_patients()]),
+        _build_stays("B", "demo_setB.csv"),
+        demo=True,
+        full=False,
+        satisfied_by=SET_B,
+    ),
+    Output(
+        SET_A,
+        "PhysioNet 2019 training set A, 20,336 ICU stays (PhysioNet, one file each)",
+        131.4,
+        lambda: _stays("A", _numbers(SET_A_RANGES)),
+        _build_stays("A", "physionet2019_training_setA.csv"),
+    ),
+    Output(
+        SET_B,
+        "PhysioNet 2019 training set B, 20,000 ICU stays (PhysioNet, one file each)",
+        123.7,
+        lambda: _stays("B", _numbers(SET_B_RANGES)),
+        _build_stays("B", "physionet2019_training_setB.csv"),
+    ),
     Output(SAMPLE, "20-patient test fixture, taken from set A (no download)", 0, list, _build_sample),
-    Output(DIABETES, "UCI Diabetes-130 (UCI Machine Learning Repository, one zip)", 3.4,
-           lambda: [Source(UCI_DIABETES)], _build_diabetes),
+    Output(
+        DIABETES,
+        "UCI Diabetes-130 (UCI Machine Learning Repository, one zip)",
+        3.4,
+        lambda: [Source(UCI_DIABETES)],
+        _build_diabetes,
+    ),
 )
 
 

@@ -3,6 +3,7 @@
 Every builder writes to the path it is given (a temporary name beside the target); the fetcher checks the
 content digest and only then renames it into place.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,8 +31,10 @@ def _psv_rows(patient: str, source_set: str, psv: Path, header: list[str]) -> It
 def physionet_csv_gz(stays: Iterable[tuple[str, str, Path]], target: Path, name: str) -> None:
     """(patient id, set letter, .psv file) in patient order -> one gzip CSV of all their hourly rows."""
     header: list[str] = []
-    with target.open("wb") as raw_file, gzip.GzipFile(filename=name, mode="wb", fileobj=raw_file, mtime=0,
-                                                       compresslevel=6) as raw:
+    with (
+        target.open("wb") as raw_file,
+        gzip.GzipFile(filename=name, mode="wb", fileobj=raw_file, mtime=0, compresslevel=6) as raw,
+    ):
         out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         for patient, source_set, psv in stays:
             if not header:
@@ -83,8 +86,11 @@ def _stays(reader: Iterator[list[str]]) -> Iterator[list[list[str]]]:
 
 def bundles_tar_gz(bundles: Iterable[tuple[str, Path]], target: Path) -> None:
     """(member name, JSON file) -> a gzip tar with fixed owners and times, members in name order."""
-    with target.open("wb") as raw_file, gzip.GzipFile(filename="", mode="wb", fileobj=raw_file, mtime=0) as raw, \
-            tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+    with (
+        target.open("wb") as raw_file,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw_file, mtime=0) as raw,
+        tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
         for member, path in sorted(bundles):
             info = tarfile.TarInfo(member)
             info.size, info.mode, info.mtime = path.stat().st_size, 0o644, 0

@@ -5,6 +5,7 @@ sources (other gzip or zip settings) and the reference copy have the same digest
 decompressed text, a `.tar.gz` or `.zip` by the sorted list of its members' SHA-256 and names, any other file by
 its bytes.
 """
+
 from __future__ import annotations
 
 import gzip

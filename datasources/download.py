@@ -3,6 +3,7 @@
 Only the standard library (urllib), so proxies from the environment apply. STRATIFY_DATA_MIRROR replaces every
 official host by a mirror laid out as `wget -x` would save the official URLs: `<mirror>/<host>/<path>`.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -141,8 +142,10 @@ def _range_start(response: object) -> int:
 def _check_pinned(url: str, part: Path, sha256: str) -> None:
     if sha256 and file_sha256(part) != sha256:
         part.unlink()
-        raise DownloadError(f"{url}: checksum mismatch (expected SHA-256 {sha256}); the file was removed, "
-                            "run again to download it afresh")
+        raise DownloadError(
+            f"{url}: checksum mismatch (expected SHA-256 {sha256}); the file was removed, "
+            "run again to download it afresh"
+        )
 
 
 def fetch_many(items: list[tuple[str, Path, str]], progress: Progress) -> None:

@@ -4,6 +4,7 @@ Order: what is already in the folder and matches SHA256SUMS is kept; the rest is
 sources (or STRATIFY_DATA_MIRROR), converted under a temporary name, verified, and only then renamed into place.
 Without a reachable source it stops within seconds with one message saying what to download or set.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,9 @@ def _size(outputs: list[Output]) -> str:
 
 
 def _listing(outputs: list[Output]) -> str:
-    return "\n".join(f"  - {o.path}: {o.what}" + (f", {o.download_mb:,.1f} MB to download" if o.download_mb else "")
-                     for o in outputs)
+    return "\n".join(
+        f"  - {o.path}: {o.what}" + (f", {o.download_mb:,.1f} MB to download" if o.download_mb else "") for o in outputs
+    )
 
 
 def unavailable_message(outputs: list[Output], data: Path, reason: str, environ: Mapping[str, str]) -> str:
@@ -111,7 +113,8 @@ def _verify(output: Output, temp: Path, downloads: list[Path]) -> None:
             path.unlink(missing_ok=True)
         raise download.DownloadError(
             f"{output.path}: built from the downloads, its content does not match SHA256SUMS ({expected}); "
-            "nothing was placed and the downloads were removed, run again to download them afresh")
+            "nothing was placed and the downloads were removed, run again to download them afresh"
+        )
 
 
 def ensure(demo: bool, environ: Mapping[str, str] = os.environ, say: Callable[[str], None] = print) -> Path:

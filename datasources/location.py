@@ -1,4 +1,5 @@
 """Which folder holds the data sets: the one rule shared by the settings, the fetcher and the tests."""
+
 from __future__ import annotations
 
 import os

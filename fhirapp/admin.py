@@ -1,4 +1,5 @@
 """Django admin of fhirapp: the write-back queue with retry."""
+
 from typing import Any
 
 from django import forms
@@ -19,15 +20,45 @@ from fhirapp.services.writeback_policy import POLICY_FIELDS, write_back_policy_u
 class WriteBackAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The write-back queue; rows change only through delivery or the audited "retry" action."""
 
-    list_display: tuple[str, ...] = ("id", "model_name", "model_version", "as_of", "band", "status", "attempts",
-                                     "source", "service_id", "fhir_base_url", "supersedes", "updated_at", "error")
+    list_display: tuple[str, ...] = (
+        "id",
+        "model_name",
+        "model_version",
+        "as_of",
+        "band",
+        "status",
+        "attempts",
+        "source",
+        "service_id",
+        "fhir_base_url",
+        "supersedes",
+        "updated_at",
+        "error",
+    )
     list_filter = ("status", "model_name", "source")
     search_fields = ("idempotency_key", "patient_pseudonym", "service_id")
     exclude = ("patient_ref_encrypted", "payload_encrypted", "user_token_encrypted")
-    readonly_fields = ("idempotency_key", "service_id", "source", "model_name", "model_version", "as_of",
-                       "encounter_id", "input_digest", "band", "hook_instance", "supersedes", "patient_pseudonym",
-                       "fhir_base_url", "status", "attempts", "last_error", "resource_refs", "created_at",
-                       "updated_at")
+    readonly_fields = (
+        "idempotency_key",
+        "service_id",
+        "source",
+        "model_name",
+        "model_version",
+        "as_of",
+        "encounter_id",
+        "input_digest",
+        "band",
+        "hook_instance",
+        "supersedes",
+        "patient_pseudonym",
+        "fhir_base_url",
+        "status",
+        "attempts",
+        "last_error",
+        "resource_refs",
+        "created_at",
+        "updated_at",
+    )
     actions = ["retry"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -44,16 +75,27 @@ class WriteBackAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-
                 self.log_change(request, write_back, "Retried a failed write-back")
                 retried += 1
         skipped = queryset.count() - retried
-        self.message_user(request, f"{retried} write-back(s) queued again"
-                                   + (f"; {skipped} skipped (not failed)" if skipped else "") + ".")
+        self.message_user(
+            request,
+            f"{retried} write-back(s) queued again" + (f"; {skipped} skipped (not failed)" if skipped else "") + ".",
+        )
 
 
 @admin.register(FailedWriteBack)
 class FailedWriteBackAdmin(WriteBackAdmin):
     """Only the failed write-backs, with their error and OperationOutcome."""
 
-    list_display: tuple[str, ...] = ("id", "model_name", "model_version", "as_of", "attempts", "fhir_base_url",
-                                     "updated_at", "error", "upstream_status")
+    list_display: tuple[str, ...] = (
+        "id",
+        "model_name",
+        "model_version",
+        "as_of",
+        "attempts",
+        "fhir_base_url",
+        "updated_at",
+        "error",
+        "upstream_status",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WriteBack]:
         return super().get_queryset(request).filter(status=WriteBack.Status.FAILED)
@@ -102,6 +144,10 @@ class WriteBackPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def save_model(self, request: HttpRequest, obj: WriteBackPolicy, form: Any, change: bool) -> None:
         """Save through the service (history + audit)."""
         fresh = WriteBackPolicy.objects.filter(pk=obj.pk).first() or WriteBackPolicy(model_name=obj.model_name)
-        write_back_policy_update(policy=fresh, changes={f: form.cleaned_data[f] for f in POLICY_FIELDS},
-                                 actor=request.user.get_username(), reason=form.cleaned_data["reason"])
+        write_back_policy_update(
+            policy=fresh,
+            changes={f: form.cleaned_data[f] for f in POLICY_FIELDS},
+            actor=request.user.get_username(),
+            reason=form.cleaned_data["reason"],
+        )
         obj.pk = fresh.pk

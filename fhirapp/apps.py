@@ -1,4 +1,5 @@
 """App configuration for fhirapp."""
+
 from django.apps import AppConfig
 
 

@@ -10,6 +10,7 @@ for the client side is kept up well enough to depend on, so the protocol lives b
   request, so a backend token expiring mid-run costs one request. The token is sent only to the FHIR
   server's own origin (a manifest may point at storage elsewhere when `requiresAccessToken` is false).
 """
+
 from __future__ import annotations
 
 import time
@@ -55,9 +56,13 @@ class Manifest:
     def parse(cls, body: Mapping[str, Any]) -> Manifest:
         """From the manifest JSON; FhirServerError when it lacks what the spec requires."""
         try:
-            return cls(str(body["transactionTime"]), str(body.get("request", "")),
-                       bool(body.get("requiresAccessToken", False)), _files(body.get("output")),
-                       _files(body.get("error")))
+            return cls(
+                str(body["transactionTime"]),
+                str(body.get("request", "")),
+                bool(body.get("requiresAccessToken", False)),
+                _files(body.get("output")),
+                _files(body.get("error")),
+            )
         except (KeyError, TypeError) as exc:
             raise FhirServerError("The export manifest is malformed.", extra={"missing": str(exc)}) from exc
 
@@ -86,8 +91,12 @@ class BulkClient:
 
     def kick_off(self, path: str, params: Mapping[str, str]) -> str:
         """Start an export (`$export`, `Patient/$export`, `Group/<id>/$export`); the status URL."""
-        response = self._send("GET", f"{self.base_url.rstrip('/')}/{path}", params=params,
-                              headers={"Prefer": "respond-async", "Accept": "application/fhir+json"})
+        response = self._send(
+            "GET",
+            f"{self.base_url.rstrip('/')}/{path}",
+            params=params,
+            headers={"Prefer": "respond-async", "Accept": "application/fhir+json"},
+        )
         with response:
             if response.status_code != 202 or not response.headers.get("Content-Location"):
                 raise _failure(response, "The FHIR server did not accept the export")
@@ -128,8 +137,9 @@ class BulkClient:
         if dest.is_file():
             return dest.stat().st_size
         part = dest.with_name(dest.name + ".part")
-        response = self._send("GET", url, headers={"Accept": "application/fhir+ndjson"}, stream=True,
-                              authorize=requires_token)
+        response = self._send(
+            "GET", url, headers={"Accept": "application/fhir+ndjson"}, stream=True, authorize=requires_token
+        )
         with response:
             if response.status_code != 200:
                 raise _failure(response, "The file could not be downloaded")
@@ -139,12 +149,19 @@ class BulkClient:
 
     def _wait(self, retry_after: str | None, attempt: int) -> float:
         told = _retry_after_seconds(retry_after)
-        backoff = min(self.backoff_cap, 2.0 ** attempt)
+        backoff = min(self.backoff_cap, 2.0**attempt)
         return min(self.backoff_cap, told) if told is not None else backoff
 
-    def _send(self, method: str, url: str, *, params: Mapping[str, str] | None = None,
-              headers: Mapping[str, str] | None = None, stream: bool = False,
-              authorize: bool = True) -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        authorize: bool = True,
+    ) -> requests.Response:
         """One request; on 401 once more with a fresh token."""
         response = self._request(method, url, params, headers, stream, authorize, fresh=False)
         if response.status_code == 401 and authorize and self._same_origin(url):
@@ -152,19 +169,31 @@ class BulkClient:
             response = self._request(method, url, params, headers, stream, authorize, fresh=True)
         return response
 
-    def _request(self, method: str, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str] | None,
-                 stream: bool, authorize: bool, *, fresh: bool) -> requests.Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        stream: bool,
+        authorize: bool,
+        *,
+        fresh: bool,
+    ) -> requests.Response:
         sent = dict(headers or {})
         if authorize and self._same_origin(url):
             sent["Authorization"] = f"Bearer {self.token(fresh)}"
         try:
-            return outbound.session_for(url).request(method, url, params=params, headers=sent, stream=True,
-                                          timeout=_TIMEOUT, allow_redirects=False)
+            return outbound.session_for(url).request(
+                method, url, params=params, headers=sent, stream=True, timeout=_TIMEOUT, allow_redirects=False
+            )
         except outbound.AddressRefused as exc:  # an unregistered base on a private or metadata address
             raise FhirRequestRejected(str(exc), extra={"url": url.split("?", 1)[0]}) from exc
         except requests.RequestException as exc:
-            raise FhirServerError("The FHIR server could not be reached.",
-                                  extra={"url": url.split("?", 1)[0], "reason": type(exc).__name__}) from exc
+            raise FhirServerError(
+                "The FHIR server could not be reached.",
+                extra={"url": url.split("?", 1)[0], "reason": type(exc).__name__},
+            ) from exc
 
     def _same_origin(self, url: str) -> bool:
         ours, theirs = urlsplit(self.base_url), urlsplit(url)

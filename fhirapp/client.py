@@ -8,6 +8,7 @@ Every call honours an absolute deadline so a slow EHR degrades an answer instead
 Outbound addresses follow `config.outbound`: a base that is not registered is reached only on a public
 address (a refusal is FhirRequestRejected, final, made before any connection).
 """
+
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +53,9 @@ class FhirClient:
         """GET [base]/[type]/[id]."""
         return self.get(f"{resource_type}/{resource_id}", deadline=deadline)
 
-    def search(self, resource_type: str, params: dict[str, str] | None = None, *,
-               deadline: float | None = None) -> list[dict[str, Any]]:
+    def search(
+        self, resource_type: str, params: dict[str, str] | None = None, *, deadline: float | None = None
+    ) -> list[dict[str, Any]]:
         """Search and follow `next` links; return the matched resources (not included ones)."""
         bundle = self.get(resource_type, params=params, deadline=deadline)
         return self.bundle_resources(bundle, deadline=deadline)
@@ -80,52 +82,78 @@ class FhirClient:
             if not next_url:
                 return resources
             if pages >= self.max_pages:
-                raise FhirResponseTooLarge(f"The FHIR server's search result has more than {self.max_pages} pages.",
-                                           extra={"url": _safe_url(next_url), "max_pages": self.max_pages})
+                raise FhirResponseTooLarge(
+                    f"The FHIR server's search result has more than {self.max_pages} pages.",
+                    extra={"url": _safe_url(next_url), "max_pages": self.max_pages},
+                )
             bundle, size = self._exchange("GET", next_url, deadline=deadline)
             fetched += size
             if fetched > self.max_search_bytes:
-                raise FhirResponseTooLarge("The FHIR server's search result is larger than we accept.",
-                                           extra={"url": _safe_url(next_url), "max_bytes": self.max_search_bytes})
+                raise FhirResponseTooLarge(
+                    "The FHIR server's search result is larger than we accept.",
+                    extra={"url": _safe_url(next_url), "max_bytes": self.max_search_bytes},
+                )
 
     def transaction(self, bundle: dict[str, Any], *, deadline: float | None = None) -> dict[str, Any]:
         """POST a batch/transaction Bundle to the base URL."""
         return self.request("POST", "", body=bundle, deadline=deadline)
 
-    def get(self, path: str, *, params: dict[str, str] | None = None,
-            deadline: float | None = None) -> dict[str, Any]:
+    def get(self, path: str, *, params: dict[str, str] | None = None, deadline: float | None = None) -> dict[str, Any]:
         """GET a path relative to the base (or an absolute URL on the same server)."""
         return self.request("GET", path, params=params, deadline=deadline)
 
-    def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
-                body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-                deadline: float | None = None) -> dict[str, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
         """One HTTP exchange with deadline, error mapping and JSON decoding."""
         return self._exchange(method, path, params=params, body=body, headers=headers, deadline=deadline)[0]
 
-    def _exchange(self, method: str, path: str, *, params: dict[str, str] | None = None,
-                  body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-                  deadline: float | None = None) -> tuple[dict[str, Any], int]:
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> tuple[dict[str, Any], int]:
         """The decoded JSON object and the body's size in bytes (read in chunks, capped, within the deadline)."""
         url = self._url(path)
         timeout = self._timeout(deadline, url)
         try:
             response = outbound.session_for(url, registered=self.registered).request(
-                method, url, params=params, timeout=timeout, allow_redirects=False, stream=True,
+                method,
+                url,
+                params=params,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
                 data=orjson.dumps(body) if body is not None else None,
-                headers=self._headers(headers, has_body=body is not None))
+                headers=self._headers(headers, has_body=body is not None),
+            )
             with response:
                 content = self._read_body(response, url, deadline)
         except outbound.AddressRefused as exc:
-            raise FhirRequestRejected("Refusing to connect to a non-public address that is not registered.",
-                                      extra={"url": _safe_url(url), "address": exc.address}) from exc
+            raise FhirRequestRejected(
+                "Refusing to connect to a non-public address that is not registered.",
+                extra={"url": _safe_url(url), "address": exc.address},
+            ) from exc
         except requests.Timeout as exc:
             raise FhirDeadlineExceeded(extra={"url": _safe_url(url)}) from exc
         except requests.RequestException as exc:
             if deadline is not None and time.monotonic() >= deadline:  # e.g. a read timeout mid-body
                 raise FhirDeadlineExceeded(extra={"url": _safe_url(url)}) from exc
-            raise FhirServerError("The FHIR server could not be reached.",
-                                  extra={"url": _safe_url(url), "reason": type(exc).__name__}) from exc
+            raise FhirServerError(
+                "The FHIR server could not be reached.", extra={"url": _safe_url(url), "reason": type(exc).__name__}
+            ) from exc
         return _decode(response.status_code, content, url), len(content)
 
     def _read_body(self, response: requests.Response, url: str, deadline: float | None) -> bytes:
@@ -143,8 +171,7 @@ class FhirClient:
         absolute = path.strip().lower().startswith(("http://", "https://"))
         url = path.strip() if absolute else urljoin(base + "/", path.lstrip("/"))
         if not outbound.url_under(url, base):
-            raise FhirRequestRejected("Refusing to follow a link to another server.",
-                                      extra={"url": _safe_url(url)})
+            raise FhirRequestRejected("Refusing to follow a link to another server.", extra={"url": _safe_url(url)})
         return url
 
     def _timeout(self, deadline: float | None, url: str) -> float:

@@ -1,9 +1,15 @@
 """Errors raised when talking to a FHIR server; all map to 502 at the API edge."""
+
 from config.errors import UpstreamFhirError, UpstreamUnavailable
 
 __all__ = [
-    "FhirDeadlineExceeded", "FhirRequestRejected", "FhirResponseInvalid", "FhirResponseTooLarge", "FhirServerError",
-    "FhirServerNotRegistered", "UpstreamFhirError",
+    "FhirDeadlineExceeded",
+    "FhirRequestRejected",
+    "FhirResponseInvalid",
+    "FhirResponseTooLarge",
+    "FhirServerError",
+    "FhirServerNotRegistered",
+    "UpstreamFhirError",
 ]
 
 

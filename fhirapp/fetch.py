@@ -14,6 +14,7 @@ When a key is neither prefetched nor fetchable (no FHIR access) the call raises 
 (412 for CDS Hooks). A fetch that fails or misses the deadline makes the key `unavailable`: the door then
 says "not scored" naming that data instead of hanging.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,9 +35,11 @@ from fhirapp.snapshot import PatientSnapshot, Resource
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fhir-fetch")
 PATIENT_TOKEN = "{{context.patientId}}"  # noqa: S105 - a CDS Hooks prefetch token, not a secret
 _CATEGORY_KEYS = {"vital-signs": ("vitals", "vital signs"), "laboratory": ("labs", "laboratory results")}
-_OTHER_TYPES = (("Condition", "conditions", "conditions"),
-                ("MedicationRequest", "medications", "medication orders"),
-                ("Procedure", "procedures", "procedures"))
+_OTHER_TYPES = (
+    ("Condition", "conditions", "conditions"),
+    ("MedicationRequest", "medications", "medication orders"),
+    ("Procedure", "procedures", "procedures"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +66,19 @@ def fetch_plan(requirements: Iterable[Requirements]) -> tuple[FhirQuery, ...]:
         out += _observation_queries(reqs)
     if "Encounter" in types:
         hours = max(max(r.encounter_hours, r.lookback_hours) for r in reqs if "Encounter" in r.resource_types)
-        out.append(FhirQuery("encounters", f"Encounter?patient={PATIENT_TOKEN}&_sort=-date&_count=100",
-                             "encounters", lookback_hours=hours))
-    out += [FhirQuery(key, f"{rtype}?patient={PATIENT_TOKEN}", label)
-            for rtype, key, label in _OTHER_TYPES if rtype in types]
+        out.append(
+            FhirQuery(
+                "encounters",
+                f"Encounter?patient={PATIENT_TOKEN}&_sort=-date&_count=100",
+                "encounters",
+                lookback_hours=hours,
+            )
+        )
+    out += [
+        FhirQuery(key, f"{rtype}?patient={PATIENT_TOKEN}", label)
+        for rtype, key, label in _OTHER_TYPES
+        if rtype in types
+    ]
     return tuple(out)
 
 
@@ -78,13 +90,24 @@ def _observation_queries(reqs: list[Requirements]) -> list[FhirQuery]:
             hours[category] = max(hours.get(category, 0.0), r.lookback_hours)
         for code in r.observation_codes:
             codes[code] = max(codes.get(code, 0.0), r.lookback_hours)
-    out = [FhirQuery(_CATEGORY_KEYS[c][0] if c in _CATEGORY_KEYS else c,
-                     f"Observation?patient={PATIENT_TOKEN}&category={c}&_sort=-date&_count=1000",
-                     _CATEGORY_KEYS[c][1] if c in _CATEGORY_KEYS else c, lookback_hours=hours[c])
-           for c in sorted(hours, reverse=True)]
+    out = [
+        FhirQuery(
+            _CATEGORY_KEYS[c][0] if c in _CATEGORY_KEYS else c,
+            f"Observation?patient={PATIENT_TOKEN}&category={c}&_sort=-date&_count=1000",
+            _CATEGORY_KEYS[c][1] if c in _CATEGORY_KEYS else c,
+            lookback_hours=hours[c],
+        )
+        for c in sorted(hours, reverse=True)
+    ]
     if codes:
-        out.append(FhirQuery("other-observations", f"Observation?patient={PATIENT_TOKEN}&code={','.join(codes)}"
-                             "&_sort=-date", "other observations", lookback_hours=max(codes.values())))
+        out.append(
+            FhirQuery(
+                "other-observations",
+                f"Observation?patient={PATIENT_TOKEN}&code={','.join(codes)}&_sort=-date",
+                "other observations",
+                lookback_hours=max(codes.values()),
+            )
+        )
     return out
 
 
@@ -102,9 +125,16 @@ def fill_tokens(template: str, context: Mapping[str, Any]) -> str | None:
     return "".join([*out, rest])
 
 
-def snapshot_fetch(*, plan: Iterable[FhirQuery], patient_id: str, context: Mapping[str, Any],
-                   client: FhirClient | None, deadline: float, as_of: datetime,
-                   prefetch: Mapping[str, Any] | None = None) -> PatientSnapshot:
+def snapshot_fetch(
+    *,
+    plan: Iterable[FhirQuery],
+    patient_id: str,
+    context: Mapping[str, Any],
+    client: FhirClient | None,
+    deadline: float,
+    as_of: datetime,
+    prefetch: Mapping[str, Any] | None = None,
+) -> PatientSnapshot:
     """Prefetched data first, then fetch what is missing in parallel before `deadline` (time.monotonic())."""
     snapshot, to_fetch = PatientSnapshot(patient_id=patient_id, as_of=as_of), {}
     received = datetime.now(UTC)
@@ -135,16 +165,27 @@ def _prefetched(key: str, value: Any) -> bool:
     """
     if value is _ABSENT:
         return False
-    problem = f"not a JSON object ({type(value).__name__})" if not isinstance(value, dict) else (
-        bundle_problem(value) if value.get("resourceType") == "Bundle" else None)
+    problem = (
+        f"not a JSON object ({type(value).__name__})"
+        if not isinstance(value, dict)
+        else (bundle_problem(value) if value.get("resourceType") == "Bundle" else None)
+    )
     if problem is not None:
-        raise ValidationFailed(f"prefetch.{key[:60]} is not a FHIR resource, Bundle or null: {problem}",
-                               extra={"path": f"prefetch.{key[:60]}"})
+        raise ValidationFailed(
+            f"prefetch.{key[:60]} is not a FHIR resource, Bundle or null: {problem}",
+            extra={"path": f"prefetch.{key[:60]}"},
+        )
     return value.get("resourceType") not in (None, "OperationOutcome")
 
 
-def _take_prefetched(snapshot: PatientSnapshot, query: FhirQuery, value: dict[str, Any],
-                     client: FhirClient | None, deadline: float, received: datetime) -> None:
+def _take_prefetched(
+    snapshot: PatientSnapshot,
+    query: FhirQuery,
+    value: dict[str, Any],
+    client: FhirClient | None,
+    deadline: float,
+    received: datetime,
+) -> None:
     snapshot.sources[query.key] = "prefetch"
     if value.get("resourceType") != "Bundle":
         snapshot.add([value], key=query.key, source="prefetch", received_at=received)
@@ -163,8 +204,13 @@ def _take_prefetched(snapshot: PatientSnapshot, query: FhirQuery, value: dict[st
         _failed(snapshot, query.key, exc)
 
 
-def _fetch_all(snapshot: PatientSnapshot, to_fetch: dict[str, FhirQuery], context: Mapping[str, Any],
-               client: FhirClient, deadline: float) -> None:
+def _fetch_all(
+    snapshot: PatientSnapshot,
+    to_fetch: dict[str, FhirQuery],
+    context: Mapping[str, Any],
+    client: FhirClient,
+    deadline: float,
+) -> None:
     futures: dict[str, Future[list[Resource]]] = {}
     for key, query in to_fetch.items():
         filled = fill_tokens(query.template, context)

@@ -34,8 +34,9 @@ class WriteBack(models.Model):
     input_digest = models.CharField(max_length=64, blank=True)  # sha256 of the feature values scored
     band = models.CharField(max_length=20, blank=True)
     hook_instance = models.CharField(max_length=200, blank=True)  # the CDS call that asked for it ("" = sidebar)
-    supersedes = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="superseded_by")
+    supersedes = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
     patient_pseudonym = models.CharField(max_length=64, db_index=True)
     patient_ref_encrypted = models.TextField()
     fhir_base_url = models.URLField(max_length=500)
@@ -58,9 +59,13 @@ class WriteBack(models.Model):
     class Meta:
         ordering = ["-updated_at"]
         indexes = [models.Index(fields=["patient_pseudonym", "model_name", "-updated_at"])]
-        constraints = [models.UniqueConstraint(  # a repeated hookInstance never writes again
-            fields=["hook_instance", "model_name"], condition=~models.Q(hook_instance=""),
-            name="writeback_one_per_hook_instance")]
+        constraints = [
+            models.UniqueConstraint(  # a repeated hookInstance never writes again
+                fields=["hook_instance", "model_name"],
+                condition=~models.Q(hook_instance=""),
+                name="writeback_one_per_hook_instance",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_name} {self.model_version} {self.as_of:%Y-%m-%d %H:%M} {self.status}"
@@ -93,9 +98,11 @@ class WriteBackPolicy(models.Model):
 
     model_name = models.CharField(max_length=64, unique=True)
     write_on_band_change = models.BooleanField(
-        default=True, help_text="write at once when the band differs from the last written one")
+        default=True, help_text="write at once when the band differs from the last written one"
+    )
     min_interval_minutes = models.PositiveIntegerField(
-        default=60, help_text="changed inputs in the same band write at most once per this many minutes")
+        default=60, help_text="changed inputs in the same band write at most once per this many minutes"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,4 +1,5 @@
 """Reading FHIR R4 Patient fields that people are shown (http://hl7.org/fhir/R4/patient.html)."""
+
 from collections.abc import Mapping
 from typing import Any
 

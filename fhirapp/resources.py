@@ -4,6 +4,7 @@ Every builder returns a `fhir.resources.R4B` object (R4B shares R4's shape for t
 is also valid against the official R4 JSON schema (tests/data/fhir/schema/fhir.schema.json).
 Spec: https://hl7.org/fhir/R4/riskassessment.html, observation.html, provenance.html, auditevent.html
 """
+
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,8 +33,9 @@ DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 TOP_DRIVERS = 5
 # Observation.derivedFrom may only reference these types (R4 observation.html#Observation.derivedFrom); other
 # inputs (Encounter, Condition, MedicationRequest, ...) are in the RiskAssessment's basis and the Provenance.
-DERIVED_FROM_TYPES = frozenset({"DocumentReference", "ImagingStudy", "Media", "QuestionnaireResponse",
-                                "Observation", "MolecularSequence"})
+DERIVED_FROM_TYPES = frozenset(
+    {"DocumentReference", "ImagingStudy", "Media", "QuestionnaireResponse", "Observation", "MolecularSequence"}
+)
 
 
 class AssessedDriver(Protocol):
@@ -99,10 +101,12 @@ class Assessment(Protocol):
     def score_code(self) -> Mapping[str, str] | None: ...
 
 
-
-
 def risk_assessment_build(
-    result: Assessment, *, patient_id: str, encounter_id: str | None, identifier: str,
+    result: Assessment,
+    *,
+    patient_id: str,
+    encounter_id: str | None,
+    identifier: str,
     basis: Sequence[str] | None = None,
 ) -> RiskAssessment:
     """RiskAssessment for a scored result: method = model+version, prediction, drivers extension."""
@@ -127,7 +131,11 @@ def risk_assessment_build(
 
 
 def observation_build(
-    result: Assessment, *, patient_id: str, encounter_id: str | None, identifier: str,
+    result: Assessment,
+    *,
+    patient_id: str,
+    encounter_id: str | None,
+    identifier: str,
     derived_from: Sequence[str] | None = None,
 ) -> Observation:
     """Observation carrying the score (probability in % or rule points), derived from its Observation inputs.
@@ -167,8 +175,13 @@ def _encounter_of(refs: Sequence[str]) -> str | None:
 
 
 def provenance_build(
-    result: Assessment, *, targets: Sequence[str], recorded: datetime, tag: str,
-    entities: Sequence[str] | None = None, revises: Mapping[str, Any] | None = None,
+    result: Assessment,
+    *,
+    targets: Sequence[str],
+    recorded: datetime,
+    tag: str,
+    entities: Sequence[str] | None = None,
+    revises: Mapping[str, Any] | None = None,
 ) -> Provenance:
     """Provenance of the written resources: agent = the model version as a Device, entities = inputs, and the
     superseded RiskAssessment (`revises`, a Reference) as the entity with role "revision"."""
@@ -185,10 +198,12 @@ def provenance_build(
         "occurredDateTime": fhir_instant(result.as_of),
         "recorded": fhir_instant(recorded),
         "activity": {"coding": [{"system": DATA_OPERATION, "code": "CREATE", "display": "create"}]},
-        "agent": [{
-            "type": {"coding": [{"system": PROVENANCE_PARTICIPANT, "code": "author", "display": "Author"}]},
-            "who": device_reference(result),
-        }],
+        "agent": [
+            {
+                "type": {"coding": [{"system": PROVENANCE_PARTICIPANT, "code": "author", "display": "Author"}]},
+                "who": device_reference(result),
+            }
+        ],
         "entity": entity or None,
     }
     return Provenance.model_validate(prune(body))
@@ -223,8 +238,12 @@ def _identifier(value: str) -> dict[str, str]:
 
 
 def _model_concept(result: Assessment) -> dict[str, Any]:
-    coding = {"system": MODEL_SYSTEM, "version": result.model_version, "code": result.model_name,
-              "display": result.title}
+    coding = {
+        "system": MODEL_SYSTEM,
+        "version": result.model_version,
+        "code": result.model_name,
+        "display": result.title,
+    }
     return {"coding": [coding], "text": f"{result.title} ({result.kind}, version {result.model_version})"}
 
 
@@ -244,10 +263,13 @@ def _prediction(result: Assessment) -> dict[str, Any]:
         prediction["probabilityDecimal"] = round(float(result.probability), 6)
     if result.band:
         prediction["qualitativeRisk"] = {
-            "coding": [{"system": RISK_PROBABILITY, "code": result.band, "display": _BAND_DISPLAY[result.band]}]}
+            "coding": [{"system": RISK_PROBABILITY, "code": result.band, "display": _BAND_DISPLAY[result.band]}]
+        }
     if result.horizon_hours:
-        prediction["whenRange"] = {"low": _duration(0, result.horizon_hours),
-                                   "high": _duration(result.horizon_hours, result.horizon_hours)}
+        prediction["whenRange"] = {
+            "low": _duration(0, result.horizon_hours),
+            "high": _duration(result.horizon_hours, result.horizon_hours),
+        }
     return prediction
 
 
@@ -280,8 +302,12 @@ def _driver_extension(result: Assessment, driver: AssessedDriver) -> dict[str, A
     if driver.value is not None:
         parts.append({"url": "value", "valueQuantity": _ucum(driver.value, driver.unit)})
     if driver.age_hours is not None:
-        parts.append({"url": "inputAge", "valueQuantity": {
-            "value": round(float(driver.age_hours), 3), "unit": "h", "system": UCUM, "code": "h"}})
+        parts.append(
+            {
+                "url": "inputAge",
+                "valueQuantity": {"value": round(float(driver.age_hours), 3), "unit": "h", "system": UCUM, "code": "h"},
+            }
+        )
     input_time = result.data_times.get(driver.feature)
     if input_time is not None:
         parts.append({"url": "inputTime", "valueDateTime": fhir_instant(input_time)})

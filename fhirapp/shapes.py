@@ -8,6 +8,7 @@ quantity, a date past what a timestamp holds) is set aside as unusable, with the
 of failing deep inside a feature extractor. Fields we do not read are ignored, whatever they hold.
 Types follow FHIR R4 (http://hl7.org/fhir/R4/datatypes.html); strict: no coercion between JSON types.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -157,8 +158,7 @@ class Patient(Resource):
 
 
 _BY_TYPE: dict[str, TypeAdapter[Any]] = {
-    cls.__name__: TypeAdapter(cls)
-    for cls in (Observation, Condition, MedicationRequest, Procedure, Encounter, Patient)
+    cls.__name__: TypeAdapter(cls) for cls in (Observation, Condition, MedicationRequest, Procedure, Encounter, Patient)
 }
 _ANY = TypeAdapter(Resource)
 
@@ -219,12 +219,17 @@ def _problem(adapter: TypeAdapter[Any], value: Any) -> str | None:
     try:
         adapter.validate_python(value)
     except pydantic.ValidationError as exc:
-        return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'resource'}: {_words(err)}"
-                         for err in exc.errors(include_url=False, include_input=False)[:3])
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'resource'}: {_words(err)}"
+            for err in exc.errors(include_url=False, include_input=False)[:3]
+        )
     return None
 
 
 def bundle_matches(bundle: dict[str, Any]) -> list[Any]:
     """The `match`-mode entries' resources of a Bundle that passed `bundle_problem` (each still unchecked)."""
-    return [e["resource"] for e in bundle.get("entry") or () if e.get("resource") is not None
-            and (e.get("search") or {}).get("mode", "match") in ("match", None)]
+    return [
+        e["resource"]
+        for e in bundle.get("entry") or ()
+        if e.get("resource") is not None and (e.get("search") or {}).get("mode", "match") in ("match", None)
+    ]

@@ -6,6 +6,7 @@ resources to scoring, which gives each model exactly its declared share (`scorin
 same patient at the same time gives every model the same inputs, whichever door asked and whatever else
 the EHR sent along.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -71,7 +72,10 @@ class PatientSnapshot:
 
 def _name(resource: Any, index: int) -> str:
     """`Type/id` of a resource when both are usable text, else its position."""
-    if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str) \
-            and isinstance(resource.get("id"), str):
+    if (
+        isinstance(resource, dict)
+        and isinstance(resource.get("resourceType"), str)
+        and isinstance(resource.get("id"), str)
+    ):
         return f"{resource['resourceType'][:40]}/{resource['id'][:64]}".replace("\x00", "?")
     return f"entry {index}"

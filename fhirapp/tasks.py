@@ -8,6 +8,7 @@ error, reach `on_failure`, which marks it failed. Eager mode (demo, tests) runs 
 `CELERY_TASK_EAGER_PROPAGATES` is off so an eager retry re-runs the task and a final failure calls
 `on_failure`, as a worker would (without the countdown).
 """
+
 from typing import Any
 
 from celery import Task, shared_task
@@ -39,8 +40,9 @@ class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: 
         """Read at each retry, so a settings change applies without re-creating the task."""
         return int(settings.WRITEBACK_MAX_RETRIES)
 
-    def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                   einfo: Any) -> None:
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
         """Retries ran out, or the error is not transient: a still-pending write-back is marked failed."""
         write_back_id = kwargs.get("write_back_id", args[0] if args else None)
         if write_back_id is None:

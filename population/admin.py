@@ -1,4 +1,5 @@
 """Admin of population cohorts (edits audited, the nightly schedule included) and runs (read-only)."""
+
 from django import forms
 from django.contrib import admin
 
@@ -12,8 +13,17 @@ class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Cohort
-        fields = ["title", "slug", "registration", "group_id", "model_names", "write_back", "schedule_enabled",
-                  "schedule_time", "chunk_size"]
+        fields = [
+            "title",
+            "slug",
+            "registration",
+            "group_id",
+            "model_names",
+            "write_back",
+            "schedule_enabled",
+            "schedule_time",
+            "chunk_size",
+        ]
 
     def clean_model_names(self) -> list[str]:
         """A non-empty list of catalogue model names."""
@@ -36,6 +46,14 @@ class CohortAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg
 
 @admin.register(PopulationRun)
 class PopulationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("cohort", "status", "trigger", "incremental", "patients_scored", "patients_total",
-                    "started_at", "finished_at")
+    list_display = (
+        "cohort",
+        "status",
+        "trigger",
+        "incremental",
+        "patients_scored",
+        "patients_total",
+        "started_at",
+        "finished_at",
+    )
     list_filter = ("cohort", "status")

@@ -1,4 +1,5 @@
 """App configuration of population (the population door into the one pipeline)."""
+
 from django.apps import AppConfig
 
 

@@ -1,4 +1,5 @@
 """ORM of population runs: cohorts, runs, their downloaded files and chunks, and one result per patient and model."""
+
 from datetime import time
 
 from django.db import models
@@ -12,11 +13,18 @@ class Cohort(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
     registration = models.ForeignKey(EhrRegistration, on_delete=models.PROTECT, related_name="cohorts")
-    group_id = models.CharField(max_length=64, blank=True, default="",
-                                help_text="FHIR Group id at the EHR; empty exports every patient (Patient/$export).")
+    group_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="FHIR Group id at the EHR; empty exports every patient (Patient/$export).",
+    )
     model_names = models.JSONField(default=list, help_text='Catalogue model names, e.g. ["sepsis", "news2"].')
-    write_back = models.BooleanField(default=False, help_text="Write population results back to the EHR "
-                                     "(following each model's write-back policy). Off by default.")
+    write_back = models.BooleanField(
+        default=False,
+        help_text="Write population results back to the EHR "
+        "(following each model's write-back policy). Off by default.",
+    )
     schedule_enabled = models.BooleanField(default=True, help_text="Run nightly at the time below.")
     schedule_time = models.TimeField(default=time(2, 0), help_text="Time of day (UTC) of the nightly run.")
     chunk_size = models.PositiveIntegerField(default=500, help_text="Patients per scoring task.")
@@ -148,10 +156,13 @@ class PatientResult(models.Model):
     changed = models.BooleanField(default=False, help_text="Band or value differs from the previous run.")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "patient_id", "model_name"],
-                                               name="population_result_once")]
-        indexes = [models.Index(fields=["run", "model_name", "rank_value"], name="population_rank"),
-                   models.Index(fields=["run", "chunk"], name="population_chunk")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "patient_id", "model_name"], name="population_result_once")
+        ]
+        indexes = [
+            models.Index(fields=["run", "model_name", "rank_value"], name="population_rank"),
+            models.Index(fields=["run", "chunk"], name="population_chunk"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_name} {self.band or 'not scored'} (run {self.run_id})"

@@ -1,4 +1,5 @@
 """Reads of population runs: a cohort's latest run and its worklist, ranked and filtered."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

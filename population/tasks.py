@@ -1,4 +1,5 @@
 """Celery tasks of population runs: each takes ids and calls one service (see population/services)."""
+
 from datetime import datetime
 from typing import Any
 
@@ -44,8 +45,14 @@ def _fetch(run_id: int) -> str:
         raise
 
 
-@shared_task(name="population.chunk_score", acks_late=True, reject_on_worker_lost=True, max_retries=3,
-             autoretry_for=(UpstreamUnavailable,), retry_backoff=True)
+@shared_task(
+    name="population.chunk_score",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=3,
+    autoretry_for=(UpstreamUnavailable,),
+    retry_backoff=True,
+)
 def chunk_score(run_id: int, number: int) -> int:
     """Score one chunk once (idempotent per run and chunk; a lost worker's chunk is delivered again)."""
     return scoring.chunk_score(run_id=run_id, number=number)

@@ -1,4 +1,5 @@
 """Routes of population: worklist pages per cohort."""
+
 from django.urls import path
 
 from population import views

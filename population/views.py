@@ -2,6 +2,7 @@
 
 Clinicians, admins and auditors (governance groups) read worklists; admins start runs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,9 +37,12 @@ def _require(request: HttpRequest, *groups: str) -> None:
 
 def _filter(request: HttpRequest, cohort: Cohort) -> WorklistFilter:
     model = request.GET.get("model", "")
-    return WorklistFilter(model=model if model in cohort.model_names else cohort.model_names[0],
-                          band=request.GET.get("band", "") if request.GET.get("band") in BANDS else "",
-                          unit=request.GET.get("unit", "")[:200], changed=request.GET.get("changed") == "1")
+    return WorklistFilter(
+        model=model if model in cohort.model_names else cohort.model_names[0],
+        band=request.GET.get("band", "") if request.GET.get("band") in BANDS else "",
+        unit=request.GET.get("unit", "")[:200],
+        changed=request.GET.get("changed") == "1",
+    )
 
 
 def value_text(row: PatientResult) -> str:
@@ -54,8 +58,9 @@ def change_text(row: PatientResult) -> tuple[str, str]:
     """(arrow, words) of the change since the previous run."""
     if not row.previous_band and row.delta is None:
         return "", "new"
-    arrow = {1: "▲", -1: "▼"}.get(row.band_change, "▲" if (row.delta or 0) > 0 else "▼" if (row.delta or 0) < 0
-                                  else "=")
+    arrow = {1: "▲", -1: "▼"}.get(
+        row.band_change, "▲" if (row.delta or 0) > 0 else "▼" if (row.delta or 0) < 0 else "="
+    )
     words = f"{row.previous_band or '—'} → {row.band or 'not scored'}"
     return arrow, words
 
@@ -63,8 +68,14 @@ def change_text(row: PatientResult) -> tuple[str, str]:
 def _row(row: PatientResult, as_of: Any) -> dict[str, Any]:
     arrow, words = change_text(row)
     age = age_text((as_of - row.data_time).total_seconds() / 3600) if row.data_time and as_of else "no data"
-    return {"r": row, "value": value_text(row), "arrow": arrow, "change": words, "age": age,
-            "reason": "" if row.scored else (row.reasons[0] if row.reasons else "")}
+    return {
+        "r": row,
+        "value": value_text(row),
+        "arrow": arrow,
+        "change": words,
+        "age": age,
+        "reason": "" if row.scored else (row.reasons[0] if row.reasons else ""),
+    }
 
 
 @login_required
@@ -74,14 +85,26 @@ def worklist(request: HttpRequest, slug: str) -> HttpResponse:
     cohort = get_object_or_404(Cohort, slug=slug)
     run, wanted = run_latest(cohort), _filter(request, cohort)
     page = Paginator(worklist_rows(run, wanted) if run else PatientResult.objects.none(), PAGE_SIZE).get_page(
-        request.GET.get("page"))
+        request.GET.get("page")
+    )
     active = cohort.runs.exclude(status__in=["completed", "failed", "cancelled"]).first()
-    return render(request, "population/worklist.html", {
-        "cohort": cohort, "run": run, "active": active, "wanted": wanted, "page": page, "bands": BANDS,
-        "rows": [_row(r, run.transaction_time if run else None) for r in page],
-        "units": run_units(run) if run else [], "history": cohort.runs.all()[:10],
-        "run_time": clock_text(run.finished_at) if run and run.finished_at else "",
-        "query": _query(request)})
+    return render(
+        request,
+        "population/worklist.html",
+        {
+            "cohort": cohort,
+            "run": run,
+            "active": active,
+            "wanted": wanted,
+            "page": page,
+            "bands": BANDS,
+            "rows": [_row(r, run.transaction_time if run else None) for r in page],
+            "units": run_units(run) if run else [],
+            "history": cohort.runs.all()[:10],
+            "run_time": clock_text(run.finished_at) if run and run.finished_at else "",
+            "query": _query(request),
+        },
+    )
 
 
 def _query(request: HttpRequest) -> str:
@@ -110,13 +133,37 @@ def worklist_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 
 def _csv_lines(rows: Any) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(["rank", "patient_id", "name", "unit", "model", "score", "band", "top_driver",
-                           "previous_band", "delta", "data_time"])
+    yield writer.writerow(
+        [
+            "rank",
+            "patient_id",
+            "name",
+            "unit",
+            "model",
+            "score",
+            "band",
+            "top_driver",
+            "previous_band",
+            "delta",
+            "data_time",
+        ]
+    )
     for rank, row in enumerate(rows.iterator(chunk_size=2000), start=1):
-        yield writer.writerow([rank, row.patient_id, row.patient_name, row.unit, row.model_name, value_text(row),
-                               row.band, row.top_driver, row.previous_band,
-                               "" if row.delta is None else f"{row.delta:.4g}",
-                               row.data_time.isoformat() if row.data_time else ""])
+        yield writer.writerow(
+            [
+                rank,
+                row.patient_id,
+                row.patient_name,
+                row.unit,
+                row.model_name,
+                value_text(row),
+                row.band,
+                row.top_driver,
+                row.previous_band,
+                "" if row.delta is None else f"{row.delta:.4g}",
+                row.data_time.isoformat() if row.data_time else "",
+            ]
+        )
 
 
 @login_required

@@ -1,4 +1,5 @@
 """Django admin: model registry (audited status changes) and threshold policies (reasoned edits with history)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,11 +34,32 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Registered versions; only the status is editable (rollback = re-activate an older version)."""
 
     form = ModelVersionForm
-    list_display = ("name", "version", "status", "kind", "spec_version", "external_auroc", "card_page", "short_sha",
-                    "registered_by", "registered_at")
+    list_display = (
+        "name",
+        "version",
+        "status",
+        "kind",
+        "spec_version",
+        "external_auroc",
+        "card_page",
+        "short_sha",
+        "registered_by",
+        "registered_at",
+    )
     list_filter = ("name", "status", "kind")
-    readonly_fields = ("name", "version", "title", "kind", "sha256", "artifact_path", "spec_version", "metrics",
-                       "registered_by", "registered_at", "updated_at")
+    readonly_fields = (
+        "name",
+        "version",
+        "title",
+        "kind",
+        "sha256",
+        "artifact_path",
+        "spec_version",
+        "metrics",
+        "registered_by",
+        "registered_at",
+        "updated_at",
+    )
 
     @admin.display(description="sha256")
     def short_sha(self, obj: ModelVersion) -> str:
@@ -92,8 +114,11 @@ class ThresholdPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
         """moderate <= high."""
         data = super().clean() or {}
-        if data.get("moderate_at") is not None and data.get("high_at") is not None \
-                and data["moderate_at"] > data["high_at"]:
+        if (
+            data.get("moderate_at") is not None
+            and data.get("high_at") is not None
+            and data["moderate_at"] > data["high_at"]
+        ):
             raise forms.ValidationError("moderate_at must not exceed high_at.")
         return data
 
@@ -107,8 +132,15 @@ class ThresholdPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Per-version thresholds and band indicators, with their history."""
 
     form = ThresholdPolicyForm
-    list_display = ("model_version", "moderate_shown", "high_shown", "low_indicator", "moderate_indicator",
-                    "high_indicator", "updated_at")
+    list_display = (
+        "model_version",
+        "moderate_shown",
+        "high_shown",
+        "low_indicator",
+        "moderate_indicator",
+        "high_indicator",
+        "updated_at",
+    )
     readonly_fields = ("model_version", "source", "updated_at")
     inlines = [PolicyChangeInline]
 
@@ -134,5 +166,6 @@ class ThresholdPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """Save through the service (history + audit)."""
         changes = {f: form.cleaned_data[f] for f in POLICY_FIELDS}
         fresh = ThresholdPolicy.objects.get(pk=obj.pk)
-        policy_update(policy=fresh, changes=changes, actor=request.user.get_username(),
-                      reason=form.cleaned_data["reason"])
+        policy_update(
+            policy=fresh, changes=changes, actor=request.user.get_username(), reason=form.cleaned_data["reason"]
+        )

@@ -1,4 +1,5 @@
 """App configuration for scoring."""
+
 from django.apps import AppConfig
 
 

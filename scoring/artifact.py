@@ -5,6 +5,7 @@ An artifact folder `scoring/artifacts/<name>/<version>/` holds `model.onnx` (wit
 `stratify.` prefix: feature order, spec version, thresholds, calibration), `booster.json` (exact TreeSHAP),
 `card.json` and `card.md` (the model card) and figures. The ONNX file's sha256 is its registered identity.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,7 +58,7 @@ def _decoded(raw: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key.startswith(META_PREFIX):
-            name = key[len(META_PREFIX):]
+            name = key[len(META_PREFIX) :]
             try:
                 out[name] = json.loads(value)
             except ValueError:

@@ -1,5 +1,6 @@
 """The model card format: Markdown rendered from the card JSON written at training, and the readers of its parts
 (external metrics, sections, global explanation) that the model pages, admin and reports use."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +11,10 @@ INTENDED_USE_HEADING = "## Intended use and limits"
 def external_metrics(card: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The card's external evaluation (its key, e.g. "external_set_b", and metrics), or (None, {})."""
     metrics = card.get("metrics")
-    found: tuple[str | None, Any] = next(((k, v) for k, v in (metrics.items() if isinstance(metrics, dict) else ())
-                  if k.startswith("external")), (None, {}))
+    found: tuple[str | None, Any] = next(
+        ((k, v) for k, v in (metrics.items() if isinstance(metrics, dict) else ()) if k.startswith("external")),
+        (None, {}),
+    )
     return found if isinstance(found[1], dict) else (found[0], {})
 
 
@@ -43,25 +46,34 @@ def _baseline_rows(metrics: dict[str, Any]) -> list[str]:
     rows: list[str] = []
     for name, values in metrics.items():
         for rule, b in (values.get("baselines") or {}).items():
-            rows.append(f"| {name} | {rule} | {_fmt(b['auroc'])} | {_fmt(b['utility_at_alarm'])} "
-                        f"(alarm at >= {b['alarm_at']}) | {_fmt(b['model_auroc_same_rows'])} | "
-                        f"{_fmt(b['model_utility_same_rows'])} | {b['coverage']:.1%} |")
-    head = ["| set | rule | rule AUROC | rule utility | model AUROC (same rows) | model utility (same rows) "
-            "| rows scorable |", "|---|---|---|---|---|---|---|"]
+            rows.append(
+                f"| {name} | {rule} | {_fmt(b['auroc'])} | {_fmt(b['utility_at_alarm'])} "
+                f"(alarm at >= {b['alarm_at']}) | {_fmt(b['model_auroc_same_rows'])} | "
+                f"{_fmt(b['model_utility_same_rows'])} | {b['coverage']:.1%} |"
+            )
+    head = [
+        "| set | rule | rule AUROC | rule utility | model AUROC (same rows) | model utility (same rows) "
+        "| rows scorable |",
+        "|---|---|---|---|---|---|---|",
+    ]
     return head + rows if rows else []
 
 
 def _reliability(metrics: dict[str, Any]) -> list[list[str]]:
     """Calibration by probability bin of each evaluated set: set, bin, mean predicted, observed, rows."""
-    return [[name, f"{b['lower']:.2f}-{b['upper']:.2f}", f"{b['predicted']:.3f}", f"{b['observed']:.3f}", str(b["n"])]
-            for name, v in metrics.items() for b in (v.get("reliability") or [])]
+    return [
+        [name, f"{b['lower']:.2f}-{b['upper']:.2f}", f"{b['predicted']:.3f}", f"{b['observed']:.3f}", str(b["n"])]
+        for name, v in metrics.items()
+        for b in (v.get("reliability") or [])
+    ]
 
 
 def card_markdown(card: dict[str, Any]) -> str:
     """The Markdown model card."""
     th = card.get("thresholds", {})
     lines = [
-        f"# Model card: {card['title']} ({card['name']} {card.get('version', '')})", "",
+        f"# Model card: {card['title']} ({card['name']} {card.get('version', '')})",
+        "",
         f"- Kind: {card['kind']}; feature spec {card['spec_version']}; {len(card['features'])} features",
         f"- Horizon: {card.get('horizon_hours') or 'n/a'} h" if card.get("horizon_hours") else "- Horizon: n/a",
         f"- Trained: {card['created_at']}; {card.get('trees')} trees; ONNX sha256 `{card.get('sha256', '')}`",
@@ -70,19 +82,39 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- Calibration: {card['calibration']['method']} (a={card['calibration']['a']:.4f}, "
         f"b={card['calibration']['b']:.4f})",
         f"- Thresholds: moderate >= {_fmt(th.get('moderate'))}, high >= {_fmt(th.get('high'))} "
-        f"({th.get('criterion', '')})", "",
-        "## Metrics", "", *_metric_rows(card["metrics"]), "",
+        f"({th.get('criterion', '')})",
+        "",
+        "## Metrics",
+        "",
+        *_metric_rows(card["metrics"]),
+        "",
     ]
     if sub := _subgroup_rows(card["metrics"]):
         lines += ["## Subgroups", "", *sub, ""]
     if base := _baseline_rows(card["metrics"]):
         lines += ["## Rule baselines on the same rows", "", *base, ""]
     if rel := _reliability(card["metrics"]):
-        lines += ["## Calibration by probability bin", "", "| set | bin | mean predicted | observed | rows |",
-                  "|---|---|---|---|---|", *("| " + " | ".join(r) + " |" for r in rel), ""]
+        lines += [
+            "## Calibration by probability bin",
+            "",
+            "| set | bin | mean predicted | observed | rows |",
+            "|---|---|---|---|---|",
+            *("| " + " | ".join(r) + " |" for r in rel),
+            "",
+        ]
     lines += explanation_markdown(card)
-    lines += [INTENDED_USE_HEADING, "", card.get("intended_use", ""), "", card.get("limitations", ""), "",
-              "## Sources", "", *[f"- {c}" for c in card.get("citations", [])], ""]
+    lines += [
+        INTENDED_USE_HEADING,
+        "",
+        card.get("intended_use", ""),
+        "",
+        card.get("limitations", ""),
+        "",
+        "## Sources",
+        "",
+        *[f"- {c}" for c in card.get("citations", [])],
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -92,14 +124,29 @@ def card_markdown_sections(card: dict[str, Any]) -> dict[str, list[list[str]]]:
     keys = ("auroc", "auprc", "utility", "ece", "brier", "n_rows", "n_patients")
     out: dict[str, list[list[str]]] = {
         "metrics": [[name, *(_fmt(v.get(k)) for k in keys)] for name, v in metrics.items()],
-        "subgroups": [[name, group, _fmt(g["auroc"]), str(g["n"]), str(g["positives"])]
-                      for name, v in metrics.items() for group, g in (v.get("subgroups") or {}).items()],
-        "baselines": [[name, rule, _fmt(b["auroc"]), _fmt(b["utility_at_alarm"]), _fmt(b["model_auroc_same_rows"]),
-                       _fmt(b["model_utility_same_rows"]), f"{b['coverage']:.1%}"]
-                      for name, v in metrics.items() for rule, b in (v.get("baselines") or {}).items()],
+        "subgroups": [
+            [name, group, _fmt(g["auroc"]), str(g["n"]), str(g["positives"])]
+            for name, v in metrics.items()
+            for group, g in (v.get("subgroups") or {}).items()
+        ],
+        "baselines": [
+            [
+                name,
+                rule,
+                _fmt(b["auroc"]),
+                _fmt(b["utility_at_alarm"]),
+                _fmt(b["model_auroc_same_rows"]),
+                _fmt(b["model_utility_same_rows"]),
+                f"{b['coverage']:.1%}",
+            ]
+            for name, v in metrics.items()
+            for rule, b in (v.get("baselines") or {}).items()
+        ],
         "reliability": _reliability(metrics),
-        "explanation": [[f["label"], f["name"], f"{f['mean_abs_shap']:.4f}"]
-                        for f in (card.get("global_explanation") or {}).get("features", [])],
+        "explanation": [
+            [f["label"], f["name"], f"{f['mean_abs_shap']:.4f}"]
+            for f in (card.get("global_explanation") or {}).get("features", [])
+        ],
     }
     return out
 
@@ -113,8 +160,15 @@ def explanation_markdown(card: dict[str, Any]) -> list[str]:
     if not explanation:
         return []
     rows = [f"| {f['label']} | `{f['name']}` | {f['mean_abs_shap']:.4f} |" for f in explanation["features"]]
-    return [EXPLANATION_HEADING, "",
-            f"{explanation['method']}, over {explanation['rows']} rows of {explanation['rows_from'] or 'evaluation'} "
-            f"(shap {explanation['shap_version']}). Larger means the feature moves this model's scores more, "
-            "in either direction; it is not a causal effect.", "",
-            "| feature | name | mean abs SHAP |", "|---|---|---|", *rows, ""]
+    return [
+        EXPLANATION_HEADING,
+        "",
+        f"{explanation['method']}, over {explanation['rows']} rows of {explanation['rows_from'] or 'evaluation'} "
+        f"(shap {explanation['shap_version']}). Larger means the feature moves this model's scores more, "
+        "in either direction; it is not a causal effect.",
+        "",
+        "| feature | name | mean abs SHAP |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]

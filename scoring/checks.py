@@ -1,4 +1,5 @@
 """`manage.py check`: an active/canary model whose artifact, checksum or feature spec does not match is an error."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,7 +23,11 @@ def model_registry_check(app_configs: Sequence[AppConfig] | None = None, **kwarg
     except DatabaseError:  # no database yet (before migrate): nothing registered to check
         return []
     level = {"active": checks.Error, "canary": checks.Error, "shadow": checks.Warning}
-    return [level[m["status"]](f"Model {m['name']} {m['version']} ({m['status']}) is not ready: {m['problem']}",
-                               hint="Re-train with `manage.py train_model`, or retire this version.",
-                               id="scoring.E001" if m["status"] != "shadow" else "scoring.W001")
-            for m in problems]
+    return [
+        level[m["status"]](
+            f"Model {m['name']} {m['version']} ({m['status']}) is not ready: {m['problem']}",
+            hint="Re-train with `manage.py train_model`, or retire this version.",
+            id="scoring.E001" if m["status"] != "shadow" else "scoring.W001",
+        )
+        for m in problems
+    ]

@@ -1,4 +1,5 @@
 """Errors of the scoring engine (mapped to HTTP by config/api_errors.py)."""
+
 from config.errors import NotFound, ServiceNotReady
 
 

@@ -1,5 +1,6 @@
 """ORM models of scoring: the model registry, the per-version threshold policy with its change history, and the
 monitoring records (served inferences, drift runs)."""
+
 from django.db import models
 
 from audit.models import ChangeRecord
@@ -41,8 +42,9 @@ class ModelVersion(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["name", "version"], name="scoring_model_version_unique"),
-            models.UniqueConstraint(fields=["name"], condition=models.Q(status="active"),
-                                    name="scoring_one_active_version_per_model"),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(status="active"), name="scoring_one_active_version_per_model"
+            ),
         ]
         ordering = ["name", "-registered_at"]
 

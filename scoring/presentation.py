@@ -3,6 +3,7 @@
 Ages, data freshness, driver values, probability and point words, band words and the reasons a score was
 refused all come from here, so the card and the sidebar cannot word the same result differently.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -66,8 +67,7 @@ def freshness_text(data_times: Mapping[str, datetime], as_of: datetime) -> str:
     if not data_times:
         return f"no timed inputs; as of {clock_text(as_of)}."
     ages = [(as_of - t).total_seconds() / 3600 for t in data_times.values()]
-    return (f"newest input {age_text(min(ages))}, oldest used {age_text(max(ages))} "
-            f"(as of {clock_text(as_of)}).")
+    return f"newest input {age_text(min(ages))}, oldest used {age_text(max(ages))} (as of {clock_text(as_of)})."
 
 
 def number_text(value: float) -> str:
@@ -87,7 +87,7 @@ def driver_value_text(driver: Driver) -> str:
 
 
 def points_text(points: float) -> str:
-    """"1 point", "5 points"."""
+    """ "1 point", "5 points"."""
     shown = f"{points:g}"
     return f"{shown} point{'' if shown == '1' else 's'}"
 
@@ -102,7 +102,7 @@ def value_text(result: ScoreResult) -> str:
 
 
 def band_words(result: ScoreResult) -> str:
-    """"High risk" etc. ("" without a band)."""
+    """ "High risk" etc. ("" without a band)."""
     return BAND_WORDS.get(result.band or "", "")
 
 
@@ -113,8 +113,11 @@ def band_text(result: ScoreResult) -> str:
         return ""
     moderate, high = result.cutoffs
     shown = _cutoff_text(result)
-    words = {"high": f"High: ≥ {shown(high)}", "moderate": f"Moderate: ≥ {shown(moderate)}, below {shown(high)}",
-             "low": f"Low: below {shown(moderate)}"}[result.band]
+    words = {
+        "high": f"High: ≥ {shown(high)}",
+        "moderate": f"Moderate: ≥ {shown(moderate)}, below {shown(high)}",
+        "low": f"Low: below {shown(moderate)}",
+    }[result.band]
     notes = [f"high from {shown(high)}"] if result.band == "low" and high > moderate else []
     if result.base_rate is not None:
         notes.append(f"base rate {percent_text(result.base_rate)} in held-out training-site data")

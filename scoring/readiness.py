@@ -1,4 +1,5 @@
 """Model-registry readiness for /readyz and manage.py check: every serving ML version must load and match."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,8 +42,9 @@ def _provider(mv: ModelVersion, load: bool) -> str | None:
     return registry.load(mv.name, mv.version, mv.artifact_path, mv.sha256).provider
 
 
-NO_ACTIVE_MODEL = ("no model version is active, so no CDS service is published: run `manage.py production_setup` "
-                   "(or `install_models`)")
+NO_ACTIVE_MODEL = (
+    "no model version is active, so no CDS service is published: run `manage.py production_setup` (or `install_models`)"
+)
 
 
 def registry_status() -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """Reads of the scoring registry: which model versions serve a hook, what they need, where their card is."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,9 @@ def _binding(mv: ModelVersion) -> ModelBinding | None:
     model = definition(mv.name)
     if model is None:  # a registered version of a model the catalogue no longer has serves nothing
         return None
-    return ModelBinding(mv.name, mv.title, mv.version, mv.sha256, mv.kind, mv.status, model.hooks,
-                        model.requirements, model.description)
+    return ModelBinding(
+        mv.name, mv.title, mv.version, mv.sha256, mv.kind, mv.status, model.hooks, model.requirements, model.description
+    )
 
 
 def hook_models(hook: str) -> list[ModelBinding]:
@@ -67,8 +69,14 @@ def model_versions_all() -> list[ModelVersion]:
     """Every registered version: models in product order, then serving before retired, newest first."""
     rows = list(ModelVersion.objects.order_by("-registered_at"))
     known = {m.name: i for i, m in enumerate(definitions())}
-    return sorted(rows, key=lambda mv: (known.get(mv.name, len(known)), mv.name, STATUS_ORDER.index(mv.status)
-                                        if mv.status in STATUS_ORDER else len(STATUS_ORDER)))
+    return sorted(
+        rows,
+        key=lambda mv: (
+            known.get(mv.name, len(known)),
+            mv.name,
+            STATUS_ORDER.index(mv.status) if mv.status in STATUS_ORDER else len(STATUS_ORDER),
+        ),
+    )
 
 
 def model_version_get(name: str, version: str) -> ModelVersion | None:
@@ -97,7 +105,8 @@ def serving_cache_clear(**_: Any) -> None:
 for _model in (ModelVersion, ThresholdPolicy):
     receiver(post_save, sender=_model, dispatch_uid=f"serving_cache_clear_save_{_model.__name__}")(serving_cache_clear)
     receiver(post_delete, sender=_model, dispatch_uid=f"serving_cache_clear_delete_{_model.__name__}")(
-        serving_cache_clear)
+        serving_cache_clear
+    )
 
 
 def _serving_query(name: str) -> tuple[list[ModelVersion], bool]:

@@ -5,6 +5,7 @@ Every door scores through these; each model reads its declared share of the pati
 drift monitors (`scoring.monitoring.record`). See docs/architecture.md#scoring-service.
 Registry writes (register, status, thresholds) are in `scoring.services_registry`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,12 @@ def _policy(mv: ModelVersion) -> Policy:
     p = getattr(mv, "policy", None)
     if p is None:  # pragma: no cover - every registration creates one
         raise ModelNotReady(f"Model {mv.name} {mv.version} has no threshold policy.")
-    indicators = {**DEFAULT_INDICATORS, "low": p.low_indicator, "moderate": p.moderate_indicator,
-                  "high": p.high_indicator}
+    indicators = {
+        **DEFAULT_INDICATORS,
+        "low": p.low_indicator,
+        "moderate": p.moderate_indicator,
+        "high": p.high_indicator,
+    }
     return Policy(p.moderate_at, p.high_at, indicators)
 
 
@@ -47,8 +52,13 @@ def _as_aware(as_of: datetime) -> datetime:
     return as_of
 
 
-def _score_version(mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                   encounter_id: str | None, deceased: str | None) -> ScoreResult:
+def _score_version(
+    mv: ModelVersion,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    encounter_id: str | None,
+    deceased: str | None,
+) -> ScoreResult:
     """One version's result on its model's declared share of the resources (`resources_for`);
     `deceased` (`deceased_reason`, found once per patient) refuses every model."""
     policy = _policy(mv)
@@ -69,12 +79,21 @@ def score_audit_entry(result: ScoreResult, patient_id: str) -> dict[str, Any]:
     (`audit.services.audit_records_create`).
     """
     return {
-        "action": "score", "outcome": "success" if result.scored else "not_scored", "patient_id": patient_id,
-        "model_name": result.model_name, "model_version": result.model_version,
-        "spec_version": result.spec_version, "input_digest": result.input_digest,
-        "output_summary": {"scored": result.scored, "probability": result.probability, "points": result.points,
-                           "band": result.band, "status": result.model_status,
-                           "reasons": list(result.reasons)[:5]},
+        "action": "score",
+        "outcome": "success" if result.scored else "not_scored",
+        "patient_id": patient_id,
+        "model_name": result.model_name,
+        "model_version": result.model_version,
+        "spec_version": result.spec_version,
+        "input_digest": result.input_digest,
+        "output_summary": {
+            "scored": result.scored,
+            "probability": result.probability,
+            "points": result.points,
+            "band": result.band,
+            "status": result.model_status,
+            "reasons": list(result.reasons)[:5],
+        },
     }
 
 
@@ -87,8 +106,15 @@ def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
     return versions
 
 
-def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                  patient_id: str, audit: bool = True, encounter_id: str | None = None) -> ScoreResult:
+def score_patient(
+    *,
+    model_name: str,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    patient_id: str,
+    audit: bool = True,
+    encounter_id: str | None = None,
+) -> ScoreResult:
     """Score one patient with the version of `model_name` that serves them (active, or canary bucket);
     `encounter_id` names the Encounter to score (a hook's or launch's context), else the latest acute one.
 
@@ -104,8 +130,15 @@ def score_patient(*, model_name: str, resources: Sequence[Mapping[str, Any]], as
     return result
 
 
-def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                       patient_id: str, encounter_id: str | None = None, audit: bool = True) -> list[ScoreResult]:
+def score_with_shadows(
+    *,
+    model_name: str,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    patient_id: str,
+    encounter_id: str | None = None,
+    audit: bool = True,
+) -> list[ScoreResult]:
     """`score_patient`'s result first, then every shadow version of the same model on the same data.
 
     Shadow results carry `model_status == "shadow"` and are audited like any inference; consumers never
@@ -113,16 +146,23 @@ def score_with_shadows(*, model_name: str, resources: Sequence[Mapping[str, Any]
     Without shadow versions this costs what `score_patient` costs (the serving rows are cached).
     """
     as_of = _as_aware(as_of)
-    results = _model_results(model_name, resources, as_of, patient_id, encounter_id,
-                             deceased_reason(resources, as_of.timestamp()))
+    results = _model_results(
+        model_name, resources, as_of, patient_id, encounter_id, deceased_reason(resources, as_of.timestamp())
+    )
     if audit:
         audit_records_create([score_audit_entry(r, patient_id) for r in results])
         served_record(results, patient_id)
     return results
 
 
-def _model_results(model_name: str, resources: Sequence[Mapping[str, Any]], as_of: datetime, patient_id: str,
-                   encounter_id: str | None, deceased: str | None) -> list[ScoreResult]:
+def _model_results(
+    model_name: str,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    patient_id: str,
+    encounter_id: str | None,
+    deceased: str | None,
+) -> list[ScoreResult]:
     """The serving version's result, then each shadow's (a shadow that fails is logged and skipped)."""
     results: list[ScoreResult] = []
     for mv in _versions(model_name, patient_id):
@@ -155,8 +195,15 @@ class HookScores:
     inferences: list[ScoreResult]
 
 
-def score_for_hook(*, hook: str, resources: Sequence[Mapping[str, Any]], as_of: datetime, patient_id: str,
-                   audit: bool = True, encounter_id: str | None = None) -> HookScores:
+def score_for_hook(
+    *,
+    hook: str,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    patient_id: str,
+    audit: bool = True,
+    encounter_id: str | None = None,
+) -> HookScores:
     """Every model bound to `hook`, each exactly as its own CDS service scores it (serving version plus
     shadows, on its declared share of `resources`); a model that is not ready is listed as unavailable and
     the others still score.

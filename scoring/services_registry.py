@@ -1,4 +1,5 @@
 """Registry writes: register artifacts and rule scores, change status (rollback), edit the threshold policy."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,14 @@ POLICY_FIELDS = ("moderate_at", "high_at", "low_indicator", "moderate_indicator"
 
 
 def _audit_change(*, actor: str, detail: dict[str, Any], mv: ModelVersion) -> None:
-    audit_record_create(action=AuditRecord.Action.ADMIN_CHANGE, actor=actor, model_name=mv.name,
-                        model_version=mv.version, spec_version=mv.spec_version, detail=detail)
+    audit_record_create(
+        action=AuditRecord.Action.ADMIN_CHANGE,
+        actor=actor,
+        model_name=mv.name,
+        model_version=mv.version,
+        spec_version=mv.spec_version,
+        detail=detail,
+    )
 
 
 def _card(folder: Path) -> dict[str, Any]:
@@ -41,17 +48,30 @@ def model_register(*, artifact_dir: str, registered_by: str, status: str = Model
     if sha != card.get("sha256"):
         raise ValidationFailed(f"{folder / ONNX_NAME} does not match the checksum in its model card.")
     headline: dict[str, Any] = next((v for k, v in card["metrics"].items() if k.startswith("external")), {})
-    defaults = {"title": card["title"], "kind": "ml", "sha256": sha, "artifact_path": artifact_dir,
-                "spec_version": card["spec_version"], "card": card, "registered_by": registered_by,
-                "metrics": {k: headline.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")}}
+    defaults = {
+        "title": card["title"],
+        "kind": "ml",
+        "sha256": sha,
+        "artifact_path": artifact_dir,
+        "spec_version": card["spec_version"],
+        "card": card,
+        "registered_by": registered_by,
+        "metrics": {k: headline.get(k) for k in ("auroc", "auprc", "utility", "ece", "brier", "n_rows")},
+    }
     mv, created = ModelVersion.objects.get_or_create(name=card["name"], version=card["version"], defaults=defaults)
     if not created:
         for key, value in defaults.items():
             setattr(mv, key, value)
         mv.save()
     th = card["thresholds"]
-    ThresholdPolicy.objects.get_or_create(model_version=mv, defaults={
-        "moderate_at": th["moderate"], "high_at": th["high"], "source": th.get("criterion", "training")[:300]})
+    ThresholdPolicy.objects.get_or_create(
+        model_version=mv,
+        defaults={
+            "moderate_at": th["moderate"],
+            "high_at": th["high"],
+            "source": th.get("criterion", "training")[:300],
+        },
+    )
     if created or mv.status != status:
         model_status_set(mv=mv, status=status, actor=registered_by, reason="registered")
     registry.cache_clear()
@@ -65,12 +85,21 @@ def rule_register(*, name: str, registered_by: str) -> ModelVersion:
     rule = model.rule
     if rule is None:
         raise ValidationFailed(f"{name} is not a rule score.", extra={"fields": {"name": "not a rule"}})
-    mv, created = ModelVersion.objects.get_or_create(name=name, version=rule.version, defaults={
-        "title": model.title, "kind": ModelVersion.Kind.RULE, "spec_version": SPEC_VERSION,
-        "registered_by": registered_by, "status": ModelVersion.Status.SHADOW,
-        "card": {"name": name, "title": model.title, "kind": "rule", "source": rule.source}})
-    ThresholdPolicy.objects.get_or_create(model_version=mv, defaults={
-        "moderate_at": rule.moderate_at, "high_at": rule.high_at, "source": rule.source})
+    mv, created = ModelVersion.objects.get_or_create(
+        name=name,
+        version=rule.version,
+        defaults={
+            "title": model.title,
+            "kind": ModelVersion.Kind.RULE,
+            "spec_version": SPEC_VERSION,
+            "registered_by": registered_by,
+            "status": ModelVersion.Status.SHADOW,
+            "card": {"name": name, "title": model.title, "kind": "rule", "source": rule.source},
+        },
+    )
+    ThresholdPolicy.objects.get_or_create(
+        model_version=mv, defaults={"moderate_at": rule.moderate_at, "high_at": rule.high_at, "source": rule.source}
+    )
     if created:
         model_status_set(mv=mv, status=ModelVersion.Status.ACTIVE, actor=registered_by, reason="registered")
     return mv
@@ -86,7 +115,8 @@ def model_status_set(*, mv: ModelVersion, status: str, actor: str, reason: str) 
     before = mv.status
     if status in (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY):
         ModelVersion.objects.filter(name=mv.name, status=status).exclude(pk=mv.pk).update(
-            status=ModelVersion.Status.RETIRED)
+            status=ModelVersion.Status.RETIRED
+        )
     mv.status = status
     mv.save(update_fields=["status", "updated_at"])
     _audit_change(actor=actor, mv=mv, detail={"what": "status", "before": before, "after": status, "reason": reason})
@@ -106,6 +136,9 @@ def policy_update(*, policy: ThresholdPolicy, changes: dict[str, Any], actor: st
         setattr(policy, key, value)
     policy.save()
     ThresholdPolicyChange.objects.create(policy=policy, changed_by=actor, reason=reason, before=before, after=after)
-    _audit_change(actor=actor, mv=policy.model_version, detail={"what": "policy", "before": before, "after": after,
-                                                                "reason": reason})
+    _audit_change(
+        actor=actor,
+        mv=policy.model_version,
+        detail={"what": "policy", "before": before, "after": after, "reason": reason},
+    )
     return policy

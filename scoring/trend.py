@@ -4,6 +4,7 @@ The sidebar's trend (and any later door that shows one) calls `score_trend`; eac
 exactly as the CDS path would have at that time, because every model reads its declared share of the
 resources as of that point (`scoring.features.select`), so later Observations are never seen.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,9 @@ class TrendScores:
     audit_entries: list[dict[str, Any]]
 
 
-def trend_times(now: datetime, *, window_hours: float, step_hours: float,
-                stay_start: datetime | None) -> list[datetime]:
+def trend_times(
+    now: datetime, *, window_hours: float, step_hours: float, stay_start: datetime | None
+) -> list[datetime]:
     """Earlier as-of times every `step_hours` over the window, not before the stay began (oldest first)."""
     step = timedelta(hours=step_hours)
     start = now - timedelta(hours=window_hours)
@@ -43,13 +45,22 @@ def trend_times(now: datetime, *, window_hours: float, step_hours: float,
     return [now - k * step for k in range(int((now - start) / step), 0, -1)]
 
 
-def score_trend(*, hook: str, resources: Sequence[Mapping[str, Any]], now: datetime, times: Sequence[datetime],
-                patient_id: str, actor: str = "", encounter_id: str | None = None) -> TrendScores:
+def score_trend(
+    *,
+    hook: str,
+    resources: Sequence[Mapping[str, Any]],
+    now: datetime,
+    times: Sequence[datetime],
+    patient_id: str,
+    actor: str = "",
+    encounter_id: str | None = None,
+) -> TrendScores:
     """Every model of `hook` now and at each earlier time. The inferences now are recorded for monitoring
     (`served_record`; the earlier points are not served); the caller writes `audit_entries` (one per
     inference now, one trend summary per model version) in one transaction."""
-    now_scores = score_for_hook(hook=hook, resources=resources, as_of=now, patient_id=patient_id, audit=False,
-                                encounter_id=encounter_id)
+    now_scores = score_for_hook(
+        hook=hook, resources=resources, as_of=now, patient_id=patient_id, audit=False, encounter_id=encounter_id
+    )
     with ThreadPoolExecutor(max_workers=TREND_THREADS) as pool:
         points = list(pool.map(lambda at: _point(hook, resources, at, patient_id, encounter_id), times))
     trend: dict[str, Trend] = {r.model_name: [] for r in now_scores.visible}
@@ -62,11 +73,13 @@ def score_trend(*, hook: str, resources: Sequence[Mapping[str, Any]], now: datet
     return TrendScores(now_scores, trend, entries)
 
 
-def _point(hook: str, resources: Sequence[Mapping[str, Any]], at: datetime, patient_id: str,
-           encounter_id: str | None) -> tuple[datetime, list[ScoreResult]]:
+def _point(
+    hook: str, resources: Sequence[Mapping[str, Any]], at: datetime, patient_id: str, encounter_id: str | None
+) -> tuple[datetime, list[ScoreResult]]:
     try:
-        return at, score_for_hook(hook=hook, resources=resources, as_of=at, patient_id=patient_id, audit=False,
-                                  encounter_id=encounter_id).inferences
+        return at, score_for_hook(
+            hook=hook, resources=resources, as_of=at, patient_id=patient_id, audit=False, encounter_id=encounter_id
+        ).inferences
     finally:
         connection.close()  # this pool thread's own connection (the serving rows may be read)
 
@@ -78,8 +91,9 @@ def score_value(result: ScoreResult) -> float | None:
     return result.probability if result.kind == "ml" else result.points
 
 
-def trend_audit_entries(now: list[ScoreResult], trend_points: list[tuple[datetime, list[ScoreResult]]], *,
-                        patient_id: str, actor: str = "") -> list[dict[str, Any]]:
+def trend_audit_entries(
+    now: list[ScoreResult], trend_points: list[tuple[datetime, list[ScoreResult]]], *, patient_id: str, actor: str = ""
+) -> list[dict[str, Any]]:
     """Audit records of a trend's inferences: one per score now, one per model version for its trend.
 
     A trend record lists every recomputation (as-of time, output, band, input digest); its own
@@ -99,13 +113,35 @@ def _trend_entry(points: list[tuple[datetime, ScoreResult]], patient_id: str, ac
     digest = hashlib.sha256("\n".join(r.input_digest for _, r in points).encode()).hexdigest()
     step = (points[1][0] - points[0][0]).total_seconds() / 3600 if len(points) > 1 else 0.0
     return {
-        "action": "score", "outcome": "success" if scored else "not_scored", "actor": actor,
-        "patient_id": patient_id, "model_name": first.model_name, "model_version": first.model_version,
-        "spec_version": first.spec_version, "input_digest": digest,
+        "action": "score",
+        "outcome": "success" if scored else "not_scored",
+        "actor": actor,
+        "patient_id": patient_id,
+        "model_name": first.model_name,
+        "model_version": first.model_version,
+        "spec_version": first.spec_version,
+        "input_digest": digest,
         "output_summary": {
-            "trend": True, "status": first.model_status, "count": len(points), "scored": scored,
-            "points": [{"as_of": at.isoformat(timespec="seconds"), "scored": r.scored, "probability": r.probability,
-                        "points": r.points, "band": r.band, "input_digest": r.input_digest} for at, r in points]},
-        "detail": {"source": "sidebar_trend", "from": points[0][0].isoformat(timespec="seconds"),
-                   "to": points[-1][0].isoformat(timespec="seconds"), "step_hours": step},
+            "trend": True,
+            "status": first.model_status,
+            "count": len(points),
+            "scored": scored,
+            "points": [
+                {
+                    "as_of": at.isoformat(timespec="seconds"),
+                    "scored": r.scored,
+                    "probability": r.probability,
+                    "points": r.points,
+                    "band": r.band,
+                    "input_digest": r.input_digest,
+                }
+                for at, r in points
+            ],
+        },
+        "detail": {
+            "source": "sidebar_trend",
+            "from": points[0][0].isoformat(timespec="seconds"),
+            "to": points[-1][0].isoformat(timespec="seconds"),
+            "step_hours": step,
+        },
     }

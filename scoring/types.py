@@ -1,4 +1,5 @@
 """The result types every consumer of the scoring engine sees (CDS cards, sidebar, write-back, audit)."""
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,5 +78,6 @@ def probability_text(probability: float) -> str:
 
 def gap_sentences(missing: Sequence[str], stale: Sequence[str]) -> list[str]:
     """The refusal sentences of missing and stale required inputs (one definition, read by `notes`)."""
-    return ([f"Required input missing: {label}." for label in missing]
-            + [f"Required input too old: {label}." for label in stale])
+    return [f"Required input missing: {label}." for label in missing] + [
+        f"Required input too old: {label}." for label in stale
+    ]

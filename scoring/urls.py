@@ -1,4 +1,5 @@
 """Routes of scoring (mounted under /models/)."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from scoring import views

@@ -1,4 +1,5 @@
 """HTML model pages: the registry at /models/ and each version's card at /models/<name>/<version>/."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,10 @@ from scoring.readiness import version_problems
 from scoring.selectors import model_version_get, model_versions_all
 from scoring.serving.registry import resolve_path
 
-EXTERNAL_SETS = {"external_set_b": "PhysioNet set B (unseen hospital)",
-                 "external_heldout_patients": "held-out patients"}
+EXTERNAL_SETS = {
+    "external_set_b": "PhysioNet set B (unseen hospital)",
+    "external_heldout_patients": "held-out patients",
+}
 
 
 def _hooks(name: str) -> tuple[str, ...]:
@@ -41,9 +44,16 @@ def model_index(request: HttpRequest) -> HttpResponse:
     rows = []
     for mv in model_versions_all():
         key, metrics = external_metrics(mv.card or {})
-        rows.append({"mv": mv, "state": states.get((mv.name, mv.version)), "hooks": _hooks(mv.name),
-                     "external_set": EXTERNAL_SETS.get(key or "", (key or "").removeprefix("external_")),
-                     "external": metrics, "drift": runs.get((mv.name, mv.version))})
+        rows.append(
+            {
+                "mv": mv,
+                "state": states.get((mv.name, mv.version)),
+                "hooks": _hooks(mv.name),
+                "external_set": EXTERNAL_SETS.get(key or "", (key or "").removeprefix("external_")),
+                "external": metrics,
+                "drift": runs.get((mv.name, mv.version)),
+            }
+        )
     return render(request, "scoring/model_index.html", {"rows": rows})
 
 
@@ -55,12 +65,19 @@ def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
         raise ModelNotFound(f"No model {name} {version}.")
     state = next((m for m in version_problems() if m["name"] == name and m["version"] == version), None)
     policy = getattr(mv, "policy", None)
-    context = {"mv": mv, "card": mv.card or {}, "policy": policy, "state": state, "hooks": _hooks(name),
-               "requirements": _requirements(name),
-               "sections": card_markdown_sections(mv.card or {}),
-               "changes": list(policy.changes.all()[:20]) if policy else [],
-               "has_reliability": _has_figure(mv, RELIABILITY_PNG), "has_explanation": _has_figure(mv, EXPLANATION_PNG),
-               **_drift_context(latest_run(name, version))}
+    context = {
+        "mv": mv,
+        "card": mv.card or {},
+        "policy": policy,
+        "state": state,
+        "hooks": _hooks(name),
+        "requirements": _requirements(name),
+        "sections": card_markdown_sections(mv.card or {}),
+        "changes": list(policy.changes.all()[:20]) if policy else [],
+        "has_reliability": _has_figure(mv, RELIABILITY_PNG),
+        "has_explanation": _has_figure(mv, EXPLANATION_PNG),
+        **_drift_context(latest_run(name, version)),
+    }
     return render(request, "scoring/model_card.html", context)
 
 
@@ -84,9 +101,13 @@ def model_monitoring(request: HttpRequest, name: str, version: str) -> HttpRespo
         raise ModelNotFound(f"No model {name} {version}.")
     runs = runs_recent(name, version)
     tested = [r for r in runs if r.results]
-    context = {"mv": mv, "runs": runs[::-1], "profile": reference_of(mv) if mv.kind == "ml" else None,
-               "heatmap": heatmap_svg(tested, _most_shifted(tested)) if tested else "",
-               "score_chart": _score_chart(mv, tested[-1]) if tested else ""}
+    context = {
+        "mv": mv,
+        "runs": runs[::-1],
+        "profile": reference_of(mv) if mv.kind == "ml" else None,
+        "heatmap": heatmap_svg(tested, _most_shifted(tested)) if tested else "",
+        "score_chart": _score_chart(mv, tested[-1]) if tested else "",
+    }
     return render(request, "scoring/model_monitoring.html", context)
 
 
@@ -97,7 +118,7 @@ def _most_shifted(runs: list[DriftRun]) -> list[str]:
         for column, result in run.results.items():
             peak[column] = max(peak.get(column, 0.0), float(result.get("psi", 0.0)))
     ranked = sorted((c for c in peak if c != "score"), key=lambda c: -peak[c])
-    return ["score", *ranked[:HEATMAP_COLUMNS - 1]]
+    return ["score", *ranked[: HEATMAP_COLUMNS - 1]]
 
 
 def _score_chart(mv: ModelVersion, run: DriftRun) -> str:

@@ -12,6 +12,7 @@ export DJANGO_SETTINGS_MODULE=config.settings.test
 export STRATIFY_REQUIRE_SERVICES=1
 PY=.venv/bin/python
 echo "==> ruff"
+.venv/bin/ruff format --check .
 .venv/bin/ruff check .
 echo "==> mypy"
 .venv/bin/mypy .

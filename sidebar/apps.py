@@ -1,4 +1,5 @@
 """App configuration for the clinician sidebar."""
+
 from django.apps import AppConfig
 
 

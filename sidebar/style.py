@@ -4,6 +4,7 @@ SMART App Launch 2.2 "Styling" (https://hl7.org/fhir/smart-app-launch/scopes-and
 `color_background`, `color_highlight`, `color_text`, `font_family_body` etc. are hints the app may honour.
 The values land in a nonce'd <style> block, so each is matched against a strict pattern first.
 """
+
 import re
 from typing import Any
 

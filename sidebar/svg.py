@@ -2,6 +2,7 @@
 
 Every text that reaches the markup is escaped; numbers are formatted by us.
 """
+
 from datetime import datetime
 
 from django.utils.html import escape
@@ -52,35 +53,46 @@ def trend_svg(points: list[tuple[datetime, float | None]], *, kind: str, title: 
         return PAD_TOP + plot_h * (1 - min(v, y_max) / y_max)
 
     hours = span / 3600
-    summary = (f"{title} over the last {hours:.0f} hours: "
-               + (f"from {_value(scored[0][1], kind)} to {_value(scored[-1][1], kind)}." if scored
-                  else "not scored at any time."))
-    parts = [f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(summary)}" '
-             f'xmlns="http://www.w3.org/2000/svg"><title>{escape(summary)}</title>']
+    summary = f"{title} over the last {hours:.0f} hours: " + (
+        f"from {_value(scored[0][1], kind)} to {_value(scored[-1][1], kind)}." if scored else "not scored at any time."
+    )
+    parts = [
+        f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(summary)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(summary)}</title>'
+    ]
     for frac in (0.0, 0.5, 1.0):
         gy = PAD_TOP + plot_h * (1 - frac)
-        parts.append(f'<line x1="{PAD_LEFT}" y1="{gy:.1f}" x2="{WIDTH - PAD_RIGHT}" y2="{gy:.1f}" '
-                     f'stroke="{GRID}" stroke-width="1"/>')
-        parts.append(f'<text x="{PAD_LEFT - 4}" y="{gy + 4:.1f}" text-anchor="end" font-size="10" '
-                     f'fill="{MUTED}">{_fmt(y_max * frac, kind)}</text>')
+        parts.append(
+            f'<line x1="{PAD_LEFT}" y1="{gy:.1f}" x2="{WIDTH - PAD_RIGHT}" y2="{gy:.1f}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{PAD_LEFT - 4}" y="{gy + 4:.1f}" text-anchor="end" font-size="10" '
+            f'fill="{MUTED}">{_fmt(y_max * frac, kind)}</text>'
+        )
     segment: list[str] = []
     for t, v in points:
         if v is None:
             if len(segment) > 1:
                 parts.append(_polyline(segment))
             segment = []
-            parts.append(f'<text x="{x(t):.1f}" y="{PAD_TOP + plot_h + 1:.1f}" text-anchor="middle" '
-                         f'font-size="9" fill="{MUTED}">×<title>not scored at {t:%H:%M}</title></text>')
+            parts.append(
+                f'<text x="{x(t):.1f}" y="{PAD_TOP + plot_h + 1:.1f}" text-anchor="middle" '
+                f'font-size="9" fill="{MUTED}">×<title>not scored at {t:%H:%M}</title></text>'
+            )
             continue
         segment.append(f"{x(t):.1f},{y(v):.1f}")
-        parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5" fill="{LINE}">'
-                     f"<title>{t:%d %b %H:%M}: {escape(_value(v, kind))}</title></circle>")
+        parts.append(
+            f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5" fill="{LINE}">'
+            f"<title>{t:%d %b %H:%M}: {escape(_value(v, kind))}</title></circle>"
+        )
     if len(segment) > 1:
         parts.append(_polyline(segment))
     base = HEIGHT - 4
     parts.append(f'<text x="{PAD_LEFT}" y="{base}" font-size="10" fill="{MUTED}">−{hours:.0f} h</text>')
-    parts.append(f'<text x="{WIDTH - PAD_RIGHT}" y="{base}" text-anchor="end" font-size="10" '
-                 f'fill="{MUTED}">now</text></svg>')
+    parts.append(
+        f'<text x="{WIDTH - PAD_RIGHT}" y="{base}" text-anchor="end" font-size="10" fill="{MUTED}">now</text></svg>'
+    )
     return mark_safe("".join(parts))  # noqa: S308  (all text escaped above)
 
 
@@ -96,4 +108,5 @@ def driver_bar_svg(contribution: float, largest: float, *, direction: str) -> Sa
     return mark_safe(  # noqa: S308  (numbers and fixed strings only)
         f'<svg class="bar" viewBox="0 0 {width} 10" width="{width}" height="10" aria-hidden="true" '
         f'xmlns="http://www.w3.org/2000/svg"><rect x="0" y="0" width="{width}" height="10" fill="#eef1f4"/>'
-        f'<rect x="0" y="0" width="{length:.1f}" height="10" fill="{colour}"/></svg>')
+        f'<rect x="0" y="0" width="{length:.1f}" height="10" fill="{colour}"/></svg>'
+    )

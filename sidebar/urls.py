@@ -1,4 +1,5 @@
 """Route of the sidebar (mounted at /smart/, beside the launch routes, so EHR registrations keep their URLs)."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from sidebar import views

@@ -1,4 +1,5 @@
 """The clinician sidebar page for the launched patient (framed by the EHR)."""
+
 import secrets
 
 from django.http import HttpRequest, HttpResponse
@@ -21,10 +22,20 @@ def app(request: HttpRequest) -> HttpResponse:
     smart: SmartSession = services.smart_session_current(session=request.session)
     nonce = secrets.token_urlsafe(16)
     context = sidebar_context(smart, now=timezone.now())
-    audit_record_create(action=AuditRecord.Action.SIDEBAR_VIEW, actor=smart.fhir_user, patient_id=smart.patient,
-                        actor_detail={"fhirUser": smart.fhir_user, "tenant": smart.tenant},
-                        detail={"iss": smart.registration.iss, "session": str(smart.id),
-                                "models": [p.result.model_name for p in context["panels"]]})
-    response = render(request, "sidebar/app.html", {**context, "style_nonce": nonce,
-                                                    "signout_token": services.signout_token(request.session)})
+    audit_record_create(
+        action=AuditRecord.Action.SIDEBAR_VIEW,
+        actor=smart.fhir_user,
+        patient_id=smart.patient,
+        actor_detail={"fhirUser": smart.fhir_user, "tenant": smart.tenant},
+        detail={
+            "iss": smart.registration.iss,
+            "session": str(smart.id),
+            "models": [p.result.model_name for p in context["panels"]],
+        },
+    )
+    response = render(
+        request,
+        "sidebar/app.html",
+        {**context, "style_nonce": nonce, "signout_token": services.signout_token(request.session)},
+    )
     return framed(response, ancestors=selectors.frame_ancestors_for(smart.registration), style_nonce=nonce)

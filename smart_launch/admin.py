@@ -1,4 +1,5 @@
 """Admin: EHR registrations (editable, changes audited) and our client keys (read-only, public parts only)."""
+
 from typing import Any
 
 from django.contrib import admin

@@ -5,6 +5,7 @@ A card's SMART link carries `appContext` = the JSON string `{"card": "<uuid>"}`
 so anything may arrive; we keep it only when it parses, names a card we issued, and that card was
 issued for the launched patient.
 """
+
 import uuid
 from dataclasses import dataclass
 from typing import Any

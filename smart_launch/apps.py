@@ -1,4 +1,5 @@
 """App configuration for smart_launch."""
+
 from django.apps import AppConfig
 
 

@@ -4,6 +4,7 @@ Spec: SMART App Launch 2.2 "Backend Services" (https://hl7.org/fhir/smart-app-la
 The token is kept in the Django cache (Redis when configured, so shared by workers) until shortly
 before it expires; the cache entry is encrypted like every token at rest.
 """
+
 import hashlib
 
 from django.conf import settings
@@ -30,8 +31,9 @@ def backend_access_token(*, iss: str, scope: str, fresh: bool = False) -> str:
     cached = None if fresh else cache.get(key)
     if isinstance(cached, str):
         return decrypt_text(cached)
-    token = client.client_credentials_token(config=client.discover(iss),
-                                            client_id=settings.SMART_BACKEND_CLIENT_ID, scope=scope)
+    token = client.client_credentials_token(
+        config=client.discover(iss), client_id=settings.SMART_BACKEND_CLIENT_ID, scope=scope
+    )
     expires_in = token.get("expires_in")
     lifetime = int(expires_in) if isinstance(expires_in, int) and expires_in > 0 else DEFAULT_LIFETIME_SECONDS
     ttl = lifetime - EXPIRY_MARGIN_SECONDS

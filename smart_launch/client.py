@@ -10,6 +10,7 @@ only the authorization server's token endpoint and JWKS are called from here. Ev
 `config.outbound`: an endpoint on the registered EHR's own origin (or itself registered) may be on a
 private address; any other must resolve to public addresses only.
 """
+
 import hashlib
 import time
 from dataclasses import asdict, dataclass
@@ -80,6 +81,7 @@ def _cache_key(kind: str, url: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- discovery
 
+
 def discover(iss: str, *, refresh: bool = False) -> SmartConfiguration:
     """The EHR's SMART configuration: `.well-known/smart-configuration`, else the CapabilityStatement (cached)."""
     key = _cache_key("discovery", iss)
@@ -105,13 +107,17 @@ def _discover_uncached(iss: str) -> SmartConfiguration:
         if config is not None:
             return config
     if transient:
-        raise DiscoveryUnavailable("The EHR's FHIR server did not answer its SMART discovery documents in time.",
-                                   what_to_do="Try again in a few minutes.", extra={"iss": iss})
+        raise DiscoveryUnavailable(
+            "The EHR's FHIR server did not answer its SMART discovery documents in time.",
+            what_to_do="Try again in a few minutes.",
+            extra={"iss": iss},
+        )
     raise DiscoveryFailed(
         "The EHR did not tell us where to authorize: neither its .well-known/smart-configuration nor "
         "its CapabilityStatement lists SMART OAuth endpoints.",
         what_to_do="Ask your EHR administrator to check the FHIR server address registered for this app.",
-        extra={"iss": iss})
+        extra={"iss": iss},
+    )
 
 
 def _fhir(iss: str) -> FhirClient:
@@ -125,14 +131,19 @@ def _deadline() -> float:
 
 def _discover_well_known(iss: str) -> SmartConfiguration | None:
     """SMART 2.x `.well-known/smart-configuration`; None when it lists no endpoints; raises FHIR errors."""
-    doc = _fhir(iss).request("GET", ".well-known/smart-configuration", headers={"Accept": "application/json"},
-                             deadline=_deadline())
+    doc = _fhir(iss).request(
+        "GET", ".well-known/smart-configuration", headers={"Accept": "application/json"}, deadline=_deadline()
+    )
     if not isinstance(doc.get("authorization_endpoint"), str) or not isinstance(doc.get("token_endpoint"), str):
         return None
     return SmartConfiguration(
-        iss=iss, authorization_endpoint=doc["authorization_endpoint"], token_endpoint=doc["token_endpoint"],
-        issuer=str(doc.get("issuer") or ""), jwks_uri=str(doc.get("jwks_uri") or ""),
-        scopes_supported=_strings(doc.get("scopes_supported")), capabilities=_strings(doc.get("capabilities")),
+        iss=iss,
+        authorization_endpoint=doc["authorization_endpoint"],
+        token_endpoint=doc["token_endpoint"],
+        issuer=str(doc.get("issuer") or ""),
+        jwks_uri=str(doc.get("jwks_uri") or ""),
+        scopes_supported=_strings(doc.get("scopes_supported")),
+        capabilities=_strings(doc.get("capabilities")),
         code_challenge_methods=_strings(doc.get("code_challenge_methods_supported")),
         token_auth_signing_algs=_strings(doc.get("token_endpoint_auth_signing_alg_values_supported")),
     )
@@ -155,16 +166,20 @@ def _discover_capability_statement(iss: str) -> SmartConfiguration | None:
             elif ext.get("url") == CAPABILITIES_EXTENSION and isinstance(ext.get("valueCode"), str):
                 capabilities.append(ext["valueCode"])
         if uris.get("authorize") and uris.get("token"):
-            return SmartConfiguration(iss=iss, authorization_endpoint=uris["authorize"],
-                                      token_endpoint=uris["token"], capabilities=tuple(capabilities),
-                                      source="capability-statement")
+            return SmartConfiguration(
+                iss=iss,
+                authorization_endpoint=uris["authorize"],
+                token_endpoint=uris["token"],
+                capabilities=tuple(capabilities),
+                source="capability-statement",
+            )
     return None
 
 
 # ---------------------------------------------------------------------------------------------- scopes
 
-def launch_scopes(*, config: SmartConfiguration, clinical_scopes: str, standalone: bool,
-                  offline_access: bool) -> str:
+
+def launch_scopes(*, config: SmartConfiguration, clinical_scopes: str, standalone: bool, offline_access: bool) -> str:
     """`launch openid fhirUser` (or `launch/patient` standalone) plus clinical scopes in the server's dialect."""
     base = ["launch/patient" if standalone else "launch", "openid", "fhirUser"]
     clinical = clinical_scopes.split()
@@ -185,19 +200,31 @@ def v1_scope(scope: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- authorize
 
-def authorization_url(*, config: SmartConfiguration, client_id: str, redirect_uri: str, scope: str,
-                      state: str, nonce: str, code_verifier: str, launch: str | None) -> str:
+
+def authorization_url(
+    *,
+    config: SmartConfiguration,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    state: str,
+    nonce: str,
+    code_verifier: str,
+    launch: str | None,
+) -> str:
     """The authorization request URL: response_type=code, PKCE S256 always, aud=iss, launch when given."""
     session = OAuth2Session(client_id, scope=scope, redirect_uri=redirect_uri, code_challenge_method="S256")
     params: dict[str, str] = {"aud": config.iss, "nonce": nonce}
     if launch:
         params["launch"] = launch
-    url, _ = session.create_authorization_url(config.authorization_endpoint, state=state,
-                                              code_verifier=code_verifier, **params)
+    url, _ = session.create_authorization_url(
+        config.authorization_endpoint, state=state, code_verifier=code_verifier, **params
+    )
     return str(url)
 
 
 # ---------------------------------------------------------------------------------------------- token calls
+
 
 def _peer(config: SmartConfiguration, url: str) -> bool:
     """Whether `url`, named by the EHR's discovery, may be on a non-public address (see config.outbound)."""
@@ -213,21 +240,31 @@ def _guarded(config: SmartConfiguration, session: OAuth2Session) -> OAuth2Sessio
 
 def _session(*, config: SmartConfiguration, client_id: str, confidential: bool, **kwargs: Any) -> OAuth2Session:
     if not confidential:
-        return _guarded(config, OAuth2Session(client_id, token_endpoint_auth_method="none",  # noqa: S106
-                                              **kwargs))
+        return _guarded(
+            config,
+            OAuth2Session(
+                client_id,
+                token_endpoint_auth_method="none",  # noqa: S106
+                **kwargs,
+            ),
+        )
     supported = config.token_auth_signing_algs or ("ES384", "RS384")
     try:
-        key, alg, kid = signing_key(preferred_algs=tuple(a for a in ("ES384", "RS384") if a in supported)
-                                    or ("RS384",))
+        key, alg, kid = signing_key(preferred_algs=tuple(a for a in ("ES384", "RS384") if a in supported) or ("RS384",))
     except LookupError as exc:
-        raise TokenExchangeFailed("Stratify has no signing key to authenticate to the EHR with.",
-                                  what_to_do="Ask the Stratify administrator to run "
-                                             "`manage.py smart_keys rotate`.") from exc
-    session = OAuth2Session(client_id, client_secret=key,
-                            token_endpoint_auth_method="private_key_jwt", **kwargs)  # noqa: S106  (a method name)
-    session.register_client_auth_method(PrivateKeyJWT(
-        config.token_endpoint, alg=alg, headers={"kid": kid, "typ": "JWT"},
-        claims={"exp": int(time.time()) + ASSERTION_LIFETIME_SECONDS}))
+        raise TokenExchangeFailed(
+            "Stratify has no signing key to authenticate to the EHR with.",
+            what_to_do="Ask the Stratify administrator to run `manage.py smart_keys rotate`.",
+        ) from exc
+    session = OAuth2Session(client_id, client_secret=key, token_endpoint_auth_method="private_key_jwt", **kwargs)  # noqa: S106  (a method name)
+    session.register_client_auth_method(
+        PrivateKeyJWT(
+            config.token_endpoint,
+            alg=alg,
+            headers={"kid": kid, "typ": "JWT"},
+            claims={"exp": int(time.time()) + ASSERTION_LIFETIME_SECONDS},
+        )
+    )
     return _guarded(config, session)
 
 
@@ -239,14 +276,18 @@ def _token_call(session: OAuth2Session, what: str, **kwargs: Any) -> dict[str, A
     except OAuthError as exc:
         raise TokenExchangeFailed(
             f"The EHR's authorization server refused the {what} ({exc.error}).",
-            extra={"error": exc.error, "error_description": (exc.description or "")[:300]}) from exc
+            extra={"error": exc.error, "error_description": (exc.description or "")[:300]},
+        ) from exc
     except outbound.AddressRefused as exc:
-        raise TokenExchangeFailed(f"The EHR's token endpoint for the {what} is on a non-public address that "
-                                  "is not registered.", extra={"address": exc.address}) from exc
+        raise TokenExchangeFailed(
+            f"The EHR's token endpoint for the {what} is on a non-public address that is not registered.",
+            extra={"address": exc.address},
+        ) from exc
     except (requests.RequestException, ValueError) as exc:
         error = TokenEndpointUnavailable if _transient(exc) else TokenExchangeFailed
-        raise error(f"The EHR's authorization server did not complete the {what}.",
-                    extra={"reason": type(exc).__name__}) from exc
+        raise error(
+            f"The EHR's authorization server did not complete the {what}.", extra={"reason": type(exc).__name__}
+        ) from exc
     finally:
         session.close()
     if not isinstance(token.get("access_token"), str) or not token["access_token"]:
@@ -269,35 +310,50 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 
-def token_exchange(*, config: SmartConfiguration, client_id: str, confidential: bool, code: str,
-                   code_verifier: str, redirect_uri: str) -> dict[str, Any]:
+def token_exchange(
+    *, config: SmartConfiguration, client_id: str, confidential: bool, code: str, code_verifier: str, redirect_uri: str
+) -> dict[str, Any]:
     """Exchange the authorization code (with the PKCE verifier; private_key_jwt when confidential)."""
     session = _session(config=config, client_id=client_id, confidential=confidential, redirect_uri=redirect_uri)
-    return _token_call(session, "code exchange", url=config.token_endpoint, grant_type="authorization_code",
-                       code=code, code_verifier=code_verifier)
+    return _token_call(
+        session,
+        "code exchange",
+        url=config.token_endpoint,
+        grant_type="authorization_code",
+        code=code,
+        code_verifier=code_verifier,
+    )
 
 
-def token_refresh(*, config: SmartConfiguration, client_id: str, confidential: bool,
-                  refresh_token: str) -> dict[str, Any]:
+def token_refresh(
+    *, config: SmartConfiguration, client_id: str, confidential: bool, refresh_token: str
+) -> dict[str, Any]:
     """A new access token from a refresh token."""
     session = _session(config=config, client_id=client_id, confidential=confidential)
-    return _token_call(session, "token refresh", url=config.token_endpoint, grant_type="refresh_token",
-                       refresh_token=refresh_token)
+    return _token_call(
+        session, "token refresh", url=config.token_endpoint, grant_type="refresh_token", refresh_token=refresh_token
+    )
 
 
 def client_credentials_token(*, config: SmartConfiguration, client_id: str, scope: str) -> dict[str, Any]:
     """SMART Backend Services: client_credentials with a private_key_jwt assertion."""
     session = _session(config=config, client_id=client_id, confidential=True, scope=scope)
-    return _token_call(session, "backend token request", url=config.token_endpoint,
-                       grant_type="client_credentials", scope=scope)
+    return _token_call(
+        session, "backend token request", url=config.token_endpoint, grant_type="client_credentials", scope=scope
+    )
 
 
 # ---------------------------------------------------------------------------------------------- id_token
 
+
 def _get_json(url: str, *, iss: str) -> dict[str, Any]:
     """A small JSON document named by the EHR registered as `iss`."""
-    return fetch.json_fetch(url, timeout=settings.SMART_HTTP_TIMEOUT, max_bytes=SMART_DOCUMENT_MAX_BYTES,
-                            registered=outbound.peer_registered(url, registered_base=iss))
+    return fetch.json_fetch(
+        url,
+        timeout=settings.SMART_HTTP_TIMEOUT,
+        max_bytes=SMART_DOCUMENT_MAX_BYTES,
+        registered=outbound.peer_registered(url, registered_base=iss),
+    )
 
 
 def _jwks_uri(config: SmartConfiguration) -> str:
@@ -315,25 +371,38 @@ def id_token_validate(*, config: SmartConfiguration, id_token: str, client_id: s
     try:
         uri = _jwks_uri(config)
         kid = jws.extract_compact(id_token.encode()).headers().get("kid")
-        keyset = jwks.keyset_for_kid(uri, kid, cache_key=_cache_key("jwks", uri), timeout=settings.SMART_HTTP_TIMEOUT,
-                                     cache_seconds=settings.SMART_DISCOVERY_CACHE_SECONDS,
-                                     registered=_peer(config, uri))
+        keyset = jwks.keyset_for_kid(
+            uri,
+            kid,
+            cache_key=_cache_key("jwks", uri),
+            timeout=settings.SMART_HTTP_TIMEOUT,
+            cache_seconds=settings.SMART_DISCOVERY_CACHE_SECONDS,
+            registered=_peer(config, uri),
+        )
         token = jwt.decode(id_token, keyset, algorithms=ID_TOKEN_ALGORITHMS)
         registry = jwt.JWTClaimsRegistry(
-            leeway=30, iss={"essential": True, "value": config.issuer or config.iss},
-            aud={"essential": True, "value": client_id}, exp={"essential": True},
-            nonce={"essential": True, "value": nonce}, sub={"essential": True})
+            leeway=30,
+            iss={"essential": True, "value": config.issuer or config.iss},
+            aud={"essential": True, "value": client_id},
+            exp={"essential": True},
+            nonce={"essential": True, "value": nonce},
+            sub={"essential": True},
+        )
         registry.validate(token.claims)
     except (JoseError, ValueError) as exc:
-        raise IdTokenInvalid(f"The EHR's identity token did not verify ({type(exc).__name__}).",
-                             extra={"reason": str(exc)[:200]}) from exc
+        raise IdTokenInvalid(
+            f"The EHR's identity token did not verify ({type(exc).__name__}).", extra={"reason": str(exc)[:200]}
+        ) from exc
     except (fetch.FetchFailed, jwks.JwksUnavailable) as exc:
-        raise IdTokenInvalid("The EHR's signing keys could not be fetched to verify its identity token.",
-                             extra={"reason": type(exc).__name__}) from exc
+        raise IdTokenInvalid(
+            "The EHR's signing keys could not be fetched to verify its identity token.",
+            extra={"reason": type(exc).__name__},
+        ) from exc
     return dict(token.claims)
 
 
 # ---------------------------------------------------------------------------------------------- styling
+
 
 def style_fetch(url: str, *, iss: str) -> dict[str, Any]:
     """The `smart_style_url` JSON of the EHR registered as `iss` (cached); {} when it cannot be read.

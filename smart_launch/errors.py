@@ -1,4 +1,5 @@
 """Launch failures: each says what happened (message) and what to do (`extra["what_to_do"]`)."""
+
 from typing import Any
 
 from config.errors import (

@@ -3,6 +3,7 @@
 SMART App Launch 2.x "Client Authentication: Asymmetric" requires RS384 or ES384 and a JWKS the
 authorization server can fetch (https://hl7.org/fhir/smart-app-launch/client-confidential-asymmetric.html).
 """
+
 from datetime import timedelta
 from typing import Any
 
@@ -35,8 +36,9 @@ def client_key_create(*, alg: str) -> ClientKey:
     key = _generate(alg)
     public = {**key.as_dict(private=False), "kid": key.kid, "alg": alg, "use": "sig"}
     private = key.as_dict(private=True)
-    return ClientKey.objects.create(kid=str(key.kid), alg=alg, public_jwk=public,
-                                    private_jwk_encrypted=encrypt_text(orjson.dumps(private).decode()))
+    return ClientKey.objects.create(
+        kid=str(key.kid), alg=alg, public_jwk=public, private_jwk_encrypted=encrypt_text(orjson.dumps(private).decode())
+    )
 
 
 @transaction.atomic

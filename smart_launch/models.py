@@ -1,4 +1,5 @@
 """ORM models of smart_launch: EHR registrations, our client keys, authorization requests, launched sessions."""
+
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -32,14 +33,21 @@ class EhrRegistration(models.Model):
     name = models.CharField(max_length=120)
     iss = models.URLField(max_length=500, unique=True, help_text="FHIR base URL exactly as the EHR sends it.")
     client_id = models.CharField(max_length=200)
-    client_type = models.CharField(max_length=32, choices=ClientType.choices,
-                                   default=ClientType.CONFIDENTIAL_ASYMMETRIC)
-    scopes = models.CharField(max_length=1000, default=default_scopes,
-                              help_text="Clinical scopes (SMART v2 form); `launch openid fhirUser` are always added.")
+    client_type = models.CharField(
+        max_length=32, choices=ClientType.choices, default=ClientType.CONFIDENTIAL_ASYMMETRIC
+    )
+    scopes = models.CharField(
+        max_length=1000,
+        default=default_scopes,
+        help_text="Clinical scopes (SMART v2 form); `launch openid fhirUser` are always added.",
+    )
     offline_access = models.BooleanField(default=False, help_text="Ask for a refresh token usable offline.")
     frame_ancestors = models.CharField(
-        max_length=1000, blank=True, validators=[_validate_origins],
-        help_text="Space-separated origins allowed to frame the sidebar (CSP frame-ancestors).")
+        max_length=1000,
+        blank=True,
+        validators=[_validate_origins],
+        help_text="Space-separated origins allowed to frame the sidebar (CSP frame-ancestors).",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

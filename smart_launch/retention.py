@@ -1,4 +1,5 @@
 """Retention of SMART launch data: delete spent authorization requests and sessions that can no longer be used."""
+
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,8 +28,9 @@ def _sessions_dead(now: datetime) -> QuerySet[SmartSession]:
     whose access token expired longer ago than the grace period has not been used for that long.
     """
     grace = timedelta(hours=max(settings.SMART_SESSION_RETENTION_HOURS, 0))
-    return SmartSession.objects.filter(Q(refresh_token_encrypted="", expires_at__lt=now)
-                                       | Q(expires_at__lt=now - grace))
+    return SmartSession.objects.filter(
+        Q(refresh_token_encrypted="", expires_at__lt=now) | Q(expires_at__lt=now - grace)
+    )
 
 
 def _purgeable(now: datetime) -> dict[str, QuerySet[Any]]:
@@ -47,11 +49,19 @@ def purge_expired(now: datetime | None = None) -> dict[str, int]:
     patients; a run that deletes nothing writes no record.
     """
     with transaction.atomic():
-        counts = {name: rows.delete()[1].get(rows.model._meta.label, 0)
-                  for name, rows in _purgeable(now or timezone.now()).items()}
+        counts = {
+            name: rows.delete()[1].get(rows.model._meta.label, 0)
+            for name, rows in _purgeable(now or timezone.now()).items()
+        }
         if any(counts.values()):
             audit_record_create(
-                action=PURGE_ACTION, actor=PURGE_ACTOR, purpose_of_use="HSYSADMIN", output_summary=counts,
-                detail={"state_ttl_seconds": settings.SMART_STATE_TTL_SECONDS,
-                        "session_retention_hours": settings.SMART_SESSION_RETENTION_HOURS})
+                action=PURGE_ACTION,
+                actor=PURGE_ACTOR,
+                purpose_of_use="HSYSADMIN",
+                output_summary=counts,
+                detail={
+                    "state_ttl_seconds": settings.SMART_STATE_TTL_SECONDS,
+                    "session_retention_hours": settings.SMART_SESSION_RETENTION_HOURS,
+                },
+            )
     return counts

@@ -1,4 +1,5 @@
 """Reads of smart_launch: registrations and the frame-ancestors they allow."""
+
 from django.db.models import QuerySet
 
 from smart_launch.models import EhrRegistration

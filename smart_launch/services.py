@@ -1,4 +1,5 @@
 """Launch flow services: begin (state, PKCE, nonce), complete (code exchange, id_token, context), token upkeep."""
+
 import contextlib
 import hashlib
 import secrets
@@ -28,13 +29,19 @@ SESSION_SMART_KEY = "smart_session"
 MAX_PARAM_LENGTH = 2048
 ASK_ADMIN = "Ask your EHR administrator to register this EHR for Stratify (Django admin, EHR registrations)."
 EHR_ERRORS = {
-    "access_denied": ("Access was declined: you or the EHR did not approve the app's request.",
-                      "Launch the app again and approve access, or ask your EHR administrator to grant it."),
-    "invalid_scope": ("The EHR refused the data permissions (scopes) the app asked for.",
-                      "Ask your EHR administrator to allow these scopes for the app, or adjust the scopes "
-                      "of this EHR's registration in Stratify."),
-    "unauthorized_client": ("The EHR does not allow this app to sign in this way.",
-                            "Ask your EHR administrator to check the app's client registration."),
+    "access_denied": (
+        "Access was declined: you or the EHR did not approve the app's request.",
+        "Launch the app again and approve access, or ask your EHR administrator to grant it.",
+    ),
+    "invalid_scope": (
+        "The EHR refused the data permissions (scopes) the app asked for.",
+        "Ask your EHR administrator to allow these scopes for the app, or adjust the scopes "
+        "of this EHR's registration in Stratify.",
+    ),
+    "unauthorized_client": (
+        "The EHR does not allow this app to sign in this way.",
+        "Ask your EHR administrator to check the app's client registration.",
+    ),
 }
 
 
@@ -58,12 +65,17 @@ def registration_for_iss(iss: str) -> EhrRegistration:
     """The enabled registration of `iss`, or a clear refusal."""
     registration = EhrRegistration.objects.filter(iss=iss.rstrip("/")).first()
     if registration is None:
-        raise EhrNotRegistered("This EHR is not registered with Stratify, so the app cannot be launched from it.",
-                               what_to_do=ASK_ADMIN, extra={"iss": iss[:300]})
+        raise EhrNotRegistered(
+            "This EHR is not registered with Stratify, so the app cannot be launched from it.",
+            what_to_do=ASK_ADMIN,
+            extra={"iss": iss[:300]},
+        )
     if not registration.enabled:
-        raise EhrNotRegistered("Launches from this EHR are switched off in Stratify.",
-                               what_to_do="Ask your Stratify administrator to enable this EHR's registration.",
-                               extra={"iss": iss[:300]})
+        raise EhrNotRegistered(
+            "Launches from this EHR are switched off in Stratify.",
+            what_to_do="Ask your Stratify administrator to enable this EHR's registration.",
+            extra={"iss": iss[:300]},
+        )
     return registration
 
 
@@ -84,22 +96,40 @@ def launch_begin(*, session: SessionBase, iss: str | None, launch: str | None, s
     config = client.discover(registration.iss)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
     AuthorizationRequest.objects.create(
-        state_digest=_digest(state), binding_digest=_digest(_binding(session)), registration=registration,
-        code_verifier_encrypted=encrypt_text(verifier), nonce=nonce,
-        launch_kind="standalone" if standalone else "ehr")
-    scope = client.launch_scopes(config=config, clinical_scopes=registration.scopes, standalone=standalone,
-                                 offline_access=registration.offline_access)
-    return client.authorization_url(config=config, client_id=registration.client_id, redirect_uri=redirect_uri(),
-                                    scope=scope, state=state, nonce=nonce, code_verifier=verifier,
-                                    launch=launch_value)
+        state_digest=_digest(state),
+        binding_digest=_digest(_binding(session)),
+        registration=registration,
+        code_verifier_encrypted=encrypt_text(verifier),
+        nonce=nonce,
+        launch_kind="standalone" if standalone else "ehr",
+    )
+    scope = client.launch_scopes(
+        config=config,
+        clinical_scopes=registration.scopes,
+        standalone=standalone,
+        offline_access=registration.offline_access,
+    )
+    return client.authorization_url(
+        config=config,
+        client_id=registration.client_id,
+        redirect_uri=redirect_uri(),
+        scope=scope,
+        state=state,
+        nonce=nonce,
+        code_verifier=verifier,
+        launch=launch_value,
+    )
 
 
 def authorization_request_consume(*, session: SessionBase, state: str | None) -> AuthorizationRequest:
     """The pending request of `state`: known, bound to this browser, unused (marked used now), not expired."""
     if not state:
         raise LaunchStateInvalid("The EHR's answer carried no `state`, so it cannot be matched to a launch.")
-    pending = AuthorizationRequest.objects.select_related("registration").filter(
-        state_digest=_digest(state[:MAX_PARAM_LENGTH])).first()
+    pending = (
+        AuthorizationRequest.objects.select_related("registration")
+        .filter(state_digest=_digest(state[:MAX_PARAM_LENGTH]))
+        .first()
+    )
     if pending is None:
         raise LaunchStateInvalid("The EHR's answer does not match any launch started here (unknown `state`).")
     if pending.binding_digest != _digest(_binding(session)):
@@ -114,11 +144,16 @@ def authorization_request_consume(*, session: SessionBase, state: str | None) ->
 
 def authorization_error_raise(*, error: str, description: str | None) -> None:
     """Turn the EHR's `error` redirect into a clear refusal."""
-    message, what_to_do = EHR_ERRORS.get(error, (
-        "The EHR could not authorize the app.", "Launch the app again; if it keeps failing, tell your EHR "
-        "administrator the error code below."))
-    raise AuthorizationDenied(message, what_to_do=what_to_do,
-                              extra={"error": error[:64], "error_description": (description or "")[:300]})
+    message, what_to_do = EHR_ERRORS.get(
+        error,
+        (
+            "The EHR could not authorize the app.",
+            "Launch the app again; if it keeps failing, tell your EHR administrator the error code below.",
+        ),
+    )
+    raise AuthorizationDenied(
+        message, what_to_do=what_to_do, extra={"error": error[:64], "error_description": (description or "")[:300]}
+    )
 
 
 def launch_complete(*, session: SessionBase, params: dict[str, str]) -> SmartSession:
@@ -133,16 +168,21 @@ def launch_complete(*, session: SessionBase, params: dict[str, str]) -> SmartSes
     code = _param(params.get("code"), "code")
     registration = pending.registration
     config = client.discover(registration.iss)
-    token = client.token_exchange(config=config, client_id=registration.client_id,
-                                  confidential=registration.is_confidential, code=code,
-                                  code_verifier=decrypt_text(pending.code_verifier_encrypted),
-                                  redirect_uri=redirect_uri())
+    token = client.token_exchange(
+        config=config,
+        client_id=registration.client_id,
+        confidential=registration.is_confidential,
+        code=code,
+        code_verifier=decrypt_text(pending.code_verifier_encrypted),
+        redirect_uri=redirect_uri(),
+    )
     claims = _id_token_claims(config=config, token=token, client_id=registration.client_id, nonce=pending.nonce)
     return smart_session_create(session=session, registration=registration, token=token, claims=claims)
 
 
-def _id_token_claims(*, config: client.SmartConfiguration, token: dict[str, Any], client_id: str,
-                     nonce: str) -> dict[str, Any]:
+def _id_token_claims(
+    *, config: client.SmartConfiguration, token: dict[str, Any], client_id: str, nonce: str
+) -> dict[str, Any]:
     id_token = token.get("id_token")
     if not isinstance(id_token, str) or not id_token:
         raise IdTokenInvalid("The EHR did not return an identity token (id_token) although `openid` was asked for.")
@@ -161,27 +201,36 @@ def _string(token: dict[str, Any], name: str, limit: int = 200) -> str:
 
 
 @transaction.atomic
-def smart_session_create(*, session: SessionBase, registration: EhrRegistration, token: dict[str, Any],
-                         claims: dict[str, Any]) -> SmartSession:
+def smart_session_create(
+    *, session: SessionBase, registration: EhrRegistration, token: dict[str, Any], claims: dict[str, Any]
+) -> SmartSession:
     """Store the tokens (encrypted) and the launch context; bind the result to this browser."""
     patient = _string(token, "patient")
     if not patient:
-        raise LaunchInvalid("The EHR launched the app without a patient in context.",
-                            what_to_do="Open a patient's chart first, then launch the app from it.")
+        raise LaunchInvalid(
+            "The EHR launched the app without a patient in context.",
+            what_to_do="Open a patient's chart first, then launch the app from it.",
+        )
     context = app_context_validate(token.get("appContext"), patient_id=patient)
     style_url = _string(token, "smart_style_url", 500)
     smart = SmartSession.objects.create(
-        registration=registration, binding_digest=_digest(_binding(session)),
+        registration=registration,
+        binding_digest=_digest(_binding(session)),
         access_token_encrypted=encrypt_text(token["access_token"]),
         refresh_token_encrypted=encrypt_text(token["refresh_token"]) if token.get("refresh_token") else "",
-        id_token_encrypted=encrypt_text(token["id_token"]), scope=_string(token, "scope", 2000),
-        patient=patient, encounter=_string(token, "encounter"),
+        id_token_encrypted=encrypt_text(token["id_token"]),
+        scope=_string(token, "scope", 2000),
+        patient=patient,
+        encounter=_string(token, "encounter"),
         fhir_user=str(claims.get("fhirUser") or claims.get("profile") or "")[:500],
         fhir_context=token["fhirContext"] if isinstance(token.get("fhirContext"), list) else [],
         need_patient_banner=token.get("need_patient_banner") is not False,
         smart_style_url=style_url if style_url.startswith(("https://", "http://")) else "",
-        tenant=_string(token, "tenant"), app_context=context.context, app_context_notice=context.notice,
-        expires_at=_expires_at(token))
+        tenant=_string(token, "tenant"),
+        app_context=context.context,
+        app_context_notice=context.notice,
+        expires_at=_expires_at(token),
+    )
     session[SESSION_SMART_KEY] = str(smart.id)
     return smart
 
@@ -220,8 +269,7 @@ def signout_token(session: SessionBase) -> str:
 def smart_session_current(*, session: SessionBase) -> SmartSession:
     """The launched session of this browser, or SessionExpired."""
     smart_id = session.get(SESSION_SMART_KEY)
-    smart = (SmartSession.objects.select_related("registration").filter(pk=smart_id).first()
-             if smart_id else None)
+    smart = SmartSession.objects.select_related("registration").filter(pk=smart_id).first() if smart_id else None
     if smart is None or smart.binding_digest != _digest(_binding(session)):
         raise SessionExpired("There is no launched session in this browser (it ended or never started).")
     if not smart.refresh_token_encrypted and smart.expires_at <= timezone.now():
@@ -239,9 +287,12 @@ def access_token_fresh(smart: SmartSession) -> str:
     if not smart.refresh_token_encrypted:
         raise SessionExpired("Your session with the EHR has expired.")
     registration = smart.registration
-    token = client.token_refresh(config=client.discover(registration.iss), client_id=registration.client_id,
-                                 confidential=registration.is_confidential,
-                                 refresh_token=decrypt_text(smart.refresh_token_encrypted))
+    token = client.token_refresh(
+        config=client.discover(registration.iss),
+        client_id=registration.client_id,
+        confidential=registration.is_confidential,
+        refresh_token=decrypt_text(smart.refresh_token_encrypted),
+    )
     smart.access_token_encrypted = encrypt_text(token["access_token"])
     if token.get("refresh_token"):
         smart.refresh_token_encrypted = encrypt_text(token["refresh_token"])

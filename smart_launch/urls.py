@@ -1,4 +1,5 @@
 """Routes of smart_launch (mounted at /smart/; our JWKS is routed at /.well-known/jwks.json in config/urls.py)."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from smart_launch import views

@@ -1,4 +1,5 @@
 """Thin views: EHR and standalone launch, the OAuth callback (which opens the sidebar), sign-out, our public JWKS."""
+
 import hmac
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -18,8 +19,9 @@ from smart_launch.framing import launch_page
 @launch_page()
 def launch(request: HttpRequest) -> HttpResponse:
     """EHR launch: `iss` + `launch` -> redirect to the EHR's authorization endpoint."""
-    url = services.launch_begin(session=request.session, iss=request.GET.get("iss"),
-                                launch=request.GET.get("launch"), standalone=False)
+    url = services.launch_begin(
+        session=request.session, iss=request.GET.get("iss"), launch=request.GET.get("launch"), standalone=False
+    )
     return HttpResponseRedirect(url)
 
 
@@ -28,8 +30,7 @@ def launch(request: HttpRequest) -> HttpResponse:
 def launch_standalone(request: HttpRequest) -> HttpResponse:
     """Standalone launch: pick a registered EHR (form), then the same authorization flow."""
     if "iss" not in request.GET:
-        return render(request, "smart_launch/standalone.html",
-                      {"registrations": selectors.registrations_enabled()})
+        return render(request, "smart_launch/standalone.html", {"registrations": selectors.registrations_enabled()})
     url = services.launch_begin(session=request.session, iss=request.GET.get("iss"), launch=None, standalone=True)
     return HttpResponseRedirect(url)
 
@@ -40,11 +41,19 @@ def callback(request: HttpRequest) -> HttpResponse:
     """The EHR's redirect back: finish the launch, audit it, open the sidebar."""
     smart = services.launch_complete(session=request.session, params=request.GET.dict())
     services.launch_session_rotate(session=request.session, smart=smart)
-    audit_record_create(action=AuditRecord.Action.SMART_LAUNCH, actor=smart.fhir_user, patient_id=smart.patient,
-                        actor_detail={"fhirUser": smart.fhir_user, "tenant": smart.tenant},
-                        detail={"iss": smart.registration.iss, "client_id": smart.registration.client_id,
-                                "scope": smart.scope, "encounter": bool(smart.encounter),
-                                "app_context": bool(smart.app_context)})
+    audit_record_create(
+        action=AuditRecord.Action.SMART_LAUNCH,
+        actor=smart.fhir_user,
+        patient_id=smart.patient,
+        actor_detail={"fhirUser": smart.fhir_user, "tenant": smart.tenant},
+        detail={
+            "iss": smart.registration.iss,
+            "client_id": smart.registration.client_id,
+            "scope": smart.scope,
+            "encounter": bool(smart.encounter),
+            "app_context": bool(smart.app_context),
+        },
+    )
     return HttpResponseRedirect(reverse("sidebar:app"))
 
 
@@ -57,8 +66,12 @@ def signout(request: HttpRequest) -> HttpResponse:
         raise SessionExpired("This sign-out request did not come from your sidebar.")
     smart = services.smart_session_end(session=request.session)
     if smart is not None:
-        audit_record_create(action=AuditRecord.Action.SMART_LAUNCH, actor=smart.fhir_user, patient_id=smart.patient,
-                            detail={"step": "signout", "iss": smart.registration.iss, "session": str(smart.id)})
+        audit_record_create(
+            action=AuditRecord.Action.SMART_LAUNCH,
+            actor=smart.fhir_user,
+            patient_id=smart.patient,
+            detail={"step": "signout", "iss": smart.registration.iss, "session": str(smart.id)},
+        )
     return render(request, "smart_launch/signed_out.html")
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: service checks, a real Celery worker over Redis, settings that restore themselves."""
+
 import os
 import socket
 import subprocess
@@ -23,8 +24,7 @@ def _reachable(host: str, port: int) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Integration tests need PostgreSQL and Redis; under the README command they may never skip."""
-    missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
-               if not _reachable("127.0.0.1", port)]
+    missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not _reachable("127.0.0.1", port)]
     if not missing:
         return
     message = f"{' and '.join(missing)} not reachable on 127.0.0.1"
@@ -42,9 +42,12 @@ def child_process_env(django_db_setup: None) -> dict[str, str]:
     from django.db import connection
 
     settings_dict = connection.settings_dict
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST']}:"
-                            f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"}
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST']}:"
+        f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
+    }
 
 
 @pytest.fixture
@@ -59,10 +62,27 @@ def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subproc
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue  # what the worker's own tasks send goes to its queue as well
     app.conf.task_default_queue = queue
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
-         "-n", f"{queue}@%h"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-P",
+            "solo",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "WARNING",
+            "-n",
+            f"{queue}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         _wait_for_worker(app, proc)
@@ -135,6 +155,7 @@ def outbound_allowed(settings: Any) -> Callable[[str], None]:
     def allow(base: str) -> None:
         settings.OUTBOUND_ALLOWED_BASES = [*settings.OUTBOUND_ALLOWED_BASES, base]
         outbound.registered_forget()
+
     return allow
 
 
@@ -148,5 +169,7 @@ def _no_lingering_connections(django_db_setup: None, django_db_blocker: Any) -> 
     if connection.vendor != "postgresql":
         return
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -5,6 +5,7 @@ Together they check what JSON-schema validation cannot: reference target types, 
 bindings, data types and every FHIRPath invariant of the R4 definitions. `npm ci` in tests/validator
 (scripts/system_deps.sh, or here on first use) installs them.
 """
+
 import json
 import shutil
 import subprocess
@@ -22,16 +23,21 @@ def validator_install() -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("node and npm are needed for the FHIR validator (scripts/system_deps.sh installs them)")
-    subprocess.run([npm, "ci", "--silent", "--no-audit", "--no-fund"], cwd=VALIDATOR_DIR, check=True,
-                   timeout=300)
+    subprocess.run([npm, "ci", "--silent", "--no-audit", "--no-fund"], cwd=VALIDATOR_DIR, check=True, timeout=300)
 
 
 def fhir_validate(resources: list[dict[str, Any]]) -> list[str]:
     """Every error either validator finds, as "<resource> <id or #index>: <path>: <rule>" lines ([] = all valid)."""
     validator_install()
     node = shutil.which("node") or "node"
-    done = subprocess.run([node, *_node_flags(node), str(VALIDATOR_DIR / "validate.js")], input=json.dumps(resources),
-                          capture_output=True, text=True, check=True, timeout=120)
+    done = subprocess.run(
+        [node, *_node_flags(node), str(VALIDATOR_DIR / "validate.js")],
+        input=json.dumps(resources),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     errors = []
     for i, (resource, outcome) in enumerate(zip(resources, json.loads(done.stdout), strict=True)):
         name = f"{resource.get('resourceType')} {resource.get('id') or f'#{i}'}"

@@ -1,6 +1,7 @@
 """A real HTTP server on loopback whose answers a test scripts: a third party (CDS service, FHIR server) that
 fails in a chosen way (an error status, a body that is not JSON, a dropped connection), which the product's
 own servers never do on purpose. Every request is recorded."""
+
 import http.server
 import json
 import threading

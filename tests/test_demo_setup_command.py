@@ -1,4 +1,5 @@
 """`manage.py demo_setup`: the demo admin (once), each app's demo step in order, refused under production."""
+
 from io import StringIO
 
 import pytest
@@ -18,7 +19,8 @@ def _run() -> str:
 
 class DemoSetupCommandTests:
     def test_creates_the_admin_with_the_chosen_password_then_runs_the_app_steps(
-            self, settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        self, settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         settings.DEMO_SETUP_COMMANDS = GOVERNANCE_ONLY
         monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "demo-pass-123")
         output = _run()

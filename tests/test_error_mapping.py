@@ -1,5 +1,6 @@
 """The one error shape for the exceptions the views of tests/test_errors.py do not raise: Django's and DRF's
 validation errors, throttling, and errors raised outside any view (Django's 400/403/500 handlers)."""
+
 import json
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation, ValidationError
@@ -15,8 +16,14 @@ SHAPE = {"message", "code", "extra"}
 class MappingTests:
     def test_django_validation_error_lists_its_messages(self) -> None:
         status, body = error_body(ValidationError(["Too long.", "Not a date."]))
-        assert (status, body) == (400, {"message": "The request is invalid.", "code": "invalid",
-                                        "extra": {"fields": ["Too long.", "Not a date."]}})
+        assert (status, body) == (
+            400,
+            {
+                "message": "The request is invalid.",
+                "code": "invalid",
+                "extra": {"fields": ["Too long.", "Not a date."]},
+            },
+        )
 
     def test_drf_field_errors_go_under_fields(self) -> None:
         status, body = error_body(drf.ValidationError({"threshold": ["A number is required."]}))
@@ -25,7 +32,9 @@ class MappingTests:
 
     def test_a_suspicious_request_is_400_without_detail(self) -> None:
         assert error_body(SuspiciousOperation("header smuggling at line 3")) == (
-            400, {"message": "The request is invalid.", "code": "bad_request", "extra": {}})
+            400,
+            {"message": "The request is invalid.", "code": "bad_request", "extra": {}},
+        )
 
     def test_throttled_answers_say_when_to_retry(self) -> None:
         response = api_exception_handler(drf.Throttled(wait=42), {})
@@ -40,15 +49,17 @@ class OutsideAViewTests:
     def test_a_host_not_allowed_is_400_in_shape(self, client: Client) -> None:
         response = client.get("/healthz", HTTP_HOST="evil.example")
         assert response.status_code == 400 and response.json() == {
-            "message": "The request is invalid.", "code": "bad_request", "extra": {}}
+            "message": "The request is invalid.",
+            "code": "bad_request",
+            "extra": {},
+        }
 
     def test_permission_denied_outside_a_view_is_403_in_shape(self, rf: RequestFactory) -> None:
         response = response_for_exception(rf.get("/anything"), PermissionDenied("middleware said no"))
         assert response.status_code == 403 and json.loads(response.content)["code"] == "permission_denied"
         assert b"middleware said no" not in response.content
 
-    def test_a_crash_outside_a_view_is_500_with_the_request_id_only(
-            self, rf: RequestFactory) -> None:
+    def test_a_crash_outside_a_view_is_500_with_the_request_id_only(self, rf: RequestFactory) -> None:
         response = response_for_exception(rf.get("/anything"), RuntimeError("secret internals"))
         body = json.loads(response.content)
         assert response.status_code == 500 and set(body) == SHAPE and body["code"] == "server_error"

@@ -1,4 +1,5 @@
 """The one error shape: our exceptions, DRF's, pydantic's and unhandled ones."""
+
 import logging
 from typing import NoReturn
 
@@ -57,10 +58,15 @@ urlpatterns = [
 @pytest.mark.urls("tests.test_errors")
 @pytest.mark.django_db
 class ErrorShapeTests:
-    @pytest.mark.parametrize("kind,status,code", [
-        ("412", 412, "fhir_data_unavailable"), ("502", 502, "upstream_fhir_error"),
-        ("503", 503, "not_ready"), ("401", 401, "not_authenticated"),
-    ])
+    @pytest.mark.parametrize(
+        "kind,status,code",
+        [
+            ("412", 412, "fhir_data_unavailable"),
+            ("502", 502, "upstream_fhir_error"),
+            ("503", 503, "not_ready"),
+            ("401", 401, "not_authenticated"),
+        ],
+    )
     def test_application_errors_map_to_status(self, client: Client, kind: str, status: int, code: str) -> None:
         response = client.get(f"/api/test/raise/{kind}")
         assert response.status_code == status
@@ -69,8 +75,9 @@ class ErrorShapeTests:
         assert body["code"] == code
 
     def test_pydantic_validation_is_400_with_fields(self, client: Client) -> None:
-        response = client.post("/api/test/validate", {"hook": "patient-view", "count": "x"},
-                               content_type="application/json")
+        response = client.post(
+            "/api/test/validate", {"hook": "patient-view", "count": "x"}, content_type="application/json"
+        )
         assert response.status_code == 400
         body = response.json()
         assert body["code"] == "invalid"
@@ -87,7 +94,8 @@ class ErrorShapeTests:
         assert response.json()["code"] == "method_not_allowed"
 
     def test_unhandled_error_is_500_with_request_id_and_no_internals(
-            self, client: Client, caplog: pytest.LogCaptureFixture) -> None:
+        self, client: Client, caplog: pytest.LogCaptureFixture
+    ) -> None:
         with caplog.at_level(logging.ERROR, logger="stratify.errors"):
             response = client.get("/api/test/raise/500", HTTP_X_REQUEST_ID="req-12345678")
         assert response.status_code == 500
@@ -122,6 +130,7 @@ class ErrorShapeTests:
         response = client.get("/healthz", HTTP_X_REQUEST_ID="<script>")
         assert response["X-Request-ID"] != "<script>"
         assert len(response["X-Request-ID"]) == 32
+
 
 handler400 = "config.api_errors.handler400"
 handler403 = "config.api_errors.handler403"

@@ -1,4 +1,5 @@
 """config.fetch (and its users) against a real loopback HTTP server: oversized, slow, failing and odd bodies."""
+
 import threading
 import time
 import uuid
@@ -34,9 +35,15 @@ class _Peer(BaseHTTPRequestHandler):
                 time.sleep(0.1)
             self.wfile.write(b"{}")
             return
-        bodies = {"/ok": (200, b'{"keys": []}'), "/array": (200, b"[1]"), "/text": (200, b"<html>"),
-                  "/unavailable": (503, b""), "/busy": (429, b""), "/missing": (404, b""),
-                  "/moved": (302, b"")}
+        bodies = {
+            "/ok": (200, b'{"keys": []}'),
+            "/array": (200, b"[1]"),
+            "/text": (200, b"<html>"),
+            "/unavailable": (503, b""),
+            "/busy": (429, b""),
+            "/missing": (404, b""),
+            "/moved": (302, b""),
+        }
         status, body = bodies[path]
         self._head(status, length=len(body), location="/ok" if status == 302 else None)
         self.wfile.write(body)
@@ -92,8 +99,10 @@ def test_slow_body_is_abandoned_at_the_deadline(peer: str) -> None:
     assert caught.value.transient
 
 
-@pytest.mark.parametrize(("path", "status", "transient"), [
-    ("/unavailable", 503, True), ("/busy", 429, True), ("/missing", 404, False), ("/moved", 302, False)])
+@pytest.mark.parametrize(
+    ("path", "status", "transient"),
+    [("/unavailable", 503, True), ("/busy", 429, True), ("/missing", 404, False), ("/moved", 302, False)],
+)
 def test_error_statuses(peer: str, path: str, status: int, transient: bool) -> None:
     with pytest.raises(fetch.FetchFailed) as caught:
         fetch.json_fetch(f"{peer}{path}")

@@ -1,4 +1,5 @@
 """Liveness and readiness endpoints."""
+
 import pytest
 from django.test import Client
 

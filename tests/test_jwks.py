@@ -1,4 +1,5 @@
 """Unit tests of config.jwks: real loopback HTTP fetch, cache, EC/RSA only, rate-limited refetch on unknown kid."""
+
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -63,5 +64,6 @@ def test_invalid_documents_are_refused(body: bytes) -> None:
 def test_unreachable_url_is_refused(db: None, outbound_allowed: Any) -> None:
     outbound_allowed("http://127.0.0.1:9")
     with pytest.raises(jwks.JwksUnavailable, match="JWKS unavailable"):
-        jwks.keyset_fetch("http://127.0.0.1:9/jwks.json", cache_key=f"test:jwks:{uuid.uuid4().hex}",
-                          cache_seconds=60, timeout=1)
+        jwks.keyset_fetch(
+            "http://127.0.0.1:9/jwks.json", cache_key=f"test:jwks:{uuid.uuid4().hex}", cache_seconds=60, timeout=1
+        )

@@ -1,4 +1,5 @@
 """Every route answers hostile or malformed requests with a 4xx (or a normal answer), never a 500."""
+
 import re
 from collections.abc import Iterator
 
@@ -58,6 +59,5 @@ def test_get_never_500(client: Client, route: str) -> None:
 @pytest.mark.parametrize("route", ROUTES)
 def test_malformed_posts_never_500(client: Client, route: str) -> None:
     for body, content_type in BODIES:
-        response = client.post(route, body, content_type=content_type,
-                               HTTP_AUTHORIZATION="Bearer a.b.c")
+        response = client.post(route, body, content_type=content_type, HTTP_AUTHORIZATION="Bearer a.b.c")
         assert response.status_code < 500, (route, body[:40], response.status_code, response.content[:300])

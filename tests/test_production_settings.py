@@ -1,4 +1,5 @@
 """Production settings refuse unsafe configuration with clear system-check messages."""
+
 import os
 import subprocess
 import sys
@@ -22,8 +23,9 @@ def _check(**overrides: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in GOOD and k not in ("DEBUG", "REDIS_URL")}
     env.update(GOOD)
     env.update(overrides)
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 class ProductionCheckTests:
@@ -66,8 +68,9 @@ class ProductionCheckTests:
     def test_wsgi_refuses_to_start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k not in GOOD}
         env.update(GOOD, DEBUG="true")
-        result = subprocess.run([sys.executable, "-c", "import config.wsgi"], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", "import config.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode != 0
         assert "Stratify refuses to start" in result.stderr
 
@@ -81,12 +84,14 @@ class EntryPointDefaultTests:
         return {k: v for k, v in os.environ.items() if k not in unset}
 
     def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(command), cwd=ROOT, env=self._bare_env(), capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(
+            list(command), cwd=ROOT, env=self._bare_env(), capture_output=True, text=True, timeout=120
+        )
 
     def test_gunicorn_defaults_to_production(self) -> None:
-        result = self._run(str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py",
-                           "--bind", "127.0.0.1:0")
+        result = self._run(
+            str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py", "--bind", "127.0.0.1:0"
+        )
         assert result.returncode != 0
         assert "Stratify refuses to start" in result.stderr and "stratify.E002" in result.stderr
 
@@ -96,13 +101,28 @@ class EntryPointDefaultTests:
         assert "Stratify refuses to start" in result.stderr and "stratify.E004" in result.stderr
 
     def test_celery_beat_defaults_to_production(self) -> None:
-        result = self._run(sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
-                           "--schedule", "/tmp/stratify-beat-refusal-test")
+        result = self._run(
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "-l",
+            "WARNING",
+            "--schedule",
+            "/tmp/stratify-beat-refusal-test",
+        )
         assert result.returncode != 0
         assert "Stratify refuses to start" in result.stderr
 
     def test_manage_py_defaults_to_the_embedded_settings(self) -> None:
-        result = self._run(sys.executable, "manage.py", "shell", "-c",
-                           "from django.conf import settings; print(settings.SETTINGS_MODULE)")
+        result = self._run(
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.SETTINGS_MODULE)",
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "config.settings.base"

@@ -3,6 +3,7 @@
 Spec: https://cds-hooks.hl7.org/2.0/ ("Use of JSON": null and empty JSON elements are prohibited
 unless otherwise specified; "Data Types": Coding).
 """
+
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints

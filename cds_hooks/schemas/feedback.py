@@ -1,4 +1,5 @@
 """CDS Hooks 2.0 feedback request (https://cds-hooks.hl7.org/2.0/#feedback)."""
+
 from datetime import datetime
 from typing import Literal
 

@@ -1,4 +1,5 @@
 """CDS Hooks 2.0 objects a CDS Client sends us: the service request and its parts."""
+
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -96,8 +97,9 @@ class OrderSignContext(RequestModel):
     draft_orders: dict[str, Any] = Field(alias="draftOrders")
 
 
-HookContext = PatientViewContext | EncounterDischargeContext | EncounterStartContext | OrderSelectContext \
-    | OrderSignContext
+HookContext = (
+    PatientViewContext | EncounterDischargeContext | EncounterStartContext | OrderSelectContext | OrderSignContext
+)
 
 HOOK_CONTEXTS: dict[str, type[HookContext]] = {
     "patient-view": PatientViewContext,

@@ -1,4 +1,5 @@
 """CDS Hooks 2.0 objects we send: discovery, the service response (cards, system actions)."""
+
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator

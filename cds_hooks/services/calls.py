@@ -1,4 +1,5 @@
 """One CDS service call: parse, resolve data within the budget, score, build cards, record (audit, write-back)."""
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,22 +68,30 @@ def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started
     return CdsResponse(cards=[card for _, card in cards]).to_json()
 
 
-def cds_service_score(service: CdsServiceDefinition, call: CallContext, *, started: float,
-                      as_of: datetime) -> tuple[PatientSnapshot, list[ScoreResult]]:
+def cds_service_score(
+    service: CdsServiceDefinition, call: CallContext, *, started: float, as_of: datetime
+) -> tuple[PatientSnapshot, list[ScoreResult]]:
     """The call's snapshot (prefetch, then fetch within the budget) and its scores (none when data are
     unavailable): the CDS door into the one pipeline."""
     budget_s = settings.CDS_CALL_BUDGET_MS / 1000
     deadline = started + max(0.0, budget_s - settings.CDS_SCORING_RESERVE_MS / 1000)
-    data = snapshot_fetch(plan=service.templates, patient_id=call.patient_id, context=call.request.context,
-                          prefetch=call.request.prefetch, client=_fhir_client(call.request), deadline=deadline,
-                          as_of=as_of)
+    data = snapshot_fetch(
+        plan=service.templates,
+        patient_id=call.patient_id,
+        context=call.request.context,
+        prefetch=call.request.prefetch,
+        client=_fhir_client(call.request),
+        deadline=deadline,
+        as_of=as_of,
+    )
     if data.unavailable:
         return data, []
     return data, _score(service, data, as_of, call.patient_id, call.encounter_id)
 
 
-def _score(service: CdsServiceDefinition, data: PatientSnapshot, as_of: datetime, patient_id: str,
-           encounter_id: str | None) -> list[ScoreResult]:
+def _score(
+    service: CdsServiceDefinition, data: PatientSnapshot, as_of: datetime, patient_id: str, encounter_id: str | None
+) -> list[ScoreResult]:
     """The serving version of this service's model and its shadow versions, on the data this service asked for.
 
     Not `score_for_hook`: a CDS client sends each service only the prefetch that service requested
@@ -92,8 +101,13 @@ def _score(service: CdsServiceDefinition, data: PatientSnapshot, as_of: datetime
     (`_result_cards` skips them); scoring audits every inference itself. The hook's encounterId, when sent,
     names the Encounter that encounter-level inputs are read from.
     """
-    return score_with_shadows(model_name=service.model_name, resources=data.resources, as_of=as_of,
-                              patient_id=patient_id, encounter_id=encounter_id)
+    return score_with_shadows(
+        model_name=service.model_name,
+        resources=data.resources,
+        as_of=as_of,
+        patient_id=patient_id,
+        encounter_id=encounter_id,
+    )
 
 
 def call_parse(service: CdsServiceDefinition, payload: object, caller: CdsCaller) -> CallContext:
@@ -106,8 +120,14 @@ def call_parse(service: CdsServiceDefinition, payload: object, caller: CdsCaller
     if token_patient and token_patient != context.patient_id:
         raise ValidationFailed("fhirAuthorization.patient does not match context.patientId.")
     fhir_server_check(request.fhir_server, caller, service_id=service.id)
-    return CallContext(service=service, request=request, patient_id=context.patient_id,
-                       encounter_id=context.encounter_id, user_id=context.user_id, caller=caller)
+    return CallContext(
+        service=service,
+        request=request,
+        patient_id=context.patient_id,
+        encounter_id=context.encounter_id,
+        user_id=context.user_id,
+        caller=caller,
+    )
 
 
 def fhir_server_check(fhir_server: str | None, caller: CdsCaller, *, service_id: str) -> None:
@@ -115,9 +135,16 @@ def fhir_server_check(fhir_server: str | None, caller: CdsCaller, *, service_id:
     is refused (403, audited) before anything is fetched from it or written back to it."""
     if fhir_server is None or fhir_base_normalize(fhir_server) in caller.fhir_servers:
         return
-    audit_record_create(action=AuditRecord.Action.CDS_AUTH_FAILURE, outcome=AuditRecord.Outcome.DENIED,
-                        actor=f"cds:{caller.iss}", detail={"reason": "fhirServer not registered for this client",
-                                                           "fhirServer": fhir_server[:300], "service": service_id})
+    audit_record_create(
+        action=AuditRecord.Action.CDS_AUTH_FAILURE,
+        outcome=AuditRecord.Outcome.DENIED,
+        actor=f"cds:{caller.iss}",
+        detail={
+            "reason": "fhirServer not registered for this client",
+            "fhirServer": fhir_server[:300],
+            "service": service_id,
+        },
+    )
     raise FhirServerNotRegistered(extra={"fhirServer": fhir_server[:300]})
 
 
@@ -130,8 +157,12 @@ def _fhir_client(request: CdsRequest) -> FhirClient | None:
 def data_note(service: CdsServiceDefinition, data: PatientSnapshot) -> str:
     """Where each kind of data came from, in words (part of every card's detail)."""
     groups: dict[str, list[str]] = {}
-    words = {"prefetch": "prefetched by the EHR", "prefetch+fetched": "prefetched (remaining pages fetched)",
-             "fetched": "fetched from the EHR's FHIR server", "prefetch-null": "none on record"}
+    words = {
+        "prefetch": "prefetched by the EHR",
+        "prefetch+fetched": "prefetched (remaining pages fetched)",
+        "fetched": "fetched from the EHR's FHIR server",
+        "prefetch-null": "none on record",
+    }
     for tpl in service.templates:
         source = data.sources.get(tpl.key)
         if source in words:
@@ -147,22 +178,30 @@ def _label(service: CdsServiceDefinition, key: str) -> str:
     return next((t.label for t in service.templates if t.key == key), key)
 
 
-def _unavailable_cards(service: CdsServiceDefinition, data: PatientSnapshot,
-                       setting: CdsServiceSetting) -> list[tuple[ScoreResult | None, Card]]:
+def _unavailable_cards(
+    service: CdsServiceDefinition, data: PatientSnapshot, setting: CdsServiceSetting
+) -> list[tuple[ScoreResult | None, Card]]:
     if setting.not_scored == CdsServiceSetting.NotScored.NONE:
         return []
     unavailable = {_label(service, key): why for key, why in data.unavailable.items()}
     card = card_builders.unavailable_card(
-        title=service.title, model_name=service.model_name, model_version=service.model_version,
-        model_line=card_builders.model_line(service.model_name, service.model_version, service.kind,
-                                            service.model_sha256),
+        title=service.title,
+        model_name=service.model_name,
+        model_version=service.model_version,
+        model_line=card_builders.model_line(
+            service.model_name, service.model_version, service.kind, service.model_sha256
+        ),
         model_card_url=model_card_url(service.model_name, service.model_version),
-        unavailable=unavailable, budget_ms=settings.CDS_CALL_BUDGET_MS, data_note=data_note(service, data))
+        unavailable=unavailable,
+        budget_ms=settings.CDS_CALL_BUDGET_MS,
+        data_note=data_note(service, data),
+    )
     return [(None, card)]
 
 
-def _result_cards(service: CdsServiceDefinition, results: Sequence[ScoreResult], data: PatientSnapshot,
-                  setting: CdsServiceSetting) -> list[tuple[ScoreResult | None, Card]]:
+def _result_cards(
+    service: CdsServiceDefinition, results: Sequence[ScoreResult], data: PatientSnapshot, setting: CdsServiceSetting
+) -> list[tuple[ScoreResult | None, Card]]:
     """Cards for results; shadow models never produce one, not-scored ones per the service setting."""
     note = data_note(service, data)
     cards: list[tuple[ScoreResult | None, Card]] = []
@@ -177,8 +216,13 @@ def _result_cards(service: CdsServiceDefinition, results: Sequence[ScoreResult],
     return cards
 
 
-def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]], data: PatientSnapshot,
-            setting: CdsServiceSetting, audits: AuditBatch) -> None:
+def _record(
+    call: CallContext,
+    cards: Sequence[tuple[ScoreResult | None, Card]],
+    data: PatientSnapshot,
+    setting: CdsServiceSetting,
+    audits: AuditBatch,
+) -> None:
     """Store and audit every issued card and enqueue write-backs: all or nothing (scores audit themselves).
 
     The audit records collected so far (the scores') are written in this transaction too. If it fails,
@@ -186,9 +230,15 @@ def _record(call: CallContext, cards: Sequence[tuple[ScoreResult | None, Card]],
     writes them on its way out, so every inference is still audited.
     """
     actor = f"cds:{call.caller.iss}"
-    detail = {"service": call.service.id, "hook": call.service.hook, "hookInstance": call.request.hook_instance[:200],
-              "user": call.user_id[:200], "sources": data.sources, "unavailable": data.unavailable,
-              "unusable": data.unusable[:20]}
+    detail = {
+        "service": call.service.id,
+        "hook": call.service.hook,
+        "hookInstance": call.request.hook_instance[:200],
+        "user": call.user_id[:200],
+        "sources": data.sources,
+        "unavailable": data.unavailable,
+        "unusable": data.unusable[:20],
+    }
     kept = len(audits.pending)
     try:
         with transaction.atomic():
@@ -207,24 +257,45 @@ def _issue(call: CallContext, result: ScoreResult | None, card: Card, actor: str
     if card.uuid is None:  # every card cards.py builds has one
         raise ValueError("an issued card needs a uuid")
     IssuedCard.objects.create(
-        uuid=card.uuid, service_id=service.id, hook=service.hook, hook_instance=call.request.hook_instance[:200],
-        client_iss=call.caller.iss, patient_pseudonym=pseudonymize(call.patient_id),
-        patient_ref_encrypted=encrypt_text(call.patient_id), encounter_id=(call.encounter_id or "")[:200],
-        model_name=service.model_name, model_version=result.model_version if result else service.model_version,
-        scored=bool(result and result.scored), probability=result.probability if result else None,
-        points=result.points if result else None, band=(result.band or "") if result else "",
-        indicator=card.indicator, summary=card.summary, as_of=result.as_of if result else timezone.now())
-    audit_record_create(action="card_issued", actor=actor, patient_id=call.patient_id,
-                        model_name=service.model_name,
-                        model_version=result.model_version if result else service.model_version,
-                        output_summary={"card": card.uuid, "indicator": card.indicator, "summary": card.summary},
-                        detail=detail)
+        uuid=card.uuid,
+        service_id=service.id,
+        hook=service.hook,
+        hook_instance=call.request.hook_instance[:200],
+        client_iss=call.caller.iss,
+        patient_pseudonym=pseudonymize(call.patient_id),
+        patient_ref_encrypted=encrypt_text(call.patient_id),
+        encounter_id=(call.encounter_id or "")[:200],
+        model_name=service.model_name,
+        model_version=result.model_version if result else service.model_version,
+        scored=bool(result and result.scored),
+        probability=result.probability if result else None,
+        points=result.points if result else None,
+        band=(result.band or "") if result else "",
+        indicator=card.indicator,
+        summary=card.summary,
+        as_of=result.as_of if result else timezone.now(),
+    )
+    audit_record_create(
+        action="card_issued",
+        actor=actor,
+        patient_id=call.patient_id,
+        model_name=service.model_name,
+        model_version=result.model_version if result else service.model_version,
+        output_summary={"card": card.uuid, "indicator": card.indicator, "summary": card.summary},
+        detail=detail,
+    )
 
 
 def _write_back(call: CallContext, result: ScoreResult, card: Card) -> None:
     """Write the assessment back when it is new information; the card says what the chart holds."""
-    decision = write_back_submit(result=result, patient_id=call.patient_id, encounter_id=call.encounter_id,
-                                 fhir_base_url=call.request.fhir_server or "", source=WriteBack.Source.CDS,
-                                 service_id=call.service.id, hook_instance=call.request.hook_instance)
+    decision = write_back_submit(
+        result=result,
+        patient_id=call.patient_id,
+        encounter_id=call.encounter_id,
+        fhir_base_url=call.request.fhir_server or "",
+        source=WriteBack.Source.CDS,
+        service_id=call.service.id,
+        hook_instance=call.request.hook_instance,
+    )
     if decision is not None:
         card.detail = f"{card.detail}\n\n**Chart:** {decision.note}"

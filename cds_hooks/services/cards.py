@@ -9,6 +9,7 @@ FHIR data (units, displays, data notes): every such string goes through `md_text
 Markdown syntax so that it can only ever be text (no tag, no link, no autolinked URL or domain). Links leave a card
 only as `links`/`source`, and only to our own PUBLIC_BASE_URL or https to a registered host (`link_allowed`).
 """
+
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -64,8 +65,18 @@ def link_allowed(url: str) -> bool:
 def smart_link(card_uuid: str) -> list[Link]:
     """Launch the Stratify sidebar on this card's assessment (none when our own URL is not linkable)."""
     url = f"{settings.PUBLIC_BASE_URL}/smart/launch"
-    return [Link(label="Open Stratify risk details", url=url, type="smart",
-                 appContext=orjson.dumps({"card": card_uuid}).decode())] if link_allowed(url) else []
+    return (
+        [
+            Link(
+                label="Open Stratify risk details",
+                url=url,
+                type="smart",
+                appContext=orjson.dumps({"card": card_uuid}).decode(),
+            )
+        ]
+        if link_allowed(url)
+        else []
+    )
 
 
 def _source(title: str, model_name: str, model_version: str, model_card_url: str) -> Source:
@@ -76,10 +87,15 @@ def _source(title: str, model_name: str, model_version: str, model_card_url: str
 def risk_card(result: ScoreResult, *, model_card_url: str, data_note: str) -> Card:
     """The card of a scored result: indicator from its band, drivers, freshness, model version."""
     card_uuid = str(uuid.uuid4())
-    return Card(uuid=card_uuid, summary=_clip(result.summary), indicator=result.indicator,
-                detail=_risk_detail(result, data_note),
-                source=_source(result.title, result.model_name, result.model_version, model_card_url),
-                overrideReasons=_override_reasons(), links=smart_link(card_uuid))
+    return Card(
+        uuid=card_uuid,
+        summary=_clip(result.summary),
+        indicator=result.indicator,
+        detail=_risk_detail(result, data_note),
+        source=_source(result.title, result.model_name, result.model_version, model_card_url),
+        overrideReasons=_override_reasons(),
+        links=smart_link(card_uuid),
+    )
 
 
 def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str) -> Card:
@@ -87,22 +103,35 @@ def not_scored_card(result: ScoreResult, *, model_card_url: str, data_note: str)
     card_uuid = str(uuid.uuid4())
     gaps = [*result.missing, *(f"{s} (stale)" for s in result.stale)]
     notes = result.notes()
-    summary = f"{result.title} not scored: " + (", ".join(gaps) if gaps else
-                                                (notes[0] if notes else "insufficient data"))
+    summary = f"{result.title} not scored: " + (
+        ", ".join(gaps) if gaps else (notes[0] if notes else "insufficient data")
+    )
     if not gaps and notes and notes[0].startswith(NOT_APPLICABLE):
         summary = f"{result.title} {notes[0]}"
     lines = [f"- {_md(m)}: missing" for m in result.missing]
     lines += [f"- {_md(s)}: too old to use" for s in result.stale]
     lines += [f"- {_md(r)}" for r in notes]
-    return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
-                detail=_not_scored_detail(result.title, lines, data_note, _model_line(result),
-                                          missing_data=bool(gaps)),
-                source=_source(result.title, result.model_name, result.model_version, model_card_url),
-                links=smart_link(card_uuid))
+    return Card(
+        uuid=card_uuid,
+        summary=_clip(summary),
+        indicator="info",
+        detail=_not_scored_detail(result.title, lines, data_note, _model_line(result), missing_data=bool(gaps)),
+        source=_source(result.title, result.model_name, result.model_version, model_card_url),
+        links=smart_link(card_uuid),
+    )
 
 
-def unavailable_card(*, title: str, model_name: str, model_version: str, model_line: str, model_card_url: str,
-                     unavailable: Mapping[str, str], budget_ms: int, data_note: str) -> Card:
+def unavailable_card(
+    *,
+    title: str,
+    model_name: str,
+    model_version: str,
+    model_line: str,
+    model_card_url: str,
+    unavailable: Mapping[str, str],
+    budget_ms: int,
+    data_note: str,
+) -> Card:
     """An info card when the EHR's FHIR server could not give the data: not scored, says which and why (a
     refused token, a failing or unreachable server, or no answer within the call's budget)."""
     card_uuid = str(uuid.uuid4())
@@ -111,9 +140,14 @@ def unavailable_card(*, title: str, model_name: str, model_version: str, model_l
     summary = f"{title} not scored: {', '.join(unavailable)} unavailable{cause}"
     lines = [f"- {_md(label)}: {_md(why)}" for label, why in unavailable.items()]
     lines.append(f"- The call's time budget is {budget_ms} ms.")
-    return Card(uuid=card_uuid, summary=_clip(summary), indicator="info",
-                detail=_not_scored_detail(title, lines, data_note, model_line),
-                source=_source(title, model_name, model_version, model_card_url), links=smart_link(card_uuid))
+    return Card(
+        uuid=card_uuid,
+        summary=_clip(summary),
+        indicator="info",
+        detail=_not_scored_detail(title, lines, data_note, model_line),
+        source=_source(title, model_name, model_version, model_card_url),
+        links=smart_link(card_uuid),
+    )
 
 
 def _risk_detail(result: ScoreResult, data_note: str) -> str:
@@ -125,9 +159,13 @@ def _risk_detail(result: ScoreResult, data_note: str) -> str:
         lines += ["", f"**Context (charting and time, not physiology):** {_md(context_text(result))}"]
     if result.reasons:  # what the score could not see or assumed (e.g. NEWS2 lower bound, a stay in progress)
         lines += ["", "**Notes:**", *(f"- {_md(note)}" for note in result.reasons)]
-    lines += ["", f"**Data freshness:** {freshness_text(result.data_times, result.as_of)}",
-              f"**Data:** {_md(data_note)}",
-              "", _model_line(result)]
+    lines += [
+        "",
+        f"**Data freshness:** {freshness_text(result.data_times, result.as_of)}",
+        f"**Data:** {_md(data_note)}",
+        "",
+        _model_line(result),
+    ]
     return "\n".join(lines)
 
 
@@ -171,12 +209,12 @@ def model_line(name: str, version: str, kind: str, sha256: str, spec_version: st
 
 
 def _model_line(result: ScoreResult) -> str:
-    return model_line(result.model_name, result.model_version, result.kind, result.model_sha256,
-                      result.spec_version)
+    return model_line(result.model_name, result.model_version, result.kind, result.model_sha256, result.spec_version)
 
 
-def _not_scored_detail(title: str, gaps: list[str], data_note: str, model_line: str, *,
-                       missing_data: bool = True) -> str:
+def _not_scored_detail(
+    title: str, gaps: list[str], data_note: str, model_line: str, *, missing_data: bool = True
+) -> str:
     why = " Stratify does not guess missing data." if missing_data else ""
     lines = [f"**{_md(title)} was not scored.**{why}", "", *gaps]
     return "\n".join([*lines, "", f"**Data:** {_md(data_note)}", "", model_line])

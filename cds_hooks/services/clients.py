@@ -1,4 +1,5 @@
 """Trusted CDS client registry writes (used by `manage.py cds_client` and tests)."""
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,8 +27,15 @@ def public_jwks(jwks: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"keys": [{name: v for name, v in k.items() if name not in _PRIVATE_MEMBERS} for k in keys]}
 
 
-def trusted_client_upsert(*, iss: str, jwks_url: str = "", jwks: dict[str, Any] | None = None, tenant: str = "",
-                          fhir_servers: Sequence[str] = (), actor: str = "manage.py") -> tuple[TrustedCdsClient, bool]:
+def trusted_client_upsert(
+    *,
+    iss: str,
+    jwks_url: str = "",
+    jwks: dict[str, Any] | None = None,
+    tenant: str = "",
+    fhir_servers: Sequence[str] = (),
+    actor: str = "manage.py",
+) -> tuple[TrustedCdsClient, bool]:
     """Create or update (by iss) an enabled trusted client; returns (client, created). Idempotent.
 
     `fhir_servers`: the FHIR bases of the client's EHR (the only `fhirServer` values its hooks may name).
@@ -45,9 +53,17 @@ def trusted_client_upsert(*, iss: str, jwks_url: str = "", jwks: dict[str, Any] 
         except ValidationError as exc:
             raise ValidationFailed("The trusted client is invalid.", extra={"fields": exc.message_dict}) from exc
         client.save()
-        audit_record_create(action="admin_change", actor=actor,
-                            detail={"object": "TrustedCdsClient", "iss": iss, "created": created, "enabled": True,
-                                    "fhir_servers": list(client.fhir_server_list)})
+        audit_record_create(
+            action="admin_change",
+            actor=actor,
+            detail={
+                "object": "TrustedCdsClient",
+                "iss": iss,
+                "created": created,
+                "enabled": True,
+                "fhir_servers": list(client.fhir_server_list),
+            },
+        )
     if client.jwks_url:
         cache.delete(jwks_cache_key(client))
     trusted_clients_forget()
@@ -59,7 +75,8 @@ def trusted_client_disable(*, iss: str, actor: str = "manage.py") -> bool:
     with transaction.atomic():
         updated = TrustedCdsClient.objects.filter(iss=iss).update(enabled=False)
         if updated:
-            audit_record_create(action="admin_change", actor=actor,
-                                detail={"object": "TrustedCdsClient", "iss": iss, "enabled": False})
+            audit_record_create(
+                action="admin_change", actor=actor, detail={"object": "TrustedCdsClient", "iss": iss, "enabled": False}
+            )
     trusted_clients_forget()
     return bool(updated)

@@ -1,4 +1,5 @@
 """Store CDS Hooks feedback (https://cds-hooks.hl7.org/2.0/#feedback) against the cards we issued."""
+
 from django.db import transaction
 
 from audit.services import audit_record_create
@@ -33,16 +34,25 @@ def _store(service_id: str, item: Feedback, caller: CdsCaller) -> None:
     reason = item.override_reason.reason if item.override_reason else None
     comment = (item.override_reason.user_comment or "") if item.override_reason else ""
     CardFeedback.objects.create(
-        card=card, outcome=item.outcome, reason_system=reason.system[:500] if reason else "",
-        reason_code=reason.code[:100] if reason else "", reason_display=(reason.display or "")[:200] if reason else "",
-        user_comment=comment, accepted_suggestions=[s.id for s in item.accepted_suggestions or ()],
-        outcome_timestamp=item.outcome_timestamp, client_iss=caller.iss)
+        card=card,
+        outcome=item.outcome,
+        reason_system=reason.system[:500] if reason else "",
+        reason_code=reason.code[:100] if reason else "",
+        reason_display=(reason.display or "")[:200] if reason else "",
+        user_comment=comment,
+        accepted_suggestions=[s.id for s in item.accepted_suggestions or ()],
+        outcome_timestamp=item.outcome_timestamp,
+        client_iss=caller.iss,
+    )
     if card.outcome_at is None or item.outcome_timestamp >= card.outcome_at:  # the latest outcome counts
         card.outcome, card.outcome_at = item.outcome, item.outcome_timestamp
         card.save(update_fields=["outcome", "outcome_at"])
-    audit_record_create(action="feedback", actor=f"cds:{caller.iss}",
-                        patient_id=decrypt_text(card.patient_ref_encrypted) if card.patient_ref_encrypted else None,
-                        model_name=card.model_name, model_version=card.model_version,
-                        output_summary={"card": str(card.uuid), "outcome": item.outcome,
-                                        "reason": reason.code if reason else ""},
-                        detail={"service": service_id, "comment_chars": len(comment)})
+    audit_record_create(
+        action="feedback",
+        actor=f"cds:{caller.iss}",
+        patient_id=decrypt_text(card.patient_ref_encrypted) if card.patient_ref_encrypted else None,
+        model_name=card.model_name,
+        model_version=card.model_version,
+        output_summary={"card": str(card.uuid), "outcome": item.outcome, "reason": reason.code if reason else ""},
+        detail={"service": service_id, "comment_chars": len(comment)},
+    )

@@ -1,4 +1,5 @@
 """Base settings: the embedded default (SQLite, eager Celery, local-memory cache, sandbox EHR on)."""
+
 from config.env import BASE_DIR, INSECURE_DEV_SECRET, env
 from config.settings.cds import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
@@ -147,8 +148,12 @@ PRODUCTION_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("SMART launch: our client signing keys (RS384 + ES384)", "smart_keys ensure"),
 ]
 PRODUCTION_SETUP_TODO: list[tuple[str, str]] = [
-    ("smart_launch.EhrRegistration", "register the EHR (its FHIR base URL as iss, our client id there) in Django "
-                                     "admin, EHR registrations"),
-    ("cds_hooks.TrustedCdsClient", "trust the EHR's CDS client: manage.py cds_client add --iss <its iss> "
-                                   "--jwks-url <its JWKS URL>"),
+    (
+        "smart_launch.EhrRegistration",
+        "register the EHR (its FHIR base URL as iss, our client id there) in Django admin, EHR registrations",
+    ),
+    (
+        "cds_hooks.TrustedCdsClient",
+        "trust the EHR's CDS client: manage.py cds_client add --iss <its iss> --jwks-url <its JWKS URL>",
+    ),
 ]

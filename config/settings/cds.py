@@ -1,4 +1,5 @@
 """CDS Hooks service settings (cds_hooks): call budget, JWT trust, JWKS caching, CORS."""
+
 from config.env import env
 
 # Whole-call budget of one CDS service call (ms): slow upstream data degrades the answer, never hangs it.

@@ -1,4 +1,5 @@
 """Celery: Redis broker and result backend when REDIS_URL is set, otherwise tasks run eagerly."""
+
 from celery.schedules import crontab
 
 from config.env import env

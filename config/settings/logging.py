@@ -1,4 +1,5 @@
 """Structured JSON logging; every record carries the current request id."""
+
 from config.env import env
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -14,9 +15,7 @@ LOGGING = {
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }
     },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
-    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR", "propagate": True},

@@ -1,4 +1,5 @@
 """Population stratification (FHIR Bulk Data in, scored cohorts out) and the sandbox's Bulk Data export."""
+
 from config.env import BASE_DIR, env
 
 # Where the sandbox EHR writes its $export NDJSON files (development sandbox only).

@@ -1,4 +1,5 @@
 """Production settings: secure defaults, the sandbox EHR off; config.checks refuses unsafe values."""
+
 import os
 
 os.environ.setdefault("DEBUG", "false")

@@ -1,4 +1,5 @@
 """Scoring settings: canary share of patients; model monitoring (retention of served inferences, drift)."""
+
 from config.env import env
 
 # Percentage of patients (deterministic hash bucket) a `canary` model version answers for instead of the active one.

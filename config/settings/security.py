@@ -1,4 +1,5 @@
 """Security settings shared by every mode: outbound address policy, the sidebar's own session cookie, CSP."""
+
 from config.env import env
 
 # Base URLs we may reach even on a non-public address (loopback, private, link-local), besides the ones
@@ -17,5 +18,7 @@ SMART_SESSION_MAX_SECONDS = env.int("SMART_SESSION_MAX_SECONDS", default=12 * 36
 
 # One Content-Security-Policy for every HTML page that sets none of its own (config.middleware); the
 # sidebar and the launch pages add their nonce and frame-ancestors (smart_launch.framing).
-CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                           "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+)

@@ -1,4 +1,5 @@
 """SMART App Launch client settings (smart_launch): client ids, caches, timeouts, key rotation, retention."""
+
 from config.env import env
 
 # The client ids the EHR's authorization server knows us by, for launch and for SMART Backend Services

@@ -1,14 +1,11 @@
 """Database and cache: SQLite/local memory by default, PostgreSQL/Redis when their URLs are set."""
+
 from config.env import BASE_DIR, env
 
 _VAR_DIR = BASE_DIR / "var"
 _VAR_DIR.mkdir(exist_ok=True)  # home of the embedded SQLite database
 
-DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{_VAR_DIR / 'stratify.sqlite3'}"
-    )
-}
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{_VAR_DIR / 'stratify.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default serves threads (runserver, the sidebar's parallel trend scoring): WAL lets
     # readers run beside the writer, IMMEDIATE transactions queue for the write lock instead of failing

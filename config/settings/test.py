@@ -1,4 +1,5 @@
 """Test settings: real PostgreSQL and Redis on loopback (the README test command starts them)."""
+
 import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratify")

@@ -1,4 +1,5 @@
 """Write-back and governance settings (fhirapp): switch, backend scope, retry policy, admin groups."""
+
 from config.env import env
 
 # Write scores back to the EHR as RiskAssessment/Observation/Provenance (docs/architecture.md#write-back).
@@ -6,7 +7,8 @@ WRITEBACK_ENABLED = env.bool("WRITEBACK_ENABLED", default=True)
 # SMART Backend Services scope asked for: create; search + read for the pre-check and for a conditional
 # create (ifNoneExist) that matches and answers the existing resource. Provenance is create-only.
 WRITEBACK_SCOPE = env.str(
-    "WRITEBACK_SCOPE", default="system/RiskAssessment.crs system/Observation.crs system/Provenance.c")
+    "WRITEBACK_SCOPE", default="system/RiskAssessment.crs system/Observation.crs system/Provenance.c"
+)
 # Celery's retry of a transient failure (timeout, 5xx, 408, 429): countdown drawn from
 # [0, min(BASE * 2**retry, MAX)] seconds (BASE rounded to whole seconds, at least 1); other 4xx never retry.
 WRITEBACK_MAX_RETRIES = env.int("WRITEBACK_MAX_RETRIES", default=6)
@@ -18,8 +20,9 @@ WRITEBACK_THREADS = env.int("WRITEBACK_THREADS", default=2)
 # Deadline of one transaction POST (seconds).
 WRITEBACK_TIMEOUT_SECONDS = env.float("WRITEBACK_TIMEOUT_SECONDS", default=20.0)
 # Hard time limit of one delivery attempt (token, pre-check search, transaction: each bounded by its own deadline).
-WRITEBACK_TASK_TIME_LIMIT_SECONDS = env.int("WRITEBACK_TASK_TIME_LIMIT_SECONDS",
-                                            default=int(3 * WRITEBACK_TIMEOUT_SECONDS) + 30)
+WRITEBACK_TASK_TIME_LIMIT_SECONDS = env.int(
+    "WRITEBACK_TASK_TIME_LIMIT_SECONDS", default=int(3 * WRITEBACK_TIMEOUT_SECONDS) + 30
+)
 # A pending write-back this long past its due time (`next_attempt_at`) was lost (a killed worker, a broker outage
 # at enqueue, a message left over the queue bound): the reconciler (Celery beat, every minute) queues it again.
 WRITEBACK_RECONCILE_GRACE_SECONDS = env.int("WRITEBACK_RECONCILE_GRACE_SECONDS", default=120)
@@ -28,11 +31,20 @@ WRITEBACK_RECONCILE_GRACE_SECONDS = env.int("WRITEBACK_RECONCILE_GRACE_SECONDS",
 WRITEBACK_QUEUE_MAX = env.int("WRITEBACK_QUEUE_MAX", default=10000)
 # Least privilege for the `admin` group, as allowlists (a model not listed gets no permission at all,
 # e.g. SMART sessions and authorization requests, which hold tokens): full rights on these models ...
-GOVERNANCE_ADMIN_MODELS = ["scoring.modelversion", "scoring.thresholdpolicy", "cds_hooks.trustedcdsclient",
-                           "cds_hooks.cdsservicesetting", "smart_launch.ehrregistration"]
+GOVERNANCE_ADMIN_MODELS = [
+    "scoring.modelversion",
+    "scoring.thresholdpolicy",
+    "cds_hooks.trustedcdsclient",
+    "cds_hooks.cdsservicesetting",
+    "smart_launch.ehrregistration",
+]
 # ... and view-only on these (history and audit-like tables, our signing keys).
-GOVERNANCE_ADMIN_VIEW_MODELS = ["scoring.thresholdpolicychange", "cds_hooks.issuedcard", "cds_hooks.cardfeedback",
-                                "smart_launch.clientkey"]
+GOVERNANCE_ADMIN_VIEW_MODELS = [
+    "scoring.thresholdpolicychange",
+    "cds_hooks.issuedcard",
+    "cds_hooks.cardfeedback",
+    "smart_launch.clientkey",
+]
 # Who gives the write-back its SMART Backend Services token: a function (iss, scope) -> access token.
 # Passed in by dotted path so fhirapp does not import the SMART app.
 WRITEBACK_TOKEN_PROVIDER = "smart_launch.backend.backend_access_token"  # noqa: S105 - a function path
@@ -40,4 +52,5 @@ WRITEBACK_TOKEN_PROVIDER = "smart_launch.backend.backend_access_token"  # noqa: 
 # countdown plus one attempt, or a retry waiting in a worker would be delivered twice; a killed worker's
 # write-back does not wait for it: the reconciler queues it again after its attempt's time limit plus the grace.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(WRITEBACK_RETRY_MAX_SECONDS) + WRITEBACK_TASK_TIME_LIMIT_SECONDS + 60}
+    "visibility_timeout": int(WRITEBACK_RETRY_MAX_SECONDS) + WRITEBACK_TASK_TIME_LIMIT_SECONDS + 60
+}

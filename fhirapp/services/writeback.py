@@ -12,6 +12,7 @@ Duplicate hook calls and unchanged inputs share one row (unique key), hence one 
 FHIR R4 "transaction" and "conditional create": https://hl7.org/fhir/R4/http.html#transaction,
 https://hl7.org/fhir/R4/http.html#ccreate
 """
+
 import hashlib
 import logging
 import time
@@ -53,20 +54,33 @@ logger = logging.getLogger(__name__)
 WRITEBACK_ACTOR = "stratify:write-back"
 
 
-def write_back_key(*, fhir_base_url: str, model_name: str, model_version: str, patient_id: str,
-                   encounter_id: str | None, input_digest: str) -> str:
+def write_back_key(
+    *,
+    fhir_base_url: str,
+    model_name: str,
+    model_version: str,
+    patient_id: str,
+    encounter_id: str | None,
+    input_digest: str,
+) -> str:
     """sha256 over (EHR, model name@version, patient, encounter, inputs digest): the idempotency key.
 
     What was assessed, never when: the same inputs give the same key however often the chart is opened.
     """
-    parts = [fhir_base_url.rstrip("/"), f"{model_name}@{model_version}", patient_id, encounter_id or "",
-             input_digest]
+    parts = [fhir_base_url.rstrip("/"), f"{model_name}@{model_version}", patient_id, encounter_id or "", input_digest]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def write_back_submit(
-    *, result: Assessment, patient_id: str, encounter_id: str | None, fhir_base_url: str, source: str,
-    service_id: str, user_token: str | None = None, hook_instance: str = "",
+    *,
+    result: Assessment,
+    patient_id: str,
+    encounter_id: str | None,
+    fhir_base_url: str,
+    source: str,
+    service_id: str,
+    user_token: str | None = None,
+    hook_instance: str = "",
 ) -> WriteBackDecision | None:
     """Write this assessment back if the model's policy says it is new information; None when write-back is
     off or the result is unscored or shadow. Delivery is queued after commit, never run in the request.
@@ -77,24 +91,44 @@ def write_back_submit(
     if not settings.WRITEBACK_ENABLED or not result.scored or result.model_status == "shadow":
         return None
     base = fhir_base_url.rstrip("/")
-    key = write_back_key(fhir_base_url=base, model_name=result.model_name, model_version=result.model_version,
-                         patient_id=patient_id, encounter_id=encounter_id, input_digest=result.input_digest)
+    key = write_back_key(
+        fhir_base_url=base,
+        model_name=result.model_name,
+        model_version=result.model_version,
+        patient_id=patient_id,
+        encounter_id=encounter_id,
+        input_digest=result.input_digest,
+    )
     pseudonym = pseudonymize(patient_id)
     with transaction.atomic():
         chart_lock(fhir_base_url=base, patient_pseudonym=pseudonym, model_name=result.model_name)
         held = _held(key=key, hook_instance=hook_instance, model_name=result.model_name)
         if held is not None:
             return held
-        last = last_written(fhir_base_url=base, patient_pseudonym=pseudonym, model_name=result.model_name,
-                            encounter_id=encounter_id or "")
+        last = last_written(
+            fhir_base_url=base,
+            patient_pseudonym=pseudonym,
+            model_name=result.model_name,
+            encounter_id=encounter_id or "",
+        )
         policy = write_back_policy_get(result.model_name)
         now = timezone.now()
         reason = write_back_reason(policy=policy, last=last, band=result.band or "", now=now)
         if not reason and last is not None:
             return WriteBackDecision(False, hold_reason(policy, last, now), last)
-        write_back = _create(result, key=key, patient_id=patient_id, encounter_id=encounter_id, base=base,
-                             source=source, service_id=service_id, user_token=user_token,
-                             hook_instance=hook_instance, supersedes=last, recorded=now)
+        write_back = _create(
+            result,
+            key=key,
+            patient_id=patient_id,
+            encounter_id=encounter_id,
+            base=base,
+            source=source,
+            service_id=service_id,
+            user_token=user_token,
+            hook_instance=hook_instance,
+            supersedes=last,
+            recorded=now,
+        )
         write_back_schedule(write_back)
     return WriteBackDecision(True, reason, write_back)
 
@@ -117,27 +151,57 @@ def _held(*, key: str, hook_instance: str, model_name: str) -> WriteBackDecision
     return None
 
 
-def _create(result: Assessment, *, key: str, patient_id: str, encounter_id: str | None, base: str, source: str,
-            service_id: str, user_token: str | None, hook_instance: str, supersedes: WriteBack | None,
-            recorded: datetime) -> WriteBack:
-    bundle = write_back_bundle(result, patient_id=patient_id, encounter_id=encounter_id, key=key,
-                               recorded=recorded, revises=_revised(supersedes))
+def _create(
+    result: Assessment,
+    *,
+    key: str,
+    patient_id: str,
+    encounter_id: str | None,
+    base: str,
+    source: str,
+    service_id: str,
+    user_token: str | None,
+    hook_instance: str,
+    supersedes: WriteBack | None,
+    recorded: datetime,
+) -> WriteBack:
+    bundle = write_back_bundle(
+        result,
+        patient_id=patient_id,
+        encounter_id=encounter_id,
+        key=key,
+        recorded=recorded,
+        revises=_revised(supersedes),
+    )
     return WriteBack.objects.create(
-        idempotency_key=key, service_id=service_id, source=source, model_name=result.model_name,
-        model_version=result.model_version, as_of=result.as_of, encounter_id=(encounter_id or "")[:200],
-        input_digest=result.input_digest, band=result.band or "", hook_instance=hook_instance[:200],
-        supersedes=supersedes, patient_pseudonym=pseudonymize(patient_id),
-        patient_ref_encrypted=encrypt_text(patient_id), fhir_base_url=base,
+        idempotency_key=key,
+        service_id=service_id,
+        source=source,
+        model_name=result.model_name,
+        model_version=result.model_version,
+        as_of=result.as_of,
+        encounter_id=(encounter_id or "")[:200],
+        input_digest=result.input_digest,
+        band=result.band or "",
+        hook_instance=hook_instance[:200],
+        supersedes=supersedes,
+        patient_pseudonym=pseudonymize(patient_id),
+        patient_ref_encrypted=encrypt_text(patient_id),
+        fhir_base_url=base,
         payload_encrypted=encrypt_text(orjson.dumps(bundle).decode()),
-        user_token_encrypted=encrypt_text(user_token) if user_token else "", next_attempt_at=recorded)
+        user_token_encrypted=encrypt_text(user_token) if user_token else "",
+        next_attempt_at=recorded,
+    )
 
 
 def _revised(earlier: WriteBack | None) -> dict[str, Any] | None:
     """A Reference to the superseded RiskAssessment: by its business identifier, literal when delivered."""
     if earlier is None:
         return None
-    reference: dict[str, Any] = {"type": "RiskAssessment", "identifier": {
-        "system": resources.IDENTIFIER_SYSTEM, "value": earlier.idempotency_key}}
+    reference: dict[str, Any] = {
+        "type": "RiskAssessment",
+        "identifier": {"system": resources.IDENTIFIER_SYSTEM, "value": earlier.idempotency_key},
+    }
     if earlier.risk_assessment_ref:
         reference["reference"] = earlier.risk_assessment_ref
     return reference
@@ -155,27 +219,38 @@ def write_back_retry(write_back: WriteBack) -> bool:
     with transaction.atomic():
         now = timezone.now()
         updated = WriteBack.objects.filter(pk=write_back.pk, status=WriteBack.Status.FAILED).update(
-            status=WriteBack.Status.PENDING, updated_at=now, next_attempt_at=now, lease_until=None)
+            status=WriteBack.Status.PENDING, updated_at=now, next_attempt_at=now, lease_until=None
+        )
         if updated:
             write_back_schedule(write_back)
     return bool(updated)
 
 
-def write_back_bundle(result: Assessment, *, patient_id: str, encounter_id: str | None, key: str,
-                      recorded: datetime, revises: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_back_bundle(
+    result: Assessment,
+    *,
+    patient_id: str,
+    encounter_id: str | None,
+    key: str,
+    recorded: datetime,
+    revises: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The transaction Bundle: RiskAssessment and Observation as conditional creates, then their Provenance
     (which names the superseded RiskAssessment, `revises`, as a revised entity)."""
     ra_url, obs_url = _urn(key, "RiskAssessment"), _urn(key, "Observation")
     ra = resources.risk_assessment_build(result, patient_id=patient_id, encounter_id=encounter_id, identifier=key)
     obs = resources.observation_build(result, patient_id=patient_id, encounter_id=encounter_id, identifier=key)
-    prov = resources.provenance_build(result, targets=[ra_url, obs_url], recorded=recorded, tag=key,
-                                      revises=revises)
+    prov = resources.provenance_build(result, targets=[ra_url, obs_url], recorded=recorded, tag=key, revises=revises)
     by_identifier = f"identifier={resources.IDENTIFIER_SYSTEM}|{key}"
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        _entry(ra_url, resource_json(ra), by_identifier),
-        _entry(obs_url, resource_json(obs), by_identifier),
-        _entry(_urn(key, "Provenance"), resource_json(prov), None),
-    ]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            _entry(ra_url, resource_json(ra), by_identifier),
+            _entry(obs_url, resource_json(obs), by_identifier),
+            _entry(_urn(key, "Provenance"), resource_json(prov), None),
+        ],
+    }
 
 
 def _urn(key: str, resource_type: str) -> str:
@@ -197,9 +272,11 @@ def write_back_claim(write_back_id: int, owner: str) -> bool:
     now = timezone.now()
     until = now + timedelta(seconds=settings.WRITEBACK_TASK_TIME_LIMIT_SECONDS)
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | (Q(lease_owner=owner) & ~Q(lease_owner=""))
-    return bool(WriteBack.objects.filter(free, pk=write_back_id, status=WriteBack.Status.PENDING).update(
-        attempts=F("attempts") + 1, lease_until=until, lease_owner=owner[:64], next_attempt_at=until,
-        updated_at=now))
+    return bool(
+        WriteBack.objects.filter(free, pk=write_back_id, status=WriteBack.Status.PENDING).update(
+            attempts=F("attempts") + 1, lease_until=until, lease_owner=owner[:64], next_attempt_at=until, updated_at=now
+        )
+    )
 
 
 def retry_due(attempts: int) -> datetime:
@@ -221,17 +298,27 @@ def write_back_deliver(*, write_back_id: int, attempt_owner: str = "") -> WriteB
         client = _client(write_back)
         refs = _already_written(client, write_back.idempotency_key)
         if not refs:
-            response = client.transaction(orjson.loads(decrypt_text(write_back.payload_encrypted)),
-                                          deadline=time.monotonic() + settings.WRITEBACK_TIMEOUT_SECONDS)
+            response = client.transaction(
+                orjson.loads(decrypt_text(write_back.payload_encrypted)),
+                deadline=time.monotonic() + settings.WRITEBACK_TIMEOUT_SECONDS,
+            )
             refs = [str(e.get("response", {}).get("location", "")) for e in response.get("entry", [])]
     except ApplicationError as exc:
         if getattr(exc, "retryable", False):
-            _save(write_back, last_error=error_of(exc), lease_until=None,
-                  next_attempt_at=retry_due(write_back.attempts))
+            _save(
+                write_back, last_error=error_of(exc), lease_until=None, next_attempt_at=retry_due(write_back.attempts)
+            )
             raise
         return write_back_fail(write_back, error_of(exc))
-    _save(write_back, status=WriteBack.Status.SUCCEEDED, resource_refs=refs, last_error={}, user_token_encrypted="",
-          lease_until=None, next_attempt_at=None)
+    _save(
+        write_back,
+        status=WriteBack.Status.SUCCEEDED,
+        resource_refs=refs,
+        last_error={},
+        user_token_encrypted="",
+        lease_until=None,
+        next_attempt_at=None,
+    )
     _audit(write_back, outcome="success", detail={"resource_refs": refs})
     return write_back
 
@@ -244,19 +331,25 @@ def _already_written(client: FhirClient, key: str) -> list[str]:
     """
     deadline = time.monotonic() + settings.WRITEBACK_TIMEOUT_SECONDS
     query = urlencode({"identifier": f"{resources.IDENTIFIER_SYSTEM}|{key}"})
-    found = client.bundle_resources(client.search_url(f"RiskAssessment?{query}", deadline=deadline),
-                                    deadline=deadline)
+    found = client.bundle_resources(client.search_url(f"RiskAssessment?{query}", deadline=deadline), deadline=deadline)
     if not found:
         return []
-    observations = client.bundle_resources(client.search_url(f"Observation?{query}", deadline=deadline),
-                                           deadline=deadline)
+    observations = client.bundle_resources(
+        client.search_url(f"Observation?{query}", deadline=deadline), deadline=deadline
+    )
     return [f"{r['resourceType']}/{r['id']}" for r in [*found, *observations]]
 
 
 def write_back_fail(write_back: WriteBack, error: dict[str, Any]) -> WriteBack:
     """Mark failed with the error (OperationOutcome included) and audit it."""
-    _save(write_back, status=WriteBack.Status.FAILED, last_error=error, user_token_encrypted="", lease_until=None,
-          next_attempt_at=None)
+    _save(
+        write_back,
+        status=WriteBack.Status.FAILED,
+        last_error=error,
+        user_token_encrypted="",
+        lease_until=None,
+        next_attempt_at=None,
+    )
     _audit(write_back, outcome="failure", detail={"error": {k: error.get(k) for k in ("message", "code")}})
     logger.warning("write-back %s failed: %s", write_back.pk, error.get("code"))
     return write_back
@@ -293,9 +386,13 @@ def _save(write_back: WriteBack, **fields: Any) -> None:
 
 def _audit(write_back: WriteBack, *, outcome: str, detail: dict[str, Any]) -> None:
     audit_record_create(
-        action=AuditRecord.Action.WRITE_BACK, outcome=outcome, actor=WRITEBACK_ACTOR,
+        action=AuditRecord.Action.WRITE_BACK,
+        outcome=outcome,
+        actor=WRITEBACK_ACTOR,
         actor_detail={"source": write_back.source, "service_id": write_back.service_id},
-        patient_id=decrypt_text(write_back.patient_ref_encrypted), model_name=write_back.model_name,
+        patient_id=decrypt_text(write_back.patient_ref_encrypted),
+        model_name=write_back.model_name,
         model_version=write_back.model_version,
         output_summary={"status": write_back.status, "attempts": write_back.attempts},
-        detail={"write_back_id": write_back.pk, "fhir_base_url": write_back.fhir_base_url, **detail})
+        detail={"write_back_id": write_back.pk, "fhir_base_url": write_back.fhir_base_url, **detail},
+    )

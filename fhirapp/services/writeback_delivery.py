@@ -8,6 +8,7 @@ Rows of a process that stops with deliveries queued stay pending (admin "Retry",
 The broker's queue is bounded (WRITEBACK_QUEUE_MAX): past it a delivery is not queued and its row stays
 pending, due now; the reconciler (writeback_reconcile, Celery beat) queues it once the queue has room.
 """
+
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -56,8 +57,9 @@ def write_back_dispatch(write_back_id: int) -> bool:
     if not current_app.conf.task_always_eager:
         if write_back_queue_full():
             DEFERRED.inc()
-            logger.warning("write-back %s left pending: the queue holds %s or more", write_back_id,
-                           settings.WRITEBACK_QUEUE_MAX)
+            logger.warning(
+                "write-back %s left pending: the queue holds %s or more", write_back_id, settings.WRITEBACK_QUEUE_MAX
+            )
             return False
         write_back_send.delay(write_back_id)
         return True
@@ -71,8 +73,7 @@ def write_back_dispatch(write_back_id: int) -> bool:
 def _pool() -> ThreadPoolExecutor:
     with _LOCK:
         if "pool" not in _POOL:
-            _POOL["pool"] = ThreadPoolExecutor(max_workers=settings.WRITEBACK_THREADS,
-                                               thread_name_prefix="write-back")
+            _POOL["pool"] = ThreadPoolExecutor(max_workers=settings.WRITEBACK_THREADS, thread_name_prefix="write-back")
         return _POOL["pool"]
 
 

@@ -5,6 +5,7 @@ band, or changed inputs once the model's minimum interval has passed since the l
 inputs (same key) and a repeated CDS `hookInstance` never write again. Otherwise nothing is written and the
 card or sidebar names the RiskAssessment that stays current.
 """
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,15 +57,25 @@ def chart_lock(*, fhir_base_url: str, patient_pseudonym: str, model_name: str) -
     SQLite already runs one writer at a time)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                           [f"write-back\n{fhir_base_url}\n{patient_pseudonym}\n{model_name}"])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                [f"write-back\n{fhir_base_url}\n{patient_pseudonym}\n{model_name}"],
+            )
 
 
 def last_written(*, fhir_base_url: str, patient_pseudonym: str, model_name: str, encounter_id: str) -> WriteBack | None:
     """The latest write-back in the chart (pending or succeeded) for this patient, encounter and model."""
-    return (WriteBack.objects.filter(fhir_base_url=fhir_base_url, patient_pseudonym=patient_pseudonym,
-                                     model_name=model_name, encounter_id=encounter_id, status__in=LIVE)
-            .order_by("-created_at", "-id").first())
+    return (
+        WriteBack.objects.filter(
+            fhir_base_url=fhir_base_url,
+            patient_pseudonym=patient_pseudonym,
+            model_name=model_name,
+            encounter_id=encounter_id,
+            status__in=LIVE,
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 def write_back_reason(*, policy: WriteBackPolicy, last: WriteBack | None, band: str, now: datetime) -> str:
@@ -81,25 +92,33 @@ def write_back_reason(*, policy: WriteBackPolicy, last: WriteBack | None, band: 
 def hold_reason(policy: WriteBackPolicy, last: WriteBack, now: datetime) -> str:
     """Why changed inputs are not written yet."""
     minutes = max(0, int((now - last.created_at).total_seconds() // 60))
-    return (f"inputs changed, same band, last one written {minutes} min ago; the {policy.model_name} policy "
-            f"writes at most every {policy.min_interval_minutes} min")
+    return (
+        f"inputs changed, same band, last one written {minutes} min ago; the {policy.model_name} policy "
+        f"writes at most every {policy.min_interval_minutes} min"
+    )
 
 
-def write_back_policy_update(*, policy: WriteBackPolicy, changes: dict[str, Any], actor: str,
-                             reason: str) -> WriteBackPolicy:
+def write_back_policy_update(
+    *, policy: WriteBackPolicy, changes: dict[str, Any], actor: str, reason: str
+) -> WriteBackPolicy:
     """Edit a policy with history (who, when, why, before, after) and an audit record."""
     if not reason.strip():
         raise ValidationFailed("A reason is required.", extra={"fields": {"reason": "required"}})
     before = {f: getattr(policy, f) for f in POLICY_FIELDS} if policy.pk else {}
-    after = {**{f: getattr(policy, f) for f in POLICY_FIELDS}, **{k: v for k, v in changes.items()
-                                                                  if k in POLICY_FIELDS}}
+    after = {
+        **{f: getattr(policy, f) for f in POLICY_FIELDS},
+        **{k: v for k, v in changes.items() if k in POLICY_FIELDS},
+    }
     with transaction.atomic():
         for key, value in after.items():
             setattr(policy, key, value)
         policy.save()
-        WriteBackPolicyChange.objects.create(policy=policy, changed_by=actor, reason=reason, before=before,
-                                             after=after)
-        audit_record_create(action="admin_change", actor=f"admin:{actor}", purpose_of_use="HSYSADMIN",
-                            model_name=policy.model_name,
-                            detail={"what": "write-back policy", "before": before, "after": after, "reason": reason})
+        WriteBackPolicyChange.objects.create(policy=policy, changed_by=actor, reason=reason, before=before, after=after)
+        audit_record_create(
+            action="admin_change",
+            actor=f"admin:{actor}",
+            purpose_of_use="HSYSADMIN",
+            model_name=policy.model_name,
+            detail={"what": "write-back policy", "before": before, "after": after, "reason": reason},
+        )
     return policy

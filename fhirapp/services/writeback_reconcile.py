@@ -6,6 +6,7 @@ was lost: a worker killed mid-attempt (with Redis the message would only come ba
 timeout), a broker outage when it was queued, or a full queue (WRITEBACK_QUEUE_MAX). Queuing one twice is
 harmless: an attempt takes the row's lease, and a delivered row is never sent again.
 """
+
 import logging
 from datetime import datetime, timedelta
 

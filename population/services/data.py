@@ -6,6 +6,7 @@ Layout under POPULATION_DIR/<cohort>/: `run-<id>/download/<Type>.ndjson` (what t
 patients, every resource of theirs). Everything streams line by line: memory grows with the number of
 patients (their chunk numbers), never with the size of the files.
 """
+
 from __future__ import annotations
 
 import shutil

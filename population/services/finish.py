@@ -1,4 +1,5 @@
 """The end of a run: completed when its last chunk is, failed or cancelled otherwise; one audit record each."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,8 +30,19 @@ def run_end(run: PopulationRun, status: str, error: dict[str, Any] | None = None
     run.progress = "" if status == PopulationRun.Status.COMPLETED else run.progress
     run.save(update_fields=["status", "finished_at", "error", "progress"])
     outcome = {"completed": "success", "cancelled": "denied"}.get(status, "failure")
-    audit_record_create(action="population_run", outcome=outcome, actor=RUN_ACTOR, purpose_of_use="TREAT",
-                        detail={"run": run.pk, "cohort": run.cohort.slug, "status": status,
-                                "incremental": run.incremental, "patients": run.patients_total,
-                                "scored": run.patients_scored, "models": run.cohort.model_names,
-                                "error": run.error})
+    audit_record_create(
+        action="population_run",
+        outcome=outcome,
+        actor=RUN_ACTOR,
+        purpose_of_use="TREAT",
+        detail={
+            "run": run.pk,
+            "cohort": run.cohort.slug,
+            "status": status,
+            "incremental": run.incremental,
+            "patients": run.patients_total,
+            "scored": run.patients_scored,
+            "models": run.cohort.model_names,
+            "error": run.error,
+        },
+    )

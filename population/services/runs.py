@@ -6,6 +6,7 @@ SMART Backend Services tokens (`smart_launch.backend`), and the patients are sco
 task (`population.services.scoring`). A run that stops on a failed file keeps the files it has; resuming it
 downloads only the others.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -26,8 +27,13 @@ from population.services.finish import run_end, run_finish_if_done
 from scoring.catalogue import definition_of
 from smart_launch.backend import backend_access_token
 
-ACTIVE = (PopulationRun.Status.QUEUED, PopulationRun.Status.EXPORTING, PopulationRun.Status.DOWNLOADING,
-          PopulationRun.Status.GROUPING, PopulationRun.Status.SCORING)
+ACTIVE = (
+    PopulationRun.Status.QUEUED,
+    PopulationRun.Status.EXPORTING,
+    PopulationRun.Status.DOWNLOADING,
+    PopulationRun.Status.GROUPING,
+    PopulationRun.Status.SCORING,
+)
 
 
 def cohort_types(cohort: Cohort) -> list[str]:
@@ -43,8 +49,13 @@ def run_start(**kwargs: Any) -> PopulationRun:
     return run
 
 
-def run_create(*, cohort: Cohort, since: str = "auto", trigger: str = PopulationRun.Trigger.MANUAL,
-               scheduled_for: date | None = None) -> PopulationRun:
+def run_create(
+    *,
+    cohort: Cohort,
+    since: str = "auto",
+    trigger: str = PopulationRun.Trigger.MANUAL,
+    scheduled_for: date | None = None,
+) -> PopulationRun:
     """Record a run, not yet queued. `since`: "auto" exports only what changed since the last completed run's
     transactionTime (the whole cohort when there is none), "full" exports everything."""
     if since not in ("auto", "full"):
@@ -56,8 +67,13 @@ def run_create(*, cohort: Cohort, since: str = "auto", trigger: str = Population
     previous = cohort.runs.filter(status=PopulationRun.Status.COMPLETED).order_by("-transaction_time").first()
     incremental = since == "auto" and previous is not None and data.store_dir(cohort).is_dir()
     run = PopulationRun.objects.create(
-        cohort=cohort, trigger=trigger, scheduled_for=scheduled_for, previous=previous, incremental=incremental,
-        since=previous.transaction_time if incremental and previous else None)
+        cohort=cohort,
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        previous=previous,
+        incremental=incremental,
+        since=previous.transaction_time if incremental and previous else None,
+    )
     return run
 
 
@@ -82,8 +98,12 @@ def bulk_client(cohort: Cohort) -> BulkClient:
     """A Bulk Data client for the cohort's EHR, with Backend Services tokens for the types it exports."""
     iss = cohort.registration.iss
     scope = " ".join(f"system/{t}.read" for t in cohort_types(cohort))
-    return BulkClient(iss, lambda fresh: backend_access_token(iss=iss, scope=scope, fresh=fresh),
-                      backoff_cap=settings.BULK_POLL_BACKOFF_CAP_SECONDS, poll_total=settings.BULK_POLL_TOTAL_SECONDS)
+    return BulkClient(
+        iss,
+        lambda fresh: backend_access_token(iss=iss, scope=scope, fresh=fresh),
+        backoff_cap=settings.BULK_POLL_BACKOFF_CAP_SECONDS,
+        poll_total=settings.BULK_POLL_TOTAL_SECONDS,
+    )
 
 
 def run_export(run_id: int, attempt: int = 0) -> Manifest | Pending | None:
@@ -96,17 +116,26 @@ def run_export(run_id: int, attempt: int = 0) -> Manifest | Pending | None:
     if run.started_at is None:
         _save(run, started_at=timezone.now())
     if not run.status_url:
-        _save(run, status=PopulationRun.Status.EXPORTING, status_url=client.kick_off(_export_path(run),
-                                                                                    _export_params(run)))
+        _save(
+            run,
+            status=PopulationRun.Status.EXPORTING,
+            status_url=client.kick_off(_export_path(run), _export_params(run)),
+        )
     answer = client.check(run.status_url, attempt)
     if isinstance(answer, Pending):
         _save(run, progress=f"export {answer.progress}".strip())
         return answer
     for item, is_error in [*((f, False) for f in answer.output), *((f, True) for f in answer.error)]:
-        RunFile.objects.get_or_create(run=run, url=item.url, defaults={
-            "resource_type": item.type, "is_error_file": is_error})
-    _save(run, transaction_time=_instant(answer.transaction_time), status=PopulationRun.Status.DOWNLOADING,
-          progress="downloading", requires_token=answer.requires_access_token)
+        RunFile.objects.get_or_create(
+            run=run, url=item.url, defaults={"resource_type": item.type, "is_error_file": is_error}
+        )
+    _save(
+        run,
+        transaction_time=_instant(answer.transaction_time),
+        status=PopulationRun.Status.DOWNLOADING,
+        progress="downloading",
+        requires_token=answer.requires_access_token,
+    )
     return answer
 
 
@@ -162,8 +191,11 @@ def _download(run: PopulationRun, client: BulkClient) -> bool:
         RunFile.objects.filter(pk=item.pk).update(status=RunFile.Status.DONE, size=size, error="")
     failed = list(run.files.filter(status=RunFile.Status.FAILED).values("resource_type", "url", "error"))
     if failed:
-        run_end(run, PopulationRun.Status.FAILED, {"message": f"{len(failed)} file(s) could not be downloaded.",
-                                                   "files": failed})
+        run_end(
+            run,
+            PopulationRun.Status.FAILED,
+            {"message": f"{len(failed)} file(s) could not be downloaded.", "files": failed},
+        )
         return False
     _joined(run, folder)
     return True
@@ -194,8 +226,15 @@ def _group_and_dispatch(run: PopulationRun) -> None:
     with transaction.atomic():
         RunChunk.objects.filter(run=run).delete()
         RunChunk.objects.bulk_create([RunChunk(run=run, number=n, patients=c) for n, c in enumerate(counts)])
-        _save(run, status=PopulationRun.Status.SCORING, patients_total=sum(counts), chunks_total=len(counts),
-              chunks_done=0, patients_scored=0, progress="scoring")
+        _save(
+            run,
+            status=PopulationRun.Status.SCORING,
+            patients_total=sum(counts),
+            chunks_total=len(counts),
+            chunks_done=0,
+            patients_scored=0,
+            progress="scoring",
+        )
         for number in range(len(counts)):
             transaction.on_commit(lambda n=number: chunk_score.delay(run.pk, n))  # type: ignore[misc]
     if not counts:

@@ -3,6 +3,7 @@
 Beat calls `population.schedule_due` every few minutes (CELERY_BEAT_SCHEDULE); the time of a cohort is
 edited in admin (audited). A missed beat only delays the run; the (cohort, night) key never starts two.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -22,8 +23,9 @@ def cohorts_due_start(now: datetime) -> list[PopulationRun]:
             continue
         try:
             with transaction.atomic():
-                started.append(run_start(cohort=cohort, trigger=PopulationRun.Trigger.SCHEDULE,
-                                         scheduled_for=now.date()))
+                started.append(
+                    run_start(cohort=cohort, trigger=PopulationRun.Trigger.SCHEDULE, scheduled_for=now.date())
+                )
         except (IntegrityError, Conflict):
             continue  # another beat started it, or a manual run is still going: the next beat tries again
     return started

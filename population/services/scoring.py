@@ -7,6 +7,7 @@ transactionTime. A chunk commits its results, its audit records (one "score" rec
 pseudonymised, as for CDS calls) and its `done` flag in one transaction: a worker killed mid-chunk leaves
 nothing behind, the redelivered task scores it again, and a chunk already done is never scored twice.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -45,16 +46,18 @@ def chunk_score(*, run_id: int, number: int) -> int:
         PatientResult.objects.bulk_create(rows)
         audit_records_create(audits)
         RunChunk.objects.filter(pk=chunk.pk).update(done=True)
-        PopulationRun.objects.filter(pk=run.pk).update(chunks_done=F("chunks_done") + 1,
-                                                       patients_scored=F("patients_scored") + len(patients))
+        PopulationRun.objects.filter(pk=run.pk).update(
+            chunks_done=F("chunks_done") + 1, patients_scored=F("patients_scored") + len(patients)
+        )
         if run.cohort.write_back:
             _write_back(run, served)
     run_finish_if_done(run.pk)
     return len(patients)
 
 
-def _score_patients(run: PopulationRun, number: int, patients: Mapping[str, list[dict[str, Any]]]
-                    ) -> tuple[list[PatientResult], list[dict[str, Any]], list[tuple[str, ScoreResult]]]:
+def _score_patients(
+    run: PopulationRun, number: int, patients: Mapping[str, list[dict[str, Any]]]
+) -> tuple[list[PatientResult], list[dict[str, Any]], list[tuple[str, ScoreResult]]]:
     as_of = run.transaction_time
     assert as_of is not None  # set when the export completed, before any chunk exists
     previous = _previous(run, list(patients))
@@ -62,8 +65,9 @@ def _score_patients(run: PopulationRun, number: int, patients: Mapping[str, list
     for pid, resources in patients.items():
         snapshot = patient_snapshot(pid, resources, as_of)
         for model_name in run.cohort.model_names:
-            results = score_with_shadows(model_name=model_name, resources=snapshot.resources, as_of=as_of,
-                                         patient_id=pid, audit=False)
+            results = score_with_shadows(
+                model_name=model_name, resources=snapshot.resources, as_of=as_of, patient_id=pid, audit=False
+            )
             audits += [{**score_audit_entry(r, pid), "detail": {"population_run": run.pk}} for r in results]
             rows.append(result_row(run, number, snapshot, results[0], previous.get((pid, model_name))))
             served.append((pid, results[0]))
@@ -84,12 +88,18 @@ def _previous(run: PopulationRun, patients: list[str]) -> dict[tuple[str, str], 
     if run.previous_id is None:
         return {}
     rows = PatientResult.objects.filter(run_id=run.previous_id, patient_id__in=patients).values_list(
-        "patient_id", "model_name", "band", "rank_value")
+        "patient_id", "model_name", "band", "rank_value"
+    )
     return {(pid, model): (band, value) for pid, model, band, value in rows}
 
 
-def result_row(run: PopulationRun, number: int, snapshot: PatientSnapshot, result: ScoreResult,
-               previous: tuple[str, float | None] | None) -> PatientResult:
+def result_row(
+    run: PopulationRun,
+    number: int,
+    snapshot: PatientSnapshot,
+    result: ScoreResult,
+    previous: tuple[str, float | None] | None,
+) -> PatientResult:
     """The stored row of one served result, with its change since the previous run."""
     value = result.probability if result.probability is not None else result.points
     value = value if result.scored else None
@@ -99,19 +109,41 @@ def result_row(run: PopulationRun, number: int, snapshot: PatientSnapshot, resul
     change = _BAND_ORDER.get(band, -1) - _BAND_ORDER.get(before_band, -1) if band and before_band else 0
     top = clinical_drivers(result)
     return PatientResult(
-        run=run, chunk=number, patient_id=snapshot.patient_id, patient_name=_name(snapshot.patient),
-        unit=_unit(snapshot), model_name=result.model_name, model_version=result.model_version,
-        scored=result.scored, probability=result.probability, points=result.points, rank_value=value, band=band,
-        summary=result.summary[:300], top_driver=top[0].text[:300] if top else "",
-        drivers=[_driver(d) for d in result.drivers], reasons=list(result.reasons),
-        input_digest=result.input_digest, data_time=max(result.data_times.values(), default=None),
-        previous_band=before_band, delta=delta, band_change=(change > 0) - (change < 0),
-        changed=previous is not None and (band != before_band or bool(delta)))
+        run=run,
+        chunk=number,
+        patient_id=snapshot.patient_id,
+        patient_name=_name(snapshot.patient),
+        unit=_unit(snapshot),
+        model_name=result.model_name,
+        model_version=result.model_version,
+        scored=result.scored,
+        probability=result.probability,
+        points=result.points,
+        rank_value=value,
+        band=band,
+        summary=result.summary[:300],
+        top_driver=top[0].text[:300] if top else "",
+        drivers=[_driver(d) for d in result.drivers],
+        reasons=list(result.reasons),
+        input_digest=result.input_digest,
+        data_time=max(result.data_times.values(), default=None),
+        previous_band=before_band,
+        delta=delta,
+        band_change=(change > 0) - (change < 0),
+        changed=previous is not None and (band != before_band or bool(delta)),
+    )
 
 
 def _driver(driver: Any) -> dict[str, Any]:
-    return {"feature": driver.feature, "label": driver.label, "value_text": driver.value_text, "text": driver.text,
-            "contribution": driver.contribution, "direction": driver.direction, "context": driver.context}
+    return {
+        "feature": driver.feature,
+        "label": driver.label,
+        "value_text": driver.value_text,
+        "text": driver.text,
+        "contribution": driver.contribution,
+        "direction": driver.direction,
+        "context": driver.context,
+    }
 
 
 def _name(patient: Mapping[str, Any] | None) -> str:
@@ -132,7 +164,11 @@ def _unit(snapshot: PatientSnapshot) -> str:
 def _write_back(run: PopulationRun, served: list[tuple[str, ScoreResult]]) -> None:
     """The cohort writes back: each new scored result follows its model's write-back policy."""
     for pid, result in served:
-        write_back_submit(result=result, patient_id=pid, encounter_id=None,
-                          fhir_base_url=run.cohort.registration.iss, source="population",
-                          service_id=f"population:{run.cohort.slug}")
-
+        write_back_submit(
+            result=result,
+            patient_id=pid,
+            encounter_id=None,
+            fhir_base_url=run.cohort.registration.iss,
+            source="population",
+            service_id=f"population:{run.cohort.slug}",
+        )

@@ -4,6 +4,7 @@ See docs/architecture.md#sandbox-access-grants. The grant answers `allows(resour
 (`cruds`) and v1 (`read`/`write`/`*`) scopes in the `patient/`, `user/` and `system/` contexts; the
 FHIR server additionally restricts patient-level access to the `patient_id` compartment.
 """
+
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,16 +30,29 @@ class AccessGrant:
     _resource_scopes: tuple[ResourceScope, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
-    def from_scope(cls, *, client_id: str, scope: str, patient_id: str | None = None,
-                   encounter_id: str | None = None, fhir_user: str | None = None,
-                   expires_at: datetime | None = None) -> "AccessGrant":
+    def from_scope(
+        cls,
+        *,
+        client_id: str,
+        scope: str,
+        patient_id: str | None = None,
+        encounter_id: str | None = None,
+        fhir_user: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> "AccessGrant":
         """Build a grant from a scope string; `patient_id` is kept only with patient-level scopes."""
         scopes = tuple(scope_split(scope))
         parsed = tuple(s for s in map(resource_scope_parse, scopes) if s is not None)
         patient_level = any(s.context == "patient" for s in parsed)
-        return cls(client_id=client_id, scopes=scopes, patient_id=patient_id if patient_level else None,
-                   encounter_id=encounter_id, fhir_user=fhir_user, expires_at=expires_at,
-                   _resource_scopes=parsed)
+        return cls(
+            client_id=client_id,
+            scopes=scopes,
+            patient_id=patient_id if patient_level else None,
+            encounter_id=encounter_id,
+            fhir_user=fhir_user,
+            expires_at=expires_at,
+            _resource_scopes=parsed,
+        )
 
     def allows(self, resource_type: str, interaction: str) -> bool:
         """True when some scope grants `interaction` (read|vread|search|create|update|delete) on the type."""
@@ -68,9 +82,10 @@ def _bearer(request: HttpRequest) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationFailed("A bearer access token is required.",
-                                   extra={"hint": "Send 'Authorization: Bearer <token>' from the sandbox "
-                                                  "authorization server."})
+        raise AuthenticationFailed(
+            "A bearer access token is required.",
+            extra={"hint": "Send 'Authorization: Bearer <token>' from the sandbox authorization server."},
+        )
     return token.strip()
 
 
@@ -79,9 +94,14 @@ def access_grant_for_token(token: str) -> AccessGrant:
     row = IssuedToken.objects.filter(token_hash=token_digest(token), kind=IssuedToken.Kind.ACCESS).first()
     if row is None or row.revoked_at is not None or row.expires_at <= timezone.now():
         raise AuthenticationFailed("The access token is invalid or has expired.")
-    return AccessGrant.from_scope(client_id=row.client_id, scope=row.scope, patient_id=row.patient_id or None,
-                                  encounter_id=row.encounter_id or None, fhir_user=row.fhir_user or None,
-                                  expires_at=row.expires_at)
+    return AccessGrant.from_scope(
+        client_id=row.client_id,
+        scope=row.scope,
+        patient_id=row.patient_id or None,
+        encounter_id=row.encounter_id or None,
+        fhir_user=row.fhir_user or None,
+        expires_at=row.expires_at,
+    )
 
 
 def authenticate_request(request: HttpRequest) -> AccessGrant:

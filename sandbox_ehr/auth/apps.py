@@ -1,4 +1,5 @@
 """App configuration for sandbox_ehr.auth."""
+
 from django.apps import AppConfig
 
 

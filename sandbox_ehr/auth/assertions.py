@@ -5,6 +5,7 @@ https://hl7.org/fhir/smart-app-launch/client-confidential-asymmetric.html: RS384
 The client's JWKS is fetched from its registered URL (never from a `jku` header), cached, and
 refetched once when the `kid` is unknown (key rotation).
 """
+
 import hashlib
 import time
 from datetime import UTC, datetime
@@ -89,8 +90,12 @@ def _client(client_id: Any) -> Application:
 
 
 def _check_claims(claims: dict[str, Any], audiences: tuple[str, ...]) -> None:
-    registry = jwt.JWTClaimsRegistry(leeway=CLOCK_SKEW_SECONDS, aud={"essential": True, "values": list(audiences)},
-                                     exp={"essential": True}, jti={"essential": True})
+    registry = jwt.JWTClaimsRegistry(
+        leeway=CLOCK_SKEW_SECONDS,
+        aud={"essential": True, "values": list(audiences)},
+        exp={"essential": True},
+        jti={"essential": True},
+    )
     try:
         registry.validate(claims)
     except ClaimError as exc:

@@ -2,22 +2,51 @@
 
 SMART App Launch 2.x "Conformance" (https://hl7.org/fhir/smart-app-launch/conformance.html).
 """
+
 from typing import Any
 
 from sandbox_ehr.auth import endpoints
 from sandbox_ehr.auth.assertions import ALLOWED_ALGORITHMS
 
 CAPABILITIES = [
-    "launch-ehr", "launch-standalone", "client-public", "client-confidential-asymmetric",
-    "context-ehr-patient", "context-ehr-encounter", "context-standalone-patient",
-    "context-passthrough-banner", "context-passthrough-style", "permission-v2", "permission-v1",
-    "permission-offline", "permission-online", "permission-patient", "permission-user",
-    "sso-openid-connect", "authorize-post",
+    "launch-ehr",
+    "launch-standalone",
+    "client-public",
+    "client-confidential-asymmetric",
+    "context-ehr-patient",
+    "context-ehr-encounter",
+    "context-standalone-patient",
+    "context-passthrough-banner",
+    "context-passthrough-style",
+    "permission-v2",
+    "permission-v1",
+    "permission-offline",
+    "permission-online",
+    "permission-patient",
+    "permission-user",
+    "sso-openid-connect",
+    "authorize-post",
 ]
 SCOPES_SUPPORTED = [
-    "openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter", "offline_access",
-    "online_access", "patient/*.cruds", "user/*.cruds", "system/*.cruds", "patient/*.rs", "user/*.rs",
-    "system/*.rs", "patient/*.read", "user/*.read", "system/*.read", "patient/*.write", "user/*.write",
+    "openid",
+    "fhirUser",
+    "profile",
+    "launch",
+    "launch/patient",
+    "launch/encounter",
+    "offline_access",
+    "online_access",
+    "patient/*.cruds",
+    "user/*.cruds",
+    "system/*.cruds",
+    "patient/*.rs",
+    "user/*.rs",
+    "system/*.rs",
+    "patient/*.read",
+    "user/*.read",
+    "system/*.read",
+    "patient/*.write",
+    "user/*.write",
     "system/*.write",
 ]
 

@@ -1,4 +1,5 @@
 """Absolute URLs of the sandbox EHR, all derived from settings.PUBLIC_BASE_URL (one place)."""
+
 from django.conf import settings
 
 # The sandbox's fixed "logged-in clinician": every authorization is made on behalf of this

@@ -1,4 +1,5 @@
 """Errors of the sandbox authorization server: OAuth 2.0 errors carry their RFC 6749 `error` code."""
+
 from config.errors import ApplicationError
 
 

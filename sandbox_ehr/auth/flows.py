@@ -6,6 +6,7 @@ SMART App Launch 2.x "App Launch: Launch and Authorization"
 Errors about the client or its redirect URI are shown as a page (never redirected to an unverified
 URI, RFC 6749 §4.1.2.1); every other error is redirected to the client with `error` and `state`.
 """
+
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -43,7 +44,8 @@ class AuthorizeRequest:
         """True when the granted scopes need a patient in context."""
         scopes = self.scope.split()
         return "launch/patient" in scopes or any(
-            (p := resource_scope_parse(s)) is not None and p.context == "patient" for s in scopes)
+            (p := resource_scope_parse(s)) is not None and p.context == "patient" for s in scopes
+        )
 
     def sign(self) -> str:
         """A tamper-proof copy for the patient picker form."""
@@ -55,8 +57,9 @@ class AuthorizeRequest:
         try:
             return cls(**signing.loads(value, salt=_PICKER_SALT, max_age=600))
         except (signing.BadSignature, TypeError) as exc:
-            raise ValidationFailed("The patient selection form is invalid or has expired; start the "
-                                   "launch again.") from exc
+            raise ValidationFailed(
+                "The patient selection form is invalid or has expired; start the launch again."
+            ) from exc
 
 
 def _client_and_redirect(params: Mapping[str, str]) -> tuple[ClientProfile, str]:
@@ -64,11 +67,15 @@ def _client_and_redirect(params: Mapping[str, str]) -> tuple[ClientProfile, str]
     app = client_get(client_id) if client_id else None
     profile = getattr(app, "smart_profile", None) if app else None
     if app is None or profile is None:
-        raise ValidationFailed("Unknown client_id: this application is not registered with the sandbox EHR.",
-                               extra={"what_to_do": "Run `manage.py sandbox_setup` or register the client."})
+        raise ValidationFailed(
+            "Unknown client_id: this application is not registered with the sandbox EHR.",
+            extra={"what_to_do": "Run `manage.py sandbox_setup` or register the client."},
+        )
     if not redirect_uri or redirect_uri not in app.redirect_uris.split():
-        raise ValidationFailed("The redirect_uri is not registered for this client.",
-                               extra={"hint": "The sandbox only redirects to exactly registered URIs."})
+        raise ValidationFailed(
+            "The redirect_uri is not registered for this client.",
+            extra={"hint": "The sandbox only redirects to exactly registered URIs."},
+        )
     return profile, redirect_uri
 
 
@@ -93,9 +100,15 @@ def authorize_validate(params: Mapping[str, str]) -> AuthorizeRequest:
     scope = scope_intersect(params.get("scope", ""), profile.allowed_scope)
     if not scope:
         raise fail("None of the requested scopes can be granted to this client.", "invalid_scope")
-    return AuthorizeRequest(client_id=profile.application.client_id, redirect_uri=redirect_uri,
-                            scope=" ".join(scope), state=state, code_challenge=params["code_challenge"],
-                            nonce=params.get("nonce", "")[:255], launch=params.get("launch", ""))
+    return AuthorizeRequest(
+        client_id=profile.application.client_id,
+        redirect_uri=redirect_uri,
+        scope=" ".join(scope),
+        state=state,
+        code_challenge=params["code_challenge"],
+        nonce=params.get("nonce", "")[:255],
+        launch=params.get("launch", ""),
+    )
 
 
 def launch_context(req: AuthorizeRequest) -> TokenContext | None:
@@ -104,25 +117,35 @@ def launch_context(req: AuthorizeRequest) -> TokenContext | None:
         return None
     launch = launch_consume(req.launch)
     if launch is None:
-        raise AuthorizeRedirectError("The launch value is unknown, expired or already used.",
-                                     redirect_uri=req.redirect_uri, state=req.state)
-    return TokenContext(patient_id=launch.patient_id, encounter_id=launch.encounter_id,
-                        fhir_user=endpoints.practitioner_url(), app_context=launch.app_context,
-                        need_patient_banner=False)
+        raise AuthorizeRedirectError(
+            "The launch value is unknown, expired or already used.", redirect_uri=req.redirect_uri, state=req.state
+        )
+    return TokenContext(
+        patient_id=launch.patient_id,
+        encounter_id=launch.encounter_id,
+        fhir_user=endpoints.practitioner_url(),
+        app_context=launch.app_context,
+        need_patient_banner=False,
+    )
 
 
 def standalone_context(req: AuthorizeRequest, patient_id: str | None) -> TokenContext:
     """Context of a standalone launch, with the patient chosen in the picker (if one was needed)."""
     if patient_id and patient_get(patient_id) is None:
         raise ValidationFailed("The chosen patient does not exist in the sandbox FHIR store.")
-    return TokenContext(patient_id=patient_id or "", fhir_user=endpoints.practitioner_url(),
-                        need_patient_banner=True)
+    return TokenContext(patient_id=patient_id or "", fhir_user=endpoints.practitioner_url(), need_patient_banner=True)
 
 
 def authorize_approve(req: AuthorizeRequest, context: TokenContext) -> str:
     """Issue the code and return the redirect URL to the client (consent auto-approved in the sandbox)."""
-    code = code_create(client_id=req.client_id, redirect_uri=req.redirect_uri, scope=req.scope,
-                       code_challenge=req.code_challenge, nonce=req.nonce, context=context)
+    code = code_create(
+        client_id=req.client_id,
+        redirect_uri=req.redirect_uri,
+        scope=req.scope,
+        code_challenge=req.code_challenge,
+        nonce=req.nonce,
+        context=context,
+    )
     return redirect_with(req.redirect_uri, {"code": code, "state": req.state})
 
 

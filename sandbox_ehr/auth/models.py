@@ -5,6 +5,7 @@ does not model (auth method, JWKS URL, allowed scopes). Codes, launches and toke
 so they can carry SMART launch context; every secret value (code, launch, token) is stored only as
 its SHA-256, never in clear, so a database dump yields no usable credential.
 """
+
 from django.db import models
 
 
@@ -16,7 +17,8 @@ class ClientProfile(models.Model):
         PRIVATE_KEY_JWT = "private_key_jwt", "confidential asymmetric (private_key_jwt)"
 
     application = models.OneToOneField(
-        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="smart_profile")
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="smart_profile"
+    )
     auth_method = models.CharField(max_length=20, choices=AuthMethod.choices)
     jwks_uri = models.URLField(max_length=500, blank=True)
     allowed_scope = models.TextField(help_text="Space-separated scopes this client may be granted.")
@@ -78,8 +80,7 @@ class IssuedToken(models.Model):
     fhir_user = models.CharField(max_length=500, blank=True)
     app_context = models.TextField(blank=True)
     need_patient_banner = models.BooleanField(default=True)
-    code = models.ForeignKey(AuthorizationCode, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="tokens")
+    code = models.ForeignKey(AuthorizationCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="tokens")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,7 @@ v2 permissions are an ordered subset of `c r u d s`; v1 `read` = `rs`, `write` =
 (the spec's "Scope equivalence" table). Granular scopes (`?param=value`) are not supported by the
 sandbox: such a scope is never granted (least privilege), the other scopes of the request still are.
 """
+
 import re
 from dataclasses import dataclass
 
@@ -13,11 +14,19 @@ V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
 CONTEXTS = ("patient", "user", "system")
 INTERACTION_PERMISSION = {"create": "c", "read": "r", "vread": "r", "update": "u", "delete": "d", "search": "s"}
 # Non-resource scopes the sandbox understands.
-LAUNCH_SCOPES = frozenset({
-    "openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter",
-    "offline_access", "online_access",
-    "introspect",  # sandbox-specific: a bearer token with it may call the introspection endpoint
-})
+LAUNCH_SCOPES = frozenset(
+    {
+        "openid",
+        "fhirUser",
+        "profile",
+        "launch",
+        "launch/patient",
+        "launch/encounter",
+        "offline_access",
+        "online_access",
+        "introspect",  # sandbox-specific: a bearer token with it may call the introspection endpoint
+    }
+)
 _RESOURCE_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)$")
 
 

@@ -1,4 +1,5 @@
 """Reads of the sandbox authorization server: clients, and patients of the sandbox FHIR store."""
+
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -61,17 +62,24 @@ def patient_summary(row: FhirResource, in_hospital: bool = False) -> PatientSumm
     source = "PhysioNet 2019" if row.resource_id.startswith(PHYSIONET_ID_PREFIX) else "Synthea"
     tags = resource.get("meta", {}).get("tag", [])
     septic = any(t.get("system") == LABEL_SYSTEM and t.get("code") == "sepsis" for t in tags)
-    return PatientSummary(id=row.resource_id, name=_display_name(resource), gender=resource.get("gender", ""),
-                          birth_date=resource.get("birthDate", ""), source=source, deceased=deceased_text(resource),
-                          septic=septic, in_hospital=in_hospital)
+    return PatientSummary(
+        id=row.resource_id,
+        name=_display_name(resource),
+        gender=resource.get("gender", ""),
+        birth_date=resource.get("birthDate", ""),
+        source=source,
+        deceased=deceased_text(resource),
+        septic=septic,
+        in_hospital=in_hospital,
+    )
 
 
 def _in_hospital(patient_ids: list[str]) -> set[str]:
     """Which of these patients have an in-progress Encounter."""
-    rows = FhirResource.objects.live().filter(resource_type="Encounter", status="in-progress",
-                                              patient_id__in=patient_ids)
+    rows = FhirResource.objects.live().filter(
+        resource_type="Encounter", status="in-progress", patient_id__in=patient_ids
+    )
     return set(rows.values_list("patient_id", flat=True))
-
 
 
 def patient_get(patient_id: str) -> PatientSummary | None:
@@ -89,8 +97,9 @@ def patient_list(*, query: str = "", offset: int = 0, limit: int = 25) -> tuple[
         rows = rows.filter(Q(resource_id__icontains=word) | Q(pk__in=named))
     total = rows.count()
     # PhysioNet ids sort first: the demo's sepsis scores need ICU vital signs.
-    ordered = sorted(rows.values_list("resource_id", flat=True),
-                     key=lambda rid: (not rid.startswith(PHYSIONET_ID_PREFIX), rid))[offset:offset + limit]
+    ordered = sorted(
+        rows.values_list("resource_id", flat=True), key=lambda rid: (not rid.startswith(PHYSIONET_ID_PREFIX), rid)
+    )[offset : offset + limit]
     page = FhirResource.objects.live().filter(resource_type="Patient", resource_id__in=ordered)
     by_id = {row.resource_id: row for row in page}
     admitted = _in_hospital(ordered)

@@ -3,6 +3,7 @@
 `access_token_issue` is also called directly by tests and the simulator (docs/architecture.md#sandbox-access-grants).
 Secrets are random 256-bit URL-safe strings; only their SHA-256 is stored.
 """
+
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,26 +47,51 @@ def _check_scope(scope: str, patient_id: str | None) -> None:
         raise ValidationFailed("Patient-level scopes need a patient_id.")
 
 
-def access_token_issue(*, client_id: str, scope: str, patient_id: str | None = None,
-                       encounter_id: str | None = None, fhir_user: str | None = None,
-                       expires_in: int = ACCESS_SECONDS) -> str:
+def access_token_issue(
+    *,
+    client_id: str,
+    scope: str,
+    patient_id: str | None = None,
+    encounter_id: str | None = None,
+    fhir_user: str | None = None,
+    expires_in: int = ACCESS_SECONDS,
+) -> str:
     """Mint an access token directly (tests and the simulator call it directly); returns the token."""
     _check_scope(scope, patient_id)
-    context = TokenContext(patient_id=patient_id or "", encounter_id=encounter_id or "",
-                           fhir_user=fhir_user or "")
-    return token_create(client_id=client_id, scope=scope, context=context, kind=IssuedToken.Kind.ACCESS,
-                        lifetime=timedelta(seconds=expires_in))
+    context = TokenContext(patient_id=patient_id or "", encounter_id=encounter_id or "", fhir_user=fhir_user or "")
+    return token_create(
+        client_id=client_id,
+        scope=scope,
+        context=context,
+        kind=IssuedToken.Kind.ACCESS,
+        lifetime=timedelta(seconds=expires_in),
+    )
 
 
-def token_create(*, client_id: str, scope: str, context: TokenContext, kind: str, lifetime: timedelta,
-                 code: AuthorizationCode | None = None) -> str:
+def token_create(
+    *,
+    client_id: str,
+    scope: str,
+    context: TokenContext,
+    kind: str,
+    lifetime: timedelta,
+    code: AuthorizationCode | None = None,
+) -> str:
     """Store a new access or refresh token (hash only) and return its value."""
     value = _secret()
     IssuedToken.objects.create(
-        token_hash=token_digest(value), kind=kind, client_id=client_id, scope=" ".join(scope_split(scope)),
-        patient_id=context.patient_id, encounter_id=context.encounter_id, fhir_user=context.fhir_user,
-        app_context=context.app_context, need_patient_banner=context.need_patient_banner,
-        code=code, expires_at=timezone.now() + lifetime)
+        token_hash=token_digest(value),
+        kind=kind,
+        client_id=client_id,
+        scope=" ".join(scope_split(scope)),
+        patient_id=context.patient_id,
+        encounter_id=context.encounter_id,
+        fhir_user=context.fhir_user,
+        app_context=context.app_context,
+        need_patient_banner=context.need_patient_banner,
+        code=code,
+        expires_at=timezone.now() + lifetime,
+    )
     return value
 
 
@@ -79,9 +105,13 @@ def launch_create(*, patient_id: str, encounter_id: str | None = None, app_conte
     if not patient_id:
         raise ValidationFailed("An EHR launch needs a patient.")
     value = _secret()
-    Launch.objects.create(value_hash=token_digest(value), patient_id=patient_id,
-                          encounter_id=encounter_id or "", app_context=app_context,
-                          expires_at=timezone.now() + timedelta(seconds=LAUNCH_SECONDS))
+    Launch.objects.create(
+        value_hash=token_digest(value),
+        patient_id=patient_id,
+        encounter_id=encounter_id or "",
+        app_context=app_context,
+        expires_at=timezone.now() + timedelta(seconds=LAUNCH_SECONDS),
+    )
     return value
 
 
@@ -96,16 +126,25 @@ def launch_consume(value: str) -> Launch | None:
     return launch
 
 
-def code_create(*, client_id: str, redirect_uri: str, scope: str, code_challenge: str, nonce: str,
-                context: TokenContext) -> str:
+def code_create(
+    *, client_id: str, redirect_uri: str, scope: str, code_challenge: str, nonce: str, context: TokenContext
+) -> str:
     """A new authorization code (2 minutes, single use) holding the PKCE challenge and context."""
     value = _secret()
     AuthorizationCode.objects.create(
-        code_hash=token_digest(value), client_id=client_id, redirect_uri=redirect_uri, scope=scope,
-        code_challenge=code_challenge, nonce=nonce, patient_id=context.patient_id,
-        encounter_id=context.encounter_id, fhir_user=context.fhir_user, app_context=context.app_context,
+        code_hash=token_digest(value),
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        code_challenge=code_challenge,
+        nonce=nonce,
+        patient_id=context.patient_id,
+        encounter_id=context.encounter_id,
+        fhir_user=context.fhir_user,
+        app_context=context.app_context,
         need_patient_banner=context.need_patient_banner,
-        expires_at=timezone.now() + timedelta(seconds=CODE_SECONDS))
+        expires_at=timezone.now() + timedelta(seconds=CODE_SECONDS),
+    )
     return value
 
 
@@ -117,7 +156,8 @@ def expired_purge(now: datetime | None = None) -> dict[str, int]:
         return {
             "sandbox_tokens": IssuedToken.objects.filter(expires_at__lt=now).delete()[0],
             "sandbox_codes": AuthorizationCode.objects.filter(expires_at__lt=now)
-                                                      .exclude(tokens__expires_at__gte=now).delete()[0],
+            .exclude(tokens__expires_at__gte=now)
+            .delete()[0],
             "sandbox_launches": Launch.objects.filter(expires_at__lt=now).delete()[0],
             "sandbox_assertions": UsedAssertion.objects.filter(expires_at__lt=now).delete()[0],
         }

@@ -1,4 +1,5 @@
 """Idempotent registration of the sandbox's OAuth clients (docs/architecture.md#demo-setup)."""
+
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -8,8 +9,9 @@ from sandbox_ehr.auth import endpoints
 from sandbox_ehr.auth.models import ClientProfile
 
 # Least privilege: the sidebar reads; write-back goes through the backend client.
-SIDEBAR_SCOPE = ("launch launch/patient launch/encounter openid fhirUser profile offline_access online_access "
-                 "patient/*.rs user/*.rs")
+SIDEBAR_SCOPE = (
+    "launch launch/patient launch/encounter openid fhirUser profile offline_access online_access patient/*.rs user/*.rs"
+)
 BACKEND_SCOPE = "system/*.rs system/*.cu introspect"
 CDS_SCOPE = "patient/*.rs"
 CDS_CLIENT_ID = "stratify-cds"
@@ -37,27 +39,62 @@ def client_specs() -> list[ClientSpec]:
     confidential, public = Application.CLIENT_CONFIDENTIAL, Application.CLIENT_PUBLIC
     jwt_auth, no_auth = ClientProfile.AuthMethod.PRIVATE_KEY_JWT, ClientProfile.AuthMethod.NONE
     return [
-        ClientSpec("stratify-sidebar", "Stratify sidebar (confidential asymmetric)", confidential, code, jwt_auth,
-                   SIDEBAR_SCOPE, callback, product_jwks),
-        ClientSpec("stratify-sidebar-public", "Stratify sidebar (public, PKCE)", public, code, no_auth,
-                   SIDEBAR_SCOPE, callback),
-        ClientSpec("stratify-backend", "Stratify backend services (write-back)", confidential, credentials,
-                   jwt_auth, BACKEND_SCOPE, "", product_jwks),
+        ClientSpec(
+            "stratify-sidebar",
+            "Stratify sidebar (confidential asymmetric)",
+            confidential,
+            code,
+            jwt_auth,
+            SIDEBAR_SCOPE,
+            callback,
+            product_jwks,
+        ),
+        ClientSpec(
+            "stratify-sidebar-public", "Stratify sidebar (public, PKCE)", public, code, no_auth, SIDEBAR_SCOPE, callback
+        ),
+        ClientSpec(
+            "stratify-backend",
+            "Stratify backend services (write-back)",
+            confidential,
+            credentials,
+            jwt_auth,
+            BACKEND_SCOPE,
+            "",
+            product_jwks,
+        ),
         # The `subject` of the fhirAuthorization the simulator hands to Stratify's CDS services.
-        ClientSpec(CDS_CLIENT_ID, "Stratify CDS services (fhirAuthorization subject)", confidential,
-                   credentials, jwt_auth, CDS_SCOPE, "", product_jwks),
+        ClientSpec(
+            CDS_CLIENT_ID,
+            "Stratify CDS services (fhirAuthorization subject)",
+            confidential,
+            credentials,
+            jwt_auth,
+            CDS_SCOPE,
+            "",
+            product_jwks,
+        ),
     ]
 
 
 @transaction.atomic
 def client_ensure(spec: ClientSpec) -> bool:
     """Create or update one client and its SMART profile; True when created."""
-    app, created = Application.objects.update_or_create(client_id=spec.client_id, defaults={
-        "name": spec.name, "client_type": spec.client_type, "authorization_grant_type": spec.grant_type,
-        "redirect_uris": spec.redirect_uris, "client_secret": "", "hash_client_secret": False,
-        "skip_authorization": True})
-    ClientProfile.objects.update_or_create(application=app, defaults={
-        "auth_method": spec.auth_method, "jwks_uri": spec.jwks_uri, "allowed_scope": spec.scope})
+    app, created = Application.objects.update_or_create(
+        client_id=spec.client_id,
+        defaults={
+            "name": spec.name,
+            "client_type": spec.client_type,
+            "authorization_grant_type": spec.grant_type,
+            "redirect_uris": spec.redirect_uris,
+            "client_secret": "",
+            "hash_client_secret": False,
+            "skip_authorization": True,
+        },
+    )
+    ClientProfile.objects.update_or_create(
+        application=app,
+        defaults={"auth_method": spec.auth_method, "jwks_uri": spec.jwks_uri, "allowed_scope": spec.scope},
+    )
     return created
 
 

@@ -3,6 +3,7 @@
 Private keys live in the database encrypted with config.keys (Fernet); the public halves are
 published as one JWKS at /sandbox/ehr/.well-known/jwks.json.
 """
+
 import time
 import uuid
 from typing import Any
@@ -33,8 +34,9 @@ def signing_key_ensure(purpose: str) -> tuple[SigningKey, bool]:
     pem = key.as_pem(private=True).decode()
     try:
         with transaction.atomic():
-            row = SigningKey.objects.create(purpose=purpose, kid=kid, alg=alg, public_jwk=public,
-                                            private_pem_encrypted=encrypt_text(pem))
+            row = SigningKey.objects.create(
+                purpose=purpose, kid=kid, alg=alg, public_jwk=public, private_pem_encrypted=encrypt_text(pem)
+            )
     except IntegrityError:  # a concurrent setup created it first
         return SigningKey.objects.get(purpose=purpose), False
     return row, True

@@ -1,4 +1,5 @@
 """Routes of sandbox_ehr.auth (mounted at /sandbox/auth/)."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from sandbox_ehr.auth import views

@@ -1,4 +1,5 @@
 """Thin views of the sandbox authorization server: discovery, authorize, patient picker, token, introspect."""
+
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -26,8 +27,13 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 def _oauth_error(exc: ApplicationError) -> JsonResponse:
     """RFC 6749 §5.2 error body (`error`, `error_description`) plus the project's message/code/extra."""
-    body = {"error": exc.code, "error_description": exc.message,
-            "message": exc.message, "code": exc.code, "extra": exc.extra}
+    body = {
+        "error": exc.code,
+        "error_description": exc.message,
+        "message": exc.message,
+        "code": exc.code,
+        "extra": exc.extra,
+    }
     return JsonResponse(body, status=exc.status_code, headers=_NO_STORE)
 
 
@@ -55,16 +61,27 @@ def authorize(request: HttpRequest) -> HttpResponse:
             return _picker(request, req)
         return HttpResponseRedirect(authorize_approve(req, context or standalone_context(req, None)))
     except AuthorizeRedirectError as exc:
-        return HttpResponseRedirect(redirect_with(exc.redirect_uri, {
-            "error": exc.code, "error_description": exc.message, "state": exc.state}))
+        return HttpResponseRedirect(
+            redirect_with(exc.redirect_uri, {"error": exc.code, "error_description": exc.message, "state": exc.state})
+        )
 
 
 def _picker(request: HttpRequest, req: AuthorizeRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
     patients, total = patient_list(query=query, limit=50)
-    return render(request, "sandbox_ehr/patient_picker.html", {
-        "signed": req.sign(), "patients": patients, "total": total, "query": query,
-        "client_id": req.client_id, "scope": req.scope, "practitioner": endpoints.practitioner_url()})
+    return render(
+        request,
+        "sandbox_ehr/patient_picker.html",
+        {
+            "signed": req.sign(),
+            "patients": patients,
+            "total": total,
+            "query": query,
+            "client_id": req.client_id,
+            "scope": req.scope,
+            "practitioner": endpoints.practitioner_url(),
+        },
+    )
 
 
 @require_POST
@@ -93,8 +110,7 @@ def _introspection_caller(request: HttpRequest) -> None:
         if "introspect" not in access_grant_for_token(header[7:].strip()).scopes:
             raise InvalidClient("This bearer token does not carry the introspect scope.")
         return
-    client_authenticate(request.POST, audiences=(endpoints.introspect_url(), endpoints.token_url()),
-                        allow_public=False)
+    client_authenticate(request.POST, audiences=(endpoints.introspect_url(), endpoints.token_url()), allow_public=False)
 
 
 @csrf_exempt  # RFC 7662: protected by client authentication or a bearer token, never by cookies.

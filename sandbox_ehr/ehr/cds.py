@@ -5,6 +5,7 @@ Clients"): the JWT is signed with the sandbox ES384 key (kid in the header), iss
 aud = the absolute service URL, 5-minute exp, a fresh jti. All calls go over real HTTP to
 PUBLIC_BASE_URL; prefetch is fetched from the sandbox FHIR server through fhirapp.client.
 """
+
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,8 +61,9 @@ def _error_message(response: requests.Response) -> str:
 
 def services_discover() -> list[dict[str, Any]]:
     """GET {PUBLIC_BASE_URL}/cds-services; raises requests.RequestException or ValueError."""
-    response = requests.get(f"{endpoints.public_base()}/cds-services", timeout=CALL_TIMEOUT,
-                            headers={"Accept": "application/json"})
+    response = requests.get(
+        f"{endpoints.public_base()}/cds-services", timeout=CALL_TIMEOUT, headers={"Accept": "application/json"}
+    )
     if response.status_code != 200:
         raise ValueError(f"discovery answered {_error_message(response)}")
     services = response.json().get("services")
@@ -86,16 +88,29 @@ def prefetch_build(templates: dict[str, str], context: dict[str, Any], client: F
 
 def fhir_authorization(patient_id: str) -> dict[str, Any]:
     """A bearer token for the service, limited to this patient's compartment, read/search only."""
-    token = access_token_issue(client_id=CDS_CLIENT_ID, scope=FHIR_AUTH_SCOPE, patient_id=patient_id,
-                               fhir_user=endpoints.practitioner_url(), expires_in=FHIR_AUTH_SECONDS)
-    return {"access_token": token, "token_type": "Bearer", "expires_in": FHIR_AUTH_SECONDS,
-            "scope": FHIR_AUTH_SCOPE, "subject": CDS_CLIENT_ID}
+    token = access_token_issue(
+        client_id=CDS_CLIENT_ID,
+        scope=FHIR_AUTH_SCOPE,
+        patient_id=patient_id,
+        fhir_user=endpoints.practitioner_url(),
+        expires_in=FHIR_AUTH_SECONDS,
+    )
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": FHIR_AUTH_SECONDS,
+        "scope": FHIR_AUTH_SCOPE,
+        "subject": CDS_CLIENT_ID,
+    }
 
 
 def client_jwt(service_url: str) -> str:
     """The CDS client JWT for one call (ES384, kid header)."""
-    return jwt_sign(SigningKey.Purpose.CDS_CLIENT, {"iss": endpoints.ehr_issuer(), "sub": SIMULATOR_CLIENT_ID,
-                                                    "aud": service_url}, lifetime=300)
+    return jwt_sign(
+        SigningKey.Purpose.CDS_CLIENT,
+        {"iss": endpoints.ehr_issuer(), "sub": SIMULATOR_CLIENT_ID, "aud": service_url},
+        lifetime=300,
+    )
 
 
 def _call(hook: str, service: dict[str, Any], context: dict[str, Any], fhir: FhirClient) -> ServiceOutcome:
@@ -108,12 +123,21 @@ def _call(hook: str, service: dict[str, Any], context: dict[str, Any], fhir: Fhi
         prefetch = {}
         outcome.error = f"Prefetch failed ({exc.message}); the service was called without it. "
     outcome.prefetched = sorted(prefetch)
-    body: dict[str, Any] = {"hook": hook, "hookInstance": str(uuid.uuid4()), "fhirServer": endpoints.fhir_base(),
-            "fhirAuthorization": fhir_authorization(context["patientId"]), "context": context,
-            "prefetch": prefetch}
+    body: dict[str, Any] = {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": endpoints.fhir_base(),
+        "fhirAuthorization": fhir_authorization(context["patientId"]),
+        "context": context,
+        "prefetch": prefetch,
+    }
     try:
-        response = requests.post(url, json=body, timeout=CALL_TIMEOUT,
-                                 headers={"Authorization": f"Bearer {client_jwt(url)}", "Accept": "application/json"})
+        response = requests.post(
+            url,
+            json=body,
+            timeout=CALL_TIMEOUT,
+            headers={"Authorization": f"Bearer {client_jwt(url)}", "Accept": "application/json"},
+        )
     except requests.RequestException as exc:
         outcome.error += f"The service could not be reached ({type(exc).__name__})."
         return outcome

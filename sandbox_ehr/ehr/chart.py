@@ -1,4 +1,5 @@
 """What the simulator's chart shows, read over HTTP from the sandbox FHIR server like any FHIR client."""
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +32,14 @@ class Chart:
 
 def ehr_fhir_client() -> FhirClient:
     """A client for the sandbox FHIR server with the sandbox clinician's (user-level, read-only) token."""
-    token = access_token_issue(client_id=EHR_CLIENT_ID, scope="user/*.rs", fhir_user=endpoints.practitioner_url(),
-                               expires_in=600)
+    token = access_token_issue(
+        client_id=EHR_CLIENT_ID, scope="user/*.rs", fhir_user=endpoints.practitioner_url(), expires_in=600
+    )
     return FhirClient(endpoints.fhir_base(), token, timeout=10.0)
 
 
 def _quantity(quantity: Any) -> str | None:
-    """"98.6 %"-style text of a Quantity, at most 4 significant digits (Synthea writes 15)."""
+    """ "98.6 %"-style text of a Quantity, at most 4 significant digits (Synthea writes 15)."""
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
         return None
     return f"{quantity['value']:.4g} {quantity.get('unit') or quantity.get('code') or ''}".strip()
@@ -80,8 +82,9 @@ def chart_load(client: FhirClient, patient_id: str) -> Chart:
     chart = Chart()
     try:
         chart.encounter = current_encounter(client, patient_id)
-        vitals = client.search_url(f"Observation?patient={patient_id}&category=vital-signs&_sort=-date"
-                                   f"&_count={VITALS_SHOWN}")
+        vitals = client.search_url(
+            f"Observation?patient={patient_id}&category=vital-signs&_sort=-date&_count={VITALS_SHOWN}"
+        )
         chart.vitals = [_vital(e["resource"]) for e in vitals.get("entry", []) if "resource" in e]
     except UpstreamFhirError as exc:
         chart.error = f"The sandbox FHIR server could not be read: {exc.message}"
@@ -110,4 +113,3 @@ def discharge_refusal(encounter: dict[str, Any] | None, *, patient_id: str, dece
     if (encounter.get("class") or {}).get("code") not in INPATIENT_CLASSES:
         return f"Encounter {encounter.get('id')} is not an inpatient stay."
     return ""
-

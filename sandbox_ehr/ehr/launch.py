@@ -1,4 +1,5 @@
 """EHR launch from the simulator: bind a launch value to the chart's context and build the app URL."""
+
 from urllib.parse import urlencode, urlsplit
 
 from config.errors import ValidationFailed
@@ -16,8 +17,10 @@ def _check_app_url(url: str) -> None:
     base = urlsplit(endpoints.public_base())
     target = urlsplit(url)
     if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-        raise ValidationFailed("The sandbox EHR only launches apps served from PUBLIC_BASE_URL.",
-                               extra={"hint": f"Expected a URL under {endpoints.public_base()}."})
+        raise ValidationFailed(
+            "The sandbox EHR only launches apps served from PUBLIC_BASE_URL.",
+            extra={"hint": f"Expected a URL under {endpoints.public_base()}."},
+        )
 
 
 def ehr_launch_url(*, app_url: str, patient_id: str, encounter_id: str | None, app_context: str = "") -> str:

@@ -6,6 +6,7 @@ separator row, body rows; `\\|` is a literal pipe), **bold**, *italic*, `code` a
 with http(s) targets only (opened with rel="noopener noreferrer"). Table cells go through the same
 escaping as every other text.
 """
+
 import re
 
 from django.utils.html import escape
@@ -23,8 +24,9 @@ _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 def _inline(text: str) -> str:
     html: str = str(escape(text))
-    html = _LINK.sub(lambda m: f'<a href="{m.group(2)}" target="_blank" rel="noopener noreferrer">{m.group(1)}</a>',
-                     html)
+    html = _LINK.sub(
+        lambda m: f'<a href="{m.group(2)}" target="_blank" rel="noopener noreferrer">{m.group(1)}</a>', html
+    )
     html = _CODE.sub(r"<code>\1</code>", html)
     html = _BOLD.sub(r"<strong>\1</strong>", html)
     return _ITALIC.sub(r"<em>\1</em>", html)

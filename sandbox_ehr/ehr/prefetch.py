@@ -6,6 +6,7 @@ draft's simple FHIRPath date tokens `{{today()}}`, `{{now()}}` with `± N unit` 
 `{{today() - 90 days}}`; `{{today}}` is accepted too). A template whose token has no value is not
 prefetched (the service may fetch it itself with fhirAuthorization).
 """
+
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,12 @@ from urllib.parse import quote
 _TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _DATE = re.compile(r"^(today|now)(?:\(\))?(?:\s*([+-])\s*(\d+)\s*(\w+))?$")
 _UNITS = {"year": 365, "month": 30, "week": 7, "day": 1}
-_USER_TOKENS = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": "PractitionerRole",
-                "userPatientId": "Patient", "userRelatedPersonId": "RelatedPerson"}
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
 
 
 def _delta(amount: int, unit: str) -> timedelta:

@@ -3,6 +3,7 @@
 SMART App Launch 2.x "Styling" (https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html#styling):
 colours and font taken from the simulator's own stylesheet (static/css/stratify.css).
 """
+
 from typing import Any
 
 SMART_STYLE: dict[str, Any] = {

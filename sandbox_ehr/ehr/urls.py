@@ -1,4 +1,5 @@
 """Routes of sandbox_ehr.ehr (mounted at /sandbox/ehr/)."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from sandbox_ehr.ehr import views

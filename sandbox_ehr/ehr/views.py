@@ -1,4 +1,5 @@
 """Thin views of the EHR simulator: patient list, chart (with CDS cards), discharge, launch, JWKS, SMART style."""
+
 import re
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -24,9 +25,18 @@ def patients(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     page = max(1, int(request.GET.get("page", "1"))) if request.GET.get("page", "1").isdigit() else 1
     rows, total = patient_list(query=query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    return render(request, "sandbox_ehr/patients.html", {
-        "patients": rows, "total": total, "query": query, "page": page,
-        "has_next": page * PAGE_SIZE < total, "has_prev": page > 1})
+    return render(
+        request,
+        "sandbox_ehr/patients.html",
+        {
+            "patients": rows,
+            "total": total,
+            "query": query,
+            "page": page,
+            "has_next": page * PAGE_SIZE < total,
+            "has_prev": page > 1,
+        },
+    )
 
 
 def _patient_or_404(patient_id: str) -> PatientSummary:
@@ -36,19 +46,31 @@ def _patient_or_404(patient_id: str) -> PatientSummary:
     return patient
 
 
-def _chart_page(request: HttpRequest, patient: PatientSummary, hook_name: str,
-                encounter_id: str | None = None) -> HttpResponse:
+def _chart_page(
+    request: HttpRequest, patient: PatientSummary, hook_name: str, encounter_id: str | None = None
+) -> HttpResponse:
     """Read the chart, fire `hook_name` for its encounter (or the one given) and render the page with the cards."""
     client = ehr_fhir_client()
     data = chart_load(client, patient.id)
     encounter_id = encounter_id or (data.encounter or {}).get("id")
     # A deceased patient's chart asks for no risk scores: one note instead of a "not scored" card per service.
-    hook = None if patient.deceased else hook_fire(
-        hook_name, hook_context(patient_id=patient.id, encounter_id=encounter_id), fhir=client)
-    return render(request, "sandbox_ehr/chart.html", {
-        "patient": patient, "chart": data, "encounter_id": encounter_id, "hook": hook,
-        "discharge_refusal": discharge_refusal(data.encounter, patient_id=patient.id, deceased=patient.deceased),
-        "app_url": default_app_url()})
+    hook = (
+        None
+        if patient.deceased
+        else hook_fire(hook_name, hook_context(patient_id=patient.id, encounter_id=encounter_id), fhir=client)
+    )
+    return render(
+        request,
+        "sandbox_ehr/chart.html",
+        {
+            "patient": patient,
+            "chart": data,
+            "encounter_id": encounter_id,
+            "hook": hook,
+            "discharge_refusal": discharge_refusal(data.encounter, patient_id=patient.id, deceased=patient.deceased),
+            "app_url": default_app_url(),
+        },
+    )
 
 
 @require_GET
@@ -67,17 +89,20 @@ def discharge(request: HttpRequest, patient_id: str) -> HttpResponse:
     patient = _patient_or_404(patient_id)
     encounter_id = request.POST.get("encounter", "").strip()
     if not FHIR_ID.match(encounter_id):
-        raise ValidationFailed("Discharge needs the id of the encounter to discharge.",
-                               extra={"hint": "Open the chart again and use its Discharge button."})
+        raise ValidationFailed(
+            "Discharge needs the id of the encounter to discharge.",
+            extra={"hint": "Open the chart again and use its Discharge button."},
+        )
     try:
         encounter = ehr_fhir_client().read("Encounter", encounter_id)
     except UpstreamFhirError:
         encounter = None
     refusal = discharge_refusal(encounter, patient_id=patient.id, deceased=patient.deceased)
     if refusal:
-        raise ValidationFailed(f"Nothing to discharge: {refusal}",
-                               extra={"hint": "Discharge is for an in-progress inpatient encounter of a living "
-                                              "patient."})
+        raise ValidationFailed(
+            f"Nothing to discharge: {refusal}",
+            extra={"hint": "Discharge is for an in-progress inpatient encounter of a living patient."},
+        )
     return _chart_page(request, patient, ENCOUNTER_DISCHARGE, encounter_id)
 
 
@@ -85,17 +110,21 @@ def discharge(request: HttpRequest, patient_id: str) -> HttpResponse:
 def launch(request: HttpRequest, patient_id: str) -> HttpResponse:
     """EHR launch into the sidebar frame: a new launch value, then the app's launch URL (the form targets the frame)."""
     _patient_or_404(patient_id)
-    url = ehr_launch_url(app_url=request.POST.get("url", "") or default_app_url(), patient_id=patient_id,
-                         encounter_id=request.POST.get("encounter") or None,
-                         app_context=request.POST.get("app_context", ""))
+    url = ehr_launch_url(
+        app_url=request.POST.get("url", "") or default_app_url(),
+        patient_id=patient_id,
+        encounter_id=request.POST.get("encounter") or None,
+        app_context=request.POST.get("app_context", ""),
+    )
     return HttpResponseRedirect(url)
 
 
 @require_GET
 def jwks(request: HttpRequest) -> JsonResponse:
     """Public keys of the sandbox: the CDS-client ES384 key and the id_token RS256 key."""
-    return JsonResponse(sandbox_jwks(), headers={"Cache-Control": "public, max-age=300",
-                                                 "Access-Control-Allow-Origin": "*"})
+    return JsonResponse(
+        sandbox_jwks(), headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+    )
 
 
 @require_GET

@@ -1,4 +1,5 @@
 """App configuration for sandbox_ehr.fhir."""
+
 from django.apps import AppConfig
 
 

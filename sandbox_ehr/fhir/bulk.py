@@ -5,6 +5,7 @@ itself runs as a Celery task (`sandbox_ehr.fhir.bulk_export`); this module valid
 reads jobs. Parameters this server does not support (`_typeFilter`, `patient`, `_elements`,
 `includeAssociatedData`) are refused with 400 rather than silently ignored (the spec's `handling=strict`).
 """
+
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -27,8 +28,18 @@ from sandbox_ehr.fhir.validation import resource_type_check
 OUTPUT_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
 SUPPORTED_PARAMS = frozenset({"_outputFormat", "_type", "_since"})
 # Patient-compartment types exported by Patient- and Group-level requests when `_type` is absent.
-PATIENT_TYPES = ("Patient", "Encounter", "Observation", "Condition", "MedicationRequest", "Procedure",
-                 "AllergyIntolerance", "Immunization", "DiagnosticReport", "CarePlan")
+PATIENT_TYPES = (
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "Procedure",
+    "AllergyIntolerance",
+    "Immunization",
+    "DiagnosticReport",
+    "CarePlan",
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +52,9 @@ class KickOff:
     since: datetime | None
 
 
-def export_request_parse(*, level: str, group_id: str, params: list[tuple[str, str]], prefer: str,
-                         accept: str) -> KickOff:
+def export_request_parse(
+    *, level: str, group_id: str, params: list[tuple[str, str]], prefer: str, accept: str
+) -> KickOff:
     """Validate the kick-off's headers and parameters (400 naming the problem)."""
     if "respond-async" not in prefer:
         raise ValidationFailed("Bulk export needs the header 'Prefer: respond-async'.")
@@ -50,8 +62,10 @@ def export_request_parse(*, level: str, group_id: str, params: list[tuple[str, s
         raise ValidationFailed("Bulk export answers in application/fhir+json; set Accept to it.")
     unsupported = sorted({name for name, _ in params if name not in SUPPORTED_PARAMS})
     if unsupported:
-        raise UnsupportedSearch(f"This server does not support the $export parameter(s) {', '.join(unsupported)}.",
-                                extra={"parameters": unsupported})
+        raise UnsupportedSearch(
+            f"This server does not support the $export parameter(s) {', '.join(unsupported)}.",
+            extra={"parameters": unsupported},
+        )
     values = dict(params)
     _output_format_check(values.get("_outputFormat", "application/fhir+ndjson"))
     return KickOff(level, group_id, _types(values.get("_type", ""), level), _since(values.get("_since")))
@@ -88,8 +102,9 @@ def _since(value: str | None) -> datetime | None:
 def export_access_require(grant: Grant | None, types: tuple[str, ...]) -> None:
     """System-level read scopes (SMART Backend Services) for every exported type; 403 otherwise."""
     if grant is not None and grant.patient_id:
-        raise PermissionDenied("Bulk export needs a system-level token (SMART Backend Services), "
-                               "not a patient-level one.")
+        raise PermissionDenied(
+            "Bulk export needs a system-level token (SMART Backend Services), not a patient-level one."
+        )
     for rtype in types:
         scope_require(grant, rtype, "read")
 
@@ -99,9 +114,15 @@ def export_job_create(*, kick_off: KickOff, client_id: str, request_url: str) ->
     if kick_off.level == BulkExportJob.Level.GROUP:
         group_members(kick_off.group_id)  # 404 now rather than a failed job later
     job = BulkExportJob.objects.create(
-        id=uuid.uuid4(), client_id=client_id, level=kick_off.level, group_id=kick_off.group_id,
-        types=list(kick_off.types), since=kick_off.since, request_url=request_url,
-        transaction_time=timezone.now())
+        id=uuid.uuid4(),
+        client_id=client_id,
+        level=kick_off.level,
+        group_id=kick_off.group_id,
+        types=list(kick_off.types),
+        since=kick_off.since,
+        request_url=request_url,
+        transaction_time=timezone.now(),
+    )
     transaction.on_commit(lambda: bulk_export.delay(str(job.id)))
     return job
 
@@ -127,12 +148,18 @@ def export_job_cancel(job: BulkExportJob) -> None:
 
 def export_manifest(job: BulkExportJob, *, files_base: str) -> dict[str, Any]:
     """The completion manifest (spec "Response - Complete Status")."""
+
     def entry(item: dict[str, Any]) -> dict[str, Any]:
         out = {"type": item["type"], "url": f"{files_base}/{job.id}/{item['file']}"}
         return {**out, "count": item["count"]} if "count" in item else out
-    return {"transactionTime": job.transaction_time.isoformat().replace("+00:00", "Z"),
-            "request": job.request_url, "requiresAccessToken": True,
-            "output": [entry(i) for i in job.output], "error": [entry(i) for i in job.error]}
+
+    return {
+        "transactionTime": job.transaction_time.isoformat().replace("+00:00", "Z"),
+        "request": job.request_url,
+        "requiresAccessToken": True,
+        "output": [entry(i) for i in job.output],
+        "error": [entry(i) for i in job.error],
+    }
 
 
 def export_file_path(job: BulkExportJob, name: str) -> Path:

@@ -3,6 +3,7 @@
 HL7 FHIR Bulk Data Access 2.0.0: https://hl7.org/fhir/uv/bulkdata/STU2/export.html. Every view goes through
 the FHIR server's `fhir_endpoint` (bearer token, faults, OperationOutcome errors, logging).
 """
+
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
@@ -18,15 +19,23 @@ NDJSON = "application/fhir+ndjson"
 
 def _kick_off(request: HttpRequest, grant: Grant | None, level: str, group_id: str = "") -> HttpResponse:
     params = [(k, v) for k, values in request.GET.lists() for v in values]
-    kick_off = bulk.export_request_parse(level=level, group_id=group_id, params=params,
-                                         prefer=request.headers.get("Prefer", ""),
-                                         accept=request.headers.get("Accept", ""))
+    kick_off = bulk.export_request_parse(
+        level=level,
+        group_id=group_id,
+        params=params,
+        prefer=request.headers.get("Prefer", ""),
+        accept=request.headers.get("Accept", ""),
+    )
     bulk.export_access_require(grant, kick_off.types)
-    job = bulk.export_job_create(kick_off=kick_off, client_id=getattr(grant, "client_id", ""),
-                                 request_url=request.build_absolute_uri())
+    job = bulk.export_job_create(
+        kick_off=kick_off, client_id=getattr(grant, "client_id", ""), request_url=request.build_absolute_uri()
+    )
     status_url = request.build_absolute_uri(reverse("sandbox_fhir:export_status", args=[job.id]))
-    return fhir_json(operation_outcome("Export accepted.", code="informational", severity="information"),
-                     status=202, headers={"Content-Location": status_url})
+    return fhir_json(
+        operation_outcome("Export accepted.", code="informational", severity="information"),
+        status=202,
+        headers={"Content-Location": status_url},
+    )
 
 
 @fhir_endpoint("GET")
@@ -53,14 +62,18 @@ def export_status(request: HttpRequest, grant: Grant | None, job_id: str) -> Htt
     job = bulk.export_job_get(job_id, grant)
     if request.method == "DELETE":
         bulk.export_job_cancel(job)
-        return fhir_json(operation_outcome("Export cancelled.", code="informational", severity="information"),
-                         status=202)
+        return fhir_json(
+            operation_outcome("Export cancelled.", code="informational", severity="information"), status=202
+        )
     if job.status == BulkExportJob.Status.FAILED:
-        return fhir_json(operation_outcome(job.message or "The export failed.", code="exception",
-                                           severity="fatal"), status=500)
+        return fhir_json(
+            operation_outcome(job.message or "The export failed.", code="exception", severity="fatal"), status=500
+        )
     if job.status != BulkExportJob.Status.COMPLETED:
-        return HttpResponse(status=202, headers={"X-Progress": job.progress or "queued",
-                                                 "Retry-After": str(settings.SANDBOX_BULK_RETRY_AFTER)})
+        return HttpResponse(
+            status=202,
+            headers={"X-Progress": job.progress or "queued", "Retry-After": str(settings.SANDBOX_BULK_RETRY_AFTER)},
+        )
     files_base = f"{base_url(request)}/$export-files"
     return fhir_json(bulk.export_manifest(job, files_base=files_base), headers={"Content-Type": "application/json"})
 

@@ -5,6 +5,7 @@ at the job's transactionTime (last updated at or before it), changed after `_sin
 Group's or every patient's compartment for Group- and Patient-level requests. The job is re-read between
 types, so a DELETE on the status URL stops it.
 """
+
 import uuid
 from pathlib import Path
 
@@ -61,13 +62,15 @@ def export_run(job_id: str) -> BulkExportJob | None:
 def export_fail(job_id: str, message: str) -> None:
     """Mark a job failed (the status URL then answers 500 with an OperationOutcome)."""
     BulkExportJob.objects.filter(id=job_id).exclude(status=BulkExportJob.Status.CANCELLED).update(
-        status=BulkExportJob.Status.FAILED, message=message[:2000], finished_at=timezone.now())
+        status=BulkExportJob.Status.FAILED, message=message[:2000], finished_at=timezone.now()
+    )
 
 
 def _status(job: BulkExportJob, status: str, progress: str) -> None:
     job.status, job.progress = status, progress
     BulkExportJob.objects.filter(id=job.id).exclude(status=BulkExportJob.Status.CANCELLED).update(
-        status=status, progress=progress)
+        status=status, progress=progress
+    )
 
 
 def _cancelled(job: BulkExportJob) -> bool:

@@ -8,6 +8,7 @@ are applied to the current versions, `urn:uuid:` and other fullUrl references ar
 everything back and answers one OperationOutcome. A batch runs each entry on its own and reports each
 entry's outcome. A DELETE entry answers "204 No Content" like DELETE [type]/[id], whether or not it deleted.
 """
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def _at_entry(index: int) -> Iterator[None]:
 def _relative(url: str, base_url: str) -> str:
     url = url.strip()
     if url.startswith(base_url + "/"):
-        url = url[len(base_url) + 1:]
+        url = url[len(base_url) + 1 :]
     return url.lstrip("/")
 
 
@@ -104,17 +105,24 @@ def _plan(index: int, entry: Any, grant: Grant | None, base_url: str) -> Planned
     if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
         raise InvalidResource("Every entry needs request.method and request.url.")
     method = str(request["method"]).upper()
-    planned = Planned(index=index, method=method, full_url=str(entry.get("fullUrl") or ""),
-                      url=_relative(str(request["url"]), base_url))
+    planned = Planned(
+        index=index,
+        method=method,
+        full_url=str(entry.get("fullUrl") or ""),
+        url=_relative(str(request["url"]), base_url),
+    )
     if method == "GET":
         return planned
     if method not in ("POST", "PUT", "PATCH", "DELETE"):
-        raise UnsupportedInteraction(f"The method {method} is not supported in Bundles "
-                                     "(GET, POST, PUT, PATCH, DELETE are).")
+        raise UnsupportedInteraction(
+            f"The method {method} is not supported in Bundles (GET, POST, PUT, PATCH, DELETE are)."
+        )
     path = planned.url.split("?", 1)
     if len(path) > 1:
-        raise UnsupportedInteraction("Conditional update/create/delete/patch by URL query is not supported"
-                                     " (use ifNoneExist for a conditional create).")
+        raise UnsupportedInteraction(
+            "Conditional update/create/delete/patch by URL query is not supported"
+            " (use ifNoneExist for a conditional create)."
+        )
     parts = path[0].split("/")
     if (method == "POST" and len(parts) != 1) or (method != "POST" and len(parts) != 2):
         raise InvalidResource(f"'{planned.url}' is not a valid {method} URL.")
@@ -138,8 +146,13 @@ def _plan(index: int, entry: Any, grant: Grant | None, base_url: str) -> Planned
 def _prepare(planned: Planned, mapping: dict[str, str], grant: Grant | None) -> None:
     """The resource to store: a PATCH applied to the current version, validated, references rewritten."""
     if planned.method == "PATCH":
-        write = patched_write(resource_type=planned.resource_type, resource_id=planned.resource_id,
-                              operations=planned.patch or [], grant=grant, if_match=planned.if_match)
+        write = patched_write(
+            resource_type=planned.resource_type,
+            resource_id=planned.resource_id,
+            operations=planned.patch or [],
+            grant=grant,
+            if_match=planned.if_match,
+        )
         planned.resource, planned.if_match = write.resource, write.if_match
     resource_validate(planned.resource)  # first: it also bounds the nesting rewrite_references recurses into
     planned.resource = rewrite_references(planned.resource, mapping)
@@ -149,10 +162,12 @@ def _write_response(stored: Stored, base_url: str, representation: bool) -> dict
     key = f"{stored.resource_type}/{stored.resource_id}"
     entry: dict[str, Any] = {
         "fullUrl": f"{base_url}/{key}",
-        "response": {"status": _STATUS_TEXT[201 if stored.created else 200],
-                     "location": f"{key}/_history/{stored.version_id}",
-                     "etag": f'W/"{stored.version_id}"',
-                     "lastModified": stored.last_updated.isoformat().replace("+00:00", "Z")},
+        "response": {
+            "status": _STATUS_TEXT[201 if stored.created else 200],
+            "location": f"{key}/_history/{stored.version_id}",
+            "etag": f'W/"{stored.version_id}"',
+            "lastModified": stored.last_updated.isoformat().replace("+00:00", "Z"),
+        },
     }
     if representation:
         entry["resource"] = stored.resource
@@ -178,8 +193,10 @@ def _unique_targets(plans: list[Planned]) -> None:
     for p in plans:
         key = (p.resource_type, p.resource_id)
         if p.method != "GET" and not p.matched and key in seen:
-            raise InvalidResource(f"Bundle entry {p.index}: {key[0]}/{key[1]} appears more than once in the "
-                                  "transaction.", extra={"entry": p.index})
+            raise InvalidResource(
+                f"Bundle entry {p.index}: {key[0]}/{key[1]} appears more than once in the transaction.",
+                extra={"entry": p.index},
+            )
         seen.add(key)
 
 
@@ -191,10 +208,14 @@ def _get_response(planned: Planned, grant: Grant | None, base_url: str) -> dict[
         body = resource_search(grant=grant, resource_type=parts[0], params=parse_qsl(query), base_url=base_url)
         return {"resource": orjson.loads(body), "response": {"status": "200 OK"}}
     if len(parts) in (2, 4) and (len(parts) == 2 or parts[2] == "_history"):
-        row, content = resource_read(grant=grant, resource_type=parts[0], resource_id=parts[1],
-                                     version_id=parts[3] if len(parts) == 4 else None)
-        return {"fullUrl": f"{base_url}/{parts[0]}/{parts[1]}", "resource": orjson.loads(content),
-                "response": {"status": "200 OK", "etag": f'W/"{row.version_id}"'}}
+        row, content = resource_read(
+            grant=grant, resource_type=parts[0], resource_id=parts[1], version_id=parts[3] if len(parts) == 4 else None
+        )
+        return {
+            "fullUrl": f"{base_url}/{parts[0]}/{parts[1]}",
+            "resource": orjson.loads(content),
+            "response": {"status": "200 OK", "etag": f'W/"{row.version_id}"'},
+        }
     raise UnsupportedInteraction(f"GET {urlsplit(planned.url).path} is not supported in Bundles.")
 
 
@@ -222,8 +243,13 @@ def _transaction(entries: list[Any], grant: Grant | None, base_url: str, represe
                 with _at_entry(p.index):
                     _prepare(p, mapping, grant)
         to_store = [p for p in writes if not p.matched]
-        stored = dict(zip([p.index for p in to_store],
-                          resources_store([Write(p.resource or {}, p.if_match) for p in to_store]), strict=True))
+        stored = dict(
+            zip(
+                [p.index for p in to_store],
+                resources_store([Write(p.resource or {}, p.if_match) for p in to_store]),
+                strict=True,
+            )
+        )
         stored_check(list(stored.values()), grant)
         for p in plans:
             if p.method == "DELETE":
@@ -233,19 +259,29 @@ def _transaction(entries: list[Any], grant: Grant | None, base_url: str, represe
     return [responses[i] for i in range(len(plans))]
 
 
-def _planned_response(p: Planned, stored: Stored | None, grant: Grant | None, base_url: str,
-                      representation: bool) -> dict[str, Any]:
+def _planned_response(
+    p: Planned, stored: Stored | None, grant: Grant | None, base_url: str, representation: bool
+) -> dict[str, Any]:
     if p.method == "GET":
         return _get_response(p, grant, base_url)
     if stored is None:  # conditional create matched: answer with the existing resource
         row, content = resource_read(grant=grant, resource_type=p.resource_type, resource_id=p.resource_id)
-        stored = Stored(row.resource_type, row.resource_id, row.version_id, row.last_updated, content,
-                        created=False, changed=False, patient_id=row.patient_id)
+        stored = Stored(
+            row.resource_type,
+            row.resource_id,
+            row.version_id,
+            row.last_updated,
+            content,
+            created=False,
+            changed=False,
+            patient_id=row.patient_id,
+        )
     return _write_response(stored, base_url, representation)
 
 
-def _batch_entry(i: int, entry: Any, mapping: dict[str, str], grant: Grant | None, base_url: str,
-                 representation: bool) -> dict[str, Any]:
+def _batch_entry(
+    i: int, entry: Any, mapping: dict[str, str], grant: Grant | None, base_url: str, representation: bool
+) -> dict[str, Any]:
     with transaction.atomic(), _at_entry(i):
         p = _plan(i, entry, grant, base_url)
         if p.method == "DELETE":
@@ -276,8 +312,11 @@ def bundle_process(*, bundle: Any, grant: Grant | None, base_url: str, represent
     kind = bundle["type"]
     entries = bundle.get("entry") or []
     process = _transaction if kind == "transaction" else _batch
-    return {"resourceType": "Bundle", "type": f"{kind}-response",
-            "entry": process(entries, grant, base_url, representation)}
+    return {
+        "resourceType": "Bundle",
+        "type": f"{kind}-response",
+        "entry": process(entries, grant, base_url, representation),
+    }
 
 
 def resource_validate_bundle(bundle: Any) -> None:

@@ -4,28 +4,53 @@ Security per SMART App Launch: the `oauth-uris` extension names the authorize an
 (http://hl7.org/fhir/smart-app-launch/conformance.html) and the service is coded SMART-on-FHIR
 (http://terminology.hl7.org/CodeSystem/restful-security-service).
 """
+
 from typing import Any
 
 from sandbox_ehr.fhir.params import RESULT_PARAMS, SEARCH_PARAMS, include_values, revinclude_values
 
-_KIND_TYPE = {"token": "token", "reference": "reference", "string": "string", "date": "date",
-              "patient": "reference", "status": "token"}
+_KIND_TYPE = {
+    "token": "token",
+    "reference": "reference",
+    "string": "string",
+    "date": "date",
+    "patient": "reference",
+    "status": "token",
+}
 # Types stored and readable (e.g. from the Synthea bundles) but not searchable.
-STORED_ONLY_TYPES = ("AllergyIntolerance", "CarePlan", "Claim", "DiagnosticReport", "ExplanationOfBenefit",
-                     "Goal", "ImagingStudy", "Immunization", "Organization", "Practitioner")
+STORED_ONLY_TYPES = (
+    "AllergyIntolerance",
+    "CarePlan",
+    "Claim",
+    "DiagnosticReport",
+    "ExplanationOfBenefit",
+    "Goal",
+    "ImagingStudy",
+    "Immunization",
+    "Organization",
+    "Practitioner",
+)
 _WRITE = [{"code": c} for c in ("read", "vread", "create", "update", "patch", "delete")]
 
 
 def _resource_entry(resource_type: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"type": resource_type, "versioning": "versioned", "readHistory": True,
-                             "updateCreate": True, "conditionalCreate": True, "conditionalDelete": "not-supported",
-                             "interaction": list(_WRITE)}
+    entry: dict[str, Any] = {
+        "type": resource_type,
+        "versioning": "versioned",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalDelete": "not-supported",
+        "interaction": list(_WRITE),
+    }
     params = SEARCH_PARAMS.get(resource_type)
     if params:
         entry["interaction"].append({"code": "search-type"})
         entry["searchParam"] = [{"name": n, "type": _KIND_TYPE[p.kind]} for n, p in params.items()]
-        entry["searchParam"] += [{"name": n, "type": "token" if n == "_id" else "number"}
-                                 for n in sorted(RESULT_PARAMS - {"_offset", "_sort", "_format"})]
+        entry["searchParam"] += [
+            {"name": n, "type": "token" if n == "_id" else "number"}
+            for n in sorted(RESULT_PARAMS - {"_offset", "_sort", "_format"})
+        ]
         if include_values(resource_type):
             entry["searchInclude"] = include_values(resource_type)
         entry["searchRevInclude"] = revinclude_values(resource_type)
@@ -43,21 +68,35 @@ def capability_statement(*, base_url: str, auth_base_url: str, software_version:
         "implementation": {"description": "Development sandbox EHR (synthetic data only)", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "rest": [{
-            "mode": "server",
-            "security": {
-                "cors": False,
-                "service": [{"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                    "code": "SMART-on-FHIR"}], "text": "OAuth2 using SMART-on-FHIR profile"}],
-                "extension": [{
-                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                    "extension": [{"url": "authorize", "valueUri": f"{auth_base_url}/authorize"},
-                                  {"url": "token", "valueUri": f"{auth_base_url}/token"},
-                                  {"url": "introspect", "valueUri": f"{auth_base_url}/introspect"}],
-                }],
-            },
-            "resource": [_resource_entry(t) for t in sorted((*SEARCH_PARAMS, *STORED_ONLY_TYPES))],
-            "interaction": [{"code": "transaction"}, {"code": "batch"}],
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ],
+                            "text": "OAuth2 using SMART-on-FHIR profile",
+                        }
+                    ],
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [
+                                {"url": "authorize", "valueUri": f"{auth_base_url}/authorize"},
+                                {"url": "token", "valueUri": f"{auth_base_url}/token"},
+                                {"url": "introspect", "valueUri": f"{auth_base_url}/introspect"},
+                            ],
+                        }
+                    ],
+                },
+                "resource": [_resource_entry(t) for t in sorted((*SEARCH_PARAMS, *STORED_ONLY_TYPES))],
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            }
+        ],
     }

@@ -4,6 +4,7 @@ FHIR R4 search.html#date: "the date parameter format is yyyy-mm-ddThh:mm:ss[Z|(+
 value of lower precision stands for the whole interval it names; values without a zone are read
 as UTC here (the spec leaves the zone to the server when none is given).
 """
+
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
@@ -39,8 +40,16 @@ def date_range(text: str) -> tuple[datetime, datetime]:
         if g["H"] is not None:
             tz = _zone(g["tz"])
             micro = int(round(float(g["f"]) * 1_000_000)) if g["f"] else 0
-            start = datetime(int(g["y"]), int(g["m"]), int(g["d"]), int(g["H"]), int(g["M"]),
-                             int(g["S"] or 0), min(micro, 999_999), tzinfo=tz).astimezone(UTC)
+            start = datetime(
+                int(g["y"]),
+                int(g["m"]),
+                int(g["d"]),
+                int(g["H"]),
+                int(g["M"]),
+                int(g["S"] or 0),
+                min(micro, 999_999),
+                tzinfo=tz,
+            ).astimezone(UTC)
             step = timedelta(seconds=1) if g["S"] is not None else timedelta(minutes=1)
             return start, start + step
         start = datetime(int(g["y"]), int(g["m"] or 1), int(g["d"] or 1), tzinfo=UTC)

@@ -1,4 +1,5 @@
 """Errors of the sandbox FHIR server; each names the OperationOutcome issue code it maps to."""
+
 from config.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 
 

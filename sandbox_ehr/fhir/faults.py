@@ -6,6 +6,7 @@ State lives in the Django cache (Redis in tests and multi-process deployments), 
 fault that a Celery worker's HTTP call to the live server then meets. The FHIR views call
 `fault_take` on every request except the public discovery documents.
 """
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,13 @@ class Fault:
     body: dict[str, Any] | None
 
 
-def fault_inject(*, status: int, times: int = 1, methods: tuple[str, ...] | list[str] = ("POST",),
-                 body: dict[str, Any] | None = None) -> None:
+def fault_inject(
+    *, status: int, times: int = 1, methods: tuple[str, ...] | list[str] = ("POST",), body: dict[str, Any] | None = None
+) -> None:
     """Make the next `times` FHIR requests with one of `methods` answer `status` (and `body`)."""
     if not 400 <= status <= 599 or times < 1:
         raise ValueError("fault_inject needs an error status (400-599) and times >= 1")
-    cache.set(_CONFIG_KEY, {"status": status, "methods": [m.upper() for m in methods], "body": body},
-              _TTL_SECONDS)
+    cache.set(_CONFIG_KEY, {"status": status, "methods": [m.upper() for m in methods], "body": body}, _TTL_SECONDS)
     cache.set(_REMAINING_KEY, times, _TTL_SECONDS)
 
 

@@ -1,4 +1,5 @@
 """`_include` and `_revinclude` (with `:iterate`) of a searchset page (R4 search.html#include): what they add."""
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +62,7 @@ def _forward(include: Include, frontier: list[Found], skip: set[str], grant: Gra
     return _readable([found[k] for k in wanted if k in found], grant)
 
 
-def _reverse(include: Include, frontier: list[Found], skip: set[str], grant: Grant | None,
-             limit: int) -> list[Found]:
+def _reverse(include: Include, frontier: list[Found], skip: set[str], grant: Grant | None, limit: int) -> list[Found]:
     """Up to `limit` live, readable resources of the `_revinclude`'s source type pointing at the frontier."""
     if grant is not None and not grant.allows(include.source, "read"):
         return []  # left out, as `readable` leaves out what `_include` adds
@@ -76,8 +76,9 @@ def _reverse(include: Include, frontier: list[Found], skip: set[str], grant: Gra
     else:
         if not targets:
             return []
-        tokens = FhirToken.objects.filter(resource=OuterRef("pk"), param=include.param,
-                                          code__in=[f.key for f in targets])
+        tokens = FhirToken.objects.filter(
+            resource=OuterRef("pk"), param=include.param, code__in=[f.key for f in targets]
+        )
         rows = rows.filter(Exists(tokens))
     patient = compartment(grant, include.source, "read")
     if patient is not None and include.source not in SHARED_TYPES:  # what `readable` drops, before the limit
@@ -88,12 +89,16 @@ def _reverse(include: Include, frontier: list[Found], skip: set[str], grant: Gra
 
 
 def _too_many() -> SearchTooCostly:
-    return SearchTooCostly(f"_include/_revinclude would add more than {MAX_INCLUDED} resources to this page: "
-                           "narrow the search or lower _count.", extra={"max_included": MAX_INCLUDED})
+    return SearchTooCostly(
+        f"_include/_revinclude would add more than {MAX_INCLUDED} resources to this page: "
+        "narrow the search or lower _count.",
+        extra={"max_included": MAX_INCLUDED},
+    )
 
 
-def _round(directives: tuple[Include, ...], frontier: list[Found], seen: set[str], grant: Grant | None,
-           room: int) -> list[Found]:
+def _round(
+    directives: tuple[Include, ...], frontier: list[Found], seen: set[str], grant: Grant | None, room: int
+) -> list[Found]:
     """What the directives add from the frontier, new ones only, in directive order; 400 past `room`."""
     new: dict[str, Found] = {}
     for include in directives:
@@ -108,8 +113,7 @@ def _round(directives: tuple[Include, ...], frontier: list[Found], seen: set[str
     return list(new.values())
 
 
-def included_resources(includes: tuple[Include, ...], matches: list[Found], *,
-                       grant: Grant | None) -> list[Found]:
+def included_resources(includes: tuple[Include, ...], matches: list[Found], *, grant: Grant | None) -> list[Found]:
     """What a page's `_include`s and `_revinclude`s add: live, readable by the token, once each, never a match.
 
     The first round applies every directive to the matches; each later one applies the `:iterate`
@@ -125,8 +129,10 @@ def included_resources(includes: tuple[Include, ...], matches: list[Found], *,
         seen.update(f.key for f in new)
         new = _round(iterating, new, seen, grant, MAX_INCLUDED - len(included))
         if new and rounds == MAX_INCLUDE_ROUNDS:
-            raise SearchTooCostly(f":iterate still adds resources after {MAX_INCLUDE_ROUNDS} rounds, the most this "
-                                  "server follows: name fewer :iterate directives or narrow the search.",
-                                  extra={"max_rounds": MAX_INCLUDE_ROUNDS})
+            raise SearchTooCostly(
+                f":iterate still adds resources after {MAX_INCLUDE_ROUNDS} rounds, the most this "
+                "server follows: name fewer :iterate directives or narrow the search.",
+                extra={"max_rounds": MAX_INCLUDE_ROUNDS},
+            )
         rounds += 1
     return included

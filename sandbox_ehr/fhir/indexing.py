@@ -1,4 +1,5 @@
 """Search index of one resource: compartment patient, status, date range and tokens (pure, no I/O)."""
+
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field

@@ -4,6 +4,7 @@ The resource JSON is kept as text (`content`, with `id` and `meta.versionId/last
 so a search can splice it into a Bundle without parsing or re-validating it; the columns and the
 token table carry what search needs, indexed on both SQLite and PostgreSQL.
 """
+
 from django.db import models
 
 
@@ -24,8 +25,9 @@ class FhirResource(models.Model):
     last_updated = models.DateTimeField()
     content = models.TextField(help_text="The resource as JSON text, meta included.")
     # Search columns (see sandbox_ehr/fhir/indexing.py for what each type puts here).
-    patient_id = models.CharField(max_length=64, blank=True, default="",
-                                  help_text="Patient compartment: the Patient id this resource belongs to.")
+    patient_id = models.CharField(
+        max_length=64, blank=True, default="", help_text="Patient compartment: the Patient id this resource belongs to."
+    )
     status = models.CharField(max_length=64, blank=True, default="")
     date_start = models.DateTimeField(null=True, blank=True, help_text="Start of the searchable date range.")
     date_end = models.DateTimeField(null=True, blank=True, help_text="Exclusive end of the date range.")
@@ -60,8 +62,9 @@ class FhirResourceHistory(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["resource_type", "resource_id", "version_id"],
-                                    name="sandbox_fhir_history_unique"),
+            models.UniqueConstraint(
+                fields=["resource_type", "resource_id", "version_id"], name="sandbox_fhir_history_unique"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ FHIR clients expect an OperationOutcome on every error (R4 http.html "Error hand
 FHIR views answer errors here instead of with the project's `{"message","code","extra"}` shape; the
 status and message still come from the project's single mapping (`config.api_errors.error_body`).
 """
+
 from typing import Any
 
 import orjson
@@ -15,12 +16,21 @@ from config.errors import ApplicationError
 FHIR_JSON = "application/fhir+json"
 
 # Issue type per HTTP status (R4 valueset-issue-type) when the exception names none.
-_ISSUE_BY_STATUS = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-                    409: "conflict", 412: "conflict", 422: "processing"}
+_ISSUE_BY_STATUS = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    412: "conflict",
+    422: "processing",
+}
 
 
-def operation_outcome(diagnostics: str, *, code: str = "processing", severity: str = "error",
-                      expression: list[str] | None = None) -> dict[str, Any]:
+def operation_outcome(
+    diagnostics: str, *, code: str = "processing", severity: str = "error", expression: list[str] | None = None
+) -> dict[str, Any]:
     """A one-issue OperationOutcome."""
     issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
     if expression:
@@ -54,8 +64,9 @@ def exception_outcome(exc: BaseException) -> tuple[int, dict[str, Any]]:
     return status, outcome
 
 
-def fhir_json(payload: dict[str, Any] | bytes, *, status: int = 200, headers: dict[str, str] | None = None
-              ) -> HttpResponse:
+def fhir_json(
+    payload: dict[str, Any] | bytes, *, status: int = 200, headers: dict[str, str] | None = None
+) -> HttpResponse:
     """A FHIR JSON response from a dict or from already-serialized bytes."""
     content = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     response = HttpResponse(content, status=status, content_type=FHIR_JSON)

@@ -4,6 +4,7 @@ Names and element paths follow the R4 resource pages' "Search Parameters" tables
 (https://hl7.org/fhir/R4/searchparameter-registry.html). Each parameter is indexed at write time
 (sandbox_ehr/fhir/indexing.py) into a column or into FhirToken rows named after the parameter.
 """
+
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,20 +35,29 @@ SEARCH_PARAMS: dict[str, dict[str, Param]] = {
         "birthdate": Param("date", ("birthDate",)),
     },
     "Encounter": {
-        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "patient": _PATIENT,
+        "subject": _PATIENT,
+        "status": _STATUS,
+        "identifier": _IDENTIFIER,
         "class": Param("token", ("class",)),
         "type": Param("token", ("type",)),
         "date": Param("date", ("period",)),
     },
     "Observation": {
-        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "patient": _PATIENT,
+        "subject": _PATIENT,
+        "status": _STATUS,
+        "identifier": _IDENTIFIER,
         "encounter": _ENCOUNTER,
         "code": Param("token", ("code",)),
         "category": Param("token", ("category",)),
         "date": Param("date", ("effective",)),
     },
     "Condition": {
-        "patient": _PATIENT, "subject": _PATIENT, "identifier": _IDENTIFIER, "encounter": _ENCOUNTER,
+        "patient": _PATIENT,
+        "subject": _PATIENT,
+        "identifier": _IDENTIFIER,
+        "encounter": _ENCOUNTER,
         "code": Param("token", ("code",)),
         "category": Param("token", ("category",)),
         "clinical-status": Param("token", ("clinicalStatus",)),
@@ -55,7 +65,10 @@ SEARCH_PARAMS: dict[str, dict[str, Param]] = {
         "onset-date": Param("date", ("onset",)),
     },
     "MedicationRequest": {
-        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "patient": _PATIENT,
+        "subject": _PATIENT,
+        "status": _STATUS,
+        "identifier": _IDENTIFIER,
         "encounter": _ENCOUNTER,
         "code": Param("token", ("medicationCodeableConcept",)),
         "category": Param("token", ("category",)),
@@ -63,14 +76,20 @@ SEARCH_PARAMS: dict[str, dict[str, Param]] = {
         "authoredon": Param("date", ("authoredOn",)),
     },
     "Procedure": {  # read by the readmission model (procedures of the stay, scoring/features/readmission.py)
-        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "patient": _PATIENT,
+        "subject": _PATIENT,
+        "status": _STATUS,
+        "identifier": _IDENTIFIER,
         "encounter": _ENCOUNTER,
         "code": Param("token", ("code",)),
         "category": Param("token", ("category",)),
         "date": Param("date", ("performed",)),
     },
     "RiskAssessment": {
-        "patient": _PATIENT, "subject": _PATIENT, "status": _STATUS, "identifier": _IDENTIFIER,
+        "patient": _PATIENT,
+        "subject": _PATIENT,
+        "status": _STATUS,
+        "identifier": _IDENTIFIER,
         "encounter": _ENCOUNTER,
         "code": Param("token", ("code",)),
         "method": Param("token", ("method",)),
@@ -105,8 +124,12 @@ def all_include_values() -> list[str]:
 
 def revinclude_values(resource_type: str) -> list[str]:
     """The `_revinclude` values whose parameter can point at `resource_type` (e.g. Observation:subject on Patient)."""
-    return [f"{source}:{n}" for source, params in SEARCH_PARAMS.items() for n, p in params.items()
-            if p.kind in INCLUDE_KINDS and (not p.targets or resource_type in p.targets)]
+    return [
+        f"{source}:{n}"
+        for source, params in SEARCH_PARAMS.items()
+        for n, p in params.items()
+        if p.kind in INCLUDE_KINDS and (not p.targets or resource_type in p.targets)
+    ]
 
 
 # Result parameters accepted on every search (everything else unknown answers 400).

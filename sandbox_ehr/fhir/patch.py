@@ -1,4 +1,5 @@
 """JSON Patch (RFC 6902) of a stored resource, for PATCH [type]/[id] and Bundle PATCH entries (R4 http.html#patch)."""
+
 import base64
 import binascii
 import copy
@@ -17,8 +18,9 @@ MAX_COPIED_VALUES = 100_000
 
 
 def _fhirpath_patch() -> UnsupportedMediaType:
-    return UnsupportedMediaType("FHIRPath Patch (a Parameters resource) is not supported: send a JSON Patch "
-                                f"(RFC 6902) as {JSON_PATCH}.")
+    return UnsupportedMediaType(
+        f"FHIRPath Patch (a Parameters resource) is not supported: send a JSON Patch (RFC 6902) as {JSON_PATCH}."
+    )
 
 
 def patch_operations(media_type: str, body: bytes) -> list[Any]:
@@ -27,8 +29,9 @@ def patch_operations(media_type: str, body: bytes) -> list[Any]:
     if media_type == "application/fhir+json":
         raise _fhirpath_patch()
     if media_type != JSON_PATCH:
-        raise UnsupportedMediaType(f"PATCH takes a JSON Patch (RFC 6902) as {JSON_PATCH}, "
-                                   f"not '{media_type or 'a body without Content-Type'}'.")
+        raise UnsupportedMediaType(
+            f"PATCH takes a JSON Patch (RFC 6902) as {JSON_PATCH}, not '{media_type or 'a body without Content-Type'}'."
+        )
     try:
         operations = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -43,8 +46,10 @@ def binary_patch(resource: Any) -> list[Any]:
     if isinstance(resource, dict) and resource.get("resourceType") == "Parameters":
         raise _fhirpath_patch()
     if not isinstance(resource, dict) or resource.get("resourceType") != "Binary":
-        raise InvalidResource(f"A PATCH entry carries its JSON Patch in a Binary resource (contentType {JSON_PATCH}, "
-                              "data the base64 of the patch).")
+        raise InvalidResource(
+            f"A PATCH entry carries its JSON Patch in a Binary resource (contentType {JSON_PATCH}, "
+            "data the base64 of the patch)."
+        )
     try:
         body = base64.b64decode(str(resource.get("data") or ""), validate=True)
     except binascii.Error as exc:
@@ -67,8 +72,9 @@ def _apply_one(document: Any, index: int, operation: Any) -> Any:
         raise InvalidResource(f"{where} is not valid: {exc}.", extra=extra) from exc
     except jsonpatch.JsonPatchTestFailed as exc:
         expected = orjson.dumps(operation.get("value")).decode()
-        raise PatchFailed(f"{where} failed: the value at '{operation.get('path')}' is not {expected}.",
-                          extra=extra) from exc
+        raise PatchFailed(
+            f"{where} failed: the value at '{operation.get('path')}' is not {expected}.", extra=extra
+        ) from exc
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
         raise PatchFailed(f"{where} failed: {exc}.", extra=extra) from exc
 
@@ -103,13 +109,18 @@ def patch_apply(resource: dict[str, Any], operations: list[Any]) -> dict[str, An
     for index, operation in enumerate(operations):
         copied += _copied(patched, operation)
         if copied > MAX_COPIED_VALUES:
-            raise PatchFailed(f"{_where(index, operation)}: the patch's copy operations would add more than "
-                              f"{MAX_COPIED_VALUES} JSON values.", extra={"operation": index})
+            raise PatchFailed(
+                f"{_where(index, operation)}: the patch's copy operations would add more than "
+                f"{MAX_COPIED_VALUES} JSON values.",
+                extra={"operation": index},
+            )
         patched = _apply_one(patched, index, operation)
     if not isinstance(patched, dict):
         raise PatchFailed("The patch must leave a JSON object (the resource).")
     for name in _KEPT:
         if patched.get(name) != resource.get(name):
-            raise PatchFailed(f"A patch may not change the resource's {name} (it stays {resource.get(name)!r}).",
-                              extra={"element": name})
+            raise PatchFailed(
+                f"A patch may not change the resource's {name} (it stays {resource.get(name)!r}).",
+                extra={"element": name},
+            )
     return patched

@@ -3,6 +3,7 @@
 `grant` is the `AccessGrant` of the sandbox authorization server (`sandbox_ehr.auth.access.authenticate_request`); None
 means a trusted in-process caller (the data loader), which no check applies to.
 """
+
 from typing import Protocol
 
 from config.errors import PermissionDenied
@@ -10,8 +11,18 @@ from sandbox_ehr.fhir.errors import OutsideCompartment
 
 # Types outside every patient compartment (R4 compartmentdefinition-patient lists none of them):
 # a patient-level token may read them when its scopes name the type.
-SHARED_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "Location", "Medication",
-                          "Substance", "HealthcareService", "Endpoint"})
+SHARED_TYPES = frozenset(
+    {
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+        "Location",
+        "Medication",
+        "Substance",
+        "HealthcareService",
+        "Endpoint",
+    }
+)
 
 
 class Grant(Protocol):
@@ -32,8 +43,10 @@ class Grant(Protocol):
 def scope_require(grant: Grant | None, resource_type: str, interaction: str) -> None:
     """403 unless the token's scopes allow the interaction on the type."""
     if grant is not None and not grant.allows(resource_type, interaction):
-        raise PermissionDenied(f"The access token's scopes do not allow '{interaction}' on {resource_type}.",
-                               extra={"resource_type": resource_type, "interaction": interaction})
+        raise PermissionDenied(
+            f"The access token's scopes do not allow '{interaction}' on {resource_type}.",
+            extra={"resource_type": resource_type, "interaction": interaction},
+        )
 
 
 def compartment(grant: Grant | None, resource_type: str, interaction: str) -> str | None:

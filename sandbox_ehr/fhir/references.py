@@ -1,4 +1,5 @@
 """Bundle-local references (`urn:uuid:` fullUrls) rewritten to the `Type/id` the server assigned."""
+
 from typing import Any
 
 from sandbox_ehr.fhir.errors import InvalidResource

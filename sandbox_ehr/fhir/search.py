@@ -8,6 +8,7 @@ type that points back at a match, and `:iterate` on either applies it to include
 (search.html#include; sandbox_ehr/fhir/includes.py follows them). Anything else answers 400 rather than
 being ignored.
 """
+
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,14 +77,17 @@ def _include(resource_type: str, raw_name: str, value: str) -> Include:
     source, _, rest = value.partition(":")
     param_name, _, target = rest.partition(":")
     param = SEARCH_PARAMS.get(source, {}).get(param_name) if any_source or source == resource_type else None
-    valid_target = not target or (_TYPE_RE.match(target) and (param is None or param.kind != "patient"
-                                                               or target == "Patient"))
+    valid_target = not target or (
+        _TYPE_RE.match(target) and (param is None or param.kind != "patient" or target == "Patient")
+    )
     if param is None or param.kind not in INCLUDE_KINDS or not valid_target:
-        raise UnsupportedSearch(f"{raw_name} '{value}' is not supported on a {resource_type} search.",
-                                extra={"supported": all_include_values() if any_source
-                                       else include_values(resource_type)})
-    return Include(source, param_name, param.kind, target or None, reverse=name == "_revinclude",
-                   iterate=modifier == "iterate")
+        raise UnsupportedSearch(
+            f"{raw_name} '{value}' is not supported on a {resource_type} search.",
+            extra={"supported": all_include_values() if any_source else include_values(resource_type)},
+        )
+    return Include(
+        source, param_name, param.kind, target or None, reverse=name == "_revinclude", iterate=modifier == "iterate"
+    )
 
 
 def _alternatives(value: str) -> list[str]:
@@ -215,8 +219,9 @@ def _ordering(resource_type: str, value: str) -> list[str]:
         descending = key.startswith("-")
         field = allowed.get(key.lstrip("-"))
         if field is None:
-            raise UnsupportedSearch(f"Sorting {resource_type} by '{key}' is not supported.",
-                                    extra={"supported": sorted(allowed)})
+            raise UnsupportedSearch(
+                f"Sorting {resource_type} by '{key}' is not supported.", extra={"supported": sorted(allowed)}
+            )
         order.append(f"-{field}" if descending else field)
     return [*order, "pk"]
 
@@ -224,8 +229,9 @@ def _ordering(resource_type: str, value: str) -> list[str]:
 def search_build(resource_type: str, params: list[tuple[str, str]], *, compartment: str | None) -> SearchQuery:
     """Parse `params` (name, value) pairs for `resource_type`; restrict to a patient compartment if given."""
     if resource_type not in SEARCH_PARAMS:
-        raise UnsupportedSearch(f"Search is not supported on {resource_type}.",
-                                extra={"searchable": sorted(SEARCH_PARAMS)})
+        raise UnsupportedSearch(
+            f"Search is not supported on {resource_type}.", extra={"searchable": sorted(SEARCH_PARAMS)}
+        )
     supported = SEARCH_PARAMS[resource_type]
     patients = _searched_patients(resource_type, params, compartment)
     queryset = FhirResource.objects.live().filter(resource_type=resource_type)
@@ -249,8 +255,10 @@ def search_build(resource_type: str, params: list[tuple[str, str]], *, compartme
                 raise UnsupportedSearch(f"_format '{value}' is not supported: this server speaks JSON.")
             continue
         if name not in supported:
-            raise UnsupportedSearch(f"The search parameter '{raw_name}' is not supported on {resource_type}.",
-                                    extra={"supported": sorted(supported) + sorted(RESULT_PARAMS - {'_offset'})})
+            raise UnsupportedSearch(
+                f"The search parameter '{raw_name}' is not supported on {resource_type}.",
+                extra={"supported": sorted(supported) + sorted(RESULT_PARAMS - {"_offset"})},
+            )
         values = _alternatives(value)
         if not values:
             raise UnsupportedSearch(f"The search parameter '{raw_name}' has no value.")

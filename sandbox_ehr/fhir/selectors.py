@@ -1,4 +1,5 @@
 """Reads of the sandbox FHIR store: read, vread and searchset Bundles (with `_include`/`_revinclude`) from JSON text."""
+
 from urllib.parse import urlencode
 
 import orjson
@@ -27,14 +28,17 @@ def resource_get(resource_type: str, resource_id: str) -> FhirResource:
 def not_deleted(row: FhirResource) -> FhirResource:
     """`row`, or 410 when its current version is a deletion."""
     if row.deleted:
-        raise ResourceGone(f"{row.resource_type}/{row.resource_id} was deleted (version {row.version_id}).",
-                           extra={"version_id": row.version_id})
+        raise ResourceGone(
+            f"{row.resource_type}/{row.resource_id} was deleted (version {row.version_id}).",
+            extra={"version_id": row.version_id},
+        )
     return row
 
 
 def _deleted_version(resource_type: str, resource_id: str, version_id: str) -> ResourceGone:
-    return ResourceGone(f"Version {version_id} of {resource_type}/{resource_id} is a deletion.",
-                        extra={"version_id": version_id})
+    return ResourceGone(
+        f"Version {version_id} of {resource_type}/{resource_id} is a deletion.", extra={"version_id": version_id}
+    )
 
 
 def version_content(row: FhirResource, version_id: str) -> str:
@@ -44,8 +48,9 @@ def version_content(row: FhirResource, version_id: str) -> str:
         if row.deleted:
             raise _deleted_version(rtype, rid, version_id)
         return row.content
-    old = FhirResourceHistory.objects.filter(resource_type=rtype, resource_id=rid,
-                                             version_id=int(version_id) if version_id.isdigit() else -1).first()
+    old = FhirResourceHistory.objects.filter(
+        resource_type=rtype, resource_id=rid, version_id=int(version_id) if version_id.isdigit() else -1
+    ).first()
     if old is None:
         raise ResourceNotFound(f"{rtype}/{rid} has no version {version_id}.")
     if not old.content:
@@ -58,19 +63,28 @@ def _link(relation: str, url: str) -> dict[str, str]:
 
 
 def _entry(base_url: str, key: str, content: str, mode: bytes) -> bytes:
-    return (b'{"fullUrl":' + orjson.dumps(f"{base_url}/{key}") + b',"resource":' + content.encode()
-            + b',"search":{"mode":"' + mode + b'"}}')
+    return (
+        b'{"fullUrl":'
+        + orjson.dumps(f"{base_url}/{key}")
+        + b',"resource":'
+        + content.encode()
+        + b',"search":{"mode":"'
+        + mode
+        + b'"}}'
+    )
 
 
-def searchset_bundle(query: SearchQuery, *, base_url: str, resource_type: str,
-                     params: list[tuple[str, str]], grant: Grant | None = None) -> bytes:
+def searchset_bundle(
+    query: SearchQuery, *, base_url: str, resource_type: str, params: list[tuple[str, str]], grant: Grant | None = None
+) -> bytes:
     """A searchset Bundle as JSON bytes; stored resources are spliced in without parsing them.
 
     Matches have `search.mode` "match"; what `_include`/`_revinclude` add follows them with "include"
     (not in `total`).
     """
     page = query.queryset.values_list("pk", "resource_id", "content", "patient_id")[
-        query.offset:query.offset + query.count]
+        query.offset : query.offset + query.count
+    ]
     rows = list(page) if query.count else []
     if query.count and len(rows) < query.count and (rows or query.offset == 0):
         total = query.offset + len(rows)
@@ -79,18 +93,24 @@ def searchset_bundle(query: SearchQuery, *, base_url: str, resource_type: str,
     kept = [(k, v) for k, v in params if k != "_offset"]
     links = [_link("self", f"{base_url}/{resource_type}?{urlencode(params)}")]
     if query.count and query.offset + query.count < total:
-        links.append(_link("next", f"{base_url}/{resource_type}?"
-                                   f"{urlencode([*kept, ('_offset', str(query.offset + query.count))])}"))
+        links.append(
+            _link(
+                "next", f"{base_url}/{resource_type}?{urlencode([*kept, ('_offset', str(query.offset + query.count))])}"
+            )
+        )
     head = orjson.dumps({"resourceType": "Bundle", "type": "searchset", "total": total, "link": links})
     matches = [Found(pk, f"{resource_type}/{rid}", content, patient) for pk, rid, content, patient in rows]
     included = included_resources(query.includes, matches, grant=grant) if query.includes else []
-    entries = b",".join([_entry(base_url, f.key, f.content, b"match") for f in matches]
-                        + [_entry(base_url, f.key, f.content, b"include") for f in included])
+    entries = b",".join(
+        [_entry(base_url, f.key, f.content, b"match") for f in matches]
+        + [_entry(base_url, f.key, f.content, b"include") for f in included]
+    )
     return head[:-1] + b',"entry":[' + entries + b"]}"
 
 
-def resource_read(*, grant: Grant | None, resource_type: str, resource_id: str,
-                  version_id: str | None = None) -> tuple[FhirResource, str]:
+def resource_read(
+    *, grant: Grant | None, resource_type: str, resource_id: str, version_id: str | None = None
+) -> tuple[FhirResource, str]:
     """Read or vread with scope and compartment checks: (current row, JSON text of the version)."""
     scope_require(grant, resource_type, "read")
     row = resource_row(resource_type, resource_id)
@@ -100,8 +120,7 @@ def resource_read(*, grant: Grant | None, resource_type: str, resource_id: str,
     return row, version_content(row, version_id)
 
 
-def resource_search(*, grant: Grant | None, resource_type: str, params: list[tuple[str, str]],
-                    base_url: str) -> bytes:
+def resource_search(*, grant: Grant | None, resource_type: str, params: list[tuple[str, str]], base_url: str) -> bytes:
     """A searchset Bundle (JSON bytes) restricted to the token's patient compartment."""
     scope_require(grant, resource_type, "search")
     query = search_build(resource_type, params, compartment=compartment(grant, resource_type, "search"))

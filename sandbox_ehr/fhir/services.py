@@ -3,6 +3,7 @@
 Each write validates the resource with the R4B models, checks scopes and the patient compartment
 and stores it through `store.resources_store`, inside one database transaction.
 """
+
 import re
 import uuid
 from dataclasses import dataclass
@@ -66,12 +67,23 @@ def stored_check(stored: list[Stored], grant: Grant | None) -> None:
 def _existing(resource_type: str, resource_id: str, grant: Grant | None) -> WriteResult:
     """A conditional create's match, answered only to a token that may read it (as in a Bundle)."""
     row, content = resource_read(grant=grant, resource_type=resource_type, resource_id=resource_id)
-    return WriteResult(Stored(row.resource_type, row.resource_id, row.version_id, row.last_updated, content,
-                              created=False, changed=False, patient_id=row.patient_id))
+    return WriteResult(
+        Stored(
+            row.resource_type,
+            row.resource_id,
+            row.version_id,
+            row.last_updated,
+            content,
+            created=False,
+            changed=False,
+            patient_id=row.patient_id,
+        )
+    )
 
 
-def resource_create(*, resource_type: str, resource: Any, grant: Grant | None,
-                    if_none_exist: str | None = None) -> WriteResult:
+def resource_create(
+    *, resource_type: str, resource: Any, grant: Grant | None, if_none_exist: str | None = None
+) -> WriteResult:
     """POST [type]: validate and store under a new id; with If-None-Exist return a single match instead."""
     scope_require(grant, resource_type, "create")
     if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
@@ -100,8 +112,9 @@ def _update_check(resource_type: str, resource_id: str, resource: Any, *, where:
         raise InvalidResource("The resource id must equal the id in the URL (R4 http.html#update).")
 
 
-def resource_update(*, resource_type: str, resource_id: str, resource: Any, grant: Grant | None,
-                    if_match: int | None = None) -> WriteResult:
+def resource_update(
+    *, resource_type: str, resource_id: str, resource: Any, grant: Grant | None, if_match: int | None = None
+) -> WriteResult:
     """PUT [type]/[id]: create or new version (update-as-create with the client's id)."""
     scope_require(grant, resource_type, "update")
     id_check(resource_id)
@@ -121,8 +134,9 @@ def patch_scope_require(grant: Grant | None, resource_type: str) -> None:
     scope_require(grant, resource_type, "read")
 
 
-def patched_write(*, resource_type: str, resource_id: str, operations: list[Any], grant: Grant | None,
-                  if_match: int | None = None) -> Write:
+def patched_write(
+    *, resource_type: str, resource_id: str, operations: list[Any], grant: Grant | None, if_match: int | None = None
+) -> Write:
     """Inside the caller's transaction: the current version (locked) with a JSON Patch applied, to store over it.
 
     404 if the resource never existed, 403 outside the token's compartment (before 410, as for a read),
@@ -140,29 +154,31 @@ def patched_write(*, resource_type: str, resource_id: str, operations: list[Any]
     return Write(patch_apply(orjson.loads(row.content), operations), if_match=row.version_id)
 
 
-def resource_patch(*, resource_type: str, resource_id: str, operations: list[Any], grant: Grant | None,
-                   if_match: int | None = None) -> WriteResult:
+def resource_patch(
+    *, resource_type: str, resource_id: str, operations: list[Any], grant: Grant | None, if_match: int | None = None
+) -> WriteResult:
     """PATCH [type]/[id] with a JSON Patch (R4 http.html#patch): a new version, validated as PUT validates."""
     patch_scope_require(grant, resource_type)
     id_check(resource_id)
     with transaction.atomic():
-        write = patched_write(resource_type=resource_type, resource_id=resource_id, operations=operations,
-                              grant=grant, if_match=if_match)
+        write = patched_write(
+            resource_type=resource_type, resource_id=resource_id, operations=operations, grant=grant, if_match=if_match
+        )
         _update_check(resource_type, resource_id, write.resource, where="The patched resource")
         stored = resources_store([write])
         stored_check(stored, grant)
     return WriteResult(stored[0])
 
 
-def delete_apply(*, resource_type: str, resource_id: str, grant: Grant | None,
-                 if_match: int | None = None) -> FhirResource | None:
+def delete_apply(
+    *, resource_type: str, resource_id: str, grant: Grant | None, if_match: int | None = None
+) -> FhirResource | None:
     """Delete inside the caller's transaction: the deleted row, or None when there was nothing to delete.
 
     Absent and already deleted resources are a no-op (idempotent, R4 http.html#delete); If-Match must
     still name the current version (the deletion version for a deleted one), else 412.
     """
-    row = FhirResource.objects.select_for_update().filter(resource_type=resource_type,
-                                                          resource_id=resource_id).first()
+    row = FhirResource.objects.select_for_update().filter(resource_type=resource_type, resource_id=resource_id).first()
     if row is not None:
         compartment_require(grant, resource_type, "delete", row.patient_id)
     if if_match is not None and (row is None or row.version_id != if_match):
@@ -172,8 +188,9 @@ def delete_apply(*, resource_type: str, resource_id: str, grant: Grant | None,
     return resource_mark_deleted(row)
 
 
-def resource_delete(*, resource_type: str, resource_id: str, grant: Grant | None,
-                    if_match: int | None = None) -> FhirResource | None:
+def resource_delete(
+    *, resource_type: str, resource_id: str, grant: Grant | None, if_match: int | None = None
+) -> FhirResource | None:
     """DELETE [type]/[id]: the resource's next version is a deletion; None when nothing was deleted."""
     scope_require(grant, resource_type, "delete")
     id_check(resource_id)

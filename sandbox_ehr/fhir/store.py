@@ -3,6 +3,7 @@
 Every write path (create, update, delete, bundles, the data loader) ends here. The caller has validated the
 resources and resolved their references; the caller also owns the database transaction.
 """
+
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,13 +59,16 @@ def ids_by_type(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[str, list[str
         by_type.setdefault(rtype, []).append(rid)
     for rtype, ids in by_type.items():
         for start in range(0, len(ids), _CHUNK):
-            yield rtype, ids[start:start + _CHUNK]
+            yield rtype, ids[start : start + _CHUNK]
 
 
 def existing_rows(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FhirResource]:
     """Current rows for (type, id) keys, a query per type and chunk."""
-    return {(row.resource_type, row.resource_id): row for rtype, ids in ids_by_type(keys)
-            for row in FhirResource.objects.filter(resource_type=rtype, resource_id__in=ids)}
+    return {
+        (row.resource_type, row.resource_id): row
+        for rtype, ids in ids_by_type(keys)
+        for row in FhirResource.objects.filter(resource_type=rtype, resource_id__in=ids)
+    }
 
 
 def _without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
@@ -87,12 +91,14 @@ def _content(resource: dict[str, Any], version: int, now: datetime) -> str:
 
 def _patient_resolver(indexes: dict[tuple[str, str], SearchIndex]) -> Callable[[str], str]:
     """Patient of a referenced resource: from this batch first, else from the store."""
+
     def patient_of(key: str) -> str:
         rtype, _, rid = key.partition("/")
         if (rtype, rid) in indexes:
             return indexes[(rtype, rid)].patient_id
         row = FhirResource.objects.filter(resource_type=rtype, resource_id=rid).values_list("patient_id", flat=True)
         return next(iter(row), "")
+
     return patient_of
 
 
@@ -118,9 +124,13 @@ def _check_version(write: Write, row: FhirResource | None) -> None:
 
 def _history_row(row: FhirResource) -> FhirResourceHistory:
     """The current version of `row` as a history row (a deletion version keeps empty content)."""
-    return FhirResourceHistory(resource_type=row.resource_type, resource_id=row.resource_id,
-                               version_id=row.version_id, last_updated=row.last_updated,
-                               content="" if row.deleted else row.content)
+    return FhirResourceHistory(
+        resource_type=row.resource_type,
+        resource_id=row.resource_id,
+        version_id=row.version_id,
+        last_updated=row.last_updated,
+        content="" if row.deleted else row.content,
+    )
 
 
 def resource_mark_deleted(row: FhirResource, *, now: datetime | None = None) -> FhirResource:
@@ -149,12 +159,22 @@ def resources_store(writes: list[Write], *, now: datetime | None = None) -> list
         if row is None:
             content = _content(write.resource, 1, now)
             new_rows.append((key, content))
-            results.append(Stored(*key, 1, now, content, created=True, changed=True,
-                                  patient_id=indexes[key].patient_id))
+            results.append(
+                Stored(*key, 1, now, content, created=True, changed=True, patient_id=indexes[key].patient_id)
+            )
             continue
         if _same_content(row, write.resource):
-            results.append(Stored(*key, row.version_id, row.last_updated, row.content, created=False, changed=False,
-                                  patient_id=row.patient_id))
+            results.append(
+                Stored(
+                    *key,
+                    row.version_id,
+                    row.last_updated,
+                    row.content,
+                    created=False,
+                    changed=False,
+                    patient_id=row.patient_id,
+                )
+            )
             continue
         history.append(_history_row(row))
         was_deleted, row.deleted = row.deleted, False
@@ -162,8 +182,9 @@ def resources_store(writes: list[Write], *, now: datetime | None = None) -> list
         row.last_updated, row.content = now, _content(write.resource, row.version_id, now)
         _apply_index(row, indexes[key])
         changed_rows.append(row)
-        results.append(Stored(*key, row.version_id, now, row.content, created=was_deleted, changed=True,
-                              patient_id=row.patient_id))
+        results.append(
+            Stored(*key, row.version_id, now, row.content, created=was_deleted, changed=True, patient_id=row.patient_id)
+        )
     _insert_new(new_rows, indexes, now)
     _update_changed(changed_rows, history, indexes)
     return results
@@ -175,49 +196,87 @@ def _insert(model: type[models.Model], columns: list[str], rows: list[tuple[Any,
         return
     quote = connection.ops.quote_name
     names = [str(model._meta.get_field(c).column) for c in columns]  # type: ignore[union-attr]
-    sql = (f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 (names from model meta, quoted)
-           f"({', '.join(quote(n) for n in names)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 (names from model meta, quoted)
+        f"({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 5000):
-            cursor.executemany(sql, rows[start:start + 5000])
+            cursor.executemany(sql, rows[start : start + 5000])
 
 
 def _pks(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    return {(rtype, rid): pk for rtype, ids in ids_by_type(keys)
-            for pk, rid in FhirResource.objects.filter(resource_type=rtype, resource_id__in=ids)
-            .values_list("pk", "resource_id")}
+    return {
+        (rtype, rid): pk
+        for rtype, ids in ids_by_type(keys)
+        for pk, rid in FhirResource.objects.filter(resource_type=rtype, resource_id__in=ids).values_list(
+            "pk", "resource_id"
+        )
+    }
 
 
-def _insert_new(new_rows: list[tuple[tuple[str, str], str]], indexes: dict[tuple[str, str], SearchIndex],
-                now: datetime) -> None:
+def _insert_new(
+    new_rows: list[tuple[tuple[str, str], str]], indexes: dict[tuple[str, str], SearchIndex], now: datetime
+) -> None:
     adapt = connection.ops.adapt_datetimefield_value
     stamp = adapt(now)
     values = []
     for key, content in new_rows:
         index = indexes[key]
-        values.append((*key, 1, stamp, content, index.patient_id[:64], index.status[:64],
-                       adapt(index.date_start), adapt(index.date_end), False))
-    _insert(FhirResource, ["resource_type", "resource_id", "version_id", "last_updated", "content", "patient_id",
-                           "status", "date_start", "date_end", "deleted"], values)
+        values.append(
+            (
+                *key,
+                1,
+                stamp,
+                content,
+                index.patient_id[:64],
+                index.status[:64],
+                adapt(index.date_start),
+                adapt(index.date_end),
+                False,
+            )
+        )
+    _insert(
+        FhirResource,
+        [
+            "resource_type",
+            "resource_id",
+            "version_id",
+            "last_updated",
+            "content",
+            "patient_id",
+            "status",
+            "date_start",
+            "date_end",
+            "deleted",
+        ],
+        values,
+    )
     pks = _pks([key for key, _ in new_rows])
     _insert_tokens([(pks[key], indexes[key]) for key, _ in new_rows])
 
 
 def _insert_tokens(items: list[tuple[int, SearchIndex]]) -> None:
-    _insert(FhirToken, ["resource", "patient_id", "param", "system", "code"],
-            [(pk, index.patient_id[:64], *token) for pk, index in items for token in index.tokens])
+    _insert(
+        FhirToken,
+        ["resource", "patient_id", "param", "system", "code"],
+        [(pk, index.patient_id[:64], *token) for pk, index in items for token in index.tokens],
+    )
 
 
-def _update_changed(changed_rows: list[FhirResource], history: list[FhirResourceHistory],
-                    indexes: dict[tuple[str, str], SearchIndex]) -> None:
+def _update_changed(
+    changed_rows: list[FhirResource], history: list[FhirResourceHistory], indexes: dict[tuple[str, str], SearchIndex]
+) -> None:
     if not changed_rows:
         return
-    FhirResource.objects.bulk_update(changed_rows, ["version_id", "last_updated", "content", "patient_id",
-                                                    "status", "date_start", "date_end", "deleted"],
-                                     batch_size=_CHUNK)
+    FhirResource.objects.bulk_update(
+        changed_rows,
+        ["version_id", "last_updated", "content", "patient_id", "status", "date_start", "date_end", "deleted"],
+        batch_size=_CHUNK,
+    )
     FhirResourceHistory.objects.bulk_create(history, batch_size=_CHUNK)
     changed_ids = [row.pk for row in changed_rows]
     for start in range(0, len(changed_ids), _CHUNK):
-        FhirToken.objects.filter(resource_id__in=changed_ids[start:start + _CHUNK]).delete()
+        FhirToken.objects.filter(resource_id__in=changed_ids[start : start + _CHUNK]).delete()
     _insert_tokens([(row.pk, indexes[(row.resource_type, row.resource_id)]) for row in changed_rows])

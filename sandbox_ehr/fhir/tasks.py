@@ -1,4 +1,5 @@
 """Celery tasks of the sandbox FHIR server: the Bulk Data export job."""
+
 from typing import Any
 
 from celery import shared_task

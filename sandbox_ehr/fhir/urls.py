@@ -1,4 +1,5 @@
 """Routes of sandbox_ehr.fhir."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from sandbox_ehr.auth import views as auth_views

@@ -1,4 +1,5 @@
 """Validation of resources on write with the fhir.resources R4B models (R4 JSON is accepted by them)."""
+
 from functools import lru_cache
 from typing import Any
 
@@ -62,7 +63,11 @@ def resource_validate(resource: Any, *, where: str = "") -> None:
     try:
         model.model_validate(resource)
     except pydantic.ValidationError as exc:
-        fields = [{"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"]}
-                  for err in exc.errors(include_url=False, include_input=False)]
-        raise InvalidResource(f"{prefix}{resource['resourceType']} is not valid FHIR R4: "
-                              f"{fields[0]['loc']}: {fields[0]['msg']}", extra={"fields": fields}) from exc
+        fields = [
+            {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise InvalidResource(
+            f"{prefix}{resource['resourceType']} is not valid FHIR R4: {fields[0]['loc']}: {fields[0]['msg']}",
+            extra={"fields": fields},
+        ) from exc

@@ -4,6 +4,7 @@ Every FHIR endpoint goes through `fhir_endpoint`: bearer authentication (the san
 (sandbox fault injection), the OperationOutcome error mapping and one log line per request. Access is logged,
 not audited: auditing is the EHR's side, and the product audits its own reads.
 """
+
 import logging
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ def base_url(request: HttpRequest) -> str:
 
 def fhir_endpoint(*methods: str, public: bool = False) -> Callable[[View], View]:
     """Authenticate, honour faults, map errors to OperationOutcomes and log, around a FHIR view."""
+
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
@@ -53,17 +55,28 @@ def fhir_endpoint(*methods: str, public: bool = False) -> Callable[[View], View]
                 fault = None if public else fault_take(request.method or "GET")
                 response: HttpResponseBase
                 if fault is not None:
-                    response = fhir_json(fault.body or operation_outcome("Injected fault.", code="transient"),
-                                         status=fault.status)
+                    response = fhir_json(
+                        fault.body or operation_outcome("Injected fault.", code="transient"), status=fault.status
+                    )
                 else:
                     response = view(request, grant, *args, **kwargs)
             except Exception as exc:  # the one place FHIR errors become OperationOutcomes
                 response = outcome_response(exc, had_token="Authorization" in request.headers)
-            logger.info("fhir %s %s -> %s", request.method, request.path, response.status_code,
-                        extra={"client_id": getattr(grant, "client_id", ""), "status": response.status_code,
-                               "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+            logger.info(
+                "fhir %s %s -> %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "client_id": getattr(grant, "client_id", ""),
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
             return response
+
         return wrapper
+
     return decorate
 
 
@@ -76,8 +89,11 @@ def _body(request: HttpRequest) -> Any:
 
 def _version_headers(stored: Stored, base: str) -> dict[str, str]:
     location = f"{base}/{stored.resource_type}/{stored.resource_id}/_history/{stored.version_id}"
-    return {"ETag": f'W/"{stored.version_id}"', "Last-Modified": http_date(stored.last_updated.timestamp()),
-            "Location": location}
+    return {
+        "ETag": f'W/"{stored.version_id}"',
+        "Last-Modified": http_date(stored.last_updated.timestamp()),
+        "Location": location,
+    }
 
 
 def _minimal(request: HttpRequest) -> bool:
@@ -97,16 +113,20 @@ def _if_match(request: HttpRequest) -> int | None:
 @fhir_endpoint("GET", public=True)
 def metadata(request: HttpRequest, grant: Grant | None) -> HttpResponse:
     """GET [base]/metadata: the CapabilityStatement (public)."""
-    statement = capability_statement(base_url=base_url(request), software_version="0.1.0",
-                                     auth_base_url=request.build_absolute_uri("/sandbox/auth").rstrip("/"))
+    statement = capability_statement(
+        base_url=base_url(request),
+        software_version="0.1.0",
+        auth_base_url=request.build_absolute_uri("/sandbox/auth").rstrip("/"),
+    )
     return fhir_json(statement)
 
 
 @fhir_endpoint("POST")
 def system(request: HttpRequest, grant: Grant | None) -> HttpResponse:
     """POST [base]: a batch or transaction Bundle."""
-    response = bundle_process(bundle=_body(request), grant=grant, base_url=base_url(request),
-                              representation=not _minimal(request))
+    response = bundle_process(
+        bundle=_body(request), grant=grant, base_url=base_url(request), representation=not _minimal(request)
+    )
     return fhir_json(response)
 
 
@@ -116,18 +136,23 @@ def type_level(request: HttpRequest, grant: Grant | None, resource_type: str) ->
     resource_type_check(resource_type)
     if request.method == "GET":
         params = [(k, v) for k, values in request.GET.lists() for v in values]
-        return fhir_json(resource_search(grant=grant, resource_type=resource_type, params=params,
-                                         base_url=base_url(request)))
-    result = resource_create(resource_type=resource_type, resource=_body(request), grant=grant,
-                             if_none_exist=request.headers.get("If-None-Exist"))
+        return fhir_json(
+            resource_search(grant=grant, resource_type=resource_type, params=params, base_url=base_url(request))
+        )
+    result = resource_create(
+        resource_type=resource_type,
+        resource=_body(request),
+        grant=grant,
+        if_none_exist=request.headers.get("If-None-Exist"),
+    )
     return _write_response(request, result)
 
 
-def _delete_response(request: HttpRequest, resource_type: str, resource_id: str, grant: Grant | None
-                     ) -> HttpResponse:
+def _delete_response(request: HttpRequest, resource_type: str, resource_id: str, grant: Grant | None) -> HttpResponse:
     """204 whether or not something was deleted (idempotent); the deletion's ETag when it was."""
-    row = resource_delete(resource_type=resource_type, resource_id=resource_id, grant=grant,
-                          if_match=_if_match(request))
+    row = resource_delete(
+        resource_type=resource_type, resource_id=resource_id, grant=grant, if_match=_if_match(request)
+    )
     response = HttpResponse(status=204)
     if row is not None:
         response["ETag"] = f'W/"{row.version_id}"'
@@ -141,26 +166,40 @@ def instance(request: HttpRequest, grant: Grant | None, resource_type: str, reso
     if request.method == "DELETE":
         return _delete_response(request, resource_type, resource_id, grant)
     if request.method == "PUT":
-        result = resource_update(resource_type=resource_type, resource_id=resource_id, resource=_body(request),
-                                 grant=grant, if_match=_if_match(request))
+        result = resource_update(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            resource=_body(request),
+            grant=grant,
+            if_match=_if_match(request),
+        )
         return _write_response(request, result)
     if request.method == "PATCH":
         operations = patch_operations(request.content_type or "", request.body)
-        result = resource_patch(resource_type=resource_type, resource_id=resource_id, operations=operations,
-                                grant=grant, if_match=_if_match(request))
+        result = resource_patch(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            operations=operations,
+            grant=grant,
+            if_match=_if_match(request),
+        )
         return _write_response(request, result)
     row, content = resource_read(grant=grant, resource_type=resource_type, resource_id=resource_id)
-    return fhir_json(content.encode(), headers={"ETag": f'W/"{row.version_id}"',
-                                                "Last-Modified": http_date(row.last_updated.timestamp())})
+    return fhir_json(
+        content.encode(),
+        headers={"ETag": f'W/"{row.version_id}"', "Last-Modified": http_date(row.last_updated.timestamp())},
+    )
 
 
 @fhir_endpoint("GET")
-def version(request: HttpRequest, grant: Grant | None, resource_type: str, resource_id: str,
-            version_id: str) -> HttpResponse:
+def version(
+    request: HttpRequest, grant: Grant | None, resource_type: str, resource_id: str, version_id: str
+) -> HttpResponse:
     """GET [base]/[type]/[id]/_history/[vid]: vread."""
     resource_type_check(resource_type)
-    _row, content = resource_read(grant=grant, resource_type=resource_type, resource_id=resource_id,
-                                  version_id=version_id)
+    _row, content = resource_read(
+        grant=grant, resource_type=resource_type, resource_id=resource_id, version_id=version_id
+    )
     return fhir_json(content.encode(), headers={"ETag": f'W/"{version_id}"'})
 
 

@@ -3,6 +3,7 @@
 Adding a model is one new module here (it calls `register`) plus its artifact. The modules are found
 and imported once, on first use; `register` and `unregister` also serve tests that add a toy model.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,8 +13,18 @@ import threading
 from scoring.catalogue.definition import DataRequirements, ModelDefinition, Outcome, RuleSpec
 from scoring.errors import ModelNotFound
 
-__all__ = ["DataRequirements", "ModelDefinition", "Outcome", "RuleSpec", "definition", "definitions",
-           "definition_of", "hook_definitions", "register", "unregister"]
+__all__ = [
+    "DataRequirements",
+    "ModelDefinition",
+    "Outcome",
+    "RuleSpec",
+    "definition",
+    "definitions",
+    "definition_of",
+    "hook_definitions",
+    "register",
+    "unregister",
+]
 
 _MACHINERY = frozenset({"definition"})
 _DEFINITIONS: dict[str, ModelDefinition] = {}

@@ -4,6 +4,7 @@ Every fact about a model that is not in its artifact (hooks, features, data it r
 extracted or its rule is scored, the outcome it predicts, the words it is shown with) lives in one
 definition, in one module of this package. See docs/architecture.md ("One model catalogue").
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -102,8 +103,9 @@ class ModelDefinition:
         return self.hooks[0]
 
 
-def observation_requirements(types: tuple[str, ...], codes: Sequence[str], lookback_hours: float,
-                             encounter_hours: float = 0.0) -> DataRequirements:
+def observation_requirements(
+    types: tuple[str, ...], codes: Sequence[str], lookback_hours: float, encounter_hours: float = 0.0
+) -> DataRequirements:
     """Requirements from the LOINC codes a model reads: whole categories where the codes have one
     (vital-signs, laboratory), the rest by code (e.g. GCS, HbA1c)."""
     category_of = {c: o.category for o in PHYSIONET_OBSERVATIONS for c in (o.loinc, *o.alternates)}

@@ -1,4 +1,5 @@
 """qSOFA (Sepsis-3, Singer et al. JAMA 2016): respiration, systolic pressure, mentation (patient-view)."""
+
 from scoring.catalogue import register
 from scoring.catalogue.definition import (
     ModelDefinition,
@@ -30,14 +31,29 @@ def _gcs(resources: Resources, index: ObservationIndex, at: float) -> RuleHit:
 
 # Outcome: SNOMED CT 419099009 |Dead (finding)|: qSOFA was derived to predict in-hospital death in suspected
 # infection (Seymour et al., JAMA 2016;315(8):762-774).
-QSOFA = register(ModelDefinition(
-    name="qsofa", title="qSOFA", kind="rule", hooks=("patient-view",), order=30,
-    requirements=observation_requirements(
-        ("Patient", "Observation"), column_codes("Resp", "SBP") + BP_PANEL_CODES + (GCS_TOTAL,),
-        VITAL_FRESHNESS_HOURS),
-    outcome=Outcome("419099009", "Dead (finding)", "In-hospital death with suspected infection"),
-    description="the quick SOFA score (Sepsis-3) from respiration, systolic pressure and mentation",
-    rule=RuleSpec(inputs={"resp_rate": "Resp", "sbp": "SBP"}, extra_key="gcs", read_extra=_gcs, score=qsofa_score,
-                  version="sepsis3-2016", moderate_at=2.0, high_at=2.0,
-                  source="Singer et al., JAMA 2016 (Sepsis-3): qSOFA >= 2 positive"),
-))
+QSOFA = register(
+    ModelDefinition(
+        name="qsofa",
+        title="qSOFA",
+        kind="rule",
+        hooks=("patient-view",),
+        order=30,
+        requirements=observation_requirements(
+            ("Patient", "Observation"),
+            column_codes("Resp", "SBP") + BP_PANEL_CODES + (GCS_TOTAL,),
+            VITAL_FRESHNESS_HOURS,
+        ),
+        outcome=Outcome("419099009", "Dead (finding)", "In-hospital death with suspected infection"),
+        description="the quick SOFA score (Sepsis-3) from respiration, systolic pressure and mentation",
+        rule=RuleSpec(
+            inputs={"resp_rate": "Resp", "sbp": "SBP"},
+            extra_key="gcs",
+            read_extra=_gcs,
+            score=qsofa_score,
+            version="sepsis3-2016",
+            moderate_at=2.0,
+            high_at=2.0,
+            source="Singer et al., JAMA 2016 (Sepsis-3): qSOFA >= 2 positive",
+        ),
+    )
+)

@@ -3,6 +3,7 @@
 Never reads an input dated after as-of. Missing inputs stay NaN (the model was trained with NaN as
 "not measured"); required inputs that are missing or stale are reported so the caller refuses to score.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -86,8 +87,9 @@ def _first(resources: Iterable[Mapping[str, Any]], kind: str) -> Mapping[str, An
     return next((r for r in resources if r.get("resourceType") == kind), None)
 
 
-def current_encounter(resources: Sequence[Mapping[str, Any]], at: float,
-                      encounter_id: str | None = None) -> Mapping[str, Any] | None:
+def current_encounter(
+    resources: Sequence[Mapping[str, Any]], at: float, encounter_id: str | None = None
+) -> Mapping[str, Any] | None:
     """The Encounter named by the EHR (`encounter_id`, e.g. a hook's context.encounterId) if it is among
     `resources`, else None; without a name, the latest acute-care Encounter that started at or before `at`."""
     best: tuple[float, Mapping[str, Any]] | None = None
@@ -130,8 +132,9 @@ def encounter_missing(encounter_id: str | None) -> str:
     return f"Encounter/{encounter_id[:64]} named by the EHR (not in the data received)"
 
 
-def _static_value(f: FeatureSpec, patient: Mapping[str, Any] | None,
-                  encounter: Mapping[str, Any] | None, at: float) -> float:
+def _static_value(
+    f: FeatureSpec, patient: Mapping[str, Any] | None, encounter: Mapping[str, Any] | None, at: float
+) -> float:
     if f.aggregation == "male":
         gender = (patient or {}).get("gender")
         return 1.0 if gender == "male" else 0.0 if gender == "female" else NAN
@@ -142,9 +145,13 @@ def _static_value(f: FeatureSpec, patient: Mapping[str, Any] | None,
     return NAN if start is None else (at - start) / HOUR
 
 
-def extract_features(spec: Sequence[FeatureSpec], resources: Sequence[Mapping[str, Any]],
-                     as_of: datetime, index: ObservationIndex | None = None,
-                     encounter_id: str | None = None) -> Extraction:
+def extract_features(
+    spec: Sequence[FeatureSpec],
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    index: ObservationIndex | None = None,
+    encounter_id: str | None = None,
+) -> Extraction:
     """Build the feature vector of `spec` from raw FHIR JSON as of `as_of` (timezone-aware); encounter-level
     inputs (length of stay) come from the Encounter the EHR named, else the latest acute-care one."""
     at = as_of.timestamp()
@@ -172,8 +179,16 @@ def extract_features(spec: Sequence[FeatureSpec], resources: Sequence[Mapping[st
             _check_required(f, s, at, missing, stale)
     if encounter_id is not None and encounter is None:
         missing.append(encounter_missing(encounter_id))
-    return Extraction(tuple(f.name for f in spec), tuple(values), ages, times, tuple(missing),
-                      tuple(stale), tuple(sorted(basis)), _unit_notes(index))
+    return Extraction(
+        tuple(f.name for f in spec),
+        tuple(values),
+        ages,
+        times,
+        tuple(missing),
+        tuple(stale),
+        tuple(sorted(basis)),
+        _unit_notes(index),
+    )
 
 
 def _check_required(f: FeatureSpec, s: Series | None, at: float, missing: list[str], stale: list[str]) -> None:
@@ -185,5 +200,7 @@ def _check_required(f: FeatureSpec, s: Series | None, at: float, missing: list[s
 
 
 def _unit_notes(index: ObservationIndex) -> tuple[str, ...]:
-    return tuple(f"{column}: ignored values in unknown unit(s) {', '.join(sorted(units))}"
-                 for column, units in sorted(index.unconverted_units.items()))
+    return tuple(
+        f"{column}: ignored values in unknown unit(s) {', '.join(sorted(units))}"
+        for column, units in sorted(index.unconverted_units.items())
+    )

@@ -2,6 +2,7 @@
 
 Reads only the few fields it needs from parsed JSON (no fhir.resources validation on this path).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -17,9 +18,7 @@ LOINC = "http://loinc.org"
 SKIP_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
 PULSE_OXIMETRY = "59408-5"
 ARTERIAL_SATURATION = "2708-6"
-CODE_TO_COLUMN: dict[str, str] = {
-    code: o.column for o in PHYSIONET_OBSERVATIONS for code in (o.loinc, *o.alternates)
-}
+CODE_TO_COLUMN: dict[str, str] = {code: o.column for o in PHYSIONET_OBSERVATIONS for code in (o.loinc, *o.alternates)}
 COLUMN_UNIT: dict[str, str] = {o.column: o.unit for o in PHYSIONET_OBSERVATIONS}
 
 
@@ -68,8 +67,7 @@ def convert(column: str, value: float, unit: str | None) -> float | None:
 def _codes(concept: object) -> list[str]:
     if not isinstance(concept, dict):
         return []
-    return [c.get("code", "") for c in concept.get("coding") or () if isinstance(c, dict)
-            and c.get("system") == LOINC]
+    return [c.get("code", "") for c in concept.get("coding") or () if isinstance(c, dict) and c.get("system") == LOINC]
 
 
 def _is_vital(obs: Mapping[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 Row h of a stay is at time h hours; a row's features use rows <= h only, with exactly the semantics of
 `FeatureSpec` (the golden parity test checks this against `extract.py` on FHIR built from the same rows).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -102,8 +103,9 @@ def _feature(f: FeatureSpec, stays: _Stays, frame: pd.DataFrame, cache: dict[str
     return stays.window(col, int(f.window_hours or 0), agg)
 
 
-def hourly_features(frame: pd.DataFrame, spec: tuple[FeatureSpec, ...], *, progress: bool = False,
-                    dtype: type[np.floating] = np.float64) -> npt.NDArray[np.floating]:
+def hourly_features(
+    frame: pd.DataFrame, spec: tuple[FeatureSpec, ...], *, progress: bool = False, dtype: type[np.floating] = np.float64
+) -> npt.NDArray[np.floating]:
     """Feature matrix (rows of `frame`, columns in spec order); `frame` sorted by patient_id, hour."""
     stays = _Stays(frame)
     cache: dict[str, tuple[F64, F64]] = {}

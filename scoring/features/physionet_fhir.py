@@ -4,6 +4,7 @@ Conventions (the same as the training path): row h is at `start + h` hours, `sta
 first row; the Encounter starts ICULOS_0 hours before it,
 so `(as_of - encounter start)` in hours equals ICULOS at every row; birthDate is `admission - Age years`.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,12 +32,20 @@ def stay_to_fhir(patient_id: str, rows: Sequence[Mapping[str, Any]], start: date
     admitted = start - timedelta(hours=float(first["ICULOS"]))
     born = admitted - timedelta(days=float(first["Age"]) * 365.25)
     resources: list[dict[str, Any]] = [
-        {"resourceType": "Patient", "id": patient_id, "birthDate": born.date().isoformat(),
-         "gender": "male" if int(first["Gender"]) == 1 else "female"},
-        {"resourceType": "Encounter", "id": f"{patient_id}-icu", "status": "in-progress",
-         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
-         "subject": {"reference": f"Patient/{patient_id}"},
-         "period": {"start": _iso(admitted)}},
+        {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "birthDate": born.date().isoformat(),
+            "gender": "male" if int(first["Gender"]) == 1 else "female",
+        },
+        {
+            "resourceType": "Encounter",
+            "id": f"{patient_id}-icu",
+            "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "period": {"start": _iso(admitted)},
+        },
     ]
     for row in rows:
         when = _iso(row_time(start, int(row["hour"])))
@@ -44,13 +53,21 @@ def stay_to_fhir(patient_id: str, rows: Sequence[Mapping[str, Any]], start: date
             value = row.get(o.column)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
-            resources.append({
-                "resourceType": "Observation", "id": f"{patient_id}-{row['hour']}-{o.column}", "status": "final",
-                "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": o.category}]}],
-                "code": {"coding": [{"system": "http://loinc.org", "code": o.loinc, "display": o.display}]},
-                "subject": {"reference": f"Patient/{patient_id}"},
-                "effectiveDateTime": when,
-                "valueQuantity": {"value": float(value), "unit": o.unit, "system": "http://unitsofmeasure.org",
-                                  "code": o.unit},
-            })
+            resources.append(
+                {
+                    "resourceType": "Observation",
+                    "id": f"{patient_id}-{row['hour']}-{o.column}",
+                    "status": "final",
+                    "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": o.category}]}],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": o.loinc, "display": o.display}]},
+                    "subject": {"reference": f"Patient/{patient_id}"},
+                    "effectiveDateTime": when,
+                    "valueQuantity": {
+                        "value": float(value),
+                        "unit": o.unit,
+                        "system": "http://unitsofmeasure.org",
+                        "code": o.unit,
+                    },
+                }
+            )
     return resources

@@ -1,4 +1,5 @@
 """Readmission features from the same spec: Diabetes-130 table path and FHIR (encounter-level) path."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,19 @@ EMERGENCY_ADMISSION_TYPE = 1  # IDs_mapping.csv: admission_type_id 1 = Emergency
 # IDs_mapping.csv discharge_disposition_id -> FHIR discharge-disposition code
 # (http://terminology.hl7.org/CodeSystem/discharge-disposition); unmapped ids (home health, unknown, ...) -> none.
 DISCHARGE_TO_FHIR: dict[int, str] = {
-    1: "home", 2: "hosp", 3: "snf", 4: "long", 5: "other-hcf", 7: "aadvice", 22: "rehab", 23: "long",
-    24: "snf", 27: "other-hcf", 28: "psy", 29: "hosp", 30: "other-hcf",
+    1: "home",
+    2: "hosp",
+    3: "snf",
+    4: "long",
+    5: "other-hcf",
+    7: "aadvice",
+    22: "rehab",
+    23: "long",
+    24: "snf",
+    27: "other-hcf",
+    28: "psy",
+    29: "hosp",
+    30: "other-hcf",
 }
 
 
@@ -43,8 +55,9 @@ def icd_group(code: str, system: str) -> str | None:
             value = float(code)
             if any(float(lo) <= value <= float(hi) for lo, hi in ranges["icd9"]):
                 return group
-        elif system == "icd10" and code[:1].isalpha() and any(lo[:3] <= code[:3] <= hi[:3]
-                                                              for lo, hi in ranges["icd10"]):
+        elif (
+            system == "icd10" and code[:1].isalpha() and any(lo[:3] <= code[:3] <= hi[:3] for lo, hi in ranges["icd10"])
+        ):
             return group
     return None
 
@@ -120,8 +133,9 @@ def readmission_table_features(df: pd.DataFrame) -> npt.NDArray[np.float64]:
 # ------------------------------------------------------------------------------------------------ FHIR
 def _refs_encounter(res: Mapping[str, Any], enc_id: str) -> bool:
     ref = (res.get("encounter") or res.get("context") or {}).get("reference", "")
-    return isinstance(ref, str) and (ref == f"Encounter/{enc_id}" or ref.endswith(f"/{enc_id}")
-                                     or ref == f"urn:uuid:{enc_id}")
+    return isinstance(ref, str) and (
+        ref == f"Encounter/{enc_id}" or ref.endswith(f"/{enc_id}") or ref == f"urn:uuid:{enc_id}"
+    )
 
 
 def _res_time(res: Mapping[str, Any]) -> float | None:
@@ -180,43 +194,62 @@ class _Context:
         self.end = min(self.ended or self.at, self.at)
         enc_id = str((self.encounter or {}).get("id", ""))
         self.encounters = [r for r in resources if r.get("resourceType") == "Encounter"]
-        self.stay = [r for r in resources if r.get("resourceType") in ("Observation", "Condition", "Procedure",
-                                                                        "MedicationRequest")
-                     and self.encounter is not None and _in_encounter(r, enc_id, self.start, self.end)]
+        self.stay = [
+            r
+            for r in resources
+            if r.get("resourceType") in ("Observation", "Condition", "Procedure", "MedicationRequest")
+            and self.encounter is not None
+            and _in_encounter(r, enc_id, self.start, self.end)
+        ]
 
     def earlier_stays(self, classes: tuple[str, ...], lookback_hours: float) -> list[Mapping[str, Any]]:
         """Encounters of `classes` that began in the `lookback_hours` before this one and ended before it began
         (not cancelled or in error). One still open when this began, or ending exactly then (a transfer), is
         the same hospitalisation, as is this encounter's `partOf` parent or child (e.g. hospital and ICU)."""
         since = self.start - lookback_hours * 3600.0
-        return [e for e in self.encounters
-                if (e.get("class") or {}).get("code") in classes and not self._same_stay(e)
-                and e.get("status") not in ("cancelled", "entered-in-error")
-                and (t := parse_time((e.get("period") or {}).get("start"))) is not None and since <= t < self.start
-                and (end := parse_time((e.get("period") or {}).get("end"))) is not None and end < self.start]
+        return [
+            e
+            for e in self.encounters
+            if (e.get("class") or {}).get("code") in classes
+            and not self._same_stay(e)
+            and e.get("status") not in ("cancelled", "entered-in-error")
+            and (t := parse_time((e.get("period") or {}).get("start"))) is not None
+            and since <= t < self.start
+            and (end := parse_time((e.get("period") or {}).get("end"))) is not None
+            and end < self.start
+        ]
 
     def _same_stay(self, other: Mapping[str, Any]) -> bool:
         current = self.encounter or {}
         if not current or other.get("id") == current.get("id"):
             return True
-        return (_part_of(current).endswith(f"Encounter/{other.get('id')}")
-                or _part_of(other).endswith(f"Encounter/{current.get('id')}"))
+        return _part_of(current).endswith(f"Encounter/{other.get('id')}") or _part_of(other).endswith(
+            f"Encounter/{current.get('id')}"
+        )
 
     def of(self, kind: str) -> list[Mapping[str, Any]]:
         return [r for r in self.stay if r.get("resourceType") == kind]
 
 
 # Encounter.class (v3 ActCode) of encounters the model does not apply to, in words.
-CLASS_WORDS = {"AMB": "ambulatory", "VR": "virtual", "HH": "home health", "EMER": "emergency", "FLD": "field",
-               "OBSENC": "observation", "PRENC": "pre-admission", "SS": "short stay"}
+CLASS_WORDS = {
+    "AMB": "ambulatory",
+    "VR": "virtual",
+    "HH": "home health",
+    "EMER": "emergency",
+    "FLD": "field",
+    "OBSENC": "observation",
+    "PRENC": "pre-admission",
+    "SS": "short stay",
+}
 # Sources whose absence is "not recorded", never zero: Diabetes-130 has no encounter without a diagnosis
 # (number_diagnoses 1-16) or without a medication (num_medications >= 1; diabetesMed "No" always comes with
 # other medications listed), so zero diagnoses or "no diabetes medication" with nothing on record is a
 # value the model never saw in training (checked on diabetic_data.csv: min number_diagnoses 1, min num_medications 1).
-UNRECORDED_MEANS_MISSING = {"Condition": "No diagnoses (Conditions) recorded for this stay: treated as not "
-                                         "recorded, not as none.",
-                            "MedicationRequest": "No medication orders recorded for this stay: treated as not "
-                                                 "recorded, not as none."}
+UNRECORDED_MEANS_MISSING = {
+    "Condition": "No diagnoses (Conditions) recorded for this stay: treated as not recorded, not as none.",
+    "MedicationRequest": "No medication orders recorded for this stay: treated as not recorded, not as none.",
+}
 
 
 def _fhir_feature(f: FeatureSpec, ctx: _Context) -> float:
@@ -233,8 +266,9 @@ def _fhir_feature(f: FeatureSpec, ctx: _Context) -> float:
         return float(len(ctx.earlier_stays(f.codes, f.lookback_hours)))
     if agg == "readmission_index":
         ends = (parse_time((e.get("period") or {}).get("end")) for e in ctx.earlier_stays(f.codes, f.lookback_hours))
-        return float(any(end is not None and ctx.start - READMISSION_HORIZON_DAYS * DAY <= end < ctx.start
-                         for end in ends))
+        return float(
+            any(end is not None and ctx.start - READMISSION_HORIZON_DAYS * DAY <= end < ctx.start for end in ends)
+        )
     if agg == "encounter_days":
         return float(max(1, math.ceil((ctx.end - ctx.start) / DAY)))
     if agg == "admit_source":
@@ -268,8 +302,9 @@ def _condition_group(res: Mapping[str, Any]) -> str | None:
     return None
 
 
-def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                        encounter_id: str | None = None) -> Extraction:
+def extract_readmission(
+    resources: Sequence[Mapping[str, Any]], as_of: datetime, encounter_id: str | None = None
+) -> Extraction:
     """READMISSION_FEATURES from raw FHIR JSON at as-of (normally the discharge time), for the Encounter the
     EHR named (`encounter_id`) or else the latest acute-care one."""
     ctx = _Context(resources, as_of, encounter_id)
@@ -281,10 +316,20 @@ def extract_readmission(resources: Sequence[Mapping[str, Any]], as_of: datetime,
     basis = tuple(sorted(f"{r['resourceType']}/{r.get('id', '')}" for r in ctx.stay))
     if ctx.encounter is not None:
         basis = (f"Encounter/{ctx.encounter.get('id', '')}", *basis)
-    notes = _in_progress_note(ctx) + tuple(note for source, note in UNRECORDED_MEANS_MISSING.items()
-                                           if ctx.encounter is not None and not ctx.of(source))
-    return Extraction(tuple(f.name for f in READMISSION_FEATURES), values, {}, {}, missing, stale, basis,
-                      notes, not_applicable=_not_applicable(ctx))
+    notes = _in_progress_note(ctx) + tuple(
+        note for source, note in UNRECORDED_MEANS_MISSING.items() if ctx.encounter is not None and not ctx.of(source)
+    )
+    return Extraction(
+        tuple(f.name for f in READMISSION_FEATURES),
+        values,
+        {},
+        {},
+        missing,
+        stale,
+        basis,
+        notes,
+        not_applicable=_not_applicable(ctx),
+    )
 
 
 def _not_applicable(ctx: _Context) -> str:
@@ -303,8 +348,10 @@ def _in_progress_note(ctx: _Context) -> tuple[str, ...]:
     """The model is for discharge; before it, say what the estimate assumes."""
     if ctx.encounter is None or (ctx.ended is not None and ctx.ended <= ctx.at):
         return ()
-    return ("Stay still in progress: estimated as if discharged now (length of stay so far; no discharge "
-            "disposition recorded yet, so neither home nor a care facility).",)
+    return (
+        "Stay still in progress: estimated as if discharged now (length of stay so far; no discharge "
+        "disposition recorded yet, so neither home nor a care facility).",
+    )
 
 
 def _window_over(ctx: _Context) -> tuple[str, ...]:

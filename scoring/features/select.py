@@ -5,6 +5,7 @@ types, its Observation categories/codes within its look-back (never after as-of)
 that overlap its history window. The same patient at the same time thus gives a model the same inputs
 whatever else was fetched or prefetched for other models.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -14,8 +15,9 @@ from typing import Any
 from config.fhir_json import Requirements
 
 
-def resources_for(resources: Sequence[Mapping[str, Any]], requirements: Requirements,
-                  as_of: datetime) -> list[Mapping[str, Any]]:
+def resources_for(
+    resources: Sequence[Mapping[str, Any]], requirements: Requirements, as_of: datetime
+) -> list[Mapping[str, Any]]:
     """The resources a model reads at `as_of`."""
     return [r for r in resources if _wanted(r, requirements, as_of)]
 
@@ -35,8 +37,10 @@ def _observation_wanted(obs: Mapping[str, Any], req: Requirements, at: datetime)
     when = parse_datetime(effective_time(obs))
     if when is None or when > at or when < at - timedelta(hours=req.lookback_hours):
         return False
-    return bool(set(codes_of(obs.get("category"))) & set(req.observation_categories)
-                or set(codes_of(obs.get("code"))) & set(req.observation_codes))
+    return bool(
+        set(codes_of(obs.get("category"))) & set(req.observation_categories)
+        or set(codes_of(obs.get("code"))) & set(req.observation_codes)
+    )
 
 
 def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetime) -> bool:
@@ -50,15 +54,23 @@ def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetim
 def codes_of(concepts: object) -> list[str]:
     """The codes of a CodeableConcept or a list of them (malformed parts are skipped)."""
     items = concepts if isinstance(concepts, list) else [concepts]
-    return [str(c.get("code")) for concept in items if isinstance(concept, dict)
-            for c in concept.get("coding") or () if isinstance(c, dict) and c.get("code")]
+    return [
+        str(c.get("code"))
+        for concept in items
+        if isinstance(concept, dict)
+        for c in concept.get("coding") or ()
+        if isinstance(c, dict) and c.get("code")
+    ]
 
 
 def effective_time(resource: Mapping[str, Any]) -> str:
     """An Observation's effective[x] time as text ("" when it has none)."""
     period = resource.get("effectivePeriod")
-    value = resource.get("effectiveDateTime") or resource.get("effectiveInstant") or (
-        period.get("start") if isinstance(period, dict) else None)
+    value = (
+        resource.get("effectiveDateTime")
+        or resource.get("effectiveInstant")
+        or (period.get("start") if isinstance(period, dict) else None)
+    )
     return value if isinstance(value, str) else ""
 
 

@@ -11,6 +11,7 @@ column is recorded in (Reyna et al., Crit Care Med 2020;48:210, Table 1, checked
 distribution in `physionet2019_stats.json`), so a loader writes the column value unchanged with this
 unit; other units are converted by `UNIT_CONVERSIONS`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,61 +49,77 @@ _L: Category = "laboratory"
 #   are mmol/L, the unit of 2524-7; Magnesium (listed mmol/dL) has median 2.0, i.e. mg/dL.
 PHYSIONET_OBSERVATIONS: tuple[ObservationCode, ...] = (
     ObservationCode("HR", "8867-4", "Heart rate", "/min", _V),
-    ObservationCode("O2Sat", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", _V,
-                    ("2710-2", "150456-2")),
-    ObservationCode("Temp", "8310-5", "Body temperature", "Cel", _V,
-                    ("8331-1", "8332-9", "8328-7", "8333-7", "8329-5")),
+    ObservationCode(
+        "O2Sat", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", _V, ("2710-2", "150456-2")
+    ),
+    ObservationCode(
+        "Temp", "8310-5", "Body temperature", "Cel", _V, ("8331-1", "8332-9", "8328-7", "8333-7", "8329-5")
+    ),
     ObservationCode("SBP", "8480-6", "Systolic blood pressure", "mm[Hg]", _V, ("8459-0", "76534-7")),
     ObservationCode("MAP", "8478-0", "Mean blood pressure", "mm[Hg]", _V, ("8491-9", "76536-2")),
     ObservationCode("DBP", "8462-4", "Diastolic blood pressure", "mm[Hg]", _V, ("8454-1", "76535-9")),
     ObservationCode("Resp", "9279-1", "Respiratory rate", "/min", _V),
     ObservationCode("EtCO2", "19889-5", "Carbon dioxide/Gas.total.at end expiration in Exhaled gas", "mm[Hg]", _V),
-    ObservationCode("BaseExcess", "1925-7", "Base excess in Arterial blood by calculation", "mmol/L", _L,
-                    ("11555-0", "1927-3")),
-    ObservationCode("HCO3", "1960-4", "Bicarbonate [Moles/volume] in Arterial blood", "mmol/L", _L,
-                    ("1959-6", "1963-8", "14627-4")),
+    ObservationCode(
+        "BaseExcess", "1925-7", "Base excess in Arterial blood by calculation", "mmol/L", _L, ("11555-0", "1927-3")
+    ),
+    ObservationCode(
+        "HCO3", "1960-4", "Bicarbonate [Moles/volume] in Arterial blood", "mmol/L", _L, ("1959-6", "1963-8", "14627-4")
+    ),
     ObservationCode("FiO2", "3150-0", "Inhaled oxygen concentration", "1", _L, ("19996-8", "19994-3")),
     ObservationCode("pH", "2744-1", "pH of Arterial blood", "[pH]", _L, ("11558-4",)),
-    ObservationCode("PaCO2", "2019-8", "Carbon dioxide [Partial pressure] in Arterial blood", "mm[Hg]", _L,
-                    ("11557-6",)),
+    ObservationCode(
+        "PaCO2", "2019-8", "Carbon dioxide [Partial pressure] in Arterial blood", "mm[Hg]", _L, ("11557-6",)
+    ),
     ObservationCode("SaO2", "2708-6", "Oxygen saturation in Arterial blood", "%", _L, ("2713-6",)),
-    ObservationCode("AST", "1920-8", "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
-                    "U/L", _L, ("30239-8",)),
-    ObservationCode("BUN", "3094-0", "Urea nitrogen [Mass/volume] in Serum or Plasma", "mg/dL", _L,
-                    ("6299-2",)),
-    ObservationCode("Alkalinephos", "6768-6",
-                    "Alkaline phosphatase [Enzymatic activity/volume] in Serum or Plasma", "U/L", _L),
-    ObservationCode("Calcium", "17861-6", "Calcium [Mass/volume] in Serum or Plasma", "mg/dL", _L,
-                    ("49765-1", "2000-8")),
-    ObservationCode("Chloride", "2075-0", "Chloride [Moles/volume] in Serum or Plasma", "mmol/L", _L,
-                    ("2069-3",)),
-    ObservationCode("Creatinine", "2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", _L,
-                    ("38483-4",)),
-    ObservationCode("Bilirubin_direct", "1968-7", "Bilirubin.direct [Mass/volume] in Serum or Plasma",
-                    "mg/dL", _L),
-    ObservationCode("Glucose", "2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", _L,
-                    ("2339-0", "41653-7")),
-    ObservationCode("Lactate", "2524-7", "Lactate [Moles/volume] in Serum or Plasma", "mmol/L", _L,
-                    ("32693-4", "2518-9", "32133-1")),
-    ObservationCode("Magnesium", "19123-9", "Magnesium [Mass/volume] in Serum or Plasma", "mg/dL", _L,
-                    ("2601-3",)),
+    ObservationCode(
+        "AST",
+        "1920-8",
+        "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+        _L,
+        ("30239-8",),
+    ),
+    ObservationCode("BUN", "3094-0", "Urea nitrogen [Mass/volume] in Serum or Plasma", "mg/dL", _L, ("6299-2",)),
+    ObservationCode(
+        "Alkalinephos", "6768-6", "Alkaline phosphatase [Enzymatic activity/volume] in Serum or Plasma", "U/L", _L
+    ),
+    ObservationCode(
+        "Calcium", "17861-6", "Calcium [Mass/volume] in Serum or Plasma", "mg/dL", _L, ("49765-1", "2000-8")
+    ),
+    ObservationCode("Chloride", "2075-0", "Chloride [Moles/volume] in Serum or Plasma", "mmol/L", _L, ("2069-3",)),
+    ObservationCode("Creatinine", "2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", _L, ("38483-4",)),
+    ObservationCode("Bilirubin_direct", "1968-7", "Bilirubin.direct [Mass/volume] in Serum or Plasma", "mg/dL", _L),
+    ObservationCode(
+        "Glucose", "2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", _L, ("2339-0", "41653-7")
+    ),
+    ObservationCode(
+        "Lactate", "2524-7", "Lactate [Moles/volume] in Serum or Plasma", "mmol/L", _L, ("32693-4", "2518-9", "32133-1")
+    ),
+    ObservationCode("Magnesium", "19123-9", "Magnesium [Mass/volume] in Serum or Plasma", "mg/dL", _L, ("2601-3",)),
     ObservationCode("Phosphate", "2777-1", "Phosphate [Mass/volume] in Serum or Plasma", "mg/dL", _L),
-    ObservationCode("Potassium", "2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", _L,
-                    ("6298-4",)),
-    ObservationCode("Bilirubin_total", "1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", "mg/dL",
-                    _L, ("42719-5",)),
-    ObservationCode("TroponinI", "10839-9", "Troponin I.cardiac [Mass/volume] in Serum or Plasma", "ng/mL", _L,
-                    ("42757-5", "89579-7")),
-    ObservationCode("Hct", "4544-3", "Hematocrit [Volume Fraction] of Blood by Automated count", "%", _L,
-                    ("20570-8",)),
+    ObservationCode("Potassium", "2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", _L, ("6298-4",)),
+    ObservationCode(
+        "Bilirubin_total", "1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", "mg/dL", _L, ("42719-5",)
+    ),
+    ObservationCode(
+        "TroponinI",
+        "10839-9",
+        "Troponin I.cardiac [Mass/volume] in Serum or Plasma",
+        "ng/mL",
+        _L,
+        ("42757-5", "89579-7"),
+    ),
+    ObservationCode("Hct", "4544-3", "Hematocrit [Volume Fraction] of Blood by Automated count", "%", _L, ("20570-8",)),
     ObservationCode("Hgb", "718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", _L, ("20509-6",)),
     ObservationCode("PTT", "3173-2", "aPTT in Blood by Coagulation assay", "s", _L, ("14979-9",)),
-    ObservationCode("WBC", "6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*3/uL", _L,
-                    ("26464-8",)),
-    ObservationCode("Fibrinogen", "3255-7", "Fibrinogen [Mass/volume] in Platelet poor plasma by Coagulation assay",
-                    "mg/dL", _L),
-    ObservationCode("Platelets", "777-3", "Platelets [#/volume] in Blood by Automated count", "10*3/uL", _L,
-                    ("26515-7",)),
+    ObservationCode("WBC", "6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*3/uL", _L, ("26464-8",)),
+    ObservationCode(
+        "Fibrinogen", "3255-7", "Fibrinogen [Mass/volume] in Platelet poor plasma by Coagulation assay", "mg/dL", _L
+    ),
+    ObservationCode(
+        "Platelets", "777-3", "Platelets [#/volume] in Blood by Automated count", "10*3/uL", _L, ("26515-7",)
+    ),
 )
 
 OBSERVATION_BY_COLUMN: dict[str, ObservationCode] = {o.column: o for o in PHYSIONET_OBSERVATIONS}
@@ -138,10 +155,25 @@ UNIT_CONVERSIONS: dict[tuple[str, str], tuple[float, float]] = {
 }
 # Equivalent spellings seen in real feeds (UCUM annotations in braces are ignored by UCUM itself).
 UNIT_ALIASES: dict[str, str] = {
-    "{beats}/min": "/min", "beats/min": "/min", "bpm": "/min", "{breaths}/min": "/min",
-    "breaths/min": "/min", "mmHg": "mm[Hg]", "degC": "Cel", "C": "Cel", "degF": "[degF]",
-    "K/uL": "10*3/uL", "10^3/uL": "10*3/uL", "x10E3/uL": "10*3/uL", "10*3/mm3": "10*3/uL",
-    "10^9/L": "10*9/L", "sec": "s", "IU/L": "U/L", "U/L": "U/L", "mEq/L": "mmol/L", "pH": "[pH]",
+    "{beats}/min": "/min",
+    "beats/min": "/min",
+    "bpm": "/min",
+    "{breaths}/min": "/min",
+    "breaths/min": "/min",
+    "mmHg": "mm[Hg]",
+    "degC": "Cel",
+    "C": "Cel",
+    "degF": "[degF]",
+    "K/uL": "10*3/uL",
+    "10^3/uL": "10*3/uL",
+    "x10E3/uL": "10*3/uL",
+    "10*3/mm3": "10*3/uL",
+    "10^9/L": "10*9/L",
+    "sec": "s",
+    "IU/L": "U/L",
+    "U/L": "U/L",
+    "mEq/L": "mmol/L",
+    "pH": "[pH]",
     "": "",
 }
 
@@ -153,13 +185,33 @@ UNIT_ALIASES: dict[str, str] = {
 # value was measured, whether it was measured at all, time since admission. Models use them (they predict), but
 # surfaces show them apart, on a "context" line, never as the clinical reason for a score.
 CONTEXT_AGGREGATIONS = frozenset({"hours_since", "missing", "count", "encounter_hours"})
-Aggregation = Literal["last", "min", "max", "mean", "trend", "hours_since", "missing", "count",
-                      "age_years", "male", "encounter_hours",
-                      # readmission (encounter-level) aggregations, see scoring/features/readmission.py
-                      "age_band", "prior_encounters_365d", "prior_encounters_all", "readmission_index",
-                      "encounter_days", "count_in_encounter",
-                      "condition_group", "medication", "lab_measured", "lab_above", "admit_source",
-                      "admission_type", "discharge_disposition"]
+Aggregation = Literal[
+    "last",
+    "min",
+    "max",
+    "mean",
+    "trend",
+    "hours_since",
+    "missing",
+    "count",
+    "age_years",
+    "male",
+    "encounter_hours",
+    # readmission (encounter-level) aggregations, see scoring/features/readmission.py
+    "age_band",
+    "prior_encounters_365d",
+    "prior_encounters_all",
+    "readmission_index",
+    "encounter_days",
+    "count_in_encounter",
+    "condition_group",
+    "medication",
+    "lab_measured",
+    "lab_above",
+    "admit_source",
+    "admission_type",
+    "discharge_disposition",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,15 +260,40 @@ MISSING_INDICATOR_LABS = ("Lactate", "WBC", "Creatinine", "Platelets", "Bilirubi
 # measurement-count features). Window chosen on held-out set-A patients only (README, Scoring engine).
 COUNT_WINDOWS_HOURS: tuple[float, ...] = (6.0, 24.0)
 SHORT_LABELS: dict[str, str] = {
-    "HR": "Heart rate", "O2Sat": "SpO2", "Temp": "Temperature", "SBP": "Systolic BP", "MAP": "Mean arterial BP",
-    "DBP": "Diastolic BP", "Resp": "Respiratory rate", "EtCO2": "End-tidal CO2", "BaseExcess": "Base excess",
-    "HCO3": "Bicarbonate", "FiO2": "FiO2", "pH": "Arterial pH", "PaCO2": "PaCO2", "SaO2": "SaO2 (arterial)",
-    "AST": "AST", "BUN": "Urea nitrogen", "Alkalinephos": "Alkaline phosphatase", "Calcium": "Calcium",
-    "Chloride": "Chloride", "Creatinine": "Creatinine", "Bilirubin_direct": "Direct bilirubin",
-    "Glucose": "Glucose", "Lactate": "Lactate", "Magnesium": "Magnesium", "Phosphate": "Phosphate",
-    "Potassium": "Potassium", "Bilirubin_total": "Total bilirubin", "TroponinI": "Troponin I",
-    "Hct": "Haematocrit", "Hgb": "Haemoglobin", "PTT": "aPTT", "WBC": "White cell count",
-    "Fibrinogen": "Fibrinogen", "Platelets": "Platelets",
+    "HR": "Heart rate",
+    "O2Sat": "SpO2",
+    "Temp": "Temperature",
+    "SBP": "Systolic BP",
+    "MAP": "Mean arterial BP",
+    "DBP": "Diastolic BP",
+    "Resp": "Respiratory rate",
+    "EtCO2": "End-tidal CO2",
+    "BaseExcess": "Base excess",
+    "HCO3": "Bicarbonate",
+    "FiO2": "FiO2",
+    "pH": "Arterial pH",
+    "PaCO2": "PaCO2",
+    "SaO2": "SaO2 (arterial)",
+    "AST": "AST",
+    "BUN": "Urea nitrogen",
+    "Alkalinephos": "Alkaline phosphatase",
+    "Calcium": "Calcium",
+    "Chloride": "Chloride",
+    "Creatinine": "Creatinine",
+    "Bilirubin_direct": "Direct bilirubin",
+    "Glucose": "Glucose",
+    "Lactate": "Lactate",
+    "Magnesium": "Magnesium",
+    "Phosphate": "Phosphate",
+    "Potassium": "Potassium",
+    "Bilirubin_total": "Total bilirubin",
+    "TroponinI": "Troponin I",
+    "Hct": "Haematocrit",
+    "Hgb": "Haemoglobin",
+    "PTT": "aPTT",
+    "WBC": "White cell count",
+    "Fibrinogen": "Fibrinogen",
+    "Platelets": "Platelets",
 }
 
 
@@ -239,9 +316,16 @@ def _obs_feature(o: ObservationCode, aggregation: Aggregation, window: float | N
         words = f"{label} {aggregation} over {int(window or 0)} h"
     required = aggregation == "last" and o.column in SEPSIS_REQUIRED
     return FeatureSpec(
-        name=f"{o.column}_{suffix}", label=words, source="Observation", codes=(o.loinc, *o.alternates),
-        unit=unit, aggregation=aggregation, training_column=o.column, window_hours=window,
-        lookback_hours=window if aggregation == "count" and window else lookback, required=required,
+        name=f"{o.column}_{suffix}",
+        label=words,
+        source="Observation",
+        codes=(o.loinc, *o.alternates),
+        unit=unit,
+        aggregation=aggregation,
+        training_column=o.column,
+        window_hours=window,
+        lookback_hours=window if aggregation == "count" and window else lookback,
+        required=required,
         freshness_hours=VITAL_FRESHNESS_HOURS if required else None,
     )
 
@@ -267,8 +351,9 @@ def _sepsis_features() -> tuple[FeatureSpec, ...]:
 
 SEPSIS_FEATURES: tuple[FeatureSpec, ...] = _sepsis_features()
 # Longest look-back any sepsis feature needs (trend reaches back one window further).
-SEPSIS_LOOKBACK_HOURS = max(f.lookback_hours + (f.window_hours or 0 if f.aggregation == "trend" else 0)
-                            for f in SEPSIS_FEATURES)
+SEPSIS_LOOKBACK_HOURS = max(
+    f.lookback_hours + (f.window_hours or 0 if f.aggregation == "trend" else 0) for f in SEPSIS_FEATURES
+)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -292,13 +377,23 @@ CONDITION_GROUPS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
 MEDICATION_GROUPS: dict[str, tuple[str, ...]] = {
     "insulin": ("insulin",),
     "metformin": ("metformin",),
-    "sulfonylurea": ("glipizide", "glyburide", "glimepiride", "chlorpropamide", "tolbutamide", "acetohexamide",
-                     "tolazamide"),
+    "sulfonylurea": (
+        "glipizide",
+        "glyburide",
+        "glimepiride",
+        "chlorpropamide",
+        "tolbutamide",
+        "acetohexamide",
+        "tolazamide",
+    ),
     "thiazolidinedione": ("pioglitazone", "rosiglitazone", "troglitazone"),
 }
-ANY_DIABETES_MEDICATION = tuple(sorted({n for names in MEDICATION_GROUPS.values() for n in names}
-                                       | {"repaglinide", "nateglinide", "acarbose", "miglitol", "citoglipton",
-                                          "examide"}))
+ANY_DIABETES_MEDICATION = tuple(
+    sorted(
+        {n for names in MEDICATION_GROUPS.values() for n in names}
+        | {"repaglinide", "nateglinide", "acarbose", "miglitol", "citoglipton", "examide"}
+    )
+)
 
 
 # The readmission outcome: readmitted within 30 days of discharge (Diabetes-130 "<30", Strack et al. 2014).
@@ -308,8 +403,16 @@ READMISSION_HORIZON_DAYS = 30
 ENCOUNTER_HISTORY_HOURS = 10 * 365.25 * 24.0
 
 
-def _r(name: str, label: str, source: str, aggregation: Aggregation, column: str, codes: tuple[str, ...] = (),
-       unit: str = "1", lookback_hours: float = 365 * 24.0) -> FeatureSpec:
+def _r(
+    name: str,
+    label: str,
+    source: str,
+    aggregation: Aggregation,
+    column: str,
+    codes: tuple[str, ...] = (),
+    unit: str = "1",
+    lookback_hours: float = 365 * 24.0,
+) -> FeatureSpec:
     return FeatureSpec(name, label, source, codes, unit, aggregation, column, lookback_hours=lookback_hours)
 
 
@@ -322,12 +425,30 @@ INPATIENT_CLASSES = ("IMP", "ACUTE", "NONAC")
 READMISSION_FEATURES: tuple[FeatureSpec, ...] = (
     _r("age_band_mid", "Age (decade band)", "Patient", "age_band", "age", unit="a"),
     _r("male", "Male sex", "Patient", "male", "gender"),
-    _r("prior_inpatient_365d", "Inpatient admissions in the prior year", "Encounter", "prior_encounters_365d",
-       "number_inpatient", INPATIENT_CLASSES),
-    _r("prior_emergency_365d", "Emergency visits in the prior year", "Encounter", "prior_encounters_365d",
-       "number_emergency", ("EMER",)),
-    _r("prior_outpatient_365d", "Outpatient visits in the prior year", "Encounter", "prior_encounters_365d",
-       "number_outpatient", ("AMB",)),
+    _r(
+        "prior_inpatient_365d",
+        "Inpatient admissions in the prior year",
+        "Encounter",
+        "prior_encounters_365d",
+        "number_inpatient",
+        INPATIENT_CLASSES,
+    ),
+    _r(
+        "prior_emergency_365d",
+        "Emergency visits in the prior year",
+        "Encounter",
+        "prior_encounters_365d",
+        "number_emergency",
+        ("EMER",),
+    ),
+    _r(
+        "prior_outpatient_365d",
+        "Outpatient visits in the prior year",
+        "Encounter",
+        "prior_encounters_365d",
+        "number_outpatient",
+        ("AMB",),
+    ),
     # Utilisation history (HOSPITAL score: Donze J, et al. JAMA Intern Med 2013;173(8):632-638, "number of
     # hospital admissions"; LACE: van Walraven C, et al. CMAJ 2010;182(6):551-557). Training columns are derived
     # from the same patient's earlier Diabetes-130 encounters (ordered by encounter_id): "_stays_on_record" = how
@@ -336,36 +457,103 @@ READMISSION_FEATURES: tuple[FeatureSpec, ...] = (
     # "_prior_lt30" = the previous one was followed by a readmission within 30 days, i.e. this stay (or one in
     # between) began <= 30 d after that discharge (FHIR: an earlier inpatient stay ended in the 30 d before this
     # one began; a stay ending exactly at this one's start is a transfer, not a readmission).
-    _r("prior_inpatient_on_record", "Earlier inpatient stays on record", "Encounter", "prior_encounters_all",
-       "_stays_on_record", INPATIENT_CLASSES, lookback_hours=ENCOUNTER_HISTORY_HOURS),
-    _r("readmission_within_30d", "Admitted within 30 days of a previous discharge", "Encounter",
-       "readmission_index", "_prior_lt30", INPATIENT_CLASSES),
+    _r(
+        "prior_inpatient_on_record",
+        "Earlier inpatient stays on record",
+        "Encounter",
+        "prior_encounters_all",
+        "_stays_on_record",
+        INPATIENT_CLASSES,
+        lookback_hours=ENCOUNTER_HISTORY_HOURS,
+    ),
+    _r(
+        "readmission_within_30d",
+        "Admitted within 30 days of a previous discharge",
+        "Encounter",
+        "readmission_index",
+        "_prior_lt30",
+        INPATIENT_CLASSES,
+    ),
     _r("length_of_stay_days", "Length of stay", "Encounter", "encounter_days", "time_in_hospital", unit="d"),
-    _r("admitted_from_ed", "Admitted from the emergency department", "Encounter", "admit_source",
-       "admission_source_id", ("emd",)),
+    _r(
+        "admitted_from_ed",
+        "Admitted from the emergency department",
+        "Encounter",
+        "admit_source",
+        "admission_source_id",
+        ("emd",),
+    ),
     _r("emergency_admission", "Emergency admission", "Encounter", "admission_type", "admission_type_id", ("EM",)),
-    _r("discharged_home", "Discharged home", "Encounter", "discharge_disposition", "discharge_disposition_id",
-       ("home",)),
-    _r("discharged_to_facility", "Discharged to another care facility", "Encounter", "discharge_disposition",
-       "discharge_disposition_id", ("hosp", "snf", "rehab", "long", "psy", "other-hcf")),
-    _r("left_against_advice", "Left against medical advice", "Encounter", "discharge_disposition",
-       "discharge_disposition_id", ("aadvice",)),
+    _r(
+        "discharged_home",
+        "Discharged home",
+        "Encounter",
+        "discharge_disposition",
+        "discharge_disposition_id",
+        ("home",),
+    ),
+    _r(
+        "discharged_to_facility",
+        "Discharged to another care facility",
+        "Encounter",
+        "discharge_disposition",
+        "discharge_disposition_id",
+        ("hosp", "snf", "rehab", "long", "psy", "other-hcf"),
+    ),
+    _r(
+        "left_against_advice",
+        "Left against medical advice",
+        "Encounter",
+        "discharge_disposition",
+        "discharge_disposition_id",
+        ("aadvice",),
+    ),
     _r("n_lab_results", "Lab results this stay", "Observation", "count_in_encounter", "num_lab_procedures"),
     _r("n_procedures", "Procedures this stay", "Procedure", "count_in_encounter", "num_procedures"),
     _r("n_medications", "Medications this stay", "MedicationRequest", "count_in_encounter", "num_medications"),
     _r("n_diagnoses", "Diagnoses this stay", "Condition", "count_in_encounter", "number_diagnoses"),
-    *(_r(f"dx_{group}", f"Diagnosis group: {group}", "Condition", "condition_group", "diag_1", (group,))
-      for group in CONDITION_GROUPS),
-    *(_r(f"med_{group}", f"{group.capitalize()} prescribed", "MedicationRequest", "medication", "+".join(names), names)
-      for group, names in MEDICATION_GROUPS.items()),
-    _r("med_any_diabetes", "Any diabetes medication", "MedicationRequest", "medication", "diabetesMed",
-       ANY_DIABETES_MEDICATION),
+    *(
+        _r(f"dx_{group}", f"Diagnosis group: {group}", "Condition", "condition_group", "diag_1", (group,))
+        for group in CONDITION_GROUPS
+    ),
+    *(
+        _r(
+            f"med_{group}",
+            f"{group.capitalize()} prescribed",
+            "MedicationRequest",
+            "medication",
+            "+".join(names),
+            names,
+        )
+        for group, names in MEDICATION_GROUPS.items()
+    ),
+    _r(
+        "med_any_diabetes",
+        "Any diabetes medication",
+        "MedicationRequest",
+        "medication",
+        "diabetesMed",
+        ANY_DIABETES_MEDICATION,
+    ),
     _r("hba1c_measured", "HbA1c measured this stay", "Observation", "lab_measured", "A1Cresult", HBA1C_CODES),
     _r("hba1c_above_7", "HbA1c above 7 %", "Observation", "lab_above", "A1Cresult", HBA1C_CODES, "%"),
-    _r("glucose_measured", "Serum glucose measured this stay", "Observation", "lab_measured", "max_glu_serum",
-       GLUCOSE_CODES),
-    _r("glucose_above_200", "Serum glucose above 200 mg/dL", "Observation", "lab_above", "max_glu_serum",
-       GLUCOSE_CODES, "mg/dL"),
+    _r(
+        "glucose_measured",
+        "Serum glucose measured this stay",
+        "Observation",
+        "lab_measured",
+        "max_glu_serum",
+        GLUCOSE_CODES,
+    ),
+    _r(
+        "glucose_above_200",
+        "Serum glucose above 200 mg/dL",
+        "Observation",
+        "lab_above",
+        "max_glu_serum",
+        GLUCOSE_CODES,
+        "mg/dL",
+    ),
 )
 # Thresholds of the Diabetes-130 categorical lab columns (Strack et al. 2014, "Methods": A1C ">7" / ">8" %,
 # max_glu_serum ">200" / ">300" mg/dL).

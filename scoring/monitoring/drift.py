@@ -24,6 +24,7 @@ per-column rate is the false-alarm rate benchmarks/drift_set_b.py measures). A w
 a missing share moved by >= MISSING_CHANGE, or at least DRIFT_SHARE of the columns flagged (Evidently's
 dataset-drift rule, default share 0.5).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -63,8 +64,7 @@ def _discrete(ref: dict[str, Any]) -> bool:
     return len(set(ref["quantiles"])) <= DISCRETE_LEVELS
 
 
-def _small_test(ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]
-                ) -> dict[str, Any]:
+def _small_test(ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]) -> dict[str, Any]:
     """KS against the reference CDF (numeric) or chi-squared on the bins (discrete): drift when p < P_VALUE."""
     if _discrete(ref):
         expected = np.clip(np.asarray(ref["shares"]), EPS, None)
@@ -80,8 +80,7 @@ def _verdict(name: str, statistic: float, p: float) -> dict[str, Any]:
     return {"test": name, "statistic": statistic, "p_value": p, "threshold": P_VALUE, "drift": p < P_VALUE}
 
 
-def _large_test(ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]
-                ) -> dict[str, Any]:
+def _large_test(ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]) -> dict[str, Any]:
     """Normed Wasserstein (numeric) or Jensen-Shannon distance of the bins (discrete): drift when >= DISTANCE."""
     if _discrete(ref):
         value = float(jensenshannon(np.clip(np.asarray(ref["shares"]), EPS, None), np.clip(cur, EPS, None)))
@@ -98,38 +97,62 @@ def missing_drift(ref: dict[str, Any], n: int, missing: int) -> dict[str, Any]:
     expected, share = float(ref["missing_share"]), missing / n
     if n <= SMALL_WINDOW:
         p = float(stats.binomtest(missing, n, min(max(expected, 1e-6), 1 - 1e-6)).pvalue)
-        return {"missing_share": share, "reference_missing_share": expected, "missing_p_value": p,
-                "missing_drift": p < P_VALUE}
-    return {"missing_share": share, "reference_missing_share": expected,
-            "missing_drift": abs(share - expected) >= MISSING_CHANGE}
+        return {
+            "missing_share": share,
+            "reference_missing_share": expected,
+            "missing_p_value": p,
+            "missing_drift": p < P_VALUE,
+        }
+    return {
+        "missing_share": share,
+        "reference_missing_share": expected,
+        "missing_drift": abs(share - expected) >= MISSING_CHANGE,
+    }
 
 
 def column_drift(ref: dict[str, Any], values: npt.NDArray[Any]) -> dict[str, Any]:
     """Every check of one column's served values (NaN = missing) against its reference profile."""
     column = as_model_sees(values)
     present = column[np.isfinite(column)]
-    result: dict[str, Any] = {"n": int(len(column)), "present": int(len(present)),
-                              **missing_drift(ref, len(column), len(column) - len(present))}
+    result: dict[str, Any] = {
+        "n": int(len(column)),
+        "present": int(len(present)),
+        **missing_drift(ref, len(column), len(column) - len(present)),
+    }
     if len(present) >= MIN_PRESENT and "edges" in ref:
         cur = bin_shares(present, np.asarray(ref["edges"]))
         value = psi(np.asarray(ref["shares"]), cur)
         test = _small_test if len(present) <= SMALL_WINDOW else _large_test
-        result |= {"psi": value, "psi_level": psi_level(value), "shares": [round(float(v), 4) for v in cur],
-                   **test(ref, present, cur)}
-    result["major"] = bool(abs(result["missing_share"] - result["reference_missing_share"]) >= MISSING_CHANGE
-                           or (result.get("psi", 0.0) >= PSI_MAJOR and len(present) >= PSI_MIN_PRESENT))
+        result |= {
+            "psi": value,
+            "psi_level": psi_level(value),
+            "shares": [round(float(v), 4) for v in cur],
+            **test(ref, present, cur),
+        }
+    result["major"] = bool(
+        abs(result["missing_share"] - result["reference_missing_share"]) >= MISSING_CHANGE
+        or (result.get("psi", 0.0) >= PSI_MAJOR and len(present) >= PSI_MIN_PRESENT)
+    )
     result["flagged"] = bool(result["missing_drift"] or result.get("drift") or result["major"])
     return result
 
 
-def profile_drift(profile: dict[str, Any], features: list[str], x: npt.NDArray[Any],
-                  scores: npt.NDArray[Any]) -> dict[str, Any]:
+def profile_drift(
+    profile: dict[str, Any], features: list[str], x: npt.NDArray[Any], scores: npt.NDArray[Any]
+) -> dict[str, Any]:
     """Every feature's and the score's checks (`x` columns in `features` order): `flagged` lists the drifted
     columns, `major` those with a major change, `attention` whether the window opens a finding."""
-    columns = {name: column_drift(profile["features"][name], x[:, i])
-               for i, name in enumerate(features) if name in profile["features"]}
+    columns = {
+        name: column_drift(profile["features"][name], x[:, i])
+        for i, name in enumerate(features)
+        if name in profile["features"]
+    }
     columns["score"] = column_drift(profile["score"], scores)
     flagged = [name for name, c in columns.items() if c["flagged"]]
     major = [name for name, c in columns.items() if c["major"]]
-    return {"columns": columns, "flagged": flagged, "major": major,
-            "attention": bool(major) or len(flagged) >= DRIFT_SHARE * len(columns)}
+    return {
+        "columns": columns,
+        "flagged": flagged,
+        "major": major,
+        "attention": bool(major) or len(flagged) >= DRIFT_SHARE * len(columns),
+    }

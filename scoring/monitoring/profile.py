@@ -6,6 +6,7 @@ bin edges of the present values with each bin's share (PSI's bins), 51 quantiles
 that the KS test and the Wasserstein distance read), mean and standard deviation. Plain numbers only,
 so the monitors need neither the training data nor numpy arrays in the card.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,8 +39,9 @@ def as_model_sees(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
 
 def bin_shares(present: npt.NDArray[np.float64], edges: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Share of `present` in each bin (-inf, e1], (e1, e2], ..., (ek, inf), at the model's precision."""
-    counts = np.bincount(np.searchsorted(as_model_sees(edges), as_model_sees(present), side="left"),
-                         minlength=len(edges) + 1)
+    counts = np.bincount(
+        np.searchsorted(as_model_sees(edges), as_model_sees(present), side="left"), minlength=len(edges) + 1
+    )
     return counts / max(len(present), 1)
 
 
@@ -52,20 +54,31 @@ def column_profile(values: npt.NDArray[Any]) -> dict[str, Any]:
     """One column's reference: rows, missing share and, when any value is present, its bins and quantiles."""
     column = np.asarray(values, dtype=np.float64)
     present = column[np.isfinite(column)]
-    profile: dict[str, Any] = {"n": int(len(column)),
-                               "missing_share": round(float(1 - len(present) / max(len(column), 1)), DIGITS)}
+    profile: dict[str, Any] = {
+        "n": int(len(column)),
+        "missing_share": round(float(1 - len(present) / max(len(column), 1)), DIGITS),
+    }
     if len(present) == 0:
         return profile
     edges = bin_edges(present)
-    return {**profile, "edges": _round(edges), "shares": _round(bin_shares(present, edges)),
-            "quantiles": _round(np.quantile(present, QUANTILES, method="inverted_cdf")),
-            "mean": _round(np.array([present.mean()]))[0], "std": _round(np.array([present.std()]))[0]}
+    return {
+        **profile,
+        "edges": _round(edges),
+        "shares": _round(bin_shares(present, edges)),
+        "quantiles": _round(np.quantile(present, QUANTILES, method="inverted_cdf")),
+        "mean": _round(np.array([present.mean()]))[0],
+        "std": _round(np.array([present.std()]))[0],
+    }
 
 
-def reference_profile(x: npt.NDArray[Any], features: list[str], scores: npt.NDArray[Any],
-                      rows_from: str) -> dict[str, Any]:
+def reference_profile(
+    x: npt.NDArray[Any], features: list[str], scores: npt.NDArray[Any], rows_from: str
+) -> dict[str, Any]:
     """The profile of a feature matrix (columns in `features` order) and the scores the version gave it."""
-    return {"method": f"missing share; {PSI_BINS} reference-quantile bins (PSI); {len(QUANTILES)} quantiles",
-            "rows": int(len(x)), "rows_from": rows_from,
-            "features": {name: column_profile(x[:, i]) for i, name in enumerate(features)},
-            "score": column_profile(scores)}
+    return {
+        "method": f"missing share; {PSI_BINS} reference-quantile bins (PSI); {len(QUANTILES)} quantiles",
+        "rows": int(len(x)),
+        "rows_from": rows_from,
+        "features": {name: column_profile(x[:, i]) for i, name in enumerate(features)},
+        "score": column_profile(scores),
+    }

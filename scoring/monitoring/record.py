@@ -4,6 +4,7 @@ Called by `scoring.services` for every inference it audits (and by callers that 
 door is covered. One bulk insert per call; the patient appears only as the audit pseudonym
 (`config.keys.pseudonymize`). Refusals are not recorded (they have no score); the audit trail keeps them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,9 +24,17 @@ PURGE_ACTOR = "stratify:monitoring"
 
 def _row(result: ScoreResult, pseudonym: str, now: datetime) -> ServedInference:
     score = result.probability if result.kind == "ml" else result.points
-    return ServedInference(recorded_at=now, model_name=result.model_name, model_version=result.model_version,
-                           model_status=result.model_status, patient_pseudonym=pseudonym, as_of=result.as_of,
-                           score=float(score or 0.0), band=result.band or "", features=list(result.feature_values))
+    return ServedInference(
+        recorded_at=now,
+        model_name=result.model_name,
+        model_version=result.model_version,
+        model_status=result.model_status,
+        patient_pseudonym=pseudonym,
+        as_of=result.as_of,
+        score=float(score or 0.0),
+        band=result.band or "",
+        features=list(result.feature_values),
+    )
 
 
 def served_record(results: Sequence[ScoreResult], patient_id: str) -> int:
@@ -43,6 +52,9 @@ def served_purge(now: datetime | None = None) -> dict[str, Any]:
     cutoff = (now or timezone.now()) - timedelta(days=settings.MONITORING_RETENTION_DAYS)
     deleted, _ = ServedInference.objects.filter(recorded_at__lt=cutoff).delete()
     if deleted:
-        audit_record_create(action="monitor_purge", actor=PURGE_ACTOR,
-                            detail={"served_inferences": deleted, "before": cutoff.isoformat()})
+        audit_record_create(
+            action="monitor_purge",
+            actor=PURGE_ACTOR,
+            detail={"served_inferences": deleted, "before": cutoff.isoformat()},
+        )
     return {"served_inferences": deleted, "before": cutoff.isoformat()}

@@ -1,4 +1,5 @@
 """Reads of the monitoring records: each version's latest drift run, and which versions need attention."""
+
 from __future__ import annotations
 
 from scoring.models import DriftRun
@@ -8,7 +9,8 @@ def latest_runs() -> dict[tuple[str, str], DriftRun]:
     """The latest drift run of every (model, version) that has one."""
     latest: dict[tuple[str, str], DriftRun] = {}
     for run in DriftRun.objects.order_by("model_name", "model_version", "-created_at", "-id").distinct(
-            "model_name", "model_version"):
+        "model_name", "model_version"
+    ):
         latest[(run.model_name, run.model_version)] = run
     return latest
 

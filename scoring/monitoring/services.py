@@ -5,6 +5,7 @@
 (`scoring.monitoring.selectors`). Run daily by the Celery beat task `stratify.monitor_models`, and on demand
 by `manage.py monitor_models`.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,20 +36,25 @@ def reference_of(mv: ModelVersion) -> dict[str, Any] | None:
     return profile
 
 
-def _served(mv: ModelVersion, since: datetime, until: datetime
-            ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _served(
+    mv: ModelVersion, since: datetime, until: datetime
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Input matrix (NaN = missing) and scores of the version's inferences served in [since, until)."""
-    rows = list(ServedInference.objects.filter(model_name=mv.name, model_version=mv.version,
-                                               recorded_at__gte=since, recorded_at__lt=until)
-                .values_list("features", "score"))
+    rows = list(
+        ServedInference.objects.filter(
+            model_name=mv.name, model_version=mv.version, recorded_at__gte=since, recorded_at__lt=until
+        ).values_list("features", "score")
+    )
     width = len((mv.card or {}).get("features") or [])
-    x = np.array([[np.nan if v is None else v for v in f] for f, _ in rows if len(f) == width],
-                 dtype=np.float64).reshape(-1, width)
+    x = np.array(
+        [[np.nan if v is None else v for v in f] for f, _ in rows if len(f) == width], dtype=np.float64
+    ).reshape(-1, width)
     return x, np.array([s for f, s in rows if len(f) == width], dtype=np.float64)
 
 
-def _checked(profile: dict[str, Any] | None, features: list[str], x: npt.NDArray[np.float64],
-             scores: npt.NDArray[np.float64]) -> tuple[str, dict[str, Any], list[str]]:
+def _checked(
+    profile: dict[str, Any] | None, features: list[str], x: npt.NDArray[np.float64], scores: npt.NDArray[np.float64]
+) -> tuple[str, dict[str, Any], list[str]]:
     """(verdict, per-column results, flagged columns) of one window."""
     if profile is None:
         return DriftRun.Verdict.NO_REFERENCE, {}, []
@@ -63,19 +69,37 @@ def drift_check(mv: ModelVersion, *, since: datetime, until: datetime, run_by: s
     """Compare the version's inferences served in [since, until) with its reference; store and audit the run."""
     x, scores = _served(mv, since, until)
     verdict, results, flagged = _checked(reference_of(mv), list((mv.card or {}).get("features") or []), x, scores)
-    run = DriftRun.objects.create(model_name=mv.name, model_version=mv.version, window_start=since,
-                                  window_end=until, rows=len(scores), verdict=verdict, flagged=flagged,
-                                  results=results, run_by=run_by)
-    audit_record_create(action="drift_check", actor=run_by, model_name=mv.name, model_version=mv.version,
-                        spec_version=mv.spec_version,
-                        output_summary={"verdict": verdict, "rows": len(scores), "flagged": flagged[:20],
-                                        "major": [k for k, c in results.items() if c.get("major")][:20]},
-                        detail={"run": run.pk, "since": since.isoformat(), "until": until.isoformat()})
+    run = DriftRun.objects.create(
+        model_name=mv.name,
+        model_version=mv.version,
+        window_start=since,
+        window_end=until,
+        rows=len(scores),
+        verdict=verdict,
+        flagged=flagged,
+        results=results,
+        run_by=run_by,
+    )
+    audit_record_create(
+        action="drift_check",
+        actor=run_by,
+        model_name=mv.name,
+        model_version=mv.version,
+        spec_version=mv.spec_version,
+        output_summary={
+            "verdict": verdict,
+            "rows": len(scores),
+            "flagged": flagged[:20],
+            "major": [k for k, c in results.items() if c.get("major")][:20],
+        },
+        detail={"run": run.pk, "since": since.isoformat(), "until": until.isoformat()},
+    )
     return run
 
 
-def models_monitor(*, model_name: str | None = None, since: datetime | None = None,
-                   run_by: str = MONITOR_ACTOR) -> list[DriftRun]:
+def models_monitor(
+    *, model_name: str | None = None, since: datetime | None = None, run_by: str = MONITOR_ACTOR
+) -> list[DriftRun]:
     """One drift run per serving ML version (of `model_name`, or all), over [since, now); since defaults to
     MONITORING_WINDOW_DAYS ago."""
     until = timezone.now()

@@ -1,7 +1,9 @@
 """Shared pieces of the rule scores: banded point tables and the result type."""
+
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import SupportsFloat
 
 import numpy as np
 import numpy.typing as npt
@@ -78,3 +80,10 @@ class RuleScore:
 def is_missing(value: object) -> bool:
     """None or NaN."""
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def number(value: object) -> float:
+    """A rule input as a float: Python and numpy numbers (the vectorised training path passes numpy scalars)."""
+    if isinstance(value, SupportsFloat):
+        return float(value)
+    raise TypeError(f"a rule input must be a number, not {type(value).__name__}")

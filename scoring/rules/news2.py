@@ -19,13 +19,14 @@ Required: resp_rate, spo2, sbp, heart_rate, temperature. consciousness and on_ox
 recorded in the data we receive (PhysioNet 2019 has neither a GCS nor an oxygen-device column); when
 absent they score 0 and the result is marked a lower bound with a note, never silently.
 """
+
 import math
 from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 
-from scoring.rules.base import ParameterPoints, PointBand, RuleScore, is_missing, points_for, points_for_array
+from scoring.rules.base import ParameterPoints, PointBand, RuleScore, is_missing, number, points_for, points_for_array
 from scoring.types import Band
 
 INF = math.inf
@@ -38,8 +39,7 @@ SPO2_SCALE_2_LOW = (PointBand(83, 3), PointBand(85, 2), PointBand(87, 1), PointB
 SPO2_SCALE_2_ON_OXYGEN = (PointBand(94, 1), PointBand(96, 2), PointBand(INF, 3))
 AIR_OR_OXYGEN_POINTS = {False: 0, True: 2}
 SYSTOLIC_BP = (PointBand(90, 3), PointBand(100, 2), PointBand(110, 1), PointBand(219, 0), PointBand(INF, 3))
-PULSE = (PointBand(40, 3), PointBand(50, 1), PointBand(90, 0), PointBand(110, 1), PointBand(130, 2),
-         PointBand(INF, 3))
+PULSE = (PointBand(40, 3), PointBand(50, 1), PointBand(90, 0), PointBand(110, 1), PointBand(130, 2), PointBand(INF, 3))
 CONSCIOUSNESS_POINTS = {"alert": 0, "cvpu": 3}
 TEMPERATURE = (PointBand(35.0, 3), PointBand(36.0, 1), PointBand(38.0, 0), PointBand(39.0, 1), PointBand(INF, 2))
 
@@ -82,49 +82,76 @@ def news2_score(values: Mapping[str, object]) -> RuleScore:
     if is_missing(values.get("spo2")):
         missing += ("SpO2",)
     if missing:
-        return RuleScore(name="news2", points=None, band=None, missing=missing,
-                         notes=(f"Not scored: {', '.join(missing)} not available.",))
-    params = [ParameterPoints(k, label, float(values[k]), unit, points_for(float(values[k]), table))  # type: ignore[arg-type]
-              for k, (label, unit, table) in REQUIRED.items()]
+        return RuleScore(
+            name="news2",
+            points=None,
+            band=None,
+            missing=missing,
+            notes=(f"Not scored: {', '.join(missing)} not available.",),
+        )
+    params = [
+        ParameterPoints(k, label, number(values[k]), unit, points_for(number(values[k]), table))
+        for k, (label, unit, table) in REQUIRED.items()
+    ]
     not_recorded: list[str] = []
     notes: list[str] = []
     on_oxygen = values.get("on_oxygen")
-    scale = int(values.get("spo2_scale") or 1)  # type: ignore[call-overload]
+    scale = int(number(values.get("spo2_scale") or 1))
     if is_missing(on_oxygen):
         not_recorded.append("Air or oxygen")
         notes.append("Supplemental oxygen not recorded: scored as air; the true score may be 2 higher.")
     oxygen = bool(on_oxygen) if not is_missing(on_oxygen) else False
-    params.append(ParameterPoints("on_oxygen", "Air or oxygen", "oxygen" if oxygen else "air", "",
-                                  AIR_OR_OXYGEN_POINTS[oxygen]))
-    spo2 = float(values["spo2"])  # type: ignore[arg-type]
-    params.append(ParameterPoints("spo2", f"SpO2 (scale {scale})", spo2, "%",
-                                  spo2_points(spo2, on_oxygen=oxygen, scale=scale)))
+    params.append(
+        ParameterPoints("on_oxygen", "Air or oxygen", "oxygen" if oxygen else "air", "", AIR_OR_OXYGEN_POINTS[oxygen])
+    )
+    spo2 = number(values["spo2"])
+    params.append(
+        ParameterPoints("spo2", f"SpO2 (scale {scale})", spo2, "%", spo2_points(spo2, on_oxygen=oxygen, scale=scale))
+    )
     consciousness = values.get("consciousness")
     if is_missing(consciousness):
         not_recorded.append("Consciousness")
         notes.append("Level of consciousness not recorded: scored as alert; the true score may be 3 higher.")
         consciousness = "alert"
-    params.append(ParameterPoints("consciousness", "Consciousness", str(consciousness), "",
-                                  CONSCIOUSNESS_POINTS[str(consciousness)]))
+    params.append(
+        ParameterPoints(
+            "consciousness", "Consciousness", str(consciousness), "", CONSCIOUSNESS_POINTS[str(consciousness)]
+        )
+    )
     total = sum(p.points for p in params)
     band, words = clinical_risk(total, any_red=any(p.points >= RED_SCORE for p in params))
     notes.insert(0, f"NEWS2 {total}: RCP clinical risk {words}.")
-    return RuleScore(name="news2", points=total, band=band, parameters=tuple(params),
-                     not_recorded=tuple(not_recorded), notes=tuple(notes))
+    return RuleScore(
+        name="news2",
+        points=total,
+        band=band,
+        parameters=tuple(params),
+        not_recorded=tuple(not_recorded),
+        notes=tuple(notes),
+    )
 
 
-def news2_points_array(*, resp_rate: npt.NDArray[np.float64], spo2: npt.NDArray[np.float64],
-                       sbp: npt.NDArray[np.float64], heart_rate: npt.NDArray[np.float64],
-                       temperature: npt.NDArray[np.float64],
-                       on_oxygen: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
+def news2_points_array(
+    *,
+    resp_rate: npt.NDArray[np.float64],
+    spo2: npt.NDArray[np.float64],
+    sbp: npt.NDArray[np.float64],
+    heart_rate: npt.NDArray[np.float64],
+    temperature: npt.NDArray[np.float64],
+    on_oxygen: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
     """Vectorised Scale-1 NEWS2 for evaluation baselines: NaN where a required value is missing.
 
     Consciousness is not available in bulk data and scores 0 (a lower bound, as in `news2_score`);
     `on_oxygen` (1.0 / 0.0 / NaN for unknown) adds 2 where 1.0.
     """
-    total = (points_for_array(resp_rate, RESP_RATE) + points_for_array(spo2, SPO2_SCALE_1)
-             + points_for_array(sbp, SYSTOLIC_BP) + points_for_array(heart_rate, PULSE)
-             + points_for_array(temperature, TEMPERATURE))
+    total = (
+        points_for_array(resp_rate, RESP_RATE)
+        + points_for_array(spo2, SPO2_SCALE_1)
+        + points_for_array(sbp, SYSTOLIC_BP)
+        + points_for_array(heart_rate, PULSE)
+        + points_for_array(temperature, TEMPERATURE)
+    )
     if on_oxygen is not None:
         total = total + np.where(on_oxygen == 1.0, 2.0, 0.0)
     return total

@@ -11,12 +11,13 @@ Input keys of `qsofa_score`: resp_rate (/min), sbp (mmHg), gcs (Glasgow Coma Sca
 Required: resp_rate and sbp. GCS is often not recorded (PhysioNet 2019 has none); then mentation
 scores 0 and the result is marked a lower bound with a note.
 """
+
 from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 
-from scoring.rules.base import ParameterPoints, RuleScore, is_missing
+from scoring.rules.base import ParameterPoints, RuleScore, is_missing, number
 from scoring.types import Band
 
 RESP_RATE_AT = 22.0
@@ -30,12 +31,19 @@ def qsofa_score(values: Mapping[str, object]) -> RuleScore:
     labels = {"resp_rate": "Respiration rate", "sbp": "Systolic blood pressure"}
     missing = tuple(label for key, label in labels.items() if is_missing(values.get(key)))
     if missing:
-        return RuleScore(name="qsofa", points=None, band=None, missing=missing,
-                         notes=(f"Not scored: {', '.join(missing)} not available.",))
-    rr = float(values["resp_rate"])  # type: ignore[arg-type]
-    sbp = float(values["sbp"])  # type: ignore[arg-type]
-    params = [ParameterPoints("resp_rate", "Respiration rate", rr, "/min", int(rr >= RESP_RATE_AT)),
-              ParameterPoints("sbp", "Systolic blood pressure", sbp, "mm[Hg]", int(sbp <= SBP_AT_MOST))]
+        return RuleScore(
+            name="qsofa",
+            points=None,
+            band=None,
+            missing=missing,
+            notes=(f"Not scored: {', '.join(missing)} not available.",),
+        )
+    rr = number(values["resp_rate"])
+    sbp = number(values["sbp"])
+    params = [
+        ParameterPoints("resp_rate", "Respiration rate", rr, "/min", int(rr >= RESP_RATE_AT)),
+        ParameterPoints("sbp", "Systolic blood pressure", sbp, "mm[Hg]", int(sbp <= SBP_AT_MOST)),
+    ]
     notes: list[str] = []
     not_recorded: tuple[str, ...] = ()
     gcs = values.get("gcs")
@@ -44,17 +52,20 @@ def qsofa_score(values: Mapping[str, object]) -> RuleScore:
         notes.append("Mentation (GCS) not recorded: scored 0; the true score may be 1 higher.")
         params.append(ParameterPoints("gcs", "Altered mentation (GCS < 15)", None, "", 0))
     else:
-        params.append(ParameterPoints("gcs", "Altered mentation (GCS < 15)", float(gcs), "{score}",  # type: ignore[arg-type]
-                                      int(float(gcs) < GCS_BELOW)))  # type: ignore[arg-type]
+        params.append(
+            ParameterPoints("gcs", "Altered mentation (GCS < 15)", number(gcs), "{score}", int(number(gcs) < GCS_BELOW))
+        )
     total = sum(p.points for p in params)
     band: Band = "high" if total >= POSITIVE_AT else "low"
     notes.insert(0, f"qSOFA {total}: {'positive (>= 2)' if total >= POSITIVE_AT else 'negative'}.")
-    return RuleScore(name="qsofa", points=total, band=band, parameters=tuple(params),
-                     not_recorded=not_recorded, notes=tuple(notes))
+    return RuleScore(
+        name="qsofa", points=total, band=band, parameters=tuple(params), not_recorded=not_recorded, notes=tuple(notes)
+    )
 
 
-def qsofa_points_array(*, resp_rate: npt.NDArray[np.float64], sbp: npt.NDArray[np.float64],
-                       gcs: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
+def qsofa_points_array(
+    *, resp_rate: npt.NDArray[np.float64], sbp: npt.NDArray[np.float64], gcs: npt.NDArray[np.float64] | None = None
+) -> npt.NDArray[np.float64]:
     """Vectorised qSOFA for evaluation baselines; NaN where respiration rate or SBP is missing."""
     total = (resp_rate >= RESP_RATE_AT).astype(float) + (sbp <= SBP_AT_MOST).astype(float)
     if gcs is not None:

@@ -1,4 +1,5 @@
 """Exact TreeSHAP (XGBoost pred_contribs on the stored booster) turned into clinician-readable drivers."""
+
 from __future__ import annotations
 
 import math
@@ -16,9 +17,24 @@ if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions tha
 
 TOP_DRIVERS = 5
 CONTEXT_DRIVERS = 3
-UNIT_TEXT = {"/min": "/min", "mm[Hg]": "mmHg", "Cel": "°C", "10*3/uL": "×10³/µL", "1": "", "a": "years",
-             "h": "h", "d": "days", "[pH]": "", "%": "%", "mmol/L": "mmol/L", "mg/dL": "mg/dL", "g/dL": "g/dL",
-             "U/L": "U/L", "ng/mL": "ng/mL", "s": "s"}
+UNIT_TEXT = {
+    "/min": "/min",
+    "mm[Hg]": "mmHg",
+    "Cel": "°C",
+    "10*3/uL": "×10³/µL",
+    "1": "",
+    "a": "years",
+    "h": "h",
+    "d": "days",
+    "[pH]": "",
+    "%": "%",
+    "mmol/L": "mmol/L",
+    "mg/dL": "mg/dL",
+    "g/dL": "g/dL",
+    "U/L": "U/L",
+    "ng/mL": "ng/mL",
+    "s": "s",
+}
 
 
 def contributions(booster: xgb.Booster, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -29,8 +45,18 @@ def contributions(booster: xgb.Booster, x: npt.NDArray[np.float32]) -> npt.NDArr
     return np.asarray(booster.predict(xgb.DMatrix(x, nthread=1), pred_contribs=True), dtype=np.float64)
 
 
-YES_NO = frozenset({"male", "medication", "condition_group", "lab_measured", "lab_above", "admit_source",
-                    "admission_type", "discharge_disposition"})
+YES_NO = frozenset(
+    {
+        "male",
+        "medication",
+        "condition_group",
+        "lab_measured",
+        "lab_above",
+        "admit_source",
+        "admission_type",
+        "discharge_disposition",
+    }
+)
 WHOLE_UNITS = frozenset({"/min", "mm[Hg]", "%", "a", "d"})  # shown as integers
 ONE_DECIMAL_UNITS = frozenset({"h", "Cel", "[degF]"})
 NO_SPACE_UNITS = frozenset({"/min", "%"})  # "118/min", "93%"
@@ -127,8 +153,13 @@ def driver_text(f: FeatureSpec, value: float | None, age: float | None, directio
     return driver_words(f, value, age, direction)[2]
 
 
-def drivers(spec: Sequence[FeatureSpec], values: Sequence[float], contribs: npt.NDArray[np.float64],
-            ages: Mapping[str, float], top: int = TOP_DRIVERS) -> tuple[Driver, ...]:
+def drivers(
+    spec: Sequence[FeatureSpec],
+    values: Sequence[float],
+    contribs: npt.NDArray[np.float64],
+    ages: Mapping[str, float],
+    top: int = TOP_DRIVERS,
+) -> tuple[Driver, ...]:
     """The `top` clinical inputs with the largest absolute SHAP value, largest first, then the `CONTEXT_DRIVERS`
     largest context inputs (charting and time: how often and how long ago something was measured, time since
     admission), marked `context` so that no surface presents a charting habit as the clinical reason."""
@@ -143,6 +174,15 @@ def _driver(f: FeatureSpec, raw: float, c: float, ages: Mapping[str, float]) -> 
     direction: Literal["raises", "lowers"] = "raises" if c > 0 else "lowers"
     age = ages.get(f.name)
     label, value_text, text = driver_words(f, value, age, direction)
-    return Driver(feature=f.name, label=label, value=value, unit=f.unit, age_hours=age, contribution=c,
-                  direction=direction, text=text, value_text=value_text,
-                  context=f.aggregation in CONTEXT_AGGREGATIONS)
+    return Driver(
+        feature=f.name,
+        label=label,
+        value=value,
+        unit=f.unit,
+        age_hours=age,
+        contribution=c,
+        direction=direction,
+        text=text,
+        value_text=value_text,
+        context=f.aggregation in CONTEXT_AGGREGATIONS,
+    )

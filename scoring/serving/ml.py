@@ -1,4 +1,5 @@
 """Score one ML model version: extract, refuse if required inputs are missing/stale, ONNX predict, exact SHAP."""
+
 from __future__ import annotations
 
 import math
@@ -26,17 +27,25 @@ def loaded_model(mv: ModelVersion) -> registry.LoadedModel:
     try:
         return registry.load(mv.name, mv.version, mv.artifact_path, mv.sha256)
     except (registry.ArtifactProblem, OSError, KeyError) as exc:
-        raise ModelNotReady(f"Model {mv.name} {mv.version} is not ready: {exc}",
-                            extra={"model": mv.name, "version": mv.version}) from exc
+        raise ModelNotReady(
+            f"Model {mv.name} {mv.version} is not ready: {exc}", extra={"model": mv.name, "version": mv.version}
+        ) from exc
 
 
-def extract_for(model: registry.LoadedModel, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-                index: ObservationIndex | None, encounter_id: str | None = None) -> Extraction:
+def extract_for(
+    model: registry.LoadedModel,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    index: ObservationIndex | None,
+    encounter_id: str | None = None,
+) -> Extraction:
     """The model's features from FHIR (for the Encounter the EHR named, if it named one)."""
     extractor = definition_of(model.name).extractor
     if extractor is None:
-        raise ModelNotReady(f"Model {model.name} {model.version} has no extractor in the catalogue.",
-                            extra={"model": model.name, "version": model.version})
+        raise ModelNotReady(
+            f"Model {model.name} {model.version} has no extractor in the catalogue.",
+            extra={"model": model.name, "version": model.version},
+        )
     return extractor(resources, as_of, index, encounter_id)
 
 
@@ -48,18 +57,32 @@ def base_rate(card: Mapping[str, Any]) -> float | None:
     return float(internal.get("positive_rows", 0)) / float(internal["n_rows"])
 
 
-def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, Any]], as_of: datetime,
-             index: ObservationIndex | None = None, encounter_id: str | None = None) -> ScoreResult:
+def score_ml(
+    mv: ModelVersion,
+    policy: Policy,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    index: ObservationIndex | None = None,
+    encounter_id: str | None = None,
+) -> ScoreResult:
     """Score (or refuse) one patient with one ML model version."""
     model = loaded_model(mv)
     ex = extract_for(model, resources, as_of, index, encounter_id)
     digest = input_digest(ex.names, ex.values)
     if ex.not_applicable:
-        return refusal(mv, as_of, model.provider, notes=(ex.not_applicable, *ex.notes), digest=digest,
-                       basis=ex.basis)
+        return refusal(mv, as_of, model.provider, notes=(ex.not_applicable, *ex.notes), digest=digest, basis=ex.basis)
     if ex.missing or ex.stale:
-        return refusal(mv, as_of, model.provider, missing=ex.missing, stale=ex.stale, notes=ex.notes,
-                       digest=digest, data_times=ex.data_times, basis=ex.basis)
+        return refusal(
+            mv,
+            as_of,
+            model.provider,
+            missing=ex.missing,
+            stale=ex.stale,
+            notes=ex.notes,
+            digest=digest,
+            data_times=ex.data_times,
+            basis=ex.basis,
+        )
     x = np.asarray([ex.values], dtype=np.float32)
     margin = float(model.margin(x)[0])
     contribs = contributions(model.booster, x)[0]
@@ -69,10 +92,21 @@ def score_ml(mv: ModelVersion, policy: Policy, resources: Sequence[Mapping[str, 
     when = f" {horizon_text(horizon)}" if horizon else ""
     summary = f"{mv.title} {band.upper()}: {probability_text(probability)}{when}"[:140]
     return ScoreResult(
-        **base_fields(mv, as_of, model.provider), scored=True, probability=probability, points=None, band=band,
-        indicator=policy.indicator(band), summary=summary, cutoffs=(policy.moderate_at, policy.high_at),
+        **base_fields(mv, as_of, model.provider),
+        scored=True,
+        probability=probability,
+        points=None,
+        band=band,
+        indicator=policy.indicator(band),
+        summary=summary,
+        cutoffs=(policy.moderate_at, policy.high_at),
         base_rate=base_rate(mv.card or {}),
-        drivers=drivers(model.features, ex.values, contribs, ex.ages), data_times=ex.data_times, basis=ex.basis,
-        input_digest=digest, margin=margin, base_value=float(contribs[-1]), reasons=ex.notes,
+        drivers=drivers(model.features, ex.values, contribs, ex.ages),
+        data_times=ex.data_times,
+        basis=ex.basis,
+        input_digest=digest,
+        margin=margin,
+        base_value=float(contribs[-1]),
+        reasons=ex.notes,
         feature_values=tuple(None if math.isnan(v) else float(v) for v in ex.values),
     )

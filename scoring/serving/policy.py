@@ -1,4 +1,5 @@
 """Bands and CDS indicators from the per-version ThresholdPolicy (defaults come from training or the rule chart)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

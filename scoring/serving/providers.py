@@ -3,6 +3,7 @@
 Asking for CUDAExecutionProvider on a machine without CUDA makes onnxruntime-gpu log a long library
 load error; we avoid it by requiring a visible NVIDIA device and loadable CUDA runtime libraries first.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -1,5 +1,6 @@
 """Load registered model artifacts: onnxruntime sessions (cached per process per (name, version)),
 the XGBoost booster for exact TreeSHAP, and checks that the artifact matches its checksum and our spec."""
+
 from __future__ import annotations
 
 import threading
@@ -80,8 +81,9 @@ def verify(name: str, folder: Path, sha256: str) -> None:
 def check_metadata(name: str, metadata: dict[str, Any]) -> None:
     """Raise ArtifactProblem unless the model was trained on this spec version and feature order."""
     if metadata.get("spec_version") != SPEC_VERSION:
-        raise ArtifactProblem(f"{name}: trained on feature spec {metadata.get('spec_version')!r}, "
-                              f"serving spec is {SPEC_VERSION!r}")
+        raise ArtifactProblem(
+            f"{name}: trained on feature spec {metadata.get('spec_version')!r}, serving spec is {SPEC_VERSION!r}"
+        )
     expected = [f.name for f in model_features(name)]
     if metadata.get("features") != expected:
         raise ArtifactProblem(f"{name}: feature order of the artifact differs from the serving spec")
@@ -119,8 +121,18 @@ def _build(name: str, version: str, folder: Path, sha256: str) -> LoadedModel:
     booster = xgb.Booster(model_file=str(folder / BOOSTER_NAME))
     booster.set_param({"nthread": 1})
     cal = metadata["calibration"]
-    return LoadedModel(name, version, sha256, session, session.get_inputs()[0].name, booster,
-                       model_features(name), Platt(cal["a"], cal["b"]), metadata["thresholds"], metadata)
+    return LoadedModel(
+        name,
+        version,
+        sha256,
+        session,
+        session.get_inputs()[0].name,
+        booster,
+        model_features(name),
+        Platt(cal["a"], cal["b"]),
+        metadata["thresholds"],
+        metadata,
+    )
 
 
 def cache_clear() -> None:

@@ -1,4 +1,5 @@
 """Platt calibration on the model margin: p = sigmoid(a * margin + b), fitted on held-out training patients."""
+
 from __future__ import annotations
 
 import numpy as np

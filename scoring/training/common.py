@@ -1,4 +1,5 @@
 """Shared training helpers: patient-level splits, XGBoost fitting with a progress bar, artifact writing."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,9 @@ class Split:
     calibrate: frozenset[Any]
 
 
-def patient_split(patients: npt.NDArray[Any], positive: npt.NDArray[np.bool_],
-                  fractions: tuple[float, float] = (0.15, 0.15)) -> Split:
+def patient_split(
+    patients: npt.NDArray[Any], positive: npt.NDArray[np.bool_], fractions: tuple[float, float] = (0.15, 0.15)
+) -> Split:
     """Stratified (by patient outcome) random split of patients into train / early-stop / calibration."""
     rng = np.random.default_rng(SEED)
     parts: list[list[Any]] = [[], [], []]
@@ -36,13 +38,20 @@ def patient_split(patients: npt.NDArray[Any], positive: npt.NDArray[np.bool_],
         group = rng.permutation(group)
         n_es, n_cal = (int(round(len(group) * f)) for f in fractions)
         parts[1] += list(group[:n_es])
-        parts[2] += list(group[n_es:n_es + n_cal])
-        parts[0] += list(group[n_es + n_cal:])
+        parts[2] += list(group[n_es : n_es + n_cal])
+        parts[0] += list(group[n_es + n_cal :])
     return Split(frozenset(parts[0]), frozenset(parts[1]), frozenset(parts[2]))
 
 
-def xgb_fit(x_train: npt.NDArray[np.float32], y_train: npt.NDArray[Any], x_es: npt.NDArray[np.float32],
-            y_es: npt.NDArray[Any], params: Mapping[str, Any], rounds: int, desc: str) -> xgb.Booster:
+def xgb_fit(
+    x_train: npt.NDArray[np.float32],
+    y_train: npt.NDArray[Any],
+    x_es: npt.NDArray[np.float32],
+    y_es: npt.NDArray[Any],
+    params: Mapping[str, Any],
+    rounds: int,
+    desc: str,
+) -> xgb.Booster:
     """Train a binary XGBoost booster (hist, 2 threads) with early stopping and a tqdm bar."""
     import xgboost as xgb
     from tqdm import tqdm
@@ -51,8 +60,9 @@ def xgb_fit(x_train: npt.NDArray[np.float32], y_train: npt.NDArray[Any], x_es: n
         def __init__(self) -> None:
             self.bar = tqdm(total=rounds, desc=desc, unit="tree")
 
-        def after_iteration(self, model: xgb.Booster, epoch: int,
-                            evals_log: xgb.callback.TrainingCallback.EvalsLog) -> bool:
+        def after_iteration(
+            self, model: xgb.Booster, epoch: int, evals_log: xgb.callback.TrainingCallback.EvalsLog
+        ) -> bool:
             self.bar.update(1)
             return False
 
@@ -62,10 +72,23 @@ def xgb_fit(x_train: npt.NDArray[np.float32], y_train: npt.NDArray[Any], x_es: n
 
     dtrain = xgb.DMatrix(x_train, label=y_train, nthread=NTHREAD)
     des = xgb.DMatrix(x_es, label=y_es, nthread=NTHREAD)
-    full = {"objective": "binary:logistic", "tree_method": "hist", "nthread": NTHREAD, "seed": SEED,
-            "eval_metric": "logloss", **params}
-    booster = xgb.train(full, dtrain, num_boost_round=rounds, evals=[(des, "early_stop")],
-                        early_stopping_rounds=50, verbose_eval=False, callbacks=[Bar()])
+    full = {
+        "objective": "binary:logistic",
+        "tree_method": "hist",
+        "nthread": NTHREAD,
+        "seed": SEED,
+        "eval_metric": "logloss",
+        **params,
+    }
+    booster = xgb.train(
+        full,
+        dtrain,
+        num_boost_round=rounds,
+        evals=[(des, "early_stop")],
+        early_stopping_rounds=50,
+        verbose_eval=False,
+        callbacks=[Bar()],
+    )
     # Keep exactly the best trees, so ONNX, the booster JSON and SHAP all describe the same model.
     return booster[: booster.best_iteration + 1]
 

@@ -1,4 +1,5 @@
 """Loading the shared data sets (paths from settings.SHARED_DATA), with the sha256 of each file used."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -8,6 +8,7 @@ untouched (their checksums are registered).
 Method: Lundberg et al., "From local explanations to global understanding with explainable AI for
 trees", Nat Mach Intell 2020 (https://doi.org/10.1038/s42256-019-0138-9).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,18 +27,24 @@ FIGURE_FEATURES = 15  # bars in the figure; the card JSON and Markdown list ever
 _LABELS = {f.name: f.label for m in definitions() for f in m.features}
 
 
-def global_explanation(booster: xgb.Booster, rows: npt.NDArray[np.float32], features: list[str],
-                       rows_from: str | None) -> dict[str, Any]:
+def global_explanation(
+    booster: xgb.Booster, rows: npt.NDArray[np.float32], features: list[str], rows_from: str | None
+) -> dict[str, Any]:
     """Mean |SHAP| (log-odds) of each feature over `rows`, largest first."""
     import shap
 
     values = np.asarray(shap.TreeExplainer(booster).shap_values(rows), dtype=np.float64)
     mean_abs = np.abs(values).mean(axis=0)
     ranked = sorted(zip(features, mean_abs, strict=True), key=lambda item: -item[1])
-    return {"method": "mean |SHAP value| per feature (shap.TreeExplainer, exact TreeSHAP), in log-odds",
-            "shap_version": shap.__version__, "rows": int(len(rows)), "rows_from": rows_from or "",
-            "features": [{"name": name, "label": _LABELS.get(name, name), "mean_abs_shap": round(float(v), 6)}
-                         for name, v in ranked]}
+    return {
+        "method": "mean |SHAP value| per feature (shap.TreeExplainer, exact TreeSHAP), in log-odds",
+        "shap_version": shap.__version__,
+        "rows": int(len(rows)),
+        "rows_from": rows_from or "",
+        "features": [
+            {"name": name, "label": _LABELS.get(name, name), "mean_abs_shap": round(float(v), 6)} for name, v in ranked
+        ],
+    }
 
 
 def explanation_png(explanation: dict[str, Any], path: Path, title: str) -> None:
@@ -57,9 +64,13 @@ def explanation_png(explanation: dict[str, Any], path: Path, title: str) -> None
     plt.close(fig)
 
 
-def explanation_write(card: dict[str, Any], booster: xgb.Booster, rows: npt.NDArray[np.float32], out_dir: Path,
-                      rows_from: str | None) -> None:
+def explanation_write(
+    card: dict[str, Any], booster: xgb.Booster, rows: npt.NDArray[np.float32], out_dir: Path, rows_from: str | None
+) -> None:
     """Compute the explanation into `card` and draw its figure under `out_dir`."""
     card["global_explanation"] = global_explanation(booster, rows, list(card["features"]), rows_from)
-    explanation_png(card["global_explanation"], out_dir / EXPLANATION_PNG,
-                    f"{card['title']} {card.get('version', '')}: what drives the score")
+    explanation_png(
+        card["global_explanation"],
+        out_dir / EXPLANATION_PNG,
+        f"{card['title']} {card.get('version', '')}: what drives the score",
+    )

@@ -1,4 +1,5 @@
 """ONNX export with metadata, verified against XGBoost (refuses to write a model that disagrees > 1e-5)."""
+
 from __future__ import annotations
 
 import json
@@ -30,16 +31,18 @@ def onnx_probabilities(model_bytes: bytes, x: npt.NDArray[np.float32]) -> npt.ND
     return np.asarray(out[1], dtype=np.float64)[:, 1]
 
 
-def export_onnx(booster: Any, n_features: int, path: Path, metadata: Mapping[str, Any],
-                check_rows: npt.NDArray[np.float32]) -> str:
+def export_onnx(
+    booster: Any, n_features: int, path: Path, metadata: Mapping[str, Any], check_rows: npt.NDArray[np.float32]
+) -> str:
     """Convert, attach metadata, verify on `check_rows`, write `path`; returns the file's sha256."""
     import onnx
     import onnxmltools
     import xgboost as xgb
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    model = onnxmltools.convert_xgboost(booster, initial_types=[("input", FloatTensorType([None, n_features]))],
-                                        target_opset=TARGET_OPSET)
+    model = onnxmltools.convert_xgboost(
+        booster, initial_types=[("input", FloatTensorType([None, n_features]))], target_opset=TARGET_OPSET
+    )
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key = META_PREFIX + key

@@ -1,4 +1,5 @@
 """Evaluation metrics: discrimination, calibration (ECE, Brier, reliability plot) and subgroup AUROC."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,15 +38,26 @@ def reliability_bins(y: npt.NDArray[np.integer], p: F64, bins: int = ECE_BINS) -
     for b in range(bins):
         m = idx == b
         if m.any():
-            out.append({"lower": b / bins, "upper": (b + 1) / bins, "predicted": float(p[m].mean()),
-                        "observed": float(y[m].mean()), "n": int(m.sum())})
+            out.append(
+                {
+                    "lower": b / bins,
+                    "upper": (b + 1) / bins,
+                    "predicted": float(p[m].mean()),
+                    "observed": float(y[m].mean()),
+                    "n": int(m.sum()),
+                }
+            )
     return out
 
 
 def ece(y: npt.NDArray[np.integer], p: F64, bins: int = ECE_BINS) -> float:
     """Expected calibration error over equal-width probability bins."""
-    return float(sum(int(b["n"]) / len(p) * abs(float(b["observed"]) - float(b["predicted"]))
-                     for b in reliability_bins(y, p, bins)))
+    return float(
+        sum(
+            int(b["n"]) / len(p) * abs(float(b["observed"]) - float(b["predicted"]))
+            for b in reliability_bins(y, p, bins)
+        )
+    )
 
 
 def brier(y: npt.NDArray[np.integer], p: F64) -> float:
@@ -74,8 +86,11 @@ def reliability_png(y: npt.NDArray[np.integer], p: F64, path: Path, title: str, 
     plt.close(fig)
 
 
-def subgroup_auroc(y: npt.NDArray[np.integer], p: F64,
-                   groups: dict[str, npt.NDArray[np.bool_]]) -> dict[str, SubgroupAuroc]:
+def subgroup_auroc(
+    y: npt.NDArray[np.integer], p: F64, groups: dict[str, npt.NDArray[np.bool_]]
+) -> dict[str, SubgroupAuroc]:
     """AUROC and size of every subgroup mask."""
-    return {name: {"auroc": auroc(y[m], p[m]), "n": int(m.sum()), "positives": int(y[m].sum())}
-            for name, m in groups.items()}
+    return {
+        name: {"auroc": auroc(y[m], p[m]), "n": int(m.sum()), "positives": int(y[m].sum())}
+        for name, m in groups.items()
+    }

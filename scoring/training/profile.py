@@ -3,6 +3,7 @@
 The scores are the version's calibrated probabilities (booster margin, then the card's calibration), as
 serving computes them; the profile format is `scoring.monitoring.profile`.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

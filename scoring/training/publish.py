@@ -1,5 +1,6 @@
 """Write a trained model's artifacts: ONNX (verified, with metadata), booster JSON, model card JSON + Markdown,
 and the card's figures (reliability diagram, global explanation)."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,16 @@ from scoring.training.explain import explanation_write
 from scoring.training.export import export_onnx, sha256_file
 from scoring.training.profile import profile_write
 
-__all__ = ["ARTIFACTS_DIR", "BOOSTER_NAME", "CARD_JSON", "CARD_MD", "ONNX_NAME", "RELIABILITY_PNG", "headline_metrics",
-           "publish"]
+__all__ = [
+    "ARTIFACTS_DIR",
+    "BOOSTER_NAME",
+    "CARD_JSON",
+    "CARD_MD",
+    "ONNX_NAME",
+    "RELIABILITY_PNG",
+    "headline_metrics",
+    "publish",
+]
 
 
 def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]:
@@ -44,10 +53,16 @@ def publish(card: dict[str, Any], out_dir: Path, version: str) -> dict[str, Any]
     booster.save_model(str(out_dir / BOOSTER_NAME))
     card["booster_sha256"] = sha256_file(out_dir / BOOSTER_NAME)
     metadata = {
-        "model_name": card["name"], "version": version, "title": card["title"],
-        "spec_version": card["spec_version"], "features": card["features"], "thresholds": card["thresholds"],
-        "calibration": card["calibration"], "training_data_sha256": card["training_data"]["sha256"],
-        "metrics": headline_metrics(card), "horizon_hours": card.get("horizon_hours"),
+        "model_name": card["name"],
+        "version": version,
+        "title": card["title"],
+        "spec_version": card["spec_version"],
+        "features": card["features"],
+        "thresholds": card["thresholds"],
+        "calibration": card["calibration"],
+        "training_data_sha256": card["training_data"]["sha256"],
+        "metrics": headline_metrics(card),
+        "horizon_hours": card.get("horizon_hours"),
         "booster_sha256": card["booster_sha256"],
     }
     card["sha256"] = export_onnx(booster, len(card["features"]), out_dir / ONNX_NAME, metadata, check_rows)

@@ -1,4 +1,5 @@
 """30-day readmission model on Diabetes-130 (patient-level split), features mappable to FHIR."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,17 +27,23 @@ CHECK_ROWS = 2000  # held-out rows that check the ONNX export and feed the card'
 TEST_FRACTION = 0.2
 MODERATE_SENSITIVITY = 0.80
 AGE_BANDS = ((0, 50, "<50"), (50, 70, "50-69"), (70, 200, "70+"))
-INTENDED_USE = ("At discharge of an adult with diabetes: estimates the probability of an unplanned readmission "
-                "within 30 days, to prioritise transition-of-care follow-up.")
-LIMITATIONS = ("Trained on 1999-2008 encounters of 130 US hospitals (Cerner Health Facts, Diabetes-130); patients "
-               "discharged to hospice or who died are excluded. The held-out test set is patients from the same "
-               "hospitals, not an external site. FHIR serving maps diagnosis groups from ICD-9/ICD-10 codes only "
-               "(SNOMED-only conditions count as 'other') and medications by generic name. 'Earlier inpatient stays on "
-               "record' was learned from the patient's earlier Diabetes-130 encounters (diabetic stays that met the "
-               "data set's criteria) or the prior-year count if larger; an EHR counting every inpatient stay of the "
-               "last ten years may report more.")
-CITATIONS = ("Strack B, et al. Impact of HbA1c Measurement on Hospital Readmission Rates: Analysis of 70,000 "
-             "Clinical Database Patient Records. BioMed Res Int 2014;2014:781670.",)
+INTENDED_USE = (
+    "At discharge of an adult with diabetes: estimates the probability of an unplanned readmission "
+    "within 30 days, to prioritise transition-of-care follow-up."
+)
+LIMITATIONS = (
+    "Trained on 1999-2008 encounters of 130 US hospitals (Cerner Health Facts, Diabetes-130); patients "
+    "discharged to hospice or who died are excluded. The held-out test set is patients from the same "
+    "hospitals, not an external site. FHIR serving maps diagnosis groups from ICD-9/ICD-10 codes only "
+    "(SNOMED-only conditions count as 'other') and medications by generic name. 'Earlier inpatient stays on "
+    "record' was learned from the patient's earlier Diabetes-130 encounters (diabetic stays that met the "
+    "data set's criteria) or the prior-year count if larger; an EHR counting every inpatient stay of the "
+    "last ten years may report more."
+)
+CITATIONS = (
+    "Strack B, et al. Impact of HbA1c Measurement on Hospital Readmission Rates: Analysis of 70,000 "
+    "Clinical Database Patient Records. BioMed Res Int 2014;2014:781670.",
+)
 
 
 def prepare() -> tuple[pd.DataFrame, npt.NDArray[np.float32], npt.NDArray[np.int8], str]:
@@ -56,26 +63,38 @@ def _thresholds(prob: npt.NDArray[np.float64], y: npt.NDArray[np.int8]) -> dict[
     high = float(thr[int(np.argmax(tpr - fpr))])
     pos = np.sort(prob[y == 1])
     moderate = float(pos[int((1 - MODERATE_SENSITIVITY) * len(pos))])
-    return {"moderate": min(moderate, high), "high": high,
-            "criterion": "high: maximum Youden J on the calibration patients; moderate: "
-                         f"{MODERATE_SENSITIVITY:.0%} sensitivity there"}
+    return {
+        "moderate": min(moderate, high),
+        "high": high,
+        "criterion": "high: maximum Youden J on the calibration patients; moderate: "
+        f"{MODERATE_SENSITIVITY:.0%} sensitivity there",
+    }
 
 
-def _evaluate(prob: npt.NDArray[np.float64], y: npt.NDArray[np.int8], frame: pd.DataFrame,
-              png: Path | None) -> dict[str, Any]:
+def _evaluate(
+    prob: npt.NDArray[np.float64], y: npt.NDArray[np.int8], frame: pd.DataFrame, png: Path | None
+) -> dict[str, Any]:
     age = frame["age"].str.extract(r"\[(\d+)-")[0].astype(float).to_numpy()
     groups = {"female": (frame["gender"] == "Female").to_numpy(), "male": (frame["gender"] == "Male").to_numpy()}
     groups |= {f"age {label}": (age >= lo) & (age < hi) for lo, hi, label in AGE_BANDS}
     if png is not None:
         m.reliability_png(y, prob, png, "Readmission: held-out patients")
-    return {"auroc": m.auroc(y, prob), "auprc": m.auprc(y, prob), "ece": m.ece(y, prob), "brier": m.brier(y, prob),
-            "reliability": m.reliability_bins(y, prob),
-            "n_rows": len(y), "n_patients": int(frame["patient_nbr"].nunique()), "positive_rows": int(y.sum()),
-            "subgroups": m.subgroup_auroc(y, prob, groups)}
+    return {
+        "auroc": m.auroc(y, prob),
+        "auprc": m.auprc(y, prob),
+        "ece": m.ece(y, prob),
+        "brier": m.brier(y, prob),
+        "reliability": m.reliability_bins(y, prob),
+        "n_rows": len(y),
+        "n_patients": int(frame["patient_nbr"].nunique()),
+        "positive_rows": int(y.sum()),
+        "subgroups": m.subgroup_auroc(y, prob, groups),
+    }
 
 
-def split_by_patient(patients: npt.NDArray[Any], y: npt.NDArray[np.int8]
-                     ) -> tuple[npt.NDArray[np.bool_], dict[str, npt.NDArray[np.bool_]], Split]:
+def split_by_patient(
+    patients: npt.NDArray[Any], y: npt.NDArray[np.int8]
+) -> tuple[npt.NDArray[np.bool_], dict[str, npt.NDArray[np.bool_]], Split]:
     """Row masks: held-out test patients, then train / early-stop ("es") / calibration ("cal") among the rest."""
     unique = pd.unique(patients)
     rng = np.random.default_rng(SEED)
@@ -83,8 +102,10 @@ def split_by_patient(patients: npt.NDArray[Any], y: npt.NDArray[np.int8]
     is_test = pd.Series(patients).isin(test_ids).to_numpy()
     positive = pd.Series(y[~is_test]).groupby(patients[~is_test]).max()
     split = patient_split(positive.index.to_numpy(), positive.to_numpy().astype(bool))
-    parts = {name: pd.Series(patients).isin(ids).to_numpy() & ~is_test
-             for name, ids in (("train", split.train), ("es", split.early_stop), ("cal", split.calibrate))}
+    parts = {
+        name: pd.Series(patients).isin(ids).to_numpy() & ~is_test
+        for name, ids in (("train", split.train), ("es", split.early_stop), ("cal", split.calibrate))
+    }
     return is_test, parts, split
 
 
@@ -94,33 +115,50 @@ def train(out_dir: Path, limit_patients: int | None = None) -> dict[str, Any]:
     frame, x, y, sha = prepare()
     frame, x, y, patients = _limited(frame, x, y, limit_patients)
     is_test, parts, split = split_by_patient(patients, y)
-    booster = xgb_fit(x[parts["train"]], y[parts["train"]], x[parts["es"]], y[parts["es"]], PARAMS, ROUNDS,
-                      "readmission trees")
+    booster = xgb_fit(
+        x[parts["train"]], y[parts["train"]], x[parts["es"]], y[parts["es"]], PARAMS, ROUNDS, "readmission trees"
+    )
     platt = platt_fit(margins(booster, x[parts["cal"]]), y[parts["cal"]])
     cal_prob = platt.apply_array(margins(booster, x[parts["cal"]]))
     thresholds = _thresholds(cal_prob, y[parts["cal"]])
     test_prob = platt.apply_array(margins(booster, x[is_test]))
     return {
-        "name": "readmission", "title": TITLE, "kind": "ml", "spec_version": SPEC_VERSION,
-        "features": [f.name for f in READMISSION_FEATURES], "horizon_hours": READMISSION_HORIZON_DAYS * 24,
+        "name": "readmission",
+        "title": TITLE,
+        "kind": "ml",
+        "spec_version": SPEC_VERSION,
+        "features": [f.name for f in READMISSION_FEATURES],
+        "horizon_hours": READMISSION_HORIZON_DAYS * 24,
         "created_at": now_iso(),
-        "hyperparameters": {**PARAMS, "rounds_max": ROUNDS}, "trees": booster.num_boosted_rounds(),
-        "calibration": {"method": "platt", "a": platt.a, "b": platt.b}, "thresholds": thresholds,
-        "training_data": {"files": [DIABETES_ZIP], "sha256": {"diabetes130": sha},
-                          "split": "patients (patient_nbr): 20 % held-out test; the rest 70 % train, 15 % early "
-                                   "stopping, 15 % calibration and threshold; no patient on two sides"},
-        "n_train": int(parts["train"].sum()), "n_train_patients": int(len(split.train)),
-        "metrics": {"internal_calibration_split": _evaluate(cal_prob, y[parts["cal"]], frame[parts["cal"]], None),
-                    "external_heldout_patients": _evaluate(test_prob, y[is_test], frame[is_test],
-                                                           out_dir / "reliability.png")},
-        "intended_use": INTENDED_USE, "limitations": LIMITATIONS, "citations": CITATIONS,
-        "_booster": booster, "_check_rows": x[is_test][:CHECK_ROWS],
-        "_reference_rows": x[parts["cal"]], "_reference_rows_from": REFERENCE_ROWS_FROM,
+        "hyperparameters": {**PARAMS, "rounds_max": ROUNDS},
+        "trees": booster.num_boosted_rounds(),
+        "calibration": {"method": "platt", "a": platt.a, "b": platt.b},
+        "thresholds": thresholds,
+        "training_data": {
+            "files": [DIABETES_ZIP],
+            "sha256": {"diabetes130": sha},
+            "split": "patients (patient_nbr): 20 % held-out test; the rest 70 % train, 15 % early "
+            "stopping, 15 % calibration and threshold; no patient on two sides",
+        },
+        "n_train": int(parts["train"].sum()),
+        "n_train_patients": int(len(split.train)),
+        "metrics": {
+            "internal_calibration_split": _evaluate(cal_prob, y[parts["cal"]], frame[parts["cal"]], None),
+            "external_heldout_patients": _evaluate(test_prob, y[is_test], frame[is_test], out_dir / "reliability.png"),
+        },
+        "intended_use": INTENDED_USE,
+        "limitations": LIMITATIONS,
+        "citations": CITATIONS,
+        "_booster": booster,
+        "_check_rows": x[is_test][:CHECK_ROWS],
+        "_reference_rows": x[parts["cal"]],
+        "_reference_rows_from": REFERENCE_ROWS_FROM,
     }
 
 
-def _limited(frame: pd.DataFrame, x: npt.NDArray[np.float32], y: npt.NDArray[np.int8], limit_patients: int | None
-             ) -> tuple[pd.DataFrame, npt.NDArray[np.float32], npt.NDArray[np.int8], npt.NDArray[Any]]:
+def _limited(
+    frame: pd.DataFrame, x: npt.NDArray[np.float32], y: npt.NDArray[np.int8], limit_patients: int | None
+) -> tuple[pd.DataFrame, npt.NDArray[np.float32], npt.NDArray[np.int8], npt.NDArray[Any]]:
     """The rows of the first `limit_patients` patients (all when None), and each row's patient."""
     patients = frame["patient_nbr"].to_numpy()
     if not limit_patients:

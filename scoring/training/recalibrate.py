@@ -8,6 +8,7 @@ hierarchy for risk models was defined: from utopia to empirical data. J Clin Epi
 the ranking, hence the AUROC, unchanged. Half of the site's patients (stratified by outcome) fit it and choose the
 thresholds; the other half measure it, next to the original calibration on the same rows.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,15 @@ from scoring.training.sepsis import Prepared, _subset, choose_thresholds, evalua
 # predictive logistic regression models. J Clin Epidemiol 2005;58(5):475-483: at least 100 events (here: septic
 # stays) to fit and to assess a logistic calibration.
 MIN_SEPTIC_STAYS = 100
-REQUIRED_COLUMNS = ("patient_id", "hour", "Age", "Gender", "ICULOS", "SepsisLabel",
-                    *(o.column for o in PHYSIONET_OBSERVATIONS))
+REQUIRED_COLUMNS = (
+    "patient_id",
+    "hour",
+    "Age",
+    "Gender",
+    "ICULOS",
+    "SepsisLabel",
+    *(o.column for o in PHYSIONET_OBSERVATIONS),
+)
 FIT_FRACTION = 0.5
 
 
@@ -43,11 +51,14 @@ def _base(folder: Path) -> tuple[dict[str, Any], Any]:
     except (OSError, ValueError) as exc:
         raise ValidationFailed(f"{folder / CARD_JSON} cannot be read as a model card: {exc}") from exc
     if card.get("name") != "sepsis" or card.get("kind") != "ml":
-        raise ValidationFailed(f"{folder} holds {card.get('name')!r}, not the sepsis model: only the sepsis model "
-                               "can be recalibrated from PhysioNet-layout stays.")
+        raise ValidationFailed(
+            f"{folder} holds {card.get('name')!r}, not the sepsis model: only the sepsis model "
+            "can be recalibrated from PhysioNet-layout stays."
+        )
     if card.get("spec_version") != SPEC_VERSION:
-        raise ValidationFailed(f"{folder} was trained on feature spec {card.get('spec_version')}, this code serves "
-                               f"{SPEC_VERSION}.")
+        raise ValidationFailed(
+            f"{folder} was trained on feature spec {card.get('spec_version')}, this code serves {SPEC_VERSION}."
+        )
     if sha256_file(folder / BOOSTER_NAME) != card.get("booster_sha256"):
         raise ValidationFailed(f"{folder / BOOSTER_NAME} does not match the checksum in its model card.")
     return card, xgb.Booster(model_file=str(folder / BOOSTER_NAME))
@@ -61,8 +72,10 @@ def _site_rows(path: Path) -> tuple[pd.DataFrame, str]:
         raise ValidationFailed(f"{path} cannot be read as PhysioNet-layout CSV: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValidationFailed(f"{path} lacks the column(s) {', '.join(missing)} of the PhysioNet 2019 layout; "
-                               "a column may be empty, but it must be there.")
+        raise ValidationFailed(
+            f"{path} lacks the column(s) {', '.join(missing)} of the PhysioNet 2019 layout; "
+            "a column may be empty, but it must be there."
+        )
     if not set(pd.unique(frame["SepsisLabel"].dropna())) <= {0, 1} or frame["SepsisLabel"].isna().any():
         raise ValidationFailed(f"{path}: SepsisLabel must be 0 or 1 on every row.")
     return frame, sha
@@ -76,9 +89,11 @@ def _halves(site: Prepared, min_septic: int) -> tuple[Prepared, Prepared]:
     measure = _subset(site, pd.Series(site.patients).isin(split.train).to_numpy())
     septic = [int(pd.Series(p.y).groupby(p.groups).max().sum()) if len(p.y) else 0 for p in (fit, measure)]
     if min(septic) < min_septic:
-        raise ValidationFailed(f"Recalibration needs at least {min_septic} septic stays in each half of the site's "
-                               f"patients (Vergouwe et al. 2005); this file gives {septic[0]} and {septic[1]} "
-                               f"({int(positive.sum())} of {len(positive)} stays septic).")
+        raise ValidationFailed(
+            f"Recalibration needs at least {min_septic} septic stays in each half of the site's "
+            f"patients (Vergouwe et al. 2005); this file gives {septic[0]} and {septic[1]} "
+            f"({int(positive.sum())} of {len(positive)} stays septic)."
+        )
     return fit, measure
 
 
@@ -89,33 +104,51 @@ def recalibrate(base_folder: Path, data: Path, out_dir: Path, min_septic: int = 
     fit, measure = _halves(prepare_frame(frame), min_septic)
     platt = platt_fit(margins(booster, fit.x), fit.y)
     if platt.a <= 0:
-        raise ValidationFailed("On this site's stays the model's margin does not rise with risk (Platt slope "
-                               f"{platt.a:.3f}): recalibration cannot fix that; the model should not be used there.")
-    thresholds = choose_thresholds(platt.apply_array(margins(booster, fit.x)), fit,
-                                   f"the site's recalibration patients ({data.name})")
+        raise ValidationFailed(
+            "On this site's stays the model's margin does not rise with risk (Platt slope "
+            f"{platt.a:.3f}): recalibration cannot fix that; the model should not be used there."
+        )
+    thresholds = choose_thresholds(
+        platt.apply_array(margins(booster, fit.x)), fit, f"the site's recalibration patients ({data.name})"
+    )
     thresholds["utility_at_high_on_site_fit_half"] = thresholds.pop("utility_at_high_on_set_a")
     measure_margin = margins(booster, measure.x)
     before = Platt(card["calibration"]["a"], card["calibration"]["b"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    local = evaluate(platt.apply_array(measure_margin), measure, thresholds["high"], out_dir / RELIABILITY_PNG,
-                     f"Sepsis: {data.name}, recalibrated (held-out half)")
+    local = evaluate(
+        platt.apply_array(measure_margin),
+        measure,
+        thresholds["high"],
+        out_dir / RELIABILITY_PNG,
+        f"Sepsis: {data.name}, recalibrated (held-out half)",
+    )
     original = evaluate(before.apply_array(measure_margin), measure, card["thresholds"]["high"], None)
     n = {"fit": int(fit.groups.max() + 1), "measure": int(measure.groups.max() + 1)}
     return {
         **{k: v for k, v in card.items() if k not in ("sha256", "artifacts", "version", "booster_sha256")},
-        "created_at": now_iso(), "calibration": {"method": "platt", "a": platt.a, "b": platt.b},
+        "created_at": now_iso(),
+        "calibration": {"method": "platt", "a": platt.a, "b": platt.b},
         "thresholds": thresholds,
-        "training_data": {**card["training_data"],
-                          "sha256": {**card["training_data"]["sha256"], "recalibration": sha}},
-        "recalibration": {"base_version": card.get("version"), "base_sha256": card.get("sha256"),
-                          "data_file": data.name, "data_sha256": sha, "patients": n,
-                          "method": "Platt refit on the unchanged trees' margin, thresholds re-chosen; half of the "
-                                    "site's patients fit it, the other half measure it"},
-        "metrics": {"external_site_heldout": local, "original_calibration_site_heldout": original,
-                    **{f"training_{k}": v for k, v in card["metrics"].items()}},
+        "training_data": {**card["training_data"], "sha256": {**card["training_data"]["sha256"], "recalibration": sha}},
+        "recalibration": {
+            "base_version": card.get("version"),
+            "base_sha256": card.get("sha256"),
+            "data_file": data.name,
+            "data_sha256": sha,
+            "patients": n,
+            "method": "Platt refit on the unchanged trees' margin, thresholds re-chosen; half of the "
+            "site's patients fit it, the other half measure it",
+        },
+        "metrics": {
+            "external_site_heldout": local,
+            "original_calibration_site_heldout": original,
+            **{f"training_{k}": v for k, v in card["metrics"].items()},
+        },
         "limitations": f"{card.get('limitations', '')} Recalibrated on {data.name} ({n['fit']} stays fit it, "
-                       f"{n['measure']} others measure it): its probabilities and bands are fitted to that site; "
-                       "its ranking is the original model's.",
-        "_booster": booster, "_check_rows": measure.x[:2000],
-        "_reference_rows": fit.x, "_reference_rows_from": f"{data.name}: the site's recalibration patients",
+        f"{n['measure']} others measure it): its probabilities and bands are fitted to that site; "
+        "its ranking is the original model's.",
+        "_booster": booster,
+        "_check_rows": measure.x[:2000],
+        "_reference_rows": fit.x,
+        "_reference_rows_from": f"{data.name}: the site's recalibration patients",
     }

@@ -7,6 +7,7 @@ t_sepsis; U_TP max 1, U_FN min -2, U_FP -0.05, U_TN 0. t_sepsis = first labelled
 start 6 h before onset). The normalized score is (U - U_no_alarm) / (U_best - U_no_alarm) summed over
 all patients, where U_best raises alarms exactly from t_sepsis-12 to t_sepsis+3.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,9 @@ M3 = MIN_U_FN / (DT_LATE - DT_OPTIMAL)
 B3 = -M3 * DT_OPTIMAL
 
 
-def _sepsis_times(groups: npt.NDArray[np.int64], t: npt.NDArray[np.float64],
-                  labels: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+def _sepsis_times(
+    groups: npt.NDArray[np.int64], t: npt.NDArray[np.float64], labels: npt.NDArray[np.int8]
+) -> npt.NDArray[np.float64]:
     """Per row: t_sepsis of its patient (inf for non-septic patients)."""
     n_groups = int(groups.max()) + 1 if len(groups) else 0
     first = np.full(n_groups, np.inf)
@@ -32,8 +34,12 @@ def _sepsis_times(groups: npt.NDArray[np.int64], t: npt.NDArray[np.float64],
     return first[groups] - DT_OPTIMAL
 
 
-def row_utility(groups: npt.NDArray[np.int64], t: npt.NDArray[np.float64], labels: npt.NDArray[np.int8],
-                predictions: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+def row_utility(
+    groups: npt.NDArray[np.int64],
+    t: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int8],
+    predictions: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.float64]:
     """Utility of every row (t = hour index within the stay), as in compute_prediction_utility."""
     ts = _sepsis_times(groups, t, labels)
     septic = np.isfinite(ts)
@@ -46,8 +52,12 @@ def row_utility(groups: npt.NDArray[np.int64], t: npt.NDArray[np.float64], label
     return np.where(in_play, u, 0.0)
 
 
-def normalized_utility(groups: npt.NDArray[np.int64], t: npt.NDArray[np.float64], labels: npt.NDArray[np.int8],
-                       predictions: npt.NDArray[np.bool_]) -> float:
+def normalized_utility(
+    groups: npt.NDArray[np.int64],
+    t: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int8],
+    predictions: npt.NDArray[np.bool_],
+) -> float:
     """Normalized utility over all patients: 1 = best possible alarms, 0 = never alarming."""
     ts = _sepsis_times(groups, t, labels)
     d = t - np.where(np.isfinite(ts), ts, 0.0)

@@ -1,4 +1,5 @@
 """Batched audit appends (one transaction, one chain lock) keep the chain and never drop a record."""
+
 import pytest
 from django.db import transaction
 

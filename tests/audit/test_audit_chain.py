@@ -1,4 +1,5 @@
 """The audit trail is append-only and hash-chained."""
+
 import pytest
 
 from audit.models import AppendOnlyError, AuditRecord

@@ -5,6 +5,7 @@ change rows, but without AUDIT_CHAIN_KEY cannot chain them: a forged break-glass
 together with every later one, are found by `audit_verify`; the newest records removed leave a chain that
 still links, which the signed checkpoints kept outside the database expose.
 """
+
 import hashlib
 import importlib
 import json
@@ -36,15 +37,33 @@ def _sql(sql: str, params: list[Any] | None = None, *, as_owner: bool = False) -
 
 
 def _trail(n: int = 4) -> list[AuditRecord]:
-    return [audit_record_create(action="score", patient_id=f"p{i}", output_summary={"probability": i / 10})
-            for i in range(n)]
+    return [
+        audit_record_create(action="score", patient_id=f"p{i}", output_summary={"probability": i / 10})
+        for i in range(n)
+    ]
 
 
 def _unkeyed(prev_hash: str, row: dict[str, Any]) -> str:
     """The hash an attacker can compute without the key (the chain's former sha256 scheme)."""
-    content = {k: row[k] for k in ("action", "outcome", "actor", "actor_detail", "purpose_of_use",
-                                   "patient_pseudonym", "patient_ref_encrypted", "model_name", "model_version",
-                                   "spec_version", "input_digest", "output_summary", "detail", "request_id")}
+    content = {
+        k: row[k]
+        for k in (
+            "action",
+            "outcome",
+            "actor",
+            "actor_detail",
+            "purpose_of_use",
+            "patient_pseudonym",
+            "patient_ref_encrypted",
+            "model_name",
+            "model_version",
+            "spec_version",
+            "input_digest",
+            "output_summary",
+            "detail",
+            "request_id",
+        )
+    }
     content["recorded_at"] = row["recorded_at"]
     return hashlib.sha256(prev_hash.encode() + canonical_json(content)).hexdigest()
 
@@ -55,8 +74,7 @@ def _verify(*args: str) -> str:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("statement", ["UPDATE fhirapp_auditrecord SET actor = 'x'",
-                                       "DELETE FROM fhirapp_auditrecord"])
+@pytest.mark.parametrize("statement", ["UPDATE fhirapp_auditrecord SET actor = 'x'", "DELETE FROM fhirapp_auditrecord"])
 def test_the_application_role_cannot_update_or_delete(statement: str) -> None:
     _trail(2)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
@@ -66,16 +84,35 @@ def test_the_application_role_cannot_update_or_delete(statement: str) -> None:
 
 def test_a_forged_break_glass_record_chained_without_the_key_is_found() -> None:
     records = _trail()
-    forged = {"recorded_at": "2030-01-01T00:00:00.000000Z", "action": "break_glass", "outcome": "success",
-              "actor": "auditor", "actor_detail": {}, "purpose_of_use": "TREAT", "patient_pseudonym": "",
-              "patient_ref_encrypted": "", "model_name": "", "model_version": "", "spec_version": "",
-              "input_digest": "", "output_summary": {}, "detail": {"reason": "forged"}, "request_id": ""}
-    _sql("INSERT INTO fhirapp_auditrecord (recorded_at, action, outcome, actor, actor_detail, purpose_of_use, "
-         "patient_pseudonym, patient_ref_encrypted, model_name, model_version, spec_version, input_digest, "
-         "output_summary, detail, request_id, prev_hash, record_hash) VALUES (%s, 'break_glass', 'success', "
-         "'auditor', '{}', 'TREAT', '', '', '', '', '', '', '{}', %s, '', %s, %s)",
-         [forged["recorded_at"], json.dumps(forged["detail"]), records[-1].record_hash,
-          _unkeyed(records[-1].record_hash, forged)])
+    forged = {
+        "recorded_at": "2030-01-01T00:00:00.000000Z",
+        "action": "break_glass",
+        "outcome": "success",
+        "actor": "auditor",
+        "actor_detail": {},
+        "purpose_of_use": "TREAT",
+        "patient_pseudonym": "",
+        "patient_ref_encrypted": "",
+        "model_name": "",
+        "model_version": "",
+        "spec_version": "",
+        "input_digest": "",
+        "output_summary": {},
+        "detail": {"reason": "forged"},
+        "request_id": "",
+    }
+    _sql(
+        "INSERT INTO fhirapp_auditrecord (recorded_at, action, outcome, actor, actor_detail, purpose_of_use, "
+        "patient_pseudonym, patient_ref_encrypted, model_name, model_version, spec_version, input_digest, "
+        "output_summary, detail, request_id, prev_hash, record_hash) VALUES (%s, 'break_glass', 'success', "
+        "'auditor', '{}', 'TREAT', '', '', '', '', '', '', '{}', %s, '', %s, %s)",
+        [
+            forged["recorded_at"],
+            json.dumps(forged["detail"]),
+            records[-1].record_hash,
+            _unkeyed(records[-1].record_hash, forged),
+        ],
+    )
     forged_id = AuditRecord.objects.order_by("-id").values_list("id", flat=True).first()
     with pytest.raises(CommandError, match=f"id={forged_id}: record_hash does not match"):
         _verify()
@@ -90,8 +127,11 @@ def test_a_record_rehashed_with_every_later_one_is_found() -> None:
         row["recorded_at"] = row["recorded_at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         row["prev_hash"], row["record_hash"] = prev, _unkeyed(prev, row)
         prev = row["record_hash"]
-        _sql("UPDATE fhirapp_auditrecord SET output_summary = %s, prev_hash = %s, record_hash = %s WHERE id = %s",
-             [json.dumps(row["output_summary"]), row["prev_hash"], row["record_hash"], row["id"]], as_owner=True)
+        _sql(
+            "UPDATE fhirapp_auditrecord SET output_summary = %s, prev_hash = %s, record_hash = %s WHERE id = %s",
+            [json.dumps(row["output_summary"]), row["prev_hash"], row["record_hash"], row["id"]],
+            as_owner=True,
+        )
     with pytest.raises(CommandError, match=f"id={records[1].pk}: record_hash does not match"):
         _verify()
 

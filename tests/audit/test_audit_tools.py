@@ -1,4 +1,5 @@
 """audit_verify (tamper detection), audit_export (AuditEvents), read-only audit admin, break-glass."""
+
 import json
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -22,8 +23,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _chain(n: int = 4) -> list[AuditRecord]:
-    return [audit_record_create(action="score", patient_id=f"pat-{i}", model_name="sepsis", model_version="1",
-                                output_summary={"probability": i / 10}) for i in range(n)]
+    return [
+        audit_record_create(
+            action="score",
+            patient_id=f"pat-{i}",
+            model_name="sepsis",
+            model_version="1",
+            output_summary={"probability": i / 10},
+        )
+        for i in range(n)
+    ]
 
 
 def _raw_sql(sql: str, params: list[Any]) -> None:
@@ -43,8 +52,9 @@ class AuditVerifyTests:
 
     def test_tampered_content_is_found(self) -> None:
         records = _chain()
-        _raw_sql("UPDATE fhirapp_auditrecord SET output_summary = %s WHERE id = %s",
-                 ['{"probability": 0.01}', records[2].pk])
+        _raw_sql(
+            "UPDATE fhirapp_auditrecord SET output_summary = %s WHERE id = %s", ['{"probability": 0.01}', records[2].pk]
+        )
         with pytest.raises(CommandError, match=f"id={records[2].pk}: record_hash does not match") as info:
             call_command("audit_verify")
         assert info.value.returncode == 1
@@ -57,8 +67,10 @@ class AuditVerifyTests:
 
     def test_rehashed_record_breaks_the_next_link(self) -> None:
         records = _chain()
-        _raw_sql("UPDATE fhirapp_auditrecord SET action = 'feedback', record_hash = %s WHERE id = %s",
-                 ["f" * 64, records[0].pk])
+        _raw_sql(
+            "UPDATE fhirapp_auditrecord SET action = 'feedback', record_hash = %s WHERE id = %s",
+            ["f" * 64, records[0].pk],
+        )
         with pytest.raises(CommandError, match=f"id={records[0].pk}"):
             call_command("audit_verify")
 
@@ -74,20 +86,19 @@ class AuditExportTests:
     def test_ndjson_of_valid_audit_events(self, fhir_schema_validate: Validate) -> None:
         records = _chain(3)
         out = StringIO()
-        call_command("audit_export", "--since", (records[0].recorded_at - timedelta(seconds=1)).isoformat(),
-                     stdout=out)
+        call_command("audit_export", "--since", (records[0].recorded_at - timedelta(seconds=1)).isoformat(), stdout=out)
         events = [json.loads(line) for line in out.getvalue().splitlines()]
         assert [e["id"] for e in events] == [f"stratify-audit-{r.pk}" for r in records]
         assert all(fhir_schema_validate(e) == [] for e in events)
         assert "pat-0" not in out.getvalue()  # only the pseudonym leaves
         assert events[0]["entity"][0]["what"]["identifier"]["value"] == records[0].patient_pseudonym
 
-    def test_bundle_and_since_filter(self, tmp_path: Any,
-                                     fhir_schema_validate: Validate) -> None:
+    def test_bundle_and_since_filter(self, tmp_path: Any, fhir_schema_validate: Validate) -> None:
         _chain(2)
         target = tmp_path / "audit.json"
-        call_command("audit_export", "--since", "2000-01-01", "--format", "bundle", "--output", str(target),
-                     stderr=StringIO())
+        call_command(
+            "audit_export", "--since", "2000-01-01", "--format", "bundle", "--output", str(target), stderr=StringIO()
+        )
         bundle = json.loads(target.read_text())
         assert bundle["type"] == "collection" and len(bundle["entry"]) == 2
         assert fhir_schema_validate(bundle) == []
@@ -136,20 +147,30 @@ class AuditAdminTests:
         confirm = client.post(url, {"action": "break_glass", "_selected_action": [record.pk]})
         assert confirm.status_code == 200 and b"Reveal and record" in confirm.content
         assert b"Patient/pat-0" not in confirm.content
-        shown = client.post(url, {"action": "break_glass", "_selected_action": [record.pk],
-                                  "reason": "Incident review INC-1234 requested by the DPO"})
+        shown = client.post(
+            url,
+            {
+                "action": "break_glass",
+                "_selected_action": [record.pk],
+                "reason": "Incident review INC-1234 requested by the DPO",
+            },
+        )
         assert b"Patient/pat-0" in shown.content
         reveal = AuditRecord.objects.get(action="break_glass")
         assert reveal.actor == "admin:aud" and reveal.purpose_of_use == "BTG"
-        assert reveal.detail == {"audit_record_id": record.pk,
-                                 "reason": "Incident review INC-1234 requested by the DPO"}
+        assert reveal.detail == {
+            "audit_record_id": record.pk,
+            "reason": "Incident review INC-1234 requested by the DPO",
+        }
         assert reveal.patient_pseudonym == record.patient_pseudonym
 
     def test_break_glass_refused_outside_auditor_group(self) -> None:
         record = _chain(1)[0]
         client = _staff("root2", superuser=True)
-        response = client.post(reverse("admin:audit_auditrecord_changelist"),
-                               {"action": "break_glass", "_selected_action": [record.pk], "reason": "x" * 20})
+        response = client.post(
+            reverse("admin:audit_auditrecord_changelist"),
+            {"action": "break_glass", "_selected_action": [record.pk], "reason": "x" * 20},
+        )
         assert b"Patient/pat-0" not in response.content
         assert not AuditRecord.objects.filter(action="break_glass").exists()
         from config.errors import PermissionDenied

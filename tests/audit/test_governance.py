@@ -1,4 +1,5 @@
 """Governance groups (least privilege, idempotent) and the audited-admin mixin for other apps."""
+
 from io import StringIO
 
 import pytest
@@ -23,16 +24,31 @@ class GovernanceSetupTests:
     def test_groups_and_least_privilege(self) -> None:
         call_command("governance_setup", stdout=StringIO())
         assert _codes("clinician") == set()
-        assert _codes("auditor") == {"audit.view_auditrecord", "audit.break_glass_auditrecord",
-                                     "fhirapp.view_writeback", "fhirapp.view_failedwriteback"}
+        assert _codes("auditor") == {
+            "audit.view_auditrecord",
+            "audit.break_glass_auditrecord",
+            "fhirapp.view_writeback",
+            "fhirapp.view_failedwriteback",
+        }
         admin = _codes("admin")
         assert "fhirapp.change_writeback" in admin
         assert not any(code.startswith("fhirapp.") and "auditrecord" in code for code in admin)
         assert not any(code.startswith(("auth.", "oauth2_provider.", "sandbox_")) for code in admin)
-        assert {"scoring.change_thresholdpolicy", "cds_hooks.add_trustedcdsclient",
-                "smart_launch.change_ehrregistration", "cds_hooks.view_issuedcard"} <= admin
-        assert not {"cds_hooks.change_issuedcard", "scoring.delete_thresholdpolicychange",
-                    "smart_launch.view_smartsession", "smart_launch.change_clientkey"} & admin
+        assert {
+            "scoring.change_thresholdpolicy",
+            "cds_hooks.add_trustedcdsclient",
+            "smart_launch.change_ehrregistration",
+            "cds_hooks.view_issuedcard",
+        } <= admin
+        assert (
+            not {
+                "cds_hooks.change_issuedcard",
+                "scoring.delete_thresholdpolicychange",
+                "smart_launch.view_smartsession",
+                "smart_launch.change_clientkey",
+            }
+            & admin
+        )
 
     def test_idempotent_and_resets_drift(self) -> None:
         call_command("governance_setup", stdout=StringIO())
@@ -79,8 +95,7 @@ class AuditedAdminMixinTests:
         group = Group.objects.create(name="tmp")
         model_admin.log_change(request, group, [{"changed": {"fields": ["name"]}}])
         model_admin.log_deletions(request, Group.objects.filter(pk=group.pk))
-        operations = list(AuditRecord.objects.filter(action="admin_change").values_list("detail__operation",
-                                                                                       flat=True))
+        operations = list(AuditRecord.objects.filter(action="admin_change").values_list("detail__operation", flat=True))
         assert operations == ["change", "delete"]
 
 

@@ -1,4 +1,5 @@
 """Fixtures for the CDS Hooks tests: a CDS client's keys, its JWKS served over real HTTP, signed JWTs."""
+
 import threading
 import time
 import uuid
@@ -82,6 +83,7 @@ def jwks_server() -> Iterator[JwksServer]:
 @pytest.fixture
 def slow_fhir_server() -> Iterator[str]:
     """A FHIR server that takes 3 s to answer anything (longer than any budget under test)."""
+
     class Slow(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             time.sleep(3)
@@ -136,8 +138,14 @@ def sign(key: Any, claims: dict[str, Any], alg: str = "ES384", kid: str | None =
 def claims_for(path: str, **overrides: Any) -> dict[str, Any]:
     """Valid CDS client claims for a call to `path` (spec "Trusting CDS Clients")."""
     now = int(time.time())
-    claims = {"iss": CLIENT_ISS, "sub": "ehr-client", "aud": settings.PUBLIC_BASE_URL + path,
-              "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    claims = {
+        "iss": CLIENT_ISS,
+        "sub": "ehr-client",
+        "aud": settings.PUBLIC_BASE_URL + path,
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -145,8 +153,10 @@ def claims_for(path: str, **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def make_token(client_key: ECKey) -> TokenFactory:
     """Sign valid claims for a path with the trusted client's key; keyword overrides change claims."""
+
     def factory(path: str, **overrides: Any) -> str:
         return sign(client_key, claims_for(path, **overrides), kid=client_key.kid)
+
     return factory
 
 
@@ -182,8 +192,16 @@ def sandbox_patient(live_server: Any) -> SandboxPatient:
     base = f"{live_server.url}/sandbox/fhir"
     writer = FhirClient(base, access_token_issue(client_id="cds-test-loader", scope="system/*.cruds"))
     resources = physionet_stay_resources(last_rows=12)
-    writer.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]})
+    writer.transaction(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+                for r in resources
+            ],
+        }
+    )
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     encounter_id = next(r["id"] for r in resources if r["resourceType"] == "Encounter")
     reader = access_token_issue(client_id="stratify-cds", scope="patient/*.rs", patient_id=patient_id)

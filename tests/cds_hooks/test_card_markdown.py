@@ -1,6 +1,7 @@
 """Card Markdown carries FHIR-derived text only as text: rendered by a real Markdown renderer (markdown-it-py,
 permissive as an EHR might be: raw HTML on, linkify on, every link scheme accepted), the EHR's payloads give
 no live HTML and no link."""
+
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,12 +44,25 @@ def _assert_inert(markdown: str) -> None:
 
 def _result(payload: str, **overrides: Any) -> ScoreResult:
     fields: dict[str, Any] = dict(
-        model_name="sepsis", model_version="1.1.2", model_sha256="ab" * 32, spec_version="2025.3",
-        model_status="active", kind="ml", title="Sepsis risk", as_of=AS_OF, scored=True, probability=0.4,
-        points=None, band="high", indicator="critical", summary="Sepsis risk HIGH", horizon_hours=6,
-        provider="CPUExecutionProvider", reasons=(f"Lactate: ignored values in unknown unit(s) {payload}",),
-        drivers=(Driver("lactate_last", payload, 4.1, "mmol/L", 2.0, 0.8, "raises", text=payload,
-                        value_text=payload),))
+        model_name="sepsis",
+        model_version="1.1.2",
+        model_sha256="ab" * 32,
+        spec_version="2025.3",
+        model_status="active",
+        kind="ml",
+        title="Sepsis risk",
+        as_of=AS_OF,
+        scored=True,
+        probability=0.4,
+        points=None,
+        band="high",
+        indicator="critical",
+        summary="Sepsis risk HIGH",
+        horizon_hours=6,
+        provider="CPUExecutionProvider",
+        reasons=(f"Lactate: ignored values in unknown unit(s) {payload}",),
+        drivers=(Driver("lactate_last", payload, 4.1, "mmol/L", 2.0, 0.8, "raises", text=payload, value_text=payload),),
+    )
     fields.update(overrides)
     return ScoreResult(**fields)
 
@@ -58,10 +72,29 @@ def test_every_card_kind_renders_payloads_as_text(payload: str) -> None:
     url = f"{settings.PUBLIC_BASE_URL}/models/sepsis/1.1.2/"
     cards = [
         risk_card(_result(payload), model_card_url=url, data_note=payload),
-        not_scored_card(_result(payload, scored=False, probability=None, band=None, indicator="info",
-                                missing=(payload,), stale=(payload,)), model_card_url=url, data_note=payload),
-        unavailable_card(title="Sepsis risk", model_name="sepsis", model_version="1.1.2", model_line="Model.",
-                         model_card_url=url, unavailable={payload: payload}, budget_ms=400, data_note=payload),
+        not_scored_card(
+            _result(
+                payload,
+                scored=False,
+                probability=None,
+                band=None,
+                indicator="info",
+                missing=(payload,),
+                stale=(payload,),
+            ),
+            model_card_url=url,
+            data_note=payload,
+        ),
+        unavailable_card(
+            title="Sepsis risk",
+            model_name="sepsis",
+            model_version="1.1.2",
+            model_line="Model.",
+            model_card_url=url,
+            unavailable={payload: payload},
+            budget_ms=400,
+            data_note=payload,
+        ),
     ]
     for card in cards:
         _assert_inert(card.detail or "")
@@ -83,11 +116,14 @@ def test_links_only_to_our_own_or_registered_https_hosts(db: None, outbound_allo
 
 @pytest.mark.django_db
 def test_a_unit_payload_in_the_ehrs_data_reaches_the_card_only_as_text(
-        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory) -> None:
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     """End to end: an Observation whose unit is an HTML/Markdown payload, sent in the real prefetch."""
     resources = physionet_stay_resources()
-    lactate = max((r for r in resources if r["resourceType"] == "Observation"
-                   and r["code"]["coding"][0]["code"] == "2524-7"), key=lambda r: r["effectiveDateTime"])
+    lactate = max(
+        (r for r in resources if r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "2524-7"),
+        key=lambda r: r["effectiveDateTime"],
+    )
     payload = '<img src=x onerror="alert(1)">[x](javascript:alert(1))'
     lactate["valueQuantity"] = {"value": 2.0, "unit": payload, "code": payload}
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")

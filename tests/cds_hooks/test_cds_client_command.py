@@ -1,4 +1,5 @@
 """`manage.py cds_client add|list|disable`: idempotent registration of trusted CDS clients."""
+
 import json
 from io import StringIO
 from pathlib import Path
@@ -47,11 +48,14 @@ def test_list_and_disable() -> None:
     assert TrustedCdsClient.objects.get().enabled  # add re-enables
 
 
-@pytest.mark.parametrize("args", [
-    ("add", "--iss", ISS, "--jwks-url", "http://ehr.example.org/jwks"),  # plain http off loopback
-    ("add", "--iss", ISS),  # no key source
-    ("disable", "--iss", "https://nobody.example"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("add", "--iss", ISS, "--jwks-url", "http://ehr.example.org/jwks"),  # plain http off loopback
+        ("add", "--iss", ISS),  # no key source
+        ("disable", "--iss", "https://nobody.example"),
+    ],
+)
 def test_refusals(args: tuple[str, ...]) -> None:
     with pytest.raises(CommandError):
         _run(*args)

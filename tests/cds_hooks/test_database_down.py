@@ -3,6 +3,7 @@
 The connection's settings are pointed at a loopback port where nothing listens (PostgreSQL "stopped"), after a
 first call has warmed the per-process caches, as in a running deployment whose database goes away.
 """
+
 import socket
 import uuid
 from collections.abc import Iterator
@@ -20,9 +21,14 @@ CALL = "/cds-services/stratify-news2"
 
 
 def _body() -> bytes:
-    return orjson.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-                         "context": {"userId": "Practitioner/1", "patientId": "p1"},
-                         "prefetch": {"patient": None, "vitals": None, "labs": None}})
+    return orjson.dumps(
+        {
+            "hook": "patient-view",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/1", "patientId": "p1"},
+            "prefetch": {"patient": None, "vitals": None, "labs": None},
+        }
+    )
 
 
 @pytest.fixture
@@ -40,16 +46,17 @@ def database_stopped() -> Iterator[None]:
         connection.settings_dict.update(HOST=saved["HOST"], PORT=saved["PORT"])
 
 
-def test_database_down_is_a_503_everywhere(trusted_client: Any, models_installed: None, make_token: TokenFactory,
-                                           request: pytest.FixtureRequest) -> None:
+def test_database_down_is_a_503_everywhere(
+    trusted_client: Any, models_installed: None, make_token: TokenFactory, request: pytest.FixtureRequest
+) -> None:
     client = Client()
-    warm = client.post(CALL, _body(), content_type="application/json",
-                       HTTP_AUTHORIZATION=f"Bearer {make_token(CALL)}")
+    warm = client.post(CALL, _body(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {make_token(CALL)}")
     assert warm.status_code == 200, warm.content
     request.getfixturevalue("database_stopped")
     answers = {
-        "cds": client.post(CALL, _body(), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {make_token(CALL)}"),
+        "cds": client.post(
+            CALL, _body(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {make_token(CALL)}"
+        ),
         "models": client.get("/models/", HTTP_ACCEPT="application/json"),
         "callback": client.get("/smart/callback", {"code": "c", "state": "s"}, HTTP_ACCEPT="application/json"),
         "sidebar": client.get("/smart/app", HTTP_ACCEPT="application/json"),

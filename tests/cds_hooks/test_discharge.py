@@ -4,6 +4,7 @@ The patient is a real Synthea R4 bundle (shared/data/synthea, an inpatient stay 
 medication orders, laboratory results and HbA1c) loaded into the sandbox FHIR server; each prefetch
 key is the sandbox's answer to our own prefetch template, as a CDS client computes it.
 """
+
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -65,8 +66,9 @@ def discharge_prefetch(db: None) -> tuple[str, dict[str, Any]]:
     prefetch: dict[str, Any] = {}
     for tpl in cds_services()["stratify-readmission"].templates:
         query = fill_tokens(tpl.template, context)
-        response = Client().get(f"/sandbox/fhir/{query}", headers={"Authorization": f"Bearer {token}",
-                                                                  "Accept": "application/fhir+json"})
+        response = Client().get(
+            f"/sandbox/fhir/{query}", headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        )
         assert response.status_code == 200, (tpl.key, response.content)
         prefetch[tpl.key] = response.json()
     return patient_id, prefetch
@@ -74,8 +76,11 @@ def discharge_prefetch(db: None) -> tuple[str, dict[str, Any]]:
 
 def _body(patient_id: str, prefetch: dict[str, Any] | None, **context: Any) -> dict[str, Any]:
     ctx = {"userId": "Practitioner/1", "patientId": patient_id, "encounterId": ENCOUNTER_ID, **context}
-    body: dict[str, Any] = {"hook": "encounter-discharge", "hookInstance": "d1e2f3",
-                            "context": {k: v for k, v in ctx.items() if v is not None}}
+    body: dict[str, Any] = {
+        "hook": "encounter-discharge",
+        "hookInstance": "d1e2f3",
+        "context": {k: v for k, v in ctx.items() if v is not None},
+    }
     if prefetch is not None:
         body["prefetch"] = prefetch
     return body
@@ -87,16 +92,18 @@ def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.django_db
 def test_discharge_with_full_prefetch_gives_a_linted_readmission_card(
-        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory,
-        discharge_prefetch: tuple[str, dict[str, Any]]) -> None:
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    discharge_prefetch: tuple[str, dict[str, Any]],
+) -> None:
     patient_id, prefetch = discharge_prefetch
     # The prefetch is realistic: every kind of data the model reads, HbA1c and the stay's procedures included.
     assert prefetch["patient"]["id"] == patient_id
     assert ENCOUNTER_ID in {r["id"] for r in _entries(prefetch["encounters"])}
     assert any(r["encounter"]["reference"] == f"Encounter/{ENCOUNTER_ID}" for r in _entries(prefetch["procedures"]))
     assert _entries(prefetch["medications"]) and _entries(prefetch["conditions"]) and _entries(prefetch["labs"])
-    assert any(c["code"] in HBA1C_CODES for r in _entries(prefetch["other-observations"])
-               for c in r["code"]["coding"])
+    assert any(c["code"] in HBA1C_CODES for r in _entries(prefetch["other-observations"]) for c in r["code"]["coding"])
 
     response = _call(make_token, "stratify-readmission", _body(patient_id, prefetch))
     assert response.status_code == 200, response.content
@@ -104,7 +111,11 @@ def test_discharge_with_full_prefetch_gives_a_linted_readmission_card(
     stored = issued_card_get(card_uuid=card["uuid"])
     assert stored is not None
     assert (stored.service_id, stored.hook, stored.model_name, stored.encounter_id) == (
-        "stratify-readmission", "encounter-discharge", "readmission", ENCOUNTER_ID)
+        "stratify-readmission",
+        "encounter-discharge",
+        "readmission",
+        ENCOUNTER_ID,
+    )
     assert stored.scored, card  # everything the model reads was prefetched
     assert stored.probability is not None and card["indicator"] == stored.indicator
     assert "| Top drivers |" in card["detail"] and f"Model: readmission {stored.model_version}" in card["detail"]
@@ -115,8 +126,11 @@ def test_discharge_with_full_prefetch_gives_a_linted_readmission_card(
 
 @pytest.mark.django_db
 def test_discharge_without_an_encounter_is_an_honest_not_scored_card(
-        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory,
-        discharge_prefetch: tuple[str, dict[str, Any]]) -> None:
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    discharge_prefetch: tuple[str, dict[str, Any]],
+) -> None:
     patient_id, prefetch = discharge_prefetch
     response = _call(make_token, "stratify-readmission", _body(patient_id, {**prefetch, "encounters": None}))
     assert response.status_code == 200
@@ -126,14 +140,22 @@ def test_discharge_without_an_encounter_is_an_honest_not_scored_card(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("context", "missing"), [
-    ({"encounterId": None}, "encounterId"),
-    ({"encounterId": ""}, "encounterId"),
-    ({"patientId": None}, "patientId"),
-    ({"userId": None}, "userId"),
-])
-def test_discharge_context_is_validated(models_installed: None, trusted_client: TrustedCdsClient,
-                                        make_token: TokenFactory, context: dict[str, Any], missing: str) -> None:
+@pytest.mark.parametrize(
+    ("context", "missing"),
+    [
+        ({"encounterId": None}, "encounterId"),
+        ({"encounterId": ""}, "encounterId"),
+        ({"patientId": None}, "patientId"),
+        ({"userId": None}, "userId"),
+    ],
+)
+def test_discharge_context_is_validated(
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    context: dict[str, Any],
+    missing: str,
+) -> None:
     response = _call(make_token, "stratify-readmission", _body("p1", {}, **context))
     assert response.status_code == 400, response.content
     body = response.json()
@@ -143,7 +165,8 @@ def test_discharge_context_is_validated(models_installed: None, trusted_client: 
 
 @pytest.mark.django_db
 def test_patient_view_request_to_the_discharge_service_is_refused(
-        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory) -> None:
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     body = {**_body("p1", {}), "hook": "patient-view"}
     response = _call(make_token, "stratify-readmission", body)
     assert response.status_code == 400
@@ -152,8 +175,11 @@ def test_patient_view_request_to_the_discharge_service_is_refused(
 
 @pytest.mark.django_db
 def test_a_deceased_patient_gets_a_not_scored_card_that_says_why(
-        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory,
-        discharge_prefetch: tuple[str, dict[str, Any]]) -> None:
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    discharge_prefetch: tuple[str, dict[str, Any]],
+) -> None:
     patient_id, prefetch = discharge_prefetch
     died = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
     body = _body(patient_id, {**prefetch, "patient": {**prefetch["patient"], "deceasedDateTime": died}})
@@ -161,22 +187,35 @@ def test_a_deceased_patient_gets_a_not_scored_card_that_says_why(
     assert response.status_code == 200
     [card] = lint_cards(response.json())
     assert card["indicator"] == "info"
-    assert card["summary"] == (f"30-day readmission risk not scored: Patient deceased {died[:10]}: risk scores are "
-                               "only for living patients.")[:140]
+    assert (
+        card["summary"]
+        == (
+            f"30-day readmission risk not scored: Patient deceased {died[:10]}: risk scores are "
+            "only for living patients."
+        )[:140]
+    )
     assert "does not guess missing data" not in card["detail"]  # nothing is missing: the patient has died
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("klass", "words"), [("AMB", "ambulatory"), ("VR", "virtual"), ("HH", "home health")])
 def test_an_ambulatory_encounter_is_not_applicable_never_a_score(
-        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory,
-        discharge_prefetch: tuple[str, dict[str, Any]], klass: str, words: str) -> None:
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    discharge_prefetch: tuple[str, dict[str, Any]],
+    klass: str,
+    words: str,
+) -> None:
     """A 30-minute check-up the EHR names (class AMB) was scored "LOW: 7%" with "Length of stay 1 days"."""
     patient_id, prefetch = discharge_prefetch
-    visits = [{**r, "class": {**r["class"], "code": klass}} if r["id"] == ENCOUNTER_ID else r
-              for r in _entries(prefetch["encounters"])]
-    body = _body(patient_id, {**prefetch, "encounters": {**prefetch["encounters"],
-                                                         "entry": [{"resource": r} for r in visits]}})
+    visits = [
+        {**r, "class": {**r["class"], "code": klass}} if r["id"] == ENCOUNTER_ID else r
+        for r in _entries(prefetch["encounters"])
+    ]
+    body = _body(
+        patient_id, {**prefetch, "encounters": {**prefetch["encounters"], "entry": [{"resource": r} for r in visits]}}
+    )
     response = _call(make_token, "stratify-readmission", body)
     assert response.status_code == 200
     [card] = lint_cards(response.json())

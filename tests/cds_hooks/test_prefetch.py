@@ -3,6 +3,7 @@
 Fetching goes over real HTTP to the sandbox FHIR server under live_server, holding data written
 through its API (real PhysioNet rows converted by the sandbox loader).
 """
+
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -20,16 +21,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 P = "{{context.patientId}}"
 TEMPLATES = (
     FhirQuery("patient", f"Patient/{P}", "patient demographics"),
-    FhirQuery("vitals", f"Observation?patient={P}&category=vital-signs&_sort=-date&_count=1000", "vital signs",
-                     lookback_hours=24),
-    FhirQuery("labs", f"Observation?patient={P}&category=laboratory&_sort=-date&_count=1000",
-                     "laboratory results", lookback_hours=72),
+    FhirQuery(
+        "vitals",
+        f"Observation?patient={P}&category=vital-signs&_sort=-date&_count=1000",
+        "vital signs",
+        lookback_hours=24,
+    ),
+    FhirQuery(
+        "labs",
+        f"Observation?patient={P}&category=laboratory&_sort=-date&_count=1000",
+        "laboratory results",
+        lookback_hours=72,
+    ),
 )
 
 
 def _bundle(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
-                              "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
+    }
     if next_url:
         bundle["link"] = [{"relation": "next", "url": next_url}]
     return bundle
@@ -38,18 +50,27 @@ def _bundle(resources: list[dict[str, Any]], next_url: str | None = None) -> dic
 def _split(p: SandboxPatient) -> dict[str, Any]:
     def category(r: dict[str, Any]) -> str:
         return r["category"][0]["coding"][0]["code"]
+
     obs = [r for r in p.resources if r["resourceType"] == "Observation"]
-    return {"patient": next(r for r in p.resources if r["resourceType"] == "Patient"),
-            "vitals": _bundle([r for r in obs if category(r) == "vital-signs"]),
-            "labs": _bundle([r for r in obs if category(r) == "laboratory"])}
+    return {
+        "patient": next(r for r in p.resources if r["resourceType"] == "Patient"),
+        "vitals": _bundle([r for r in obs if category(r) == "vital-signs"]),
+        "labs": _bundle([r for r in obs if category(r) == "laboratory"]),
+    }
 
 
-def _resolve(p: SandboxPatient, prefetch: dict[str, Any] | None, *, client: bool = True,
-             budget_s: float = 5.0) -> PatientSnapshot:
-    return snapshot_fetch(plan=TEMPLATES, patient_id=p.patient_id,
-                          context={"patientId": p.patient_id, "userId": "Practitioner/1"},
-                        prefetch=prefetch, client=FhirClient(p.fhir_base, p.token) if client else None,
-                        deadline=time.monotonic() + budget_s, as_of=datetime.now(UTC))
+def _resolve(
+    p: SandboxPatient, prefetch: dict[str, Any] | None, *, client: bool = True, budget_s: float = 5.0
+) -> PatientSnapshot:
+    return snapshot_fetch(
+        plan=TEMPLATES,
+        patient_id=p.patient_id,
+        context={"patientId": p.patient_id, "userId": "Practitioner/1"},
+        prefetch=prefetch,
+        client=FhirClient(p.fhir_base, p.token) if client else None,
+        deadline=time.monotonic() + budget_s,
+        as_of=datetime.now(UTC),
+    )
 
 
 def _ids(resources: list[dict[str, Any]]) -> set[str]:
@@ -83,13 +104,17 @@ def test_null_means_no_data_and_is_not_fetched(sandbox_patient: SandboxPatient) 
     prefetch = {**_split(sandbox_patient), "labs": None}
     data = _resolve(sandbox_patient, prefetch, client=False)
     assert data.sources["labs"] == "prefetch-null"
-    assert not any(r["resourceType"] == "Observation" and r["category"][0]["coding"][0]["code"] == "laboratory"
-                   for r in data.resources)
+    assert not any(
+        r["resourceType"] == "Observation" and r["category"][0]["coding"][0]["code"] == "laboratory"
+        for r in data.resources
+    )
 
 
 def test_operation_outcome_is_refetched(sandbox_patient: SandboxPatient) -> None:
-    outcome = {"resourceType": "OperationOutcome",
-               "issue": [{"severity": "error", "code": "timeout", "diagnostics": "search timed out"}]}
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout", "diagnostics": "search timed out"}],
+    }
     data = _resolve(sandbox_patient, {**_split(sandbox_patient), "vitals": outcome})
     assert data.sources["vitals"] == "fetched"
     assert _ids(data.resources) == _expected(sandbox_patient)
@@ -125,8 +150,14 @@ def test_no_prefetch_and_no_authorization_is_412(sandbox_patient: SandboxPatient
 
 
 def test_slow_server_makes_keys_unavailable_instead_of_hanging(slow_fhir_server: str) -> None:
-    data = snapshot_fetch(plan=TEMPLATES, patient_id="p1", context={"patientId": "p1"}, prefetch=None,
-                          client=FhirClient(slow_fhir_server, "token"), deadline=time.monotonic() + 0.3,
-                          as_of=datetime.now(UTC))
+    data = snapshot_fetch(
+        plan=TEMPLATES,
+        patient_id="p1",
+        context={"patientId": "p1"},
+        prefetch=None,
+        client=FhirClient(slow_fhir_server, "token"),
+        deadline=time.monotonic() + 0.3,
+        as_of=datetime.now(UTC),
+    )
     assert set(data.unavailable) == {"patient", "vitals", "labs"}
     assert not data.resources

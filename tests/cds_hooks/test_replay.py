@@ -1,4 +1,5 @@
 """The jti replay store is shared by every process, in both modes (Redis cache; the database without Redis)."""
+
 import os
 import subprocess
 import sys
@@ -22,31 +23,39 @@ from tests.cds_hooks.conftest import CLIENT_ISS, TokenFactory
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 PATH = "/cds-services/stratify-sepsis/feedback"
-FEEDBACK = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
-                          "outcomeTimestamp": "2025-01-01T00:00:00Z"}]}
+FEEDBACK = {
+    "feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2025-01-01T00:00:00Z"}]
+}
 
 
 def _post(token: str) -> Any:
-    return Client().post(PATH, data=orjson.dumps(FEEDBACK), content_type="application/json",
-                         headers={"Authorization": f"Bearer {token}"})
+    return Client().post(
+        PATH, data=orjson.dumps(FEEDBACK), content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def _use_in_another_process(jti: str, exp: int, store: str) -> None:
     """Another Stratify process (a second worker) accepts the token first."""
     settings_dict = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "CDS_JTI_STORE": store,
-           "DATABASE_URL": f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST']}:"
-                           f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"}
-    code = ("import django; django.setup(); from cds_hooks.replay import jti_first_use; "
-            f"assert jti_first_use(iss={CLIENT_ISS!r}, jti={jti!r}, exp={exp})")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "CDS_JTI_STORE": store,
+        "DATABASE_URL": f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST']}:"
+        f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
+    }
+    code = (
+        "import django; django.setup(); from cds_hooks.replay import jti_first_use; "
+        f"assert jti_first_use(iss={CLIENT_ISS!r}, jti={jti!r}, exp={exp})"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("store", ["database", "cache"])
-def test_a_token_used_by_another_process_is_a_replay_here(store: str, settings: Any,
-                                                         trusted_client: TrustedCdsClient,
-                                                         make_token: TokenFactory) -> None:
+def test_a_token_used_by_another_process_is_a_replay_here(
+    store: str, settings: Any, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     settings.CDS_JTI_STORE = store
     jti, exp = str(uuid.uuid4()), int(time.time()) + 300
     _use_in_another_process(jti, exp, store)
@@ -57,13 +66,15 @@ def test_a_token_used_by_another_process_is_a_replay_here(store: str, settings: 
 
 
 @pytest.mark.django_db
-def test_database_store_keeps_each_jti_until_the_token_expires(settings: Any, trusted_client: TrustedCdsClient,
-                                                               make_token: TokenFactory) -> None:
+def test_database_store_keeps_each_jti_until_the_token_expires(
+    settings: Any, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     """Without Redis the store was per-process memory with eviction; now a table, so 500 other calls in
     between change nothing."""
     settings.CDS_JTI_STORE = "database"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "OPTIONS": {"MAX_ENTRIES": 10}}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 10}}
+    }
     first = make_token(PATH)
     assert _post(first).status_code == 404  # accepted (the card is unknown)
     for _ in range(30):  # more accepted tokens than a small per-process cache would keep

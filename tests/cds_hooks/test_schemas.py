@@ -1,4 +1,5 @@
 """The CDS Hooks 2.0 schemas against the specification's own examples, and our no-null/no-empty rules."""
+
 import json
 import re
 from pathlib import Path
@@ -79,29 +80,47 @@ def test_spec_example_breaking_a_required_rule_is_refused(name: str) -> None:
 
 
 def test_request_models_ignore_unknown_fields() -> None:
-    request = s.CdsRequest.model_validate({"hook": "patient-view", "hookInstance": "x", "context": {},
-                                           "com.vendor.extra": 1})
+    request = s.CdsRequest.model_validate(
+        {"hook": "patient-view", "hookInstance": "x", "context": {}, "com.vendor.extra": 1}
+    )
     assert not hasattr(request, "com.vendor.extra")
 
 
 def test_fhir_authorization_needs_fhir_server() -> None:
     with pytest.raises(pydantic.ValidationError, match="fhirServer is required"):
-        s.CdsRequest.model_validate({"hook": "patient-view", "hookInstance": "x", "context": {},
-                                     "fhirAuthorization": _load("fhirAuthorization.json")["fhirAuthorization"]})
+        s.CdsRequest.model_validate(
+            {
+                "hook": "patient-view",
+                "hookInstance": "x",
+                "context": {},
+                "fhirAuthorization": _load("fhirAuthorization.json")["fhirAuthorization"],
+            }
+        )
 
 
-@pytest.mark.parametrize("card", [
-    {"summary": "", "indicator": "info", "source": {"label": "x"}},  # empty string
-    {"summary": "x" * 140, "indicator": "info", "source": {"label": "x"}},  # not under 140
-    {"summary": "x", "indicator": "info", "source": {"label": "x"}, "links": []},  # empty array
-    {"summary": "x", "indicator": "info", "source": {"label": "x"}, "extra": 1},  # unknown field
-    {"summary": "x", "indicator": "hard-stop", "source": {"label": "x"}},
-    {"summary": "x", "indicator": "info", "source": {"label": "x"},
-     "links": [{"label": "a", "url": "https://a", "type": "absolute", "appContext": "{}"}]},
-    {"summary": "x", "indicator": "info", "source": {"label": "x"}, "suggestions": [{"label": "s"}]},
-    {"summary": "x", "indicator": "info", "source": {"label": "x"},
-     "overrideReasons": [{"code": "c", "system": "https://s"}]},  # display REQUIRED on override reasons
-])
+@pytest.mark.parametrize(
+    "card",
+    [
+        {"summary": "", "indicator": "info", "source": {"label": "x"}},  # empty string
+        {"summary": "x" * 140, "indicator": "info", "source": {"label": "x"}},  # not under 140
+        {"summary": "x", "indicator": "info", "source": {"label": "x"}, "links": []},  # empty array
+        {"summary": "x", "indicator": "info", "source": {"label": "x"}, "extra": 1},  # unknown field
+        {"summary": "x", "indicator": "hard-stop", "source": {"label": "x"}},
+        {
+            "summary": "x",
+            "indicator": "info",
+            "source": {"label": "x"},
+            "links": [{"label": "a", "url": "https://a", "type": "absolute", "appContext": "{}"}],
+        },
+        {"summary": "x", "indicator": "info", "source": {"label": "x"}, "suggestions": [{"label": "s"}]},
+        {
+            "summary": "x",
+            "indicator": "info",
+            "source": {"label": "x"},
+            "overrideReasons": [{"code": "c", "system": "https://s"}],
+        },  # display REQUIRED on override reasons
+    ],
+)
 def test_card_rules(card: dict[str, Any]) -> None:
     with pytest.raises(pydantic.ValidationError):
         s.Card.model_validate(card)

@@ -1,4 +1,5 @@
 """CDS services end to end: discovery, patient-view calls (prefetch, fetch over HTTP, 412, degraded), card lint."""
+
 import uuid
 from typing import Any
 
@@ -20,22 +21,35 @@ INDICATORS = {"info", "warning", "critical"}
 
 # --- helpers ---------------------------------------------------------------------------------------
 
+
 def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
 
 
 def _prefetch(resources: list[dict[str, Any]]) -> dict[str, Any]:
     def of(kind: str, category: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in resources if r["resourceType"] == kind
-                and (category is None or r["category"][0]["coding"][0]["code"] == category)]
-    return {"patient": of("Patient")[0], "vitals": _bundle(of("Observation", "vital-signs")),
-            "labs": _bundle(of("Observation", "laboratory")), "encounters": _bundle(of("Encounter")),
-            "other-observations": None}
+        return [
+            r
+            for r in resources
+            if r["resourceType"] == kind and (category is None or r["category"][0]["coding"][0]["code"] == category)
+        ]
+
+    return {
+        "patient": of("Patient")[0],
+        "vitals": _bundle(of("Observation", "vital-signs")),
+        "labs": _bundle(of("Observation", "laboratory")),
+        "encounters": _bundle(of("Encounter")),
+        "other-observations": None,
+    }
 
 
 def _request(patient_id: str, prefetch: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-                            "context": {"userId": "Practitioner/123", "patientId": patient_id}, **extra}
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/123", "patientId": patient_id},
+        **extra,
+    }
     if prefetch is not None:
         body["prefetch"] = prefetch
     return body
@@ -43,8 +57,9 @@ def _request(patient_id: str, prefetch: dict[str, Any] | None = None, **extra: A
 
 def _call(make_token: TokenFactory, service: str, body: dict[str, Any], client: Any = None) -> Any:
     path = f"/cds-services/{service}"
-    return (client or Client()).post(path, data=orjson.dumps(body), content_type="application/json",
-                                     HTTP_AUTHORIZATION=f"Bearer {make_token(path)}")
+    return (client or Client()).post(
+        path, data=orjson.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {make_token(path)}"
+    )
 
 
 def _stored(card: dict[str, Any]) -> Any:
@@ -84,6 +99,7 @@ def lint_cards(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 # --- discovery -------------------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_discovery_lists_one_service_per_model_and_hook(models_installed: None) -> None:
     response = Client().get("/cds-services")
@@ -92,8 +108,13 @@ def test_discovery_lists_one_service_per_model_and_hook(models_installed: None) 
     DiscoveryResponse.model_validate(body)
     assert_no_null_or_empty(body)
     services = {s["id"]: s for s in body["services"]}
-    assert {"stratify-sepsis", "stratify-news2", "stratify-qsofa", "stratify-readmission",
-            "stratify-readmission-patient-view"} <= set(services)
+    assert {
+        "stratify-sepsis",
+        "stratify-news2",
+        "stratify-qsofa",
+        "stratify-readmission",
+        "stratify-readmission-patient-view",
+    } <= set(services)
     assert services["stratify-readmission"]["hook"] == "encounter-discharge"
     assert "procedures" in services["stratify-readmission"]["prefetch"]
     sepsis = services["stratify-sepsis"]
@@ -114,8 +135,9 @@ def test_service_ids() -> None:
 
 
 @pytest.mark.django_db
-def test_disabled_service_leaves_discovery_and_answers_404(models_installed: None, trusted_client: TrustedCdsClient,
-                                                          make_token: TokenFactory) -> None:
+def test_disabled_service_leaves_discovery_and_answers_404(
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     CdsServiceSetting.objects.create(service_id="stratify-qsofa", enabled=False)
     cds_catalogue_reset()
     assert "stratify-qsofa" not in {s["id"] for s in Client().get("/cds-services").json()["services"]}
@@ -125,10 +147,12 @@ def test_disabled_service_leaves_discovery_and_answers_404(models_installed: Non
 
 # --- calls with prefetch ---------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("service", ["stratify-sepsis", "stratify-news2"])
-def test_full_prefetch_gives_a_linted_risk_card(models_installed: None, trusted_client: TrustedCdsClient,
-                                               make_token: TokenFactory, service: str) -> None:
+def test_full_prefetch_gives_a_linted_risk_card(
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory, service: str
+) -> None:
     resources = physionet_stay_resources()
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     response = _call(make_token, service, _request(patient_id, _prefetch(resources)))
@@ -140,8 +164,9 @@ def test_full_prefetch_gives_a_linted_risk_card(models_installed: None, trusted_
     assert AuditRecord.objects.filter(action="card_issued", output_summary__card=card["uuid"]).exists()
     assert AuditRecord.objects.filter(action="score", model_name=stored.model_name).exists()
     if stored.scored:
-        assert card["overrideReasons"] == [{"system": override_reason_system(), "code": code, "display": display}
-                                           for code, display in OVERRIDE_REASONS]
+        assert card["overrideReasons"] == [
+            {"system": override_reason_system(), "code": code, "display": display} for code, display in OVERRIDE_REASONS
+        ]
         assert f"Model: {stored.model_name} {stored.model_version}" in card["detail"]
         assert "| Top drivers |" in card["detail"] and "Data freshness" in card["detail"]
         if service == "stratify-news2":  # PhysioNet records no consciousness level: the lower bound is explained
@@ -152,8 +177,9 @@ def test_full_prefetch_gives_a_linted_risk_card(models_installed: None, trusted_
 
 
 @pytest.mark.django_db
-def test_missing_data_gives_a_not_scored_info_card(models_installed: None, trusted_client: TrustedCdsClient,
-                                                   make_token: TokenFactory) -> None:
+def test_missing_data_gives_a_not_scored_info_card(
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     resources = physionet_stay_resources()
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     prefetch = {**_prefetch(resources), "vitals": None, "labs": None}  # the EHR has no observations
@@ -165,9 +191,13 @@ def test_missing_data_gives_a_not_scored_info_card(models_installed: None, trust
 
 
 @pytest.mark.django_db
-def test_scored_result_enqueues_write_back(models_installed: None, trusted_client: TrustedCdsClient,
-                                          make_token: TokenFactory, settings: Any,
-                                          django_capture_on_commit_callbacks: Any) -> None:
+def test_scored_result_enqueues_write_back(
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     from fhirapp.models import WriteBack
 
     settings.WRITEBACK_ENABLED = True
@@ -181,56 +211,90 @@ def test_scored_result_enqueues_write_back(models_installed: None, trusted_clien
     assert _stored(card).scored
     write_back = WriteBack.objects.get()
     assert (write_back.service_id, write_back.fhir_base_url, write_back.model_name) == (
-        "stratify-news2", "https://ehr.example.org/fhir", "news2")
+        "stratify-news2",
+        "https://ehr.example.org/fhir",
+        "news2",
+    )
 
 
 @pytest.mark.django_db
-def test_not_scored_can_return_no_card(models_installed: None, trusted_client: TrustedCdsClient,
-                                       make_token: TokenFactory) -> None:
+def test_not_scored_can_return_no_card(
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     CdsServiceSetting.objects.create(service_id="stratify-news2", not_scored="none")
     resources = physionet_stay_resources()
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-    response = _call(make_token, "stratify-news2", _request(patient_id, {**_prefetch(resources), "vitals": None,
-                                                                         "labs": None}))
+    response = _call(
+        make_token, "stratify-news2", _request(patient_id, {**_prefetch(resources), "vitals": None, "labs": None})
+    )
     assert response.status_code == 200 and response.json() == {"cards": []}
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("body", "status"), [
-    ({"hook": "encounter-discharge", "hookInstance": "x", "context": {"userId": "u", "patientId": "p",
-                                                                      "encounterId": "e"}}, 400),
-    ({"hook": "patient-view", "hookInstance": "x", "context": {"userId": "u"}}, 400),  # no patientId
-    ({"hook": "patient-view", "context": {"userId": "u", "patientId": "p"}}, 400),  # no hookInstance
-    ({"hook": "patient-view", "hookInstance": "x", "context": {"userId": "u", "patientId": "p"}}, 412),
-])
-def test_bad_requests(models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory,
-                      body: dict[str, Any], status: int) -> None:
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (
+            {
+                "hook": "encounter-discharge",
+                "hookInstance": "x",
+                "context": {"userId": "u", "patientId": "p", "encounterId": "e"},
+            },
+            400,
+        ),
+        ({"hook": "patient-view", "hookInstance": "x", "context": {"userId": "u"}}, 400),  # no patientId
+        ({"hook": "patient-view", "context": {"userId": "u", "patientId": "p"}}, 400),  # no hookInstance
+        ({"hook": "patient-view", "hookInstance": "x", "context": {"userId": "u", "patientId": "p"}}, 412),
+    ],
+)
+def test_bad_requests(
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    body: dict[str, Any],
+    status: int,
+) -> None:
     response = _call(make_token, "stratify-sepsis", body)
     assert response.status_code == status
     assert set(response.json()) == {"message", "code", "extra"}
 
 
 @pytest.mark.django_db
-def test_invalid_json_and_unknown_service(models_installed: None, trusted_client: TrustedCdsClient,
-                                          make_token: TokenFactory) -> None:
+def test_invalid_json_and_unknown_service(
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     path = "/cds-services/stratify-sepsis"
-    response = Client().post(path, data=b"{not json", content_type="application/json",
-                             HTTP_AUTHORIZATION=f"Bearer {make_token(path)}")
+    response = Client().post(
+        path, data=b"{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {make_token(path)}"
+    )
     assert response.status_code == 400 and response.json()["code"] == "invalid"
     assert _call(make_token, "stratify-nothing", _request("p")).status_code == 404
 
 
 # --- fetched over HTTP from the sandbox EHR ---------------------------------------------------------
 
+
 @pytest.mark.django_db(transaction=True)
-def test_no_prefetch_fetches_from_the_sandbox_fhir_server(models_installed: None, trusted_client: TrustedCdsClient,
-                                                          make_token: TokenFactory,
-                                                          sandbox_patient: SandboxPatient, settings: Any) -> None:
+def test_no_prefetch_fetches_from_the_sandbox_fhir_server(
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    sandbox_patient: SandboxPatient,
+    settings: Any,
+) -> None:
     settings.WRITEBACK_ENABLED = False  # this test is about fetching; write-back has its own tests
     fhir_server_trust(sandbox_patient.fhir_base)
-    body = _request(sandbox_patient.patient_id, fhirServer=sandbox_patient.fhir_base, fhirAuthorization={
-        "access_token": sandbox_patient.token, "token_type": "Bearer", "expires_in": 300,
-        "scope": "patient/*.rs", "subject": "stratify-cds"})
+    body = _request(
+        sandbox_patient.patient_id,
+        fhirServer=sandbox_patient.fhir_base,
+        fhirAuthorization={
+            "access_token": sandbox_patient.token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.rs",
+            "subject": "stratify-cds",
+        },
+    )
     response = _call(make_token, "stratify-news2", body)
     assert response.status_code == 200, response.content
     [card] = lint_cards(response.json())
@@ -239,17 +303,31 @@ def test_no_prefetch_fetches_from_the_sandbox_fhir_server(models_installed: None
 
 
 @pytest.mark.django_db
-def test_slow_fhir_server_degrades_to_an_info_card(models_installed: None, trusted_client: TrustedCdsClient,
-                                                   make_token: TokenFactory, slow_fhir_server: str,
-                                                   settings: Any) -> None:
+def test_slow_fhir_server_degrades_to_an_info_card(
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    slow_fhir_server: str,
+    settings: Any,
+) -> None:
     settings.CDS_CALL_BUDGET_MS = 300
     resources = physionet_stay_resources()
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     prefetch = _prefetch(resources)
     del prefetch["labs"]
     fhir_server_trust(slow_fhir_server)
-    body = _request(patient_id, prefetch, fhirServer=slow_fhir_server, fhirAuthorization={
-        "access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.rs", "subject": "s"})
+    body = _request(
+        patient_id,
+        prefetch,
+        fhirServer=slow_fhir_server,
+        fhirAuthorization={
+            "access_token": "t",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.rs",
+            "subject": "s",
+        },
+    )
     response = _call(make_token, "stratify-sepsis", body)
     assert response.status_code == 200
     [card] = lint_cards(response.json())
@@ -261,14 +339,24 @@ def test_slow_fhir_server_degrades_to_an_info_card(models_installed: None, trust
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_a_refused_token_is_named_on_the_card(models_installed: None, trusted_client: TrustedCdsClient,
-                                              make_token: TokenFactory, sandbox_patient: SandboxPatient) -> None:
+def test_a_refused_token_is_named_on_the_card(
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory, sandbox_patient: SandboxPatient
+) -> None:
     fhir_server_trust(sandbox_patient.fhir_base)
     prefetch = _prefetch(sandbox_patient.resources)
     del prefetch["labs"]
-    body = _request(sandbox_patient.patient_id, prefetch, fhirServer=sandbox_patient.fhir_base, fhirAuthorization={
-        "access_token": "not-a-token-the-ehr-issued", "token_type": "Bearer", "expires_in": 300,
-        "scope": "patient/*.rs", "subject": "s"})
+    body = _request(
+        sandbox_patient.patient_id,
+        prefetch,
+        fhirServer=sandbox_patient.fhir_base,
+        fhirAuthorization={
+            "access_token": "not-a-token-the-ehr-issued",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.rs",
+            "subject": "s",
+        },
+    )
     [card] = lint_cards(_call(make_token, "stratify-sepsis", body).json())
     assert card["indicator"] == "info"
     assert "the EHR refused our access token (HTTP 401)" in card["summary"], card["summary"]
@@ -280,8 +368,15 @@ def test_prefetch_templates_follow_the_model_inputs() -> None:
 
     requirements = definition_of("readmission").requirements
     templates = {t.key: t for t in fetch_plan([requirements])}
-    assert set(templates) == {"patient", "labs", "other-observations", "encounters", "conditions", "medications",
-                              "procedures"}
+    assert set(templates) == {
+        "patient",
+        "labs",
+        "other-observations",
+        "encounters",
+        "conditions",
+        "medications",
+        "procedures",
+    }
     assert "code=4548-4" in templates["other-observations"].template  # HbA1c has no PhysioNet category
     assert templates["labs"].lookback_hours == requirements.lookback_hours
     assert templates["conditions"].template == "Condition?patient={{context.patientId}}"

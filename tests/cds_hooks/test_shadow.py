@@ -1,4 +1,5 @@
 """Shadow model versions on CDS calls: scored and audited on the same data, never a card, never written back."""
+
 import json
 import shutil
 from pathlib import Path
@@ -33,8 +34,12 @@ def sepsis_shadow(models_installed: None, tmp_path: Path) -> ModelVersion:
 
 @pytest.mark.django_db
 def test_shadow_version_is_scored_and_audited_but_never_shown(
-        sepsis_shadow: ModelVersion, trusted_client: TrustedCdsClient, make_token: TokenFactory, settings: Any,
-        django_capture_on_commit_callbacks: Any) -> None:
+    sepsis_shadow: ModelVersion,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     settings.WRITEBACK_ENABLED = True
     active = ModelVersion.objects.get(name="sepsis", status="active")
     assert sepsis_shadow.status == "shadow" and active.version != SHADOW_VERSION
@@ -57,12 +62,14 @@ def test_shadow_version_is_scored_and_audited_but_never_shown(
     assert scores[SHADOW_VERSION].output_summary["probability"] == scores[active.version].output_summary["probability"]
     assert not AuditRecord.objects.filter(action="card_issued", model_version=SHADOW_VERSION).exists()
     assert list(WriteBack.objects.values_list("model_version", flat=True)) == (
-        [active.version] if issued.scored else [])
+        [active.version] if issued.scored else []
+    )
 
 
 @pytest.mark.django_db
 def test_without_shadow_only_the_active_version_is_scored(
-        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory) -> None:
+    models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory
+) -> None:
     resources = physionet_stay_resources()
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     response = _call(make_token, "stratify-sepsis", _request(patient_id, _prefetch(resources)))

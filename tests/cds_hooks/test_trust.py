@@ -1,4 +1,5 @@
 """JWT trust of CDS clients: the negative matrix over real HTTP JWKS fetching, and the spec's own example."""
+
 import base64
 import time
 import uuid
@@ -16,8 +17,9 @@ from tests.cds_hooks.conftest import CLIENT_ISS, JwksServer, TokenFactory, claim
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 PATH = "/cds-services/stratify-sepsis/feedback"
-FEEDBACK = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
-                          "outcomeTimestamp": "2025-01-01T00:00:00Z"}]}
+FEEDBACK = {
+    "feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2025-01-01T00:00:00Z"}]
+}
 
 
 def _post(token: str | None, path: str = PATH, body: dict[str, Any] | None = None) -> Any:
@@ -118,8 +120,9 @@ def test_tampered_claims(trusted_client: TrustedCdsClient, make_token: TokenFact
     _assert_refused(_post(forged), "bad signature")
 
 
-def test_unknown_kid_refetches_then_rejects(trusted_client: TrustedCdsClient, jwks_server: JwksServer,
-                                            make_token: TokenFactory) -> None:
+def test_unknown_kid_refetches_then_rejects(
+    trusted_client: TrustedCdsClient, jwks_server: JwksServer, make_token: TokenFactory
+) -> None:
     assert _post(make_token(PATH)).status_code == 404  # JWKS fetched and cached
     hits = jwks_server.hits
     stranger = ECKey.generate_key("P-384", parameters={"kid": "not-published"})
@@ -129,8 +132,9 @@ def test_unknown_kid_refetches_then_rejects(trusted_client: TrustedCdsClient, jw
     assert jwks_server.hits == hits + 1  # ...and rate-limited afterwards
 
 
-def test_key_rotation_is_picked_up_by_refetch(trusted_client: TrustedCdsClient, jwks_server: JwksServer,
-                                              client_key: ECKey, make_token: TokenFactory) -> None:
+def test_key_rotation_is_picked_up_by_refetch(
+    trusted_client: TrustedCdsClient, jwks_server: JwksServer, client_key: ECKey, make_token: TokenFactory
+) -> None:
     assert _post(make_token(PATH)).status_code == 404
     rotated = ECKey.generate_key("P-384", parameters={"kid": "rotated"})
     jwks_server.publish(client_key, rotated)
@@ -155,20 +159,32 @@ SPEC_JWT = (
     "LWEzMDUtNTIxMTFhZDMwMmEyIn0.CUFPkplnWd6YGIvzoHolWCQBDsCL8QtTWKGg_QFpS169WrqDGzktRi-_we6-6rVzbjerU27ZKww_SW0"
     "-b9RTz-dPJNcqsueMio8r6EqXUXhbLm_ch3XFSbDlGHDl_tqo"
 )
-SPEC_JWKS = {"keys": [{"kty": "EC", "use": "sig", "crv": "P-384", "kid": "example-kid", "alg": "ES384",
-                       "x": "46SDH7Znh821wblCBglA61sNE9ZrHYKKt3qRtRTmSXyOI_FIGBLWrWa0GPUkDCEk",
-                       "y": "XMcRuuoGW7CXjQdy-F5i3FeBE0x9hPLdeFdSoDd3ELmx404tLX0VRRcqzAsPhXcI"}]}
+SPEC_JWKS = {
+    "keys": [
+        {
+            "kty": "EC",
+            "use": "sig",
+            "crv": "P-384",
+            "kid": "example-kid",
+            "alg": "ES384",
+            "x": "46SDH7Znh821wblCBglA61sNE9ZrHYKKt3qRtRTmSXyOI_FIGBLWrWa0GPUkDCEk",
+            "y": "XMcRuuoGW7CXjQdy-F5i3FeBE0x9hPLdeFdSoDd3ELmx404tLX0VRRcqzAsPhXcI",
+        }
+    ]
+}
 
 
 def test_spec_example_jwt_is_rejected_as_expired(db: None, settings: Any) -> None:
     settings.PUBLIC_BASE_URL = "https://cds.example.org"
-    trusted_client_upsert(iss="https://fhir-ehr.example.com/", jwks=SPEC_JWKS,
-                          tenant="2ddd6c3a-8e9a-44c6-a305-52111ad302a2")
+    trusted_client_upsert(
+        iss="https://fhir-ehr.example.com/", jwks=SPEC_JWKS, tenant="2ddd6c3a-8e9a-44c6-a305-52111ad302a2"
+    )
     # Signature, issuer, aud and tenant all check out; only its age refuses it.
     _assert_refused(_post(SPEC_JWT, path="/cds-services/some-service", body={}), "token expired")
 
 
 # --- the JWT header, exactly as CDS Hooks 2.0 says: alg, kid and typ "JWT" are required ------------------
+
 
 def _signed_with_header(key: ECKey, header: dict[str, Any], claims: dict[str, Any]) -> str:
     """A correctly signed compact JWS with exactly `header` (joserfc signs whatever header it is given)."""

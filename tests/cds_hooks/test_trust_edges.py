@@ -1,5 +1,6 @@
 """CDS client JWT trust, the cases tests/cds_hooks/test_trust.py leaves out: a kid-less token, a token that
 lives too long, a payload that is not an object, a key of the wrong type, and a JWKS nobody can fetch."""
+
 import base64
 import time
 from typing import Any
@@ -16,13 +17,21 @@ from tests.cds_hooks.conftest import CLIENT_ISS, JwksServer, TokenFactory, claim
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 PATH = "/cds-services/stratify-sepsis/feedback"
-FEEDBACK = {"feedback": [{"card": "00000000-0000-4000-8000-000000000000", "outcome": "overridden",
-                          "outcomeTimestamp": "2025-01-01T00:00:00Z"}]}
+FEEDBACK = {
+    "feedback": [
+        {
+            "card": "00000000-0000-4000-8000-000000000000",
+            "outcome": "overridden",
+            "outcomeTimestamp": "2025-01-01T00:00:00Z",
+        }
+    ]
+}
 
 
 def _post(token: str) -> Any:
-    return Client().post(PATH, data=orjson.dumps(FEEDBACK), content_type="application/json",
-                         headers={"Authorization": f"Bearer {token}"})
+    return Client().post(
+        PATH, data=orjson.dumps(FEEDBACK), content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def _accepted(response: Any) -> bool:
@@ -50,7 +59,8 @@ class KidTests:
         assert _refused_because(_post(sign(key, claims_for(PATH)))) == "token has no kid"
 
     def test_a_token_without_kid_is_refused_when_the_jwks_has_several_keys(
-            self, db: None, jwks_server: JwksServer) -> None:
+        self, db: None, jwks_server: JwksServer
+    ) -> None:
         key = _es384("a")
         jwks_server.publish(key, _es384("b"))
         trusted_client_upsert(iss=CLIENT_ISS, jwks_url=jwks_server.url)
@@ -64,8 +74,9 @@ class KidTests:
 
 
 class ClaimTests:
-    def test_a_token_valid_longer_than_allowed_is_refused(self, trusted_client: TrustedCdsClient,
-                                                          make_token: TokenFactory, settings) -> None:
+    def test_a_token_valid_longer_than_allowed_is_refused(
+        self, trusted_client: TrustedCdsClient, make_token: TokenFactory, settings
+    ) -> None:
         now = int(time.time())
         token = make_token(PATH, iat=now, exp=now + settings.CDS_JWT_MAX_LIFETIME_SECONDS + 1)
         assert _refused_because(_post(token)) == "token lifetime too long"
@@ -74,6 +85,7 @@ class ClaimTests:
     def test_a_payload_that_is_not_an_object_is_refused(self, trusted_client: TrustedCdsClient) -> None:
         def b64(data: bytes) -> str:
             return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
         token = ".".join(b64(part) for part in (b'{"alg": "ES384"}', b"[1, 2]", b"sig"))
         assert _refused_because(_post(token)) == "claims are not an object"
 

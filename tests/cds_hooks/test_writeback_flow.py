@@ -1,4 +1,5 @@
 """Write-back through CDS calls: one set of resources per new assessment, never twice, never in the request path."""
+
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,13 +22,22 @@ EHR = "https://ehr.example.org/fhir"
 
 
 def _vital(patient_id: str, code: str, value: float, unit: str, tag: str = "late") -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": f"{tag}-{code}", "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "vital-signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "effectiveDateTime": datetime.now(UTC).isoformat(timespec="seconds"),
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+    return {
+        "resourceType": "Observation",
+        "id": f"{tag}-{code}",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectiveDateTime": datetime.now(UTC).isoformat(timespec="seconds"),
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
 
 
 def _body(resources: list[dict[str, Any]], hook_instance: str | None = None, fhir_server: str = EHR) -> dict[str, Any]:
@@ -39,8 +49,11 @@ def _body(resources: list[dict[str, Any]], hook_instance: str | None = None, fhi
 
 @pytest.mark.django_db
 def test_ten_chart_opens_write_once_a_changed_band_once_more_a_repeated_hook_instance_never(
-        models_installed: None, trusted_client: TrustedCdsClient, make_token: TokenFactory,
-        django_capture_on_commit_callbacks: Any) -> None:
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     """Every chart open wrote a new RiskAssessment (the key hashed the call's time); a repeated hookInstance too."""
     stay = physionet_stay_resources(septic=False)
     patient_id = next(r["id"] for r in stay if r["resourceType"] == "Patient")
@@ -50,9 +63,19 @@ def test_ten_chart_opens_write_once_a_changed_band_once_more_a_repeated_hook_ins
         assert WriteBack.objects.count() == 1
         assert "**Chart:** Written to the chart as a new RiskAssessment (first assessment" in cards[0]["detail"]
         assert all("**Chart:** Not written to the chart again (same inputs" in c["detail"] for c in cards[1:])
-        better = [*resources, *(_vital(patient_id, code, value, unit) for code, value, unit in (
-            ("9279-1", 16, "/min"), ("8867-4", 75, "/min"), ("59408-5", 98, "%"), ("2708-6", 98, "%"),
-            ("8480-6", 125, "mm[Hg]")))]
+        better = [
+            *resources,
+            *(
+                _vital(patient_id, code, value, unit)
+                for code, value, unit in (
+                    ("9279-1", 16, "/min"),
+                    ("8867-4", 75, "/min"),
+                    ("59408-5", 98, "%"),
+                    ("2708-6", 98, "%"),
+                    ("8480-6", 125, "mm[Hg]"),
+                )
+            ),
+        ]
         body = _body(better, hook_instance="repeated")
         [changed] = lint_cards(_call(make_token, "stratify-news2", body).json())
         [again] = lint_cards(_call(make_token, "stratify-news2", body).json())
@@ -103,8 +126,13 @@ def hung_fhir_server() -> Iterator[HungFhirServer]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_hung_write_target_never_holds_the_cds_answer(
-        live_server: Any, settings: Any, models_installed: None, trusted_client: TrustedCdsClient,
-        make_token: TokenFactory, hung_fhir_server: HungFhirServer) -> None:
+    live_server: Any,
+    settings: Any,
+    models_installed: None,
+    trusted_client: TrustedCdsClient,
+    make_token: TokenFactory,
+    hung_fhir_server: HungFhirServer,
+) -> None:
     """In the embedded default (eager Celery, no broker) the write-back ran inside the request: a CDS call whose
     fhirServer hung answered only when the EHR did. Now the answer comes while the write target still hangs."""
     settings.PUBLIC_BASE_URL = live_server.url
@@ -112,8 +140,12 @@ def test_a_hung_write_target_never_holds_the_cds_answer(
     path = "/cds-services/stratify-news2"
     fhir_server_trust(hung_fhir_server.url)
     body = _body(physionet_stay_resources(), fhir_server=hung_fhir_server.url)
-    response = requests.post(live_server.url + path, data=orjson.dumps(body), timeout=60, headers={
-        "Authorization": f"Bearer {make_token(path)}", "Content-Type": "application/json"})
+    response = requests.post(
+        live_server.url + path,
+        data=orjson.dumps(body),
+        timeout=60,
+        headers={"Authorization": f"Bearer {make_token(path)}", "Content-Type": "application/json"},
+    )
     answered_while_hung = not hung_fhir_server.done.is_set()
     assert response.status_code == 200 and lint_cards(response.json())
     assert answered_while_hung, "the CDS answer waited for the EHR's write target"

@@ -4,6 +4,7 @@ The reverse of datasources.convert: PhysioNet stays back to one `.psv` each (byt
 files: same header, `NaN` for missing, LF endings), Synthea bundles out of the tarball, the UCI zip as is.
 Also runnable: `python -m tests.datasources.mirror FOLDER [--demo]` builds a mirror to serve with any HTTP server.
 """
+
 from __future__ import annotations
 
 import csv

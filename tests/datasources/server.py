@@ -1,4 +1,5 @@
 """A real HTTP server on loopback over a mirror folder: byte ranges, a request log, and cut-off transfers."""
+
 from __future__ import annotations
 
 import threading

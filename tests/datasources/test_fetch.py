@@ -3,6 +3,7 @@
 Real HTTP (a threaded server with byte ranges), real archives and conversions checked against the repository's
 SHA256SUMS; a corrupted file, a transfer cut off half-way and resumed, and no reachable source at all.
 """
+
 import os
 import socket
 import subprocess
@@ -57,20 +58,33 @@ def stays_mirror(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_demo_data_download_convert_verify_and_a_second_run_downloads_nothing(demo_mirror: Path, tmp_path: Path,
-                                                                             db: None) -> None:
+def test_demo_data_download_convert_verify_and_a_second_run_downloads_nothing(
+    demo_mirror: Path, tmp_path: Path, db: None
+) -> None:
     data, state = tmp_path / "data", MirrorState(demo_mirror)
     with serve(state) as base:
-        first = subprocess.run([sys.executable, "-m", "datasources", "--demo"], cwd=ROOT, env=_env(data, base),
-                               capture_output=True, text=True, timeout=600)
+        first = subprocess.run(
+            [sys.executable, "-m", "datasources", "--demo"],
+            cwd=ROOT,
+            env=_env(data, base),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert first.returncode == 0, first.stderr
         assert _files(data) == sorted([catalogue.DEMO_SET_B, catalogue.SYNTHEA_BUNDLES])  # no .part, .tmp, cache
         sums = pinned_sums()
         assert all(content_digest(data / name) == sums[name] for name in _files(data))
         assert "about 180.2 MB to download" in first.stdout and "200/200 files" in first.stderr
         served = len(state.requests)
-        again = subprocess.run([sys.executable, "-m", "datasources", "--demo"], cwd=ROOT, env=_env(data, base),
-                               capture_output=True, text=True, timeout=600)
+        again = subprocess.run(
+            [sys.executable, "-m", "datasources", "--demo"],
+            cwd=ROOT,
+            env=_env(data, base),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert again.returncode == 0 and "present and verified" in again.stdout
     assert len(state.requests) == served
     # The sandbox loader reads the demo's subset when the full set B is not there.
@@ -119,13 +133,22 @@ def test_an_interrupted_download_resumes(tmp_path: Path, ranges: bool) -> None:
 
 def test_without_data_network_or_mirror_one_message_says_what_to_do(tmp_path: Path) -> None:
     env = _env(tmp_path / "data", f"http://127.0.0.1:{_closed_port()}")
-    result = subprocess.run([sys.executable, "-m", "datasources", "--demo"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "datasources", "--demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1 and result.stdout == ""
     message = result.stderr
     assert message.startswith(f"Stratify's data sets are not in {tmp_path / 'data'} (STRATIFY_DATA_DIR is set)")
-    for needed in ("synthea/synthea_r4_inpatient_bundles.tar.gz", "178.6 MB", "1.6 MB", "did not answer",
-                   "set STRATIFY_DATA_DIR", "set STRATIFY_DATA_MIRROR", "physionet.org", "about 180.2 MB"):
+    for needed in (
+        "synthea/synthea_r4_inpatient_bundles.tar.gz",
+        "178.6 MB",
+        "1.6 MB",
+        "did not answer",
+        "set STRATIFY_DATA_DIR",
+        "set STRATIFY_DATA_MIRROR",
+        "physionet.org",
+        "about 180.2 MB",
+    ):
         assert needed in message
     assert "Traceback" not in message
 

@@ -1,4 +1,5 @@
 """Helpers for write-back tests against the sandbox FHIR server over real HTTP (live_server)."""
+
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,8 +15,10 @@ from tests.fhirapp.conftest import sepsis_result
 
 # What a write-back needs, plus what the test itself reads and seeds.
 TEST_SCOPE = "system/Patient.crs system/Observation.crs system/RiskAssessment.rs system/Provenance.rs"
-OPERATION_OUTCOME = {"resourceType": "OperationOutcome", "issue": [
-    {"severity": "error", "code": "business-rule", "diagnostics": "RiskAssessment writes are disabled"}]}
+OPERATION_OUTCOME = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "business-rule", "diagnostics": "RiskAssessment writes are disabled"}],
+}
 
 
 def fhir_base(live_server: Any) -> str:
@@ -27,11 +30,18 @@ def seeded_result(client: FhirClient) -> tuple[str, ScoreResult]:
     patient = client.request("POST", "Patient", body={"resourceType": "Patient", "gender": "female"})
     refs = []
     for code, value, unit in (("2524-7", 4.1, "mmol/L"), ("8867-4", 118, "/min"), ("8310-5", 36.9, "Cel")):
-        observation = client.request("POST", "Observation", body={
-            "resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-            "subject": {"reference": f"Patient/{patient['id']}"}, "effectiveDateTime": "2024-03-05T12:30:00Z",
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}})
+        observation = client.request(
+            "POST",
+            "Observation",
+            body={
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "subject": {"reference": f"Patient/{patient['id']}"},
+                "effectiveDateTime": "2024-03-05T12:30:00Z",
+                "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+            },
+        )
         refs.append(f"Observation/{observation['id']}")
     return str(patient["id"]), sepsis_result(basis=tuple(refs))
 

@@ -1,4 +1,5 @@
 """Every admin page either writes audited changes or is read-only (issue 7: audit every admin change)."""
+
 from django.contrib import admin
 
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
@@ -15,8 +16,12 @@ def test_every_admin_is_audited_or_read_only() -> None:
     unaudited = []
     for model, model_admin in admin.site._registry.items():
         label = model._meta.label
-        if (isinstance(model_admin, AuditedAdminMixin | ReadOnlyAdminMixin) or label in AUDITED_BY_SERVICE
-                or label in VIEW_ONLY or model._meta.app_label in SANDBOX_ONLY):
+        if (
+            isinstance(model_admin, AuditedAdminMixin | ReadOnlyAdminMixin)
+            or label in AUDITED_BY_SERVICE
+            or label in VIEW_ONLY
+            or model._meta.app_label in SANDBOX_ONLY
+        ):
             continue
         unaudited.append(label)
     assert unaudited == []

@@ -1,5 +1,6 @@
 """Every resource we write is valid R4 to an independent validator (FHIR.js under Node): RiskAssessment,
 Observation and Provenance of rule and ML scores, AuditEvents of scored and refused inferences."""
+
 from datetime import UTC, datetime
 from io import StringIO
 from typing import Any
@@ -24,8 +25,7 @@ RECORDED = datetime(2024, 3, 5, 14, 31, 2, tzinfo=UTC)
 
 def _written(result: ScoreResult, encounter_id: str | None) -> list[dict[str, Any]]:
     """The resources of the write-back Bundle of `result` (what the EHR receives)."""
-    bundle = write_back_bundle(result, patient_id="pat-1", encounter_id=encounter_id, key="ab" * 32,
-                               recorded=RECORDED)
+    bundle = write_back_bundle(result, patient_id="pat-1", encounter_id=encounter_id, key="ab" * 32, recorded=RECORDED)
     return [entry["resource"] for entry in bundle["entry"]]
 
 
@@ -36,12 +36,21 @@ def _real_results() -> tuple[list[ScoreResult], str]:
     patient_id = next(r["id"] for r in stay if r["resourceType"] == "Patient")
     encounter = next(r for r in stay if r["resourceType"] == "Encounter" and "partOf" not in r)
     as_of = datetime.fromisoformat(max(r["effectiveDateTime"] for r in stay if r["resourceType"] == "Observation"))
-    results = [score_patient(model_name=name, resources=stay, as_of=as_of, patient_id=patient_id,
-                             encounter_id=encounter["id"] if name == "readmission" else None)
-               for name in ("sepsis", "news2", "qsofa", "readmission")]
+    results = [
+        score_patient(
+            model_name=name,
+            resources=stay,
+            as_of=as_of,
+            patient_id=patient_id,
+            encounter_id=encounter["id"] if name == "readmission" else None,
+        )
+        for name in ("sepsis", "news2", "qsofa", "readmission")
+    ]
     no_vitals = [r for r in stay if r["resourceType"] != "Observation"]
-    results += [score_patient(model_name=name, resources=no_vitals, as_of=as_of, patient_id=patient_id)
-                for name in ("sepsis", "news2")]
+    results += [
+        score_patient(model_name=name, resources=no_vitals, as_of=as_of, patient_id=patient_id)
+        for name in ("sepsis", "news2")
+    ]
     return results, encounter["id"]
 
 
@@ -73,8 +82,7 @@ def test_real_scores_refusals_and_their_audit_events_are_valid_r4() -> None:
     assert {r.model_name for r in scored} == {"sepsis", "news2", "qsofa", "readmission"}
     assert any(not r.scored for r in results)
     written = [res for r in scored for res in _written(r, encounter_id)]
-    events = [resource_json(audit_event_build({**model_to_dict(a), "id": a.pk}))
-              for a in AuditRecord.objects.all()]
+    events = [resource_json(audit_event_build({**model_to_dict(a), "id": a.pk})) for a in AuditRecord.objects.all()]
     scores = [e for e in events if e["subtype"][0]["code"] == "score"]
     assert len(scores) == len(results) and {e["outcome"] for e in scores} == {"0", "8"}
     assert fhir_validate(written + events) == []

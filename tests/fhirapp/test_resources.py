@@ -1,4 +1,5 @@
 """Pure FHIR builders: golden JSON (compared parsed) and validity against the official R4 JSON schema."""
+
 import json
 import os
 from datetime import UTC, datetime
@@ -73,8 +74,11 @@ class RiskAssessmentContentTests:
     def test_sepsis_prediction(self) -> None:
         ra = _bundle(sepsis_result())["RiskAssessment"]
         prediction = ra["prediction"][0]
-        assert prediction["outcome"]["coding"][0] == {"system": resources.SNOMED, "code": "91302008",
-                                                      "display": "Sepsis (disorder)"}
+        assert prediction["outcome"]["coding"][0] == {
+            "system": resources.SNOMED,
+            "code": "91302008",
+            "display": "Sepsis (disorder)",
+        }
         assert prediction["probabilityDecimal"] == 0.3412
         assert prediction["qualitativeRisk"]["coding"][0]["code"] == "high"
         assert prediction["whenRange"]["high"] == {"value": 6, "unit": "h", "system": resources.UCUM, "code": "h"}
@@ -106,13 +110,15 @@ class RiskAssessmentContentTests:
 
     def test_not_scored_is_refused(self) -> None:
         with pytest.raises(ValueError, match="not scored"):
-            risk_assessment_build(sepsis_result(scored=False, probability=None), patient_id="p", encounter_id=None,
-                                  identifier=KEY)
+            risk_assessment_build(
+                sepsis_result(scored=False, probability=None), patient_id="p", encounter_id=None, identifier=KEY
+            )
 
     def test_naive_time_is_refused(self) -> None:
         with pytest.raises(ValueError, match="timezone"):
-            risk_assessment_build(sepsis_result(as_of=datetime(2024, 1, 1)), patient_id="p",
-                                  encounter_id=None, identifier=KEY)
+            risk_assessment_build(
+                sepsis_result(as_of=datetime(2024, 1, 1)), patient_id="p", encounter_id=None, identifier=KEY
+            )
 
 
 class ProvenanceTests:
@@ -131,9 +137,20 @@ class ProvenanceTests:
 
 def _audit_row() -> dict[str, Any]:
     return {
-        "id": 7, "recorded_at": RECORDED, "action": "score", "outcome": "success", "actor": "cds:https://ehr.example",
-        "purpose_of_use": "TREAT", "patient_pseudonym": "c" * 64, "model_name": "sepsis",
-        "model_version": "2024.03.1", "spec_version": "1", "input_digest": "b" * 64,
-        "output_summary": {"probability": 0.34, "band": "high"}, "detail": {}, "request_id": "req-1",
-        "prev_hash": "0" * 64, "record_hash": "d" * 64,
+        "id": 7,
+        "recorded_at": RECORDED,
+        "action": "score",
+        "outcome": "success",
+        "actor": "cds:https://ehr.example",
+        "purpose_of_use": "TREAT",
+        "patient_pseudonym": "c" * 64,
+        "model_name": "sepsis",
+        "model_version": "2024.03.1",
+        "spec_version": "1",
+        "input_digest": "b" * 64,
+        "output_summary": {"probability": 0.34, "band": "high"},
+        "detail": {},
+        "request_id": "req-1",
+        "prev_hash": "0" * 64,
+        "record_hash": "d" * 64,
     }

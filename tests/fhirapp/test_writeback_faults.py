@@ -3,6 +3,7 @@
 Real parts: the sandbox FHIR server under live_server, EHR endpoints on loopback that fail on purpose, Redis as
 the broker for the queue bound, PostgreSQL for the lease.
 """
+
 import threading
 import time
 from collections.abc import Iterator
@@ -36,9 +37,15 @@ def live(live_server: Any) -> dict[str, Any]:
 
 
 def _enqueue(live: dict[str, Any], **overrides: Any) -> WriteBack:
-    kwargs: dict[str, Any] = dict(result=live["result"], patient_id=live["patient_id"], encounter_id=None,
-                                  fhir_base_url=live["base"], source="sidebar", service_id="sidebar",
-                                  user_token=write_token())
+    kwargs: dict[str, Any] = dict(
+        result=live["result"],
+        patient_id=live["patient_id"],
+        encounter_id=None,
+        fhir_base_url=live["base"],
+        source="sidebar",
+        service_id="sidebar",
+        user_token=write_token(),
+    )
     kwargs.update(overrides)
     write_back = write_back_enqueue(**kwargs)
     assert write_back is not None
@@ -52,10 +59,14 @@ class _Ehr(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         port = self.server.server_address[1]  # type: ignore[index]  # an (host, port) pair for AF_INET
-        body = orjson.dumps({"authorization_endpoint": f"http://127.0.0.1:{port}/authorize",
-                             "token_endpoint": f"http://127.0.0.1:{port}/token",
-                             "capabilities": ["client-confidential-asymmetric"],
-                             "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"]})
+        body = orjson.dumps(
+            {
+                "authorization_endpoint": f"http://127.0.0.1:{port}/authorize",
+                "token_endpoint": f"http://127.0.0.1:{port}/token",
+                "capabilities": ["client-confidential-asymmetric"],
+                "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+            }
+        )
         self.send_response(200 if self.path.endswith("/.well-known/smart-configuration") else 404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -85,8 +96,9 @@ def ehr() -> Iterator[ThreadingHTTPServer]:
 
 
 @pytest.mark.parametrize(("status", "attempts"), [(503, 3), (429, 3), (400, 1)])
-def test_token_endpoint_transient_failures_retry(live: dict[str, Any], settings: Any, ehr: ThreadingHTTPServer,
-                                                 status: int, attempts: int, outbound_allowed: Any) -> None:
+def test_token_endpoint_transient_failures_retry(
+    live: dict[str, Any], settings: Any, ehr: ThreadingHTTPServer, status: int, attempts: int, outbound_allowed: Any
+) -> None:
     """SMART Backend Services token endpoint: 5xx and 429 retry with backoff, a 400 about our request is final."""
     settings.WRITEBACK_MAX_RETRIES = 2
     call_command("smart_keys", "ensure", stdout=StringIO())
@@ -130,12 +142,24 @@ def test_a_lost_write_back_is_queued_again_by_the_reconciler(live: dict[str, Any
     queue = f"test-lost-{time.monotonic_ns()}"
     app.conf.task_always_eager, app.conf.task_default_queue = False, queue
     try:  # queued in Redis, never consumed: then the messages are gone, as with a worker killed mid-attempt
-        lost = write_back_enqueue(result=live["result"], patient_id=live["patient_id"], encounter_id="enc-lost",
-                                  fhir_base_url=live["base"], source="sidebar", service_id="sidebar",
-                                  user_token=write_token())
-        held = write_back_enqueue(result=live["result"], patient_id=live["patient_id"], encounter_id="enc-held",
-                                  fhir_base_url=live["base"], source="sidebar", service_id="sidebar",
-                                  user_token=write_token())
+        lost = write_back_enqueue(
+            result=live["result"],
+            patient_id=live["patient_id"],
+            encounter_id="enc-lost",
+            fhir_base_url=live["base"],
+            source="sidebar",
+            service_id="sidebar",
+            user_token=write_token(),
+        )
+        held = write_back_enqueue(
+            result=live["result"],
+            patient_id=live["patient_id"],
+            encounter_id="enc-held",
+            fhir_base_url=live["base"],
+            source="sidebar",
+            service_id="sidebar",
+            user_token=write_token(),
+        )
         with app.connection_for_write() as conn:
             assert conn.default_channel.client.delete(queue) == 1
     finally:

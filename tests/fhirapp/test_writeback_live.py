@@ -1,4 +1,5 @@
 """Write-back against the sandbox FHIR server over real HTTP, with injected failures and a failing EHR."""
+
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,9 +46,15 @@ def live(live_server: Any) -> dict[str, Any]:
 
 
 def _enqueue(live: dict[str, Any], **overrides: Any) -> WriteBack:
-    kwargs: dict[str, Any] = dict(result=live["result"], patient_id=live["patient_id"], encounter_id=None,
-                                  fhir_base_url=live["base"], source="sidebar", service_id="sidebar",
-                                  user_token=write_token())
+    kwargs: dict[str, Any] = dict(
+        result=live["result"],
+        patient_id=live["patient_id"],
+        encounter_id=None,
+        fhir_base_url=live["base"],
+        source="sidebar",
+        service_id="sidebar",
+        user_token=write_token(),
+    )
     kwargs.update(overrides)
     write_back = write_back_enqueue(**kwargs)
     assert write_back is not None
@@ -160,8 +167,9 @@ def failing_ehr(outbound_allowed: Any) -> Iterator[ThreadingHTTPServer]:
 
 
 @pytest.mark.parametrize(("status", "attempts"), [(503, 3), (429, 3), (404, 1)])
-def test_backend_discovery_failure(live: dict[str, Any], settings: Any, failing_ehr: ThreadingHTTPServer,
-                                   status: int, attempts: int) -> None:
+def test_backend_discovery_failure(
+    live: dict[str, Any], settings: Any, failing_ehr: ThreadingHTTPServer, status: int, attempts: int
+) -> None:
     """No user token and an EHR whose SMART discovery fails: transient answers retry, a 404 fails at once."""
     settings.WRITEBACK_MAX_RETRIES = 2
     failing_ehr.RequestHandlerClass.status = status  # type: ignore[attr-defined]

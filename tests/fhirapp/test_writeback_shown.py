@@ -1,5 +1,6 @@
 """The sidebar's write-back line refers to the assessment it shows (same inputs digest, same EHR), never to
 another score of the same patient (it showed the latest write-back of the patient and model, whatever it was)."""
+
 import pytest
 
 from fhirapp.models import WriteBack
@@ -12,11 +13,18 @@ EHR = "https://ehr.example.org/fhir"
 
 
 def _written(fhir_base_url: str = EHR) -> WriteBack:
-    decision = write_back_submit(result=sepsis_result(), patient_id="pat-1", encounter_id="enc-1",
-                                 fhir_base_url=fhir_base_url, source="cds", service_id="stratify-sepsis")
+    decision = write_back_submit(
+        result=sepsis_result(),
+        patient_id="pat-1",
+        encounter_id="enc-1",
+        fhir_base_url=fhir_base_url,
+        source="cds",
+        service_id="stratify-sepsis",
+    )
     assert decision is not None and decision.written and decision.write_back is not None
-    WriteBack.objects.filter(pk=decision.write_back.pk).update(status="succeeded",
-                                                               resource_refs=["RiskAssessment/ra-9"])
+    WriteBack.objects.filter(pk=decision.write_back.pk).update(
+        status="succeeded", resource_refs=["RiskAssessment/ra-9"]
+    )
     return decision.write_back
 
 
@@ -29,15 +37,20 @@ def _line(result: object, fhir_base: str = EHR) -> dict[str, str]:
 def test_the_assessment_shown_is_the_one_written() -> None:
     _written()
     assert _line(sepsis_result()) | {"updated_at": ""} == {
-        "status": "succeeded", "text": "this assessment: succeeded", "updated_at": "", "error": ""}
+        "status": "succeeded",
+        "text": "this assessment: succeeded",
+        "updated_at": "",
+        "error": "",
+    }
 
 
 def test_another_assessment_of_the_patient_is_not_reported_as_this_one() -> None:
     _written()
     line = _line(sepsis_result(input_digest="c" * 64, probability=0.12, band="moderate"))
     assert line["status"] == "not written"
-    assert line["text"] == ("this assessment is not in the chart; the current one is RiskAssessment/ra-9 "
-                            "(assessed 2024-03-05 14:30 UTC).")
+    assert line["text"] == (
+        "this assessment is not in the chart; the current one is RiskAssessment/ra-9 (assessed 2024-03-05 14:30 UTC)."
+    )
 
 
 def test_a_write_back_to_another_ehr_is_not_this_ehrs() -> None:

@@ -1,4 +1,5 @@
 """write_back_enqueue (idempotency key, on_commit, switches), the Bundle, backoff, selector, admin."""
+
 from datetime import timedelta
 from typing import Any
 
@@ -27,8 +28,14 @@ BASE = "https://ehr.example.org/fhir"
 
 
 def _enqueue(**overrides: Any) -> WriteBack | None:
-    kwargs: dict[str, Any] = dict(result=sepsis_result(), patient_id="pat-1", encounter_id="enc-1",
-                                  fhir_base_url=BASE, source="cds", service_id="stratify-patient-view")
+    kwargs: dict[str, Any] = dict(
+        result=sepsis_result(),
+        patient_id="pat-1",
+        encounter_id="enc-1",
+        fhir_base_url=BASE,
+        source="cds",
+        service_id="stratify-patient-view",
+    )
     kwargs.update(overrides)
     return write_back_enqueue(**kwargs)
 
@@ -42,18 +49,34 @@ class EnqueueTests:
         assert len(callbacks) == 1
         assert WriteBack.objects.count() == 1
         assert first.idempotency_key == write_back_key(
-            fhir_base_url=BASE, model_name="sepsis", model_version="2024.03.1", patient_id="pat-1",
-            encounter_id="enc-1", input_digest="b" * 64)
+            fhir_base_url=BASE,
+            model_name="sepsis",
+            model_version="2024.03.1",
+            patient_id="pat-1",
+            encounter_id="enc-1",
+            input_digest="b" * 64,
+        )
         assert first.status == "pending" and first.attempts == 0 and first.source == "cds"
         assert "pat-1" not in first.payload_encrypted and decrypt_text(first.patient_ref_encrypted) == "pat-1"
 
     def test_key_changes_with_what_was_assessed_never_with_the_time(self) -> None:
-        base = dict(fhir_base_url=BASE, model_name="sepsis", model_version="1", patient_id="p", encounter_id="e",
-                    input_digest="d" * 64)
+        base = dict(
+            fhir_base_url=BASE,
+            model_name="sepsis",
+            model_version="1",
+            patient_id="p",
+            encounter_id="e",
+            input_digest="d" * 64,
+        )
         keys = {write_back_key(**base)}  # type: ignore[arg-type]
-        for field, value in [("fhir_base_url", "https://other.example/fhir"), ("model_version", "2"),
-                             ("patient_id", "q"), ("encounter_id", None), ("input_digest", "f" * 64),
-                             ("model_name", "news2")]:
+        for field, value in [
+            ("fhir_base_url", "https://other.example/fhir"),
+            ("model_version", "2"),
+            ("patient_id", "q"),
+            ("encounter_id", None),
+            ("input_digest", "f" * 64),
+            ("model_name", "news2"),
+        ]:
             keys.add(write_back_key(**{**base, field: value}))  # type: ignore[arg-type]
         assert len(keys) == 7
         assert _enqueue(result=sepsis_result(as_of=AS_OF + timedelta(hours=1))) == _enqueue()
@@ -84,8 +107,14 @@ class PolicyTests:
     """One set of resources per new assessment: first, band changed, or changed inputs after the interval."""
 
     def _submit(self, **overrides: Any) -> Any:
-        kwargs: dict[str, Any] = dict(result=sepsis_result(), patient_id="pat-1", encounter_id="enc-1",
-                                      fhir_base_url=BASE, source="cds", service_id="stratify-sepsis")
+        kwargs: dict[str, Any] = dict(
+            result=sepsis_result(),
+            patient_id="pat-1",
+            encounter_id="enc-1",
+            fhir_base_url=BASE,
+            source="cds",
+            service_id="stratify-sepsis",
+        )
         return write_back_submit(**{**kwargs, **overrides})
 
     def test_first_then_same_inputs_never_again(self) -> None:
@@ -110,8 +139,11 @@ class PolicyTests:
         assert changed.write_back.supersedes_id == first.pk and WriteBack.objects.filter(pk=first.pk).exists()
         provenance = orjson.loads(decrypt_text(changed.write_back.payload_encrypted))["entry"][2]["resource"]
         [revision] = [e for e in provenance["entity"] if e["role"] == "revision"]
-        assert revision["what"] == {"reference": "RiskAssessment/ra-1", "type": "RiskAssessment", "identifier": {
-            "system": resources.IDENTIFIER_SYSTEM, "value": first.idempotency_key}}
+        assert revision["what"] == {
+            "reference": "RiskAssessment/ra-1",
+            "type": "RiskAssessment",
+            "identifier": {"system": resources.IDENTIFIER_SYSTEM, "value": first.idempotency_key},
+        }
 
     def test_changed_inputs_in_the_same_band_wait_for_the_interval(self) -> None:
         first = self._submit().write_back
@@ -122,9 +154,12 @@ class PolicyTests:
         assert later.written and later.reason.startswith("inputs changed")
 
     def test_policy_edits_keep_history_and_apply(self) -> None:
-        policy = write_back_policy_update(policy=write_back_policy_get("sepsis"),
-                                          changes={"min_interval_minutes": 0, "write_on_band_change": False},
-                                          actor="ops", reason="tighter monitoring")
+        policy = write_back_policy_update(
+            policy=write_back_policy_get("sepsis"),
+            changes={"min_interval_minutes": 0, "write_on_band_change": False},
+            actor="ops",
+            reason="tighter monitoring",
+        )
         assert policy.changes.get().after == {"write_on_band_change": False, "min_interval_minutes": 0}
         assert AuditRecord.objects.get(action="admin_change").detail["what"] == "write-back policy"
         self._submit()
@@ -136,13 +171,13 @@ class PolicyTests:
 
 
 class BundleTests:
-    def test_transaction_bundle_is_valid_and_stable(
-            self, fhir_schema_validate: Validate) -> None:
+    def test_transaction_bundle_is_valid_and_stable(self, fhir_schema_validate: Validate) -> None:
         key = "ab" * 32
         bundle = write_back_bundle(sepsis_result(), patient_id="pat-1", encounter_id="enc-1", key=key, recorded=AS_OF)
         assert fhir_schema_validate(bundle) == []
-        assert bundle == write_back_bundle(sepsis_result(), patient_id="pat-1", encounter_id="enc-1", key=key,
-                                           recorded=AS_OF)
+        assert bundle == write_back_bundle(
+            sepsis_result(), patient_id="pat-1", encounter_id="enc-1", key=key, recorded=AS_OF
+        )
         ra, obs, prov = bundle["entry"]
         assert bundle["type"] == "transaction"
         assert ra["request"]["ifNoneExist"] == f"identifier={resources.IDENTIFIER_SYSTEM}|{key}"
@@ -154,8 +189,11 @@ class BundleTests:
         write_back = _enqueue()
         assert write_back is not None
         payload = orjson.loads(decrypt_text(write_back.payload_encrypted))
-        assert [e["resource"]["resourceType"] for e in payload["entry"]] == ["RiskAssessment", "Observation",
-                                                                             "Provenance"]
+        assert [e["resource"]["resourceType"] for e in payload["entry"]] == [
+            "RiskAssessment",
+            "Observation",
+            "Provenance",
+        ]
 
 
 class RetryPolicyTests:
@@ -166,16 +204,30 @@ class RetryPolicyTests:
         assert write_back_send.max_retries == 4
         assert write_back_send.retry_jitter is True and write_back_send.retry_backoff
 
-    @pytest.mark.parametrize("error", [
-        FhirServerError(extra={"upstream_status": 503}), FhirServerError(extra={"upstream_status": 429}),
-        FhirDeadlineExceeded(), DiscoveryUnavailable("down", what_to_do="wait"),
-        TokenEndpointUnavailable("down"), OperationalError("connection lost")])
+    @pytest.mark.parametrize(
+        "error",
+        [
+            FhirServerError(extra={"upstream_status": 503}),
+            FhirServerError(extra={"upstream_status": 429}),
+            FhirDeadlineExceeded(),
+            DiscoveryUnavailable("down", what_to_do="wait"),
+            TokenEndpointUnavailable("down"),
+            OperationalError("connection lost"),
+        ],
+    )
     def test_transient_errors_retry(self, error: Exception) -> None:
         assert isinstance(error, TRANSIENT_ERRORS)
 
-    @pytest.mark.parametrize("error", [
-        FhirRequestRejected(extra={"upstream_status": 400}), FhirResponseTooLarge(),
-        DiscoveryFailed("no endpoints", what_to_do="ask"), TokenExchangeFailed("invalid_client"), ValueError()])
+    @pytest.mark.parametrize(
+        "error",
+        [
+            FhirRequestRejected(extra={"upstream_status": 400}),
+            FhirResponseTooLarge(),
+            DiscoveryFailed("no endpoints", what_to_do="ask"),
+            TokenExchangeFailed("invalid_client"),
+            ValueError(),
+        ],
+    )
     def test_definite_errors_do_not(self, error: Exception) -> None:
         assert not isinstance(error, TRANSIENT_ERRORS)
 
@@ -193,14 +245,16 @@ class WriteBackAdminTests:
         write_back = _enqueue()
         assert write_back is not None
         WriteBack.objects.filter(pk=write_back.pk).update(
-            status="failed", last_error={"message": "rejected", "code": "upstream_fhir_rejected",
-                                         "extra": {"upstream_status": 400}})
+            status="failed",
+            last_error={"message": "rejected", "code": "upstream_fhir_rejected", "extra": {"upstream_status": 400}},
+        )
         client = self._admin_client()
         failed_list = client.get(reverse("admin:fhirapp_failedwriteback_changelist"))
         assert failed_list.status_code == 200 and b"rejected" in failed_list.content
         with django_capture_on_commit_callbacks() as callbacks:
-            client.post(reverse("admin:fhirapp_writeback_changelist"),
-                        {"action": "retry", "_selected_action": [write_back.pk]})
+            client.post(
+                reverse("admin:fhirapp_writeback_changelist"), {"action": "retry", "_selected_action": [write_back.pk]}
+            )
         assert len(callbacks) == 1
         assert WriteBack.objects.get(pk=write_back.pk).status == "pending"
         change = AuditRecord.objects.get(action="admin_change")

@@ -1,4 +1,5 @@
 """The Celery path: a real worker process over Redis delivers a write-back to the live sandbox server."""
+
 import subprocess
 import time
 from collections.abc import Iterator
@@ -49,8 +50,15 @@ def test_worker_retries_503_and_writes_once(live_server: Any, celery_worker_proc
     client = reader(base)
     patient_id, result = seeded_result(client)
     fault_inject(status=503, times=1, methods=("POST",))
-    write_back = write_back_enqueue(result=result, patient_id=patient_id, encounter_id=None, fhir_base_url=base,
-                                    source="sidebar", service_id="sidebar", user_token=write_token())
+    write_back = write_back_enqueue(
+        result=result,
+        patient_id=patient_id,
+        encounter_id=None,
+        fhir_base_url=base,
+        source="sidebar",
+        service_id="sidebar",
+        user_token=write_token(),
+    )
     assert write_back is not None
     write_back = _wait_finished(write_back)
     assert write_back.status == "succeeded", write_back.last_error

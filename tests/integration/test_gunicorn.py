@@ -1,5 +1,6 @@
 """The shipped gunicorn config on PostgreSQL with production settings: every worker serves, metrics add up over
 the workers, probes are restricted, and a stop ends within seconds (no worker hangs on its way out)."""
+
 import re
 import signal
 import subprocess
@@ -24,15 +25,32 @@ HTTPS = {"X-Forwarded-Proto": "https"}
 @pytest.fixture
 def gunicorn(database: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     port = _free_port()
-    env = {**_environment(database, port), "GUNICORN_WORKERS": str(WORKERS), "METRICS_TOKEN": TOKEN,
-           "METRICS_ALLOWED_NETWORKS": "10.255.255.0/24"}  # loopback is not allowed: only the token opens
+    env = {
+        **_environment(database, port),
+        "GUNICORN_WORKERS": str(WORKERS),
+        "METRICS_TOKEN": TOKEN,
+        "METRICS_ALLOWED_NETWORKS": "10.255.255.0/24",
+    }  # loopback is not allowed: only the token opens
     _manage(env, "migrate", "--noinput")
     _manage(env, "production_setup")  # the shipped models, so that /readyz is ready
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py",
-                                 "--access-logfile", "-", "--access-logformat", "served-by %(p)s %(s)s %(U)s"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "config.wsgi",
+                "--config",
+                "config/gunicorn.py",
+                "--access-logfile",
+                "-",
+                "--access-logformat",
+                "served-by %(p)s %(s)s %(U)s",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_up(base, proc, log)

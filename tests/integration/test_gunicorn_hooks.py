@@ -1,4 +1,5 @@
 """The production server as deployed: gunicorn with config/gunicorn.py, its fork hooks and a graceful stop."""
+
 import http.client
 import json
 import signal
@@ -50,8 +51,13 @@ def gunicorn_port(child_process_env: dict[str, str]) -> object:
     call_command("install_models", stdout=StringIO())
     port = _free_port()
     env = {**child_process_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"}
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_until_serving(proc, port)
         yield port

@@ -4,6 +4,7 @@ Production settings with test secrets and an https PUBLIC_BASE_URL (behind a TLS
 X-Forwarded-Proto, which the production settings trust), PostgreSQL, Redis, `migrate`, `production_setup`,
 trusting the EHR's CDS client, then gunicorn and a Celery worker started without DJANGO_SETTINGS_MODULE.
 """
+
 import json
 import os
 import socket
@@ -54,17 +55,30 @@ def database() -> Iterator[str]:
 def _environment(database_url: str, port: int) -> dict[str, str]:
     """The README's variables, with test secrets; nothing else from the test run leaks in."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "STRATIFY_DATA_DIR")}
-    return {**keep, "SECRET_KEY": "s" * 64, "ALLOWED_HOSTS": "127.0.0.1",
-            "PUBLIC_BASE_URL": f"https://127.0.0.1:{port}", "DATABASE_URL": database_url,
-            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            "FIELD_ENCRYPTION_KEY": "lCMTFOw0_DjZy3nE2p3o2rUjz8dWE7XHxDbRT3hx4_g=", "AUDIT_PSEUDONYM_KEY": "a" * 64,
-            "AUDIT_CHAIN_KEY": "c" * 64,
-            "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"}
+    return {
+        **keep,
+        "SECRET_KEY": "s" * 64,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "PUBLIC_BASE_URL": f"https://127.0.0.1:{port}",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "FIELD_ENCRYPTION_KEY": "lCMTFOw0_DjZy3nE2p3o2rUjz8dWE7XHxDbRT3hx4_g=",
+        "AUDIT_PSEUDONYM_KEY": "a" * 64,
+        "AUDIT_CHAIN_KEY": "c" * 64,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+    }
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
-                            env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.production"}, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.production"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -86,13 +100,21 @@ def _ready(base: str, deadline: float) -> dict[str, Any]:
 
 def _prefetch(resources: list[dict[str, Any]]) -> dict[str, Any]:
     def bundle(kind: str, category: str | None = None) -> dict[str, Any]:
-        entries = [{"resource": r} for r in resources if r["resourceType"] == kind
-                   and (category is None or r["category"][0]["coding"][0]["code"] == category)]
+        entries = [
+            {"resource": r}
+            for r in resources
+            if r["resourceType"] == kind and (category is None or r["category"][0]["coding"][0]["code"] == category)
+        ]
         return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
     patient = next(r for r in resources if r["resourceType"] == "Patient")
-    return {"patient": patient, "vitals": bundle("Observation", "vital-signs"),
-            "labs": bundle("Observation", "laboratory"), "encounters": bundle("Encounter"),
-            "other-observations": None}
+    return {
+        "patient": patient,
+        "vitals": bundle("Observation", "vital-signs"),
+        "labs": bundle("Observation", "laboratory"),
+        "encounters": bundle("Encounter"),
+        "other-observations": None,
+    }
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -117,10 +139,29 @@ def test_from_a_clean_database_to_a_scored_cds_answer(database: str, tmp_path: P
     again = _manage(env, "production_setup")  # idempotent; only the EHR registration is left
     assert "still missing: register the EHR" in again and "trust the EHR's CDS client" not in again
 
-    processes = [subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"],
-                                  cwd=ROOT, env=env),
-                 subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo",
-                                   "-l", "WARNING", "-n", f"walkthrough-{uuid.uuid4().hex[:6]}@%h"], cwd=ROOT, env=env)]
+    processes = [
+        subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"], cwd=ROOT, env=env
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-P",
+                "solo",
+                "-l",
+                "WARNING",
+                "-n",
+                f"walkthrough-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+        ),
+    ]
     try:
         ready = _ready(base, time.monotonic() + 120)
         assert {m["name"] for m in ready["components"]["model_registry"]["models"]} >= {"sepsis", "news2"}
@@ -128,14 +169,31 @@ def test_from_a_clean_database_to_a_scored_cds_answer(database: str, tmp_path: P
         patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
         path = "/cds-services/stratify-news2"
         now = int(time.time())
-        token = jwt.encode({"alg": "ES384", "typ": "JWT", "kid": "walkthrough"},
-                           {"iss": EHR_ISS, "sub": "ehr", "aud": env["PUBLIC_BASE_URL"] + path, "iat": now,
-                            "exp": now + 300, "jti": str(uuid.uuid4())}, key, algorithms=["ES384"])
-        body: dict[str, Any] = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-                                "context": {"userId": "Practitioner/1", "patientId": patient},
-                                "prefetch": _prefetch(resources)}
-        response = requests.post(base + path, json=body, timeout=30, headers={
-            "Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"})
+        token = jwt.encode(
+            {"alg": "ES384", "typ": "JWT", "kid": "walkthrough"},
+            {
+                "iss": EHR_ISS,
+                "sub": "ehr",
+                "aud": env["PUBLIC_BASE_URL"] + path,
+                "iat": now,
+                "exp": now + 300,
+                "jti": str(uuid.uuid4()),
+            },
+            key,
+            algorithms=["ES384"],
+        )
+        body: dict[str, Any] = {
+            "hook": "patient-view",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/1", "patientId": patient},
+            "prefetch": _prefetch(resources),
+        }
+        response = requests.post(
+            base + path,
+            json=body,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"},
+        )
     finally:
         _stop(processes)
     assert response.status_code == 200, response.text

@@ -1,5 +1,6 @@
 """/readyz components beyond the eager test configuration: the real Celery broker, reachable or not, and a
 deployment without Redis (local-memory cache), which is reported but does not make the server unready."""
+
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,6 +53,10 @@ def test_without_redis_the_cache_is_reported_as_not_configured(client: Client, s
     settings.REDIS_URL = ""
     response = client.get("/readyz")
     redis = response.json()["components"]["redis"]
-    assert redis == {"status": "not_configured", "required": False, "detail": "local-memory cache",
-                     "latency_ms": redis["latency_ms"]}
+    assert redis == {
+        "status": "not_configured",
+        "required": False,
+        "detail": "local-memory cache",
+        "latency_ms": redis["latency_ms"],
+    }
     assert response.status_code == 200

@@ -1,4 +1,5 @@
 """Real PostgreSQL, Redis and a Celery worker reached through Redis."""
+
 import uuid
 
 import pytest

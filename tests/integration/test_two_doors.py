@@ -6,6 +6,7 @@ prefetch the EHR builds from the published templates (the sandbox simulator's ow
 fetches with the clinician's token after a real SMART EHR launch. Value, band, drivers and the inputs digest
 must be equal (the sidebar used to fetch its own fixed list and gave other numbers).
 """
+
 import dataclasses
 import io
 import tarfile
@@ -69,16 +70,24 @@ def ehr(live_server: Any, settings: Any, tmp_path: Path) -> dict[str, str]:
     _synthea(tmp_path, CHECK_UP[0])
     cds_catalogue_reset()
     septic = next(s for s in physionet.stays_select(PHYSIONET_A, 2) if s.septic)
-    return {"base": live_server.url, "iss": f"{live_server.url}/sandbox/fhir",
-            "physionet": physionet.patient_fhir_id(septic.patient), "inpatient": INPATIENT[1],
-            "check_up": CHECK_UP[1]}
+    return {
+        "base": live_server.url,
+        "iss": f"{live_server.url}/sandbox/fhir",
+        "physionet": physionet.patient_fhir_id(septic.patient),
+        "inpatient": INPATIENT[1],
+        "check_up": CHECK_UP[1],
+    }
 
 
 def _launch(ehr: dict[str, str], patient_id: str) -> SmartSession:
     """A real SMART EHR launch into the sidebar (PKCE, private_key_jwt, id_token) for `patient_id`."""
     launch = launch_create(patient_id=patient_id)
-    response = requests.get(f"{ehr['base']}/smart/launch", params={"iss": ehr["iss"], "launch": launch},
-                            headers={"Accept": "text/html"}, timeout=120)
+    response = requests.get(
+        f"{ehr['base']}/smart/launch",
+        params={"iss": ehr["iss"], "launch": launch},
+        headers={"Accept": "text/html"},
+        timeout=120,
+    )
     assert response.status_code == 200, response.text[:2000]
     return SmartSession.objects.filter(patient=patient_id).latest("created_at")
 
@@ -94,16 +103,28 @@ def _cds_door(ehr: dict[str, str], smart: SmartSession, as_of: Any) -> dict[str,
     context = hook_context(patient_id=smart.patient, encounter_id=smart.encounter or None)
     reader = access_token_issue(client_id="stratify-cds", scope="patient/*.rs", patient_id=smart.patient)
     ehr_fhir = FhirClient(ehr["iss"], reader)
-    caller = CdsCaller(iss="https://ehr.example.org", sub="golden", jti="golden", tenant="", client_id=0,
-                       fhir_servers=(ehr["iss"],))
+    caller = CdsCaller(
+        iss="https://ehr.example.org", sub="golden", jti="golden", tenant="", client_id=0, fhir_servers=(ehr["iss"],)
+    )
     results: dict[str, ScoreResult] = {}
     for service in (s for s in cds_services().values() if s.hook == HOOK):
-        body = {"hook": HOOK, "hookInstance": f"golden-{service.id}", "fhirServer": ehr["iss"],
-                "fhirAuthorization": {"access_token": reader, "token_type": "Bearer", "expires_in": 300,
-                                      "scope": "patient/*.rs", "subject": "stratify-cds"},
-                "context": context, "prefetch": prefetch_build(service.prefetch, context, ehr_fhir)}
-        data, scored = cds_service_score(service, call_parse(service, body, caller), started=time.monotonic(),
-                                         as_of=as_of)
+        body = {
+            "hook": HOOK,
+            "hookInstance": f"golden-{service.id}",
+            "fhirServer": ehr["iss"],
+            "fhirAuthorization": {
+                "access_token": reader,
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.rs",
+                "subject": "stratify-cds",
+            },
+            "context": context,
+            "prefetch": prefetch_build(service.prefetch, context, ehr_fhir),
+        }
+        data, scored = cds_service_score(
+            service, call_parse(service, body, caller), started=time.monotonic(), as_of=as_of
+        )
         assert not data.unavailable, data.unavailable
         results.update({r.model_name: r for r in scored if r.model_status != "shadow"})
     return results
@@ -111,10 +132,17 @@ def _cds_door(ehr: dict[str, str], smart: SmartSession, as_of: Any) -> dict[str,
 
 def _essence(result: ScoreResult) -> dict[str, Any]:
     """What a clinician and the audit see of a score: value, band, drivers, inputs digest, or why not scored."""
-    return {"scored": result.scored, "probability": result.probability, "points": result.points,
-            "band": result.band, "input_digest": result.input_digest, "missing": result.missing,
-            "stale": result.stale, "version": result.model_version,
-            "drivers": [(d.feature, d.value, round(d.contribution, 9), d.value_text, d.text) for d in result.drivers]}
+    return {
+        "scored": result.scored,
+        "probability": result.probability,
+        "points": result.points,
+        "band": result.band,
+        "input_digest": result.input_digest,
+        "missing": result.missing,
+        "stale": result.stale,
+        "version": result.model_version,
+        "drivers": [(d.feature, d.value, round(d.contribution, 9), d.value_text, d.text) for d in result.drivers],
+    }
 
 
 @pytest.mark.parametrize("patient", ["physionet", "inpatient", "check_up"])
@@ -136,10 +164,16 @@ def test_cds_card_and_sidebar_score_the_same(ehr: dict[str, str], patient: str) 
 # --- Adding a model is one catalogue entry: a toy model defined here, in this module only ----------------------
 
 TOY = ModelDefinition(
-    name="toy", title="Toy score", kind="rule", hooks=(HOOK,), order=99,
-    requirements=QSOFA.requirements, outcome=QSOFA.outcome,
+    name="toy",
+    title="Toy score",
+    kind="rule",
+    hooks=(HOOK,),
+    order=99,
+    requirements=QSOFA.requirements,
+    outcome=QSOFA.outcome,
     description="a test-only model that reuses qSOFA's published points under another name",
-    rule=dataclasses.replace(QSOFA.rule, version="toy-1") if QSOFA.rule else None)
+    rule=dataclasses.replace(QSOFA.rule, version="toy-1") if QSOFA.rule else None,
+)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Fixtures of population tests: the sandbox EHR on the live server with ICU stays, Groups and a cohort."""
+
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ MODELS = ["sepsis", "news2", "qsofa"]
 def ehr(live_server: Any, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The sandbox EHR on the live server with 4 PhysioNet ICU stays and the demo Groups; a cohort of the ICU."""
     settings.PUBLIC_BASE_URL = live_server.url
-    folders = {"SANDBOX_BULK_DIR": str(tmp_path / "sandbox-bulk"), "POPULATION_DIR": str(tmp_path / "population"),
-               "SANDBOX_BULK_RETRY_AFTER": "0"}
+    folders = {
+        "SANDBOX_BULK_DIR": str(tmp_path / "sandbox-bulk"),
+        "POPULATION_DIR": str(tmp_path / "population"),
+        "SANDBOX_BULK_RETRY_AFTER": "0",
+    }
     for name, value in folders.items():  # the environment too: a real worker started after this reads it
         setattr(settings, name, int(value) if value.isdigit() else value)
         monkeypatch.setenv(name, value)
@@ -28,8 +32,12 @@ def ehr(live_server: Any, settings: Any, tmp_path: Path, monkeypatch: pytest.Mon
     call_command("sandbox_groups", verbosity=0)
     cds_catalogue_reset()
     iss = f"{live_server.url}/sandbox/fhir"
-    cohort = Cohort.objects.create(slug="icu", title="ICU", registration=EhrRegistration.objects.get(iss=iss),
-                                   group_id="icu", model_names=MODELS, chunk_size=3)
+    cohort = Cohort.objects.create(
+        slug="icu",
+        title="ICU",
+        registration=EhrRegistration.objects.get(iss=iss),
+        group_id="icu",
+        model_names=MODELS,
+        chunk_size=3,
+    )
     return {"iss": iss, "cohort": cohort, "base": live_server.url}
-
-

@@ -4,6 +4,7 @@ tokens, NDJSON downloads, grouping, chunked scoring through the one pipeline, re
 Celery runs eagerly here (tasks in this process, HTTP to the live server); test_population_worker.py runs
 the same flow on a real worker over Redis.
 """
+
 import time
 from pathlib import Path
 from typing import Any
@@ -52,26 +53,46 @@ def test_full_run_scores_every_member_as_the_cds_door_does(ehr: dict[str, Any]) 
     for model in MODELS:
         ours, theirs = results[(scored.patient_id, model)], cds[model]
         assert (ours.scored, ours.band, ours.input_digest) == (theirs.scored, theirs.band or "", theirs.input_digest)
-        assert ours.drivers == [{"feature": d.feature, "label": d.label, "value_text": d.value_text, "text": d.text,
-                                 "contribution": d.contribution, "direction": d.direction, "context": d.context}
-                                for d in theirs.drivers]
+        assert ours.drivers == [
+            {
+                "feature": d.feature,
+                "label": d.label,
+                "value_text": d.value_text,
+                "text": d.text,
+                "contribution": d.contribution,
+                "direction": d.direction,
+                "context": d.context,
+            }
+            for d in theirs.drivers
+        ]
     assert scored.top_driver and scored.unit
 
 
 def _cds_door(ehr: dict[str, Any], patient_id: str, as_of: Any) -> dict[str, Any]:
     context = hook_context(patient_id=patient_id, encounter_id=None)
     reader = access_token_issue(client_id="stratify-cds", scope="patient/*.rs", patient_id=patient_id)
-    caller = CdsCaller(iss="https://ehr.example.org", sub="golden", jti="golden", tenant="", client_id=0,
-                       fhir_servers=(ehr["iss"],))
+    caller = CdsCaller(
+        iss="https://ehr.example.org", sub="golden", jti="golden", tenant="", client_id=0, fhir_servers=(ehr["iss"],)
+    )
     out = {}
     for service in (s for s in cds_services().values() if s.hook == "patient-view" and s.model_name in MODELS):
-        body = {"hook": "patient-view", "hookInstance": f"pop-{service.id}", "fhirServer": ehr["iss"],
-                "fhirAuthorization": {"access_token": reader, "token_type": "Bearer", "expires_in": 300,
-                                      "scope": "patient/*.rs", "subject": "stratify-cds"},
-                "context": context, "prefetch": prefetch_build(service.prefetch, context,
-                                                               FhirClient(ehr["iss"], reader))}
-        _data, scored = cds_service_score(service, call_parse(service, body, caller), started=time.monotonic(),
-                                          as_of=as_of)
+        body = {
+            "hook": "patient-view",
+            "hookInstance": f"pop-{service.id}",
+            "fhirServer": ehr["iss"],
+            "fhirAuthorization": {
+                "access_token": reader,
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.rs",
+                "subject": "stratify-cds",
+            },
+            "context": context,
+            "prefetch": prefetch_build(service.prefetch, context, FhirClient(ehr["iss"], reader)),
+        }
+        _data, scored = cds_service_score(
+            service, call_parse(service, body, caller), started=time.monotonic(), as_of=as_of
+        )
         out.update({r.model_name: r for r in scored if r.model_status != "shadow"})
     return out
 
@@ -81,14 +102,25 @@ def test_incremental_run_exports_only_changes_and_reports_change(ehr: dict[str, 
     first.refresh_from_db()
     patient = PatientResult.objects.filter(run=first, model_name="news2", scored=True).first()
     assert patient is not None
-    resource_create(resource_type="Observation", grant=None, resource={
-        "resourceType": "Observation", "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "vital-signs"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
-        "subject": {"reference": f"Patient/{patient.patient_id}"},
-        "effectiveDateTime": timezone.now().isoformat(), "valueQuantity": {
-            "value": 160, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}})
+    resource_create(
+        resource_type="Observation",
+        grant=None,
+        resource={
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
+                    ]
+                }
+            ],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+            "subject": {"reference": f"Patient/{patient.patient_id}"},
+            "effectiveDateTime": timezone.now().isoformat(),
+            "valueQuantity": {"value": 160, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+        },
+    )
     second = runs.run_start(cohort=ehr["cohort"], since="auto")
     second.refresh_from_db()
     assert second.status == "completed", second.error
@@ -122,8 +154,9 @@ def test_failed_file_is_named_and_resume_fetches_only_it(ehr: dict[str, Any], se
     runs.run_resume(run)  # eager: export check, then only the missing file, then scoring
     run.refresh_from_db()
     assert run.status == "completed", run.error
-    assert {p.name: p.stat().st_mtime_ns for p in Path(settings.POPULATION_DIR).rglob("*-*.ndjson")
-            if p.name in mtimes} == mtimes
+    assert {
+        p.name: p.stat().st_mtime_ns for p in Path(settings.POPULATION_DIR).rglob("*-*.ndjson") if p.name in mtimes
+    } == mtimes
 
 
 def test_cancel_cancels_the_export_at_the_ehr(ehr: dict[str, Any]) -> None:
@@ -144,6 +177,7 @@ def test_expired_token_mid_download_gets_a_fresh_one(ehr: dict[str, Any], tmp_pa
     def token(fresh: bool) -> str:
         issued.append(backend_access_token(iss=ehr["iss"], scope=scope, fresh=fresh))
         return issued[-1]
+
     client = BulkClient(ehr["iss"], token, sleep=lambda _s: None)
     manifest = client.poll(client.kick_off("Group/icu/$export", {"_type": "Patient,Observation"}))
     first, second = manifest.output
@@ -159,4 +193,3 @@ def test_a_chunk_is_scored_once(ehr: dict[str, Any]) -> None:
     before = (PatientResult.objects.filter(run=run).count(), AuditRecord.objects.count())
     assert chunk_score(run_id=run.pk, number=0) == 0  # a redelivered task finds its chunk done
     assert (PatientResult.objects.filter(run=run).count(), AuditRecord.objects.count()) == before
-

@@ -1,5 +1,6 @@
 """The cohort worklist in a real browser (Playwright + Debian's chromium) after a real run over HTTP:
 ranking, band colours, filters, paging, CSV export, and who may see it."""
+
 import csv
 import io
 import os
@@ -18,8 +19,14 @@ from population.views import PAGE_SIZE
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -36,8 +43,7 @@ def page_as_clinician(ehr: dict[str, Any]) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                              "url": ehr["base"]}])
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": ehr["base"]}])
         yield context.new_page()
         browser.close()
 
@@ -48,15 +54,19 @@ def test_worklist_ranks_filters_and_exports(ehr: dict[str, Any], page_as_clinici
     page.goto(f"{ehr['base']}/population/icu/?model=news2")
     rows = page.locator("#worklist tbody tr")
     assert rows.count() == 4
-    expected = list(PatientResult.objects.filter(run=run, model_name="news2")
-                    .order_by("-scored", "-rank_value", "patient_name").values_list("patient_id", flat=True))
+    expected = list(
+        PatientResult.objects.filter(run=run, model_name="news2")
+        .order_by("-scored", "-rank_value", "patient_name")
+        .values_list("patient_id", flat=True)
+    )
     assert [rows.nth(i).get_attribute("data-patient") for i in range(4)] == expected
     first = PatientResult.objects.get(run=run, model_name="news2", patient_id=expected[0])
     band = rows.nth(0).locator(".band")
     assert band.get_attribute("class") == f"band band-{first.band or 'none'}"
     colour = band.evaluate("e => getComputedStyle(e).borderLeftColor")
     assert colour == {"high": "rgb(176, 0, 32)", "moderate": "rgb(138, 83, 0)", "low": "rgb(26, 127, 55)"}.get(
-        first.band, "rgb(153, 153, 153)")
+        first.band, "rgb(153, 153, 153)"
+    )
     assert rows.nth(0).locator(".score").inner_text() == (f"{first.points:g} points" if first.scored else "Not scored")
     page.select_option("select[name=band]", first.band or "")
     page.click("#filters button[type=submit]")
@@ -65,18 +75,26 @@ def test_worklist_ranks_filters_and_exports(ehr: dict[str, Any], page_as_clinici
     with page.expect_download() as download:
         page.click("text=CSV export")
     table = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-    assert [r["patient_id"] for r in table] == [p for p in expected
-                                                if PatientResult.objects.get(run=run, model_name="news2",
-                                                                             patient_id=p).band == first.band]
+    assert [r["patient_id"] for r in table] == [
+        p for p in expected if PatientResult.objects.get(run=run, model_name="news2", patient_id=p).band == first.band
+    ]
     page.screenshot(path=str(tmp_path / "worklist.png"))
 
 
 def test_worklist_pages_and_refuses_others(ehr: dict[str, Any], client: Client) -> None:
     run = runs.run_start(cohort=ehr["cohort"], since="full")
     for n in range(PAGE_SIZE + 3):  # results of more patients than one page holds
-        PatientResult.objects.create(run=run, chunk=99, patient_id=f"extra-{n}", model_name="news2",
-                                     model_version="x", scored=True, points=float(n % 7), rank_value=float(n % 7),
-                                     band="low")
+        PatientResult.objects.create(
+            run=run,
+            chunk=99,
+            patient_id=f"extra-{n}",
+            model_name="news2",
+            model_version="x",
+            scored=True,
+            points=float(n % 7),
+            rank_value=float(n % 7),
+            band="low",
+        )
     user = User.objects.create_user("visitor", password="x-unused")
     client.force_login(user)
     assert client.get("/population/icu/").status_code == 403

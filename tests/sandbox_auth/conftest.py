@@ -1,4 +1,5 @@
 """Fixtures for the sandbox authorization server and EHR simulator: JWKS host, clients, PKCE, a live sandbox."""
+
 import base64
 import hashlib
 import http.server
@@ -76,18 +77,34 @@ class Signer:
     alg: str
     kid: str
 
-    def assertion(self, *, aud: str | None = None, lifetime: int = 240, jti: str | None = None,
-                  alg: str | None = None, key: Any = None, **claims: Any) -> str:
+    def assertion(
+        self,
+        *,
+        aud: str | None = None,
+        lifetime: int = 240,
+        jti: str | None = None,
+        alg: str | None = None,
+        key: Any = None,
+        **claims: Any,
+    ) -> str:
         now = int(time.time())
-        body = {"iss": self.client_id, "sub": self.client_id, "aud": aud or endpoints.token_url(),
-                "exp": now + lifetime, "iat": now, "jti": jti or uuid.uuid4().hex, **claims}
+        body = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": aud or endpoints.token_url(),
+            "exp": now + lifetime,
+            "iat": now,
+            "jti": jti or uuid.uuid4().hex,
+            **claims,
+        }
         use_alg = alg or self.alg
-        return jwt.encode({"alg": use_alg, "kid": self.kid, "typ": "JWT"}, body, key or self.key,
-                          algorithms=[use_alg])
+        return jwt.encode({"alg": use_alg, "kid": self.kid, "typ": "JWT"}, body, key or self.key, algorithms=[use_alg])
 
     def form(self, **kwargs: Any) -> dict[str, str]:
-        return {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": self.assertion(**kwargs)}
+        return {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": self.assertion(**kwargs),
+        }
 
 
 @pytest.fixture
@@ -134,7 +151,12 @@ def sandbox(live_server, settings):
     settings.WRITEBACK_ENABLED = False  # the chart's CDS calls must not start write-backs (tested in tests/fhirapp)
     call_command("install_models", stdout=open("/dev/null", "w"))  # noqa: SIM115  (demo order: models first)
     cds_catalogue_reset()
-    physionet_load(Path(django_settings.SHARED_DATA) / PHYSIONET_B, 2, LoadReport(),
-                   anchor=physionet.default_anchor(), progress=False)
+    physionet_load(
+        Path(django_settings.SHARED_DATA) / PHYSIONET_B,
+        2,
+        LoadReport(),
+        anchor=physionet.default_anchor(),
+        progress=False,
+    )
     call_command("sandbox_setup", verbosity=0, stdout=open("/dev/null", "w"))  # noqa: SIM115
     return live_server

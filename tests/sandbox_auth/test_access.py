@@ -1,4 +1,5 @@
 """Sandbox access grants: bearer authentication and SMART v1/v2 scope checks."""
+
 from datetime import timedelta
 from typing import Any
 
@@ -22,8 +23,13 @@ def _request(token: str | None):
 
 class AuthenticateRequestTests:
     def test_valid_token_gives_grant_with_context(self):
-        token = access_token_issue(client_id="c1", scope="patient/Observation.rs launch/patient",
-                                   patient_id="p1", encounter_id="e1", fhir_user="Practitioner/x")
+        token = access_token_issue(
+            client_id="c1",
+            scope="patient/Observation.rs launch/patient",
+            patient_id="p1",
+            encounter_id="e1",
+            fhir_user="Practitioner/x",
+        )
         grant = authenticate_request(_request(token))
         assert grant.client_id == "c1"
         assert grant.patient_id == "p1"
@@ -64,22 +70,25 @@ class AuthenticateRequestTests:
 
 
 class AccessGrantTests:
-    @pytest.mark.parametrize(("scope", "rtype", "interaction", "allowed"), [
-        ("patient/Observation.rs", "Observation", "read", True),
-        ("patient/Observation.rs", "Observation", "search", True),
-        ("patient/Observation.rs", "Observation", "create", False),
-        ("patient/Observation.rs", "Condition", "read", False),
-        ("patient/*.cruds", "Condition", "update", True),
-        ("patient/Observation.read", "Observation", "search", True),
-        ("patient/Observation.read", "Observation", "create", False),
-        ("patient/Observation.write", "Observation", "create", True),
-        ("patient/Observation.write", "Observation", "read", False),
-        ("user/*.*", "Encounter", "update", True),
-        ("system/*.c", "RiskAssessment", "create", True),
-        ("system/*.c", "RiskAssessment", "read", False),
-        ("openid fhirUser", "Patient", "read", False),
-        ("patient/Observation.rs?category=vital-signs", "Observation", "read", False),
-    ])
+    @pytest.mark.parametrize(
+        ("scope", "rtype", "interaction", "allowed"),
+        [
+            ("patient/Observation.rs", "Observation", "read", True),
+            ("patient/Observation.rs", "Observation", "search", True),
+            ("patient/Observation.rs", "Observation", "create", False),
+            ("patient/Observation.rs", "Condition", "read", False),
+            ("patient/*.cruds", "Condition", "update", True),
+            ("patient/Observation.read", "Observation", "search", True),
+            ("patient/Observation.read", "Observation", "create", False),
+            ("patient/Observation.write", "Observation", "create", True),
+            ("patient/Observation.write", "Observation", "read", False),
+            ("user/*.*", "Encounter", "update", True),
+            ("system/*.c", "RiskAssessment", "create", True),
+            ("system/*.c", "RiskAssessment", "read", False),
+            ("openid fhirUser", "Patient", "read", False),
+            ("patient/Observation.rs?category=vital-signs", "Observation", "read", False),
+        ],
+    )
     def test_allows(self, scope, rtype, interaction, allowed):
         grant = AccessGrant.from_scope(client_id="c", scope=scope, patient_id="p")
         assert grant.allows(rtype, interaction) is allowed

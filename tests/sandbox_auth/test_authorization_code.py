@@ -1,4 +1,5 @@
 """SMART App Launch authorization-code flow: discovery, authorize checks, EHR/standalone launch, tokens."""
+
 import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -22,10 +23,17 @@ PUBLIC = "stratify-sidebar-public"
 
 
 def _params(pkce, **overrides):
-    params = {"response_type": "code", "client_id": PUBLIC, "redirect_uri": CALLBACK,
-              "scope": "launch openid fhirUser offline_access patient/Observation.rs patient/Patient.read",
-              "state": "st-123", "aud": endpoints.fhir_base(), "code_challenge": pkce.challenge,
-              "code_challenge_method": "S256", "nonce": "n-1"}
+    params = {
+        "response_type": "code",
+        "client_id": PUBLIC,
+        "redirect_uri": CALLBACK,
+        "scope": "launch openid fhirUser offline_access patient/Observation.rs patient/Patient.read",
+        "state": "st-123",
+        "aud": endpoints.fhir_base(),
+        "code_challenge": pkce.challenge,
+        "code_challenge_method": "S256",
+        "nonce": "n-1",
+    }
     params.update(overrides)
     return {k: v for k, v in params.items() if v is not None}
 
@@ -42,15 +50,32 @@ def _token(client, form):
 
 
 def _exchange(client, pkce, code, **extra):
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
-            "code_verifier": pkce.verifier, "client_id": PUBLIC, **extra}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": pkce.verifier,
+        "client_id": PUBLIC,
+        **extra,
+    }
     return _token(client, form)
 
 
 @pytest.fixture
 def patient(db):
-    resources_store([Write({"resourceType": "Patient", "id": "pt-auth-1", "gender": "female",
-                            "birthDate": "1950-02-03", "name": [{"family": "Testwoman", "given": ["Ada"]}]})])
+    resources_store(
+        [
+            Write(
+                {
+                    "resourceType": "Patient",
+                    "id": "pt-auth-1",
+                    "gender": "female",
+                    "birthDate": "1950-02-03",
+                    "name": [{"family": "Testwoman", "given": ["Ada"]}],
+                }
+            )
+        ]
+    )
     return "pt-auth-1"
 
 
@@ -62,22 +87,35 @@ def test_smart_configuration(client):
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]
     assert set(body["token_endpoint_auth_signing_alg_values_supported"]) == {"RS384", "ES384"}
-    for capability in ("launch-ehr", "launch-standalone", "client-public", "client-confidential-asymmetric",
-                       "context-ehr-patient", "context-ehr-encounter", "context-standalone-patient",
-                       "permission-v2", "permission-v1", "sso-openid-connect", "authorize-post"):
+    for capability in (
+        "launch-ehr",
+        "launch-standalone",
+        "client-public",
+        "client-confidential-asymmetric",
+        "context-ehr-patient",
+        "context-ehr-encounter",
+        "context-standalone-patient",
+        "permission-v2",
+        "permission-v1",
+        "sso-openid-connect",
+        "authorize-post",
+    ):
         assert capability in body["capabilities"]
     assert body["issuer"] == endpoints.fhir_base()
 
 
 class AuthorizeRejectionTests:
-    @pytest.mark.parametrize(("overrides", "fragment"), [
-        ({"code_challenge": None, "code_challenge_method": None}, "PKCE"),
-        ({"code_challenge_method": "plain"}, "S256"),
-        ({"code_challenge": "too-short"}, "code_challenge"),
-        ({"aud": "https://evil.example/fhir"}, "aud"),
-        ({"response_type": "token"}, "response_type"),
-        ({"scope": "system/*.rs"}, "scopes"),
-    ])
+    @pytest.mark.parametrize(
+        ("overrides", "fragment"),
+        [
+            ({"code_challenge": None, "code_challenge_method": None}, "PKCE"),
+            ({"code_challenge_method": "plain"}, "S256"),
+            ({"code_challenge": "too-short"}, "code_challenge"),
+            ({"aud": "https://evil.example/fhir"}, "aud"),
+            ({"response_type": "token"}, "response_type"),
+            ({"scope": "system/*.rs"}, "scopes"),
+        ],
+    )
     def test_error_redirect_keeps_state(self, client, sandbox_clients, pkce, overrides, fragment):
         query = _redirect_query(client.get("/sandbox/auth/authorize", _params(pkce, **overrides)))
         assert "code" not in query
@@ -91,8 +129,9 @@ class AuthorizeRejectionTests:
         assert "state" not in query and "code" not in query
 
     def test_unregistered_redirect_uri_is_a_page_not_a_redirect(self, client, sandbox_clients, pkce):
-        response = client.get("/sandbox/auth/authorize", _params(pkce, redirect_uri="https://evil.example/cb"),
-                              HTTP_ACCEPT="text/html")
+        response = client.get(
+            "/sandbox/auth/authorize", _params(pkce, redirect_uri="https://evil.example/cb"), HTTP_ACCEPT="text/html"
+        )
         assert response.status_code == 400
         assert "Location" not in response
         assert b"redirect_uri is not registered" in response.content
@@ -121,8 +160,14 @@ class EhrLaunchTests:
         assert body["need_patient_banner"] is False
         assert body["smart_style_url"] == endpoints.style_url()
         assert body["appContext"] == '{"card": "abc"}'
-        assert body["scope"].split() == ["launch", "openid", "fhirUser", "offline_access",
-                                         "patient/Observation.rs", "patient/Patient.read"]
+        assert body["scope"].split() == [
+            "launch",
+            "openid",
+            "fhirUser",
+            "offline_access",
+            "patient/Observation.rs",
+            "patient/Patient.read",
+        ]
         assert body["refresh_token"]
         grant = access_grant_for_token(body["access_token"])
         assert grant.patient_id == "pt-9" and grant.allows("Observation", "search")
@@ -186,8 +231,10 @@ class CodeExchangeTests:
         first = _exchange(client, pkce, code).json()
         replay = _exchange(client, pkce, code)
         assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
-        introspect_state = client.post("/sandbox/auth/token", {
-            "grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": PUBLIC})
+        introspect_state = client.post(
+            "/sandbox/auth/token",
+            {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": PUBLIC},
+        )
         assert introspect_state.json()["error"] == "invalid_grant"
         with pytest.raises(Exception, match="invalid"):
             access_grant_for_token(first["access_token"])
@@ -214,8 +261,12 @@ class RefreshTests:
         launch = launch_create(patient_id="pt-9")
         code = _redirect_query(client.get("/sandbox/auth/authorize", _params(pkce, launch=launch)))["code"]
         first = _exchange(client, pkce, code).json()
-        form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": PUBLIC,
-                "scope": "patient/Observation.rs offline_access patient/Condition.rs"}
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "client_id": PUBLIC,
+            "scope": "patient/Observation.rs offline_access patient/Condition.rs",
+        }
         second = _token(client, form)
         assert second.status_code == 200, second.content
         body = second.json()
@@ -233,8 +284,7 @@ class StandaloneLaunchTests:
         assert page.status_code == 200
         assert b"Ada Testwoman" in page.content and b"sandbox clinician" in page.content
         signed = page.context["signed"]
-        query = _redirect_query(client.post("/sandbox/auth/authorize/patient", {"request": signed,
-                                                                                 "patient": patient}))
+        query = _redirect_query(client.post("/sandbox/auth/authorize/patient", {"request": signed, "patient": patient}))
         body = _exchange(client, pkce, query["code"]).json()
         assert body["patient"] == patient and body["need_patient_banner"] is True
         assert "encounter" not in body
@@ -247,11 +297,11 @@ class StandaloneLaunchTests:
 
     def test_tampered_or_unknown_patient(self, client, sandbox_clients, pkce, patient):
         page = client.get("/sandbox/auth/authorize", _params(pkce, scope="launch/patient patient/*.rs"))
-        bad = client.post("/sandbox/auth/authorize/patient", {"request": page.context["signed"] + "x",
-                                                              "patient": patient})
+        bad = client.post(
+            "/sandbox/auth/authorize/patient", {"request": page.context["signed"] + "x", "patient": patient}
+        )
         assert bad.status_code == 400
-        unknown = client.post("/sandbox/auth/authorize/patient", {"request": page.context["signed"],
-                                                                  "patient": "nope"})
+        unknown = client.post("/sandbox/auth/authorize/patient", {"request": page.context["signed"], "patient": "nope"})
         assert unknown.status_code == 400
 
     def test_no_patient_scopes_no_picker(self, client, sandbox_clients, pkce):
@@ -264,6 +314,7 @@ def test_jwks_served_over_http_lists_both_keys(live_server, settings):
     settings.PUBLIC_BASE_URL = live_server.url
     jwks()  # no keys before setup
     from sandbox_ehr.auth.signing import jwt_sign
+
     jwt_sign("id_token", {"sub": "x"})
     jwt_sign("cds_client", {"sub": "x"})
     keys = requests.get(f"{live_server.url}/sandbox/ehr/.well-known/jwks.json", timeout=5).json()["keys"]

@@ -1,4 +1,5 @@
 """How the simulator's chart writes Observation values: readable precision, blood-pressure panels."""
+
 from sandbox_ehr.ehr.chart import _value
 
 
@@ -8,8 +9,12 @@ def test_quantities_are_rounded_to_four_significant_digits() -> None:
 
 
 def test_a_blood_pressure_panel_shows_its_components() -> None:
-    panel = {"component": [{"valueQuantity": {"value": 118.0, "unit": "mm[Hg]"}},
-                           {"valueQuantity": {"value": 79.0, "unit": "mm[Hg]"}}]}
+    panel = {
+        "component": [
+            {"valueQuantity": {"value": 118.0, "unit": "mm[Hg]"}},
+            {"valueQuantity": {"value": 79.0, "unit": "mm[Hg]"}},
+        ]
+    }
     assert _value(panel) == "118 mm[Hg] / 79 mm[Hg]"
     assert _value({"component": [{"valueQuantity": {"value": 118.0}}, {"code": {}}]}) == "—"  # incomplete
     assert _value({}) == "—"

@@ -1,4 +1,5 @@
 """private_key_jwt client authentication, SMART Backend Services (client_credentials) and introspection."""
+
 import pytest
 from joserfc.jwk import ECKey, OctKey
 
@@ -65,8 +66,12 @@ class ClientAssertionTests:
         good = backend_signer.assertion()
         claims = json.loads(base64.urlsafe_b64decode(good.split(".")[1] + "=="))
         unsigned = f"{b64({'alg': 'none', 'kid': backend_signer.kid})}.{b64(claims)}."
-        form = {**backend_signer.form(), "grant_type": "client_credentials", "scope": "system/*.rs",
-                "client_assertion": unsigned}
+        form = {
+            **backend_signer.form(),
+            "grant_type": "client_credentials",
+            "scope": "system/*.rs",
+            "client_assertion": unsigned,
+        }
         response = client.post(TOKEN, form)
         assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
@@ -93,8 +98,16 @@ class ClientAssertionTests:
         assert response.status_code == 401 and "kid" in response.json()["error_description"]
 
     def test_confidential_sidebar_code_flow_client_auth(self, client, sidebar_signer):
-        response = client.post(TOKEN, {"grant_type": "authorization_code", "code": "x", "redirect_uri": "x",
-                                       "code_verifier": "x", **sidebar_signer.form()})
+        response = client.post(
+            TOKEN,
+            {
+                "grant_type": "authorization_code",
+                "code": "x",
+                "redirect_uri": "x",
+                "code_verifier": "x",
+                **sidebar_signer.form(),
+            },
+        )
         assert response.json()["error"] == "invalid_grant"  # authenticated; only the code is wrong
 
 
@@ -105,16 +118,19 @@ class ClientCredentialsTests:
 
     def test_scope_downgrade(self, client, backend_signer):
         assert _backend(client, backend_signer, scope="system/*.cruds").json()["scope"] == "system/*.crus"
-        assert _backend(client, backend_signer, scope="system/Observation.read").json()["scope"] == \
-            "system/Observation.read"
+        assert (
+            _backend(client, backend_signer, scope="system/Observation.read").json()["scope"]
+            == "system/Observation.read"
+        )
 
     def test_only_client_credentials_clients(self, client, sidebar_signer):
         response = _backend(client, sidebar_signer)
         assert response.json()["error"] == "unauthorized_client"
 
     def test_public_client_cannot_use_client_credentials(self, client, sandbox_clients):
-        response = client.post(TOKEN, {"grant_type": "client_credentials", "scope": "system/*.rs",
-                                       "client_id": "stratify-sidebar-public"})
+        response = client.post(
+            TOKEN, {"grant_type": "client_credentials", "scope": "system/*.rs", "client_id": "stratify-sidebar-public"}
+        )
         assert response.status_code == 401
 
 
@@ -122,8 +138,13 @@ class IntrospectionTests:
     URL = "/sandbox/auth/introspect"
 
     def test_active_token_by_client_assertion(self, client, backend_signer):
-        token = access_token_issue(client_id="stratify-sidebar", scope="patient/*.rs openid fhirUser",
-                                   patient_id="p1", encounter_id="e1", fhir_user=endpoints.practitioner_url())
+        token = access_token_issue(
+            client_id="stratify-sidebar",
+            scope="patient/*.rs openid fhirUser",
+            patient_id="p1",
+            encounter_id="e1",
+            fhir_user=endpoints.practitioner_url(),
+        )
         body = client.post(self.URL, {"token": token, **backend_signer.form(aud=endpoints.introspect_url())}).json()
         assert body["active"] is True and body["client_id"] == "stratify-sidebar"
         assert body["scope"] == "patient/*.rs openid fhirUser" and body["patient"] == "p1"

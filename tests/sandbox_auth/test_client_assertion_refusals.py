@@ -1,5 +1,6 @@
 """The sandbox token endpoint refuses client assertions it cannot trust, each with a precise
 error_description: malformed JWTs, a missing kid, unknown clients, and JWKS URLs that fail."""
+
 import base64
 import json
 from typing import Any
@@ -21,16 +22,16 @@ def _b64(data: bytes) -> str:
 
 
 def _refusal(client: Any, assertion: str, form: dict[str, str]) -> str:
-    response = client.post(TOKEN, {**form, "grant_type": "client_credentials", "scope": "system/*.rs",
-                                   "client_assertion": assertion})
+    response = client.post(
+        TOKEN, {**form, "grant_type": "client_credentials", "scope": "system/*.rs", "client_assertion": assertion}
+    )
     assert response.status_code == 401 and response.json()["error"] == "invalid_client", response.content
     return str(response.json()["error_description"])
 
 
 class MalformedAssertionTests:
     def test_not_a_jwt(self, client: Any, backend_signer: Signer) -> None:
-        assert _refusal(client, "not-a-jwt", backend_signer.form()) == \
-            "The client assertion is not a well-formed JWT."
+        assert _refusal(client, "not-a-jwt", backend_signer.form()) == "The client assertion is not a well-formed JWT."
 
     def test_claims_that_are_not_an_object(self, client: Any, backend_signer: Signer) -> None:
         header = json.dumps({"alg": "RS384", "kid": backend_signer.kid}).encode()
@@ -47,22 +48,30 @@ class MalformedAssertionTests:
 class ClientRegistrationTests:
     def test_an_unknown_client(self, client: Any, backend_signer: Signer) -> None:
         stranger = Signer("no-such-client", backend_signer.key, "RS384", backend_signer.kid)
-        assert _refusal(client, stranger.assertion(), stranger.form()) == \
-            "Unknown client, or the client is not registered for private_key_jwt."
+        assert (
+            _refusal(client, stranger.assertion(), stranger.form())
+            == "Unknown client, or the client is not registered for private_key_jwt."
+        )
 
     def test_a_client_without_a_jwks_url(self, client: Any, backend_signer: Signer) -> None:
         ClientProfile.objects.filter(application__client_id=BACKEND).update(jwks_uri="")
-        assert _refusal(client, backend_signer.assertion(), backend_signer.form()) == \
-            "The client has no registered JWKS URL."
+        assert (
+            _refusal(client, backend_signer.assertion(), backend_signer.form())
+            == "The client has no registered JWKS URL."
+        )
 
     def test_a_jwks_url_that_does_not_answer(self, client: Any, backend_signer: Signer) -> None:
         ClientProfile.objects.filter(application__client_id=BACKEND).update(jwks_uri="http://127.0.0.1:9/jwks.json")
-        assert _refusal(client, backend_signer.assertion(), backend_signer.form()) == \
-            "The client's JWKS could not be fetched from its registered URL."
+        assert (
+            _refusal(client, backend_signer.assertion(), backend_signer.form())
+            == "The client's JWKS could not be fetched from its registered URL."
+        )
 
     def test_a_jwks_url_that_answers_something_else(self, client: Any, backend_signer: Signer) -> None:
         with scripted_server() as host:
             host.routes["GET /jwks.json"] = Answer(200, {"keys": "see our website"})
             ClientProfile.objects.filter(application__client_id=BACKEND).update(jwks_uri=f"{host.url}/jwks.json")
-            assert _refusal(client, backend_signer.assertion(), backend_signer.form()) == \
-                "The client's JWKS URL did not return a JWK Set."
+            assert (
+                _refusal(client, backend_signer.assertion(), backend_signer.form())
+                == "The client's JWKS URL did not return a JWK Set."
+            )

@@ -1,4 +1,5 @@
 """The sandbox authorization server's expired tokens, codes, launches and assertion jtis are purged."""
+
 from datetime import timedelta
 
 import pytest
@@ -11,13 +12,20 @@ pytestmark = pytest.mark.django_db
 
 
 def _code(name: str, expires_in: timedelta) -> AuthorizationCode:
-    return AuthorizationCode.objects.create(code_hash=name, client_id="c", redirect_uri="https://app/cb",
-                                            scope="openid", code_challenge="x", expires_at=timezone.now() + expires_in)
+    return AuthorizationCode.objects.create(
+        code_hash=name,
+        client_id="c",
+        redirect_uri="https://app/cb",
+        scope="openid",
+        code_challenge="x",
+        expires_at=timezone.now() + expires_in,
+    )
 
 
 def _token(name: str, expires_in: timedelta, code: AuthorizationCode | None = None) -> IssuedToken:
-    return IssuedToken.objects.create(token_hash=name, kind="access", client_id="c", scope="openid", code=code,
-                                      expires_at=timezone.now() + expires_in)
+    return IssuedToken.objects.create(
+        token_hash=name, kind="access", client_id="c", scope="openid", code=code, expires_at=timezone.now() + expires_in
+    )
 
 
 def test_expired_rows_go_and_live_ones_stay() -> None:
@@ -38,5 +46,4 @@ def test_expired_rows_go_and_live_ones_stay() -> None:
     # A code whose token still lives is kept, so that a replay of it can still revoke that token.
     assert list(AuthorizationCode.objects.values_list("code_hash", flat=True)) == ["live-token"]
     assert list(UsedAssertion.objects.values_list("jti", flat=True)) == ["new"]
-    assert expired_purge() == {"sandbox_tokens": 0, "sandbox_codes": 0, "sandbox_launches": 0,
-                               "sandbox_assertions": 0}
+    assert expired_purge() == {"sandbox_tokens": 0, "sandbox_codes": 0, "sandbox_launches": 0, "sandbox_assertions": 0}

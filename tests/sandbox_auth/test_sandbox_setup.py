@@ -1,4 +1,5 @@
 """`manage.py sandbox_setup`: clients, encrypted keys, JWKS, trusted CDS client; idempotent."""
+
 from io import StringIO
 
 import pytest

@@ -1,4 +1,5 @@
 """The EHR simulator over real HTTP: patient list, chart with the product's patient-view CDS call, EHR launch."""
+
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,15 +54,18 @@ def test_chart_shows_clear_message_when_cds_unreachable(client, sandbox, setting
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
     page = client.get(f"/sandbox/ehr/patients/{pid}")
     assert page.status_code == 200
-    assert b"CDS call failed" in page.content and b"CDS discovery at http://127.0.0.1:9/cds-services failed" \
-        in page.content
+    assert (
+        b"CDS call failed" in page.content
+        and b"CDS discovery at http://127.0.0.1:9/cds-services failed" in page.content
+    )
 
 
 def test_launch_button_creates_bound_launch(client, sandbox):
     pid = _first_patient(client)
-    response = client.post(f"/sandbox/ehr/patients/{pid}/launch",
-                           {"url": f"{sandbox.url}/smart/launch", "encounter": f"{pid}-icu",
-                            "app_context": '{"card": "c-1"}'})
+    response = client.post(
+        f"/sandbox/ehr/patients/{pid}/launch",
+        {"url": f"{sandbox.url}/smart/launch", "encounter": f"{pid}-icu", "app_context": '{"card": "c-1"}'},
+    )
     assert response.status_code == 302
     location = urlsplit(response["Location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == f"{sandbox.url}/smart/launch"
@@ -74,8 +78,9 @@ def test_launch_button_creates_bound_launch(client, sandbox):
 
 def test_launch_refuses_foreign_app(client, sandbox):
     pid = _first_patient(client)
-    response = client.post(f"/sandbox/ehr/patients/{pid}/launch", {"url": "https://evil.example/launch"},
-                           HTTP_ACCEPT="text/html")
+    response = client.post(
+        f"/sandbox/ehr/patients/{pid}/launch", {"url": "https://evil.example/launch"}, HTTP_ACCEPT="text/html"
+    )
     assert response.status_code == 400 and not Launch.objects.exists()
 
 

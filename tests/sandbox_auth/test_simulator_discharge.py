@@ -1,4 +1,5 @@
 """The simulator's current encounter and its Discharge button (CDS Hooks `encounter-discharge`) over real HTTP."""
+
 import html
 import io
 import re
@@ -46,12 +47,23 @@ def _encounter(rid: str) -> dict:
 def _admit(patient_id: str, klass: str = "IMP", rid: str = "sim-admission", **extra: object) -> str:
     """An in-progress encounter of `klass` that began two days before the last stay, written to the sandbox."""
     started = datetime.fromisoformat(_encounter(LAST_STAY)["period"]["start"]) - timedelta(days=2)
-    admission = {"resourceType": "Encounter", "id": rid, "status": "in-progress",
-                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
-                 "subject": {"reference": f"Patient/{patient_id}"}, "period": {"start": started.isoformat()}}
-    bundle_process(bundle={"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {**admission, **extra}, "request": {"method": "PUT", "url": f"Encounter/{rid}"}}]},
-        grant=None, base_url="")
+    admission = {
+        "resourceType": "Encounter",
+        "id": rid,
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "period": {"start": started.isoformat()},
+    }
+    bundle_process(
+        bundle={
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": {**admission, **extra}, "request": {"method": "PUT", "url": f"Encounter/{rid}"}}],
+        },
+        grant=None,
+        base_url="",
+    )
     return rid
 
 
@@ -77,8 +89,9 @@ def test_an_ambulatory_visit_in_progress_offers_no_discharge(client, synthea_pat
     page = client.get(f"/sandbox/ehr/patients/{synthea_patient}")
     assert page.context["encounter_id"] == "sim-visit" and "not an inpatient stay" in page.context["discharge_refusal"]
     assert "/discharge" not in page.content.decode()
-    refused = client.post(f"/sandbox/ehr/patients/{synthea_patient}/discharge", {"encounter": "sim-visit"},
-                          HTTP_ACCEPT="text/html")
+    refused = client.post(
+        f"/sandbox/ehr/patients/{synthea_patient}/discharge", {"encounter": "sim-visit"}, HTTP_ACCEPT="text/html"
+    )
     assert refused.status_code == 400 and b"not an inpatient stay" in refused.content
     assert not IssuedCard.objects.filter(hook="encounter-discharge").exists()
 
@@ -86,22 +99,37 @@ def test_an_ambulatory_visit_in_progress_offers_no_discharge(client, synthea_pat
 def test_a_deceased_patient_gets_one_note_and_no_discharge(client, synthea_patient):
     _admit(synthea_patient)
     patient = orjson.loads(resource_get("Patient", synthea_patient).content)
-    bundle_process(bundle={"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {**patient, "deceasedDateTime": "2024-01-02T03:04:05+00:00"},
-         "request": {"method": "PUT", "url": f"Patient/{synthea_patient}"}}]}, grant=None, base_url="")
+    bundle_process(
+        bundle={
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": {**patient, "deceasedDateTime": "2024-01-02T03:04:05+00:00"},
+                    "request": {"method": "PUT", "url": f"Patient/{synthea_patient}"},
+                }
+            ],
+        },
+        grant=None,
+        base_url="",
+    )
     page = client.get(f"/sandbox/ehr/patients/{synthea_patient}")
     body = page.content.decode()
     assert page.status_code == 200 and page.context["hook"] is None
     assert body.count("no risk scores are requested") == 1 and "not scored" not in body
     assert "/discharge" not in body and not IssuedCard.objects.exists()
-    refused = client.post(f"/sandbox/ehr/patients/{synthea_patient}/discharge", {"encounter": "sim-admission"},
-                          HTTP_ACCEPT="text/html")
+    refused = client.post(
+        f"/sandbox/ehr/patients/{synthea_patient}/discharge", {"encounter": "sim-admission"}, HTTP_ACCEPT="text/html"
+    )
     assert refused.status_code == 400 and b"The patient has died." in refused.content
 
 
 def test_physionet_chart_uses_the_icu_stay_in_progress(client, sandbox):
-    pid = physionet.patient_fhir_id(physionet.stays_select(
-        Path(django_settings.SHARED_DATA) / "physionet2019" / "physionet2019_training_setB.csv.gz", 2)[0].patient)
+    pid = physionet.patient_fhir_id(
+        physionet.stays_select(
+            Path(django_settings.SHARED_DATA) / "physionet2019" / "physionet2019_training_setB.csv.gz", 2
+        )[0].patient
+    )
     assert client.get(f"/sandbox/ehr/patients/{pid}").context["encounter_id"] == f"{pid}-icu"
 
 

@@ -1,5 +1,6 @@
 """The simulator as a CDS client facing services and a FHIR server that fail: each failure is told to the
 clinician in words, the other services still answer, and prefetch keys that cannot be filled are left out."""
+
 import json
 from collections.abc import Iterator
 
@@ -40,8 +41,9 @@ class DiscoveryFailureTests:
         remote.routes["GET /cds-services"] = Answer(503, {"message": "down for maintenance"})
         outcome = _fire(remote)
         assert outcome.services == []
-        assert outcome.error == (f"CDS discovery at {remote.url}/cds-services failed: "
-                                 "discovery answered HTTP 503: down for maintenance")
+        assert outcome.error == (
+            f"CDS discovery at {remote.url}/cds-services failed: discovery answered HTTP 503: down for maintenance"
+        )
 
     def test_an_error_page_that_is_not_json_gives_the_status_alone(self, remote: ScriptedServer) -> None:
         remote.routes["GET /cds-services"] = Answer(502, b"<html>Bad gateway</html>", "text/html")
@@ -60,15 +62,18 @@ class DiscoveryFailureTests:
 
 class ServiceFailureTests:
     def test_each_failing_service_is_reported_and_the_others_still_answer(self, remote: ScriptedServer) -> None:
-        remote.routes.update({
-            "GET /cds-services": _discovery({"id": "down"}, {"id": "garbage"}, {"id": "gone"}, {"id": "odd"},
-                                            {"id": "fine"}),
-            "POST /cds-services/down": Answer(500, {"message": "model crashed"}),
-            "POST /cds-services/garbage": Answer(200, b"cards: none", "text/plain"),
-            "POST /cds-services/gone": DROP,
-            "POST /cds-services/odd": Answer(200, {"cards": {"summary": "not a list"}}),
-            "POST /cds-services/fine": Answer(200, {"cards": [{"summary": "Low risk"}, "not a card"]}),
-        })
+        remote.routes.update(
+            {
+                "GET /cds-services": _discovery(
+                    {"id": "down"}, {"id": "garbage"}, {"id": "gone"}, {"id": "odd"}, {"id": "fine"}
+                ),
+                "POST /cds-services/down": Answer(500, {"message": "model crashed"}),
+                "POST /cds-services/garbage": Answer(200, b"cards: none", "text/plain"),
+                "POST /cds-services/gone": DROP,
+                "POST /cds-services/odd": Answer(200, {"cards": {"summary": "not a list"}}),
+                "POST /cds-services/fine": Answer(200, {"cards": [{"summary": "Low risk"}, "not a card"]}),
+            }
+        )
         by_id = {s.service_id: s for s in _fire(remote).services}
         assert by_id["down"].error == "The service answered HTTP 500: model crashed."
         assert by_id["garbage"].error == "The service's answer is not CDS Hooks JSON."
@@ -78,8 +83,9 @@ class ServiceFailureTests:
         assert by_id["fine"].title == "Fine" and by_id["fine"].url == f"{remote.url}/cds-services/fine"
 
     def test_every_call_is_signed_for_its_own_service_url(self, remote: ScriptedServer, client: Client) -> None:
-        remote.routes.update({"GET /cds-services": _discovery({"id": "fine"}),
-                              "POST /cds-services/fine": Answer(200, {"cards": []})})
+        remote.routes.update(
+            {"GET /cds-services": _discovery({"id": "fine"}), "POST /cds-services/fine": Answer(200, {"cards": []})}
+        )
         _fire(remote)
         call = next(r for r in remote.requests if r.method == "POST")
         token = call.headers["Authorization"].removeprefix("Bearer ")
@@ -94,30 +100,39 @@ class ServiceFailureTests:
 
 class PrefetchFailureTests:
     def test_keys_without_a_value_or_refused_by_the_fhir_server_are_left_out(self, remote: ScriptedServer) -> None:
-        remote.routes.update({
-            "GET /cds-services": _discovery({"id": "risk", "prefetch": {
-                "patient": "Patient/{{context.patientId}}",
-                "encounter": "Encounter/{{context.encounterId}}",  # no encounter in the context
-                "conditions": "Condition?patient={{context.patientId}}",  # the FHIR server answers 403
-            }}),
-            f"GET /fhir/Patient/{PATIENT}": Answer(200, {"resourceType": "Patient", "id": PATIENT}),
-            "GET /fhir/Condition": Answer(403, {"resourceType": "OperationOutcome"}),
-            "POST /cds-services/risk": Answer(200, {"cards": []}),
-        })
+        remote.routes.update(
+            {
+                "GET /cds-services": _discovery(
+                    {
+                        "id": "risk",
+                        "prefetch": {
+                            "patient": "Patient/{{context.patientId}}",
+                            "encounter": "Encounter/{{context.encounterId}}",  # no encounter in the context
+                            "conditions": "Condition?patient={{context.patientId}}",  # the FHIR server answers 403
+                        },
+                    }
+                ),
+                f"GET /fhir/Patient/{PATIENT}": Answer(200, {"resourceType": "Patient", "id": PATIENT}),
+                "GET /fhir/Condition": Answer(403, {"resourceType": "OperationOutcome"}),
+                "POST /cds-services/risk": Answer(200, {"cards": []}),
+            }
+        )
         service = _fire(remote).services[0]
         assert (service.error, service.prefetched) == ("", ["patient"])
         sent = json.loads(next(r for r in remote.requests if r.method == "POST").body)
         assert sent["prefetch"] == {"patient": {"resourceType": "Patient", "id": PATIENT}}
 
-    def test_a_failing_fhir_server_calls_the_service_without_prefetch_and_says_so(
-            self, remote: ScriptedServer) -> None:
-        remote.routes.update({
-            "GET /cds-services": _discovery({"id": "risk", "prefetch": {"patient": "Patient/{{context.patientId}}"}}),
-            f"GET /fhir/Patient/{PATIENT}": Answer(500, {"resourceType": "OperationOutcome"}),
-            "POST /cds-services/risk": Answer(200, {"cards": [{"summary": "Scored without prefetch"}]}),
-        })
+    def test_a_failing_fhir_server_calls_the_service_without_prefetch_and_says_so(self, remote: ScriptedServer) -> None:
+        remote.routes.update(
+            {
+                "GET /cds-services": _discovery(
+                    {"id": "risk", "prefetch": {"patient": "Patient/{{context.patientId}}"}}
+                ),
+                f"GET /fhir/Patient/{PATIENT}": Answer(500, {"resourceType": "OperationOutcome"}),
+                "POST /cds-services/risk": Answer(200, {"cards": [{"summary": "Scored without prefetch"}]}),
+            }
+        )
         service = _fire(remote).services[0]
         assert service.error.startswith("Prefetch failed (") and "the service was called without it" in service.error
         assert service.prefetched == [] and service.cards == [{"summary": "Scored without prefetch"}]
         assert json.loads(next(r for r in remote.requests if r.method == "POST").body)["prefetch"] == {}
-

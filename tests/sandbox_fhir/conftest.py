@@ -1,4 +1,5 @@
 """Fixtures for the sandbox FHIR server: golden data loaded through the transaction service, tokens, a client."""
+
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -36,11 +37,13 @@ class Fhir:
     def get(self, path: str, **headers: str) -> Any:
         return self.client.get(f"{BASE}/{path}", headers=self._headers(headers))
 
-    def send(self, method: str, path: str, body: Any, content_type: str = "application/fhir+json",
-             **headers: str) -> Any:
+    def send(
+        self, method: str, path: str, body: Any, content_type: str = "application/fhir+json", **headers: str
+    ) -> Any:
         data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        return getattr(self.client, method.lower())(f"{BASE}/{path}", data=data, content_type=content_type,
-                                                    headers=self._headers(headers))
+        return getattr(self.client, method.lower())(
+            f"{BASE}/{path}", data=data, content_type=content_type, headers=self._headers(headers)
+        )
 
     def ids(self, path: str) -> list[str]:
         response = self.get(path)
@@ -60,14 +63,17 @@ def golden(db: None) -> dict[str, str]:
     """Load the golden Bundle; returns fullUrl -> 'Type/id' of what was created."""
     bundle = golden_bundle()
     response = bundle_process(bundle=bundle, grant=None, base_url="http://testserver/sandbox/fhir")
-    return {e["fullUrl"]: r["response"]["location"].split("/_history")[0]
-            for e, r in zip(bundle["entry"], response["entry"], strict=True)}
+    return {
+        e["fullUrl"]: r["response"]["location"].split("/_history")[0]
+        for e, r in zip(bundle["entry"], response["entry"], strict=True)
+    }
 
 
 @pytest.fixture
 def token_for(db: None) -> Callable[..., str]:
     def issue(scope: str = ALL_SCOPES, patient_id: str | None = None) -> str:
         return access_token_issue(client_id="sandbox-fhir-tests", scope=scope, patient_id=patient_id)
+
     return issue
 
 
@@ -81,4 +87,5 @@ def fhir(client: Client, token_for: Callable[..., str]) -> Fhir:
 def fhir_as(client: Client, token_for: Callable[..., str]) -> Callable[..., Fhir]:
     def make(scope: str | None = ALL_SCOPES, patient_id: str | None = None) -> Fhir:
         return Fhir(client, token_for(scope, patient_id) if scope else None)
+
     return make

@@ -1,4 +1,5 @@
 """Access control: bearer tokens (401), scopes (403) and the patient compartment."""
+
 from typing import Any
 
 import pytest
@@ -45,8 +46,11 @@ class ScopeTests:
         fhir = fhir_as("system/Patient.rs")
         assert fhir.send("POST", "Patient", {"resourceType": "Patient"}).status_code == 403
         assert fhir.send("PUT", "Patient/p1", {"resourceType": "Patient", "id": "p1"}).status_code == 403
-        bundle = {"resourceType": "Bundle", "type": "transaction",
-                  "entry": [{"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}]}
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}],
+        }
         assert fhir.send("POST", "", bundle).status_code == 403
 
     def test_v1_scopes_work(self, fhir_as: Any, golden: dict[str, str]) -> None:

@@ -1,4 +1,5 @@
 """Transaction and batch Bundles: urn:uuid rewriting, all-or-nothing, conditional create, per-entry responses."""
+
 import copy
 import json
 from typing import Any
@@ -10,9 +11,13 @@ PATIENT = {"resourceType": "Patient", "identifier": [{"system": "urn:test:mrn", 
 
 
 def _observation(subject: str) -> dict[str, Any]:
-    return {"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-            "subject": {"reference": subject}, "effectiveDateTime": "2024-05-01T10:00:00Z"}
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": "2024-05-01T10:00:00Z",
+    }
 
 
 def _transaction(*entries: dict[str, Any], kind: str = "transaction") -> dict[str, Any]:
@@ -20,8 +25,10 @@ def _transaction(*entries: dict[str, Any], kind: str = "transaction") -> dict[st
 
 
 def _post(resource: dict[str, Any], full_url: str = "", **request: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"resource": resource, "request": {"method": "POST", "url": resource["resourceType"],
-                                                               **request}}
+    entry: dict[str, Any] = {
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"], **request},
+    }
     if full_url:
         entry["fullUrl"] = full_url
     return entry
@@ -29,9 +36,14 @@ def _post(resource: dict[str, Any], full_url: str = "", **request: str) -> dict[
 
 class TransactionTests:
     def test_urn_uuid_references_are_rewritten(self, fhir: Fhir) -> None:
-        response = fhir.send("POST", "", _transaction(
-            _post(_observation("urn:uuid:3f1f5c2e-1111-4c1c-9c1c-3f1f5c2e1111")),
-            _post(PATIENT, "urn:uuid:3f1f5c2e-1111-4c1c-9c1c-3f1f5c2e1111")))
+        response = fhir.send(
+            "POST",
+            "",
+            _transaction(
+                _post(_observation("urn:uuid:3f1f5c2e-1111-4c1c-9c1c-3f1f5c2e1111")),
+                _post(PATIENT, "urn:uuid:3f1f5c2e-1111-4c1c-9c1c-3f1f5c2e1111"),
+            ),
+        )
         assert response.status_code == 200
         bundle = response.json()
         assert bundle["type"] == "transaction-response"
@@ -59,18 +71,27 @@ class TransactionTests:
         assert not FhirResource.objects.exists()
 
     def test_a_dangling_urn_reference_writes_nothing(self, fhir: Fhir) -> None:
-        response = fhir.send("POST", "", _transaction(
-            _post(PATIENT, "urn:uuid:3f1f5c2e-1111-4c1c-9c1c-3f1f5c2e1111"),
-            _post(_observation("urn:uuid:3f1f5c2e-2222-4c1c-9c1c-3f1f5c2e2222"))))
+        response = fhir.send(
+            "POST",
+            "",
+            _transaction(
+                _post(PATIENT, "urn:uuid:3f1f5c2e-1111-4c1c-9c1c-3f1f5c2e1111"),
+                _post(_observation("urn:uuid:3f1f5c2e-2222-4c1c-9c1c-3f1f5c2e2222")),
+            ),
+        )
         assert response.status_code == 400 and not FhirResource.objects.exists()
 
     def test_a_deeply_nested_entry_is_400_and_writes_nothing(self, fhir: Fhir) -> None:
         levels = 300  # 600 JSON levels: valid JSON, but rewriting references recursed past Python's limit (a 500)
-        nested = '{"url": "urn:test:x", "extension": [' * levels + '{"url": "urn:test:x", "valueString": "leaf"}' + \
-            "]}" * levels
+        nested = (
+            '{"url": "urn:test:x", "extension": [' * levels
+            + '{"url": "urn:test:x", "valueString": "leaf"}'
+            + "]}" * levels
+        )
         deep = json.dumps({**PATIENT, "extension": ["NESTED"]}).replace('"NESTED"', nested)
-        text = json.dumps(_transaction(_post(PATIENT), {"resource": "DEEP", "request": {"method": "POST",
-                                                                                         "url": "Patient"}}))
+        text = json.dumps(
+            _transaction(_post(PATIENT), {"resource": "DEEP", "request": {"method": "POST", "url": "Patient"}})
+        )
         response = fhir.send("POST", "", text.replace('"DEEP"', deep))
         assert response.status_code == 400 and "more than 64 levels deep" in response.text
         assert not FhirResource.objects.exists()
@@ -78,18 +99,31 @@ class TransactionTests:
     def test_a_failed_conditional_create_rolls_back_earlier_entries(self, fhir: Fhir, golden: dict[str, str]) -> None:
         before = FhirResource.objects.count()
         fhir.send("POST", "Patient", {**PATIENT, "identifier": [{"system": "urn:test:mrn", "value": "MRN-A"}]})
-        response = fhir.send("POST", "", _transaction(
-            _post(_observation(golden["urn:uuid:00000000-0000-4000-8000-00000000000b"])),
-            _post(PATIENT, ifNoneExist="identifier=urn:test:mrn|MRN-A")))
+        response = fhir.send(
+            "POST",
+            "",
+            _transaction(
+                _post(_observation(golden["urn:uuid:00000000-0000-4000-8000-00000000000b"])),
+                _post(PATIENT, ifNoneExist="identifier=urn:test:mrn|MRN-A"),
+            ),
+        )
         assert response.status_code == 412
         assert FhirResource.objects.count() == before + 1
 
     def test_conditional_create_inside_a_transaction_reuses_the_match(self, fhir: Fhir, golden: dict[str, str]) -> None:
         alice = golden["urn:uuid:00000000-0000-4000-8000-00000000000a"]
-        response = fhir.send("POST", "", _transaction(
-            _post(PATIENT, "urn:uuid:3f1f5c2e-3333-4c1c-9c1c-3f1f5c2e3333",
-                  ifNoneExist="identifier=urn:test:mrn|MRN-A"),
-            _post(_observation("urn:uuid:3f1f5c2e-3333-4c1c-9c1c-3f1f5c2e3333"))))
+        response = fhir.send(
+            "POST",
+            "",
+            _transaction(
+                _post(
+                    PATIENT,
+                    "urn:uuid:3f1f5c2e-3333-4c1c-9c1c-3f1f5c2e3333",
+                    ifNoneExist="identifier=urn:test:mrn|MRN-A",
+                ),
+                _post(_observation("urn:uuid:3f1f5c2e-3333-4c1c-9c1c-3f1f5c2e3333")),
+            ),
+        )
         assert response.status_code == 200
         patient_entry, observation_entry = response.json()["entry"]
         assert patient_entry["response"]["status"] == "200 OK"
@@ -97,9 +131,13 @@ class TransactionTests:
         assert observation_entry["resource"]["subject"]["reference"] == alice
 
     def test_put_entries_keep_their_ids_and_rerun_is_a_no_op(self, fhir: Fhir) -> None:
-        bundle = _transaction({"fullUrl": "urn:uuid:3f1f5c2e-4444-4c1c-9c1c-3f1f5c2e4444",
-                               "resource": {**PATIENT, "id": "fixed-1"},
-                               "request": {"method": "PUT", "url": "Patient/fixed-1"}})
+        bundle = _transaction(
+            {
+                "fullUrl": "urn:uuid:3f1f5c2e-4444-4c1c-9c1c-3f1f5c2e4444",
+                "resource": {**PATIENT, "id": "fixed-1"},
+                "request": {"method": "PUT", "url": "Patient/fixed-1"},
+            }
+        )
         first = fhir.send("POST", "", bundle).json()["entry"][0]["response"]
         second = fhir.send("POST", "", copy.deepcopy(bundle)).json()["entry"][0]["response"]
         assert first["status"] == "201 Created" and second["status"] == "200 OK"
@@ -107,9 +145,14 @@ class TransactionTests:
 
     def test_get_entries_read_and_search(self, fhir: Fhir, golden: dict[str, str]) -> None:
         alice = golden["urn:uuid:00000000-0000-4000-8000-00000000000a"]
-        response = fhir.send("POST", "", _transaction(
-            {"request": {"method": "GET", "url": alice}},
-            {"request": {"method": "GET", "url": f"Observation?patient={alice}&code=2524-7"}}))
+        response = fhir.send(
+            "POST",
+            "",
+            _transaction(
+                {"request": {"method": "GET", "url": alice}},
+                {"request": {"method": "GET", "url": f"Observation?patient={alice}&code=2524-7"}},
+            ),
+        )
         read, search = response.json()["entry"]
         assert read["resource"]["id"] == alice.split("/")[1]
         assert search["resource"]["total"] == 1

@@ -1,4 +1,5 @@
 """DELETE [type]/[id] (R4 http.html#delete): versioned deletion, 410 on read, idempotent 204, If-Match, access."""
+
 from typing import Any
 
 from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory, FhirToken
@@ -159,8 +160,9 @@ class BundleDeleteTests:
         path = _created(fhir)
         response = fhir_as("system/Observation.crus").send("POST", "", _bundle("batch", _delete_entry(path)))
         assert response.json()["entry"][0]["response"]["status"] == "403"
-        entries = fhir.send("POST", "", _bundle("batch", _delete_entry(path), _delete_entry(path),
-                                                _delete_entry(f"{path}/_history/1"))).json()["entry"]
+        entries = fhir.send(
+            "POST", "", _bundle("batch", _delete_entry(path), _delete_entry(path), _delete_entry(f"{path}/_history/1"))
+        ).json()["entry"]
         assert entries[0]["response"]["etag"] == 'W/"2"'
         assert entries[1]["response"] == {"status": "204 No Content"}
         assert entries[2]["response"]["status"] == "400"

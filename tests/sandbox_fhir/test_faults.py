@@ -1,4 +1,5 @@
 """Sandbox fault injection: armed faults answer the next matching requests, then clear."""
+
 from typing import Any
 
 import pytest
@@ -21,8 +22,10 @@ def test_fault_answers_the_next_n_matching_requests(fhir: Fhir) -> None:
 
 
 def test_custom_body_methods_and_clear(fhir: Fhir) -> None:
-    body: dict[str, Any] = {"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "business-rule", "diagnostics": "no writes today"}]}
+    body: dict[str, Any] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "business-rule", "diagnostics": "no writes today"}],
+    }
     fault_inject(status=422, times=5, methods=["GET", "put"], body=body)
     response = fhir.get("Patient")
     assert response.status_code == 422 and response.json() == body

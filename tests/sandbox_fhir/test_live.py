@@ -1,4 +1,5 @@
 """The sandbox FHIR server over real HTTP (live_server) through the product's own FhirClient."""
+
 from typing import Any
 
 import pytest
@@ -25,8 +26,10 @@ def client(base: str, transactional_db: None) -> FhirClient:
 def test_transaction_search_paging_and_read(client: FhirClient, base: str) -> None:
     response = client.transaction(golden_bundle())
     patient = response["entry"][0]["resource"]
-    observations = client.search("Observation", {"patient": patient["id"], "category": "vital-signs",
-                                                 "date": "ge2024-03-01", "_sort": "date", "_count": "2"})
+    observations = client.search(
+        "Observation",
+        {"patient": patient["id"], "category": "vital-signs", "date": "ge2024-03-01", "_sort": "date", "_count": "2"},
+    )
     assert len(observations) == 6
     dates = [o["effectiveDateTime"] for o in observations]
     assert dates == sorted(dates)

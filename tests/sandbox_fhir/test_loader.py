@@ -1,4 +1,5 @@
 """`load_sandbox_data`: PhysioNet stays and Synthea bundles from the real shared data, idempotent."""
+
 import io
 import tarfile
 from datetime import UTC, datetime, timedelta
@@ -115,8 +116,9 @@ def test_reshift_reloads_the_stays_ending_now() -> None:
     pid = physionet.patient_fhir_id(stay.patient)
     FhirResource.objects.filter(resource_type="Patient", resource_id=pid).update(version_id=2)
     count = FhirResource.objects.count()
-    call_command("load_sandbox_data", "--physionet", "2", "--no-synthea", "--reshift", stdout=io.StringIO(),
-                 verbosity=0)
+    call_command(
+        "load_sandbox_data", "--physionet", "2", "--no-synthea", "--reshift", stdout=io.StringIO(), verbosity=0
+    )
     assert FhirResource.objects.count() == count
     assert resource_get("Patient", pid).version_id == 1
     starts = list(FhirResource.objects.filter(patient_id=pid).values_list("date_start", flat=True))
@@ -151,11 +153,13 @@ def test_reshift_reloads_the_synthea_patients_ending_now(two_bundles: Path, tmp_
     count = FhirResource.objects.count()
     pid = FhirResource.objects.filter(resource_type="Patient").values_list("resource_id", flat=True)[0]
     stale = ANCHOR - timedelta(days=400)
-    FhirResource.objects.create(resource_type="RiskAssessment", resource_id="written-back", patient_id=pid,
-                                last_updated=stale, content="{}")  # what the product wrote for the patient
+    FhirResource.objects.create(
+        resource_type="RiskAssessment", resource_id="written-back", patient_id=pid, last_updated=stale, content="{}"
+    )  # what the product wrote for the patient
     out = io.StringIO()
-    call_command("load_sandbox_data", "--physionet", "0", "--reshift", "--data-dir", str(tmp_path),
-                 stdout=out, verbosity=0)
+    call_command(
+        "load_sandbox_data", "--physionet", "0", "--reshift", "--data-dir", str(tmp_path), stdout=out, verbosity=0
+    )
     assert "2 Synthea bundles loaded (0 already there)" in out.getvalue()
     assert FhirResource.objects.count() == count and not FhirResource.objects.filter(resource_id="written-back")
     now = datetime.now(UTC)
@@ -189,4 +193,5 @@ def test_patient_list_marks_septic_in_hospital_and_deceased(two_bundles: Path) -
     assert sorted(r.septic for r in stays) == [False, True] and all(r.in_hospital for r in stays)
     assert not any(r.septic for r in rows if r.source == "Synthea")
     from django.test import Client
+
     assert b"septic stay" in Client().get("/sandbox/ehr/").content

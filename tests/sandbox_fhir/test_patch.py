@@ -1,4 +1,5 @@
 """PATCH [type]/[id] with JSON Patch (R4 http.html#patch, RFC 6902): versions, If-Match, errors, access, Bundles."""
+
 import base64
 import json
 from typing import Any
@@ -50,14 +51,18 @@ class PatchTests:
 
     def test_every_operation_applies_in_order(self, fhir: Fhir) -> None:
         path = _created(fhir)
-        response = _patch(fhir, path, [
-            {"op": "test", "path": "/status", "value": "final"},
-            _replace("/status", "amended"),
-            {"op": "add", "path": "/note", "value": [{"text": "checked"}]},
-            {"op": "copy", "from": "/note/0", "path": "/note/-"},
-            {"op": "move", "from": "/effectiveDateTime", "path": "/issued"},
-            {"op": "remove", "path": "/category"},
-        ])
+        response = _patch(
+            fhir,
+            path,
+            [
+                {"op": "test", "path": "/status", "value": "final"},
+                _replace("/status", "amended"),
+                {"op": "add", "path": "/note", "value": [{"text": "checked"}]},
+                {"op": "copy", "from": "/note/0", "path": "/note/-"},
+                {"op": "move", "from": "/effectiveDateTime", "path": "/issued"},
+                {"op": "remove", "path": "/category"},
+            ],
+        )
         assert response.status_code == 200, response.content
         body = response.json()
         assert body["status"] == "amended" and body["note"] == [{"text": "checked"}, {"text": "checked"}]
@@ -79,12 +84,12 @@ class PatchTests:
 
     def test_if_match(self, fhir: Fhir) -> None:
         path = _created(fhir)
-        body = _outcome(_patch(fhir, path, [_replace("/status", "amended")], **{"If-Match": 'W/"7"'}), 412,
-                        "If-Match")
+        body = _outcome(_patch(fhir, path, [_replace("/status", "amended")], **{"If-Match": 'W/"7"'}), 412, "If-Match")
         assert body["issue"][0]["code"] == "conflict"
         _unchanged(fhir, path)
-        _outcome(_patch(fhir, path, [_replace("/status", "amended")], **{"If-Match": "seven"}), 400,
-                 "not a version ETag")
+        _outcome(
+            _patch(fhir, path, [_replace("/status", "amended")], **{"If-Match": "seven"}), 400, "not a version ETag"
+        )
         ok = _patch(fhir, path, [_replace("/status", "amended")], **{"If-Match": 'W/"1"'})
         assert ok.status_code == 200 and ok["ETag"] == 'W/"2"'
 
@@ -104,70 +109,110 @@ class PatchTests:
 
 
 class PatchErrorTests:
-    @pytest.mark.parametrize(("operations", "text"), [
-        ([_replace("/nope", 1)], "JSON Patch operation 0 (replace /nope) failed: can't replace a non-existent"),
-        ([{"op": "remove", "path": "/category/3"}], "JSON Patch operation 0 (remove /category/3) failed"),
-        ([{"op": "add", "path": "/category/x", "value": 1}], "'x' is not a valid sequence index"),
-        ([{"op": "move", "from": "/nope", "path": "/issued"}], "JSON Patch operation 0 (move /issued) failed"),
-        ([_replace("/status", "amended"), {"op": "test", "path": "/status", "value": "final"}],
-         "JSON Patch operation 1 (test /status) failed: the value at '/status' is not \"final\""),
-    ])
-    def test_a_patch_that_cannot_apply_is_422_and_writes_nothing(self, fhir: Fhir, operations: list[Any],
-                                                                 text: str) -> None:
+    @pytest.mark.parametrize(
+        ("operations", "text"),
+        [
+            ([_replace("/nope", 1)], "JSON Patch operation 0 (replace /nope) failed: can't replace a non-existent"),
+            ([{"op": "remove", "path": "/category/3"}], "JSON Patch operation 0 (remove /category/3) failed"),
+            ([{"op": "add", "path": "/category/x", "value": 1}], "'x' is not a valid sequence index"),
+            ([{"op": "move", "from": "/nope", "path": "/issued"}], "JSON Patch operation 0 (move /issued) failed"),
+            (
+                [_replace("/status", "amended"), {"op": "test", "path": "/status", "value": "final"}],
+                "JSON Patch operation 1 (test /status) failed: the value at '/status' is not \"final\"",
+            ),
+        ],
+    )
+    def test_a_patch_that_cannot_apply_is_422_and_writes_nothing(
+        self, fhir: Fhir, operations: list[Any], text: str
+    ) -> None:
         path = _created(fhir)
         body = _outcome(_patch(fhir, path, operations), 422, text)
         assert body["issue"][0]["code"] == "processing"
         _unchanged(fhir, path)
 
-    @pytest.mark.parametrize(("operations", "text"), [
-        ({"op": "replace", "path": "/status", "value": "amended"}, "A JSON Patch is a JSON array of operations"),
-        ("{not json", "not valid JSON"),
-        ([{"op": "bogus", "path": "/status"}],
-         "JSON Patch operation 0 (bogus /status) is not valid: Unknown operation 'bogus'"),
-        ([_replace("/status", "amended"), {"op": "add", "path": "/note"}],
-         "JSON Patch operation 1 (add /note) is not valid: The operation does not contain a 'value' member"),
-        ([{"path": "/status"}], "JSON Patch operation 0 is not valid: Operation does not contain 'op' member"),
-        (["replace"], "is not valid"),
-    ])
+    @pytest.mark.parametrize(
+        ("operations", "text"),
+        [
+            ({"op": "replace", "path": "/status", "value": "amended"}, "A JSON Patch is a JSON array of operations"),
+            ("{not json", "not valid JSON"),
+            (
+                [{"op": "bogus", "path": "/status"}],
+                "JSON Patch operation 0 (bogus /status) is not valid: Unknown operation 'bogus'",
+            ),
+            (
+                [_replace("/status", "amended"), {"op": "add", "path": "/note"}],
+                "JSON Patch operation 1 (add /note) is not valid: The operation does not contain a 'value' member",
+            ),
+            ([{"path": "/status"}], "JSON Patch operation 0 is not valid: Operation does not contain 'op' member"),
+            (["replace"], "is not valid"),
+        ],
+    )
     def test_a_malformed_patch_is_400_and_writes_nothing(self, fhir: Fhir, operations: Any, text: str) -> None:
         path = _created(fhir)
         _outcome(_patch(fhir, path, operations), 400, text)
         _unchanged(fhir, path)
 
-    @pytest.mark.parametrize(("operations", "text"), [
-        ([_replace("/id", "other")], "may not change the resource's id"),
-        ([{"op": "remove", "path": "/id"}], "may not change the resource's id"),
-        ([_replace("/resourceType", "Condition")], "may not change the resource's resourceType"),
-        ([_replace("", [])], "must leave a JSON object"),
-    ])
+    @pytest.mark.parametrize(
+        ("operations", "text"),
+        [
+            ([_replace("/id", "other")], "may not change the resource's id"),
+            ([{"op": "remove", "path": "/id"}], "may not change the resource's id"),
+            ([_replace("/resourceType", "Condition")], "may not change the resource's resourceType"),
+            ([_replace("", [])], "must leave a JSON object"),
+        ],
+    )
     def test_type_and_id_cannot_change(self, fhir: Fhir, operations: list[Any], text: str) -> None:
         path = _created(fhir)
         _outcome(_patch(fhir, path, operations), 422, text)
         _unchanged(fhir, path)
 
-    @pytest.mark.parametrize(("operations", "text"), [
-        ([_replace("/effectiveDateTime", "yesterday")], "The patched resource: Observation is not valid FHIR R4"),
-        ([{"op": "add", "path": "/bogus", "value": 1}], "bogus"),
-        ([{"op": "remove", "path": "/status"}], "status"),
-        ([{"op": "add", "path": "/subject", "value": {"reference": "urn:uuid:0d9b7f0e-2d1a-4e55-8d8e-0d9b7f0e2d1a"}}],
-         "urn:uuid"),
-    ])
+    @pytest.mark.parametrize(
+        ("operations", "text"),
+        [
+            ([_replace("/effectiveDateTime", "yesterday")], "The patched resource: Observation is not valid FHIR R4"),
+            ([{"op": "add", "path": "/bogus", "value": 1}], "bogus"),
+            ([{"op": "remove", "path": "/status"}], "status"),
+            (
+                [
+                    {
+                        "op": "add",
+                        "path": "/subject",
+                        "value": {"reference": "urn:uuid:0d9b7f0e-2d1a-4e55-8d8e-0d9b7f0e2d1a"},
+                    }
+                ],
+                "urn:uuid",
+            ),
+        ],
+    )
     def test_the_result_is_validated_like_put(self, fhir: Fhir, operations: list[Any], text: str) -> None:
         path = _created(fhir)
         body = _outcome(_patch(fhir, path, operations), 400)
         assert text in str(body)
         _unchanged(fhir, path)
 
-    @pytest.mark.parametrize(("content_type", "text"), [
-        ("application/fhir+json", "FHIRPath Patch (a Parameters resource) is not supported"),
-        ("application/json", "not 'application/json'"),
-        ("text/plain", "not 'text/plain'"),
-    ])
+    @pytest.mark.parametrize(
+        ("content_type", "text"),
+        [
+            ("application/fhir+json", "FHIRPath Patch (a Parameters resource) is not supported"),
+            ("application/json", "not 'application/json'"),
+            ("text/plain", "not 'text/plain'"),
+        ],
+    )
     def test_other_media_types_are_415(self, fhir: Fhir, content_type: str, text: str) -> None:
         path = _created(fhir)
-        fhirpath_patch = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
-            {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString": "Observation.status"},
-            {"name": "value", "valueCode": "amended"}]}]}
+        fhirpath_patch = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {
+                    "name": "operation",
+                    "part": [
+                        {"name": "type", "valueCode": "replace"},
+                        {"name": "path", "valueString": "Observation.status"},
+                        {"name": "value", "valueCode": "amended"},
+                    ],
+                }
+            ],
+        }
         body = _outcome(fhir.send("PATCH", path, fhirpath_patch, content_type=content_type), 415, text)
         assert body["issue"][0]["code"] == "not-supported"
         _unchanged(fhir, path)
@@ -181,17 +226,21 @@ class PatchErrorTests:
 
     def test_odd_if_match_values_are_400(self, fhir: Fhir) -> None:
         path = _created(fhir)
-        _outcome(_patch(fhir, path, [_replace("/status", "amended")], **{"If-Match": 'W/"\u00b2"'}), 400,
-                 "not a version ETag")
-        for if_match in (1, ["W/\"1\""]):
+        _outcome(
+            _patch(fhir, path, [_replace("/status", "amended")], **{"If-Match": 'W/"\u00b2"'}),
+            400,
+            "not a version ETag",
+        )
+        for if_match in (1, ['W/"1"']):
             stale = _patch_entry(path, _binary([_replace("/status", "amended")]), ifMatch=if_match)
             _outcome(fhir.send("POST", "", _bundle("transaction", stale)), 400, "not a version ETag")
         _unchanged(fhir, path)
 
     def test_json_patch_with_a_charset_is_accepted(self, fhir: Fhir) -> None:
         path = _created(fhir)
-        response = fhir.send("PATCH", path, [_replace("/status", "amended")],
-                             content_type=f"{JSON_PATCH}; charset=utf-8")
+        response = fhir.send(
+            "PATCH", path, [_replace("/status", "amended")], content_type=f"{JSON_PATCH}; charset=utf-8"
+        )
         assert response.status_code == 200, response.content
 
 
@@ -253,10 +302,16 @@ def _patch_entry(url: str, resource: Any, **request: Any) -> dict[str, Any]:
 class BundlePatchTests:
     def test_transaction_patches_with_the_other_entries(self, fhir: Fhir) -> None:
         path = _created(fhir)
-        encounter = {"resourceType": "Encounter", "status": "finished",
-                     "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}
-        post = {"fullUrl": "urn:uuid:3f1f5c2e-2222-4c1c-9c1c-3f1f5c2e2222", "resource": encounter,
-                "request": {"method": "POST", "url": "Encounter"}}
+        encounter = {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        }
+        post = {
+            "fullUrl": "urn:uuid:3f1f5c2e-2222-4c1c-9c1c-3f1f5c2e2222",
+            "resource": encounter,
+            "request": {"method": "POST", "url": "Encounter"},
+        }
         link = {"op": "add", "path": "/encounter", "value": {"reference": post["fullUrl"]}}
         patch = _patch_entry(path, _binary([_replace("/status", "amended"), link]), ifMatch='W/"1"')
         response = fhir.send("POST", "", _bundle("transaction", patch, post))
@@ -268,14 +323,21 @@ class BundlePatchTests:
         assert current["status"] == "amended" and patched["resource"] == current
         assert current["encounter"]["reference"] == f"Encounter/{created['resource']['id']}"
 
-    @pytest.mark.parametrize(("entry_patch", "status", "text"), [
-        (_binary([{"op": "test", "path": "/status", "value": "amended"}]), 422,
-         "Bundle entry 1: JSON Patch operation 0 (test /status) failed"),
-        (_binary([_replace("/effectiveDateTime", "yesterday")]), 400, "Bundle entry 1: Observation is not valid"),
-        (_binary([_replace("/id", "x")]), 422, "Bundle entry 1: A patch may not change the resource's id"),
-    ])
-    def test_transaction_is_all_or_nothing(self, fhir: Fhir, entry_patch: dict[str, Any], status: int,
-                                           text: str) -> None:
+    @pytest.mark.parametrize(
+        ("entry_patch", "status", "text"),
+        [
+            (
+                _binary([{"op": "test", "path": "/status", "value": "amended"}]),
+                422,
+                "Bundle entry 1: JSON Patch operation 0 (test /status) failed",
+            ),
+            (_binary([_replace("/effectiveDateTime", "yesterday")]), 400, "Bundle entry 1: Observation is not valid"),
+            (_binary([_replace("/id", "x")]), 422, "Bundle entry 1: A patch may not change the resource's id"),
+        ],
+    )
+    def test_transaction_is_all_or_nothing(
+        self, fhir: Fhir, entry_patch: dict[str, Any], status: int, text: str
+    ) -> None:
         first, second = _created(fhir), _created(fhir)
         good = _patch_entry(first, _binary([_replace("/valueQuantity/value", 95)]))
         _outcome(fhir.send("POST", "", _bundle("transaction", good, _patch_entry(second, entry_patch))), status, text)
@@ -287,8 +349,11 @@ class BundlePatchTests:
         path = _created(fhir)
         stale = _patch_entry(path, _binary([_replace("/status", "amended")]), ifMatch='W/"9"')
         _outcome(fhir.send("POST", "", _bundle("transaction", stale)), 412, "Bundle entry 0")
-        twice = _bundle("transaction", _patch_entry(path, _binary([_replace("/status", "amended")])),
-                        {"request": {"method": "DELETE", "url": path}})
+        twice = _bundle(
+            "transaction",
+            _patch_entry(path, _binary([_replace("/status", "amended")])),
+            {"request": {"method": "DELETE", "url": path}},
+        )
         _outcome(fhir.send("POST", "", twice), 400, "appears more than once")
         _unchanged(fhir, path)
 
@@ -296,16 +361,20 @@ class BundlePatchTests:
         path = _created(fhir)
         operations = [_replace("/status", "amended")]
         fhirpath = {"resourceType": "Parameters", "parameter": []}
-        entries = fhir.send("POST", "", _bundle(
-            "batch",
-            _patch_entry(path, fhirpath),
-            _patch_entry(path, {**OBSERVATION, "id": path.split("/")[1]}),
-            _patch_entry(path, _binary(operations, "application/fhir+json")),
-            _patch_entry(path, {**_binary(operations), "data": "not base64!"}),
-            _patch_entry("Observation/never-there", _binary(operations)),
-            _patch_entry(f"{path}?status=final", _binary(operations)),
-            _patch_entry(path, _binary(operations)),
-        )).json()["entry"]
+        entries = fhir.send(
+            "POST",
+            "",
+            _bundle(
+                "batch",
+                _patch_entry(path, fhirpath),
+                _patch_entry(path, {**OBSERVATION, "id": path.split("/")[1]}),
+                _patch_entry(path, _binary(operations, "application/fhir+json")),
+                _patch_entry(path, {**_binary(operations), "data": "not base64!"}),
+                _patch_entry("Observation/never-there", _binary(operations)),
+                _patch_entry(f"{path}?status=final", _binary(operations)),
+                _patch_entry(path, _binary(operations)),
+            ),
+        ).json()["entry"]
         statuses = [e["response"]["status"] for e in entries]
         assert statuses == ["415", "400", "415", "400", "404", "400", "200 OK"]
         diagnostics = [e["response"].get("outcome", {}).get("issue", [{}])[0].get("diagnostics", "") for e in entries]

@@ -1,4 +1,5 @@
 """REST interactions: metadata, create, read, update, vread, conditional create, validation errors."""
+
 from typing import Any
 
 import pytest
@@ -8,10 +9,12 @@ from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory
 from tests.sandbox_fhir.conftest import Fhir
 
 OBSERVATION: dict[str, Any] = {
-    "resourceType": "Observation", "status": "final",
+    "resourceType": "Observation",
+    "status": "final",
     "identifier": [{"system": "urn:test:obs", "value": "one"}],
-    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                              "code": "vital-signs"}]}],
+    "category": [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}
+    ],
     "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
     "effectiveDateTime": "2024-05-01T10:00:00Z",
     "valueQuantity": {"value": 90, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
@@ -92,12 +95,15 @@ class CreateReadUpdateTests:
 
 
 class ValidationTests:
-    @pytest.mark.parametrize(("body", "fragment"), [
-        ({**OBSERVATION, "status": None}, "status"),
-        ({**OBSERVATION, "bogus": 1}, "bogus"),
-        ({**OBSERVATION, "effectiveDateTime": "yesterday"}, "effectiveDateTime"),
-        ({**OBSERVATION, "subject": {"reference": "urn:uuid:0d9b7f0e-2d1a-4e55-8d8e-0d9b7f0e2d1a"}}, "urn:uuid"),
-    ])
+    @pytest.mark.parametrize(
+        ("body", "fragment"),
+        [
+            ({**OBSERVATION, "status": None}, "status"),
+            ({**OBSERVATION, "bogus": 1}, "bogus"),
+            ({**OBSERVATION, "effectiveDateTime": "yesterday"}, "effectiveDateTime"),
+            ({**OBSERVATION, "subject": {"reference": "urn:uuid:0d9b7f0e-2d1a-4e55-8d8e-0d9b7f0e2d1a"}}, "urn:uuid"),
+        ],
+    )
     def test_bad_resource_is_400_and_writes_nothing(self, fhir: Fhir, body: dict[str, Any], fragment: str) -> None:
         outcome = _outcome(fhir.send("POST", "Observation", body), 400)
         assert fragment in str(outcome)

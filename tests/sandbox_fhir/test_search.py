@@ -1,4 +1,5 @@
 """Search semantics on the golden data: references, tokens, dates, status, sorting, paging, errors."""
+
 from typing import Any
 from urllib.parse import quote
 
@@ -86,20 +87,23 @@ class TokenTests:
 
 
 class DateTests:
-    @pytest.mark.parametrize(("query", "expected"), [
-        ("date=2024-03-02", {2, 4, 5, 6}),
-        ("date=eq2024-03-02", {2, 4, 5, 6}),
-        ("date=ge2024-03-02T10:30:00Z", {3, 4, 5, 6, 7}),
-        ("date=gt2024-03-02", {3, 7}),
-        ("date=lt2024-03-02", {1}),
-        ("date=le2024-03-02T10:00:00Z", {1, 2}),
-        ("date=ge2024-03-02&date=lt2024-03-03", {2, 4, 5, 6}),
-        ("date=2024-03-01,2024-03-03", {1, 3, 7}),
-        ("date=ne2024-03-02", {1, 3, 7}),
-        ("date=ge2024-03", {1, 2, 3, 4, 5, 6, 7}),
-        ("date=2024-03-02T10:00:00%2B02:00", set()),
-        ("date=2024-03-02T12:00:00%2B02:00", {2}),
-    ])
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("date=2024-03-02", {2, 4, 5, 6}),
+            ("date=eq2024-03-02", {2, 4, 5, 6}),
+            ("date=ge2024-03-02T10:30:00Z", {3, 4, 5, 6, 7}),
+            ("date=gt2024-03-02", {3, 7}),
+            ("date=lt2024-03-02", {1}),
+            ("date=le2024-03-02T10:00:00Z", {1, 2}),
+            ("date=ge2024-03-02&date=lt2024-03-03", {2, 4, 5, 6}),
+            ("date=2024-03-01,2024-03-03", {1, 3, 7}),
+            ("date=ne2024-03-02", {1, 3, 7}),
+            ("date=ge2024-03", {1, 2, 3, 4, 5, 6, 7}),
+            ("date=2024-03-02T10:00:00%2B02:00", set()),
+            ("date=2024-03-02T12:00:00%2B02:00", {2}),
+        ],
+    )
     def test_prefixes(self, fhir: Fhir, golden: dict[str, str], alice: str, query: str, expected: set[int]) -> None:
         assert set(fhir.ids(f"Observation?patient={alice}&{query}")) == _obs(golden, *expected)
 
@@ -150,12 +154,22 @@ class SortAndPagingTests:
 
 
 class UnsupportedTests:
-    @pytest.mark.parametrize("query", [
-        "Observation?foo=bar", "Observation?code:text=heart", "Observation?date=sa2024-01-01",
-        "Observation?date=2024-13-01", "Observation?_sort=value", "Observation?_count=-1",
-        "Observation?_count=many", "Observation?_format=xml", "Claim?patient=1", "Observation?_summary=true",
-        "Observation?code=",
-    ])
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "Observation?foo=bar",
+            "Observation?code:text=heart",
+            "Observation?date=sa2024-01-01",
+            "Observation?date=2024-13-01",
+            "Observation?_sort=value",
+            "Observation?_count=-1",
+            "Observation?_count=many",
+            "Observation?_format=xml",
+            "Claim?patient=1",
+            "Observation?_summary=true",
+            "Observation?code=",
+        ],
+    )
     def test_answers_400_operation_outcome(self, fhir: Fhir, golden: dict[str, str], query: str) -> None:
         response = fhir.get(query)
         assert response.status_code == 400, query

@@ -1,4 +1,5 @@
 """`bundle_time_shift`: Synthea records moved so that they end an hour before the load anchor, nothing else changed."""
+
 import copy
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,25 +18,59 @@ from sandbox_ehr.fhir.loader.synthea import (
 ANCHOR = datetime(2025, 1, 15, 12, tzinfo=UTC)
 TARGET = ANCHOR - timedelta(hours=1)
 SYNTHEA = Path(settings.SHARED_DATA) / "synthea" / "synthea_r4_inpatient_bundles.tar.gz"
-UNTOUCHED = ["2019-03-04T10:00", "2019-03-04T10:00:00", "2019", "2019-03", "seen on 2019-03-04", "abc",
-             "2019-03-04T10:00:00+00:00 and more", "1.2.840.10008"]
+UNTOUCHED = [
+    "2019-03-04T10:00",
+    "2019-03-04T10:00:00",
+    "2019",
+    "2019-03",
+    "seen on 2019-03-04",
+    "abc",
+    "2019-03-04T10:00:00+00:00 and more",
+    "1.2.840.10008",
+]
 
 
 def _bundle(*, deceased: str | None = None) -> dict[str, Any]:
-    patient: dict[str, Any] = {"resourceType": "Patient", "id": "p1", "birthDate": "1980-05-17",
-                               "address": [{"postalCode": "2019"}],
-                               "identifier": [{"value": value} for value in UNTOUCHED]}
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "birthDate": "1980-05-17",
+        "address": [{"postalCode": "2019"}],
+        "identifier": [{"value": value} for value in UNTOUCHED],
+    }
     if deceased:
         patient["deceasedDateTime"] = deceased
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": patient},
-        {"resource": {"resourceType": "Encounter", "id": "e1", "status": "finished",
-                      "period": {"start": "2019-03-04T10:00:00+00:00", "end": "2019-03-05T12:30:00Z"}}},
-        {"resource": {"resourceType": "Observation", "id": "o1", "effectiveDateTime": "2019-03-04T06:15:00-05:00",
-                      "issued": "2019-03-04T11:20:00.123+00:00", "valueQuantity": {"value": 37}}},
-        {"resource": {"resourceType": "ExplanationOfBenefit", "id": "x1",  # a year past the care (Synthea)
-                      "billablePeriod": {"start": "2019-03-04T10:00:00+00:00", "end": "2020-03-04T10:00:00+00:00"}}},
-    ]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": patient},
+            {
+                "resource": {
+                    "resourceType": "Encounter",
+                    "id": "e1",
+                    "status": "finished",
+                    "period": {"start": "2019-03-04T10:00:00+00:00", "end": "2019-03-05T12:30:00Z"},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "o1",
+                    "effectiveDateTime": "2019-03-04T06:15:00-05:00",
+                    "issued": "2019-03-04T11:20:00.123+00:00",
+                    "valueQuantity": {"value": 37},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "ExplanationOfBenefit",
+                    "id": "x1",  # a year past the care (Synthea)
+                    "billablePeriod": {"start": "2019-03-04T10:00:00+00:00", "end": "2020-03-04T10:00:00+00:00"},
+                }
+            },
+        ],
+    }
 
 
 def _resource(bundle: dict[str, Any], rid: str) -> dict[str, Any]:

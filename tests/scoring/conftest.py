@@ -1,4 +1,5 @@
 """Scoring fixtures: a tiny XGBoost sepsis model trained on the 20-patient sample and exported to tmp_path."""
+
 from __future__ import annotations
 
 import copy
@@ -34,18 +35,33 @@ def tiny_card(frame: pd.DataFrame, *, spec_version: str = SPEC_VERSION) -> dict[
 
     x = hourly_features(frame, SEPSIS_FEATURES, dtype=np.float32)
     y = frame["SepsisLabel"].to_numpy()
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 1},
-                        xgb.DMatrix(x, label=y), num_boost_round=20)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 1},
+        xgb.DMatrix(x, label=y),
+        num_boost_round=20,
+    )
     margin = booster.predict(xgb.DMatrix(x), output_margin=True).astype(np.float64)
     platt = platt_fit(margin, y)
     external = {"auroc": 0.5, "auprc": 0.1, "utility": 0.0, "ece": 0.0, "brier": 0.1, "n_rows": len(y)}
-    return {"name": "sepsis", "title": "Sepsis risk", "kind": "ml", "spec_version": spec_version,
-            "features": [f.name for f in SEPSIS_FEATURES], "horizon_hours": 6, "created_at": "2021-03-01T00:00:00",
-            "trees": 20, "calibration": {"method": "platt", "a": platt.a, "b": platt.b},
-            "thresholds": {"moderate": 0.05, "high": 0.2, "criterion": "test fixture"},
-            "training_data": {"files": [SAMPLE], "sha256": {"sample": "test"}, "split": "test fixture"},
-            "n_train": len(y), "metrics": {"external_test": external}, "_booster": booster, "_check_rows": x[:200],
-            "_reference_rows": x, "_reference_rows_from": "test fixture sample"}
+    return {
+        "name": "sepsis",
+        "title": "Sepsis risk",
+        "kind": "ml",
+        "spec_version": spec_version,
+        "features": [f.name for f in SEPSIS_FEATURES],
+        "horizon_hours": 6,
+        "created_at": "2021-03-01T00:00:00",
+        "trees": 20,
+        "calibration": {"method": "platt", "a": platt.a, "b": platt.b},
+        "thresholds": {"moderate": 0.05, "high": 0.2, "criterion": "test fixture"},
+        "training_data": {"files": [SAMPLE], "sha256": {"sample": "test"}, "split": "test fixture"},
+        "n_train": len(y),
+        "metrics": {"external_test": external},
+        "_booster": booster,
+        "_check_rows": x[:200],
+        "_reference_rows": x,
+        "_reference_rows_from": "test fixture sample",
+    }
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Measurement-count features: hours with a value in the window, the same on the FHIR and the training path."""
+
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -15,9 +16,14 @@ HR_COUNT = next(f for f in SEPSIS_FEATURES if f.name == "HR_count_24h")
 
 def _hr(minutes_before: float, idx: int) -> dict:
     when = (AS_OF - timedelta(minutes=minutes_before)).isoformat()
-    return {"resourceType": "Observation", "id": f"hr{idx}", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-            "effectiveDateTime": when, "valueQuantity": {"value": 90.0, "code": "/min"}}
+    return {
+        "resourceType": "Observation",
+        "id": f"hr{idx}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": 90.0, "code": "/min"},
+    }
 
 
 def _count(resources: list[dict], as_of: datetime = AS_OF) -> float:
@@ -39,8 +45,7 @@ def test_window_excludes_the_boundary_and_the_future() -> None:
 
 def test_training_path_counts_rows_with_a_value_in_the_stay() -> None:
     hr = [80.0, np.nan, 82.0] + [np.nan] * 25 + [90.0]
-    frame = pd.DataFrame({"patient_id": ["a"] * 29 + ["b"], "hour": list(range(29)) + [0],
-                          "HR": hr + [70.0]})
+    frame = pd.DataFrame({"patient_id": ["a"] * 29 + ["b"], "hour": list(range(29)) + [0], "HR": hr + [70.0]})
     counts = hourly_features(frame, (HR_COUNT,))[:, 0]
     assert counts.tolist()[:4] == [1.0, 1.0, 2.0, 2.0]
     assert counts[24] == 1.0  # rows 1..24: only hour 2 has a value

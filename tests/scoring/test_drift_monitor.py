@@ -1,4 +1,5 @@
 """Drift monitors: known shifts found, no shift not flagged; runs stored, audited, shown on /models/ and the card."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -64,8 +65,10 @@ def test_a_finding_needs_a_major_change_or_half_the_columns() -> None:
     nudged[:, 0] += 0.15  # Wasserstein 0.15 flags it; PSI stays below 0.25: no finding
     moved = same.copy()
     moved[:, 0] += 1.5  # PSI far above 0.25 on 3,000 values: a finding
-    found = {name: profile_drift(profile, [f"f{i}" for i in range(9)], x, rng.normal(0, 1, 3000))
-             for name, x in (("same", same), ("nudged", nudged), ("moved", moved))}
+    found = {
+        name: profile_drift(profile, [f"f{i}" for i in range(9)], x, rng.normal(0, 1, 3000))
+        for name, x in (("same", same), ("nudged", nudged), ("moved", moved))
+    }
     assert not found["same"]["flagged"] and not found["same"]["attention"]
     assert found["nudged"]["flagged"] == ["f0"] and not found["nudged"]["attention"]
     assert found["moved"]["major"] == ["f0"] and found["moved"]["attention"]
@@ -87,11 +90,22 @@ def test_psi_convention() -> None:
 def _serve(rows: np.ndarray, version: str, scores: np.ndarray) -> None:
     """Served inferences as the recorder writes them (inputs in the card's order, NaN as null)."""
     now = timezone.now()
-    ServedInference.objects.bulk_create([
-        ServedInference(recorded_at=now, model_name="sepsis", model_version=version, model_status="active",
-                        patient_pseudonym="0" * 64, as_of=now, score=float(s), band="low",
-                        features=[None if np.isnan(v) else float(v) for v in row])
-        for row, s in zip(rows, scores, strict=True)])
+    ServedInference.objects.bulk_create(
+        [
+            ServedInference(
+                recorded_at=now,
+                model_name="sepsis",
+                model_version=version,
+                model_status="active",
+                patient_pseudonym="0" * 64,
+                as_of=now,
+                score=float(s),
+                band="low",
+                features=[None if np.isnan(v) else float(v) for v in row],
+            )
+            for row, s in zip(rows, scores, strict=True)
+        ]
+    )
 
 
 @pytest.fixture
@@ -119,8 +133,9 @@ def test_serving_the_reference_rows_is_stable(registered: Any, tiny_artifacts: P
 
 @pytest.mark.django_db
 @override_settings(MONITORING_MIN_ROWS=50)
-def test_a_recording_change_is_a_finding_audited_and_shown(registered: Any, tiny_artifacts: Path,
-                                                           sample_rows: np.ndarray) -> None:
+def test_a_recording_change_is_a_finding_audited_and_shown(
+    registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray
+) -> None:
     names = [f.name for f in SEPSIS_FEATURES]
     shifted = sample_rows.copy()
     shifted[:, names.index("HCO3_last")] = np.nan  # a site that does not chart bicarbonate
@@ -151,7 +166,8 @@ def test_a_recording_change_is_a_finding_audited_and_shown(registered: Any, tiny
 def test_too_few_served_is_said_and_the_daily_task_purges(registered: Any) -> None:
     _serve(np.zeros((3, len(SEPSIS_FEATURES))), registered.version, np.zeros(3))
     ServedInference.objects.filter(pk=ServedInference.objects.first().pk).update(  # type: ignore[union-attr]
-        recorded_at=timezone.now() - timedelta(days=400))
+        recorded_at=timezone.now() - timedelta(days=400)
+    )
     outcome = monitor_models()
     assert outcome["runs"] == {f"sepsis {registered.version}": "too_few"}
     assert outcome["purged"]["served_inferences"] == 1 and ServedInference.objects.count() == 2

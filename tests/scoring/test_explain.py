@@ -1,4 +1,5 @@
 """Driver wording: values rounded per unit, clinical labels, missing measurements said honestly."""
+
 import numpy as np
 import pytest
 
@@ -9,12 +10,25 @@ SEPSIS = {f.name: f for f in SEPSIS_FEATURES}
 READMISSION = {f.name: f for f in READMISSION_FEATURES}
 
 
-@pytest.mark.parametrize(("value", "unit", "expected"), [
-    (24.4118, "h", "24.4 h"), (38.249, "Cel", "38.2 °C"), (117.6, "/min", "118/min"), (93.4, "%", "93%"),
-    (104.5, "mm[Hg]", "104 mmHg"), (7.3149, "[pH]", "7.31"), (4.123, "mmol/L", "4.1 mmol/L"),
-    (0.0412, "ng/mL", "0.041 ng/mL"), (23.04, "mg/dL", "23 mg/dL"), (12.34, "10*3/uL", "12.3 ×10³/µL"),
-    (250.4, "10*3/uL", "250 ×10³/µL"), (0.35, "1", "0.35"), (3.0, "1", "3"), (67.2, "a", "67 years"),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (24.4118, "h", "24.4 h"),
+        (38.249, "Cel", "38.2 °C"),
+        (117.6, "/min", "118/min"),
+        (93.4, "%", "93%"),
+        (104.5, "mm[Hg]", "104 mmHg"),
+        (7.3149, "[pH]", "7.31"),
+        (4.123, "mmol/L", "4.1 mmol/L"),
+        (0.0412, "ng/mL", "0.041 ng/mL"),
+        (23.04, "mg/dL", "23 mg/dL"),
+        (12.34, "10*3/uL", "12.3 ×10³/µL"),
+        (250.4, "10*3/uL", "250 ×10³/µL"),
+        (0.35, "1", "0.35"),
+        (3.0, "1", "3"),
+        (67.2, "a", "67 years"),
+    ],
+)
 def test_quantity_rounded_per_unit(value, unit, expected):
     assert quantity_text(value, unit) == expected
 
@@ -24,23 +38,62 @@ def test_trend_is_signed():
     assert quantity_text(-0.44, "Cel", signed=True) == "-0.4 °C"
 
 
-@pytest.mark.parametrize(("name", "value", "age", "label", "value_text", "text"), [
-    ("icu_los_hours", 24.4118, None, "Time since admission", "24.4 h", "Time since admission 24.4 h, lowers risk"),
-    ("FiO2_hours_since", None, None, "FiO2", "not measured in the last 72 h",
-     "FiO2 not measured in the last 72 h, lowers risk"),
-    ("Lactate_hours_since", None, None, "Lactate", "not measured in the last 72 h",
-     "Lactate not measured in the last 72 h, lowers risk"),
-    ("Lactate_hours_since", 5.04, 5.04, "Time since last Lactate", "5.0 h",
-     "Lactate last measured 5.0 h ago, lowers risk"),
-    ("Lactate_missing", 1.0, None, "Lactate", "not measured in the last 72 h",
-     "Lactate not measured in the last 72 h, lowers risk"),
-    ("Lactate_missing", 0.0, None, "Lactate", "measured in the last 72 h",
-     "Lactate measured in the last 72 h, lowers risk"),
-    ("Lactate_last", 4.123, 2.2, "Lactate", "4.1 mmol/L", "Lactate 4.1 mmol/L, 2 h ago, lowers risk"),
-    ("HR_max_6h", None, None, "Heart rate max over 6 h", "not measured in the last 6 h",
-     "Heart rate max over 6 h not measured in the last 6 h, lowers risk"),
-    ("Temp_last", 38.25, 0.5, "Temperature", "38.2 °C", "Temperature 38.2 °C, within the last hour, lowers risk"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "age", "label", "value_text", "text"),
+    [
+        ("icu_los_hours", 24.4118, None, "Time since admission", "24.4 h", "Time since admission 24.4 h, lowers risk"),
+        (
+            "FiO2_hours_since",
+            None,
+            None,
+            "FiO2",
+            "not measured in the last 72 h",
+            "FiO2 not measured in the last 72 h, lowers risk",
+        ),
+        (
+            "Lactate_hours_since",
+            None,
+            None,
+            "Lactate",
+            "not measured in the last 72 h",
+            "Lactate not measured in the last 72 h, lowers risk",
+        ),
+        (
+            "Lactate_hours_since",
+            5.04,
+            5.04,
+            "Time since last Lactate",
+            "5.0 h",
+            "Lactate last measured 5.0 h ago, lowers risk",
+        ),
+        (
+            "Lactate_missing",
+            1.0,
+            None,
+            "Lactate",
+            "not measured in the last 72 h",
+            "Lactate not measured in the last 72 h, lowers risk",
+        ),
+        (
+            "Lactate_missing",
+            0.0,
+            None,
+            "Lactate",
+            "measured in the last 72 h",
+            "Lactate measured in the last 72 h, lowers risk",
+        ),
+        ("Lactate_last", 4.123, 2.2, "Lactate", "4.1 mmol/L", "Lactate 4.1 mmol/L, 2 h ago, lowers risk"),
+        (
+            "HR_max_6h",
+            None,
+            None,
+            "Heart rate max over 6 h",
+            "not measured in the last 6 h",
+            "Heart rate max over 6 h not measured in the last 6 h, lowers risk",
+        ),
+        ("Temp_last", 38.25, 0.5, "Temperature", "38.2 °C", "Temperature 38.2 °C, within the last hour, lowers risk"),
+    ],
+)
 def test_sepsis_driver_words(name, value, age, label, value_text, text):
     assert driver_words(SEPSIS[name], value, age, "lowers") == (label, value_text, text)
 
@@ -78,29 +131,62 @@ def test_context_inputs_come_after_the_clinical_drivers_and_are_marked():
     out = drivers(spec, values, contribs, {})
     assert [d.context for d in out] == [False] * 5 + [True] * 3
     assert [d.feature for d in out[:5]] == [spec[j].name for j in clinical[:5]]
-    result = ScoreResult(model_name="sepsis", model_version="1", model_sha256="", spec_version="s",
-                         model_status="active", kind="ml", title="Sepsis risk", as_of=None,  # type: ignore[arg-type]
-                         scored=True, probability=0.2, points=None, band="high", indicator="critical", summary="",
-                         horizon_hours=6, provider="cpu", drivers=out)
+    result = ScoreResult(
+        model_name="sepsis",
+        model_version="1",
+        model_sha256="",
+        spec_version="s",
+        model_status="active",
+        kind="ml",
+        title="Sepsis risk",
+        as_of=None,  # type: ignore[arg-type]
+        scored=True,
+        probability=0.2,
+        points=None,
+        band="high",
+        indicator="critical",
+        summary="",
+        horizon_hours=6,
+        provider="cpu",
+        drivers=out,
+    )
     assert clinical_drivers(result) == list(out[:5])
     line = context_text(result)
     assert line.count(";") == 2 and "risk" not in line and line.endswith(".")
 
 
-@pytest.mark.parametrize(("band", "probability", "points", "expected"), [
-    ("high", 0.34, None, "High: ≥ 2.8 % (base rate 2.2 % in held-out training-site data)"),
-    ("moderate", 0.02, None, "Moderate: ≥ 1.6 %, below 2.8 % (base rate 2.2 % in held-out training-site data)"),
-    ("low", 0.004, None, "Low: below 1.6 % (high from 2.8 %; base rate 2.2 % in held-out training-site data)"),
-    ("high", None, 7.0, "High: ≥ 7 points"),
-])
+@pytest.mark.parametrize(
+    ("band", "probability", "points", "expected"),
+    [
+        ("high", 0.34, None, "High: ≥ 2.8 % (base rate 2.2 % in held-out training-site data)"),
+        ("moderate", 0.02, None, "Moderate: ≥ 1.6 %, below 2.8 % (base rate 2.2 % in held-out training-site data)"),
+        ("low", 0.004, None, "Low: below 1.6 % (high from 2.8 %; base rate 2.2 % in held-out training-site data)"),
+        ("high", None, 7.0, "High: ≥ 7 points"),
+    ],
+)
 def test_band_text_shows_cutoffs_and_the_base_rate(band, probability, points, expected):
     from scoring.presentation import band_text
     from scoring.types import ScoreResult
 
     ml = probability is not None
-    result = ScoreResult(model_name="m", model_version="1", model_sha256="", spec_version="s", model_status="active",
-                         kind="ml" if ml else "rule", title="t", as_of=None,  # type: ignore[arg-type]
-                         scored=True, probability=probability, points=points, band=band, indicator="info",
-                         summary="", horizon_hours=None, provider="cpu",
-                         cutoffs=(0.0159, 0.0278) if ml else (5.0, 7.0), base_rate=0.0222 if ml else None)
+    result = ScoreResult(
+        model_name="m",
+        model_version="1",
+        model_sha256="",
+        spec_version="s",
+        model_status="active",
+        kind="ml" if ml else "rule",
+        title="t",
+        as_of=None,  # type: ignore[arg-type]
+        scored=True,
+        probability=probability,
+        points=points,
+        band=band,
+        indicator="info",
+        summary="",
+        horizon_hours=None,
+        provider="cpu",
+        cutoffs=(0.0159, 0.0278) if ml else (5.0, 7.0),
+        base_rate=0.0222 if ml else None,
+    )
     assert band_text(result) == expected

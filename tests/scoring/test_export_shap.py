@@ -1,4 +1,5 @@
 """ONNX export: metadata, the 1e-5 agreement gate, and exact TreeSHAP that sums to the margin."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,9 @@ def test_metadata_is_written(tiny_artifacts: Path) -> None:
     assert (tiny_artifacts / "card.md").read_text().startswith("# Model card")
 
 
-def test_export_refuses_disagreement(tmp_path: Path, sample_frame: pd.DataFrame,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_refuses_disagreement(
+    tmp_path: Path, sample_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from scoring.training.publish import publish
 
     real = export.onnx_probabilities

@@ -1,4 +1,5 @@
 """Golden parity: the FHIR serving path and the PhysioNet training path give the same vector at the same hour."""
+
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,8 +36,11 @@ def test_fhir_vector_equals_training_vector(sample: pd.DataFrame, patient: str) 
         fhir = np.array(extract_features(SEPSIS_FEATURES, resources, row_time(START, hour)).values)
         assert abs(fhir[age] - training[hour, age]) <= AGE_TOLERANCE_YEARS
         fhir[age] = training[hour, age]
-        mismatch = [(names[j], fhir[j], training[hour, j]) for j in range(len(names))
-                    if not np.allclose(fhir[j], training[hour, j], rtol=0, atol=1e-9, equal_nan=True)]
+        mismatch = [
+            (names[j], fhir[j], training[hour, j])
+            for j in range(len(names))
+            if not np.allclose(fhir[j], training[hour, j], rtol=0, atol=1e-9, equal_nan=True)
+        ]
         assert mismatch == [], f"{patient} hour {hour}: {mismatch[:5]}"
 
 
@@ -44,7 +48,10 @@ def test_extraction_never_reads_past_as_of(sample: pd.DataFrame) -> None:
     stay = sample[sample["patient_id"] == "p000009"].reset_index(drop=True)
     resources = stay_to_fhir("p000009", stay.to_dict("records"), START)
     early = extract_features(SEPSIS_FEATURES, resources, row_time(START, 5))
-    truncated = [r for r in resources if r["resourceType"] != "Observation"
-                 or datetime.fromisoformat(r["effectiveDateTime"]) <= row_time(START, 5)]
+    truncated = [
+        r
+        for r in resources
+        if r["resourceType"] != "Observation" or datetime.fromisoformat(r["effectiveDateTime"]) <= row_time(START, 5)
+    ]
     again = extract_features(SEPSIS_FEATURES, truncated, row_time(START, 5))
     np.testing.assert_array_equal(np.array(early.values), np.array(again.values))

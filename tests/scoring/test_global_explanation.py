@@ -1,4 +1,5 @@
 """The model card's global explanation (shap at training): card JSON, card.md, figure, card page, add-on command."""
+
 from __future__ import annotations
 
 import json
@@ -57,13 +58,14 @@ def _unexplained_copy(tiny_artifacts: Path, tmp_path: Path) -> Path:
     (folder / CARD_JSON).write_text(json.dumps(card))
     markdown = (folder / CARD_MD).read_text()
     head, _, rest = markdown.partition(EXPLANATION_HEADING)
-    (folder / CARD_MD).write_text(head + rest[rest.index("## Intended use"):])
+    (folder / CARD_MD).write_text(head + rest[rest.index("## Intended use") :])
     (folder / EXPLANATION_PNG).unlink()
     return folder
 
 
-def test_explanation_add_leaves_the_model_files_alone(tiny_artifacts: Path, tmp_path: Path,
-                                                      sample_frame: pd.DataFrame) -> None:
+def test_explanation_add_leaves_the_model_files_alone(
+    tiny_artifacts: Path, tmp_path: Path, sample_frame: pd.DataFrame
+) -> None:
     folder = _unexplained_copy(tiny_artifacts, tmp_path)
     model_bytes = {name: (folder / name).read_bytes() for name in ("model.onnx", "booster.json")}
     old_markdown = (folder / CARD_MD).read_text()
@@ -73,7 +75,7 @@ def test_explanation_add_leaves_the_model_files_alone(tiny_artifacts: Path, tmp_
     assert {name: (folder / name).read_bytes() for name in model_bytes} == model_bytes
     assert card["global_explanation"] == json.loads((tiny_artifacts / CARD_JSON).read_text())["global_explanation"]
     head, _, rest = (folder / CARD_MD).read_text().partition(EXPLANATION_HEADING)
-    assert head + rest[rest.index("## Intended use"):] == old_markdown  # the section added, nothing else changed
+    assert head + rest[rest.index("## Intended use") :] == old_markdown  # the section added, nothing else changed
     assert EXPLANATION_HEADING not in rest
     assert (folder / EXPLANATION_PNG).is_file() and EXPLANATION_PNG in card["artifacts"]
 
@@ -100,8 +102,7 @@ def test_shipped_artifacts_carry_their_explanation(folder: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_card_page_shows_the_explanation(registered: Any, client: Client, tmp_path: Path,
-                                         tiny_artifacts: Path) -> None:
+def test_card_page_shows_the_explanation(registered: Any, client: Client, tmp_path: Path, tiny_artifacts: Path) -> None:
     body = client.get(f"/models/sepsis/{registered.version}/").content.decode()
     top = registered.card["global_explanation"]["features"][0]
     assert "Global explanation" in body and f"/models/sepsis/{registered.version}/explanation.png" in body
@@ -117,8 +118,11 @@ def test_card_page_shows_the_explanation(registered: Any, client: Client, tmp_pa
 
 def test_shap_stays_out_of_the_request_path() -> None:
     """Serving, the CDS and SMART doors and the card page import without loading shap."""
-    code = ("import django, sys; django.setup(); import config.urls, scoring.services, cds_hooks.apis, "
-            "smart_launch.views, scoring.views; print('shap' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=settings.BASE_DIR, timeout=120)
+    code = (
+        "import django, sys; django.setup(); import config.urls, scoring.services, cds_hooks.apis, "
+        "smart_launch.views, scoring.views; print('shap' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=settings.BASE_DIR, timeout=120
+    )
     assert done.stdout.strip() == "False"

@@ -1,4 +1,5 @@
 """Calibration metrics: reliability bins by hand, and ECE as their row-weighted gap."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,4 +33,6 @@ def test_external_metrics_of_odd_cards() -> None:
     assert external_metrics({"metrics": None}) == (None, {})
     assert external_metrics({"metrics": {"external_x": None}}) == ("external_x", {})
     assert external_metrics({"metrics": {"internal": {"auroc": 0.9}, "external_b": {"auroc": 0.8}}}) == (
-        "external_b", {"auroc": 0.8})
+        "external_b",
+        {"auroc": 0.8},
+    )

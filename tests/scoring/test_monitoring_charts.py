@@ -1,4 +1,5 @@
 """The monitoring page's SVG charts: colours by the PSI convention, escaped labels, one bar pair per bin."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -12,8 +13,9 @@ def test_psi_colours_follow_the_convention() -> None:
 
 
 def test_heatmap_has_a_cell_per_column_and_run_and_escapes_names() -> None:
-    runs = [DriftRun(created_at=datetime(2026, 1, d, tzinfo=UTC), results={"a<b": {"psi": 0.3}, "c": {}})
-            for d in (1, 2)]
+    runs = [
+        DriftRun(created_at=datetime(2026, 1, d, tzinfo=UTC), results={"a<b": {"psi": 0.3}, "c": {}}) for d in (1, 2)
+    ]
     svg = heatmap_svg(runs, ["a<b", "c"])
     assert svg.count("<rect") == 4 and "a&lt;b: PSI 0.300" in svg and "c: not tested" in svg and "a<b" not in svg
 

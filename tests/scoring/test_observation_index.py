@@ -1,4 +1,5 @@
 """The Observation index every model reads: which FHIR shapes give a value, which are dropped, and when."""
+
 import math
 from typing import Any
 
@@ -17,8 +18,14 @@ def _loinc(code: str) -> dict[str, Any]:
 
 def _obs(rid: str, code: Any, value: Any = 80, unit: str | None = "/min", **fields: Any) -> dict[str, Any]:
     quantity = {"value": value} if unit is None else {"value": value, "unit": unit}
-    base = {"resourceType": "Observation", "id": rid, "status": "final", "code": code, "valueQuantity": quantity,
-            "effectiveDateTime": "2024-05-01T10:00:00Z"}
+    base = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": code,
+        "valueQuantity": quantity,
+        "effectiveDateTime": "2024-05-01T10:00:00Z",
+    }
     return {**base, **fields}
 
 
@@ -59,48 +66,82 @@ class WhenTests:
         assert _values(resources, "HR") == [90]
 
     def test_latest_value_at_a_time(self) -> None:
-        index = index_observations([_obs("a", _loinc(HR), 70, effectiveDateTime="2024-05-01T09:00:00Z"),
-                                    _obs("b", _loinc(HR), 95, effectiveDateTime="2024-05-01T11:00:00Z")], AS_OF)
+        index = index_observations(
+            [
+                _obs("a", _loinc(HR), 70, effectiveDateTime="2024-05-01T09:00:00Z"),
+                _obs("b", _loinc(HR), 95, effectiveDateTime="2024-05-01T11:00:00Z"),
+            ],
+            AS_OF,
+        )
         at_ten = parse_time("2024-05-01T10:00:00Z") or 0.0
         assert latest_value(index, "HR", at_ten) == (70, parse_time("2024-05-01T09:00:00Z"), "Observation/a")
         assert latest_value(index, "HR", at_ten - 7200) is None and latest_value(index, "Lactate", AS_OF) is None
 
 
 class WhatTests:
-    @pytest.mark.parametrize("quantity", [None, "80 /min", {"unit": "/min"}, {"value": True, "unit": "/min"},
-                                          {"value": "80", "unit": "/min"}, {"value": math.nan, "unit": "/min"},
-                                          {"value": math.inf, "unit": "/min"}])
+    @pytest.mark.parametrize(
+        "quantity",
+        [
+            None,
+            "80 /min",
+            {"unit": "/min"},
+            {"value": True, "unit": "/min"},
+            {"value": "80", "unit": "/min"},
+            {"value": math.nan, "unit": "/min"},
+            {"value": math.inf, "unit": "/min"},
+        ],
+    )
     def test_a_value_that_is_not_a_finite_number_is_dropped(self, quantity: Any) -> None:
         resource = {**_obs("x", _loinc(HR)), "valueQuantity": quantity}
         assert _values([resource], "HR") == []
 
     def test_units_are_converted_or_reported_never_guessed(self) -> None:
-        resources = [_obs("f", _loinc(TEMP), 98.6, "[degF]"), _obs("c", _loinc(TEMP), 37.5, "degC"),
-                     _obs("k", _loinc(TEMP), 310.0, "K"), _obs("none", _loinc(TEMP), 36.9, None)]
+        resources = [
+            _obs("f", _loinc(TEMP), 98.6, "[degF]"),
+            _obs("c", _loinc(TEMP), 37.5, "degC"),
+            _obs("k", _loinc(TEMP), 310.0, "K"),
+            _obs("none", _loinc(TEMP), 36.9, None),
+        ]
         index = index_observations(resources, AS_OF)
         assert [round(v, 2) for v in index.series["Temp"].values] == [37.0, 37.5, 36.9]
         assert index.unconverted_units == {"Temp": {"K"}}
 
     def test_codes_are_read_from_loinc_codings_only(self) -> None:
-        mixed = {"coding": [{"system": "http://snomed.info/sct", "code": "364075005"}, "junk",
-                            {"system": "http://loinc.org", "code": HR}]}
+        mixed = {
+            "coding": [
+                {"system": "http://snomed.info/sct", "code": "364075005"},
+                "junk",
+                {"system": "http://loinc.org", "code": HR},
+            ]
+        }
         local_only = {"coding": [{"system": "urn:local", "code": HR}]}
-        resources = [_obs("mixed", mixed, 81), _obs("local", local_only, 82), _obs("text", "heart rate", 83),
-                     _obs("many-local", {"coding": [{"system": "urn:a", "code": HR}, {"system": "urn:b"}]}, 84)]
+        resources = [
+            _obs("mixed", mixed, 81),
+            _obs("local", local_only, 82),
+            _obs("text", "heart rate", 83),
+            _obs("many-local", {"coding": [{"system": "urn:a", "code": HR}, {"system": "urn:b"}]}, 84),
+        ]
         assert _values(resources, "HR") == [81]
 
     def test_2708_6_is_pulse_oximetry_in_vital_signs_and_arterial_blood_otherwise(self) -> None:
-        resources = [_obs("vital", _loinc(SAO2), 96, "%", category=VITAL),
-                     _obs("lab", _loinc(SAO2), 91, "%"),
-                     _obs("both-codes", {"coding": [_loinc(SAO2)["coding"][0], _loinc(O2SAT)["coding"][0]]}, 0.97, "1")]
+        resources = [
+            _obs("vital", _loinc(SAO2), 96, "%", category=VITAL),
+            _obs("lab", _loinc(SAO2), 91, "%"),
+            _obs("both-codes", {"coding": [_loinc(SAO2)["coding"][0], _loinc(O2SAT)["coding"][0]]}, 0.97, "1"),
+        ]
         index = index_observations(resources, AS_OF)
         assert sorted(index.series["O2Sat"].values) == [96, 97] and index.series["SaO2"].values == [91]
 
     def test_blood_pressure_components_share_the_panels_time_and_reference(self) -> None:
-        panel = {**_obs("bp", _loinc("85354-9")), "valueQuantity": None,
-                 "component": [{"code": _loinc(SBP), "valueQuantity": {"value": 120, "unit": "mmHg"}},
-                               {"code": _loinc(DBP), "valueQuantity": {"value": 80, "unit": "mm[Hg]"}},
-                               "not a component"]}
+        panel = {
+            **_obs("bp", _loinc("85354-9")),
+            "valueQuantity": None,
+            "component": [
+                {"code": _loinc(SBP), "valueQuantity": {"value": 120, "unit": "mmHg"}},
+                {"code": _loinc(DBP), "valueQuantity": {"value": 80, "unit": "mm[Hg]"}},
+                "not a component",
+            ],
+        }
         index = index_observations([panel], AS_OF)
         assert (index.series["SBP"].values, index.series["DBP"].values) == ([120], [80])
         assert index.series["SBP"].refs == index.series["DBP"].refs == ["Observation/bp"]

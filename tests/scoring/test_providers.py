@@ -1,4 +1,5 @@
 """Execution-provider choice: CUDA first only when onnxruntime offers it and a device and runtime exist."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -53,7 +54,8 @@ class ProviderChoiceTests:
 @pytest.mark.django_db
 class ReportedProviderTests:
     def test_a_session_that_fell_back_reports_the_cpu_not_what_was_asked(
-            self, registered: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self, registered: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Asking for CUDA where it cannot load must not make /readyz or the card claim CUDA."""
         from scoring.readiness import registry_status
         from scoring.serving import registry

@@ -1,4 +1,5 @@
 """qSOFA's mentation input: the latest Glasgow coma score total charted at or before as-of, read from FHIR."""
+
 from typing import Any
 
 from scoring.catalogue import definition_of
@@ -9,9 +10,14 @@ AS_OF = parse_time("2024-05-01T12:00:00Z") or 0.0
 
 
 def _gcs(rid: str, value: Any, when: str, system: str = "http://loinc.org", code: str = GCS_TOTAL) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": rid, "status": "final",
-            "code": {"coding": [{"system": system, "code": code}]},
-            "valueQuantity": {"value": value, "unit": "{score}"}, "effectiveDateTime": when}
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "valueQuantity": {"value": value, "unit": "{score}"},
+        "effectiveDateTime": when,
+    }
 
 
 def _read(resources: list[dict[str, Any]]) -> Any:
@@ -22,16 +28,21 @@ def _read(resources: list[dict[str, Any]]) -> Any:
 
 class QsofaMentationTests:
     def test_the_latest_total_before_as_of_is_read(self) -> None:
-        resources = [_gcs("early", 15, "2024-05-01T06:00:00Z"), _gcs("late", 13, "2024-05-01T11:00:00Z"),
-                     _gcs("future", 9, "2024-05-01T13:00:00Z")]
+        resources = [
+            _gcs("early", 15, "2024-05-01T06:00:00Z"),
+            _gcs("late", 13, "2024-05-01T11:00:00Z"),
+            _gcs("future", 9, "2024-05-01T13:00:00Z"),
+        ]
         assert _read(resources) == (13.0, parse_time("2024-05-01T11:00:00Z"), "Observation/late")
 
     def test_other_codes_systems_values_and_resources_are_ignored(self) -> None:
-        resources = [_gcs("eye", 1, "2024-05-01T11:00:00Z", code="9267-6"),  # GCS eye, not the total
-                     _gcs("local", 8, "2024-05-01T11:00:00Z", system="urn:local"),
-                     _gcs("text", "13", "2024-05-01T11:00:00Z"),
-                     _gcs("untimed", 12, ""),
-                     {**_gcs("cond", 7, "2024-05-01T11:00:00Z"), "resourceType": "Condition"}]
+        resources = [
+            _gcs("eye", 1, "2024-05-01T11:00:00Z", code="9267-6"),  # GCS eye, not the total
+            _gcs("local", 8, "2024-05-01T11:00:00Z", system="urn:local"),
+            _gcs("text", "13", "2024-05-01T11:00:00Z"),
+            _gcs("untimed", 12, ""),
+            {**_gcs("cond", 7, "2024-05-01T11:00:00Z"), "resourceType": "Condition"},
+        ]
         assert _read(resources) is None
 
     def test_a_gcs_below_15_adds_the_mentation_point(self) -> None:

@@ -1,4 +1,5 @@
 """Readmission history features and the encounter the EHR names (hook context.encounterId)."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,13 @@ PATIENT = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate"
 
 
 def _stay(i: str, start: datetime, end: datetime, klass: str = "IMP", status: str = "finished") -> dict[str, Any]:
-    return {"resourceType": "Encounter", "id": i, "status": status, "class": {"code": klass},
-            "period": {"start": start.isoformat(), "end": end.isoformat()}}
+    return {
+        "resourceType": "Encounter",
+        "id": i,
+        "status": status,
+        "class": {"code": klass},
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+    }
 
 
 def _features(resources: list[dict[str, Any]], encounter_id: str | None = None) -> dict[str, float]:
@@ -33,11 +39,16 @@ def _ago(days: float, length_days: float = 3) -> tuple[datetime, datetime]:
 
 
 def test_stays_on_record_counts_ten_years_of_inpatient_stays_only() -> None:
-    resources = [_stay("index", ADMIT, DISCHARGE),
-                 _stay("a", *_ago(100)), _stay("b", *_ago(3 * 365)), _stay("c", *_ago(9.9 * 365)),
-                 _stay("too-old", *_ago(10.1 * 365)), _stay("er", *_ago(50), klass="EMER"),
-                 _stay("cancelled", *_ago(60), status="cancelled"),
-                 _stay("error", *_ago(70), status="entered-in-error")]
+    resources = [
+        _stay("index", ADMIT, DISCHARGE),
+        _stay("a", *_ago(100)),
+        _stay("b", *_ago(3 * 365)),
+        _stay("c", *_ago(9.9 * 365)),
+        _stay("too-old", *_ago(10.1 * 365)),
+        _stay("er", *_ago(50), klass="EMER"),
+        _stay("cancelled", *_ago(60), status="cancelled"),
+        _stay("error", *_ago(70), status="entered-in-error"),
+    ]
     f = _features(resources)
     assert f["prior_inpatient_on_record"] == 3.0
     assert f["prior_inpatient_365d"] == 1.0
@@ -97,8 +108,14 @@ def test_sepsis_reads_length_of_stay_from_the_named_encounter() -> None:
 
 
 def test_table_history_uses_every_earlier_encounter_of_the_patient() -> None:
-    frame = pd.DataFrame({"encounter_id": [30, 10, 20, 40], "patient_nbr": [1, 1, 1, 2],
-                          "readmitted": ["NO", "<30", ">30", "<30"], "number_inpatient": [0, 0, 5, 0]})
+    frame = pd.DataFrame(
+        {
+            "encounter_id": [30, 10, 20, 40],
+            "patient_nbr": [1, 1, 1, 2],
+            "readmitted": ["NO", "<30", ">30", "<30"],
+            "number_inpatient": [0, 0, 5, 0],
+        }
+    )
     out = with_history(frame)
     assert out["_stays_on_record"].tolist() == [2.0, 0.0, 5.0, 0.0]  # max(earlier encounters, number_inpatient)
     assert out["_prior_lt30"].tolist() == [0.0, 0.0, 1.0, 0.0]  # previous (by encounter_id) was "<30"
@@ -122,9 +139,13 @@ def test_a_stay_in_progress_is_scored_with_a_note_saying_what_it_assumes() -> No
 
 
 def _condition(i: str, code: str = "428.0") -> dict[str, Any]:
-    return {"resourceType": "Condition", "id": i, "encounter": {"reference": "Encounter/index"},
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-9-cm", "code": code}]},
-            "recordedDate": ADMIT.isoformat()}
+    return {
+        "resourceType": "Condition",
+        "id": i,
+        "encounter": {"reference": "Encounter/index"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-9-cm", "code": code}]},
+        "recordedDate": ADMIT.isoformat(),
+    }
 
 
 def test_no_conditions_or_medications_on_record_is_missing_not_zero() -> None:
@@ -135,17 +156,24 @@ def test_no_conditions_or_medications_on_record_is_missing_not_zero() -> None:
     assert all(math.isnan(v) for k, v in f.items() if k.startswith(("dx_", "med_")))
     assert f["n_procedures"] == 0.0  # zero procedures is a value Diabetes-130 has (num_procedures 0-6)
     assert "No diagnoses (Conditions) recorded for this stay: treated as not recorded, not as none." in ex.notes
-    recorded = dict(zip(ex.names, extract_readmission(
-        [PATIENT, _stay("index", ADMIT, DISCHARGE), _condition("c1")], DISCHARGE).values, strict=True))
+    recorded = dict(
+        zip(
+            ex.names,
+            extract_readmission([PATIENT, _stay("index", ADMIT, DISCHARGE), _condition("c1")], DISCHARGE).values,
+            strict=True,
+        )
+    )
     assert recorded["n_diagnoses"] == 1.0 and recorded["dx_circulatory"] == 1.0
 
 
-@pytest.mark.parametrize(("klass", "words"), [("AMB", "ambulatory"), ("VR", "virtual"), ("HH", "home health"),
-                                              ("EMER", "emergency")])
+@pytest.mark.parametrize(
+    ("klass", "words"), [("AMB", "ambulatory"), ("VR", "virtual"), ("HH", "home health"), ("EMER", "emergency")]
+)
 def test_only_inpatient_stays_are_applicable(klass: str, words: str) -> None:
     visit = _stay("visit", ADMIT, ADMIT + timedelta(minutes=30), klass=klass)
     assert extract_readmission([PATIENT, visit], DISCHARGE, "visit").not_applicable == (
-        f"not applicable: {words} encounter")
+        f"not applicable: {words} encounter"
+    )
     for inpatient in ("IMP", "ACUTE", "NONAC"):
         stay = _stay("stay", ADMIT, DISCHARGE, klass=inpatient)
         assert extract_readmission([PATIENT, stay], DISCHARGE, "stay").not_applicable == ""

@@ -1,4 +1,5 @@
 """Golden parity for readmission: Diabetes-130 encounters written as FHIR give the training-path vector."""
+
 from __future__ import annotations
 
 import math
@@ -26,14 +27,27 @@ DRUG_COLUMNS = sorted({n for names in MEDICATION_GROUPS.values() for n in names}
 
 
 def _enc(i: str, klass: str, start: datetime, end: datetime, **extra: Any) -> dict[str, Any]:
-    return {"resourceType": "Encounter", "id": i, "status": "finished", "class": {"code": klass},
-            "period": {"start": start.isoformat(), "end": end.isoformat()}, **extra}
+    return {
+        "resourceType": "Encounter",
+        "id": i,
+        "status": "finished",
+        "class": {"code": klass},
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        **extra,
+    }
 
 
 def _lab(i: str, code: str, value: float, t: datetime) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": i, "status": "final", "category": [{"coding": [LAB]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": code}]}, "effectiveDateTime": t.isoformat(),
-            "encounter": {"reference": "Encounter/index"}, "valueQuantity": {"value": value}}
+    return {
+        "resourceType": "Observation",
+        "id": i,
+        "status": "final",
+        "category": [{"coding": [LAB]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "effectiveDateTime": t.isoformat(),
+        "encounter": {"reference": "Encounter/index"},
+        "valueQuantity": {"value": value},
+    }
 
 
 def row_to_fhir(row: pd.Series) -> tuple[list[dict[str, Any]], datetime]:
@@ -49,8 +63,12 @@ def row_to_fhir(row: pd.Series) -> tuple[list[dict[str, Any]], datetime]:
     if row["admission_type_id"] == 1:
         extra["priority"] = {"coding": [{"code": "EM"}]}
     res: list[dict[str, Any]] = [
-        {"resourceType": "Patient", "id": "p", "gender": {"Male": "male", "Female": "female"}.get(row["gender"]),
-         "birthDate": (ADMIT - timedelta(days=365.25 * (age_lo + 5))).date().isoformat()},
+        {
+            "resourceType": "Patient",
+            "id": "p",
+            "gender": {"Male": "male", "Female": "female"}.get(row["gender"]),
+            "birthDate": (ADMIT - timedelta(days=365.25 * (age_lo + 5))).date().isoformat(),
+        },
         {**_enc("index", "IMP", ADMIT, end), **extra},
     ]
     for kind, klass in (("number_inpatient", "IMP"), ("number_emergency", "EMER"), ("number_outpatient", "AMB")):
@@ -58,8 +76,10 @@ def row_to_fhir(row: pd.Series) -> tuple[list[dict[str, Any]], datetime]:
             start = ADMIT - timedelta(days=40 + 3 * k)
             res.append(_enc(f"{klass}{k}", klass, start, start + timedelta(hours=5)))
     if row["_prior_lt30"] == 1:  # ... except the previous stay, which ended 10 days before it
-        next(r for r in res if r["id"] == "IMP0")["period"] = {"start": (ADMIT - timedelta(days=14)).isoformat(),
-                            "end": (ADMIT - timedelta(days=10)).isoformat()}
+        next(r for r in res if r["id"] == "IMP0")["period"] = {
+            "start": (ADMIT - timedelta(days=14)).isoformat(),
+            "end": (ADMIT - timedelta(days=10)).isoformat(),
+        }
     for k in range(int(row["_stays_on_record"] - row["number_inpatient"])):  # older stays on record (1-10 y)
         start = ADMIT - timedelta(days=400 + 30 * k)
         res.append(_enc(f"old{k}", "IMP", start, start + timedelta(days=3)))
@@ -71,18 +91,38 @@ def row_to_fhir(row: pd.Series) -> tuple[list[dict[str, Any]], datetime]:
         res.append(_lab("glu", "2345-7", GLU_VALUE[row["max_glu_serum"]], in_stay))
         labs -= 1
     res += [_lab(f"lab{k}", "2951-2", 140.0, in_stay) for k in range(max(labs, 0))]
-    res += [{"resourceType": "Procedure", "id": f"pr{k}", "encounter": {"reference": "Encounter/index"},
-             "performedDateTime": in_stay.isoformat()} for k in range(int(row["num_procedures"]))]
+    res += [
+        {
+            "resourceType": "Procedure",
+            "id": f"pr{k}",
+            "encounter": {"reference": "Encounter/index"},
+            "performedDateTime": in_stay.isoformat(),
+        }
+        for k in range(int(row["num_procedures"]))
+    ]
     drugs = [d for d in DRUG_COLUMNS if row.get(d, "No") != "No"]
     names = drugs + [f"other medication {k}" for k in range(int(row["num_medications"]) - len(drugs))]
-    res += [{"resourceType": "MedicationRequest", "id": f"m{k}", "encounter": {"reference": "Encounter/index"},
-             "authoredOn": in_stay.isoformat(), "medicationCodeableConcept": {"text": name}}
-            for k, name in enumerate(names)]
+    res += [
+        {
+            "resourceType": "MedicationRequest",
+            "id": f"m{k}",
+            "encounter": {"reference": "Encounter/index"},
+            "authoredOn": in_stay.isoformat(),
+            "medicationCodeableConcept": {"text": name},
+        }
+        for k, name in enumerate(names)
+    ]
     codes = [str(row[c]) for c in ("diag_1", "diag_2", "diag_3") if isinstance(row[c], str)]
     codes += ["V45.81"] * (int(row["number_diagnoses"]) - len(codes))
-    res += [{"resourceType": "Condition", "id": f"c{k}", "encounter": {"reference": "Encounter/index"},
-             "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-9-cm", "code": code}]}}
-            for k, code in enumerate(codes)]
+    res += [
+        {
+            "resourceType": "Condition",
+            "id": f"c{k}",
+            "encounter": {"reference": "Encounter/index"},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-9-cm", "code": code}]},
+        }
+        for k, code in enumerate(codes)
+    ]
     return res, end
 
 
@@ -97,12 +137,20 @@ def encounters() -> pd.DataFrame:
     frame["_table_row"] = np.arange(len(frame))
     usable = frame[(frame["diabetesMed"] == "No") | frame[DRUG_COLUMNS].ne("No").any(axis=1)]
     # A 30-day readmission is written as FHIR with its previous stay among the prior year's inpatient stays.
-    recent = ((usable["_prior_lt30"] == 1) & (usable["number_inpatient"] >= 1)
-              & (usable["_stays_on_record"] > usable["number_inpatient"]))
-    picks = [usable[usable["A1Cresult"] == ">8"].iloc[0], usable[usable["max_glu_serum"] == ">300"].iloc[0],
-             usable[usable["number_inpatient"] >= 3].iloc[0], usable[usable["admission_source_id"] == 7].iloc[3],
-             usable.iloc[100], usable[recent].iloc[0],
-             usable[(usable["_stays_on_record"] > usable["number_inpatient"] + 1) & ~recent].iloc[0]]
+    recent = (
+        (usable["_prior_lt30"] == 1)
+        & (usable["number_inpatient"] >= 1)
+        & (usable["_stays_on_record"] > usable["number_inpatient"])
+    )
+    picks = [
+        usable[usable["A1Cresult"] == ">8"].iloc[0],
+        usable[usable["max_glu_serum"] == ">300"].iloc[0],
+        usable[usable["number_inpatient"] >= 3].iloc[0],
+        usable[usable["admission_source_id"] == 7].iloc[3],
+        usable.iloc[100],
+        usable[recent].iloc[0],
+        usable[(usable["_stays_on_record"] > usable["number_inpatient"] + 1) & ~recent].iloc[0],
+    ]
     return pd.DataFrame(picks).reset_index(drop=True)
 
 
@@ -119,8 +167,11 @@ def test_fhir_vector_equals_table_vector(encounters: pd.DataFrame, table: np.nda
     for i, row in encounters.iterrows():
         resources, discharge = row_to_fhir(row)
         fhir = np.array(extract_readmission(resources, discharge).values)
-        diff = [(names[j], fhir[j], table[i, j]) for j in range(len(names))
-                if not (math.isclose(fhir[j], table[i, j]) or (np.isnan(fhir[j]) and np.isnan(table[i, j])))]
+        diff = [
+            (names[j], fhir[j], table[i, j])
+            for j in range(len(names))
+            if not (math.isclose(fhir[j], table[i, j]) or (np.isnan(fhir[j]) and np.isnan(table[i, j])))
+        ]
         assert diff == [], f"encounter {row['encounter_id']}: {diff}"
 
 

@@ -1,4 +1,5 @@
 """`recalibrate_model`: the shipped sepsis trees recalibrated on real set-B stays; clear refusals that write nothing."""
+
 from __future__ import annotations
 
 import io
@@ -44,8 +45,19 @@ class RecalibrateTests:
         base = _latest(SHIPPED)
         base_card = json.loads((base / "card.json").read_text())
         out = tmp_path / "site"
-        text = _run("--data", str(site_csv), "--model-version", "9.9.9-site", "--from", str(base), "--out", str(out),
-                    "--min-septic-stays", "20", "--register")
+        text = _run(
+            "--data",
+            str(site_csv),
+            "--model-version",
+            "9.9.9-site",
+            "--from",
+            str(base),
+            "--out",
+            str(out),
+            "--min-septic-stays",
+            "20",
+            "--register",
+        )
         assert "site held-out ece" in text
         card = json.loads((out / "card.json").read_text())
         assert card["booster_sha256"] == base_card["booster_sha256"]  # the ranking is the original model's
@@ -65,30 +77,72 @@ class RecalibrateTests:
         broken = tmp_path / "broken.csv"
         pd.read_csv(site_csv, nrows=50).drop(columns=["Lactate", "ICULOS"]).to_csv(broken, index=False)
         with pytest.raises(CommandError, match="lacks the column\\(s\\) ICULOS, Lactate"):
-            _run("--data", str(broken), "--model-version", "x", "--from", str(_latest(SHIPPED)),
-                 "--out", str(tmp_path / "out"))
+            _run(
+                "--data",
+                str(broken),
+                "--model-version",
+                "x",
+                "--from",
+                str(_latest(SHIPPED)),
+                "--out",
+                str(tmp_path / "out"),
+            )
         assert not (tmp_path / "out").exists()
         labels = pd.read_csv(site_csv, nrows=50)
         labels.loc[3, "SepsisLabel"] = 2
         labels.to_csv(broken, index=False)
         with pytest.raises(CommandError, match="SepsisLabel must be 0 or 1 on every row"):
-            _run("--data", str(broken), "--model-version", "x", "--from", str(_latest(SHIPPED)),
-                 "--out", str(tmp_path / "out"))
+            _run(
+                "--data",
+                str(broken),
+                "--model-version",
+                "x",
+                "--from",
+                str(_latest(SHIPPED)),
+                "--out",
+                str(tmp_path / "out"),
+            )
         assert not (tmp_path / "out").exists()
 
     def test_too_few_septic_stays_is_refused(self, site_csv: Path, tmp_path: Path) -> None:
         with pytest.raises(CommandError, match="at least 100000 septic stays in each half"):
-            _run("--data", str(site_csv), "--model-version", "x", "--from", str(_latest(SHIPPED)),
-                 "--out", str(tmp_path / "out"), "--min-septic-stays", "100000")
+            _run(
+                "--data",
+                str(site_csv),
+                "--model-version",
+                "x",
+                "--from",
+                str(_latest(SHIPPED)),
+                "--out",
+                str(tmp_path / "out"),
+                "--min-septic-stays",
+                "100000",
+            )
         assert not (tmp_path / "out").exists()
 
     def test_only_the_sepsis_model_and_never_over_existing_artifacts(self, site_csv: Path, tmp_path: Path) -> None:
         with pytest.raises(CommandError, match="not the sepsis model"):
-            _run("--data", str(site_csv), "--model-version", "x", "--from", str(_latest(READMISSION)),
-                 "--out", str(tmp_path / "out"))
+            _run(
+                "--data",
+                str(site_csv),
+                "--model-version",
+                "x",
+                "--from",
+                str(_latest(READMISSION)),
+                "--out",
+                str(tmp_path / "out"),
+            )
         with pytest.raises(CommandError, match="already holds artifacts"):
-            _run("--data", str(site_csv), "--model-version", "x", "--from", str(_latest(SHIPPED)),
-                 "--out", str(_latest(SHIPPED)))
+            _run(
+                "--data",
+                str(site_csv),
+                "--model-version",
+                "x",
+                "--from",
+                str(_latest(SHIPPED)),
+                "--out",
+                str(_latest(SHIPPED)),
+            )
 
     def test_without_an_active_version_it_asks_which(self, site_csv: Path, tmp_path: Path) -> None:
         with pytest.raises(CommandError, match="no active version of 'sepsis'"):

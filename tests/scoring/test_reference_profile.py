@@ -1,4 +1,5 @@
 """Reference profiles: written at publishing, added to a published folder without touching its model files."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ def test_publish_profiles_features_and_score(tiny_artifacts: Path, sample_frame:
     assert 0 < profile["score"]["quantiles"][0] <= profile["score"]["quantiles"][-1] < 1
 
 
-def test_profile_add_leaves_the_model_files_untouched(tiny_artifacts: Path, sample_frame: pd.DataFrame,
-                                                      tmp_path: Path) -> None:
+def test_profile_add_leaves_the_model_files_untouched(
+    tiny_artifacts: Path, sample_frame: pd.DataFrame, tmp_path: Path
+) -> None:
     folder = tmp_path / "sepsis" / "0.0.1-test"
     shutil.copytree(tiny_artifacts, folder)
     card = json.loads((folder / CARD_JSON).read_text())

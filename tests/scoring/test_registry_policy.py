@@ -1,4 +1,5 @@
 """Registry readiness, manage.py check, status changes (rollback), policy edits with history, model card page."""
+
 from __future__ import annotations
 
 import shutil
@@ -25,8 +26,9 @@ class ReadinessTests:
         sepsis = next(m for m in status["models"] if m["name"] == "sepsis")
         assert sepsis["ready"] and sepsis["provider"] == "CPUExecutionProvider"
 
-    def test_spec_mismatch_is_not_ready_and_a_check_error(self, tmp_path: Path, sample_frame: pd.DataFrame,
-                                                          registered: Any) -> None:
+    def test_spec_mismatch_is_not_ready_and_a_check_error(
+        self, tmp_path: Path, sample_frame: pd.DataFrame, registered: Any
+    ) -> None:
         from django.core.checks import run_checks
 
         from scoring.serving.registry import cache_clear
@@ -58,8 +60,9 @@ class StatusAndPolicyTests:
     def test_activating_retires_the_previous_active_and_rollback_restores(self, registered: Any) -> None:
         from audit.models import AuditRecord
 
-        other = ModelVersion.objects.create(name="sepsis", version="9", title="t", kind="ml", spec_version="x",
-                                            registered_by="t")
+        other = ModelVersion.objects.create(
+            name="sepsis", version="9", title="t", kind="ml", spec_version="x", registered_by="t"
+        )
         model_status_set(mv=other, status="active", actor="alice", reason="promote")
         registered.refresh_from_db()
         assert registered.status == "retired"
@@ -86,8 +89,15 @@ class StatusAndPolicyTests:
 
     def test_admin_edit_requires_reason_and_writes_history(self, registered: Any, admin_client: Client) -> None:
         url = f"/admin/scoring/thresholdpolicy/{registered.policy.pk}/change/"
-        data = {"moderate_at": "0.04", "high_at": "0.25", "low_indicator": "info", "moderate_indicator": "warning",
-                "high_indicator": "critical", "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0"}
+        data = {
+            "moderate_at": "0.04",
+            "high_at": "0.25",
+            "low_indicator": "info",
+            "moderate_indicator": "warning",
+            "high_indicator": "critical",
+            "changes-TOTAL_FORMS": "0",
+            "changes-INITIAL_FORMS": "0",
+        }
         assert admin_client.post(url, data).status_code == 200  # no reason: form error
         assert not ThresholdPolicyChange.objects.exists()
         response = admin_client.post(url, {**data, "reason": "calibration review"})
@@ -106,7 +116,8 @@ class ModelCardPageTests:
         assert "look-back 72 h, earlier encounters 87660 h" in body  # what prefetch fetches, encounters included
 
     def test_index_lists_every_version_with_readiness_and_external_metrics(
-            self, registered: Any, client: Client, tmp_path: Path, sample_frame: pd.DataFrame) -> None:
+        self, registered: Any, client: Client, tmp_path: Path, sample_frame: pd.DataFrame
+    ) -> None:
         from scoring.training.publish import publish
 
         card = tiny_card(sample_frame)
@@ -117,18 +128,22 @@ class ModelCardPageTests:
         body = client.get("/models/").content.decode()
         rows = body.split("<tr>")[2:]
         assert [r.split("</td>")[1].split(">")[-2] for r in rows[:2]] == [
-            f"sepsis {newer.version}</a", f"sepsis {registered.version}</a"]  # active first, then retired
+            f"sepsis {newer.version}</a",
+            f"sepsis {registered.version}</a",
+        ]  # active first, then retired
         assert "yes (CPUExecutionProvider)" in rows[0] and "0.753" in rows[0] and "PhysioNet set B" in rows[0]
         assert "not serving" in rows[1]
         assert 'href="/models/news2/rcp-2017/"' in body and "published rule" in body
 
-    def test_card_page_shows_calibration_by_bin(self, registered: Any, client: Client, tmp_path: Path,
-                                                sample_frame: pd.DataFrame) -> None:
+    def test_card_page_shows_calibration_by_bin(
+        self, registered: Any, client: Client, tmp_path: Path, sample_frame: pd.DataFrame
+    ) -> None:
         from scoring.training.publish import publish
 
         card = tiny_card(sample_frame)
         card["metrics"]["external_test"]["reliability"] = [
-            {"lower": 0.3, "upper": 0.4, "predicted": 0.3431, "observed": 0.1274, "n": 2397}]
+            {"lower": 0.3, "upper": 0.4, "predicted": 0.3431, "observed": 0.1274, "n": 2397}
+        ]
         publish(card, tmp_path / "0.0.3-test", "0.0.3-test")
         model_register(artifact_dir=str(tmp_path / "0.0.3-test"), registered_by="test", status="shadow")
         body = client.get("/models/sepsis/0.0.3-test/").content.decode()

@@ -1,4 +1,5 @@
 """What is served is recorded for monitoring: every scored inference (any door), pseudonymised, with retention."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_scored_inference_keeps_its_inputs_score_and_band_under_the_pseudonym(
-        registered: Any, stay_resources: list[dict]) -> None:
+    registered: Any, stay_resources: list[dict]
+) -> None:
     result = score_patient(model_name="sepsis", resources=stay_resources, as_of=AS_OF, patient_id="p000009")
     row = ServedInference.objects.get()
     expected = extract_features(SEPSIS_FEATURES, stay_resources, AS_OF).values
@@ -36,7 +38,8 @@ def test_a_scored_inference_keeps_its_inputs_score_and_band_under_the_pseudonym(
 
 
 def test_every_inference_of_a_hook_call_is_recorded_shadows_and_rules_too(
-        registered: Any, stay_resources: list[dict]) -> None:
+    registered: Any, stay_resources: list[dict]
+) -> None:
     results = score_for_hook(hook="patient-view", resources=stay_resources, as_of=AS_OF, patient_id="p000009")
     scored = sorted((r.model_name, r.model_status) for r in results.inferences if r.scored)
     assert sorted(ServedInference.objects.values_list("model_name", "model_status")) == scored
@@ -45,8 +48,11 @@ def test_every_inference_of_a_hook_call_is_recorded_shadows_and_rules_too(
 
 
 def test_refusals_and_unaudited_scoring_are_not_recorded(registered: Any, stay_resources: list[dict]) -> None:
-    no_hr = [r for r in stay_resources if not (r["resourceType"] == "Observation"
-                                               and r["code"]["coding"][0]["code"] == "8867-4")]
+    no_hr = [
+        r
+        for r in stay_resources
+        if not (r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "8867-4")
+    ]
     assert not score_patient(model_name="sepsis", resources=no_hr, as_of=AS_OF, patient_id="p000009").scored
     score_patient(model_name="sepsis", resources=stay_resources, as_of=AS_OF, patient_id="p000009", audit=False)
     assert not ServedInference.objects.exists()
@@ -54,15 +60,15 @@ def test_refusals_and_unaudited_scoring_are_not_recorded(registered: Any, stay_r
 
 def test_a_trend_records_only_what_is_served_now(registered: Any, stay_resources: list[dict]) -> None:
     times = [AS_OF - timedelta(hours=h) for h in (6, 4, 2)]
-    trend = score_trend(hook="patient-view", resources=stay_resources, now=AS_OF, times=times,
-                        patient_id="p000009")
+    trend = score_trend(hook="patient-view", resources=stay_resources, now=AS_OF, times=times, patient_id="p000009")
     assert ServedInference.objects.count() == sum(r.scored for r in trend.now.inferences)
     assert set(ServedInference.objects.values_list("as_of", flat=True)) == {AS_OF}
 
 
 @override_settings(MONITORING_RETENTION_DAYS=30)
 def test_purge_deletes_only_what_is_older_than_the_retention_and_audits_it(
-        registered: Any, stay_resources: list[dict]) -> None:
+    registered: Any, stay_resources: list[dict]
+) -> None:
     score_patient(model_name="sepsis", resources=stay_resources, as_of=AS_OF, patient_id="p000009")
     score_patient(model_name="sepsis", resources=stay_resources, as_of=AS_OF, patient_id="p000010")
     old = ServedInference.objects.order_by("id").first()

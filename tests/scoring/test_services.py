@@ -1,4 +1,5 @@
 """score_patient / score_for_hook against a registered tiny model: scores, drivers, refusals, errors, audit."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -19,8 +20,9 @@ AS_OF = row_time(START, 30)
 
 @pytest.mark.django_db
 class ScorePatientTests:
-    def test_scores_with_calibrated_probability_and_exact_drivers(self, registered: Any,
-                                                                 stay_resources: list[dict]) -> None:
+    def test_scores_with_calibrated_probability_and_exact_drivers(
+        self, registered: Any, stay_resources: list[dict]
+    ) -> None:
         import xgboost as xgb
 
         from scoring.serving.registry import load
@@ -38,8 +40,11 @@ class ScorePatientTests:
         assert result.basis and result.data_times and len(result.input_digest) == 64
 
     def test_refuses_when_required_vital_missing(self, registered: Any, stay_resources: list[dict]) -> None:
-        no_hr = [r for r in stay_resources if not (r["resourceType"] == "Observation"
-                                                   and r["code"]["coding"][0]["code"] == "8867-4")]
+        no_hr = [
+            r
+            for r in stay_resources
+            if not (r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "8867-4")
+        ]
         result = score_patient(model_name="sepsis", resources=no_hr, as_of=AS_OF, patient_id="p000009")
         assert not result.scored and result.probability is None and result.band is None
         assert result.missing == ("Heart rate",)
@@ -57,16 +62,19 @@ class ScorePatientTests:
             return [{**r, **death} if r["resourceType"] == "Patient" else r for r in stay_resources]
 
         died = (AS_OF - timedelta(hours=1)).isoformat()
-        result = score_patient(model_name="sepsis", resources=with_patient(deceasedDateTime=died), as_of=AS_OF,
-                               patient_id="p000009")
+        result = score_patient(
+            model_name="sepsis", resources=with_patient(deceasedDateTime=died), as_of=AS_OF, patient_id="p000009"
+        )
         assert not result.scored and result.probability is None and not result.drivers
         assert result.reasons == (f"Patient deceased {died[:10]}: risk scores are only for living patients.",)
         assert result.summary.endswith("risk scores are only for living patients.")
         later = (AS_OF + timedelta(hours=1)).isoformat()  # died after as-of: alive then, scored
-        assert score_patient(model_name="sepsis", resources=with_patient(deceasedDateTime=later), as_of=AS_OF,
-                             patient_id="p000009").scored
-        news2 = score_patient(model_name="news2", resources=with_patient(deceasedBoolean=True), as_of=AS_OF,
-                              patient_id="p000009")
+        assert score_patient(
+            model_name="sepsis", resources=with_patient(deceasedDateTime=later), as_of=AS_OF, patient_id="p000009"
+        ).scored
+        news2 = score_patient(
+            model_name="news2", resources=with_patient(deceasedBoolean=True), as_of=AS_OF, patient_id="p000009"
+        )
         assert not news2.scored and "deceased" in news2.reasons[0]
 
     def test_unknown_model_is_404(self, registered: Any) -> None:
@@ -102,8 +110,9 @@ class ScorePatientTests:
 
 @pytest.mark.django_db
 class ScoreForHookTests:
-    def test_patient_view_scores_every_bound_model_including_shadow(self, registered: Any, tiny_artifacts: Any,
-                                                                    stay_resources: list[dict]) -> None:
+    def test_patient_view_scores_every_bound_model_including_shadow(
+        self, registered: Any, tiny_artifacts: Any, stay_resources: list[dict]
+    ) -> None:
         from scoring.models import ModelVersion
 
         shadow = ModelVersion.objects.get(pk=registered.pk)
@@ -119,8 +128,12 @@ class ScoreForHookTests:
         assert names == [("sepsis", "active"), ("sepsis", "shadow"), ("news2", "active"), ("qsofa", "active")]
 
     def test_rule_scores_come_with_point_drivers(self, registered: Any, stay_resources: list[dict]) -> None:
-        results = {r.model_name: r for r in score_for_hook(hook="patient-view", resources=stay_resources,
-                                                           as_of=AS_OF, patient_id="p000009").visible}
+        results = {
+            r.model_name: r
+            for r in score_for_hook(
+                hook="patient-view", resources=stay_resources, as_of=AS_OF, patient_id="p000009"
+            ).visible
+        }
         news2 = results["news2"]
         assert news2.kind == "rule" and news2.provider == "rule"
         if news2.scored:

@@ -1,4 +1,5 @@
 """`train_model` end to end on the shared data (a few hundred patients): artifacts, card, registry, report, scoring."""
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,18 @@ REPORT_KEYS = ("external_auroc", "external_auprc", "ece", "brier", "n_train", "n
 
 def _train(name: str, out: Path, limit: int) -> dict[str, Any]:
     stdout = io.StringIO()
-    call_command("train_model", name, "--limit-patients", str(limit), "--out", str(out), "--model-version",
-                 "0.0.1-smoke", "--register", stdout=stdout)
+    call_command(
+        "train_model",
+        name,
+        "--limit-patients",
+        str(limit),
+        "--out",
+        str(out),
+        "--model-version",
+        "0.0.1-smoke",
+        "--register",
+        stdout=stdout,
+    )
     assert "external auroc" in stdout.getvalue()
     assert all((out / f).is_file() for f in ARTIFACTS)
     card: dict[str, Any] = json.loads((out / "card.json").read_text())
@@ -48,8 +59,9 @@ def _activate_and_report(name: str) -> dict[str, Any]:
 
 @pytest.mark.django_db
 class TrainModelTests:
-    def test_sepsis_trains_on_set_a_evaluates_on_set_b_and_serves(self, tmp_path: Path,
-                                                                   stay_resources: list[dict]) -> None:
+    def test_sepsis_trains_on_set_a_evaluates_on_set_b_and_serves(
+        self, tmp_path: Path, stay_resources: list[dict]
+    ) -> None:
         card = _train("sepsis", tmp_path / "sepsis", 300)
         b, a = card["metrics"]["external_set_b"], card["metrics"]["internal_set_a_heldout"]
         assert 0.5 < b["auroc"] < 1 and b["utility"] is not None and 0 <= b["ece"] < 0.2
@@ -59,15 +71,17 @@ class TrainModelTests:
         assert all(0 <= r["observed"] <= 1 and r["lower"] <= r["predicted"] <= r["upper"] for r in b["reliability"])
         assert "## Calibration by probability bin" in (tmp_path / "sepsis" / "card.md").read_text()
         assert 0 < card["thresholds"]["moderate"] <= card["thresholds"]["high"] < 1
-        meta = read_metadata(ort.InferenceSession(str(tmp_path / "sepsis" / "model.onnx"),
-                                                  providers=["CPUExecutionProvider"]))
+        meta = read_metadata(
+            ort.InferenceSession(str(tmp_path / "sepsis" / "model.onnx"), providers=["CPUExecutionProvider"])
+        )
         assert meta["features"] == [f.name for f in SEPSIS_FEATURES] and meta["thresholds"] == card["thresholds"]
         report = _activate_and_report("sepsis")
         assert report["external_set"] == "external_set_b" and report["external_utility"] is not None
         cache_clear()
         try:
-            result = score_patient(model_name="sepsis", resources=stay_resources, as_of=row_time(START, 30),
-                                   patient_id="p000009")
+            result = score_patient(
+                model_name="sepsis", resources=stay_resources, as_of=row_time(START, 30), patient_id="p000009"
+            )
         finally:
             cache_clear()
         assert result.scored and result.model_version == "0.0.1-smoke" and result.drivers

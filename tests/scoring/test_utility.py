@@ -1,4 +1,5 @@
 """The vectorised normalized utility equals a direct transcription of the challenge's per-patient loop."""
+
 import numpy as np
 
 from scoring.training.utility import normalized_utility
@@ -31,7 +32,7 @@ def reference_normalized(stays: list[tuple[np.ndarray, np.ndarray]]) -> float:
         ideal = np.zeros(n, dtype=bool)
         if labels.any():
             t_sepsis = int(np.argmax(labels)) - DT_OPTIMAL
-            ideal[max(0, t_sepsis + DT_EARLY): min(t_sepsis + DT_LATE + 1, n)] = True
+            ideal[max(0, t_sepsis + DT_EARLY) : min(t_sepsis + DT_LATE + 1, n)] = True
         observed += reference_patient_utility(labels, predictions)
         best += reference_patient_utility(labels, ideal)
         none += reference_patient_utility(labels, np.zeros(n, dtype=bool))
@@ -45,7 +46,7 @@ def _stays(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         n = int(rng.integers(8, 80))
         labels = np.zeros(n, dtype=np.int8)
         if i % 3 == 0:
-            labels[int(rng.integers(0, n)):] = 1
+            labels[int(rng.integers(0, n)) :] = 1
         stays.append((labels, rng.random(n) < 0.3))
     return stays
 

@@ -1,4 +1,5 @@
 """FhirClient against a hostile FHIR server (real HTTP on loopback): size caps, page caps, foreign links."""
+
 import threading
 import time
 from collections.abc import Iterator
@@ -44,10 +45,14 @@ class _Hostile(BaseHTTPRequestHandler):
         if path.startswith("/fhir/Observation"):  # endless paging
             page = int(self.path.rsplit("page=", 1)[-1]) if "page=" in self.path else 0
             port = self.server.server_address[1]  # type: ignore[index]
-            self._json({"resourceType": "Bundle", "type": "searchset",
-                        "entry": [{"resource": {"resourceType": "Observation", "id": f"o{page}"}}],
-                        "link": [{"relation": "next",
-                                  "url": f"http://127.0.0.1:{port}/fhir/Observation?page={page + 1}"}]})
+            self._json(
+                {
+                    "resourceType": "Bundle",
+                    "type": "searchset",
+                    "entry": [{"resource": {"resourceType": "Observation", "id": f"o{page}"}}],
+                    "link": [{"relation": "next", "url": f"http://127.0.0.1:{port}/fhir/Observation?page={page + 1}"}],
+                }
+            )
             return
         self._json({"resourceType": "Patient", "id": "p1"})
 
@@ -111,11 +116,18 @@ def test_json_array_answer_is_a_502_not_a_500(hostile: str) -> None:
         FhirClient(hostile, "tok").get("array")
 
 
-@pytest.mark.parametrize("link", [
-    "HTTP://evil.example/fhir/Observation", " http://evil.example/fhir/Observation",
-    "https://evil.example/fhir/Observation", "Patient/../../admin", "http://127.0.0.1:1/fhir/Observation",
-    "http://127.0.0.1:{port}/fhirx/Observation", "http://127.0.0.1:{port}/other",
-])
+@pytest.mark.parametrize(
+    "link",
+    [
+        "HTTP://evil.example/fhir/Observation",
+        " http://evil.example/fhir/Observation",
+        "https://evil.example/fhir/Observation",
+        "Patient/../../admin",
+        "http://127.0.0.1:1/fhir/Observation",
+        "http://127.0.0.1:{port}/fhirx/Observation",
+        "http://127.0.0.1:{port}/other",
+    ],
+)
 def test_links_off_the_server_never_get_the_token(hostile: str, link: str) -> None:
     port = hostile.split(":")[2].split("/")[0]
     client = FhirClient(hostile, "secret-token")
@@ -130,7 +142,9 @@ def test_links_on_the_server_still_work(hostile: str) -> None:
 
 
 def test_prefetch_tokens_cannot_inject_query_or_path() -> None:
-    assert fill_tokens("Observation?patient={{context.patientId}}", {"patientId": "1&_count=100000"}) \
+    assert (
+        fill_tokens("Observation?patient={{context.patientId}}", {"patientId": "1&_count=100000"})
         == "Observation?patient=1%26_count%3D100000"
+    )
     assert fill_tokens("Patient/{{context.patientId}}", {"patientId": "../../x"}) == "Patient/..%2F..%2Fx"
     assert fill_tokens("Patient/{{context.patientId}}", {"patientId": "a-1.B"}) == "Patient/a-1.B"

@@ -3,6 +3,7 @@
 Real listeners on loopback count every connection they accept: an unregistered FHIR port and a "Redis"
 port must see none, whether named by a CDS hook's fhirServer, a FHIR link, a redirect or a write-back.
 """
+
 import socket
 import socketserver
 import threading
@@ -93,9 +94,11 @@ def redirecting(redis_port: CountingListener, outbound_allowed: Any) -> Iterator
 
 # --- the address policy itself -------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_fhir_client_refuses_unregistered_loopback_without_connecting(
-        listener: CountingListener, redis_port: CountingListener) -> None:
+    listener: CountingListener, redis_port: CountingListener
+) -> None:
     for base in (f"{listener.url}/fhir", redis_port.url, f"http://localhost:{redis_port.url.rsplit(':', 1)[1]}"):
         with pytest.raises(FhirRequestRejected, match="non-public address"):
             FhirClient(base, "token").read("Patient", "p1")
@@ -124,7 +127,8 @@ def test_metadata_address_is_refused_before_any_connect(monkeypatch: pytest.Monk
 
 @pytest.mark.django_db
 def test_registered_base_is_reached_and_its_neighbours_are_not(
-        listener: CountingListener, redis_port: CountingListener, outbound_allowed: Any) -> None:
+    listener: CountingListener, redis_port: CountingListener, outbound_allowed: Any
+) -> None:
     outbound_allowed(f"{listener.url}/fhir")
     with pytest.raises(FhirServerError):  # reached: the listener is no HTTP server, but it was asked
         FhirClient(f"{listener.url}/fhir", "token").read("Patient", "p1")
@@ -137,51 +141,88 @@ def test_registered_base_is_reached_and_its_neighbours_are_not(
 
 
 def test_address_policy_table() -> None:
-    refused = ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",  # noqa: S104
-               "::1", "fe80::1", "fd00:ec2::254", "::ffff:127.0.0.1", "2002:7f00:1::", "224.0.0.1", "not an ip"]
+    refused = [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",  # noqa: S104
+        "::1",
+        "fe80::1",
+        "fd00:ec2::254",
+        "::ffff:127.0.0.1",
+        "2002:7f00:1::",
+        "224.0.0.1",
+        "not an ip",
+    ]
     assert not [a for a in refused if outbound.address_allowed(a)]
     assert all(outbound.address_allowed(a) for a in ("8.8.8.8", "2606:4700:4700::1111"))
 
 
 # --- redirects are never followed to an unregistered place ----------------------------------------------
 
+
 @pytest.mark.django_db
-def test_redirects_from_a_registered_server_are_not_followed(redirecting: str,
-                                                             redis_port: CountingListener) -> None:
+def test_redirects_from_a_registered_server_are_not_followed(redirecting: str, redis_port: CountingListener) -> None:
     with pytest.raises(FhirRequestRejected, match="redirect"):
         FhirClient(f"{redirecting}/fhir", "token").read("Patient", "p1")
     with pytest.raises(fetch.FetchFailed, match="HTTP 307"):
         fetch.json_fetch(f"{redirecting}/jwks.json")
-    config = smart_client.SmartConfiguration(iss=f"{redirecting}/fhir", authorization_endpoint=f"{redirecting}/a",
-                                             token_endpoint=f"{redirecting}/token")
+    config = smart_client.SmartConfiguration(
+        iss=f"{redirecting}/fhir", authorization_endpoint=f"{redirecting}/a", token_endpoint=f"{redirecting}/token"
+    )
     with pytest.raises(TokenExchangeFailed):
-        smart_client.token_exchange(config=config, client_id="c", confidential=False, code="x",
-                                    code_verifier="v" * 43, redirect_uri="https://stratify.example/smart/callback")
+        smart_client.token_exchange(
+            config=config,
+            client_id="c",
+            confidential=False,
+            code="x",
+            code_verifier="v" * 43,
+            redirect_uri="https://stratify.example/smart/callback",
+        )
     assert redis_port.accepted == 0
 
 
 @pytest.mark.django_db
-def test_token_endpoint_off_the_registered_origin_is_guarded(outbound_allowed: Any,
-                                                             redis_port: CountingListener) -> None:
+def test_token_endpoint_off_the_registered_origin_is_guarded(
+    outbound_allowed: Any, redis_port: CountingListener
+) -> None:
     outbound_allowed("https://ehr.example.org/fhir")
-    config = smart_client.SmartConfiguration(iss="https://ehr.example.org/fhir",
-                                             authorization_endpoint="https://ehr.example.org/a",
-                                             token_endpoint=f"{redis_port.url}/token")
+    config = smart_client.SmartConfiguration(
+        iss="https://ehr.example.org/fhir",
+        authorization_endpoint="https://ehr.example.org/a",
+        token_endpoint=f"{redis_port.url}/token",
+    )
     with pytest.raises(TokenExchangeFailed, match="non-public address"):
-        smart_client.token_exchange(config=config, client_id="c", confidential=False, code="x",
-                                    code_verifier="v" * 43, redirect_uri="https://stratify.example/smart/callback")
+        smart_client.token_exchange(
+            config=config,
+            client_id="c",
+            confidential=False,
+            code="x",
+            code_verifier="v" * 43,
+            redirect_uri="https://stratify.example/smart/callback",
+        )
     assert redis_port.accepted == 0
 
 
 # --- write-back goes only to registered EHRs -----------------------------------------------------------
 
+
 @pytest.mark.django_db(transaction=True)
-def test_write_back_to_an_unregistered_base_fails_without_contacting_it(listener: CountingListener,
-                                                                        settings: Any) -> None:
+def test_write_back_to_an_unregistered_base_fails_without_contacting_it(
+    listener: CountingListener, settings: Any
+) -> None:
     settings.WRITEBACK_ENABLED = True
-    write_back = write_back_enqueue(result=sepsis_result(), patient_id=f"p-{uuid.uuid4().hex[:8]}",
-                                    encounter_id=None, fhir_base_url=f"{listener.url}/fhir", source="cds",
-                                    service_id="stratify-sepsis")
+    write_back = write_back_enqueue(
+        result=sepsis_result(),
+        patient_id=f"p-{uuid.uuid4().hex[:8]}",
+        encounter_id=None,
+        fhir_base_url=f"{listener.url}/fhir",
+        source="cds",
+        service_id="stratify-sepsis",
+    )
     assert write_back is not None
     write_back = refreshed(write_back)
     assert write_back.status == "failed" and write_back.attempts == 1

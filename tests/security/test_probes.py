@@ -1,4 +1,5 @@
 """/metrics and /readyz's detail are for the monitoring system only (token or allowed network); /healthz is open."""
+
 from collections.abc import Iterator
 from typing import Any
 

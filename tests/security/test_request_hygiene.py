@@ -1,4 +1,5 @@
 """NUL characters, wrong methods and CSRF refusals all answer the one error shape, never a 500 or Django's page."""
+
 from typing import Any
 
 import orjson
@@ -15,16 +16,20 @@ def _shape(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize("path", ["/models/?q=%00", "/smart/callback?code=x&state=%00",
-                                  "/sandbox/ehr/?patient=a%00b", "/healthz?x=\x00"])
+@pytest.mark.parametrize(
+    "path", ["/models/?q=%00", "/smart/callback?code=x&state=%00", "/sandbox/ehr/?patient=a%00b", "/healthz?x=\x00"]
+)
 def test_nul_in_a_query_string_is_a_400_before_the_database(client: Client, path: str) -> None:
     body = _shape(client.get(path, HTTP_ACCEPT="application/json"), 400, "invalid")
     assert body["extra"]["where"] == "query"
 
 
 def test_nul_in_a_form_body_is_a_400(client: Client) -> None:
-    response = client.post("/sandbox/auth/token", "grant_type=client_credentials&client_id=a%00b",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/sandbox/auth/token",
+        "grant_type=client_credentials&client_id=a%00b",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert _shape(response, 400, "invalid")["extra"]["where"] == "body"
 
 
@@ -32,7 +37,8 @@ def test_nul_in_a_json_string_is_a_400_but_an_escaped_backslash_is_not(client: C
     path = "/cds-services/stratify-sepsis"
     hostile = b'{"hook": "patient-view", "hookInstance": "a\\u0000b", "context": {}}'
     assert _shape(client.post(path, hostile, content_type="application/json"), 400, "invalid")["extra"] == {
-        "where": "body"}
+        "where": "body"
+    }
     harmless = b'{"hook": "patient-view", "hookInstance": "a\\\\u0000b", "context": {}}'
     assert client.post(path, harmless, content_type="application/json").status_code == 401  # reached the JWT check
 
@@ -42,10 +48,16 @@ def test_nul_in_a_header_is_a_400(client: Client) -> None:
     assert _shape(response, 400, "invalid")["extra"]["where"] == "header X-Forwarded-For"
 
 
-@pytest.mark.parametrize(("method", "path", "allow"), [
-    ("get", "/cds-services/stratify-sepsis", "POST"), ("post", "/healthz", "GET"), ("delete", "/readyz", "GET"),
-    ("put", "/cds-services", "GET"), ("post", "/.well-known/jwks.json", "GET"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("get", "/cds-services/stratify-sepsis", "POST"),
+        ("post", "/healthz", "GET"),
+        ("delete", "/readyz", "GET"),
+        ("put", "/cds-services", "GET"),
+        ("post", "/.well-known/jwks.json", "GET"),
+    ],
+)
 def test_a_wrong_method_is_a_405_in_the_error_shape_with_allow(method: str, path: str, allow: str) -> None:
     client = Client(enforce_csrf_checks=True)
     response = getattr(client, method)(path, HTTP_ACCEPT="text/html")

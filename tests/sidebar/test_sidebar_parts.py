@@ -1,5 +1,6 @@
 """Pure parts of the sidebar and the texts it shares with the cards: value words, refusal reasons, freshness,
 the as-of selection, SVG escaping, the trend's audit entries."""
+
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,12 +18,28 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 def _result(**overrides: Any) -> ScoreResult:
     base: dict[str, Any] = dict(
-        model_name="sepsis", model_version="1.0.0", model_sha256="", spec_version="2025.1", model_status="active",
-        kind="ml", title="Sepsis risk", as_of=NOW, scored=True, probability=0.34, points=None, band="high",
-        indicator="critical", summary="Sepsis risk HIGH: 34% in next 6 h", horizon_hours=6, provider="cpu",
-        drivers=(Driver("lactate_last", "Lactate", 4.1, "mmol/L", 2.0, 0.8, "raises", "Lactate 4.1 mmol/L"),
-                 Driver("hr_last", "Heart rate", 72, "/min", 0.5, -0.2, "lowers", "Heart rate 72 /min")),
-        data_times={"lactate_last": NOW - timedelta(hours=2), "hr_last": NOW - timedelta(minutes=30)})
+        model_name="sepsis",
+        model_version="1.0.0",
+        model_sha256="",
+        spec_version="2025.1",
+        model_status="active",
+        kind="ml",
+        title="Sepsis risk",
+        as_of=NOW,
+        scored=True,
+        probability=0.34,
+        points=None,
+        band="high",
+        indicator="critical",
+        summary="Sepsis risk HIGH: 34% in next 6 h",
+        horizon_hours=6,
+        provider="cpu",
+        drivers=(
+            Driver("lactate_last", "Lactate", 4.1, "mmol/L", 2.0, 0.8, "raises", "Lactate 4.1 mmol/L"),
+            Driver("hr_last", "Heart rate", 72, "/min", 0.5, -0.2, "lowers", "Heart rate 72 /min"),
+        ),
+        data_times={"lactate_last": NOW - timedelta(hours=2), "hr_last": NOW - timedelta(minutes=30)},
+    )
     return ScoreResult(**(base | overrides))
 
 
@@ -37,8 +54,11 @@ def test_value_words() -> None:
 
 
 def test_not_scored_reasons_name_missing_and_stale_inputs() -> None:
-    reasons = presentation.not_scored_reasons(_result(scored=False, probability=None, reasons=("Too little data.",),
-                                                 missing=("Lactate",), stale=("Heart rate",)))
+    reasons = presentation.not_scored_reasons(
+        _result(
+            scored=False, probability=None, reasons=("Too little data.",), missing=("Lactate",), stale=("Heart rate",)
+        )
+    )
     assert reasons == ["Too little data.", "Missing: Lactate.", "Too old: Heart rate."]
     assert presentation.not_scored_reasons(_result()) == []
 
@@ -47,7 +67,8 @@ def test_freshness_and_driver_rows() -> None:
     result = _result()
     # One wording with the CDS card (scoring.presentation): the sidebar used to say it differently.
     assert presentation.freshness_text(result.data_times, result.as_of) == (
-        "newest input 30 min ago, oldest used 2 h ago (as of 2025-03-01 12:00 UTC).")
+        "newest input 30 min ago, oldest used 2 h ago (as of 2025-03-01 12:00 UTC)."
+    )
     rows = driver_rows(result)
     assert [r["label"] for r in rows] == ["Lactate", "Heart rate"]  # by |contribution|
     assert rows[0]["value"] == "4.1 mmol/L" and rows[0]["when"] == "2 h ago"
@@ -58,12 +79,18 @@ def test_freshness_and_driver_rows() -> None:
 
 def test_resources_as_of_drops_later_observations() -> None:
     def obs(hours: int) -> dict[str, Any]:
-        return {"resourceType": "Observation", "effectiveDateTime": (NOW - timedelta(hours=hours)).isoformat(),
-                "category": [{"coding": [{"code": "vital-signs"}]}]}
+        return {
+            "resourceType": "Observation",
+            "effectiveDateTime": (NOW - timedelta(hours=hours)).isoformat(),
+            "category": [{"coding": [{"code": "vital-signs"}]}],
+        }
 
     needs = DataRequirements(("Patient", "Observation"), ("vital-signs",), (), 24.0)
-    kept = resources_for([{"resourceType": "Patient"}, obs(5), obs(1), {"resourceType": "Observation"}, obs(30)],
-                         needs, NOW - timedelta(hours=2))
+    kept = resources_for(
+        [{"resourceType": "Patient"}, obs(5), obs(1), {"resourceType": "Observation"}, obs(30)],
+        needs,
+        NOW - timedelta(hours=2),
+    )
     assert kept == [{"resourceType": "Patient"}, obs(5)]  # not later, not undated, not beyond the look-back
 
 
@@ -84,19 +111,44 @@ def test_driver_bar_is_proportional() -> None:
 
 
 def test_score_audit_entries_one_per_score_now_and_one_trend_summary_per_model_version() -> None:
-    now = [_result(input_digest="d-now"), _result(model_name="news2", model_version="rcp-2017", kind="rule",
-                                                  probability=None, points=5.0, input_digest="n-now")]
+    now = [
+        _result(input_digest="d-now"),
+        _result(
+            model_name="news2",
+            model_version="rcp-2017",
+            kind="rule",
+            probability=None,
+            points=5.0,
+            input_digest="n-now",
+        ),
+    ]
     earlier = [NOW - timedelta(hours=4), NOW - timedelta(hours=2)]
-    trend = [(at, [_result(as_of=at, input_digest=f"d{i}"),
-                   _result(as_of=at, model_version="2.0.0", model_status="shadow", scored=False,
-                           probability=None, band=None, input_digest=f"s{i}")])
-             for i, at in enumerate(earlier)]
+    trend = [
+        (
+            at,
+            [
+                _result(as_of=at, input_digest=f"d{i}"),
+                _result(
+                    as_of=at,
+                    model_version="2.0.0",
+                    model_status="shadow",
+                    scored=False,
+                    probability=None,
+                    band=None,
+                    input_digest=f"s{i}",
+                ),
+            ],
+        )
+        for i, at in enumerate(earlier)
+    ]
     entries = trend_audit_entries(now, trend, patient_id="p1", actor="Practitioner/x")
     assert [(e["model_name"], e["model_version"], e["detail"]["source"]) for e in entries] == [
-        ("sepsis", "1.0.0", "sidebar"), ("news2", "rcp-2017", "sidebar"),
-        ("sepsis", "1.0.0", "sidebar_trend"), ("sepsis", "2.0.0", "sidebar_trend")]
-    assert all(e["action"] == "score" and e["patient_id"] == "p1" and e["actor"] == "Practitioner/x"
-               for e in entries)
+        ("sepsis", "1.0.0", "sidebar"),
+        ("news2", "rcp-2017", "sidebar"),
+        ("sepsis", "1.0.0", "sidebar_trend"),
+        ("sepsis", "2.0.0", "sidebar_trend"),
+    ]
+    assert all(e["action"] == "score" and e["patient_id"] == "p1" and e["actor"] == "Practitioner/x" for e in entries)
     assert entries[0]["input_digest"] == "d-now" and entries[0]["output_summary"]["probability"] == 0.34
     active, shadow = entries[2], entries[3]
     assert active["outcome"] == "success" and shadow["outcome"] == "not_scored"

@@ -1,4 +1,5 @@
 """Fixtures of the SMART launch tests: our client keys, a registration, an EHR signing key for id_tokens."""
+
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -29,8 +30,9 @@ def fake_iss() -> str:
 @pytest.fixture
 def registration(db: None, fake_iss: str) -> EhrRegistration:
     """A confidential-asymmetric registration of `fake_iss`."""
-    return EhrRegistration.objects.create(name="Test EHR", iss=fake_iss, client_id="stratify-sidebar",
-                                          frame_ancestors="https://ehr.example.org")
+    return EhrRegistration.objects.create(
+        name="Test EHR", iss=fake_iss, client_id="stratify-sidebar", frame_ancestors="https://ehr.example.org"
+    )
 
 
 @pytest.fixture
@@ -45,9 +47,14 @@ def ehr_key() -> ECKey:
 def smart_config(fake_iss: str, ehr_key: ECKey) -> Iterator[SmartConfiguration]:
     """A discovered configuration (cached, as discovery would leave it) whose JWKS is `ehr_key`."""
     config = SmartConfiguration(
-        iss=fake_iss, authorization_endpoint=f"{fake_iss}/auth/authorize", token_endpoint=f"{fake_iss}/auth/token",
-        issuer=fake_iss, jwks_uri=f"{fake_iss}/jwks", capabilities=("permission-v2", "launch-ehr"),
-        code_challenge_methods=("S256",))
+        iss=fake_iss,
+        authorization_endpoint=f"{fake_iss}/auth/authorize",
+        token_endpoint=f"{fake_iss}/auth/token",
+        issuer=fake_iss,
+        jwks_uri=f"{fake_iss}/jwks",
+        capabilities=("permission-v2", "launch-ehr"),
+        code_challenge_methods=("S256",),
+    )
     jwks: dict[str, Any] = {"keys": [ehr_key.as_dict(private=False) | {"kid": ehr_key.kid}]}
     cache.set(_cache_key("jwks", config.jwks_uri), orjson.dumps(jwks), 600)
     cache.set(_cache_key("discovery", fake_iss), config.__dict__.copy(), 600)
@@ -58,6 +65,7 @@ def smart_config(fake_iss: str, ehr_key: ECKey) -> Iterator[SmartConfiguration]:
 @pytest.fixture
 def sandbox_patient_loader(settings: Any) -> Any:
     """Loads two real PhysioNet 2019 stays (one septic) into the sandbox FHIR store; returns the septic one's id."""
+
     def load() -> str:
         from pathlib import Path
 
@@ -69,6 +77,7 @@ def sandbox_patient_loader(settings: Any) -> Any:
         call_command("load_sandbox_data", "--physionet", "2", "--set", "A", "--no-synthea", verbosity=0)
         septic = next(s for s in physionet.stays_select(path, 2) if s.septic)
         return physionet.patient_fhir_id(septic.patient)
+
     return load
 
 

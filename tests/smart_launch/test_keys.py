@@ -1,4 +1,5 @@
 """Our client keys: rotation by kid, the public JWKS (no private parts), the demo setup command."""
+
 from datetime import timedelta
 
 import pytest

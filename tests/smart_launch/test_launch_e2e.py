@@ -5,6 +5,7 @@ sandbox's discovery and authorize endpoints, our callback (code exchange with a 
 assertion the sandbox verifies against our /.well-known/jwks.json, id_token against its JWKS), and
 the sidebar reading the sandbox FHIR server with the clinician's token.
 """
+
 import re
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -23,8 +24,9 @@ def _ehr_launch(sandbox: dict[str, str], browser: requests.Session, *, app_conte
     from sandbox_ehr.auth.services import launch_create
 
     launch = launch_create(patient_id=sandbox["patient"], app_context=app_context)
-    return browser.get(f"{sandbox['base']}/smart/launch", params={"iss": sandbox["iss"], "launch": launch},
-                       headers=HTML, timeout=60)
+    return browser.get(
+        f"{sandbox['base']}/smart/launch", params={"iss": sandbox["iss"], "launch": launch}, headers=HTML, timeout=60
+    )
 
 
 def _assert_sidebar(response: requests.Response, sandbox: dict[str, str]) -> SmartSession:
@@ -56,8 +58,9 @@ class EhrLaunchTests:
         assert "Model card:" in response.text or "Not scored because" in response.text
         # PhysioNet records no consciousness level: NEWS2's note says what it assumed.
         assert 'class="sb-notes"' in response.text and "Level of consciousness not recorded" in response.text
-        actions = list(AuditRecord.objects.filter(action__in=["smart_launch", "sidebar_view"])
-                       .values_list("action", "outcome"))
+        actions = list(
+            AuditRecord.objects.filter(action__in=["smart_launch", "sidebar_view"]).values_list("action", "outcome")
+        )
         assert ("smart_launch", "success") in actions and ("sidebar_view", "success") in actions
         # Every inference audited, without one record per trend point: a record per score shown now, and one
         # trend summary per model version listing each recomputation (as-of time, output, input digest).
@@ -105,8 +108,11 @@ class EhrLaunchTests:
         from smart_launch.models import ClientKey
 
         for record in ClientKey.objects.filter(active=True):  # publish someone else's public keys under our kids
-            other = (ECKey.generate_key("P-384", private=True) if record.alg == "ES384"
-                     else RSAKey.generate_key(2048, private=True))
+            other = (
+                ECKey.generate_key("P-384", private=True)
+                if record.alg == "ES384"
+                else RSAKey.generate_key(2048, private=True)
+            )
             record.public_jwk = {**other.as_dict(private=False), "kid": record.kid, "alg": record.alg}
             record.save()
         response = _ehr_launch(sandbox, requests.Session())
@@ -146,14 +152,21 @@ class StandaloneLaunchTests:
         browser = requests.Session()
         chooser = browser.get(f"{sandbox['base']}/smart/launch/standalone", headers=HTML, timeout=60)
         assert chooser.status_code == 200 and sandbox["iss"] in chooser.text
-        picker = browser.get(f"{sandbox['base']}/smart/launch/standalone", params={"iss": sandbox["iss"]},
-                             headers=HTML, timeout=60)
+        picker = browser.get(
+            f"{sandbox['base']}/smart/launch/standalone", params={"iss": sandbox["iss"]}, headers=HTML, timeout=60
+        )
         assert picker.status_code == 200 and "Choose a patient" in picker.text
-        form = {name: unescape(value) for name, value in
-                re.findall(r'name="(csrfmiddlewaretoken|request)" value="([^"]+)"', picker.text)}
+        form = {
+            name: unescape(value)
+            for name, value in re.findall(r'name="(csrfmiddlewaretoken|request)" value="([^"]+)"', picker.text)
+        }
         form["patient"] = sandbox["patient"]
-        response = browser.post(f"{sandbox['base']}/sandbox/auth/authorize/patient", data=form,
-                                headers={**HTML, "Referer": picker.url}, timeout=60)
+        response = browser.post(
+            f"{sandbox['base']}/sandbox/auth/authorize/patient",
+            data=form,
+            headers={**HTML, "Referer": picker.url},
+            timeout=60,
+        )
         smart = _assert_sidebar(response, sandbox)
         assert smart.need_patient_banner and 'class="sb-banner"' in response.text
         query = parse_qs(urlsplit(picker.history[0].headers["Location"]).query)

@@ -1,4 +1,5 @@
 """The launch failure matrix through the real views: every failure is a clear page with what to do, and audited."""
+
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,8 +35,9 @@ def _last_audit() -> AuditRecord:
 
 
 class LaunchRequestTests:
-    def test_redirects_to_authorize_with_pkce_and_binds_state(self, client: Client, registration: EhrRegistration,
-                                                             smart_config: SmartConfiguration) -> None:
+    def test_redirects_to_authorize_with_pkce_and_binds_state(
+        self, client: Client, registration: EhrRegistration, smart_config: SmartConfiguration
+    ) -> None:
         response = client.get("/smart/launch", {"iss": registration.iss, "launch": "xyz"}, **HTML)
         assert response.status_code == 302
         query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
@@ -74,19 +76,24 @@ class LaunchRequestTests:
 
 
 class CallbackTests:
-    def test_ehr_access_denied(self, client: Client, registration: EhrRegistration,
-                               smart_config: SmartConfiguration) -> None:
+    def test_ehr_access_denied(
+        self, client: Client, registration: EhrRegistration, smart_config: SmartConfiguration
+    ) -> None:
         state = _start(client, registration.iss)
         response = client.get("/smart/callback", {"error": "access_denied", "state": state}, **HTML)
         assert response.status_code == 403 and "Access was declined" in _page(response)
         assert "approve access" in _page(response)
         assert AuthorizationRequest.objects.get().used_at is not None  # the state is burnt
 
-    def test_ehr_invalid_scope(self, client: Client, registration: EhrRegistration,
-                               smart_config: SmartConfiguration) -> None:
+    def test_ehr_invalid_scope(
+        self, client: Client, registration: EhrRegistration, smart_config: SmartConfiguration
+    ) -> None:
         state = _start(client, registration.iss)
-        response = client.get("/smart/callback", {"error": "invalid_scope", "state": state,
-                                                  "error_description": "no <b>Observation</b>"}, **HTML)
+        response = client.get(
+            "/smart/callback",
+            {"error": "invalid_scope", "state": state, "error_description": "no <b>Observation</b>"},
+            **HTML,
+        )
         assert response.status_code == 403 and "scopes" in _page(response)
         assert "<b>" not in _page(response)
         assert _last_audit().detail["error"] == "invalid_scope"
@@ -99,35 +106,46 @@ class CallbackTests:
         response = client.get("/smart/callback", {"code": "c", "state": "forged"}, **HTML)
         assert response.status_code == 401 and "unknown `state`" in _page(response)
 
-    def test_state_from_another_browser(self, client: Client, registration: EhrRegistration,
-                                        smart_config: SmartConfiguration) -> None:
+    def test_state_from_another_browser(
+        self, client: Client, registration: EhrRegistration, smart_config: SmartConfiguration
+    ) -> None:
         state = _start(client, registration.iss)
         response = Client().get("/smart/callback", {"code": "c", "state": state}, **HTML)
         assert response.status_code == 401 and "another browser session" in _page(response)
         assert AuthorizationRequest.objects.get().used_at is None  # not burnt by the stranger
 
-    def test_replayed_state(self, client: Client, registration: EhrRegistration,
-                            smart_config: SmartConfiguration) -> None:
+    def test_replayed_state(
+        self, client: Client, registration: EhrRegistration, smart_config: SmartConfiguration
+    ) -> None:
         state = _start(client, registration.iss)
         AuthorizationRequest.objects.update(used_at=timezone.now())
         response = client.get("/smart/callback", {"code": "c", "state": state}, **HTML)
         assert response.status_code == 401 and "already used" in _page(response)
 
-    def test_expired_state(self, client: Client, registration: EhrRegistration,
-                           smart_config: SmartConfiguration) -> None:
+    def test_expired_state(
+        self, client: Client, registration: EhrRegistration, smart_config: SmartConfiguration
+    ) -> None:
         state = _start(client, registration.iss)
         AuthorizationRequest.objects.update(created_at=timezone.now() - timedelta(hours=1))
         response = client.get("/smart/callback", {"code": "c", "state": state}, **HTML)
         assert response.status_code == 401 and "expired" in _page(response)
 
-    def test_token_endpoint_unreachable(self, client: Client, registration: EhrRegistration,
-                                        smart_config: SmartConfiguration, client_keys: None,
-                                        outbound_allowed: Any) -> None:
+    def test_token_endpoint_unreachable(
+        self,
+        client: Client,
+        registration: EhrRegistration,
+        smart_config: SmartConfiguration,
+        client_keys: None,
+        outbound_allowed: Any,
+    ) -> None:
         # The token endpoint is the loopback discard port (nothing listens, registered so that the address
         # policy lets it be tried): a real failed exchange that never leaves this machine.
         outbound_allowed("http://127.0.0.1:9")
-        cache.set(_cache_key("discovery", registration.iss),
-                  {**smart_config.__dict__, "token_endpoint": "http://127.0.0.1:9/token"}, 600)
+        cache.set(
+            _cache_key("discovery", registration.iss),
+            {**smart_config.__dict__, "token_endpoint": "http://127.0.0.1:9/token"},
+            600,
+        )
         state = _start(client, registration.iss)
         response = client.get("/smart/callback", {"code": "c", "state": state}, **HTML)
         assert response.status_code == 502 and "did not complete the code exchange" in _page(response)

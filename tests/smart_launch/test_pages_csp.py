@@ -1,6 +1,7 @@
 """One Content-Security-Policy on every HTML page, and the pages still work under it in a real browser
 (Playwright + Debian's chromium): landing, model index and card, admin (login, the issued-card list with its
 alert-burden table), the sandbox EHR's patient list and chart, the sidebar launched from it."""
+
 import os
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,9 @@ def browser_page() -> Any:
         browser.close()
 
 
-def test_every_page_has_the_policy_and_works_under_it(live_server: Any, settings: Any, browser_page: Any,
-                                                      sandbox_patient_loader: Any, django_user_model: Any) -> None:
+def test_every_page_has_the_policy_and_works_under_it(
+    live_server: Any, settings: Any, browser_page: Any, sandbox_patient_loader: Any, django_user_model: Any
+) -> None:
     settings.PUBLIC_BASE_URL = live_server.url
     for command in ("install_models", "sandbox_setup", "smart_demo_setup"):
         call_command(command, verbosity=0)

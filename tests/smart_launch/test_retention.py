@@ -1,4 +1,5 @@
 """Retention of SMART launch data: spent requests and dead sessions are purged, audited, hourly; live ones kept."""
+
 import uuid
 from datetime import timedelta
 from io import StringIO
@@ -25,16 +26,27 @@ PATIENT = "patient-retention-1"
 def _request(registration: EhrRegistration, *, age: timedelta, used: bool = False) -> AuthorizationRequest:
     created = timezone.now() - age
     return AuthorizationRequest.objects.create(
-        state_digest=uuid.uuid4().hex, binding_digest="b",
-        registration=registration, code_verifier_encrypted=encrypt_text("verifier"), nonce="n",
-        launch_kind="ehr", created_at=created, used_at=created if used else None)
+        state_digest=uuid.uuid4().hex,
+        binding_digest="b",
+        registration=registration,
+        code_verifier_encrypted=encrypt_text("verifier"),
+        nonce="n",
+        launch_kind="ehr",
+        created_at=created,
+        used_at=created if used else None,
+    )
 
 
 def _session(registration: EhrRegistration, *, expired_for: timedelta, refreshable: bool) -> SmartSession:
     return SmartSession.objects.create(
-        registration=registration, binding_digest="b", access_token_encrypted=encrypt_text("access-secret"),
+        registration=registration,
+        binding_digest="b",
+        access_token_encrypted=encrypt_text("access-secret"),
         refresh_token_encrypted=encrypt_text("refresh-secret") if refreshable else "",
-        id_token_encrypted=encrypt_text("id-token"), patient=PATIENT, expires_at=timezone.now() - expired_for)
+        id_token_encrypted=encrypt_text("id-token"),
+        patient=PATIENT,
+        expires_at=timezone.now() - expired_for,
+    )
 
 
 def _exists(row: Any) -> bool:
@@ -79,10 +91,12 @@ class SessionRetentionTests:
 
 
 def _mixed(registration: EhrRegistration) -> list[Any]:
-    return [_request(registration, age=timedelta(seconds=5), used=True),
-            _session(registration, expired_for=timedelta(hours=1), refreshable=False),
-            _request(registration, age=timedelta(seconds=5)),
-            _session(registration, expired_for=timedelta(hours=1), refreshable=True)]
+    return [
+        _request(registration, age=timedelta(seconds=5), used=True),
+        _session(registration, expired_for=timedelta(hours=1), refreshable=False),
+        _request(registration, age=timedelta(seconds=5)),
+        _session(registration, expired_for=timedelta(hours=1), refreshable=True),
+    ]
 
 
 class PurgeAuditTests:
@@ -104,8 +118,9 @@ class PurgeAuditTests:
         assert purge_expired() == {"authorization_requests": 0, "smart_sessions": 0}
         assert not AuditRecord.objects.filter(action="smart_purge").exists()
 
-    def test_deletion_rolls_back_when_the_audit_fails(self, registration: EhrRegistration,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_deletion_rolls_back_when_the_audit_fails(
+        self, registration: EhrRegistration, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         rows = _mixed(registration)
 
         def fail(**kwargs: Any) -> None:
@@ -138,8 +153,9 @@ class CleanupCommandTests:
 def _expired_dot_token() -> Any:
     from oauth2_provider.models import AccessToken  # the sandbox's django-oauth-toolkit (demo/dev only)
 
-    return AccessToken.objects.create(token="sandbox-expired", expires=timezone.now() - timedelta(hours=1),
-                                      scope="openid")
+    return AccessToken.objects.create(
+        token="sandbox-expired", expires=timezone.now() - timedelta(hours=1), scope="openid"
+    )
 
 
 class CleanupTaskTests:
@@ -147,13 +163,21 @@ class CleanupTaskTests:
         used, unrefreshable, fresh, refreshable = _mixed(registration)
         dot_token = _expired_dot_token()
         result = smart_cleanup.delay().get(timeout=30)
-        assert result == {"authorization_requests": 1, "smart_sessions": 1, "oauth2_provider_cleared": True,
-                          "sandbox_tokens": 0, "sandbox_codes": 0, "sandbox_launches": 0, "sandbox_assertions": 0}
+        assert result == {
+            "authorization_requests": 1,
+            "smart_sessions": 1,
+            "oauth2_provider_cleared": True,
+            "sandbox_tokens": 0,
+            "sandbox_codes": 0,
+            "sandbox_launches": 0,
+            "sandbox_assertions": 0,
+        }
         assert not _exists(used) and not _exists(unrefreshable) and _exists(fresh) and _exists(refreshable)
         assert not _exists(dot_token)
 
-    def test_without_the_sandbox_oauth_app_dot_is_left_alone(self, registration: EhrRegistration,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_without_the_sandbox_oauth_app_dot_is_left_alone(
+        self, registration: EhrRegistration, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         from django.apps import apps
 
         installed = apps.is_installed

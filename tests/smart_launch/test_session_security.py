@@ -1,5 +1,6 @@
 """The sidebar's session: rotated on launch (session fixation), bound to the launch's tokens, signed out on
 request, and carried by its own cookie (never admin's). Real HTTP against the sandbox EHR (live_server)."""
+
 import re
 import time
 from typing import Any
@@ -49,13 +50,15 @@ def test_the_sidebar_cookie_is_its_own_and_expires_with_the_launch(sandbox: dict
     assert settings.SESSION_COOKIE_NAME + "=" not in set_cookie
     max_age = int(re.search(r"Max-Age=(\d+)", set_cookie).group(1))  # type: ignore[union-attr]
     smart = SmartSession.objects.get()
-    limit = settings.SMART_SESSION_MAX_SECONDS if smart.refresh_token_encrypted else \
-        smart.expires_at.timestamp() - time.time() + 5
+    limit = (
+        settings.SMART_SESSION_MAX_SECONDS
+        if smart.refresh_token_encrypted
+        else smart.expires_at.timestamp() - time.time() + 5
+    )
     assert max_age <= limit < 14 * 24 * 3600  # not Django's two weeks
 
 
-def test_in_production_the_sidebar_cookie_is_samesite_none_and_secure(sandbox: dict[str, str],
-                                                                      settings: Any) -> None:
+def test_in_production_the_sidebar_cookie_is_samesite_none_and_secure(sandbox: dict[str, str], settings: Any) -> None:
     settings.SIDEBAR_SESSION_COOKIE_SAMESITE, settings.SIDEBAR_SESSION_COOKIE_SECURE = "None", True
     launch = _ehr_launch(sandbox, requests.Session()).history[0]  # the launch stores its binding: a cookie
     set_cookie = launch.headers["Set-Cookie"]
@@ -63,15 +66,25 @@ def test_in_production_the_sidebar_cookie_is_samesite_none_and_secure(sandbox: d
     assert "Path=/smart/" in set_cookie and "SameSite=None" in set_cookie and "Secure" in set_cookie
 
 
-def test_admin_cookie_stays_lax_and_is_not_the_sidebars(sandbox: dict[str, str], settings: Any,
-                                                        django_user_model: Any) -> None:
+def test_admin_cookie_stays_lax_and_is_not_the_sidebars(
+    sandbox: dict[str, str], settings: Any, django_user_model: Any
+) -> None:
     django_user_model.objects.create_superuser("root", "root@example.org", "pw-not-secret-123")
     browser = requests.Session()
     login = f"{sandbox['base']}/admin/login/"
     browser.get(login, timeout=60)
-    response = browser.post(login, data={"username": "root", "password": "pw-not-secret-123", "next": "/admin/",
-                                         "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
-                            headers={"Referer": login}, allow_redirects=False, timeout=60)
+    response = browser.post(
+        login,
+        data={
+            "username": "root",
+            "password": "pw-not-secret-123",
+            "next": "/admin/",
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+        },
+        headers={"Referer": login},
+        allow_redirects=False,
+        timeout=60,
+    )
     admin_cookie = response.raw.headers.getlist("Set-Cookie")
     [session_cookie] = [c for c in admin_cookie if c.startswith(settings.SESSION_COOKIE_NAME + "=")]
     assert "SameSite=Lax" in session_cookie and "Path=/;" in session_cookie
@@ -85,8 +98,9 @@ def test_sign_out_ends_the_launch(sandbox: dict[str, str]) -> None:
     assert token, page.text[:2000]
     forged = browser.post(f"{sandbox['base']}/smart/signout", data={"token": "0" * 64}, headers=HTML, timeout=60)
     assert forged.status_code == 401 and SmartSession.objects.exists()
-    signed_out = browser.post(f"{sandbox['base']}/smart/signout", data={"token": token.group(1)}, headers=HTML,
-                              timeout=60)
+    signed_out = browser.post(
+        f"{sandbox['base']}/smart/signout", data={"token": token.group(1)}, headers=HTML, timeout=60
+    )
     assert signed_out.status_code == 200 and "Signed out" in signed_out.text
     assert not SmartSession.objects.exists()
     assert AuditRecord.objects.filter(action="smart_launch", detail__step="signout").exists()

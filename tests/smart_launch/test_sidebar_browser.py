@@ -1,4 +1,5 @@
 """Real browser (Playwright + Debian's chromium): EHR simulator -> open a patient -> launch -> sidebar screenshot."""
+
 import os
 import shutil
 from pathlib import Path
@@ -8,8 +9,14 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -34,8 +41,9 @@ def _save(path: Path) -> None:
         shutil.copy(path, Path(target) / path.name)
 
 
-def test_launch_from_the_ehr_simulator_renders_the_sidebar(live_server: Any, settings: Any, tmp_path: Path,
-                                                            sandbox_patient_loader: Any, browser_page: Any) -> None:
+def test_launch_from_the_ehr_simulator_renders_the_sidebar(
+    live_server: Any, settings: Any, tmp_path: Path, sandbox_patient_loader: Any, browser_page: Any
+) -> None:
     from django.core.management import call_command
 
     settings.PUBLIC_BASE_URL = live_server.url

@@ -1,4 +1,5 @@
 """`manage.py smart_keys ensure|rotate|list`: what each action makes, retires and prints."""
+
 from io import StringIO
 
 import pytest

@@ -1,4 +1,5 @@
 """`manage.py audit_export --since ISO`: the audit trail as FHIR R4 AuditEvents (NDJSON or a Bundle)."""
+
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="file to write (default: stdout)")
 
     def handle(self, *args: object, **options: Any) -> None:
-        events = audit_events(since=_when(options["since"]),
-                              until=_when(options["until"]) if options["until"] else None)
+        events = audit_events(
+            since=_when(options["since"]), until=_when(options["until"]) if options["until"] else None
+        )
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8") as out:
                 count = _write(out.write, events, options["format"])

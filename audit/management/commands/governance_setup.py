@@ -1,4 +1,5 @@
 """`manage.py governance_setup`: the clinician / admin / auditor groups with least privilege (idempotent)."""
+
 from django.core.management.base import BaseCommand
 
 from audit.governance import governance_groups_setup

@@ -1,4 +1,5 @@
 """`manage.py cds_client add|list|disable`: register the CDS Clients (EHRs) whose JWTs we trust."""
+
 import json
 from argparse import ArgumentParser
 from pathlib import Path
@@ -14,8 +15,10 @@ from config.errors import ValidationFailed
 class Command(BaseCommand):
     """Add (idempotent: updates an existing iss), list or disable trusted CDS clients."""
 
-    help = ("Manage trusted CDS clients: add --iss ISS (--jwks-url URL | --jwks-file FILE) [--tenant T] "
-            "[--fhir-server BASE ...]; list; disable")
+    help = (
+        "Manage trusted CDS clients: add --iss ISS (--jwks-url URL | --jwks-file FILE) [--tenant T] "
+        "[--fhir-server BASE ...]; list; disable"
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         """Sub-commands add, list and disable."""
@@ -26,9 +29,14 @@ class Command(BaseCommand):
         keys.add_argument("--jwks-url")
         keys.add_argument("--jwks-file", type=Path)
         add.add_argument("--tenant", default="")
-        add.add_argument("--fhir-server", action="append", default=[], dest="fhir_servers",
-                         help="a FHIR base URL of the client's EHR (repeat for several); hooks naming any "
-                              "other fhirServer are refused")
+        add.add_argument(
+            "--fhir-server",
+            action="append",
+            default=[],
+            dest="fhir_servers",
+            help="a FHIR base URL of the client's EHR (repeat for several); hooks naming any "
+            "other fhirServer are refused",
+        )
         sub.add_parser("list", help="list clients")
         disable = sub.add_parser("disable", help="refuse a client's calls from now on")
         disable.add_argument("--iss", required=True)
@@ -53,9 +61,13 @@ class Command(BaseCommand):
             except (OSError, ValueError) as exc:
                 raise CommandError(f"Cannot read a JWKS from {options['jwks_file']}: {exc}") from exc
         try:
-            client, created = trusted_client_upsert(iss=options["iss"], jwks_url=options["jwks_url"] or "",
-                                                    jwks=jwks, tenant=options["tenant"],
-                                                    fhir_servers=options["fhir_servers"])
+            client, created = trusted_client_upsert(
+                iss=options["iss"],
+                jwks_url=options["jwks_url"] or "",
+                jwks=jwks,
+                tenant=options["tenant"],
+                fhir_servers=options["fhir_servers"],
+            )
         except ValidationFailed as exc:
             raise CommandError(f"{exc.message} {exc.extra or ''}".strip()) from exc
         self.stdout.write(f"{'added' if created else 'updated'} {client.iss}")

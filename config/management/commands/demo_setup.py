@@ -1,4 +1,5 @@
 """`manage.py demo_setup`: everything the embedded demo needs after migrate (idempotent)."""
+
 import os
 import secrets
 import shlex
@@ -39,9 +40,11 @@ class Command(BaseCommand):
             return
         password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         user_model.objects.create_superuser(DEMO_ADMIN, "admin@example.invalid", password)
-        self.stdout.write(self.style.WARNING(
-            f"    created admin user '{DEMO_ADMIN}' with password: {password}  (set DEMO_ADMIN_PASSWORD to choose)"))
-
+        self.stdout.write(
+            self.style.WARNING(
+                f"    created admin user '{DEMO_ADMIN}' with password: {password}  (set DEMO_ADMIN_PASSWORD to choose)"
+            )
+        )
 
     def _admin_exists(self, user: Any) -> None:
         """Keep the admin; set DEMO_ADMIN_PASSWORD when given, else say how to get back in."""
@@ -51,10 +54,13 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
             self.stdout.write(f"    admin user '{DEMO_ADMIN}' exists; its password is now DEMO_ADMIN_PASSWORD")
             return
-        self.stdout.write(self.style.WARNING(
-            f"    admin user '{DEMO_ADMIN}' exists (its password was printed when it was created). Forgot it? "
-            f"Run: .venv/bin/python manage.py changepassword {DEMO_ADMIN}  (or set DEMO_ADMIN_PASSWORD and run "
-            "make demo again)"))
+        self.stdout.write(
+            self.style.WARNING(
+                f"    admin user '{DEMO_ADMIN}' exists (its password was printed when it was created). Forgot it? "
+                f"Run: .venv/bin/python manage.py changepassword {DEMO_ADMIN}  (or set DEMO_ADMIN_PASSWORD and run "
+                "make demo again)"
+            )
+        )
 
 
 def _app_steps() -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
 """`manage.py production_setup`: what a production install needs after migrate (idempotent), and what is missing."""
+
 import shlex
 from typing import Any
 
@@ -12,15 +13,18 @@ from django.core.management.base import BaseCommand, CommandError
 class Command(BaseCommand):
     """Checks the environment, runs each app's production step, then lists what an operator must still add."""
 
-    help = ("Install the shipped models, create the governance groups and our signing keys (idempotent), then "
-            "print what is still missing: keys in the environment, the EHR registration, trusted CDS clients.")
+    help = (
+        "Install the shipped models, create the governance groups and our signing keys (idempotent), then "
+        "print what is still missing: keys in the environment, the EHR registration, trusted CDS clients."
+    )
     requires_system_checks: list[str] = []  # it reports the failing checks itself, as things still to do
 
     def handle(self, *args: Any, **options: Any) -> None:
         problems = environment_problems()
         if problems:
-            raise CommandError("Set these in the environment first (nothing was changed):\n"
-                               + "\n".join(f"  - {p}" for p in problems))
+            raise CommandError(
+                "Set these in the environment first (nothing was changed):\n" + "\n".join(f"  - {p}" for p in problems)
+            )
         for label, command in settings.PRODUCTION_SETUP_COMMANDS:
             self.stdout.write(f"==> {label}")
             call_command(*shlex.split(command), stdout=self.stdout)
@@ -39,5 +43,4 @@ def environment_problems() -> list[str]:
 
 def still_missing() -> list[str]:
     """What no command can do for the operator: one line per kind of record that does not exist yet."""
-    return [todo for label, todo in settings.PRODUCTION_SETUP_TODO
-            if not apps.get_model(label).objects.exists()]
+    return [todo for label, todo in settings.PRODUCTION_SETUP_TODO if not apps.get_model(label).objects.exists()]

@@ -1,4 +1,5 @@
 """`manage.py stratify_population COHORT [--since auto|full] [--wait]`: run a cohort's stratification now."""
+
 import time
 from typing import Any
 
@@ -14,10 +15,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("cohort", help="the cohort's slug")
-        parser.add_argument("--since", choices=["auto", "full"], default="auto",
-                            help="auto: only what changed since the last completed run (default); full: everything")
-        parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                            help="wait up to SECONDS for the run to end (it runs on the Celery workers)")
+        parser.add_argument(
+            "--since",
+            choices=["auto", "full"],
+            default="auto",
+            help="auto: only what changed since the last completed run (default); full: everything",
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="wait up to SECONDS for the run to end (it runs on the Celery workers)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Start the run and report where it stands."""
@@ -33,8 +43,10 @@ class Command(BaseCommand):
         while run.status in ACTIVE and time.monotonic() < deadline:
             time.sleep(1)
             run.refresh_from_db()
-        self.stdout.write(f"run {run.pk} of {cohort.slug}: {run.status}"
-                          f"{' (incremental, _since ' + run.since.isoformat() + ')' if run.since else ' (full)'}, "
-                          f"{run.patients_scored}/{run.patients_total} patients scored")
+        self.stdout.write(
+            f"run {run.pk} of {cohort.slug}: {run.status}"
+            f"{' (incremental, _since ' + run.since.isoformat() + ')' if run.since else ' (full)'}, "
+            f"{run.patients_scored}/{run.patients_total} patients scored"
+        )
         if run.status == PopulationRun.Status.FAILED:
             raise CommandError(str(run.error.get("message") or run.error))

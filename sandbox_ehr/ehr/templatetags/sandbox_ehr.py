@@ -1,4 +1,5 @@
 """Template filters of the EHR simulator."""
+
 from django import template
 from django.utils.safestring import SafeString
 

@@ -11,6 +11,7 @@ convention of `scoring/features/physionet_fhir.py`: hours since Encounter start 
 the hospital Encounter starts `HospAdmTime` hours from it; birthDate = icu_admission - Age x 365.25 d.
 Ids are stable (`physionet-<patient>`), so a re-run skips stays already loaded and changes nothing.
 """
+
 import csv
 import gzip
 from collections.abc import Iterator
@@ -89,11 +90,13 @@ def _number(text: str) -> int | float:
 
 def _patient(stay: Stay, pid: str, icu_admit: datetime) -> dict[str, Any]:
     resource: dict[str, Any] = {
-        "resourceType": "Patient", "id": pid,
+        "resourceType": "Patient",
+        "id": pid,
         "meta": {"tag": [SOURCE_TAG, SEPTIC_TAG if stay.septic else NOT_SEPTIC_TAG]},
         "identifier": [{"system": IDENTIFIER_SYSTEM, "value": stay.patient}],
-        "name": [{"use": "anonymous", "text": f"PhysioNet {stay.patient}", "family": "PhysioNet",
-                  "given": [stay.patient]}],
+        "name": [
+            {"use": "anonymous", "text": f"PhysioNet {stay.patient}", "family": "PhysioNet", "given": [stay.patient]}
+        ],
     }
     gender = _first(stay.rows, "Gender")
     if gender:
@@ -115,11 +118,20 @@ def _unit_display(rows: list[dict[str, str]]) -> str:
 def _encounters(stay: Stay, pid: str, icu_admit: datetime) -> list[dict[str, Any]]:
     subject = {"reference": f"Patient/{pid}"}
     icu: dict[str, Any] = {
-        "resourceType": "Encounter", "id": f"{pid}-icu", "meta": {"tag": [SOURCE_TAG]}, "status": "in-progress",
+        "resourceType": "Encounter",
+        "id": f"{pid}-icu",
+        "meta": {"tag": [SOURCE_TAG]},
+        "status": "in-progress",
         "class": {"system": ACT_CODE, "code": "IMP", "display": "inpatient encounter"},
-        "subject": subject, "period": {"start": _iso(icu_admit)},
-        "location": [{"location": {"display": _unit_display(stay.rows)}, "status": "active",
-                      "period": {"start": _iso(icu_admit)}}],
+        "subject": subject,
+        "period": {"start": _iso(icu_admit)},
+        "location": [
+            {
+                "location": {"display": _unit_display(stay.rows)},
+                "status": "active",
+                "period": {"start": _iso(icu_admit)},
+            }
+        ],
     }
     hosp_adm = _first(stay.rows, "HospAdmTime")
     # HospAdmTime = hours from hospital to ICU admission (negative: admitted earlier). A positive value
@@ -127,9 +139,13 @@ def _encounters(stay: Stay, pid: str, icu_admit: datetime) -> list[dict[str, Any
     if hosp_adm == "" or float(hosp_adm) > 0:
         return [icu]
     hospital = {
-        "resourceType": "Encounter", "id": f"{pid}-hosp", "meta": {"tag": [SOURCE_TAG]}, "status": "in-progress",
+        "resourceType": "Encounter",
+        "id": f"{pid}-hosp",
+        "meta": {"tag": [SOURCE_TAG]},
+        "status": "in-progress",
         "class": {"system": ACT_CODE, "code": "IMP", "display": "inpatient encounter"},
-        "subject": subject, "period": {"start": _iso(icu_admit + timedelta(hours=float(hosp_adm)))},
+        "subject": subject,
+        "period": {"start": _iso(icu_admit + timedelta(hours=float(hosp_adm)))},
     }
     icu["partOf"] = {"reference": f"Encounter/{pid}-hosp"}
     return [hospital, icu]
@@ -147,10 +163,21 @@ def _observations(stay: Stay, pid: str, icu_admit: datetime) -> Iterator[dict[st
                 "id": f"{pid}-h{row['hour']}-{code.column.lower().replace('_', '-')}",
                 "meta": {"tag": [SOURCE_TAG]},
                 "status": "final",
-                "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": code.category,
-                                          "display": _CATEGORY_DISPLAY[code.category]}]}],
-                "code": {"coding": [{"system": LOINC, "code": code.loinc, "display": code.display}],
-                         "text": code.display},
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": CATEGORY_SYSTEM,
+                                "code": code.category,
+                                "display": _CATEGORY_DISPLAY[code.category],
+                            }
+                        ]
+                    }
+                ],
+                "code": {
+                    "coding": [{"system": LOINC, "code": code.loinc, "display": code.display}],
+                    "text": code.display,
+                },
                 "subject": {"reference": f"Patient/{pid}"},
                 "encounter": {"reference": f"Encounter/{pid}-icu"},
                 "effectiveDateTime": when,
@@ -163,8 +190,7 @@ def stay_resources(stay: Stay, anchor: datetime) -> list[dict[str, Any]]:
     last = max(float(r["ICULOS"]) for r in stay.rows)
     icu_admit = anchor - timedelta(hours=last)
     pid = patient_fhir_id(stay.patient)
-    return [_patient(stay, pid, icu_admit), *_encounters(stay, pid, icu_admit),
-            *_observations(stay, pid, icu_admit)]
+    return [_patient(stay, pid, icu_admit), *_encounters(stay, pid, icu_admit), *_observations(stay, pid, icu_admit)]
 
 
 def default_anchor() -> datetime:

@@ -1,4 +1,5 @@
 """`sandbox_data_load`: Synthea bundles (time-shifted) through the transaction service, PhysioNet stays in bulk."""
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,8 +36,9 @@ def _progress(items: Iterable[T], *, total: int, desc: str, show: bool) -> Itera
 
 
 def _existing_patients(ids: list[str]) -> set[str]:
-    return set(FhirResource.objects.filter(resource_type="Patient", resource_id__in=ids)
-               .values_list("resource_id", flat=True))
+    return set(
+        FhirResource.objects.filter(resource_type="Patient", resource_id__in=ids).values_list("resource_id", flat=True)
+    )
 
 
 def synthea_load(path: Path, report: LoadReport, *, anchor: datetime, progress: bool = True) -> None:
@@ -48,8 +50,9 @@ def synthea_load(path: Path, report: LoadReport, *, anchor: datetime, progress: 
             report.bundles_skipped += 1
             continue
         shifted = synthea.bundle_time_shift(bundle, anchor)
-        response = bundle_process(bundle=synthea.as_put_transaction(shifted), grant=None,
-                                  base_url="", representation=False)
+        response = bundle_process(
+            bundle=synthea.as_put_transaction(shifted), grant=None, base_url="", representation=False
+        )
         report.bundles_loaded += 1
         report.resources_written += sum(e["response"]["status"].startswith("201") for e in response["entry"])
 
@@ -66,8 +69,7 @@ def _validate_samples(resources: list[dict[str, Any]], seen_codes: set[str]) -> 
             seen_codes.add(code)
 
 
-def physionet_load(path: Path, count: int, report: LoadReport, *, anchor: datetime,
-                   progress: bool = True) -> None:
+def physionet_load(path: Path, count: int, report: LoadReport, *, anchor: datetime, progress: bool = True) -> None:
     """Load `count` selected stays not stored yet, in bulk transactions of a few stays each."""
     stays = physionet.stays_select(path, count)
     present = _existing_patients([physionet.patient_fhir_id(s.patient) for s in stays])
@@ -76,7 +78,7 @@ def physionet_load(path: Path, count: int, report: LoadReport, *, anchor: dateti
     seen_codes: set[str] = set()
     bar = tqdm(total=len(todo), desc="PhysioNet stays", unit="stay", disable=not progress)
     for start in range(0, len(todo), _STAYS_PER_TRANSACTION):
-        chunk = todo[start:start + _STAYS_PER_TRANSACTION]
+        chunk = todo[start : start + _STAYS_PER_TRANSACTION]
         resources = [r for stay in chunk for r in physionet.stay_resources(stay, anchor)]
         _validate_samples(resources, seen_codes)
         with transaction.atomic():
@@ -93,7 +95,7 @@ def _compartments_clear(rows: QuerySet[FhirResource]) -> int:
         keys = list(rows.values_list("resource_type", "resource_id"))
         for start in range(0, len(keys), 500):
             chunk = Q()
-            for rtype, rid in keys[start:start + 500]:
+            for rtype, rid in keys[start : start + 500]:
                 chunk |= Q(resource_type=rtype, resource_id=rid)
             FhirResourceHistory.objects.filter(chunk).delete()
         rows.delete()
@@ -109,8 +111,9 @@ def sandbox_loaded_at() -> datetime | None:
 def physionet_clear() -> int:
     """Delete every PhysioNet stay and what is stored in those patients' compartments (for --reshift)."""
     prefix = physionet.patient_fhir_id("")
-    return _compartments_clear(FhirResource.objects.filter(Q(patient_id__startswith=prefix)
-                                                           | Q(resource_id__startswith=prefix)))
+    return _compartments_clear(
+        FhirResource.objects.filter(Q(patient_id__startswith=prefix) | Q(resource_id__startswith=prefix))
+    )
 
 
 def synthea_clear(path: Path) -> int:
@@ -120,8 +123,9 @@ def synthea_clear(path: Path) -> int:
     the next load PUTs them again by id, so nothing is duplicated.
     """
     ids = [p for _, bundle in synthea.bundles_read(path) if (p := synthea.bundle_patient_id(bundle))]
-    return _compartments_clear(FhirResource.objects.filter(Q(patient_id__in=ids)
-                                                           | Q(resource_type="Patient", resource_id__in=ids)))
+    return _compartments_clear(
+        FhirResource.objects.filter(Q(patient_id__in=ids) | Q(resource_type="Patient", resource_id__in=ids))
+    )
 
 
 def statistics_refresh() -> None:

@@ -7,6 +7,7 @@ entries whose resources already carry their `urn:uuid` as `id`; they are sent as
 Before loading, each bundle is moved in time (`bundle_time_shift`) so that its patient's latest
 clinical event lies an hour before the load anchor, as the PhysioNet stays end at the anchor.
 """
+
 import re
 import tarfile
 from collections.abc import Iterator
@@ -28,8 +29,9 @@ END_BEFORE_ANCHOR = timedelta(hours=1)
 def bundles_read(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(file name, Bundle) for every JSON file of the tarball, in name order."""
     with tarfile.open(path, "r:gz") as archive:
-        members = sorted((m for m in archive.getmembers() if m.isfile() and m.name.endswith(".json")),
-                         key=lambda m: m.name)
+        members = sorted(
+            (m for m in archive.getmembers() if m.isfile() and m.name.endswith(".json")), key=lambda m: m.name
+        )
         for member in members:
             handle = archive.extractfile(member)
             if handle is not None:
@@ -51,8 +53,10 @@ def _datetimes(value: Any) -> Iterator[datetime]:
 def latest_clinical_datetime(bundle: dict[str, Any]) -> datetime | None:
     """The latest dateTime of the bundle's clinical resources (billing left out), deceasedDateTime included."""
     resources = (e.get("resource") or {} for e in bundle.get("entry", []))
-    return max((moment for r in resources if r.get("resourceType") not in BILLING_TYPES
-                for moment in _datetimes(r)), default=None)
+    return max(
+        (moment for r in resources if r.get("resourceType") not in BILLING_TYPES for moment in _datetimes(r)),
+        default=None,
+    )
 
 
 def _shift_text(text: str, delta: timedelta) -> str:
@@ -76,8 +80,9 @@ def _shift(value: Any, delta: timedelta) -> Any:
     return _shift_text(value, delta) if isinstance(value, str) else value
 
 
-def bundle_time_shift(bundle: dict[str, Any], anchor: datetime, *,
-                      end_before: timedelta = END_BEFORE_ANCHOR) -> dict[str, Any]:
+def bundle_time_shift(
+    bundle: dict[str, Any], anchor: datetime, *, end_before: timedelta = END_BEFORE_ANCHOR
+) -> dict[str, Any]:
     """The bundle with every date moved by one delta, so that its latest clinical dateTime is `anchor - end_before`.
 
     Why: Synthea records end years ago (1989-2020), so in the sandbox every vital sign would be stale and
@@ -111,5 +116,11 @@ def as_put_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
 
 def bundle_patient_id(bundle: dict[str, Any]) -> str | None:
     """Id of the bundle's Patient."""
-    return next((e["resource"]["id"] for e in bundle.get("entry", [])
-                 if e.get("resource", {}).get("resourceType") == "Patient"), None)
+    return next(
+        (
+            e["resource"]["id"]
+            for e in bundle.get("entry", [])
+            if e.get("resource", {}).get("resourceType") == "Patient"
+        ),
+        None,
+    )

@@ -5,6 +5,7 @@ writes the card's `global_explanation`, card.md and explanation.png. model.onnx 
 only read, so the registered checksums still hold; re-run `install_models` or `register_model` to
 show the new card in the registry.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """`manage.py install_models`: register the shipped sepsis/readmission artifacts and the rule scores (idempotent)."""
+
 from __future__ import annotations
 
 from pathlib import Path

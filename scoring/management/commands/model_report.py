@@ -1,4 +1,5 @@
 """`manage.py model_report NAME [--json]`: the active version's card metrics."""
+
 from __future__ import annotations
 
 import json
@@ -19,13 +20,25 @@ def report(name: str) -> dict[str, Any]:
     card = mv.card or {}
     external_set, ext = external_metrics(card)
     return {
-        "name": mv.name, "version": mv.version, "kind": mv.kind, "status": mv.status, "sha256": mv.sha256,
-        "spec_version": mv.spec_version, "external_set": external_set,
-        "external_auroc": ext.get("auroc"), "external_auprc": ext.get("auprc"), "external_utility": ext.get("utility"),
-        "ece": ext.get("ece"), "brier": ext.get("brier"), "n_train": card.get("n_train"),
-        "n_external": ext.get("n_rows"), "thresholds": card.get("thresholds"),
-        "baselines": {k: {"auroc": v.get("auroc"), "utility": v.get("utility_at_alarm")}
-                      for k, v in (ext.get("baselines") or {}).items()},
+        "name": mv.name,
+        "version": mv.version,
+        "kind": mv.kind,
+        "status": mv.status,
+        "sha256": mv.sha256,
+        "spec_version": mv.spec_version,
+        "external_set": external_set,
+        "external_auroc": ext.get("auroc"),
+        "external_auprc": ext.get("auprc"),
+        "external_utility": ext.get("utility"),
+        "ece": ext.get("ece"),
+        "brier": ext.get("brier"),
+        "n_train": card.get("n_train"),
+        "n_external": ext.get("n_rows"),
+        "thresholds": card.get("thresholds"),
+        "baselines": {
+            k: {"auroc": v.get("auroc"), "utility": v.get("utility_at_alarm")}
+            for k, v in (ext.get("baselines") or {}).items()
+        },
         "subgroups": {k: v.get("auroc") for k, v in (ext.get("subgroups") or {}).items()},
     }
 

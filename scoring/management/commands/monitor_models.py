@@ -1,4 +1,5 @@
 """`manage.py monitor_models [--model M] [--since DATE|Nd]`: run the drift monitors now (the daily task's work)."""
+
 from __future__ import annotations
 
 import re

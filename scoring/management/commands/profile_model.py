@@ -5,6 +5,7 @@ patients of the training data) and writes the card JSON's `reference_profile` (f
 distributions, `scoring.monitoring.profile`). model.onnx, booster.json and card.md are only read, so the
 registered checksums still hold; re-run `install_models` or `register_model` to give the registry the new card.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,11 @@ class Command(BaseCommand):
         rows, rows_from = _reference_of(json.loads((folder / CARD_JSON).read_text()))
         card = profile_add(folder, rows, rows_from)
         profile = card["reference_profile"]
-        self.stdout.write(self.style.SUCCESS(
-            f"{card['name']} {card['version']}: reference profile of {profile['rows']} rows ({rows_from})"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{card['name']} {card['version']}: reference profile of {profile['rows']} rows ({rows_from})"
+            )
+        )
 
 
 def _reference_of(card: dict[str, Any]) -> tuple[Any, str]:

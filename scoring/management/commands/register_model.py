@@ -1,4 +1,5 @@
 """`manage.py register_model DIR [--status shadow|canary|active]`: register a trained artifact folder."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
 
         try:
-            mv = model_register(artifact_dir=options["artifact_dir"], registered_by=options["by"],
-                                status=options["status"])
+            mv = model_register(
+                artifact_dir=options["artifact_dir"], registered_by=options["by"], status=options["status"]
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(f"registered {mv.name} {mv.version} ({mv.status}) sha256 {mv.sha256}"))

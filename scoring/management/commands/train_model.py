@@ -1,4 +1,5 @@
 """`manage.py train_model sepsis|readmission`: train from the shared data and write versioned artifacts."""
+
 from __future__ import annotations
 
 import importlib
@@ -37,8 +38,11 @@ class Command(BaseCommand):
         started = time.monotonic()
         card = _trainer(name)(out, limit_patients=options["limit_patients"])
         card = publish(card, out, version)
-        self.stdout.write(self.style.SUCCESS(
-            f"{name} {version}: {out} in {time.monotonic() - started:.0f} s; sha256 {card['sha256']}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{name} {version}: {out} in {time.monotonic() - started:.0f} s; sha256 {card['sha256']}"
+            )
+        )
         for key, value in headline_metrics(card).items():
             self.stdout.write(f"  external {key}: {value}")
         if options["register"]:

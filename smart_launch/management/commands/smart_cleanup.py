@@ -1,4 +1,5 @@
 """`manage.py smart_cleanup [--dry-run]`: delete spent authorization requests and SMART sessions past use."""
+
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -9,8 +10,10 @@ from smart_launch.retention import purge_expired, purge_preview
 class Command(BaseCommand):
     """Purge expired SMART launch data (the hourly Celery beat task does the same)."""
 
-    help = ("Delete used or expired authorization requests and SMART sessions that can no longer be refreshed "
-            "(SMART_STATE_TTL_SECONDS, SMART_SESSION_RETENTION_HOURS); --dry-run only counts them.")
+    help = (
+        "Delete used or expired authorization requests and SMART sessions that can no longer be refreshed "
+        "(SMART_STATE_TTL_SECONDS, SMART_SESSION_RETENTION_HOURS); --dry-run only counts them."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")

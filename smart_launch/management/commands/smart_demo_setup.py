@@ -1,4 +1,5 @@
 """`manage.py smart_demo_setup`: our client keys and the sandbox EHR's registration (idempotent)."""
+
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,8 +22,15 @@ class Command(BaseCommand):
         parts = urlsplit(base)
         registration, created = EhrRegistration.objects.update_or_create(
             iss=f"{base}/sandbox/fhir",
-            defaults={"name": "Sandbox EHR", "client_id": settings.SMART_SIDEBAR_CLIENT_ID,
-                      "client_type": EhrRegistration.ClientType.CONFIDENTIAL_ASYMMETRIC,
-                      "frame_ancestors": f"{parts.scheme}://{parts.netloc}", "enabled": True})
-        self.stdout.write(f"{'registered' if created else 'updated'} {registration.iss} "
-                          f"as {registration.client_id}; JWKS at {base}/.well-known/jwks.json")
+            defaults={
+                "name": "Sandbox EHR",
+                "client_id": settings.SMART_SIDEBAR_CLIENT_ID,
+                "client_type": EhrRegistration.ClientType.CONFIDENTIAL_ASYMMETRIC,
+                "frame_ancestors": f"{parts.scheme}://{parts.netloc}",
+                "enabled": True,
+            },
+        )
+        self.stdout.write(
+            f"{'registered' if created else 'updated'} {registration.iss} "
+            f"as {registration.client_id}; JWKS at {base}/.well-known/jwks.json"
+        )

@@ -1,4 +1,5 @@
 """`manage.py smart_keys rotate|ensure|list`: our private_key_jwt signing keys (RS384 + ES384)."""
+
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser

@@ -1,4 +1,5 @@
 """`manage.py sandbox_setup`: sandbox OAuth clients, signing keys, and the simulator as a trusted CDS client."""
+
 from typing import Any
 
 from django.core.management import call_command
@@ -25,9 +26,20 @@ class Command(BaseCommand):
             self.stdout.write(f"key {purpose} {row.alg} kid={row.kid}: {'created' if created else 'kept'}")
         self.stdout.write(f"JWKS: {endpoints.jwks_url()}")
         try:
-            call_command("cds_client", "add", "--iss", endpoints.ehr_issuer(), "--jwks-url", endpoints.jwks_url(),
-                         "--fhir-server", endpoints.fhir_base(), stdout=self.stdout)
+            call_command(
+                "cds_client",
+                "add",
+                "--iss",
+                endpoints.ehr_issuer(),
+                "--jwks-url",
+                endpoints.jwks_url(),
+                "--fhir-server",
+                endpoints.fhir_base(),
+                stdout=self.stdout,
+            )
         except CommandError as exc:
-            raise CommandError(f"Could not register the EHR simulator ({endpoints.ehr_issuer()}) as a trusted "
-                               f"CDS client with `cds_client add`: {exc}") from exc
+            raise CommandError(
+                f"Could not register the EHR simulator ({endpoints.ehr_issuer()}) as a trusted "
+                f"CDS client with `cds_client add`: {exc}"
+            ) from exc
         self.stdout.write(self.style.SUCCESS(f"trusted CDS client: {endpoints.ehr_issuer()}"))

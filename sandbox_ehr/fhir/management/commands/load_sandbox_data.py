@@ -1,4 +1,5 @@
 """`manage.py load_sandbox_data`: load the sandbox EHR's synthetic patients (idempotent)."""
+
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -45,23 +46,42 @@ def _loaded_before(hours: float | None) -> bool:
 class Command(BaseCommand):
     """Load the 100 Synthea R4 bundles and N PhysioNet 2019 ICU stays into the sandbox FHIR server."""
 
-    help = ("Load the Synthea R4 bundles (moved in time to end an hour ago) and N PhysioNet 2019 ICU stays "
-            "(half septic, ending now) into the sandbox FHIR server. Idempotent: patients already stored are "
-            "skipped.")
+    help = (
+        "Load the Synthea R4 bundles (moved in time to end an hour ago) and N PhysioNet 2019 ICU stays "
+        "(half septic, ending now) into the sandbox FHIR server. Idempotent: patients already stored are "
+        "skipped."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--physionet", type=int, default=200, metavar="N",
-                            help="number of PhysioNet ICU stays to load (default 200; 0 for none)")
+        parser.add_argument(
+            "--physionet",
+            type=int,
+            default=200,
+            metavar="N",
+            help="number of PhysioNet ICU stays to load (default 200; 0 for none)",
+        )
         parser.add_argument("--set", default="B", choices=["A", "B"], help="PhysioNet training set (default B)")
         parser.add_argument("--no-synthea", action="store_true", help="skip the Synthea bundles")
-        parser.add_argument("--reshift", action="store_true",
-                            help="delete the loaded PhysioNet stays and Synthea patients (and what was written "
-                                 "for those patients) and load them again, ending now")
-        parser.add_argument("--reanchor-after", type=float, default=None, metavar="HOURS",
-                            help="do what --reshift does when the stored patients were loaded more than HOURS ago "
-                                 "(make demo uses 1, so a demo started again later never shows stale data)")
-        parser.add_argument("--data-dir", type=Path, default=None,
-                            help="data folder (default: settings.SHARED_DATA, env STRATIFY_DATA_DIR)")
+        parser.add_argument(
+            "--reshift",
+            action="store_true",
+            help="delete the loaded PhysioNet stays and Synthea patients (and what was written "
+            "for those patients) and load them again, ending now",
+        )
+        parser.add_argument(
+            "--reanchor-after",
+            type=float,
+            default=None,
+            metavar="HOURS",
+            help="do what --reshift does when the stored patients were loaded more than HOURS ago "
+            "(make demo uses 1, so a demo started again later never shows stale data)",
+        )
+        parser.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="data folder (default: settings.SHARED_DATA, env STRATIFY_DATA_DIR)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the load and print a one-line summary."""
@@ -71,9 +91,11 @@ class Command(BaseCommand):
         needed = ([] if options["no_synthea"] else [synthea_path]) + ([physionet_path] if options["physionet"] else [])
         for path in needed:
             if not path.is_file():
-                raise CommandError(f"{path} is missing: run `manage.py fetch_datasets --demo` (the demo's data) or "
-                                   "`manage.py fetch_datasets` (everything), or set STRATIFY_DATA_DIR to a folder "
-                                   "that holds it.")
+                raise CommandError(
+                    f"{path} is missing: run `manage.py fetch_datasets --demo` (the demo's data) or "
+                    "`manage.py fetch_datasets` (everything), or set STRATIFY_DATA_DIR to a folder "
+                    "that holds it."
+                )
         if options["physionet"] < 0:
             raise CommandError("--physionet must be 0 or more.")
         report, started, show = LoadReport(), time.monotonic(), options["verbosity"] > 0
@@ -90,4 +112,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"sandbox data: {report.bundles_loaded} Synthea bundles loaded ({report.bundles_skipped} already there), "
             f"{report.stays_loaded} PhysioNet stays loaded ({report.stays_skipped} already there), "
-            f"{report.resources_written} resources written in {time.monotonic() - started:.1f} s")
+            f"{report.resources_written} resources written in {time.monotonic() - started:.1f} s"
+        )

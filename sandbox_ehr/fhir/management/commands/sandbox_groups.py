@@ -1,4 +1,5 @@
 """`manage.py sandbox_groups`: create or refresh the sandbox's demo Groups (ICU, Diabetes clinic)."""
+
 from typing import Any
 
 from django.core.management.base import BaseCommand
