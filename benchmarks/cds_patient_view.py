@@ -123,13 +123,16 @@ def _hung_server() -> str:
     return f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
-def _client_key() -> Any:
+def _client_key(fhir_servers: list[str]) -> Any:
+    """A benchmark CDS client's key, trusted with the FHIR server it names (the allowlist)."""
     from joserfc.jwk import ECKey
 
     from cds_hooks.services.clients import trusted_client_upsert
 
     key = ECKey.generate_key("P-384", parameters={"kid": f"bench-{uuid.uuid4().hex[:8]}", "alg": "ES384"})
-    trusted_client_upsert(iss=BENCH_ISS, jwks={"keys": [key.as_dict(private=False)]}, actor="benchmark")
+    trusted_client_upsert(
+        iss=BENCH_ISS, jwks={"keys": [key.as_dict(private=False)]}, actor="benchmark", fhir_servers=fhir_servers
+    )
     return key
 
 
@@ -234,7 +237,6 @@ def main() -> None:
     import orjson
 
     patient_id, prefetch = _prefetch(args.service)
-    key = _client_key()
     path = f"/cds-services/{args.service}"
     request: dict[str, Any] = {
         "hook": "patient-view",
@@ -255,6 +257,7 @@ def main() -> None:
         }
         print(f"write-back target {request['fhirServer']} accepts connections and never answers")
     body = orjson.dumps(request)
+    key = _client_key([request["fhirServer"]] if args.hung_write_target else [])
     tokens = _tokens(key, f"http://127.0.0.1:{port}{path}", 50 + args.requests + int(400 * args.seconds))
     print(f"request body {len(body) / 1024:.0f} KiB, {OBSERVATIONS} Observations, service {args.service}")
     proc = _start_gunicorn(port)

@@ -98,6 +98,8 @@ def unit_spelled(number: str, unit: str) -> str:
     shown = UNIT_TEXT.get(unit, unit)
     if not shown:
         return number
+    if number == "1" and shown in ("days", "years"):  # "1 day", not "1 days"
+        shown = shown[:-1]
     return f"{number}{shown}" if unit in NO_SPACE_UNITS else f"{number} {shown}"
 
 

@@ -52,8 +52,9 @@ def _inputs(
         values[key] = value
         times[key] = datetime.fromtimestamp(t, tz=UTC)
         basis.add(ref)
-    if "fio2" in values:
+    if "fio2" in values:  # NEWS2's "air or oxygen", with the time of the FiO2 it was read from
         values["on_oxygen"] = values.pop("fio2") > ROOM_AIR_FIO2
+        times["on_oxygen"] = times.pop("fio2")
     return values, stale, times, basis
 
 

@@ -190,3 +190,7 @@ def test_band_text_shows_cutoffs_and_the_base_rate(band, probability, points, ex
         base_rate=0.0222 if ml else None,
     )
     assert band_text(result) == expected
+
+
+def test_one_day_is_singular():
+    assert quantity_text(1.0, "d") == "1 day" and quantity_text(3.0, "d") == "3 days"

@@ -53,3 +53,24 @@ class QsofaMentationTests:
         without = rule.score({"resp_rate": 24, "sbp": 120})
         assert (with_gcs.points, with_gcs.band, without.points) == (2, "high", 1)
         assert "Mentation (GCS) not recorded" in " ".join(without.notes) and not with_gcs.not_recorded
+
+
+def test_news2_air_or_oxygen_carries_the_time_of_the_fio2_it_was_read_from() -> None:
+    """Every NEWS2 driver carries the time of the value it used: "air or oxygen" is read from FiO2."""
+    from scoring.features.spec import OBSERVATION_BY_COLUMN
+    from scoring.serving.rules import _inputs
+
+    fio2 = OBSERVATION_BY_COLUMN["FiO2"]
+    obs = {
+        "resourceType": "Observation",
+        "id": "f1",
+        "status": "final",
+        "category": [{"coding": [{"code": fio2.category}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": fio2.loinc}]},
+        "valueQuantity": {"value": 0.4, "unit": "1"},
+        "effectiveDateTime": "2024-05-01T11:00:00Z",
+    }
+    rule = definition_of("news2").rule
+    assert rule is not None
+    values, _, times, _ = _inputs(rule, [obs], index_observations([obs], AS_OF), AS_OF)
+    assert values["on_oxygen"] is True and times["on_oxygen"].isoformat() == "2024-05-01T11:00:00+00:00"
