@@ -26,7 +26,7 @@ __all__ = [
     "unregister",
 ]
 
-_MACHINERY = frozenset({"definition"})
+_MACHINERY = frozenset({"definition", "training"})
 _DEFINITIONS: dict[str, ModelDefinition] = {}
 _loaded = threading.Event()
 _lock = threading.Lock()

@@ -13,6 +13,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from scoring.catalogue.training import trainer_module
+from scoring.serving.registry import resolve_path
+from scoring.training.publish import CARD_JSON, explanation_add
+
 
 class Command(BaseCommand):
     """Explain a trained version with shap (mean |SHAP| per feature) without retraining it."""
@@ -23,9 +27,6 @@ class Command(BaseCommand):
         parser.add_argument("artifact_dir", help="folder, absolute or relative to the project root")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.serving.registry import resolve_path
-        from scoring.training.publish import CARD_JSON, explanation_add
-
         folder = resolve_path(options["artifact_dir"])
         if not (folder / CARD_JSON).is_file():
             raise CommandError(f"{folder} has no {CARD_JSON}")
@@ -39,10 +40,4 @@ def _rows_of(card: dict[str, Any]) -> Any:
     """The rows its trainer checked and explains a fresh version with."""
     if card.get("recalibration"):
         raise CommandError("A recalibrated version is explained on its site's rows: re-run recalibrate_model.")
-    if card.get("name") == "sepsis":
-        from scoring.training.sepsis import explanation_rows
-    elif card.get("name") == "readmission":
-        from scoring.training.readmission import explanation_rows
-    else:
-        raise CommandError(f"No trainer for model {card.get('name')!r}.")
-    return explanation_rows()
+    return trainer_module(str(card.get("name"))).explanation_rows()

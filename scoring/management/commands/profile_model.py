@@ -13,6 +13,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from scoring.catalogue.training import trainer_module
+from scoring.serving.registry import resolve_path
+from scoring.training.publish import CARD_JSON, profile_add
+
 
 class Command(BaseCommand):
     """Profile a trained version's reference rows without retraining it."""
@@ -23,9 +27,6 @@ class Command(BaseCommand):
         parser.add_argument("artifact_dir", help="folder, absolute or relative to the project root")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.serving.registry import resolve_path
-        from scoring.training.publish import CARD_JSON, profile_add
-
         folder = resolve_path(options["artifact_dir"])
         if not (folder / CARD_JSON).is_file():
             raise CommandError(f"{folder} has no {CARD_JSON}")
@@ -43,10 +44,5 @@ def _reference_of(card: dict[str, Any]) -> tuple[Any, str]:
     """The rows its trainer took as the reference, and where they come from."""
     if card.get("recalibration"):
         raise CommandError("A recalibrated version is profiled on its site's rows: re-run recalibrate_model.")
-    if card.get("name") == "sepsis":
-        from scoring.training.sepsis import REFERENCE_ROWS_FROM, reference_rows
-    elif card.get("name") == "readmission":
-        from scoring.training.readmission import REFERENCE_ROWS_FROM, reference_rows
-    else:
-        raise CommandError(f"No trainer for model {card.get('name')!r}.")
-    return reference_rows(), REFERENCE_ROWS_FROM
+    module = trainer_module(str(card.get("name")))
+    return module.reference_rows(), str(module.REFERENCE_ROWS_FROM)

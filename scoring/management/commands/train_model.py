@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from scoring.catalogue import definition, definitions
+from scoring.catalogue.training import trainer_module
 from scoring.training.publish import ARTIFACTS_DIR, headline_metrics, publish
 
 
@@ -54,8 +54,6 @@ class Command(BaseCommand):
 def _trainer(name: str) -> Trainer:
     """The catalogue's training entry point of an ML model ("module:function")."""
     model = definition(name)
-    if model is None or not model.trainer:
-        raise CommandError(f"{name} has no training recipe in the catalogue")
-    module, _, function = model.trainer.partition(":")
-    trainer: Trainer = getattr(importlib.import_module(module), function)
+    function = model.trainer.partition(":")[2] if model is not None else ""
+    trainer: Trainer = getattr(trainer_module(name), function)
     return trainer
