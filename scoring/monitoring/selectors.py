@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from django.db.models import OuterRef, Subquery
+
 from scoring.models import DriftRun
 
 
 def latest_runs() -> dict[tuple[str, str], DriftRun]:
-    """The latest drift run of every (model, version) that has one."""
-    latest: dict[tuple[str, str], DriftRun] = {}
-    for run in DriftRun.objects.order_by("model_name", "model_version", "-created_at", "-id").distinct(
-        "model_name", "model_version"
-    ):
-        latest[(run.model_name, run.model_version)] = run
-    return latest
+    """The latest drift run of every (model, version) that has one (portable SQL: the embedded default is SQLite,
+    which has no DISTINCT ON)."""
+    newest = DriftRun.objects.filter(model_name=OuterRef("model_name"), model_version=OuterRef("model_version"))
+    newest_id = newest.order_by("-created_at", "-id").values("id")[:1]
+    runs = DriftRun.objects.filter(id=Subquery(newest_id))
+    return {(run.model_name, run.model_version): run for run in runs}
 
 
 def latest_run(name: str, version: str) -> DriftRun | None:
