@@ -271,7 +271,11 @@ def main() -> None:
         load_after = os.getloadavg()
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # e.g. in-process write-back threads still waiting on a hung EHR
+            proc.kill()
+            print("gunicorn did not stop within 30 s of SIGTERM (killed)")
     print(f"load average (1/5/15 min) before {_load(load_before)}, after {_load(load_after)} on {os.cpu_count()} CPUs")
     print(
         f"sequential: n={len(latencies)} p50={statistics.median(latencies):.1f} ms "
