@@ -22,7 +22,6 @@ from scoring.presentation import (
     context_text,
     driver_value_text,
     freshness_text,
-    horizon_text,
     not_scored_reasons,
     utc_text,
     value_text,
@@ -41,7 +40,6 @@ class ModelPanel:
     value_text: str
     band_words: str
     band_text: str  # the band's cut-offs and, for ML models, the base rate
-    horizon: str  # "in the next 6 h", "within 30 days"
     trend_svg: str
     driver_rows: list[dict[str, Any]]
     freshness: str
@@ -98,7 +96,6 @@ def model_panel_build(
         value_text=value_text(result),
         band_words=band_words(result),
         band_text=band_text(result),
-        horizon=horizon_text(result.horizon_hours) if result.horizon_hours else "",
         trend_svg=trend_svg(trend, kind=result.kind, title=result.title),
         driver_rows=driver_rows(result),
         freshness=freshness_text(result.data_times, result.as_of),
