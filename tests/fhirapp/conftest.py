@@ -149,3 +149,14 @@ def news2_result() -> ScoreResult:
         margin=None,
         base_value=None,
     )
+
+
+@pytest.fixture
+def live(live_server: Any) -> dict[str, Any]:
+    """The sandbox FHIR server under live_server with one seeded patient and a scored result to write back."""
+    from tests.fhirapp.live import fhir_base, reader, seeded_result
+
+    base = fhir_base(live_server)
+    client = reader(base)
+    patient_id, result = seeded_result(client)
+    return {"base": base, "client": client, "patient_id": patient_id, "result": result}

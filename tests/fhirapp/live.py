@@ -69,3 +69,22 @@ def refreshed(write_back: WriteBack) -> WriteBack:
     assert write_back_drain(), "write-back delivery did not finish"
     write_back.refresh_from_db()
     return write_back
+
+
+def enqueue(live: dict[str, Any], **overrides: Any) -> Any:
+    """Enqueue the live result's write-back (sidebar source, the user's write token) and return its row."""
+    from fhirapp.services.writeback import write_back_enqueue
+
+    kwargs: dict[str, Any] = dict(
+        result=live["result"],
+        patient_id=live["patient_id"],
+        encounter_id=None,
+        fhir_base_url=live["base"],
+        source="sidebar",
+        service_id="sidebar",
+        user_token=write_token(),
+    )
+    kwargs.update(overrides)
+    write_back = write_back_enqueue(**kwargs)
+    assert write_back is not None
+    return refreshed(write_back)

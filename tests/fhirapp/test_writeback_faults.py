@@ -23,33 +23,9 @@ from fhirapp.services.writeback import write_back_claim, write_back_enqueue
 from fhirapp.services.writeback_delivery import DEFERRED, write_back_dispatch, write_back_queue_length
 from fhirapp.services.writeback_reconcile import write_back_reconcile
 from fhirapp.tasks import TRANSIENT_ERRORS, write_back_send
-from tests.fhirapp.live import fhir_base, reader, refreshed, seeded_result, write_token, written
+from tests.fhirapp.live import enqueue, refreshed, write_token, written
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def live(live_server: Any) -> dict[str, Any]:
-    base = fhir_base(live_server)
-    client = reader(base)
-    patient_id, result = seeded_result(client)
-    return {"base": base, "client": client, "patient_id": patient_id, "result": result}
-
-
-def _enqueue(live: dict[str, Any], **overrides: Any) -> WriteBack:
-    kwargs: dict[str, Any] = dict(
-        result=live["result"],
-        patient_id=live["patient_id"],
-        encounter_id=None,
-        fhir_base_url=live["base"],
-        source="sidebar",
-        service_id="sidebar",
-        user_token=write_token(),
-    )
-    kwargs.update(overrides)
-    write_back = write_back_enqueue(**kwargs)
-    assert write_back is not None
-    return refreshed(write_back)
 
 
 class _Ehr(BaseHTTPRequestHandler):
@@ -105,7 +81,7 @@ def test_token_endpoint_transient_failures_retry(
     ehr.RequestHandlerClass.status = status  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{ehr.server_address[1]}/fhir"
     outbound_allowed(base)  # a registered EHR (write-back goes to no other)
-    write_back = _enqueue(live, user_token=None, fhir_base_url=base, source="cds", service_id="stratify-sepsis")
+    write_back = enqueue(live, user_token=None, fhir_base_url=base, source="cds", service_id="stratify-sepsis")
     assert write_back.status == "failed" and write_back.attempts == attempts, write_back.last_error
     assert write_back.last_error["code"] == "smart_token_exchange_failed"
 
@@ -116,7 +92,7 @@ def test_an_unreachable_ehr_retries(live: dict[str, Any], settings: Any, outboun
     with ThreadingHTTPServer(("127.0.0.1", 0), _Ehr) as closed:
         port = closed.server_address[1]
     outbound_allowed(f"http://127.0.0.1:{port}/fhir")  # a registered EHR that is down
-    write_back = _enqueue(live, fhir_base_url=f"http://127.0.0.1:{port}/fhir")
+    write_back = enqueue(live, fhir_base_url=f"http://127.0.0.1:{port}/fhir")
     assert write_back.status == "failed" and write_back.attempts == 3
     assert write_back.last_error["code"] == "upstream_fhir_error"
 
@@ -127,7 +103,7 @@ def test_database_errors_are_transient_and_the_same_task_retakes_its_lease(live:
     from django.db import InterfaceError, OperationalError
 
     assert {OperationalError, InterfaceError} <= set(TRANSIENT_ERRORS)
-    write_back = _enqueue(live)
+    write_back = enqueue(live)
     WriteBack.objects.filter(pk=write_back.pk).update(status="pending")
     assert write_back_claim(write_back.pk, "task-1")
     assert not write_back_claim(write_back.pk, "task-2")  # a duplicate while the attempt lives

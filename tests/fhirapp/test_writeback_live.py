@@ -14,15 +14,12 @@ from audit.models import AuditRecord
 from config.keys import decrypt_text, encrypt_text
 from fhirapp.client import FhirClient
 from fhirapp.models import WriteBack
-from fhirapp.services.writeback import write_back_deliver, write_back_enqueue
+from fhirapp.services.writeback import write_back_deliver
 from sandbox_ehr.fhir.faults import fault_clear, fault_inject
 from tests.fhirapp.live import (
     OPERATION_OUTCOME,
-    fhir_base,
+    enqueue,
     provenances,
-    reader,
-    refreshed,
-    seeded_result,
     write_token,
     written,
 )
@@ -37,33 +34,9 @@ def _no_faults() -> Iterator[None]:
     fault_clear()
 
 
-@pytest.fixture
-def live(live_server: Any) -> dict[str, Any]:
-    base = fhir_base(live_server)
-    client = reader(base)
-    patient_id, result = seeded_result(client)
-    return {"base": base, "client": client, "patient_id": patient_id, "result": result}
-
-
-def _enqueue(live: dict[str, Any], **overrides: Any) -> WriteBack:
-    kwargs: dict[str, Any] = dict(
-        result=live["result"],
-        patient_id=live["patient_id"],
-        encounter_id=None,
-        fhir_base_url=live["base"],
-        source="sidebar",
-        service_id="sidebar",
-        user_token=write_token(),
-    )
-    kwargs.update(overrides)
-    write_back = write_back_enqueue(**kwargs)
-    assert write_back is not None
-    return refreshed(write_back)
-
-
 class WriteBackLiveTests:
     def test_writes_three_resources_in_one_transaction(self, live: dict[str, Any]) -> None:
-        write_back = _enqueue(live)
+        write_back = enqueue(live)
         assert write_back.status == "succeeded" and write_back.attempts == 1
         [ra] = written(live["client"], "RiskAssessment", write_back.idempotency_key)
         [obs] = written(live["client"], "Observation", write_back.idempotency_key)
@@ -79,7 +52,7 @@ class WriteBackLiveTests:
 
     def test_503_then_success_writes_exactly_one(self, live: dict[str, Any]) -> None:
         fault_inject(status=503, times=1, methods=("POST",))
-        write_back = _enqueue(live)
+        write_back = enqueue(live)
         assert write_back.status == "succeeded" and write_back.attempts == 2
         [ra] = written(live["client"], "RiskAssessment", write_back.idempotency_key)
         assert len(written(live["client"], "Observation", write_back.idempotency_key)) == 1
@@ -87,12 +60,12 @@ class WriteBackLiveTests:
 
     def test_429_is_transient(self, live: dict[str, Any]) -> None:
         fault_inject(status=429, times=1, methods=("POST",))
-        write_back = _enqueue(live)
+        write_back = enqueue(live)
         assert write_back.status == "succeeded" and write_back.attempts == 2
 
     def test_400_is_never_retried_and_keeps_the_operation_outcome(self, live: dict[str, Any]) -> None:
         fault_inject(status=400, times=3, methods=("POST",), body=OPERATION_OUTCOME)
-        write_back = _enqueue(live)
+        write_back = enqueue(live)
         assert write_back.status == "failed" and write_back.attempts == 1
         assert write_back.last_error["extra"]["upstream_status"] == 400
         assert write_back.last_error["extra"]["operation_outcome"] == OPERATION_OUTCOME
@@ -102,13 +75,13 @@ class WriteBackLiveTests:
     def test_5xx_until_retries_run_out_marks_failed(self, live: dict[str, Any], settings: Any) -> None:
         settings.WRITEBACK_MAX_RETRIES = 2
         fault_inject(status=503, times=10, methods=("POST",))
-        write_back = _enqueue(live)
+        write_back = enqueue(live)
         assert write_back.status == "failed" and write_back.attempts == 3
         assert write_back.last_error["extra"]["upstream_status"] == 503
 
     def test_duplicate_enqueue_and_redelivery_write_once(self, live: dict[str, Any]) -> None:
-        first = _enqueue(live)
-        second = _enqueue(live)
+        first = enqueue(live)
+        second = enqueue(live)
         assert first.pk == second.pk and second.attempts == 1
         # A redelivered task whose first answer was lost: the row is pending again, the EHR has it all.
         WriteBack.objects.filter(pk=first.pk).update(status="pending", user_token_encrypted=encrypt_text(write_token()))
@@ -120,7 +93,7 @@ class WriteBackLiveTests:
 
     def test_conditional_create_alone_dedupes(self, live: dict[str, Any]) -> None:
         """Even without our pre-check, a resent Bundle is deduplicated by the EHR on the identifier."""
-        write_back = _enqueue(live)
+        write_back = enqueue(live)
         bundle = orjson.loads(decrypt_text(write_back.payload_encrypted))
         bundle["entry"] = bundle["entry"][:2]  # RiskAssessment + Observation, both conditional
         try:
@@ -136,7 +109,7 @@ def test_backend_services_token_path(live_server: Any, settings: Any, live: dict
     settings.PUBLIC_BASE_URL = live_server.url
     call_command("sandbox_setup", stdout=StringIO())
     call_command("smart_demo_setup", stdout=StringIO())
-    write_back = _enqueue(live, user_token=None, source="cds", service_id="stratify-sepsis")
+    write_back = enqueue(live, user_token=None, source="cds", service_id="stratify-sepsis")
     assert write_back.status == "succeeded", write_back.last_error
     assert len(written(live["client"], "RiskAssessment", write_back.idempotency_key)) == 1
 
@@ -174,7 +147,7 @@ def test_backend_discovery_failure(
     settings.WRITEBACK_MAX_RETRIES = 2
     failing_ehr.RequestHandlerClass.status = status  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{failing_ehr.server_address[1]}/fhir"
-    write_back = _enqueue(live, user_token=None, fhir_base_url=base, source="cds", service_id="stratify-sepsis")
+    write_back = enqueue(live, user_token=None, fhir_base_url=base, source="cds", service_id="stratify-sepsis")
     assert write_back.status == "failed" and write_back.attempts == attempts
     assert write_back.last_error["code"] == "smart_discovery_failed"
     assert AuditRecord.objects.get(action="write_back").outcome == "failure"
