@@ -9,6 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from scoring.monitoring.services import models_monitor
+from scoring.selectors import model_registered
+
 
 def since_parse(text: str) -> datetime:
     """An ISO date or date-time (UTC unless it says otherwise), or "N d" / "N h" before now."""
@@ -33,8 +36,6 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="window start: ISO date/time, or 7d / 12h before now")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scoring.monitoring.services import models_monitor
-        from scoring.selectors import model_registered
 
         if options["model"] and not model_registered(options["model"]):
             raise CommandError(f"No model named {options['model']!r} is registered.")
