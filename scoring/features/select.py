@@ -18,29 +18,40 @@ from config.fhir_json import Requirements
 def resources_for(
     resources: Sequence[Mapping[str, Any]], requirements: Requirements, as_of: datetime
 ) -> list[Mapping[str, Any]]:
-    """The resources a model reads at `as_of`."""
-    return [r for r in resources if _wanted(r, requirements, as_of)]
+    """The resources a model reads at `as_of` (the requirement's sets and windows are built once per call: this
+    runs for every model on every scored call, over every resource of the snapshot)."""
+    wanted = _Wanted(requirements, as_of)
+    return [r for r in resources if wanted(r)]
 
 
-def _wanted(resource: Mapping[str, Any], req: Requirements, at: datetime) -> bool:
-    kind = resource.get("resourceType")
-    if kind not in req.resource_types:
-        return False
-    if kind == "Observation":
-        return _observation_wanted(resource, req, at)
-    if kind == "Encounter":
-        return _encounter_wanted(resource, at - timedelta(hours=req.encounter_hours or req.lookback_hours), at)
-    return True
+class _Wanted:
+    """Whether one resource is in a model's declared share at `at`."""
 
+    def __init__(self, req: Requirements, at: datetime) -> None:
+        self.types = set(req.resource_types)
+        self.categories = set(req.observation_categories)
+        self.codes = set(req.observation_codes)
+        self.at = at
+        self.observations_since = at - timedelta(hours=req.lookback_hours)
+        self.encounters_since = at - timedelta(hours=req.encounter_hours or req.lookback_hours)
 
-def _observation_wanted(obs: Mapping[str, Any], req: Requirements, at: datetime) -> bool:
-    when = parse_datetime(effective_time(obs))
-    if when is None or when > at or when < at - timedelta(hours=req.lookback_hours):
-        return False
-    return bool(
-        set(codes_of(obs.get("category"))) & set(req.observation_categories)
-        or set(codes_of(obs.get("code"))) & set(req.observation_codes)
-    )
+    def __call__(self, resource: Mapping[str, Any]) -> bool:
+        kind = resource.get("resourceType")
+        if kind not in self.types:
+            return False
+        if kind == "Observation":
+            return self._observation(resource)
+        if kind == "Encounter":
+            return _encounter_wanted(resource, self.encounters_since, self.at)
+        return True
+
+    def _observation(self, obs: Mapping[str, Any]) -> bool:
+        when = parse_datetime(effective_time(obs))
+        if when is None or when > self.at or when < self.observations_since:
+            return False
+        return not self.categories.isdisjoint(codes_of(obs.get("category"))) or not self.codes.isdisjoint(
+            codes_of(obs.get("code"))
+        )
 
 
 def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetime) -> bool:
