@@ -56,18 +56,18 @@ class PatientSnapshot:
     def add(self, resources: Iterable[Any], *, key: str, source: str, received_at: datetime) -> None:
         """Tag and keep resources, dropping repeats of one already kept (same type and id) and setting aside
         (in `unusable`) any whose fields we read do not have their FHIR types (`fhirapp.shapes`)."""
-        seen = {(e.resource.get("resourceType"), e.resource.get("id")) for e in self.entries}
+        seen = {_ident(e.resource) for e in self.entries}
         for index, resource in enumerate(resources):
+            ident = _ident(resource)
+            if ident is not None and ident in seen:  # a repeat (two keys found it): kept once, checked once
+                continue
             problem = resource_problem(resource)
             if problem is not None:
                 self.unusable.append(f"{key}: {_name(resource, index)}: {problem}")
                 continue
-            rid = resource.get("id")
-            ident = (str(resource.get("resourceType")), rid) if isinstance(rid, str) else None
-            if ident is None or ident not in seen:
-                if ident is not None:
-                    seen.add(ident)
-                self.entries.append(SnapshotEntry(resource, key, source, received_at))
+            if ident is not None:
+                seen.add(ident)
+            self.entries.append(SnapshotEntry(resource, key, source, received_at))
 
 
 def _name(resource: Any, index: int) -> str:
@@ -79,3 +79,10 @@ def _name(resource: Any, index: int) -> str:
     ):
         return f"{resource['resourceType'][:40]}/{resource['id'][:64]}".replace("\x00", "?")
     return f"entry {index}"
+
+
+def _ident(resource: object) -> tuple[str, str] | None:
+    """(type, id) of a resource with a string id, else None (kept without de-duplication)."""
+    if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
+        return None
+    return str(resource.get("resourceType")), resource["id"]
