@@ -17,6 +17,7 @@ from cds_hooks.selectors import cds_services
 from cds_hooks.services.calls import cds_service_call
 from cds_hooks.services.feedback import feedback_record
 from cds_hooks.trust import cds_caller_verify
+from config.gc_pause import gc_paused
 
 JSON = "application/json"
 
@@ -40,6 +41,7 @@ def discovery(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@gc_paused  # the prefetch's JSON lives as long as the call and holds no cycles (config/gc_pause.py)
 def service(request: HttpRequest, service_id: str) -> HttpResponse:
     """`POST /cds-services/{id}`: verify the client JWT, then answer with cards."""
     started = time.monotonic()

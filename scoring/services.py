@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from audit.services import audit_records_create
+from audit.services import audit_along, audit_records_create
 from config.errors import ApplicationError, ValidationFailed
 from scoring.catalogue import definition, definition_of
 from scoring.errors import ModelNotFound, ModelNotReady
@@ -151,7 +151,7 @@ def score_with_shadows(
     )
     if audit:
         audit_records_create([score_audit_entry(r, patient_id) for r in results])
-        served_record(results, patient_id)
+        audit_along(lambda: served_record(results, patient_id))
     return results
 
 
