@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from audit.admin_mixins import ReadOnlyAdminMixin
 from config.errors import ApplicationError
 from scoring.card import external_metrics
 from scoring.models import ModelChange, ModelVersion, PromotionRequest, ThresholdPolicy, ThresholdPolicyChange
@@ -308,7 +309,7 @@ def _shown(value: Any) -> str:
 
 
 @admin.register(ModelChange)
-class ModelChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ModelChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The change log of every model (read-only): what changed, why, evidence, who requested and approved."""
 
     list_display = ("changed_at", "model_version", "kind", "what", "changed_by", "approved_by")
@@ -326,15 +327,3 @@ class ModelChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "after",
         "changed_at",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Written by the services only."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ModelChange | None = None) -> bool:
-        """Append-only."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: ModelChange | None = None) -> bool:
-        """Append-only."""
-        return False
