@@ -1,4 +1,5 @@
-"""Django admin: model registry (audited status changes) and threshold policies (reasoned edits with history)."""
+"""Django admin: model registry (audited status changes), threshold policies (reasoned edits with history),
+promotion requests (two-person approval, rollback) and each model's change log."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
+from audit.admin_mixins import ReadOnlyAdminMixin
+from config.errors import ApplicationError
 from scoring.card import external_metrics
-from scoring.models import ModelVersion, ThresholdPolicy, ThresholdPolicyChange
+from scoring.models import ModelChange, ModelVersion, PromotionRequest, ThresholdPolicy, ThresholdPolicyChange
 from scoring.presentation import percent_text, points_text
+from scoring.services_promotion import decision_problem, promotion_decide, promotion_request_create
 from scoring.services_registry import POLICY_FIELDS, model_status_set, policy_update
 
 # django-stubs makes ModelAdmin, TabularInline and ModelForm generic, but Django cannot subscript them at
@@ -29,11 +34,27 @@ class ModelVersionForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = ["status"]
 
 
+class ChangeLogInline(admin.TabularInline):  # type: ignore[type-arg]
+    """The version's change-log entries (read-only)."""
+
+    model = ModelChange
+    fk_name = "model_version"
+    extra = 0
+    can_delete = False
+    fields = ("changed_at", "kind", "what", "reason", "changed_by", "approved_by")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
+        """Written by the services only."""
+        return False
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Registered versions; only the status is editable (rollback = re-activate an older version)."""
 
     form = ModelVersionForm
+    inlines = [ChangeLogInline]
     list_display = (
         "name",
         "version",
@@ -169,3 +190,140 @@ class ThresholdPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         policy_update(
             policy=fresh, changes=changes, actor=request.user.get_username(), reason=form.cleaned_data["reason"]
         )
+
+
+class PromotionRequestForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A new request (challenger, target, why) or, on an existing one, a decision with its reason."""
+
+    decision = forms.ChoiceField(
+        choices=[("", "---"), ("approve", "approve"), ("reject", "reject"), ("rollback", "roll back")], required=False
+    )
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="Why (kept in the audit trail)."
+    )
+    actor = ""
+
+    class Meta:
+        model = PromotionRequest
+        fields = ["challenger", "target_status", "reason"]
+
+    def clean(self) -> dict[str, Any]:
+        """A decision is checked before anything is saved (reason, state, two-person rule)."""
+        data = super().clean() or {}
+        if self.instance.pk and data.get("decision"):
+            problem = decision_problem(self.instance, data["decision"], self.actor, data.get("note") or "")
+            if problem:
+                raise forms.ValidationError(problem)
+        return data
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Promotion requests: created with a reason, decided by a second person, rolled back in one action."""
+
+    form = PromotionRequestForm
+    list_display = ("challenger", "target_status", "champion", "state", "requested_by", "decided_by", "requested_at")
+    list_filter = ("state", "target_status")
+    evidence_fields = ("served_cases_shown", "labelled_local_shown")
+    readonly_fields = (
+        "champion",
+        "state",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+        "statuses_before",
+        "rolled_back_by",
+        "rolled_back_at",
+        "rollback_reason",
+        *evidence_fields,
+    )
+
+    def get_fields(self, request: HttpRequest, obj: PromotionRequest | None = None) -> Any:
+        """New: challenger, target, reason. Existing: the record, its evidence, and the decision."""
+        if obj is None:
+            return ["challenger", "target_status", "reason"]
+        return ["challenger", "target_status", "reason", *self.readonly_fields, "decision", "note"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PromotionRequest | None = None) -> Any:
+        """An existing request's own fields are fixed."""
+        fixed = ("challenger", "target_status", "reason") if obj is not None else ()
+        return (*fixed, *self.readonly_fields) if obj is not None else ()
+
+    def get_form(self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any) -> Any:
+        """The form knows who decides (for the two-person rule)."""
+        form: Any = super().get_form(request, obj, change, **kwargs)
+        form.actor = request.user.get_username()
+        if obj is None:
+            form.base_fields["challenger"].queryset = ModelVersion.objects.filter(
+                kind=ModelVersion.Kind.ML, status__in=(ModelVersion.Status.SHADOW, ModelVersion.Status.CANARY)
+            )
+        return form
+
+    @admin.display(description="same recent served cases")
+    def served_cases_shown(self, obj: PromotionRequest) -> str:
+        """Champion vs challenger on the champion's recent served cases."""
+        return _evidence_table(obj.evidence.get("served_cases") or {})
+
+    @admin.display(description="labelled local stays (held out)")
+    def labelled_local_shown(self, obj: PromotionRequest) -> str:
+        """Challenger vs its base on the held-out labelled site stays."""
+        return _evidence_table(obj.evidence.get("labelled_local") or {})
+
+    def has_delete_permission(self, request: HttpRequest, obj: PromotionRequest | None = None) -> bool:
+        """Requests are the governance record."""
+        return False
+
+    def save_model(self, request: HttpRequest, obj: PromotionRequest, form: Any, change: bool) -> None:
+        """Create through the service, or route the decision through it."""
+        actor = request.user.get_username()
+        try:
+            if not change:
+                created = promotion_request_create(
+                    challenger=obj.challenger, target_status=obj.target_status, requested_by=actor, reason=obj.reason
+                )
+                obj.pk = created.pk
+                obj.__dict__.update({k: v for k, v in created.__dict__.items() if not k.startswith("_")})
+            elif form.cleaned_data.get("decision"):
+                fresh = PromotionRequest.objects.get(pk=obj.pk)
+                promotion_decide(
+                    request=fresh, decision=form.cleaned_data["decision"], actor=actor, reason=form.cleaned_data["note"]
+                )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level="error")
+
+
+def _evidence_table(part: dict[str, Any]) -> str:
+    """One comparison as a two-column HTML table (nested values as JSON-ish text)."""
+    rows = "".join(format_html("<tr><th>{}</th><td>{}</td></tr>", k, _shown(v)) for k, v in part.items())
+    return format_html("<table>{}</table>", mark_safe(rows))  # noqa: S308 - each row built by format_html
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    return str(value)
+
+
+@admin.register(ModelChange)
+class ModelChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """The change log of every model (read-only): what changed, why, evidence, who requested and approved."""
+
+    list_display = ("changed_at", "model_version", "kind", "what", "changed_by", "approved_by")
+    list_filter = ("kind", "model_version__name")
+    readonly_fields = (
+        "model_version",
+        "kind",
+        "what",
+        "reason",
+        "evidence",
+        "changed_by",
+        "approved_by",
+        "request",
+        "before",
+        "after",
+        "changed_at",
+    )

@@ -81,3 +81,51 @@ class Platt:
     def apply_array(self, margin: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Calibrated probabilities of many margins."""
         return 1.0 / (1.0 + np.exp(-(self.a * margin + self.b)))
+
+    def stored(self) -> dict[str, Any]:
+        """The form kept in the card and the ONNX metadata."""
+        return {"method": "platt", "a": self.a, "b": self.b}
+
+    def text(self) -> str:
+        """One line for the model card."""
+        return f"platt (a={self.a:.4f}, b={self.b:.4f})"
+
+
+@dataclass(frozen=True, slots=True)
+class Isotonic:
+    """Isotonic calibration of the margin (Zadrozny B, Elkan C. Transforming classifier scores into accurate
+    multiclass probability estimates. KDD 2002): the fitted step function's knots, read as sklearn's
+    IsotonicRegression predicts them (linear between knots, flat beyond the ends)."""
+
+    margins: tuple[float, ...]
+    probabilities: tuple[float, ...]
+
+    def apply(self, margin: float) -> float:
+        """Calibrated probability of one margin."""
+        return float(np.interp(margin, self.margins, self.probabilities))
+
+    def apply_array(self, margin: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Calibrated probabilities of many margins."""
+        return np.asarray(np.interp(margin, self.margins, self.probabilities), dtype=np.float64)
+
+    def stored(self) -> dict[str, Any]:
+        """The form kept in the card and the ONNX metadata."""
+        return {"method": "isotonic", "margins": list(self.margins), "probabilities": list(self.probabilities)}
+
+    def text(self) -> str:
+        """One line for the model card."""
+        low, high = self.probabilities[0], self.probabilities[-1]
+        return f"isotonic ({len(self.margins)} knots, probability {low:.4f} to {high:.4f})"
+
+
+Calibration = Platt | Isotonic
+
+
+def calibration_from(stored: dict[str, Any]) -> Calibration:
+    """The calibration a card or ONNX metadata stores (Platt when no method is named: the first versions')."""
+    method = stored.get("method", "platt")
+    if method == "platt":
+        return Platt(float(stored["a"]), float(stored["b"]))
+    if method == "isotonic":
+        return Isotonic(tuple(float(v) for v in stored["margins"]), tuple(float(v) for v in stored["probabilities"]))
+    raise ValueError(f"unknown calibration method {method!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scoring.artifact import calibration_from
+
 INTENDED_USE_HEADING = "## Intended use and limits"
 
 
@@ -79,11 +81,11 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- Trained: {card['created_at']}; {card.get('trees')} trees; ONNX sha256 `{card.get('sha256', '')}`",
         f"- Training data: {', '.join(card['training_data']['files'])}",
         f"- Split: {card['training_data']['split']}",
-        f"- Calibration: {card['calibration']['method']} (a={card['calibration']['a']:.4f}, "
-        f"b={card['calibration']['b']:.4f})",
+        f"- Calibration: {calibration_from(card['calibration']).text()}",
         f"- Thresholds: moderate >= {_fmt(th.get('moderate'))}, high >= {_fmt(th.get('high'))} "
         f"({th.get('criterion', '')})",
         "",
+        *adaptation_markdown(card),
         "## Metrics",
         "",
         *_metric_rows(card["metrics"]),
@@ -143,12 +145,54 @@ def card_markdown_sections(card: dict[str, Any]) -> dict[str, list[list[str]]]:
             for rule, b in (v.get("baselines") or {}).items()
         ],
         "reliability": _reliability(metrics),
+        "adaptation": adaptation_rows(card),
         "explanation": [
             [f["label"], f["name"], f"{f['mean_abs_shap']:.4f}"]
             for f in (card.get("global_explanation") or {}).get("features", [])
         ],
     }
     return out
+
+
+def _counted(part: dict[str, Any]) -> str:
+    return f"{part['stays']} stays ({part['septic_stays']} septic, {part['rows']} hourly rows)"
+
+
+def adaptation_rows(card: dict[str, Any]) -> list[list[str]]:
+    """What local data an adapted version saw, as (label, value) rows (empty for a version never adapted)."""
+    seen = card.get("adaptation")
+    if not seen:
+        return []
+    site = seen["site_data"]
+    rows = [
+        ["method", f"{seen['method']}: {seen['method_description']}"],
+        ["adapted from", f"{card['name']} {seen.get('base_version')} (ONNX sha256 {seen.get('base_sha256')})"],
+        ["adapted at", seen["adapted_at"]],
+        ["site data", f"{', '.join(site['files'])}: {_counted(site)}; sha256 {site['sha256']}"],
+        ["dates", f"exported {site['exported_at']}; {site['dates']}"],
+        ["adaptation half", _counted(seen["adaptation_half"])],
+        ["used for adaptation", _counted(seen["used_for_adaptation"])],
+        [
+            "validation (never seen by the adaptation)",
+            f"{_counted(seen['validation'])}; {seen['validation']['source']}",
+        ],
+        ["seed; minimum septic stays", f"{seen['seed']}; {seen['min_septic_stays']}"],
+    ]
+    if "trees_added" in seen:
+        rows.append(
+            ["trees", f"{seen['trees_before']} of the base version + {seen['trees_added']} grown on site stays"]
+        )
+    if "training_stays" in seen:
+        rows.append(["pooled with", f"{seen['training_stays']} training stays of set A ({seen['training_rows']} rows)"])
+    return rows
+
+
+def adaptation_markdown(card: dict[str, Any]) -> list[str]:
+    """The card.md section on local adaptation (empty for a version never adapted)."""
+    rows = adaptation_rows(card)
+    if not rows:
+        return []
+    return ["## Local adaptation", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
 
 
 EXPLANATION_HEADING = "## Global explanation"

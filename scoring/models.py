@@ -132,3 +132,78 @@ class DriftRun(models.Model):
 
     def __str__(self) -> str:
         return f"drift {self.model_name} {self.model_version}: {self.verdict}"
+
+
+class PromotionRequest(models.Model):
+    """A request to promote a challenger version (shadow, or canary to active) over the serving champion.
+
+    It keeps the evidence compared when it was made (the same recent served cases scored by both, and the labelled
+    local stays the challenger was validated on), and its decision: a second person approves or rejects it with a
+    reason (PROMOTION_TWO_PERSON_RULE), and an approved promotion is rolled back in one action (the statuses before
+    it are restored).
+    """
+
+    class State(models.TextChoices):
+        """Where the request stands."""
+
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        ROLLED_BACK = "rolled_back"
+
+    class Target(models.TextChoices):
+        """The status asked for."""
+
+        CANARY = "canary"
+        ACTIVE = "active"
+
+    challenger = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
+    champion = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="challenged_by"
+    )
+    target_status = models.CharField(max_length=8, choices=Target.choices)
+    reason = models.TextField(help_text="why the challenger should serve")
+    evidence = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    requested_by = models.CharField(max_length=150)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    statuses_before = models.JSONField(default=dict, blank=True, help_text="version -> status before approval")
+    rolled_back_by = models.CharField(max_length=150, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rollback_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.challenger} to {self.target_status} ({self.state})"
+
+
+class ModelChange(ChangeRecord):
+    """The change log of a model: what changed, why, the evidence, who requested and who approved it (append-only).
+
+    The shape of an FDA predetermined change control plan's record of a modification: its description (what),
+    the protocol followed (method and data, in `evidence`) and the performance assessed before it was made
+    (FDA. Marketing Submission Recommendations for a Predetermined Change Control Plan for Artificial
+    Intelligence-Enabled Device Software Functions. Guidance, December 2024). `changed_by` requested it.
+    """
+
+    class Kind(models.TextChoices):
+        """What kind of change."""
+
+        ADAPTATION = "adaptation"  # a new version fitted to local data (registered as shadow)
+        PROMOTION = "promotion"
+        ROLLBACK = "rollback"
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="change_log")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    what = models.TextField()
+    evidence = models.JSONField(default=dict, blank=True)
+    approved_by = models.CharField(max_length=150, blank=True)
+    request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.model_version} at {self.changed_at:%Y-%m-%d %H:%M}"

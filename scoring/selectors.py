@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from config.ttl_cache import TtlCache
 from scoring.catalogue import DataRequirements, definition, definitions, hook_definitions
-from scoring.models import ModelVersion, ThresholdPolicy
+from scoring.models import ModelChange, ModelVersion, PromotionRequest, ThresholdPolicy
 
 SERVING_STATUSES = (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY, ModelVersion.Status.SHADOW)
 
@@ -135,3 +135,17 @@ def serving_versions(name: str, patient_id: str) -> list[ModelVersion]:
     primary = canary if canary is not None and (active is None or in_canary(patient_id, percent)) else active
     shadows = [mv for mv in rows if mv.status == ModelVersion.Status.SHADOW]
     return ([primary] if primary is not None else []) + shadows
+
+
+def change_log(name: str, limit: int = 50) -> list[ModelChange]:
+    """The change log of model `name` (every version), newest first."""
+    return list(
+        ModelChange.objects.filter(model_version__name=name)
+        .select_related("model_version")
+        .order_by("-changed_at")[:limit]
+    )
+
+
+def promotion_requests_of(mv: ModelVersion) -> list[PromotionRequest]:
+    """Promotion requests with `mv` as the challenger, newest first."""
+    return list(mv.promotion_requests.select_related("champion").order_by("-requested_at"))

@@ -17,7 +17,7 @@ from scoring.monitoring.charts import heatmap_svg, shares_svg
 from scoring.monitoring.selectors import latest_run, latest_runs, runs_recent
 from scoring.monitoring.services import reference_of
 from scoring.readiness import version_problems
-from scoring.selectors import model_version_get, model_versions_all
+from scoring.selectors import change_log, model_version_get, model_versions_all, promotion_requests_of
 from scoring.serving.registry import resolve_path
 
 EXTERNAL_SETS = {
@@ -74,6 +74,8 @@ def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
         "requirements": _requirements(name),
         "sections": card_markdown_sections(mv.card or {}),
         "changes": list(policy.changes.all()[:20]) if policy else [],
+        "change_log": change_log(name),
+        "promotions": promotion_requests_of(mv),
         "has_reliability": _has_figure(mv, RELIABILITY_PNG),
         "has_explanation": _has_figure(mv, EXPLANATION_PNG),
         **_drift_context(latest_run(name, version)),

@@ -34,6 +34,7 @@ WRITEBACK_QUEUE_MAX = env.int("WRITEBACK_QUEUE_MAX", default=10000)
 GOVERNANCE_ADMIN_MODELS = [
     "scoring.modelversion",
     "scoring.thresholdpolicy",
+    "scoring.promotionrequest",
     "cds_hooks.trustedcdsclient",
     "cds_hooks.cdsservicesetting",
     "smart_launch.ehrregistration",
@@ -41,6 +42,7 @@ GOVERNANCE_ADMIN_MODELS = [
 # ... and view-only on these (history and audit-like tables, our signing keys).
 GOVERNANCE_ADMIN_VIEW_MODELS = [
     "scoring.thresholdpolicychange",
+    "scoring.modelchange",
     "cds_hooks.issuedcard",
     "cds_hooks.cardfeedback",
     "smart_launch.clientkey",

@@ -86,7 +86,7 @@ def score_ml(
     x = np.asarray([ex.values], dtype=np.float32)
     margin = float(model.margin(x)[0])
     contribs = contributions(model.booster, x)[0]
-    probability = model.platt.apply(margin)
+    probability = model.calibration.apply(margin)
     band = policy.band(probability)
     horizon = (mv.card or {}).get("horizon_hours")
     when = f" {horizon_text(horizon)}" if horizon else ""

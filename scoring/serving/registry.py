@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from scoring.artifact import BOOSTER_NAME, ONNX_NAME, Platt, read_file_metadata, read_metadata, sha256_file
+from scoring.artifact import (
+    BOOSTER_NAME,
+    ONNX_NAME,
+    Calibration,
+    calibration_from,
+    read_file_metadata,
+    read_metadata,
+    sha256_file,
+)
 from scoring.catalogue import definition
 from scoring.features.spec import SPEC_VERSION, FeatureSpec
 from scoring.serving.providers import providers
@@ -38,7 +46,7 @@ class LoadedModel:
     input_name: str
     booster: xgb.Booster  # exact TreeSHAP
     features: tuple[FeatureSpec, ...]
-    platt: Platt
+    calibration: Calibration
     thresholds: dict[str, Any]
     metadata: dict[str, Any]
 
@@ -120,7 +128,6 @@ def _build(name: str, version: str, folder: Path, sha256: str) -> LoadedModel:
     check_metadata(name, metadata)
     booster = xgb.Booster(model_file=str(folder / BOOSTER_NAME))
     booster.set_param({"nthread": 1})
-    cal = metadata["calibration"]
     return LoadedModel(
         name,
         version,
@@ -129,7 +136,7 @@ def _build(name: str, version: str, folder: Path, sha256: str) -> LoadedModel:
         session.get_inputs()[0].name,
         booster,
         model_features(name),
-        Platt(cal["a"], cal["b"]),
+        calibration_from(metadata["calibration"]),
         metadata["thresholds"],
         metadata,
     )

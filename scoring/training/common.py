@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions tha
     import xgboost as xgb
 
 SEED = 2019
-NTHREAD = 2
+NTHREAD = 2  # training and prediction threads; `threads_set` lowers it (benchmarks on a shared machine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +93,17 @@ def xgb_fit(
     return booster[: booster.best_iteration + 1]
 
 
+def threads_set(n: int) -> None:
+    """Use `n` threads for the XGBoost training and prediction of this process."""
+    global NTHREAD
+    NTHREAD = max(1, n)
+
+
 def margins(booster: xgb.Booster, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """Raw log-odds of rows `x`."""
     import xgboost as xgb
 
+    booster.set_param({"nthread": NTHREAD})
     return np.asarray(booster.predict(xgb.DMatrix(x, nthread=NTHREAD), output_margin=True), dtype=np.float64)
 
 

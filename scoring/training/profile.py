@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from scoring.artifact import Platt
+from scoring.artifact import calibration_from
 from scoring.monitoring.profile import reference_profile
 from scoring.training.common import margins
 
@@ -21,7 +21,5 @@ if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions tha
 
 def profile_write(card: dict[str, Any], booster: xgb.Booster, rows: npt.NDArray[np.float32], rows_from: str) -> None:
     """Compute `card["reference_profile"]` from `rows` (columns in the card's feature order)."""
-    calibration = card["calibration"]
-    platt = Platt(a=float(calibration["a"]), b=float(calibration["b"]))
-    scores = platt.apply_array(margins(booster, rows))
+    scores = calibration_from(card["calibration"]).apply_array(margins(booster, rows))
     card["reference_profile"] = reference_profile(rows, list(card["features"]), scores, rows_from)

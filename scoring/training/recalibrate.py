@@ -11,57 +11,22 @@ thresholds; the other half measure it, next to the original calibration on the s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from config.errors import ValidationFailed
-from scoring.features.spec import PHYSIONET_OBSERVATIONS, SPEC_VERSION
 from scoring.training.calibration import Platt, platt_fit
 from scoring.training.common import margins, now_iso, patient_split
 from scoring.training.data import physionet_read
-from scoring.training.export import sha256_file
-from scoring.training.publish import BOOSTER_NAME, CARD_JSON, RELIABILITY_PNG
+from scoring.training.publish import RELIABILITY_PNG
 from scoring.training.sepsis import Prepared, _subset, choose_thresholds, evaluate, prepare_frame
+from scoring.training.site import MIN_SEPTIC_STAYS, base_load, columns_check, labels_check
 
-# Vergouwe Y, et al. Substantial effective sample sizes were required for external validation studies of
-# predictive logistic regression models. J Clin Epidemiol 2005;58(5):475-483: at least 100 events (here: septic
-# stays) to fit and to assess a logistic calibration.
-MIN_SEPTIC_STAYS = 100
-REQUIRED_COLUMNS = (
-    "patient_id",
-    "hour",
-    "Age",
-    "Gender",
-    "ICULOS",
-    "SepsisLabel",
-    *(o.column for o in PHYSIONET_OBSERVATIONS),
-)
+__all__ = ["MIN_SEPTIC_STAYS", "recalibrate"]
+
 FIT_FRACTION = 0.5
-
-
-def _base(folder: Path) -> tuple[dict[str, Any], Any]:
-    """The base version's card and booster, checked: a sepsis model of this spec whose booster matches its card."""
-    import xgboost as xgb
-
-    try:
-        card: dict[str, Any] = json.loads((folder / CARD_JSON).read_text())
-    except (OSError, ValueError) as exc:
-        raise ValidationFailed(f"{folder / CARD_JSON} cannot be read as a model card: {exc}") from exc
-    if card.get("name") != "sepsis" or card.get("kind") != "ml":
-        raise ValidationFailed(
-            f"{folder} holds {card.get('name')!r}, not the sepsis model: only the sepsis model "
-            "can be recalibrated from PhysioNet-layout stays."
-        )
-    if card.get("spec_version") != SPEC_VERSION:
-        raise ValidationFailed(
-            f"{folder} was trained on feature spec {card.get('spec_version')}, this code serves {SPEC_VERSION}."
-        )
-    if sha256_file(folder / BOOSTER_NAME) != card.get("booster_sha256"):
-        raise ValidationFailed(f"{folder / BOOSTER_NAME} does not match the checksum in its model card.")
-    return card, xgb.Booster(model_file=str(folder / BOOSTER_NAME))
 
 
 def _site_rows(path: Path) -> tuple[pd.DataFrame, str]:
@@ -70,14 +35,8 @@ def _site_rows(path: Path) -> tuple[pd.DataFrame, str]:
         frame, sha = physionet_read(path)
     except (OSError, ValueError, KeyError) as exc:
         raise ValidationFailed(f"{path} cannot be read as PhysioNet-layout CSV: {exc}") from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValidationFailed(
-            f"{path} lacks the column(s) {', '.join(missing)} of the PhysioNet 2019 layout; "
-            "a column may be empty, but it must be there."
-        )
-    if not set(pd.unique(frame["SepsisLabel"].dropna())) <= {0, 1} or frame["SepsisLabel"].isna().any():
-        raise ValidationFailed(f"{path}: SepsisLabel must be 0 or 1 on every row.")
+    columns_check(frame, path)
+    labels_check(frame, path)
     return frame, sha
 
 
@@ -99,7 +58,7 @@ def _halves(site: Prepared, min_septic: int) -> tuple[Prepared, Prepared]:
 
 def recalibrate(base_folder: Path, data: Path, out_dir: Path, min_septic: int = MIN_SEPTIC_STAYS) -> dict[str, Any]:
     """The card payload of the recalibrated version (artifacts written by `publish`); nothing is written on error."""
-    card, booster = _base(base_folder)
+    card, booster = base_load(base_folder)
     frame, sha = _site_rows(data)
     fit, measure = _halves(prepare_frame(frame), min_septic)
     platt = platt_fit(margins(booster, fit.x), fit.y)

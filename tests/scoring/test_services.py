@@ -34,7 +34,7 @@ class ScorePatientTests:
         x = np.asarray([extract_features(SEPSIS_FEATURES, stay_resources, AS_OF).values], dtype=np.float32)
         margin = float(model.booster.predict(xgb.DMatrix(x), output_margin=True)[0])
         assert result.margin == pytest.approx(margin, abs=1e-4)
-        assert result.probability == pytest.approx(model.platt.apply(margin), abs=1e-5)
+        assert result.probability == pytest.approx(model.calibration.apply(margin), abs=1e-5)
         assert result.band in ("low", "moderate", "high") and result.indicator in ("info", "warning", "critical")
         assert result.drivers and all(d.text.endswith(("raises risk", "lowers risk")) for d in result.drivers)
         assert result.basis and result.data_times and len(result.input_digest) == 64

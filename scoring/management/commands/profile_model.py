@@ -42,7 +42,7 @@ class Command(BaseCommand):
 
 def _reference_of(card: dict[str, Any]) -> tuple[Any, str]:
     """The rows its trainer took as the reference, and where they come from."""
-    if card.get("recalibration"):
-        raise CommandError("A recalibrated version is profiled on its site's rows: re-run recalibrate_model.")
+    if card.get("recalibration") or card.get("adaptation"):
+        raise CommandError("A recalibrated or adapted version is profiled on its site's rows when it is written.")
     module = trainer_module(str(card.get("name")))
     return module.reference_rows(), str(module.REFERENCE_ROWS_FROM)
