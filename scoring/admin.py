@@ -169,3 +169,6 @@ class ThresholdPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         policy_update(
             policy=fresh, changes=changes, actor=request.user.get_username(), reason=form.cleaned_data["reason"]
         )
+
+
+from scoring import admin_monitoring  # noqa: E402, F401  (monitoring admin: thresholds, outcome uploads)

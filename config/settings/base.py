@@ -138,6 +138,8 @@ DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("SMART launch: register the sandbox EHR and our client keys", "smart_demo_setup"),
     ("sandbox EHR: demo Groups (ICU, Diabetes clinic)", "sandbox_groups"),
     ("population: demo cohorts of those Groups (nightly; Run now on their worklist pages)", "population_demo_setup"),
+    # Once: the sandbox's set-B stays scored against the set-A reference, their outcomes, drift + performance runs.
+    ("monitoring: set-B stays served against the set-A reference, then monitored", "monitoring_demo"),
 ]
 
 # `manage.py production_setup` (idempotent): each app's step, then what an operator must still add, as

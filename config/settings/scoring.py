@@ -12,3 +12,5 @@ MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=90)
 MONITORING_WINDOW_DAYS = env.int("MONITORING_WINDOW_DAYS", default=7)
 # Fewer served inferences than this in the window: the monitor reports "too few" instead of testing.
 MONITORING_MIN_ROWS = env.int("MONITORING_MIN_ROWS", default=100)
+# Resamples (of patients) behind each performance metric's 95 % interval (scoring.monitoring.performance).
+MONITORING_BOOTSTRAP = env.int("MONITORING_BOOTSTRAP", default=200)
