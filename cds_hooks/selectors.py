@@ -142,7 +142,7 @@ def alert_burden(queryset: QuerySet[IssuedCard] | None = None) -> list[dict[str,
 
 
 ALERT_INDICATORS = ("warning", "critical")
-_FEEDBACK = {IssuedCard.Outcome.ACCEPTED: True, IssuedCard.Outcome.OVERRIDDEN: False}
+_FEEDBACK: dict[str, bool] = {IssuedCard.Outcome.ACCEPTED: True, IssuedCard.Outcome.OVERRIDDEN: False}
 
 
 def card_alerts(*, model_name: str, model_version: str, since: datetime, until: datetime) -> list[AlertEvent]:

@@ -97,7 +97,7 @@ class OutcomeImportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("created_at", "kind", "source", "rows", "created", "imported_by")
     readonly_fields = ("kind", "source", "rows", "created", "imported_by", "created_at")
 
-    def get_fields(self, request: HttpRequest, obj: OutcomeImport | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: OutcomeImport | None = None) -> Any:
         """The upload field when adding; the batch's facts otherwise."""
         return ["file"] if obj is None else list(self.readonly_fields)
 
@@ -111,10 +111,10 @@ class OutcomeImportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def save_model(self, request: HttpRequest, obj: OutcomeImport, form: Any, change: bool) -> None:
         """Store the parsed file through the service (one transaction, audited)."""
-        upload = request.FILES["file"]
+        upload = form.files.get("file")
         batch = outcomes_store(
             kind=OutcomeImport.Kind.FILE,
-            source=upload.name or "upload",
+            source=getattr(upload, "name", None) or "upload",
             items=form.cleaned_data["file"],
             actor=f"admin:{request.user.get_username()}",
         )
