@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from audit.admin_mixins import ReadOnlyAdminMixin
 from config.errors import ValidationFailed
 from scoring.models import MonitorPolicy, MonitorPolicyChange, Outcome, OutcomeImport, PerformanceRun
 from scoring.monitoring.outcomes import OutcomeItem, outcomes_parse, outcomes_store
@@ -122,24 +123,8 @@ class OutcomeImportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         obj.kind, obj.source, obj.rows, obj.created = batch.kind, batch.source, batch.rows, batch.created
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Records written by the services only."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Written by the services only."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Append-only."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Append-only."""
-        return False
-
-
 @admin.register(Outcome)
-class OutcomeAdmin(ReadOnlyAdmin):
+class OutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Outcomes by pseudonym."""
 
     list_display = ("model_name", "patient_pseudonym", "occurred", "at", "batch", "recorded_at")
@@ -147,7 +132,7 @@ class OutcomeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PerformanceRun)
-class PerformanceRunAdmin(ReadOnlyAdmin):
+class PerformanceRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Performance runs and the thresholds they crossed."""
 
     list_display = ("created_at", "model_name", "model_version", "verdict", "rows", "positives", "run_by")

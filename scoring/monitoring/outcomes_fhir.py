@@ -85,7 +85,9 @@ def stay_follow_ups(model_name: str, iss: str, encounters: Sequence[Resource], n
     for patient, stays in _inpatient(encounters).items():
         for _start, end, encounter_id in stays:
             until = min(end or now, now)
-            key = source_key(iss, f"Encounter/{encounter_id}", "follow-up", until.isoformat())
+            # One record per stay once it ended; one a day while it is in progress (a daily collection).
+            when = until.isoformat() if end is not None and end <= now else now.date().isoformat()
+            key = source_key(iss, f"Encounter/{encounter_id}", "follow-up", when)
             items.append(OutcomeItem(model_name, pseudonymize(patient), False, until, key))
     return items
 
@@ -100,7 +102,7 @@ def readmission_outcomes(model_name: str, iss: str, encounters: Sequence[Resourc
                 items.append(
                     OutcomeItem(model_name, pseudonym, True, start, source_key(iss, f"Encounter/{encounter_id}"))
                 )
-        key = source_key(iss, f"Patient/{patient}", "follow-up", now.isoformat())
+        key = source_key(iss, f"Patient/{patient}", "follow-up", now.date().isoformat())  # one a day
         items.append(OutcomeItem(model_name, pseudonym, False, now, key))
     return items
 
