@@ -155,7 +155,9 @@ def test_a_recording_change_is_a_finding_audited_and_shown(
     card = client.get(f"/models/sepsis/{registered.version}/").content.decode()
     assert "Drift: attention needed" in card and "HCO3_last" in card
     page = client.get(f"/models/sepsis/{registered.version}/monitoring/").content.decode()
-    assert page.count("<svg") == 2 and "Temp_last: PSI" in page and "attention needed" in page
+    # heatmap, score distribution, and the alert burden of the performance run the command also made
+    assert page.count("<svg") == 3 and "Temp_last: PSI" in page and "attention needed" in page
+    assert "sepsis 0.0.1-test performance: too_few (0 labelled" in out.getvalue()
     assert client.get("/models/sepsis/9.9.9/monitoring/").status_code == 404
     ready = client.get("/readyz").json()["components"]["model_registry"]
     sepsis = next(m for m in ready["models"] if m["name"] == "sepsis")
