@@ -37,6 +37,17 @@ def demo_dir(tmp_path: Path) -> Path:
 
 
 @override_settings(MONITORING_MIN_ROWS=20)
+def test_the_command_reports_the_runs(demo_dir: Path, monkeypatch: Any) -> None:
+    out = StringIO()
+    monkeypatch.setattr(settings, "SHARED_DATA", str(demo_dir))
+    call_command("monitoring_demo", stdout=out)
+    assert "no active sepsis version" in out.getvalue()
+    call_command("install_models", verbosity=0)
+    call_command("monitoring_demo", stdout=out)
+    assert "drift attention" in out.getvalue() and "/models/sepsis/1.1.2/monitoring/" in out.getvalue()
+
+
+@override_settings(MONITORING_MIN_ROWS=20)
 def test_the_demo_serves_set_b_and_finds_drift(demo_dir: Path, monkeypatch: Any) -> None:
     assert monitoring_demo(demo_dir) is None  # nothing installed yet
     call_command("install_models", verbosity=0)

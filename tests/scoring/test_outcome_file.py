@@ -105,6 +105,43 @@ def test_the_admin_upload_shows_row_errors_then_stores_a_good_file(admin_client:
     assert admin_client.get(reverse("admin:scoring_outcome_changelist")).status_code == 200
 
 
+def test_the_admin_upload_refuses_a_binary_or_oversized_file(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = reverse("admin:scoring_outcomeimport_add")
+    binary = admin_client.post(url, {"file": SimpleUploadedFile("x.csv", b"\xff\xfe\x00bad")})
+    assert "not UTF-8" in binary.content.decode()
+    monkeypatch.setattr("scoring.admin_monitoring.MAX_UPLOAD_BYTES", 10)
+    large = admin_client.post(url, {"file": SimpleUploadedFile("big.csv", GOOD.encode())})
+    assert "larger than" in large.content.decode() and not OutcomeImport.objects.exists()
+
+
+def test_naive_or_broken_fhir_times_are_skipped() -> None:
+    from datetime import UTC, datetime
+
+    from scoring.monitoring.outcomes_fhir import fhir_outcomes
+
+    code = {"coding": [{"system": "http://snomed.info/sct", "code": "91302008"}]}
+    conditions = [
+        {"id": "1", "subject": {"reference": "Patient/a"}, "code": code, "onsetDateTime": "2026-01-02T00:00:00"},
+        {"id": "2", "subject": {"reference": "Patient/a"}, "code": code, "onsetDateTime": "soon"},
+        {
+            "id": "3",
+            "subject": {"reference": "Group/g"},
+            "code": code,
+            "onsetPeriod": {"start": "2026-01-02T00:00:00Z"},
+        },
+        {
+            "id": "4",
+            "subject": {"reference": "Patient/a"},
+            "code": code,
+            "onsetPeriod": {"start": "2026-01-02T00:00:00Z"},
+        },
+    ]
+    items = fhir_outcomes("sepsis", "https://ehr", {"Condition": conditions}, datetime(2026, 2, 1, tzinfo=UTC))
+    assert [i.at.isoformat() for i in items] == ["2026-01-02T00:00:00+00:00"]
+
+
 def test_thresholds_are_edited_in_admin_with_history_and_audit(admin_client: Client) -> None:
     defaults = monitor_policy_get("sepsis")
     assert defaults.pk is None and defaults.psi_major == 0.25 and defaults.min_events == 100

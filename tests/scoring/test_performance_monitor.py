@@ -193,3 +193,39 @@ def test_outcome_rows_store_once(shipped: ModelVersion) -> None:
     again = outcomes_store(kind="file", source="f", items=[item], actor="t")
     assert (first.rows, first.created, again.created) == (2, 1, 0) and Outcome.objects.count() == 1
     assert OutcomeImport.objects.count() == 2 and AuditRecord.objects.filter(action="outcome_import").count() == 2
+
+
+def test_slope_and_intercept_track_a_recalibration_of_real_scores(calibration_stays: pd.DataFrame) -> None:
+    from scipy.special import expit, logit
+
+    from scoring.monitoring.performance import _interval, age_band, calibration_intercept, calibration_slope
+
+    y, p = calibration_stays["SepsisLabel"].to_numpy().astype(np.int8), calibration_stays["score"].to_numpy()
+    lp = logit(np.clip(p, 1e-6, 1 - 1e-6))
+    assert calibration_slope(y, expit(2 * lp)) == pytest.approx(calibration_slope(y, p) / 2, rel=1e-4)
+    assert calibration_intercept(y, expit(lp + 1)) == pytest.approx(calibration_intercept(y, p) - 1, abs=1e-6)
+    assert calibration_slope(np.zeros(5, dtype=np.int8), p[:5]) is None
+    assert calibration_intercept(np.zeros(5, dtype=np.int8), p[:5]) is None
+    assert _interval([0.5] * 10) is None and age_band("age 45-64") == (45, 65) and age_band("ICU") is None
+
+
+def test_each_threshold_needs_its_whole_interval_beyond_it() -> None:
+    from scoring.monitoring.evaluation import breaches_of
+
+    def metric(low: float, high: float) -> dict[str, Any]:
+        return {"value": (low + high) / 2, "ci": [low, high]}
+
+    results = {
+        "auroc": metric(0.7, 0.8), "auprc": metric(0.1, 0.2), "ece": metric(0.03, 0.05),
+        "calibration_slope": metric(1.1, 1.3), "calibration_intercept": metric(-0.9, -0.4),
+        "subgroups": {"male": metric(0.5, 0.6), "female": {"value": None, "ci": None}},
+    }  # fmt: skip
+    bounds = {
+        "auroc_min": 0.75, "auprc_min": None, "ece_max": 0.02, "slope_min": 1.0, "slope_max": 1.0,
+        "intercept_max": 0.0, "subgroup_auroc_min": {"male": 0.7, "female": 0.7},
+    }  # fmt: skip
+    found = {b["monitor"]: b["text"] for b in breaches_of(results, bounds)}
+    assert set(found) == {"ece", "calibration_slope", "calibration_intercept", "auroc (male)"}
+    assert found["calibration_intercept"] == "calibration_intercept -0.650 (95% CI -0.900 to -0.400) below -0"
+    results["calibration_intercept"] = metric(0.2, 0.4)
+    assert "above 0" in {b["monitor"]: b["text"] for b in breaches_of(results, bounds)}["calibration_intercept"]
