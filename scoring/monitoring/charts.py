@@ -74,6 +74,7 @@ def shares_svg(reference: Sequence[float], current: Sequence[float], edges: Sequ
 
 
 PLOT, PAD = 220, 40
+MIN_BIN_ROWS = 10  # a reliability bin with fewer scores is left off the curve: its observed share is noise
 
 
 def _axis_max(values: Sequence[float]) -> float:
@@ -86,6 +87,7 @@ def _curve(bins: Sequence[dict[str, Any]], scale: float, colour: str, label: str
     points = [
         (PAD + PLOT * float(b["predicted"]) / scale, PAD + PLOT - PLOT * min(float(b["observed"]) / scale, 1.0), b)
         for b in bins
+        if int(b["n"]) >= MIN_BIN_ROWS
     ]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
     dots = "".join(
@@ -99,7 +101,8 @@ def _curve(bins: Sequence[dict[str, Any]], scale: float, colour: str, label: str
 def calibration_svg(reference: Sequence[dict[str, Any]], recent: Sequence[dict[str, Any]], reference_label: str) -> str:
     """Observed against predicted per reliability bin: the card's (grey) and the latest run's (blue); the
     diagonal is perfect calibration."""
-    scale = _axis_max([float(b[k]) for b in (*reference, *recent) for k in ("predicted", "observed")])
+    shown = [b for b in (*reference, *recent) if int(b["n"]) >= MIN_BIN_ROWS]
+    scale = _axis_max([float(b[k]) for b in shown for k in ("predicted", "observed")])
     size = PLOT + 2 * PAD
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{size}" height="{size}" font-size="10" '
@@ -171,5 +174,6 @@ def burden_svg(runs: Sequence[Any]) -> str:
             f'<text transform="translate({x + 10},{BAR_H + 16}) rotate(45)">'
             f"{escape(run.created_at.strftime('%m-%d %H:%M'))}</text>"
         )
-    parts.append(f'<text x="4" y="16">max {top:.1f}</text></svg>')
+    said = f"max {top:.1f} per 100" if any(v for v, _ in values) else "no alerts raised in these runs"
+    parts.append(f'<text x="4" y="16">{said}</text></svg>')
     return "".join(parts)

@@ -28,8 +28,8 @@ def test_shares_chart_draws_reference_and_served_per_bin() -> None:
 def test_calibration_chart_draws_both_curves_on_a_fitting_axis() -> None:
     from scoring.monitoring.charts import calibration_svg
 
-    bins = [{"predicted": 0.05, "observed": 0.04, "n": 10}, {"predicted": 0.15, "observed": 0.09, "n": 5}]
-    svg = calibration_svg(bins, bins[:1], "internal<set>")
+    bins = [{"predicted": 0.05, "observed": 0.04, "n": 10}, {"predicted": 0.15, "observed": 0.09, "n": 50}]
+    svg = calibration_svg(bins, [*bins[:1], {"predicted": 0.9, "observed": 1.0, "n": 2}], "internal<set>")
     assert svg.count("<circle") == 3 and "predicted (0 to 0.2)" in svg and "internal&lt;set&gt;" in svg
 
 
@@ -47,3 +47,4 @@ def test_subgroup_intervals_and_burden_charts() -> None:
     ]
     burden = burden_svg(runs)
     assert burden.count("<rect") == 2 and "PPV 50.0%" in burden and "PPV not labelled yet" in burden
+    assert "max 5.0 per 100" in burden and "no alerts raised" in burden_svg(runs[1:])
