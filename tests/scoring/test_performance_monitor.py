@@ -202,8 +202,10 @@ def test_slope_and_intercept_track_a_recalibration_of_real_scores(calibration_st
 
     y, p = calibration_stays["SepsisLabel"].to_numpy().astype(np.int8), calibration_stays["score"].to_numpy()
     lp = logit(np.clip(p, 1e-6, 1 - 1e-6))
-    assert calibration_slope(y, expit(2 * lp)) == pytest.approx(calibration_slope(y, p) / 2, rel=1e-4)
-    assert calibration_intercept(y, expit(lp + 1)) == pytest.approx(calibration_intercept(y, p) - 1, abs=1e-6)
+    slope, intercept = calibration_slope(y, p), calibration_intercept(y, p)
+    assert slope is not None and intercept is not None
+    assert calibration_slope(y, expit(2 * lp)) == pytest.approx(slope / 2, rel=1e-4)
+    assert calibration_intercept(y, expit(lp + 1)) == pytest.approx(intercept - 1, abs=1e-6)
     assert calibration_slope(np.zeros(5, dtype=np.int8), p[:5]) is None
     assert calibration_intercept(np.zeros(5, dtype=np.int8), p[:5]) is None
     assert _interval([0.5] * 10) is None and age_band("age 45-64") == (45, 65) and age_band("ICU") is None
