@@ -182,3 +182,22 @@ def test_command_refuses_an_unknown_model_and_a_bad_since(registered: Any) -> No
     with pytest.raises(CommandError, match="neither an ISO date"):
         call_command("monitor_models", "--since", "last tuesday")
     assert not DriftRun.objects.exists()
+
+
+@pytest.mark.django_db
+@override_settings(MONITORING_MIN_ROWS=50)
+def test_the_drift_thresholds_come_from_the_monitor_policy(
+    registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray
+) -> None:
+    from scoring.monitoring.policy import monitor_policy_get, monitor_policy_update
+
+    names = [f.name for f in SEPSIS_FEATURES]
+    shifted = sample_rows.copy()
+    shifted[:, names.index("HCO3_last")] = np.nan
+    _serve(shifted, registered.version, _scores(registered, tiny_artifacts, shifted))
+    window = {"since": timezone.now() - timedelta(days=1), "until": timezone.now() + timedelta(1)}
+    assert drift_check(registered, **window).verdict == "attention"  # missing share moved >= 0.10
+    changes = {"missing_change": 1.0, "psi_major": 100.0, "drift_share": 1.0}
+    monitor_policy_update(policy=monitor_policy_get("sepsis"), changes=changes, actor="gov", reason="pilot")
+    run = drift_check(registered, **window)
+    assert run.verdict == "stable" and "HCO3_last" in run.flagged  # still flagged by its test, no longer major
