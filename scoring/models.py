@@ -195,7 +195,9 @@ class MonitorPolicy(models.Model):
     missing_change = models.FloatField(default=0.10, help_text="change of a column's missing share that is major")
     drift_share = models.FloatField(default=0.5, help_text="share of drifted columns that opens a finding")
     min_events = models.PositiveIntegerField(
-        default=100, help_text="labelled inferences of each class needed before performance is judged"
+        default=100,
+        help_text="patients with the outcome, and without it, among the labelled scores before performance (overall "
+        "or in a subgroup) is judged",
     )
     auroc_min = models.FloatField(null=True, blank=True, help_text="empty: the card's external AUROC")
     auprc_min = models.FloatField(null=True, blank=True, help_text="empty: the card's external AUPRC")
@@ -238,7 +240,7 @@ class PerformanceRun(models.Model):
 
         STABLE = "stable"
         ATTENTION = "attention"  # a threshold crossed: a governance finding
-        TOO_FEW = "too_few"  # fewer labelled inferences of a class than the policy's min_events
+        TOO_FEW = "too_few"  # fewer patients with (or without) the outcome than the policy's min_events
 
     model_name = models.CharField(max_length=64)
     model_version = models.CharField(max_length=64)

@@ -145,7 +145,10 @@ def _judged_charts(mv: ModelVersion, run: PerformanceRun) -> dict[str, str]:
     reference = (metrics.get(key) or {}).get("reliability") or [] if key else []
     bounds = (run.thresholds or {}).get("subgroup_auroc_min") or {}
     rows = [("overall", run.results["auroc"], (run.thresholds or {}).get("auroc_min"))]
-    rows += [(name, metric, bounds.get(name)) for name, metric in run.results.get("subgroups", {}).items()]
+    rows += [
+        (name if metric.get("judged", True) else f"{name} (too few to judge)", metric, bounds.get(name))
+        for name, metric in run.results.get("subgroups", {}).items()
+    ]
     return {
         "calibration_chart": calibration_svg(reference, run.results.get("reliability", []), key or "card"),
         "subgroup_chart": intervals_svg(rows),

@@ -78,8 +78,14 @@ def _text(name: str, metric: dict[str, Any], relation: str, bound: float) -> dic
     }
 
 
+def patients_with(y: Any, patients: Any) -> tuple[int, int]:
+    """(patients with a score labelled 1, patients whose labelled scores are all 0)."""
+    with_outcome = set(patients[y == 1])
+    return len(with_outcome), len(set(patients) - with_outcome)
+
+
 def breaches_of(results: dict[str, Any], bounds: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each threshold the window crossed with its whole interval, in words."""
+    """Each threshold the window crossed with its whole interval, in words (subgroups: those judged)."""
     found = []
     for name in ("auroc", "auprc"):
         if _below(results[name], bounds[f"{name}_min"]):
@@ -97,7 +103,7 @@ def breaches_of(results: dict[str, Any], bounds: dict[str, Any]) -> list[dict[st
         found.append(_text("calibration_intercept", intercept, "above", limit))
     for group, metric in results["subgroups"].items():
         bound = bounds["subgroup_auroc_min"].get(group)
-        if _below(metric, bound):
+        if metric.get("judged", True) and _below(metric, bound):
             found.append(_text(f"auroc ({group})", metric, "below", bound))
     return found
 
@@ -123,17 +129,17 @@ def alert_breaches(summary: dict[str, Any], bounds: dict[str, Any]) -> list[dict
 def _judge(window: Window, mv: ModelVersion, bounds: dict[str, Any]) -> tuple[str, dict[str, Any], list[Any]]:
     """(verdict, results, breaches) of a labelled window."""
     keep = window.labels >= 0
-    y, positives = window.labels[keep], int(window.labels[keep].sum())
-    if min(positives, len(y) - positives) < bounds["min_events"]:
-        return PerformanceRun.Verdict.TOO_FEW, {}, []
+    y, patients = window.labels[keep], window.patients[keep]
+    counts = patients_with(y, patients)
+    if min(counts) < bounds["min_events"]:
+        return PerformanceRun.Verdict.TOO_FEW, {"patients": list(counts)}, []
     names = list(external_metrics(mv.card or {})[1].get("subgroups") or {})
-    results = window_performance(
-        y,
-        window.scores[keep],
-        window.patients[keep],
-        subgroup_masks(names, window.features, window.x[keep]),
-        boots=settings.MONITORING_BOOTSTRAP,
-    )
+    masks = subgroup_masks(names, window.features, window.x[keep])
+    results = window_performance(y, window.scores[keep], patients, masks, boots=settings.MONITORING_BOOTSTRAP)
+    results["patients"] = list(counts)
+    for name, metric in results["subgroups"].items():
+        metric["patients"] = list(patients_with(y[masks[name]], patients[masks[name]]))
+        metric["judged"] = min(metric["patients"]) >= bounds["min_events"]
     breaches = breaches_of(results, bounds)
     verdict = PerformanceRun.Verdict.ATTENTION if breaches else PerformanceRun.Verdict.STABLE
     return verdict, results, breaches

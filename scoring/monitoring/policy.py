@@ -5,7 +5,11 @@ Defaults and where they come from:
   Evidently's dataset-drift share).
 - min_events 100: at least 100 events (and non-events) to validate a prediction model (Collins GS, Ogundimu EO,
   Altman DG. Sample size considerations for the external validation of a multivariable prognostic model:
-  a resampling study. Stat Med 2016;35:214-226). Fewer: the run says "too few" instead of judging.
+  a resampling study. Stat Med 2016;35:214-226), counted as patients (a stay's hourly scores are one event's,
+  not many). Fewer: the run says "too few" instead of judging; a subgroup with fewer is shown, not judged
+  (a patient bootstrap over a handful of septic patients gives intervals far too narrow:
+  benchmarks/performance_monitor.py found subgroups of 2-3 septic patients flagged in half the set-B
+  windows before this rule).
 - auroc_min, auprc_min, subgroup_auroc_min empty: the version's own card (its external evaluation; per
   subgroup for subgroups). A finding needs the window's whole 95 % interval below the bound.
 - slope 1 and intercept 0: "weak calibration" (Van Calster B, et al. A calibration hierarchy for risk models
