@@ -195,9 +195,9 @@ def test_the_drift_thresholds_come_from_the_monitor_policy(
     shifted = sample_rows.copy()
     shifted[:, names.index("HCO3_last")] = np.nan
     _serve(shifted, registered.version, _scores(registered, tiny_artifacts, shifted))
-    window = {"since": timezone.now() - timedelta(days=1), "until": timezone.now() + timedelta(1)}
-    assert drift_check(registered, **window).verdict == "attention"  # missing share moved >= 0.10
+    since, until = timezone.now() - timedelta(days=1), timezone.now() + timedelta(1)
+    assert drift_check(registered, since=since, until=until).verdict == "attention"  # missing share moved >= 0.10
     changes = {"missing_change": 1.0, "psi_major": 100.0, "drift_share": 1.0}
     monitor_policy_update(policy=monitor_policy_get("sepsis"), changes=changes, actor="gov", reason="pilot")
-    run = drift_check(registered, **window)
+    run = drift_check(registered, since=since, until=until)
     assert run.verdict == "stable" and "HCO3_last" in run.flagged  # still flagged by its test, no longer major
