@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from fhirapp.fetch import FhirQuery, fetch_plan
 from scoring import selectors as scoring_selectors
 from scoring.catalogue import definition
 from scoring.models import ModelVersion
+from scoring.monitoring.alerts import AlertEvent
 
 SUPPORTED_HOOKS = ("patient-view", "encounter-discharge")
 CATALOGUE_TTL_SECONDS = 30.0  # admin changes to bindings reach every worker within this time
@@ -138,3 +139,22 @@ def alert_burden(queryset: QuerySet[IssuedCard] | None = None) -> list[dict[str,
         .order_by("service_id", "model_version", "indicator")
     )
     return [{**row, "acted_pct": round(100 * (row["accepted"] + row["overridden"]) / row["issued"], 1)} for row in rows]
+
+
+ALERT_INDICATORS = ("warning", "critical")
+_FEEDBACK: dict[str, bool] = {IssuedCard.Outcome.ACCEPTED: True, IssuedCard.Outcome.OVERRIDDEN: False}
+
+
+def card_alerts(*, model_name: str, model_version: str, since: datetime, until: datetime) -> list[AlertEvent]:
+    """The version's scored cards that asked for attention (indicator warning or critical) issued in
+    [since, until), with their feedback: the CDS door's alert source for the performance monitors
+    (`scoring.monitoring.alerts`)."""
+    cards = IssuedCard.objects.filter(
+        model_name=model_name,
+        model_version=model_version,
+        scored=True,
+        indicator__in=ALERT_INDICATORS,
+        issued_at__gte=since,
+        issued_at__lt=until,
+    ).values_list("patient_pseudonym", "as_of", "issued_at", "outcome")
+    return [AlertEvent(p, as_of, issued, _FEEDBACK.get(outcome)) for p, as_of, issued, outcome in cards]

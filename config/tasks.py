@@ -9,6 +9,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from scoring.monitoring.evaluation import models_evaluate
 from scoring.monitoring.record import served_purge
 from scoring.monitoring.services import models_monitor
 from smart_launch.retention import purge_expired
@@ -45,6 +46,12 @@ def smart_cleanup() -> dict[str, Any]:
 
 @shared_task(name="stratify.monitor_models")
 def monitor_models() -> dict[str, Any]:
-    """Daily (CELERY_BEAT_SCHEDULE): drift runs of every serving ML version, then the served-inference purge."""
+    """Daily (CELERY_BEAT_SCHEDULE): drift and performance runs of every serving ML version, then the
+    served-inference purge."""
     runs = models_monitor()
-    return {"runs": {f"{r.model_name} {r.model_version}": r.verdict for r in runs}, "purged": served_purge()}
+    performance = models_evaluate()
+    return {
+        "runs": {f"{r.model_name} {r.model_version}": r.verdict for r in runs},
+        "performance": {f"{r.model_name} {r.model_version}": r.verdict for r in performance},
+        "purged": served_purge(),
+    }

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from config.errors import UpstreamUnavailable
 from fhirapp.bulk import Pending
-from population.services import runs, scoring
+from population.services import outcomes, runs, scoring
 from population.services.schedule import cohorts_due_start
 
 
@@ -63,3 +63,12 @@ def schedule_due(now: str | None = None) -> list[int]:
     """Beat, every few minutes: start tonight's run of each cohort whose scheduled time has passed."""
     moment = datetime.fromisoformat(now) if now else timezone.now()
     return [run.pk for run in cohorts_due_start(moment)]
+
+
+@shared_task(
+    name="population.outcomes_collect", autoretry_for=(UpstreamUnavailable,), retry_backoff=True, max_retries=3
+)
+def outcomes_collect() -> dict[str, Any]:
+    """Daily (CELERY_BEAT_SCHEDULE), before the monitors: every ML model's outcomes from every registered EHR."""
+    batches = outcomes.outcomes_collect_all()
+    return {"batches": len(batches), "created": sum(b.created for b in batches)}

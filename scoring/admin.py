@@ -327,3 +327,6 @@ class ModelChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[ty
         "after",
         "changed_at",
     )
+
+
+from scoring import admin_monitoring  # noqa: E402, F401  (monitoring admin: thresholds, outcome uploads)

@@ -1,5 +1,6 @@
 """ORM models of scoring: the model registry, the per-version threshold policy with its change history, and the
-monitoring records (served inferences, drift runs)."""
+monitoring records (served inferences, drift runs,
+outcomes, monitor thresholds with history, performance runs)."""
 
 from django.db import models
 
@@ -207,3 +208,131 @@ class ModelChange(ChangeRecord):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.model_version} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class OutcomeImport(models.Model):
+    """One batch of outcomes taken in: a labelled file, or a collection from an EHR over FHIR (append-only)."""
+
+    class Kind(models.TextChoices):
+        """Where the batch came from."""
+
+        FILE = "file"
+        FHIR = "fhir"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    source = models.CharField(max_length=500, help_text="file name, or the EHR's FHIR base URL")
+    rows = models.IntegerField(help_text="outcomes read from the source")
+    created = models.IntegerField(help_text="outcomes stored (the others were already stored)")
+    imported_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.source} ({self.created} of {self.rows}) at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Outcome(models.Model):
+    """One observed outcome of a patient for a model, keyed by the same pseudonym as `ServedInference`.
+
+    `occurred`: the outcome happened at `at` (sepsis onset; the start of a readmission). Otherwise the patient
+    was followed without it until `at` (the end of a stay without sepsis, the last day a record was checked).
+    The performance monitors link these to served inferences within the model's horizon
+    (`scoring.monitoring.labels`).
+    """
+
+    model_name = models.CharField(max_length=64)
+    patient_pseudonym = models.CharField(max_length=64)
+    occurred = models.BooleanField()
+    at = models.DateTimeField(help_text="onset when it occurred; end of follow-up without it otherwise")
+    source_key = models.CharField(max_length=64, help_text="sha256 of what identifies it at its source")
+    batch = models.ForeignKey(OutcomeImport, on_delete=models.PROTECT, related_name="outcomes")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_name", "source_key"], name="scoring_outcome_source_unique")
+        ]
+        indexes = [models.Index(fields=["model_name", "patient_pseudonym"])]
+
+    def __str__(self) -> str:
+        what = "occurred" if self.occurred else "followed without it until"
+        return f"{self.model_name} {what} {self.at:%Y-%m-%d %H:%M}"
+
+
+class MonitorPolicy(models.Model):
+    """Thresholds of every monitor of one model (edited in admin, with history). Defaults and their sources:
+    `scoring.monitoring.policy`. An empty performance bound means the version card's own external value."""
+
+    model_name = models.CharField(max_length=64, unique=True)
+    psi_major = models.FloatField(default=0.25, help_text="PSI at or above which a column's change is major")
+    missing_change = models.FloatField(default=0.10, help_text="change of a column's missing share that is major")
+    drift_share = models.FloatField(default=0.5, help_text="share of drifted columns that opens a finding")
+    min_events = models.PositiveIntegerField(
+        default=100,
+        help_text="patients with the outcome, and without it, among the labelled scores before performance (overall "
+        "or in a subgroup) is judged",
+    )
+    auroc_min = models.FloatField(null=True, blank=True, help_text="empty: the card's external AUROC")
+    auprc_min = models.FloatField(null=True, blank=True, help_text="empty: the card's external AUPRC")
+    ece_max = models.FloatField(null=True, blank=True, help_text="empty: not judged")
+    slope_min = models.FloatField(default=1.0, help_text="calibration slope: a finding when its CI is below")
+    slope_max = models.FloatField(default=1.0, help_text="calibration slope: a finding when its CI is above")
+    intercept_max = models.FloatField(
+        default=0.0, help_text="|calibration intercept|: a finding when its CI lies beyond this on one side"
+    )
+    subgroup_auroc_min = models.FloatField(
+        null=True, blank=True, help_text="empty: each subgroup's AUROC on the card's external set"
+    )
+    alerts_per_100_max = models.FloatField(
+        null=True, blank=True, help_text="alerts per 100 scored patients; empty: not judged"
+    )
+    ppv_min = models.FloatField(null=True, blank=True, help_text="alerts followed by the outcome; empty: not judged")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "monitor policies"
+
+    def __str__(self) -> str:
+        return f"monitor policy of {self.model_name}"
+
+
+class MonitorPolicyChange(ChangeRecord):
+    """History of monitor threshold edits: who, when, why, before and after (append-only)."""
+
+    policy = models.ForeignKey(MonitorPolicy, on_delete=models.CASCADE, related_name="changes")
+
+    def __str__(self) -> str:
+        return f"{self.policy.model_name} monitor policy change {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class PerformanceRun(models.Model):
+    """One performance check of a version's labelled served inferences against its thresholds (append-only)."""
+
+    class Verdict(models.TextChoices):
+        """What the run found."""
+
+        STABLE = "stable"
+        ATTENTION = "attention"  # a threshold crossed: a governance finding
+        TOO_FEW = "too_few"  # fewer patients with (or without) the outcome than the policy's min_events
+
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    rows = models.IntegerField(help_text="labelled served inferences")
+    positives = models.IntegerField()
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    breaches = models.JSONField(default=list, blank=True, help_text="the thresholds crossed, in words")
+    results = models.JSONField(default=dict, blank=True, help_text="metrics with intervals, bins, subgroups, alerts")
+    thresholds = models.JSONField(default=dict, blank=True, help_text="the thresholds the run applied")
+    run_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["model_name", "model_version", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"performance {self.model_name} {self.model_version}: {self.verdict}"

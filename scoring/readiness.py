@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scoring.models import ModelVersion
-from scoring.monitoring.selectors import latest_runs
+from scoring.monitoring.selectors import latest_performance_runs, latest_runs, monitoring_verdict
 from scoring.serving import registry
 
 SERVING = (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY, ModelVersion.Status.SHADOW)
@@ -14,20 +14,22 @@ REQUIRED = (ModelVersion.Status.ACTIVE, ModelVersion.Status.CANARY)  # a shadow 
 
 def version_problems(*, load: bool = True) -> list[dict[str, Any]]:
     """One entry per serving version: name, version, status, ready, provider, and the problem if any; ML versions
-    also their latest drift verdict ("attention" needs a look, it does not make the version unready).
+    also their monitoring verdict ("attention" when the latest drift or performance run found something: it needs
+    a look, it does not make the version unready).
 
     `load=False` checks the artifacts without onnxruntime (provider None): for process start-up checks.
     """
     out: list[dict[str, Any]] = []
-    runs = latest_runs()
+    runs, performance = latest_runs(), latest_performance_runs()
     for mv in ModelVersion.objects.filter(status__in=SERVING).order_by("name", "version"):
         entry: dict[str, Any] = {"name": mv.name, "version": mv.version, "status": mv.status, "kind": mv.kind}
         if mv.kind == ModelVersion.Kind.RULE:
             out.append({**entry, "ready": True, "provider": "rule"})
             continue
         try:
-            run = runs.get((mv.name, mv.version))
-            entry["monitoring"] = run.verdict if run else "not_checked"
+            entry["monitoring"] = monitoring_verdict(
+                runs.get((mv.name, mv.version)), performance.get((mv.name, mv.version))
+            )
             provider = _provider(mv, load)
             out.append({**entry, "ready": True, "provider": provider})
         except Exception as exc:  # a readiness probe reports, never raises

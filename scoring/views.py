@@ -12,9 +12,17 @@ from scoring.artifact import EXPLANATION_PNG, RELIABILITY_PNG
 from scoring.card import card_markdown_sections, external_metrics
 from scoring.catalogue import DataRequirements, definition
 from scoring.errors import ModelNotFound
-from scoring.models import DriftRun, ModelVersion
-from scoring.monitoring.charts import heatmap_svg, shares_svg
-from scoring.monitoring.selectors import latest_run, latest_runs, runs_recent
+from scoring.models import DriftRun, ModelVersion, PerformanceRun
+from scoring.monitoring.charts import burden_svg, calibration_svg, heatmap_svg, intervals_svg, shares_svg
+from scoring.monitoring.policy import monitor_policy_get
+from scoring.monitoring.selectors import (
+    latest_performance_run,
+    latest_performance_runs,
+    latest_run,
+    latest_runs,
+    performance_runs_recent,
+    runs_recent,
+)
 from scoring.monitoring.services import reference_of
 from scoring.readiness import version_problems
 from scoring.selectors import change_log, model_version_get, model_versions_all, promotion_requests_of
@@ -40,7 +48,7 @@ def _requirements(name: str) -> DataRequirements | None:
 def model_index(request: HttpRequest) -> HttpResponse:
     """Every registered version with its status, readiness and headline external metrics, linking its card."""
     states = {(m["name"], m["version"]): m for m in version_problems()}
-    runs = latest_runs()
+    runs, performance = latest_runs(), latest_performance_runs()
     rows = []
     for mv in model_versions_all():
         key, metrics = external_metrics(mv.card or {})
@@ -52,6 +60,7 @@ def model_index(request: HttpRequest) -> HttpResponse:
                 "external_set": EXTERNAL_SETS.get(key or "", (key or "").removeprefix("external_")),
                 "external": metrics,
                 "drift": runs.get((mv.name, mv.version)),
+                "performance": performance.get((mv.name, mv.version)),
             }
         )
     return render(request, "scoring/model_index.html", {"rows": rows})
@@ -79,6 +88,7 @@ def model_card(request: HttpRequest, name: str, version: str) -> HttpResponse:
         "has_reliability": _has_figure(mv, RELIABILITY_PNG),
         "has_explanation": _has_figure(mv, EXPLANATION_PNG),
         **_drift_context(latest_run(name, version)),
+        "performance": latest_performance_run(name, version),
     }
     return render(request, "scoring/model_card.html", context)
 
@@ -109,8 +119,43 @@ def model_monitoring(request: HttpRequest, name: str, version: str) -> HttpRespo
         "profile": reference_of(mv) if mv.kind == "ml" else None,
         "heatmap": heatmap_svg(tested, _most_shifted(tested)) if tested else "",
         "score_chart": _score_chart(mv, tested[-1]) if tested else "",
+        **_performance_context(mv),
     }
     return render(request, "scoring/model_monitoring.html", context)
+
+
+def _performance_context(mv: ModelVersion) -> dict[str, Any]:
+    """The version's performance runs, thresholds, and the charts of the latest judged one."""
+    runs = performance_runs_recent(mv.name, mv.version)
+    judged = [r for r in runs if "auroc" in r.results]
+    context: dict[str, Any] = {
+        "performance_runs": runs[::-1],
+        "policy": monitor_policy_get(mv.name),
+        "burden_chart": burden_svg(runs) if runs else "",
+        "calibration_chart": "",
+        "subgroup_chart": "",
+        "latest_performance": judged[-1] if judged else None,
+    }
+    if judged:
+        context |= _judged_charts(mv, judged[-1])
+    return context
+
+
+def _judged_charts(mv: ModelVersion, run: PerformanceRun) -> dict[str, str]:
+    metrics = (mv.card or {}).get("metrics") or {}
+    key = next((k for k in metrics if k.startswith("internal")), None) or external_metrics(mv.card or {})[0]
+    reference = (metrics.get(key) or {}).get("reliability") or [] if key else []
+    bounds = (run.thresholds or {}).get("subgroup_auroc_min") or {}
+    rows = [("overall", run.results["auroc"], (run.thresholds or {}).get("auroc_min"))]
+    rows += [
+        (name if metric.get("judged", True) else f"{name} (too few to judge)", metric, bounds.get(name))
+        for name, metric in run.results.get("subgroups", {}).items()
+    ]
+    return {
+        "calibration_chart": calibration_svg(reference, run.results.get("reliability", []), key or "card"),
+        "subgroup_chart": intervals_svg(rows),
+        "calibration_reference": key or "",
+    }
 
 
 def _most_shifted(runs: list[DriftRun]) -> list[str]:

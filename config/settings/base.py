@@ -139,6 +139,8 @@ DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("sandbox EHR: demo Groups (ICU, Diabetes clinic)", "sandbox_groups"),
     ("population: demo cohorts of those Groups (nightly; Run now on their worklist pages)", "population_demo_setup"),
     ("models: a sepsis version recalibrated on the sandbox's set-B stays, awaiting approval", "adapt_demo_setup"),
+    # Once: the sandbox's set-B stays scored against the set-A reference, their outcomes, drift + performance runs.
+    ("monitoring: set-B stays served against the set-A reference, then monitored", "monitoring_demo"),
 ]
 
 # `manage.py production_setup` (idempotent): each app's step, then what an operator must still add, as

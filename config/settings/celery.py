@@ -49,8 +49,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": env.float("AUDIT_CHECKPOINT_MINUTES", default=15.0) * 60,
         "options": {"expires": 10 * 60},
     },
-    # Drift of each serving ML version over the last MONITORING_WINDOW_DAYS, and the served-inference
-    # purge (MONITORING_RETENTION_DAYS); scoring.monitoring.
+    # Outcomes (sepsis onsets, readmissions) from every registered EHR, before the monitors read them.
+    "outcomes-collect-daily": {
+        "task": "population.outcomes_collect",
+        "schedule": crontab(minute=0, hour=2),
+        "options": {"expires": 23 * 60 * 60},
+    },
+    # Drift and performance of each serving ML version over the last MONITORING_WINDOW_DAYS, and the
+    # served-inference purge (MONITORING_RETENTION_DAYS); scoring.monitoring.
     "monitor-models-daily": {
         "task": "stratify.monitor_models",
         "schedule": crontab(minute=30, hour=2),

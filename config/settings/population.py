@@ -13,3 +13,5 @@ POPULATION_CHUNK_SIZE = env.int("POPULATION_CHUNK_SIZE", default=500)
 # Status polling: honour Retry-After, else back off exponentially from 1 s up to this cap; give up after the total.
 BULK_POLL_BACKOFF_CAP_SECONDS = env.float("BULK_POLL_BACKOFF_CAP_SECONDS", default=60.0)
 BULK_POLL_TOTAL_SECONDS = env.float("BULK_POLL_TOTAL_SECONDS", default=6 * 3600.0)
+# Outcome collection from registered EHRs (population.services.outcomes): seconds per FHIR request.
+OUTCOMES_HTTP_TIMEOUT = env.float("OUTCOMES_HTTP_TIMEOUT", default=30.0)

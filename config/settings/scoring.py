@@ -19,3 +19,5 @@ LOCAL_ARTIFACTS_DIR = env.path("STRATIFY_LOCAL_ARTIFACTS_DIR", default=str(BASE_
 PROMOTION_TWO_PERSON_RULE = env.bool("PROMOTION_TWO_PERSON_RULE", default=True)
 # Served inferences of the champion a promotion request rescores with the challenger (the most recent ones).
 PROMOTION_SERVED_CASES = env.int("PROMOTION_SERVED_CASES", default=5000)
+# Resamples (of patients) behind each performance metric's 95 % interval (scoring.monitoring.performance).
+MONITORING_BOOTSTRAP = env.int("MONITORING_BOOTSTRAP", default=200)

@@ -44,11 +44,19 @@ class DataRequirements:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The predicted outcome as SNOMED CT coding (RiskAssessment.prediction.outcome) and in words."""
+    """The predicted outcome as SNOMED CT coding (RiskAssessment.prediction.outcome) and in words.
+
+    `ends_prediction`: once it has happened, the patient's later scores predict nothing (sepsis onset); False
+    for an outcome that can come again (a readmission); see `scoring.monitoring.labels`. `recorded_as`: how an
+    EHR records it, which `scoring.monitoring.outcomes_fhir` reads: "condition" (a Condition with this code and
+    its onset) or "readmission" (a later inpatient Encounter).
+    """
 
     code: str
     display: str
     text: str
+    ends_prediction: bool = True
+    recorded_as: Literal["condition", "readmission"] = "condition"
 
     def concept(self) -> dict[str, Any]:
         """A FHIR CodeableConcept."""

@@ -92,7 +92,7 @@ def _large_test(ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.
     return {"test": name, "statistic": value, "threshold": DISTANCE, "drift": value >= DISTANCE}
 
 
-def missing_drift(ref: dict[str, Any], n: int, missing: int) -> dict[str, Any]:
+def missing_drift(ref: dict[str, Any], n: int, missing: int, missing_change: float = MISSING_CHANGE) -> dict[str, Any]:
     """Whether the share of rows without a value moved from the reference's."""
     expected, share = float(ref["missing_share"]), missing / n
     if n <= SMALL_WINDOW:
@@ -106,18 +106,25 @@ def missing_drift(ref: dict[str, Any], n: int, missing: int) -> dict[str, Any]:
     return {
         "missing_share": share,
         "reference_missing_share": expected,
-        "missing_drift": abs(share - expected) >= MISSING_CHANGE,
+        "missing_drift": abs(share - expected) >= missing_change,
     }
 
 
-def column_drift(ref: dict[str, Any], values: npt.NDArray[Any]) -> dict[str, Any]:
-    """Every check of one column's served values (NaN = missing) against its reference profile."""
+def column_drift(
+    ref: dict[str, Any],
+    values: npt.NDArray[Any],
+    *,
+    psi_major: float = PSI_MAJOR,
+    missing_change: float = MISSING_CHANGE,
+) -> dict[str, Any]:
+    """Every check of one column's served values (NaN = missing) against its reference profile (the major-change
+    thresholds from the model's monitor policy, `scoring.monitoring.policy`)."""
     column = as_model_sees(values)
     present = column[np.isfinite(column)]
     result: dict[str, Any] = {
         "n": int(len(column)),
         "present": int(len(present)),
-        **missing_drift(ref, len(column), len(column) - len(present)),
+        **missing_drift(ref, len(column), len(column) - len(present), missing_change),
     }
     if len(present) >= MIN_PRESENT and "edges" in ref:
         cur = bin_shares(present, np.asarray(ref["edges"]))
@@ -130,29 +137,37 @@ def column_drift(ref: dict[str, Any], values: npt.NDArray[Any]) -> dict[str, Any
             **test(ref, present, cur),
         }
     result["major"] = bool(
-        abs(result["missing_share"] - result["reference_missing_share"]) >= MISSING_CHANGE
-        or (result.get("psi", 0.0) >= PSI_MAJOR and len(present) >= PSI_MIN_PRESENT)
+        abs(result["missing_share"] - result["reference_missing_share"]) >= missing_change
+        or (result.get("psi", 0.0) >= psi_major and len(present) >= PSI_MIN_PRESENT)
     )
     result["flagged"] = bool(result["missing_drift"] or result.get("drift") or result["major"])
     return result
 
 
 def profile_drift(
-    profile: dict[str, Any], features: list[str], x: npt.NDArray[Any], scores: npt.NDArray[Any]
+    profile: dict[str, Any],
+    features: list[str],
+    x: npt.NDArray[Any],
+    scores: npt.NDArray[Any],
+    *,
+    psi_major: float = PSI_MAJOR,
+    missing_change: float = MISSING_CHANGE,
+    drift_share: float = DRIFT_SHARE,
 ) -> dict[str, Any]:
     """Every feature's and the score's checks (`x` columns in `features` order): `flagged` lists the drifted
     columns, `major` those with a major change, `attention` whether the window opens a finding."""
+    limits = {"psi_major": psi_major, "missing_change": missing_change}
     columns = {
-        name: column_drift(profile["features"][name], x[:, i])
+        name: column_drift(profile["features"][name], x[:, i], **limits)
         for i, name in enumerate(features)
         if name in profile["features"]
     }
-    columns["score"] = column_drift(profile["score"], scores)
+    columns["score"] = column_drift(profile["score"], scores, **limits)
     flagged = [name for name, c in columns.items() if c["flagged"]]
     major = [name for name, c in columns.items() if c["major"]]
     return {
         "columns": columns,
         "flagged": flagged,
         "major": major,
-        "attention": bool(major) or len(flagged) >= DRIFT_SHARE * len(columns),
+        "attention": bool(major) or len(flagged) >= drift_share * len(columns),
     }

@@ -21,6 +21,7 @@ from audit.services import audit_record_create
 from scoring.artifact import CARD_JSON
 from scoring.models import DriftRun, ModelVersion, ServedInference
 from scoring.monitoring.drift import profile_drift
+from scoring.monitoring.policy import monitor_policy_get
 from scoring.serving.registry import resolve_path
 
 MONITOR_ACTOR = "stratify:monitoring"
@@ -53,14 +54,24 @@ def _served(
 
 
 def _checked(
-    profile: dict[str, Any] | None, features: list[str], x: npt.NDArray[np.float64], scores: npt.NDArray[np.float64]
+    mv: ModelVersion, features: list[str], x: npt.NDArray[np.float64], scores: npt.NDArray[np.float64]
 ) -> tuple[str, dict[str, Any], list[str]]:
-    """(verdict, per-column results, flagged columns) of one window."""
+    """(verdict, per-column results, flagged columns) of one window, at the model's monitor thresholds."""
+    profile = reference_of(mv)
     if profile is None:
         return DriftRun.Verdict.NO_REFERENCE, {}, []
     if len(scores) < settings.MONITORING_MIN_ROWS:
         return DriftRun.Verdict.TOO_FEW, {}, []
-    found = profile_drift(profile, features, x, scores)
+    policy = monitor_policy_get(mv.name)
+    found = profile_drift(
+        profile,
+        features,
+        x,
+        scores,
+        psi_major=policy.psi_major,
+        missing_change=policy.missing_change,
+        drift_share=policy.drift_share,
+    )
     verdict = DriftRun.Verdict.ATTENTION if found["attention"] else DriftRun.Verdict.STABLE
     return verdict, found["columns"], found["flagged"]
 
@@ -68,7 +79,7 @@ def _checked(
 def drift_check(mv: ModelVersion, *, since: datetime, until: datetime, run_by: str = MONITOR_ACTOR) -> DriftRun:
     """Compare the version's inferences served in [since, until) with its reference; store and audit the run."""
     x, scores = _served(mv, since, until)
-    verdict, results, flagged = _checked(reference_of(mv), list((mv.card or {}).get("features") or []), x, scores)
+    verdict, results, flagged = _checked(mv, list((mv.card or {}).get("features") or []), x, scores)
     run = DriftRun.objects.create(
         model_name=mv.name,
         model_version=mv.version,
@@ -97,14 +108,22 @@ def drift_check(mv: ModelVersion, *, since: datetime, until: datetime, run_by: s
     return run
 
 
+def monitored_versions(model_name: str | None = None) -> list[ModelVersion]:
+    """The serving ML versions (active, canary, shadow) of `model_name`, or of every model."""
+    versions = ModelVersion.objects.filter(kind=ModelVersion.Kind.ML, status__in=MONITORED).order_by("name", "version")
+    return list(versions.filter(name=model_name) if model_name else versions)
+
+
+def window_of(since: datetime | None) -> tuple[datetime, datetime]:
+    """[since, now), since defaulting to MONITORING_WINDOW_DAYS ago."""
+    until = timezone.now()
+    return since or until - timedelta(days=settings.MONITORING_WINDOW_DAYS), until
+
+
 def models_monitor(
     *, model_name: str | None = None, since: datetime | None = None, run_by: str = MONITOR_ACTOR
 ) -> list[DriftRun]:
     """One drift run per serving ML version (of `model_name`, or all), over [since, now); since defaults to
     MONITORING_WINDOW_DAYS ago."""
-    until = timezone.now()
-    start = since or until - timedelta(days=settings.MONITORING_WINDOW_DAYS)
-    versions = ModelVersion.objects.filter(kind=ModelVersion.Kind.ML, status__in=MONITORED).order_by("name", "version")
-    if model_name:
-        versions = versions.filter(name=model_name)
-    return [drift_check(mv, since=start, until=until, run_by=run_by) for mv in versions]
+    start, until = window_of(since)
+    return [drift_check(mv, since=start, until=until, run_by=run_by) for mv in monitored_versions(model_name)]

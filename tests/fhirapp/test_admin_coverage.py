@@ -10,6 +10,8 @@ AUDITED_BY_SERVICE = {
     "scoring.ThresholdPolicy",
     "scoring.PromotionRequest",  # scoring/services_promotion.py
     "fhirapp.WriteBackPolicy",
+    "scoring.MonitorPolicy",  # scoring/monitoring/policy.py
+    "scoring.OutcomeImport",  # scoring/monitoring/outcomes.py (uploads only; append-only)
 }
 # Keys are generated and rotated by `manage.py smart_keys` (audited there); admin can only view them.
 VIEW_ONLY = {"smart_launch.ClientKey"}

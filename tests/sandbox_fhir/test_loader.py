@@ -73,6 +73,22 @@ class PhysioNetLoadTests:
         assert hr["valueQuantity"]["code"] == spec.unit and hr["valueQuantity"]["value"] == float(hr_row["HR"])
         assert hr["category"][0]["coding"][0]["code"] == spec.category
 
+    def test_a_septic_stay_has_its_sepsis_condition_at_onset(self) -> None:
+        physionet_load(SET_B, 2, LoadReport(), anchor=ANCHOR, progress=False)
+        septic, clear = sorted(physionet.stays_select(SET_B, 2), key=lambda s: not s.septic)
+        pid = physionet.patient_fhir_id(septic.patient)
+        condition = orjson.loads(resource_get("Condition", f"{pid}-sepsis").content)
+        first = min(float(r["ICULOS"]) for r in septic.rows if r["SepsisLabel"] == "1")
+        last = max(float(r["ICULOS"]) for r in septic.rows)
+        onset = ANCHOR - timedelta(hours=last) + timedelta(hours=first + 6)  # SepsisLabel leads onset by 6 h
+        assert (
+            condition["code"]["coding"][0]["code"] == "91302008"
+            and condition["subject"]["reference"] == f"Patient/{pid}"
+        )
+        assert condition["onsetDateTime"] == onset.isoformat().replace("+00:00", "Z") and onset <= ANCHOR
+        other = physionet.patient_fhir_id(clear.patient)
+        assert not FhirResource.objects.filter(resource_type="Condition", patient_id=other).exists()
+
     def test_rerun_changes_nothing(self) -> None:
         physionet_load(SET_B, 3, LoadReport(), anchor=ANCHOR, progress=False)
         before = _snapshot()

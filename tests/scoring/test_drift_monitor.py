@@ -155,7 +155,9 @@ def test_a_recording_change_is_a_finding_audited_and_shown(
     card = client.get(f"/models/sepsis/{registered.version}/").content.decode()
     assert "Drift: attention needed" in card and "HCO3_last" in card
     page = client.get(f"/models/sepsis/{registered.version}/monitoring/").content.decode()
-    assert page.count("<svg") == 2 and "Temp_last: PSI" in page and "attention needed" in page
+    # heatmap, score distribution, and the alert burden of the performance run the command also made
+    assert page.count("<svg") == 3 and "Temp_last: PSI" in page and "attention needed" in page
+    assert "sepsis 0.0.1-test performance: too_few (0 labelled" in out.getvalue()
     assert client.get("/models/sepsis/9.9.9/monitoring/").status_code == 404
     ready = client.get("/readyz").json()["components"]["model_registry"]
     sepsis = next(m for m in ready["models"] if m["name"] == "sepsis")
@@ -180,3 +182,22 @@ def test_command_refuses_an_unknown_model_and_a_bad_since(registered: Any) -> No
     with pytest.raises(CommandError, match="neither an ISO date"):
         call_command("monitor_models", "--since", "last tuesday")
     assert not DriftRun.objects.exists()
+
+
+@pytest.mark.django_db
+@override_settings(MONITORING_MIN_ROWS=50)
+def test_the_drift_thresholds_come_from_the_monitor_policy(
+    registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray
+) -> None:
+    from scoring.monitoring.policy import monitor_policy_get, monitor_policy_update
+
+    names = [f.name for f in SEPSIS_FEATURES]
+    shifted = sample_rows.copy()
+    shifted[:, names.index("HCO3_last")] = np.nan
+    _serve(shifted, registered.version, _scores(registered, tiny_artifacts, shifted))
+    since, until = timezone.now() - timedelta(days=1), timezone.now() + timedelta(1)
+    assert drift_check(registered, since=since, until=until).verdict == "attention"  # missing share moved >= 0.10
+    changes = {"missing_change": 1.0, "psi_major": 100.0, "drift_share": 1.0}
+    monitor_policy_update(policy=monitor_policy_get("sepsis"), changes=changes, actor="gov", reason="pilot")
+    run = drift_check(registered, since=since, until=until)
+    assert run.verdict == "stable" and "HCO3_last" in run.flagged  # still flagged by its test, no longer major

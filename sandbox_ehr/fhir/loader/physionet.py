@@ -10,6 +10,11 @@ A row with ICU length of stay ICULOS=k is placed at `icu_admission + k h`, with
 convention of `scoring/features/physionet_fhir.py`: hours since Encounter start = ICULOS);
 the hospital Encounter starts `HospAdmTime` hours from it; birthDate = icu_admission - Age x 365.25 d.
 Ids are stable (`physionet-<patient>`), so a re-run skips stays already loaded and changes nothing.
+
+A septic stay also gets the diagnosis as the EHR would chart it: a Condition coded SNOMED CT 91302008
+|Sepsis (disorder)| with its onset. The data set labels hours from 6 h before onset (SepsisLabel = 1 from
+t_sepsis - 6; Reyna et al.), so the onset is the first labelled hour + 6 h; the few stays that end before it
+(0.1 % of set A's septic stays) get no Condition rather than an invented time.
 """
 
 import csv
@@ -33,6 +38,12 @@ LABEL_SYSTEM = "urn:stratify:sandbox-label"
 SEPTIC_TAG = {"system": LABEL_SYSTEM, "code": "sepsis", "display": "PhysioNet 2019 SepsisLabel: septic stay"}
 NOT_SEPTIC_TAG = {"system": LABEL_SYSTEM, "code": "no-sepsis", "display": "PhysioNet 2019 SepsisLabel: no sepsis"}
 _CATEGORY_DISPLAY = {"vital-signs": "Vital Signs", "laboratory": "Laboratory"}
+SNOMED = "http://snomed.info/sct"
+SEPSIS_CODE = {"system": SNOMED, "code": "91302008", "display": "Sepsis (disorder)"}
+LABEL_LEAD_HOURS = 6  # PhysioNet 2019: SepsisLabel is 1 from 6 h before onset
+CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 
 
 @dataclass(frozen=True)
@@ -185,12 +196,41 @@ def _observations(stay: Stay, pid: str, icu_admit: datetime) -> Iterator[dict[st
             }
 
 
+def _sepsis(stay: Stay, pid: str, icu_admit: datetime, last: float) -> list[dict[str, Any]]:
+    """The sepsis Condition of a septic stay at its onset (none when the stay ends before it)."""
+    labelled = [float(r["ICULOS"]) for r in stay.rows if r["SepsisLabel"] == "1"]
+    if not labelled or min(labelled) + LABEL_LEAD_HOURS > last:
+        return []
+    onset = _iso(icu_admit + timedelta(hours=min(labelled) + LABEL_LEAD_HOURS))
+    return [
+        {
+            "resourceType": "Condition",
+            "id": f"{pid}-sepsis",
+            "meta": {"tag": [SOURCE_TAG]},
+            "clinicalStatus": {"coding": [{"system": CLINICAL_STATUS, "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": VERIFICATION_STATUS, "code": "confirmed"}]},
+            "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": "encounter-diagnosis"}]}],
+            "code": {"coding": [SEPSIS_CODE], "text": "Sepsis"},
+            "subject": {"reference": f"Patient/{pid}"},
+            "encounter": {"reference": f"Encounter/{pid}-icu"},
+            "onsetDateTime": onset,
+            "recordedDate": onset,
+        }
+    ]
+
+
 def stay_resources(stay: Stay, anchor: datetime) -> list[dict[str, Any]]:
-    """Patient, Encounter(s) and Observations of one stay, shifted so its last row is at `anchor`."""
+    """Patient, Encounter(s), Observations and (septic stays) the sepsis Condition of one stay, shifted so its
+    last row is at `anchor`."""
     last = max(float(r["ICULOS"]) for r in stay.rows)
     icu_admit = anchor - timedelta(hours=last)
     pid = patient_fhir_id(stay.patient)
-    return [_patient(stay, pid, icu_admit), *_encounters(stay, pid, icu_admit), *_observations(stay, pid, icu_admit)]
+    return [
+        _patient(stay, pid, icu_admit),
+        *_encounters(stay, pid, icu_admit),
+        *_observations(stay, pid, icu_admit),
+        *_sepsis(stay, pid, icu_admit, last),
+    ]
 
 
 def default_anchor() -> datetime:

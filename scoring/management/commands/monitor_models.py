@@ -1,4 +1,5 @@
-"""`manage.py monitor_models [--model M] [--since DATE|Nd]`: run the drift monitors now (the daily task's work)."""
+"""`manage.py monitor_models [--model M] [--since DATE|Nd]`: run the drift and performance monitors now (the daily
+task's work)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from scoring.monitoring.evaluation import models_evaluate
 from scoring.monitoring.services import models_monitor
 from scoring.selectors import model_registered
 
@@ -44,5 +46,11 @@ class Command(BaseCommand):
         for run in runs:
             flagged = f": {', '.join(run.flagged[:8])}{' ...' if len(run.flagged) > 8 else ''}" if run.flagged else ""
             self.stdout.write(f"{run.model_name} {run.model_version}: {run.verdict} ({run.rows} served){flagged}")
+        for perf in models_evaluate(model_name=options["model"], since=since, run_by="manage.py monitor_models"):
+            crossed = f": {'; '.join(b['text'] for b in perf.breaches[:4])}" if perf.breaches else ""
+            self.stdout.write(
+                f"{perf.model_name} {perf.model_version} performance: {perf.verdict} "
+                f"({perf.rows} labelled, {perf.positives} with the outcome){crossed}"
+            )
         if not runs:
             self.stdout.write("No serving ML version to monitor.")
