@@ -13,14 +13,15 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from config.errors import UpstreamUnavailable
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import error_of, write_back_deliver, write_back_fail
 from fhirapp.services.writeback_reconcile import write_back_reconcile
 
-TRANSIENT_ERRORS = (UpstreamUnavailable, OperationalError, InterfaceError)
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+TRANSIENT_ERRORS = (UpstreamUnavailable, *DATABASE_ERRORS)
 
 
 class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: Task is Any
@@ -54,8 +55,16 @@ class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: 
 
 @shared_task(bind=True, base=WriteBackTask, name="fhirapp.write_back_send")  # type: ignore[untyped-decorator]  # Celery is untyped
 def write_back_send(self: WriteBackTask, write_back_id: int) -> str:
-    """Send one write-back (one attempt); the retry policy and the failure handling are WriteBackTask's."""
-    return str(write_back_deliver(write_back_id=write_back_id, attempt_owner=str(self.request.id or "")).status)
+    """Send one write-back (one attempt); the retry policy and the failure handling are WriteBackTask's.
+
+    When our database dropped the connection, it is closed before the retry, which connects anew: a worker
+    thread (or an eager retry) otherwise keeps the dead connection, and every retry fails on it at once.
+    """
+    try:
+        return str(write_back_deliver(write_back_id=write_back_id, attempt_owner=str(self.request.id or "")).status)
+    except DATABASE_ERRORS:
+        close_old_connections()
+        raise
 
 
 @shared_task(name="fhirapp.write_back_reconcile", ignore_result=True)  # type: ignore[untyped-decorator]  # Celery is untyped
