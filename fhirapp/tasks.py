@@ -13,14 +13,13 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import close_old_connections
 
-from config.errors import UpstreamUnavailable
+from config.errors import DATABASE_ERRORS, UpstreamUnavailable
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import error_of, write_back_deliver, write_back_fail
 from fhirapp.services.writeback_reconcile import write_back_reconcile
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 TRANSIENT_ERRORS = (UpstreamUnavailable, *DATABASE_ERRORS)
 
 
