@@ -9,6 +9,7 @@ error, reach `on_failure`, which marks it failed. Eager mode (demo, tests) runs 
 `on_failure`, as a worker would (without the countdown).
 """
 
+import time
 from typing import Any
 
 from celery import Task, shared_task
@@ -21,6 +22,9 @@ from fhirapp.services.writeback import error_of, write_back_deliver, write_back_
 from fhirapp.services.writeback_reconcile import write_back_reconcile
 
 TRANSIENT_ERRORS = (UpstreamUnavailable, *DATABASE_ERRORS)
+# Eager mode (the embedded default's background threads) retries at once; after our database dropped the
+# connection it waits 0.5, 1, 2, 4, 5, 5 s first, so that a blip of up to ~17 s does not use up the retries.
+EAGER_DATABASE_RETRY_SLEEP_MAX = 5.0
 
 
 class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: Task is Any
@@ -63,6 +67,8 @@ def write_back_send(self: WriteBackTask, write_back_id: int) -> str:
         return str(write_back_deliver(write_back_id=write_back_id, attempt_owner=str(self.request.id or "")).status)
     except DATABASE_ERRORS:
         close_old_connections()
+        if self.request.is_eager:  # an eager retry has no countdown: give the database a moment (daemon thread)
+            time.sleep(min(EAGER_DATABASE_RETRY_SLEEP_MAX, 0.5 * 2 ** int(self.request.retries or 0)))
         raise
 
 
