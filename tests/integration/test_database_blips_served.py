@@ -26,16 +26,7 @@ from django.core.management import call_command
 
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback_delivery import write_back_drain
-from tests.cds_hooks.conftest import (  # noqa: F401 - fixtures used by name
-    TokenFactory,
-    client_key,
-    fhir_server_trust,
-    jwks_server,
-    make_token,
-    models_installed,
-    physionet_stay_resources,
-    trusted_client,
-)
+from tests.cds_hooks.conftest import TokenFactory, fhir_server_trust, physionet_stay_resources
 from tests.cds_hooks.test_service import _prefetch
 from tests.fhirapp.test_writeback_blips import terminate_other_backends, write_back_reconcile_once_overdue
 from tests.integration.test_gunicorn_hooks import ROOT, _free_port, _wait_until_serving
