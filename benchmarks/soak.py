@@ -175,11 +175,12 @@ def _drain(limit_s: float) -> int:
     return pending
 
 
-def _finish(load: Load, ehr: Any, drained_in: float, pending: int) -> None:
+def _finish(load: Load, ehr: Any, drained_in: float, pending: int, since: Any) -> None:
     from audit.chain import audit_chain_verify
     from fhirapp.models import WriteBack
 
-    statuses = {s: WriteBack.objects.filter(status=s).count() for s in ("succeeded", "failed", "pending")}
+    rows = WriteBack.objects.filter(created_at__gte=since)  # this run's
+    statuses = {s: rows.filter(status=s).count() for s in ("succeeded", "failed", "pending")}
     ras = ehr.state.count("RiskAssessment")
     print(f"calls: {len(load.latencies)} ok, {len(load.errors)} errors {load.errors[:3]}")
     if load.latencies:
@@ -213,6 +214,7 @@ def main() -> None:
     import orjson
     from django.conf import settings
     from django.core.management import call_command
+    from django.utils import timezone
 
     from tests.loopback_ehr import _serve
 
@@ -251,15 +253,21 @@ def main() -> None:
     if worker is not None:
         procs["worker"] = worker.pid
     try:
+        since = timezone.now()
         load = Load(port, body, tokens, args.rate)
         threads = load.run(args.minutes * 60, args.concurrency)
         last = {"done": 0, "errors": 0, "at": load.started}
-        while any(t.is_alive() for t in threads):
-            time.sleep(min(args.every, max(0.1, load.stop_at - time.monotonic() + 0.5)))
+        print(f"load average before: {os.getloadavg()} on {os.cpu_count()} CPUs", flush=True)
+        while time.monotonic() < load.stop_at:
+            time.sleep(max(0.0, min(args.every, load.stop_at - time.monotonic())))
             _report(load, ehr, procs, last)
+        for thread in threads:
+            thread.join()
+        _report(load, ehr, procs, last)
+        print(f"load average after: {os.getloadavg()}", flush=True)
         started = time.monotonic()
         pending = _drain(args.drain)
-        _finish(load, ehr, time.monotonic() - started, pending)
+        _finish(load, ehr, time.monotonic() - started, pending, since)
     finally:
         for proc in (gunicorn, worker):
             if proc is not None:

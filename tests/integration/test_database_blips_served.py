@@ -51,6 +51,7 @@ def served(
             "DB_CONN_MAX_AGE": "60",  # as in production: each worker keeps its connection between requests
             "WRITEBACK_SHUTDOWN_GRACE_SECONDS": "1",
             "WRITEBACK_TASK_TIME_LIMIT_SECONDS": "10",  # an attempt's lease: short, so that the test waits little
+            "WRITEBACK_RECONCILE_INTERVAL_SECONDS": "1",  # each worker runs its own reconciler (nothing overdue yet)
         }
         log = (tmp_path / "gunicorn.log").open("wb")  # a file: a pipe nobody reads would fill and block the logging
         proc = subprocess.Popen(
