@@ -17,9 +17,17 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from config.celery import app
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import write_back_enqueue
-from fhirapp.services.writeback_delivery import write_back_drain, write_back_reconcile_once, write_back_shutdown
+from fhirapp.services.writeback_delivery import (
+    write_back_background_start,
+    write_back_dispatch,
+    write_back_drain,
+    write_back_queue_length,
+    write_back_reconcile_once,
+    write_back_shutdown,
+)
 from tests.fhirapp.conftest import sepsis_result
 from tests.loopback_ehr import LoopbackEhr, loopback_ehr
 
@@ -153,3 +161,43 @@ def test_shutdown_with_nothing_under_way_returns_at_once() -> None:
     started = time.monotonic()
     assert write_back_shutdown(grace=5) == []
     assert time.monotonic() - started < 1
+
+
+def test_an_exit_with_our_database_down_leaves_the_leases_to_run_out(ehr: LoopbackEhr) -> None:
+    """Nothing to release the leases with: the exit still ends within the grace; the lease runs out by itself."""
+    ehr.state.hang.set()
+    write_back = enqueue(ehr, encounter="enc-down")
+    deadline = time.monotonic() + 20
+    while WriteBack.objects.get(pk=write_back.pk).attempts < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="9")  # nothing listens on the discard port
+    try:
+        assert write_back_shutdown(grace=0.2) == [write_back.pk]
+    finally:
+        connection.close()
+        connection.settings_dict.update(HOST=saved["HOST"], PORT=saved["PORT"])
+        ehr.state.hang.clear()
+    assert write_back_drain(60)
+    write_back.refresh_from_db()
+    assert write_back.lease_until is None and write_back.status == "succeeded"
+
+
+def test_the_same_write_back_queued_twice_is_outstanding_until_both_are_done(ehr: LoopbackEhr) -> None:
+    ehr.state.hang.set()
+    write_back = enqueue(ehr, encounter="enc-twice")
+    write_back_dispatch(write_back.pk)  # the reconciler queued it again: a duplicate, harmless (lease)
+    assert write_back_queue_length() == 2
+    ehr.state.hang.clear()
+    assert write_back_drain(60) and write_back_queue_length() == 0
+    assert ehr.state.transactions == 1
+
+
+def test_with_a_broker_no_reconciler_runs_in_the_serving_process() -> None:
+    """Celery beat runs it then (gunicorn's post_fork starts it in the embedded default: the served blip test)."""
+    app.conf.task_always_eager = False
+    try:
+        assert write_back_background_start() is False
+    finally:
+        app.conf.task_always_eager = True
