@@ -109,10 +109,11 @@ class Load:
         return threads
 
     def _next(self) -> float | None:
+        """When the next call is due; None at the end (a server slower than the rate is not waited for)."""
         with self.lock:
             due = self.started + self.sent / self.rate
             self.sent += 1
-        return None if due >= self.stop_at else due
+        return None if max(due, time.monotonic()) >= self.stop_at else due
 
     def _caller(self) -> None:
         while (due := self._next()) is not None:
@@ -182,7 +183,11 @@ def _finish(load: Load, ehr: Any, drained_in: float, pending: int, since: Any) -
     rows = WriteBack.objects.filter(created_at__gte=since)  # this run's
     statuses = {s: rows.filter(status=s).count() for s in ("succeeded", "failed", "pending")}
     ras = ehr.state.count("RiskAssessment")
-    print(f"calls: {len(load.latencies)} ok, {len(load.errors)} errors {load.errors[:3]}")
+    seconds = load.stop_at - load.started
+    print(
+        f"calls: {len(load.latencies)} ok, {len(load.errors)} errors {load.errors[:3]}; "
+        f"{(len(load.latencies) + len(load.errors)) / seconds:.1f} calls/s over {seconds:.0f} s"
+    )
     if load.latencies:
         print(f"latency: p50={statistics.median(load.latencies):.0f} ms p99={_pct(load.latencies, 0.99):.0f} ms")
     print(f"write-backs: {statuses}; backlog {pending} after {drained_in:.0f} s of drain")
