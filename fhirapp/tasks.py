@@ -21,7 +21,7 @@ from fhirapp.models import WriteBack
 from fhirapp.services.writeback import error_of, write_back_deliver, write_back_fail
 from fhirapp.services.writeback_reconcile import write_back_reconcile
 
-TRANSIENT_ERRORS = (UpstreamUnavailable, *DATABASE_ERRORS)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (UpstreamUnavailable, *DATABASE_ERRORS)
 # Eager mode (the embedded default's background threads) retries at once; after our database dropped the
 # connection it waits 0.5, 1, 2, 4, 5, 5 s first, so that a blip of up to ~17 s does not use up the retries.
 EAGER_DATABASE_RETRY_SLEEP_MAX = 5.0
