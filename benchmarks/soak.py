@@ -145,19 +145,20 @@ class Load:
                 self.latencies.append((time.perf_counter() - started) * 1000)
 
 
-def _backlog() -> tuple[int, int]:
+def _backlog(since: Any) -> tuple[int, int]:
+    """This run's pending write-backs, and the messages waiting in the queue."""
     from fhirapp.models import WriteBack
     from fhirapp.services.writeback_delivery import write_back_queue_length
 
-    return WriteBack.objects.filter(status="pending").count(), write_back_queue_length()
+    return WriteBack.objects.filter(status="pending", created_at__gte=since).count(), write_back_queue_length()
 
 
-def _report(load: Load, ehr: Any, procs: dict[str, int], last: dict[str, Any]) -> None:
+def _report(load: Load, ehr: Any, procs: dict[str, int], last: dict[str, Any], since: Any) -> None:
     with load.lock:
         done, errors, latencies = len(load.latencies), len(load.errors), list(load.latencies[last["done"] :])
     now = time.monotonic()
     rate = (done + errors - last["done"] - last["errors"]) / (now - last["at"])
-    pending, queued = _backlog()
+    pending, queued = _backlog(since)
     memory = " ".join(f"{name}={_rss_mib(pid):.0f}MiB" for name, pid in procs.items())
     p50 = statistics.median(latencies) if latencies else float("nan")
     p99 = _pct(latencies, 0.99) if latencies else float("nan")
@@ -169,9 +170,9 @@ def _report(load: Load, ehr: Any, procs: dict[str, int], last: dict[str, Any]) -
     last.update(done=done, errors=errors, at=now)
 
 
-def _drain(limit_s: float) -> int:
+def _drain(limit_s: float, since: Any) -> int:
     deadline = time.monotonic() + limit_s
-    while (pending := _backlog()[0]) and time.monotonic() < deadline:
+    while (pending := _backlog(since)[0]) and time.monotonic() < deadline:
         time.sleep(2)
     return pending
 
@@ -265,13 +266,13 @@ def main() -> None:
         print(f"load average before: {os.getloadavg()} on {os.cpu_count()} CPUs", flush=True)
         while time.monotonic() < load.stop_at:
             time.sleep(max(0.0, min(args.every, load.stop_at - time.monotonic())))
-            _report(load, ehr, procs, last)
+            _report(load, ehr, procs, last, since)
         for thread in threads:
             thread.join()
-        _report(load, ehr, procs, last)
+        _report(load, ehr, procs, last, since)
         print(f"load average after: {os.getloadavg()}", flush=True)
         started = time.monotonic()
-        pending = _drain(args.drain)
+        pending = _drain(args.drain, since)
         _finish(load, ehr, time.monotonic() - started, pending, since)
     finally:
         for proc in (gunicorn, worker):
