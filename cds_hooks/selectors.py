@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from cds_hooks.models import CdsServiceSetting, IssuedCard
+from config.errors import DATABASE_ERRORS
 from config.ttl_cache import TtlCache
 from fhirapp.fetch import FhirQuery, fetch_plan
 from scoring import selectors as scoring_selectors
@@ -95,7 +96,12 @@ def _catalogue_build() -> _Catalogue:
 
 def cds_services() -> dict[str, CdsServiceDefinition]:
     """Every enabled service by id (active/canary bindings only), cached per process for a few seconds."""
-    return _CATALOGUE.get("catalogue", _catalogue_build).services
+    return _catalogue().services
+
+
+def _catalogue() -> "_Catalogue":
+    """The cached catalogue; while our database is down, the last one read (a degraded answer needs its titles)."""
+    return _CATALOGUE.get("catalogue", _catalogue_build, stale_on=DATABASE_ERRORS)
 
 
 def cds_catalogue_reset() -> None:
@@ -105,7 +111,7 @@ def cds_catalogue_reset() -> None:
 
 def cds_service_setting(service_id: str) -> CdsServiceSetting:
     """The admin setting of a service (read with the catalogue), or the defaults when none was made."""
-    found = _CATALOGUE.get("catalogue", _catalogue_build).settings.get(service_id)
+    found = _catalogue().settings.get(service_id)
     return found or CdsServiceSetting(service_id=service_id)
 
 

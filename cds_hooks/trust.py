@@ -29,6 +29,7 @@ from cds_hooks.errors import CdsAuthenticationFailed
 from cds_hooks.models import TrustedCdsClient
 from cds_hooks.replay import jti_first_use
 from config import jwks, outbound
+from config.errors import DATABASE_ERRORS
 from config.ttl_cache import TtlCache
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384")
@@ -129,8 +130,11 @@ def _check_header(header: dict[str, Any], iss: str) -> None:
 
 
 def _trusted_client(iss: str) -> TrustedCdsClient | None:
-    """The enabled client of this issuer, from a short per-process memo (one query per TTL)."""
-    return _CLIENTS.get(iss, lambda: TrustedCdsClient.objects.filter(iss=iss, enabled=True).first())
+    """The enabled client of this issuer, from a short per-process memo (one query per TTL); the last one read
+    while our database is down (nobody can change it then)."""
+    return _CLIENTS.get(
+        iss, lambda: TrustedCdsClient.objects.filter(iss=iss, enabled=True).first(), stale_on=DATABASE_ERRORS
+    )
 
 
 def trusted_clients_forget() -> None:

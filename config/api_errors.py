@@ -13,13 +13,12 @@ import pydantic
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from config.errors import ApplicationError, CsrfFailed, DatabaseUnavailable, MethodNotAllowed
+from config.errors import DATABASE_ERRORS, ApplicationError, CsrfFailed, DatabaseUnavailable, MethodNotAllowed
 from config.request_context import current_request_id
 
 logger = logging.getLogger("stratify.errors")
@@ -49,7 +48,7 @@ def _drf_message(exc: drf_exceptions.APIException) -> tuple[str, dict[str, Any]]
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """Map any exception to (status, body); the single status mapping of the project."""
-    if isinstance(exc, (OperationalError, InterfaceError)):  # our database is down or dropped the connection
+    if isinstance(exc, DATABASE_ERRORS):  # our database is down or dropped the connection
         logger.warning("database unavailable", exc_info=exc, extra={"request_id": current_request_id()})
         exc = DatabaseUnavailable()
     if isinstance(exc, ApplicationError):
@@ -160,7 +159,7 @@ def handler500(request: HttpRequest) -> HttpResponse:
     """Django's server-error handler (an exception outside a view, e.g. in a middleware): our database being
     down is a 503 in the error shape; anything else the generic body with the request id."""
     exc = sys.exc_info()[1]
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if isinstance(exc, DATABASE_ERRORS):
         return error_response(request, exc)
     request_id = current_request_id()
     return JsonResponse(

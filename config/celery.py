@@ -33,3 +33,23 @@ def refuse_unsafe_production(**kwargs: Any) -> None:
         stream = sys.__stderr__ or sys.stderr  # beat has redirected sys.stderr to its logger by now
         stream.write(f"{exc}\n")
         raise SystemExit(1) from exc
+
+
+@signals.worker_ready.connect
+def heartbeat_begin(sender: Any = None, **kwargs: Any) -> None:
+    """Announce this worker in Redis until it stops (config.worker_heartbeat; /readyz counts the live ones)."""
+    from config.worker_heartbeat import broker_redis_url, heartbeat_start
+
+    url = broker_redis_url(app)
+    if url and sender is not None:
+        heartbeat_start(url, str(sender.hostname))
+
+
+@signals.worker_shutdown.connect
+def heartbeat_end(sender: Any = None, **kwargs: Any) -> None:
+    """A warm shutdown: this worker stops counting at once."""
+    from config.worker_heartbeat import broker_redis_url, heartbeat_forget
+
+    url = broker_redis_url(app)
+    if url and sender is not None:
+        heartbeat_forget(url, str(sender.hostname))

@@ -6,6 +6,11 @@ Modelled on DRF's APIException (`status_code`, `default_code`) and the HackSoft 
 
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
+
+# Our own database cannot be reached or dropped the connection: the same work may succeed in a moment.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
 
 class ApplicationError(Exception):
     """Base class: a message safe to show, a code and optional structured detail."""

@@ -8,6 +8,9 @@
 - Prometheus multiprocess mode: every worker writes its samples to PROMETHEUS_MULTIPROC_DIR (a fresh private
   folder unless set) and /metrics sums them, whichever worker answers; `child_exit` retires a dead worker's
   live gauges.
+- Embedded default (no broker): write-backs are delivered by daemon threads of each worker, which a stop waits for
+  at most WRITEBACK_SHUTDOWN_GRACE_SECONDS (fhirapp.services.writeback_delivery); what is left stays pending for
+  the reconciler that each worker runs.
 """
 
 import gc
@@ -56,12 +59,15 @@ def pre_fork(server: object, worker: object) -> None:
 
 
 def post_fork(server: object, worker: object) -> None:
-    """Load every serving model in the new worker, then freeze the heap it now holds."""
+    """Load every serving model in the new worker, start its write-back reconciler (embedded default, no beat),
+    then freeze the heap it now holds."""
     from django.db import connections
 
+    from fhirapp.services.writeback_delivery import write_back_background_start
     from scoring.readiness import registry_status
 
     registry_status()  # verifies and caches each active/canary/shadow model's ONNX session and booster
     connections.close_all()
+    write_back_background_start()
     gc.collect()
     gc.freeze()

@@ -45,15 +45,18 @@ def redis_status() -> Component:
 
 
 def celery_broker_status() -> Component:
-    """Connect to the Celery broker (or report eager mode) and count live workers."""
+    """Connect to the Celery broker (or report eager mode) and count the live workers: those whose heartbeat
+    in Redis is recent (config.worker_heartbeat), busy or not; a ping would miss a busy one."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"status": "eager", "required": False, "detail": "tasks run in the web process"}
     from config.celery import app
+    from config.worker_heartbeat import broker_redis_url, workers_alive
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=1)
-    workers = app.control.ping(timeout=0.3) or []
-    return {"status": "ok", "required": True, "workers": len(workers)}
+    url = broker_redis_url(app)
+    workers = workers_alive(url) if url else len(app.control.ping(timeout=1.0) or [])  # another broker: ping
+    return {"status": "ok", "required": True, "workers": workers}
 
 
 def model_registry_status() -> Component:

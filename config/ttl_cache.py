@@ -25,14 +25,22 @@ class TtlCache(Generic[K, V]):
         self._entries: dict[K, tuple[float, V]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: K, compute: Callable[[], V]) -> V:
-        """The fresh cached value of `key`, or the result of `compute()` (then cached)."""
+    def get(self, key: K, compute: Callable[[], V], *, stale_on: tuple[type[Exception], ...] = ()) -> V:
+        """The fresh cached value of `key`, or the result of `compute()` (then cached).
+
+        When `compute()` raises one of `stale_on` (our database is down) and an older value is held, that stale
+        value is answered instead (not re-stamped: the next call tries again)."""
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
         if hit is not None and now - hit[0] < self.ttl_seconds:
             return hit[1]
-        value = compute()
+        try:
+            value = compute()
+        except stale_on:
+            if hit is None:
+                raise
+            return hit[1]
         with self._lock:
             if len(self._entries) >= self.max_entries:  # bounded: unknown keys cannot grow it forever
                 self._entries.clear()

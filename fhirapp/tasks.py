@@ -9,18 +9,22 @@ error, reach `on_failure`, which marks it failed. Eager mode (demo, tests) runs 
 `on_failure`, as a worker would (without the countdown).
 """
 
+import time
 from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import close_old_connections
 
-from config.errors import UpstreamUnavailable
+from config.errors import DATABASE_ERRORS, UpstreamUnavailable
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import error_of, write_back_deliver, write_back_fail
 from fhirapp.services.writeback_reconcile import write_back_reconcile
 
-TRANSIENT_ERRORS = (UpstreamUnavailable, OperationalError, InterfaceError)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (UpstreamUnavailable, *DATABASE_ERRORS)
+# Eager mode (the embedded default's background threads) retries at once; after our database dropped the
+# connection it waits 0.5, 1, 2, 4, 5, 5 s first, so that a blip of up to ~17 s does not use up the retries.
+EAGER_DATABASE_RETRY_SLEEP_MAX = 5.0
 
 
 class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: Task is Any
@@ -54,8 +58,18 @@ class WriteBackTask(Task):  # type: ignore[misc]  # Celery ships no type hints: 
 
 @shared_task(bind=True, base=WriteBackTask, name="fhirapp.write_back_send")  # type: ignore[untyped-decorator]  # Celery is untyped
 def write_back_send(self: WriteBackTask, write_back_id: int) -> str:
-    """Send one write-back (one attempt); the retry policy and the failure handling are WriteBackTask's."""
-    return str(write_back_deliver(write_back_id=write_back_id, attempt_owner=str(self.request.id or "")).status)
+    """Send one write-back (one attempt); the retry policy and the failure handling are WriteBackTask's.
+
+    When our database dropped the connection, it is closed before the retry, which connects anew: a worker
+    thread (or an eager retry) otherwise keeps the dead connection, and every retry fails on it at once.
+    """
+    try:
+        return str(write_back_deliver(write_back_id=write_back_id, attempt_owner=str(self.request.id or "")).status)
+    except DATABASE_ERRORS:
+        close_old_connections()
+        if self.request.is_eager:  # an eager retry has no countdown: give the database a moment (daemon thread)
+            time.sleep(min(EAGER_DATABASE_RETRY_SLEEP_MAX, 0.5 * 2 ** int(self.request.retries or 0)))
+        raise
 
 
 @shared_task(name="fhirapp.write_back_reconcile", ignore_result=True)  # type: ignore[untyped-decorator]  # Celery is untyped

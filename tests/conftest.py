@@ -61,7 +61,23 @@ def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subproc
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue  # what the worker's own tasks send goes to its queue as well
     app.conf.task_default_queue = queue
-    proc = subprocess.Popen(
+    proc = celery_worker_start(env, queue)
+    try:
+        _wait_for_worker(app, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        app.conf.task_always_eager = True
+        app.conf.task_default_queue = "celery"
+
+
+def celery_worker_start(env: dict[str, str], queue: str, name: str = "") -> subprocess.Popen[bytes]:
+    """Start a solo-pool `celery worker` process consuming `queue` (not waited for)."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -79,22 +95,11 @@ def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subproc
             "-l",
             "WARNING",
             "-n",
-            f"{queue}@%h",
+            f"{name or queue}@%h",
         ],
         cwd=ROOT,
         env=env,
     )
-    try:
-        _wait_for_worker(app, proc)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        app.conf.task_always_eager = True
-        app.conf.task_default_queue = "celery"
 
 
 def _wait_for_worker(app: object, proc: subprocess.Popen[bytes]) -> None:

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.db import OperationalError
 
 from config import fetch, jwks
 from config.ttl_cache import TtlCache
@@ -160,3 +161,18 @@ class TtlCacheTests:
         assert cache.get(0, lambda: 9) == 9  # the third key emptied the full cache
         cache.clear()
         assert cache.get(0, lambda: 7) == 7
+
+    def test_a_stale_value_answers_while_the_compute_fails_with_a_listed_error(self) -> None:
+        cache: TtlCache[str, int] = TtlCache(0.01)
+        cache.get("a", lambda: 1)
+        time.sleep(0.02)
+
+        def down() -> int:
+            raise OperationalError("the database is down")
+
+        assert cache.get("a", down, stale_on=(OperationalError,)) == 1  # the last value read
+        with pytest.raises(OperationalError):
+            cache.get("b", down, stale_on=(OperationalError,))  # nothing held: the error stands
+        with pytest.raises(OperationalError):
+            cache.get("a", down)  # not listed: the error stands
+        assert cache.get("a", lambda: 2, stale_on=(OperationalError,)) == 2  # back: computed anew

@@ -1,5 +1,6 @@
 """One CDS service call: parse, resolve data within the budget, score, build cards, record (audit, write-back)."""
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from audit.models import AuditRecord
 from audit.services import AuditBatch, audit_batch, audit_record_create
@@ -18,7 +20,7 @@ from cds_hooks.schemas import HOOK_CONTEXTS, Card, CdsRequest, CdsResponse
 from cds_hooks.selectors import CdsServiceDefinition, cds_service_setting, cds_services
 from cds_hooks.services import cards as card_builders
 from cds_hooks.trust import CdsCaller
-from config.errors import ValidationFailed
+from config.errors import DATABASE_ERRORS, ValidationFailed
 from config.keys import encrypt_text, pseudonymize
 from fhirapp.client import FhirClient
 from fhirapp.fetch import snapshot_fetch
@@ -29,6 +31,9 @@ from scoring.models import ModelVersion
 from scoring.selectors import model_card_url
 from scoring.services import score_with_shadows
 from scoring.types import ScoreResult
+
+logger = logging.getLogger(__name__)
+DEGRADED = Counter("stratify_cds_degraded", "CDS calls answered with the degraded card: our database was down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +57,42 @@ def json_body(body: bytes) -> object:
 
 
 def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started: float) -> dict[str, Any]:
-    """Answer `POST /cds-services/{service_id}`; `started` is the call's time.monotonic() (budget start)."""
+    """Answer `POST /cds-services/{service_id}`; `started` is the call's time.monotonic() (budget start).
+
+    Our database down (or dropping the connection) in the middle: see `degraded_answer`.
+    """
     service = cds_services().get(service_id)
     if service is None:
         raise CdsServiceNotFound(extra={"service": service_id[:100]})
-    call = call_parse(service, json_body(body), caller)
     setting = cds_service_setting(service_id)
+    try:
+        return _answer(service, json_body(body), caller, setting, started)
+    except DATABASE_ERRORS as exc:
+        return degraded_answer(service, setting, exc)
+
+
+def degraded_answer(service: CdsServiceDefinition, setting: CdsServiceSetting, exc: Exception) -> dict[str, Any]:
+    """Our database is down: no score may be served, since none can be audited or recorded ("audit every
+    inference"). A verified caller gets 200 with one info card saying so (CDS Hooks 2.0: 200 carries the cards the
+    user sees; what an EHR does with a 5xx is not specified, and most show nothing, which a clinician reads as
+    no alert). A service set to show no card when not scored re-raises: 503 in the error shape."""
+    if setting.not_scored == CdsServiceSetting.NotScored.NONE:
+        raise exc
+    DEGRADED.inc()
+    logger.warning("database unavailable: degraded answer for %s, no score given", service.id, exc_info=exc)
+    card = card_builders.degraded_card(
+        title=service.title,
+        model_name=service.model_name,
+        model_version=service.model_version,
+        model_card_url=model_card_url(service.model_name, service.model_version),
+    )
+    return CdsResponse(cards=[card]).to_json()
+
+
+def _answer(
+    service: CdsServiceDefinition, payload: object, caller: CdsCaller, setting: CdsServiceSetting, started: float
+) -> dict[str, Any]:
+    call = call_parse(service, payload, caller)
     with audit_batch() as audits:  # the score and card_issued records: one transaction, one chain lock
         data, results = cds_service_score(service, call, started=started, as_of=timezone.now())
         if data.unavailable:

@@ -150,6 +150,26 @@ def unavailable_card(
     )
 
 
+def degraded_card(*, title: str, model_name: str, model_version: str, model_card_url: str) -> Card:
+    """The one card while our own database is down: no score is given, because none could be audited or recorded.
+
+    Without a `uuid` (nothing can be stored for feedback to name) and without a SMART link (the sidebar needs the
+    database too); it names nothing about the patient."""
+    detail = (
+        f"**{_md(title)} was not computed.** Stratify cannot record this call right now (its database is "
+        "unavailable). Every score it gives must be audited and recorded, so none is given while that is "
+        "impossible.\n\n"
+        "This is **not** a low-risk result: no risk was assessed. Use your usual clinical assessment; the score "
+        "returns by itself when the service recovers (the next time the chart is opened)."
+    )
+    return Card(
+        summary=_clip(f"{title} unavailable: Stratify cannot record calls right now, so no score is given"),
+        indicator="info",
+        detail=detail,
+        source=_source(title, model_name, model_version, model_card_url),
+    )
+
+
 def _risk_detail(result: ScoreResult, data_note: str) -> str:
     lines = [f"**{_md(result.title)}: {(result.band or 'unbanded').upper()}** — {headline(result, _bold)}.", ""]
     if band_text(result):

@@ -18,6 +18,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # psycopg 3 is the driver Django picks when installed; keep connections for a few minutes.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    # A kept connection that PostgreSQL ended meanwhile (restart, failover, pg_terminate_backend, an idle timeout) is
+    # found dead before the request reuses it and replaced, instead of failing that request's first query.
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 

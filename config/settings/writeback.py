@@ -17,6 +17,9 @@ WRITEBACK_RETRY_MAX_SECONDS = env.float("WRITEBACK_RETRY_MAX_SECONDS", default=3
 # Background threads delivering write-backs in the embedded default (no broker: CELERY_TASK_ALWAYS_EAGER);
 # with a broker, Celery workers deliver. Either way never inside the request.
 WRITEBACK_THREADS = env.int("WRITEBACK_THREADS", default=2)
+# At exit, the embedded default's pool waits this long for deliveries under way, then leaves the rest pending (their
+# leases released) for the reconciler: an EHR that hangs never holds a stop or a reload.
+WRITEBACK_SHUTDOWN_GRACE_SECONDS = env.float("WRITEBACK_SHUTDOWN_GRACE_SECONDS", default=5.0)
 # Deadline of one transaction POST (seconds).
 WRITEBACK_TIMEOUT_SECONDS = env.float("WRITEBACK_TIMEOUT_SECONDS", default=20.0)
 # Hard time limit of one delivery attempt (token, pre-check search, transaction: each bounded by its own deadline).
@@ -26,6 +29,8 @@ WRITEBACK_TASK_TIME_LIMIT_SECONDS = env.int(
 # A pending write-back this long past its due time (`next_attempt_at`) was lost (a killed worker, a broker outage
 # at enqueue, a message left over the queue bound): the reconciler (Celery beat, every minute) queues it again.
 WRITEBACK_RECONCILE_GRACE_SECONDS = env.int("WRITEBACK_RECONCILE_GRACE_SECONDS", default=120)
+# How often the reconciler runs inside each serving process of the embedded default (no broker, so no beat).
+WRITEBACK_RECONCILE_INTERVAL_SECONDS = env.float("WRITEBACK_RECONCILE_INTERVAL_SECONDS", default=60.0)
 # At most this many write-back messages wait in the broker; past it new ones are not queued but stay pending
 # (the reconciler queues them once the queue drains). Exposed as stratify_writeback_queue_length on /metrics.
 WRITEBACK_QUEUE_MAX = env.int("WRITEBACK_QUEUE_MAX", default=10000)

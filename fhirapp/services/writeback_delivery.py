@@ -2,42 +2,96 @@
 
 With a broker (REDIS_URL), the Celery task runs in a worker process. In the embedded default
 (CELERY_TASK_ALWAYS_EAGER, no Redis), the same task runs eagerly in a small in-process pool of
-WRITEBACK_THREADS background threads, so a slow or hung EHR never holds a CDS answer or the sidebar.
-Rows of a process that stops with deliveries queued stay pending (admin "Retry", or a worker's retry).
+WRITEBACK_THREADS daemon threads, so a slow or hung EHR never holds a CDS answer, the sidebar, or a stop: at
+exit the process waits at most WRITEBACK_SHUTDOWN_GRACE_SECONDS for deliveries under way, then releases the
+leases of those left (queued or hung) so that they stay pending, due now, for the reconciler. In the embedded
+default the reconciler runs in each serving process too (`write_back_background_start`, gunicorn's post_fork),
+every WRITEBACK_RECONCILE_INTERVAL_SECONDS; with a broker, Celery beat runs it.
 
 The broker's queue is bounded (WRITEBACK_QUEUE_MAX): past it a delivery is not queued and its row stays
 pending, due now; the reconciler (writeback_reconcile, Celery beat) queues it once the queue has room.
 """
 
+import atexit
 import logging
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+import time
 
 from amqp.exceptions import ChannelError
 from celery import current_app
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 from prometheus_client import Counter
 
 from config.ttl_cache import TtlCache
+from fhirapp.models import WriteBack
 
 logger = logging.getLogger(__name__)
-_LOCK = threading.Lock()
-_POOL: dict[str, ThreadPoolExecutor] = {}
-_PENDING: set[Future[None]] = set()
 _QUEUE_LENGTH: TtlCache[str, int] = TtlCache(1.0)  # one broker round trip a second at most, per process
 DEFERRED = Counter("stratify_writeback_deferred", "Write-backs left pending because the queue was full")
+
+
+class _Pool:
+    """The embedded default's background deliveries: a queue and daemon threads (a hung EHR never holds an exit)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.outstanding: dict[int, int] = {}  # write-back id -> deliveries queued or under way
+        self.threads: list[threading.Thread] = []
+        self.reconciler: threading.Thread | None = None
+
+    def submit(self, write_back_id: int) -> None:
+        with self.lock:
+            self._start_threads()
+            self.outstanding[write_back_id] = self.outstanding.get(write_back_id, 0) + 1
+        self.queue.put(write_back_id)
+
+    def _start_threads(self) -> None:
+        while len(self.threads) < settings.WRITEBACK_THREADS:
+            thread = threading.Thread(target=self._work, name=f"write-back-{len(self.threads)}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _work(self) -> None:
+        while True:
+            write_back_id = self.queue.get()
+            try:
+                _deliver_in_process(write_back_id)
+            finally:
+                self._done(write_back_id)
+
+    def _done(self, write_back_id: int) -> None:
+        with self.lock:
+            left = self.outstanding.pop(write_back_id, 1) - 1
+            if left > 0:
+                self.outstanding[write_back_id] = left
+            self.lock.notify_all()
+
+    def length(self) -> int:
+        with self.lock:
+            return sum(self.outstanding.values())
+
+    def drain(self, timeout: float) -> list[int]:
+        """Wait until nothing is queued or under way, at most `timeout` s; the ids still outstanding."""
+        with self.lock:
+            self.lock.wait_for(lambda: not self.outstanding, timeout=timeout)
+            return list(self.outstanding)
+
+
+_POOL = _Pool()
 
 
 def write_back_queue_length() -> int:
     """Write-back messages waiting: in the broker's queue, or (eager mode) in this process's background pool."""
     if current_app.conf.task_always_eager:
-        with _LOCK:
-            return len(_PENDING)
-    queue = str(current_app.conf.task_default_queue)
+        return _POOL.length()
+    queue_name = str(current_app.conf.task_default_queue)
     try:
         with current_app.connection_for_read() as conn:
-            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+            return int(conn.default_channel.queue_declare(queue=queue_name, passive=True).message_count)
     except ChannelError:  # no such queue yet: nothing was ever queued, or all of it was taken
         return 0
 
@@ -63,23 +117,8 @@ def write_back_dispatch(write_back_id: int) -> bool:
             return False
         write_back_send.delay(write_back_id)
         return True
-    future = _pool().submit(_deliver_in_process, write_back_id)
-    with _LOCK:
-        _PENDING.add(future)
-    future.add_done_callback(_forget)
+    _POOL.submit(write_back_id)
     return True
-
-
-def _pool() -> ThreadPoolExecutor:
-    with _LOCK:
-        if "pool" not in _POOL:
-            _POOL["pool"] = ThreadPoolExecutor(max_workers=settings.WRITEBACK_THREADS, thread_name_prefix="write-back")
-        return _POOL["pool"]
-
-
-def _forget(future: Future[None]) -> None:
-    with _LOCK:
-        _PENDING.discard(future)
 
 
 def _deliver_in_process(write_back_id: int) -> None:
@@ -96,7 +135,55 @@ def _deliver_in_process(write_back_id: int) -> None:
 
 def write_back_drain(timeout: float = 60.0) -> bool:
     """Wait until the in-process deliveries queued so far have finished (tests, shutdown); False on timeout."""
-    with _LOCK:
-        pending = set(_PENDING)
-    done, not_done = wait(pending, timeout=timeout)
-    return not not_done
+    return not _POOL.drain(timeout)
+
+
+def write_back_shutdown(grace: float | None = None) -> list[int]:
+    """At exit: wait at most `grace` s (WRITEBACK_SHUTDOWN_GRACE_SECONDS) for the in-process deliveries, then
+    release the leases of those still queued or under way, so that they stay pending, due now, for the
+    reconciler (an EHR that hangs must not hold a stop). The ids left to the reconciler."""
+    left = _POOL.drain(settings.WRITEBACK_SHUTDOWN_GRACE_SECONDS if grace is None else grace)
+    if not left:
+        return []
+    try:
+        WriteBack.objects.filter(pk__in=left, status=WriteBack.Status.PENDING).update(
+            lease_until=None, next_attempt_at=timezone.now(), updated_at=timezone.now()
+        )
+    except Exception:  # our database is down as well: the leases run out by themselves (the task's time limit)
+        logger.warning("write-back shutdown: could not release %s lease(s)", len(left), exc_info=True)
+    logger.warning("write-back: %s delivery(ies) left pending for the reconciler at exit", len(left))
+    return left
+
+
+atexit.register(write_back_shutdown)
+
+
+def write_back_background_start() -> bool:
+    """Embedded default only: run the reconciler in this process every WRITEBACK_RECONCILE_INTERVAL_SECONDS
+    (with a broker, Celery beat does). Called where a serving process starts (gunicorn's post_fork); once."""
+    if not current_app.conf.task_always_eager:
+        return False
+    with _POOL.lock:
+        if _POOL.reconciler is None:
+            _POOL.reconciler = threading.Thread(target=_reconcile_forever, name="write-back-reconciler", daemon=True)
+            _POOL.reconciler.start()
+    return True
+
+
+def _reconcile_forever() -> None:
+    while True:
+        time.sleep(settings.WRITEBACK_RECONCILE_INTERVAL_SECONDS)
+        write_back_reconcile_once()
+
+
+def write_back_reconcile_once() -> int:
+    """One run of the reconciler in this process; an error (our database down) is logged, never raised."""
+    from fhirapp.services.writeback_reconcile import write_back_reconcile
+
+    try:
+        return write_back_reconcile()
+    except Exception:
+        logger.warning("write-back reconciler run failed", exc_info=True)
+        return 0
+    finally:
+        connections.close_all()
