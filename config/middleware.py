@@ -68,10 +68,12 @@ def _body_nul(request: HttpRequest) -> str | None:
     body = request.body
     if b"\x00" in body:
         return "body"
+    if content_type == "application/x-www-form-urlencoded":
+        return "body" if b"\x00" in unquote_to_bytes(body) else None
+    # Any other body may be read as JSON whatever its declared type (the CDS service parses its body as JSON),
+    # so a JSON `\u0000` escape is refused in all of them: what a view parses from a body is then NUL-free.
     # The fast `in` first: the escaped-NUL regex costs ~12 ms on a 360 KiB prefetch, the substring test 0.2 ms.
-    if "json" in content_type and b"\\u0000" in body and _JSON_NUL.search(body):
-        return "body"
-    if content_type == "application/x-www-form-urlencoded" and b"\x00" in unquote_to_bytes(body):
+    if b"\\u0000" in body and _JSON_NUL.search(body):
         return "body"
     return None
 

@@ -187,10 +187,12 @@ def _take_prefetched(
     received: datetime,
 ) -> None:
     snapshot.sources[query.key] = "prefetch"
+    # Prefetch arrives in the request body, which config.middleware.RejectNulMiddleware has searched for NUL
+    # (a body holding one is refused whole, 400): the snapshot need not search it again.
+    resources = [value] if value.get("resourceType") != "Bundle" else bundle_matches(value)
+    snapshot.add(resources, key=query.key, source="prefetch", received_at=received, nul_searched=True)
     if value.get("resourceType") != "Bundle":
-        snapshot.add([value], key=query.key, source="prefetch", received_at=received)
         return
-    snapshot.add(bundle_matches(value), key=query.key, source="prefetch", received_at=received)
     if next_link(value) is None:
         return
     if client is None:

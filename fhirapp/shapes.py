@@ -178,19 +178,20 @@ _BY_TYPE: dict[str, type[_Part]] = {
 _KNOWN = list[Observation | Condition | MedicationRequest | Procedure | Encounter | Patient]
 
 
-def resources_problems(values: Sequence[Any]) -> list[str | None]:
+def resources_problems(values: Sequence[Any], *, nul_searched: bool = False) -> list[str | None]:
     """`resource_problem` of each value, in order. The usual case, every value a well-formed resource of a type
     we read with no NUL anywhere, costs one conversion and one search for the whole list; any problem, and only
-    then, has each value checked on its own for its path and reason."""
-    if values and _all_fine(values):
+    then, has each value checked on its own for its path and reason. `nul_searched`: the values were parsed
+    from JSON text already searched for NUL (the search is then skipped)."""
+    if values and _all_fine(values, nul_searched):
         return [None] * len(values)
     return [resource_problem(v) for v in values]
 
 
-def _all_fine(values: Sequence[Any]) -> bool:
+def _all_fine(values: Sequence[Any], nul_searched: bool) -> bool:
     try:
         msgspec.convert(values, _KNOWN, strict=True)
-        return b"\\u0000" not in orjson.dumps(values)
+        return nul_searched or b"\\u0000" not in orjson.dumps(values)
     except (msgspec.ValidationError, TypeError):
         return False
 

@@ -43,6 +43,15 @@ def test_nul_in_a_json_string_is_a_400_but_an_escaped_backslash_is_not(client: C
     assert client.post(path, harmless, content_type="application/json").status_code == 401  # reached the JWT check
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", ""])
+def test_a_json_nul_escape_is_a_400_whatever_the_declared_type(client: Client, content_type: str) -> None:
+    """The CDS service parses its body as JSON whatever its type, and the snapshot relies on the body being
+    searched (`nul_searched`): a body declared as something else must not slip a NUL past the search."""
+    hostile = b'{"hook": "patient-view", "hookInstance": "a\\u0000b", "context": {}}'
+    response = client.post("/cds-services/stratify-sepsis", hostile, content_type=content_type)
+    assert _shape(response, 400, "invalid")["extra"] == {"where": "body"}
+
+
 def test_nul_in_a_header_is_a_400(client: Client) -> None:
     response = client.get("/healthz", HTTP_X_FORWARDED_FOR="1.2.3.4\x00")
     assert _shape(response, 400, "invalid")["extra"]["where"] == "header X-Forwarded-For"
