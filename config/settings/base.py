@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "smart_launch",
     "sidebar",
     "population",
+    "alerts",
+    "realtime",
 ]
 if SANDBOX_EHR_ENABLED:
     # django-oauth-toolkit is only the sandbox's authorization server: production does not ship one.
