@@ -7,3 +7,6 @@ class AlertsConfig(AppConfig):
     name = "alerts"
     verbose_name = "Alerts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from alerts import checks  # noqa: F401  # registers the system checks

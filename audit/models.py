@@ -47,6 +47,7 @@ class AuditRecord(models.Model):
         POPULATION_RUN = "population_run"
         DRIFT_CHECK = "drift_check"
         MONITOR_PURGE = "monitor_purge"
+        ALERT = "alert"  # a state change of an alert, or one of its notifications (detail.transition)
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)

@@ -1,6 +1,7 @@
 """Base settings: the embedded default (SQLite, eager Celery, local-memory cache, sandbox EHR on)."""
 
 from config.env import BASE_DIR, INSECURE_DEV_SECRET, env
+from config.settings.alerts import *  # noqa: F403
 from config.settings.cds import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
@@ -12,6 +13,8 @@ from config.settings.smart import *  # noqa: F403
 from config.settings.stores import CACHES, DATABASES, REDIS_URL  # noqa: F401
 from config.settings.writeback import *  # noqa: F403
 from datasources.location import data_dir
+
+CELERY_BEAT_SCHEDULE = {**CELERY_BEAT_SCHEDULE, **ALERTS_BEAT_SCHEDULE}  # noqa: F405
 
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET)
 DEBUG = env.bool("DEBUG", default=False)
