@@ -46,7 +46,7 @@ def result(band: str | None = "high", *, minutes: int = 0, **overrides: Any) -> 
         as_of=as_of,
         scored=band is not None,
         probability=None,
-        points={"high": 7.0, "moderate": 5.0, "low": 1.0}.get(band or "", None),
+        points={"high": 7.0, "moderate": 5.0, "low": 1.0}.get(band or ""),
         band=band,
         indicator={"high": "critical", "moderate": "warning"}.get(band or "", "info"),
         summary=f"NEWS2 {band or 'not scored'}",
@@ -83,7 +83,7 @@ def webhook_listener() -> Iterator[Listener]:
     listener = Listener(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             listener.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
             status = listener.statuses.pop(0) if listener.statuses else 200
@@ -121,7 +121,7 @@ def smtp_server(settings: Any) -> Iterator[Mailbox]:
     box = Mailbox(port=0)
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             box.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
             return "250 Message accepted for delivery"
 
