@@ -82,7 +82,7 @@ def test_webhook_refused_with_a_4xx_is_dead_at_once_and_unsigned_never_sent(webh
     raise_alert()
     assert Notification.objects.get(channel="webhook").status == "dead" and len(webhook.received) == 1
     settings.ALERTS_WEBHOOK_SECRET = ""
-    assert [e.id for e in checks.run_checks() if e.id.startswith("alerts.")] == ["alerts.E001"]
+    assert [e.id for e in checks.run_checks() if str(e.id).startswith("alerts.")] == ["alerts.E001"]
     raise_alert(patient="Patient/pat-2")
     assert len(webhook.received) == 1
     assert "never sent unsigned" in Notification.objects.filter(channel="webhook").latest("pk").last_error
