@@ -12,8 +12,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from alerts.channels import ChannelUnavailable
+from alerts.services.flag import flag_write as flag_write_service
 from alerts.services.notify import notification_dead, notification_deliver
 from alerts.services.sweep import alerts_sweep
+from config.errors import UpstreamUnavailable
 
 
 class NotifyTask(Task):  # type: ignore[misc]  # Celery ships no type hints: Task is Any
@@ -51,3 +53,18 @@ def notification_send(self: NotifyTask, notification_id: int) -> str:
 def alerts_sweep_task() -> dict[str, int]:
     """Every minute (CELERY_BEAT_SCHEDULE): wake snoozes, escalate and expire unacknowledged alerts."""
     return alerts_sweep()
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="alerts.flag_write",
+    autoretry_for=(UpstreamUnavailable, OperationalError, InterfaceError),
+    retry_backoff=settings.WRITEBACK_RETRY_BASE_SECONDS,
+    retry_backoff_max=int(settings.WRITEBACK_RETRY_MAX_SECONDS),
+    retry_jitter=True,
+    max_retries=settings.WRITEBACK_MAX_RETRIES,
+    acks_late=True,
+    ignore_result=True,
+)
+def flag_write(alert_id: int) -> str:
+    """Write or update the alert's Flag in the EHR (the write-back's retry policy)."""
+    return flag_write_service(alert_id)

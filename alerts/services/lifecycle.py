@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from alerts.models import BAND_RANK, Alert, AlertPolicy, MonitoredPatientDay
+from alerts.services.flag import flag_schedule
 from alerts.services.notify import notifications_schedule
 from alerts.services.policy import alert_policy_get
 from audit.services import audit_record_create
@@ -68,6 +69,7 @@ def _decide(
         close(current, Alert.Status.RESOLVED, actor=SYSTEM_ACTOR, reason=f"superseded: band rose to {band}")
     alert = _create(served, registration_id=registration_id, patient_id=patient_id, unit=unit, supersedes=current)
     notifications_schedule(alert.pk, purpose="new")
+    flag_schedule(alert.pk)
 
 
 def _suppressed(policy: AlertPolicy, *, current: Alert | None, last: Alert | None, band: str, now: datetime) -> bool:
@@ -170,6 +172,7 @@ def close(alert: Alert, status: str, *, actor: str, reason: str) -> bool:
     if closed:
         audit(alert, transition=status, actor=actor, reason=reason)
         notifications_schedule(alert.pk, purpose="closed")
+        flag_schedule(alert.pk)
     return closed
 
 

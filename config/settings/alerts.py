@@ -42,7 +42,7 @@ ALERTS_INBOX_POLL_SECONDS = env.int("ALERTS_INBOX_POLL_SECONDS", default=10)
 # Flag shows in every chart view of some EHRs, so a site turns it on once its EHR team agrees; WRITEBACK_ENABLED
 # must be on as well (the write-back policy governs every write to the chart).
 ALERTS_FLAG_WRITEBACK = env.bool("ALERTS_FLAG_WRITEBACK", default=False)
-ALERTS_FLAG_SCOPE = env.str("ALERTS_FLAG_SCOPE", default="system/Flag.cru")
+ALERTS_FLAG_SCOPE = env.str("ALERTS_FLAG_SCOPE", default="system/Flag.cu system/Flag.rs")
 # Escalation and expiry of unacknowledged alerts, and the end of snoozes (Celery beat, every minute).
 ALERTS_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "alerts-sweep": {"task": "alerts.sweep", "schedule": 60.0, "options": {"expires": 55}},

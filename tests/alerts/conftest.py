@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from scoring.types import Driver, ScoreResult
+from tests.fhirapp.conftest import fhir_schema_validate  # noqa: F401  # the R4 JSON schema fixture
 
 AS_OF = datetime(2026, 3, 5, 14, 30, tzinfo=UTC)
 REGISTRATION = 7
