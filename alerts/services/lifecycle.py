@@ -156,6 +156,11 @@ def patient_day_record(*, registration_id: int, pseudonym: str, model_name: str,
         )
 
 
+def patient_days_forget() -> None:
+    """Forget which patient-days this process has counted (tests; a rolled-back transaction that counted one)."""
+    _DAYS_SEEN.clear()
+
+
 # --- transitions -------------------------------------------------------------------------------------
 
 

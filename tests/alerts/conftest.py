@@ -1,4 +1,4 @@
-"""alerts fixtures: synthetic served results, a clean policy cache, and loopback servers (HTTP, SMTP)."""
+"""alerts fixtures: synthetic served results, clean per-process caches, and loopback servers (HTTP, SMTP)."""
 
 import socket
 import threading
@@ -63,9 +63,11 @@ def result(band: str | None = "high", *, minutes: int = 0, **overrides: Any) -> 
 
 @pytest.fixture(autouse=True)
 def _fresh_policies() -> Iterator[None]:
+    from alerts.services.lifecycle import patient_days_forget
     from alerts.services.policy import alert_policies_forget
 
     alert_policies_forget()
+    patient_days_forget()
     yield
     alert_policies_forget()
 
@@ -110,6 +112,7 @@ class Mailbox:
 
     port: int
     messages: list[Any] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)  # addresses the server answers 550 to
 
 
 @pytest.fixture
@@ -122,6 +125,12 @@ def smtp_server(settings: Any) -> Iterator[Mailbox]:
     box = Mailbox(port=0)
 
     class Handler:
+        async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+            if address in box.refused:
+                return "550 5.1.1 No such user"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             box.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
             return "250 Message accepted for delivery"

@@ -15,6 +15,7 @@ from alerts.services.flag import flag_id
 from audit.models import AuditRecord
 from fhirapp.errors import FhirRequestRejected
 from sandbox_ehr.auth.services import access_token_issue
+from sandbox_ehr.fhir.faults import fault_clear, fault_inject
 from smart_launch.models import EhrRegistration
 from tests.alerts.conftest import result
 from tests.fhir_validator import fhir_validate
@@ -99,6 +100,15 @@ def test_flag_written_under_the_switches_then_made_inactive(sandbox: dict[str, A
     assert closed["id"] == written["id"] and closed["status"] == "inactive" and closed["period"]["end"]
     outcomes = [r.detail["flag_status"] for r in AuditRecord.objects.filter(action="write_back", outcome="success")]
     assert outcomes == ["active", "inactive"]
+    fault_inject(status=422, times=1, methods=("PUT",))
+    second = raise_for("Patient/other", 10)
+    assert Alert.objects.get(pk=second.pk).flag_ref == ""  # a definite refusal: audited, not retried
+    failure = AuditRecord.objects.get(action="write_back", outcome="failure")
+    assert failure.detail["alert_id"] == second.pk
+    fault_inject(status=503, times=1, methods=("PUT",))  # one that passes: the task retries it
+    third = raise_for("Patient/third", 10)
+    assert len(flags(sandbox["client"], third.pk)) == 1
+    fault_clear()
     settings.WRITEBACK_ENABLED = False  # the write-back policy's switch governs the Flag too
-    third = raise_for("Patient/other", 10)
-    assert Alert.objects.get(pk=third.pk).flag_ref == ""
+    fourth = raise_for("Patient/fourth", 10)
+    assert Alert.objects.get(pk=fourth.pk).flag_ref == ""
