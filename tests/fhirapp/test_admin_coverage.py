@@ -5,7 +5,12 @@ from django.contrib import admin
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 
 # Audited through their own services (reason required, see scoring/services_registry.py).
-AUDITED_BY_SERVICE = {"scoring.ModelVersion", "scoring.ThresholdPolicy", "fhirapp.WriteBackPolicy"}
+AUDITED_BY_SERVICE = {
+    "scoring.ModelVersion",
+    "scoring.ThresholdPolicy",
+    "fhirapp.WriteBackPolicy",
+    "alerts.AlertPolicy",
+}
 # Keys are generated and rotated by `manage.py smart_keys` (audited there); admin can only view them.
 VIEW_ONLY = {"smart_launch.ClientKey"}
 # The sandbox's own OAuth server tables (development only, switched off in production).
