@@ -41,8 +41,11 @@ def alerts_on_score(*, registration_id: int, patient_id: str, unit: str, results
     pseudonym = pseudonymize(patient_id)
     patient_day_record(registration_id=registration_id, pseudonym=pseudonym, model_name=served.model_name, unit=unit)
     policy = alert_policy_get(served.model_name, unit)
-    if not policy.enabled:
-        return
+    alerts = Alert.objects.filter(
+        registration_id=registration_id, patient_pseudonym=pseudonym, model_name=served.model_name
+    )
+    if not policy.enabled or _nothing_to_do(served, policy, alerts.order_by("-created_at", "-id").first()):
+        return  # the common cases, decided without a lock; anything else is decided again under it
     with transaction.atomic():
         _lock(registration_id, pseudonym, served.model_name)
         _decide(served, policy, registration_id=registration_id, patient_id=patient_id, pseudonym=pseudonym, unit=unit)
@@ -57,9 +60,10 @@ def _decide(
     last = alerts.order_by("-created_at", "-id").first()
     if last is not None and served.as_of <= last.as_of:
         return  # not newer than what the latest alert was raised on: a redelivered or late result
-    current = alerts.filter(status__in=Alert.OPEN).first()
+    # Only the latest alert can be open: a new one is raised only when none is, or after closing the open one.
+    current = last if last is not None and last.is_open else None
     band = str(served.band)
-    if BAND_RANK[band] < BAND_RANK[policy.min_band]:
+    if _quiet(served, policy):
         if current is not None and policy.resolve_when_band_falls:
             close(current, Alert.Status.RESOLVED, actor=SYSTEM_ACTOR, reason=f"score fell to the {band} band")
         return
@@ -70,6 +74,21 @@ def _decide(
     alert = _create(served, registration_id=registration_id, patient_id=patient_id, unit=unit, supersedes=current)
     notifications_schedule(alert.pk, purpose="new")
     flag_schedule(alert.pk)
+
+
+def _nothing_to_do(served: ScoreResult, policy: AlertPolicy, last: Alert | None) -> bool:
+    """Not newer than the latest alert; below the alerting band with nothing open; or an open alert already
+    in this band or higher."""
+    if last is not None and served.as_of <= last.as_of:
+        return True
+    if not (last is not None and last.is_open):
+        return _quiet(served, policy)
+    return not _quiet(served, policy) and BAND_RANK[str(served.band)] <= BAND_RANK[last.band]
+
+
+def _quiet(served: ScoreResult, policy: AlertPolicy) -> bool:
+    """The result is below the band from which the policy alerts."""
+    return BAND_RANK[str(served.band)] < BAND_RANK[policy.min_band]
 
 
 def _suppressed(policy: AlertPolicy, *, current: Alert | None, last: Alert | None, band: str, now: datetime) -> bool:

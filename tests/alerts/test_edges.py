@@ -65,3 +65,30 @@ def test_names_shown_in_admin() -> None:
     assert str(policy.changes.get()).startswith("alert policy of news2 on every unit change ")
     assert str(Notification(alert=alert, channel="email", purpose="new")) == f"email new of alert {alert.pk} pending"
     assert str(MonitoredPatientDay.objects.get()).startswith("news2 ICU ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_result_raise_one_alert() -> None:
+    """At-least-once delivery: the same result scored by several consumers at once (PostgreSQL lock + constraint)."""
+    import threading
+
+    from django.db import connection
+
+    gate = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            gate.wait()
+            alerts_on_score(registration_id=REGISTRATION, patient_id=PATIENT, unit="ICU", results=[result("high")])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and Alert.objects.count() == 1
