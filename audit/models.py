@@ -47,6 +47,9 @@ class AuditRecord(models.Model):
         POPULATION_RUN = "population_run"
         DRIFT_CHECK = "drift_check"
         MONITOR_PURGE = "monitor_purge"
+        VITALS_INGEST = "vitals_ingest"
+        DEVICE_AUTH_FAILURE = "device_auth_failure"
+        REALTIME_STATE = "realtime_state"
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)
