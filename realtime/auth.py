@@ -145,3 +145,8 @@ def _signing_key(source: DeviceSource, kid: str) -> KeySet:
     if not jwks.has_kid(keyset, kid):
         raise DeviceAuthenticationFailed("unknown kid", source=source.name)
     return KeySet([k for k in keyset.keys if k.kid == kid])
+
+
+def registered_bases() -> list[str]:
+    """The JWKS URLs of enabled device sources: bases `config.outbound` lets us reach."""
+    return [u for u in DeviceSource.objects.filter(enabled=True).values_list("jwks_url", flat=True) if u]
