@@ -203,7 +203,7 @@ def stream_trim(client: redis.Redis) -> int:
     summary = client.xpending(STREAM, GROUP)
     if summary["pending"]:
         floor = min(floor, summary["min"].decode(), key=_entry_order)
-    return int(client.xtrim(STREAM, minid=floor))
+    return int(client.xtrim(STREAM, minid=floor, approximate=False))  # exact: a few entries, every few seconds
 
 
 def _entry_order(entry_id: str) -> tuple[int, int]:
