@@ -2,10 +2,10 @@
 the same as-of (value, band, drivers, inputs digest), as tests/integration/test_two_doors.py compares the CDS and
 sidebar doors.
 
-A real PhysioNet septic stay: its last 8 hours (labs and vitals) are not in the EHR when the state is built from it; then the EHR
-charts them and its subscription notifies each Observation (the VitalEvents the subscription client publishes),
-and the consumer folds them into the state incrementally. The CDS door then reads the whole chart from the EHR
-over HTTP with the prefetch the EHR builds from the published templates.
+A real PhysioNet septic stay: its last 8 hours (labs and vitals) are not in the EHR when the state is built from
+it; then the EHR charts them and its subscription notifies each Observation (the VitalEvents the subscription
+client publishes), and the consumer folds them into the state incrementally. The CDS door then reads the whole
+chart from the EHR over HTTP with the prefetch the EHR builds from the published templates.
 """
 
 import time
