@@ -17,6 +17,7 @@ the stream of entries every consumer has acknowledged (so its length stays flat)
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -38,6 +39,7 @@ from realtime.models import DeviceSource
 from realtime.rescore import patient_rescore
 from realtime.state import state_apply, state_build, state_drop, state_read
 from realtime.stream import GROUP, STREAM, stream_client
+from scoring.readiness import registry_status
 
 logger = logging.getLogger(__name__)
 DEAD_LETTER = "stratify:vitals:dead"
@@ -97,8 +99,12 @@ class Consumer:
                 raise
 
     def run(self, stop: Callable[[], bool]) -> None:
-        """Steps until `stop()`; housekeeping between them."""
+        """Steps until `stop()`; housekeeping between them. Models are loaded first (as gunicorn's `post_fork`
+        does), so the first rescore does not pay for it, and the loaded heap is frozen out of the collector."""
         self.group_ensure()
+        registry_status()
+        gc.collect()
+        gc.freeze()
         while not stop():
             self.step()
             self.housekeep()

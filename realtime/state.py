@@ -80,13 +80,22 @@ def _too_old(resource: Resource, horizon: datetime) -> bool:
 
 
 def state_apply(client: redis.Redis, events: Sequence[VitalEvent], *, device_sources: frozenset[str]) -> None:
-    """Fold events into their patients' states (idempotent); a panel component updates its panel."""
+    """Fold events into their patients' states (idempotent), in one round trip; a panel component reads its
+    panel first (the writes before it are sent then, so it sees them)."""
+    pipe = client.pipeline(transaction=False)
+    names: set[str] = set()
     for event in events:
         name = state_name(event.registration_id, event.patient)
         key = state_key(event, from_device=event.source in device_sources)
-        existing = _existing(client, name, key)
-        client.hset(name, key.field, orjson.dumps(observation_from_event(event, key, existing)))
-        client.expire(name, settings.REALTIME_STATE_TTL_SECONDS)
+        existing = None
+        if key.component is not None:
+            pipe.execute()
+            existing = _existing(client, name, key)
+        pipe.hset(name, key.field, orjson.dumps(observation_from_event(event, key, existing)))
+        names.add(name)
+    for name in names:
+        pipe.expire(name, settings.REALTIME_STATE_TTL_SECONDS)
+    pipe.execute()
 
 
 def _existing(client: redis.Redis, name: str, key: StateKey) -> Resource | None:
