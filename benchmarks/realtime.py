@@ -346,7 +346,8 @@ def main() -> None:
         _wait_scored(list(warm.sent), 300)
         print(f"warm-up: {len(patients)} patient states built from the EHR in {time.monotonic() - built:.1f} s")
         cpu0 = sum(_cpu_seconds(p.pid) for p in consumers)
-        sender, samples, stop = Sender(port, ctx, run), [], threading.Event()
+        sender, stop = Sender(port, ctx, run), threading.Event()
+        samples: list[tuple[float, int, int]] = []
         monitor = threading.Thread(target=_monitor, args=(samples, stop))
         monitor.start()
         _drive(sender, args, args.seconds, patients)

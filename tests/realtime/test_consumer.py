@@ -124,7 +124,7 @@ def test_a_failing_listener_rolls_back_the_rescore_and_the_entries_end_dead_lett
     settings.REALTIME_CLAIM_IDLE_MS, settings.REALTIME_MAX_DELIVERIES = 0, 1
     assert consumer.step(block_ms=0) == 0
     assert _pending() == 0
-    letters = stream_client().xrange(DEAD_LETTER)
+    letters: list[Any] = stream_client().xrange(DEAD_LETTER)  # type: ignore[assignment]
     assert [orjson.loads(f[b"event"])["source_event_id"] for _, f in letters] == ["hr-1", "hr-2"]
     assert {f[b"reason"] for _, f in letters} == {b"too many deliveries"}
 

@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 def _streamed() -> list[dict[str, Any]]:
-    return [orjson.loads(f[b"event"]) for _, f in stream_client().xrange(STREAM)]
+    entries: list[Any] = stream_client().xrange(STREAM)  # type: ignore[assignment]
+    return [orjson.loads(f[b"event"]) for _, f in entries]
 
 
 def test_a_batch_is_stored_audited_and_streamed_in_event_time_order(source: DeviceSource, post: Any) -> None:

@@ -51,7 +51,8 @@ def test_the_admin_keeps_only_public_key_members(admin_client: Any, registration
         },
     )
     assert response.status_code == 302, response.content[:2000]
-    assert "d" not in DeviceSource.objects.get(name="ward-7").jwks["keys"][0]
+    jwks: Any = DeviceSource.objects.get(name="ward-7").jwks
+    assert "d" not in jwks["keys"][0]
     assert admin_client.get("/admin/realtime/devicevital/").status_code == 200
     assert admin_client.get("/admin/realtime/rescore/").status_code == 200
 
