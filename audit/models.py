@@ -48,6 +48,9 @@ class AuditRecord(models.Model):
         DRIFT_CHECK = "drift_check"
         MONITOR_PURGE = "monitor_purge"
         ALERT = "alert"  # a state change of an alert, or one of its notifications (detail.transition)
+        VITALS_INGEST = "vitals_ingest"
+        DEVICE_AUTH_FAILURE = "device_auth_failure"
+        REALTIME_STATE = "realtime_state"
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)

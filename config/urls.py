@@ -24,6 +24,7 @@ urlpatterns = [
     path("models/", include("scoring.urls")),
     path("population/", include("population.urls")),
     path("alerts/", include("alerts.urls")),
+    path("realtime/", include("realtime.urls")),
     path("metrics", metrics.metrics, name="metrics"),
 ]
 

@@ -6,6 +6,7 @@ from config.settings.cds import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
 from config.settings.population import *  # noqa: F403
+from config.settings.realtime import *  # noqa: F403
 from config.settings.sandbox_auth import *  # noqa: F403
 from config.settings.scoring import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
