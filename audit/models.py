@@ -47,6 +47,8 @@ class AuditRecord(models.Model):
         POPULATION_RUN = "population_run"
         DRIFT_CHECK = "drift_check"
         MONITOR_PURGE = "monitor_purge"
+        SUBSCRIPTION_NOTIFICATION = "subscription_notification"
+        SUBSCRIPTION_CHANGE = "subscription_change"
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)

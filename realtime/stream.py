@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+import orjson
 import redis
 from django.conf import settings
 
@@ -22,3 +23,11 @@ def publish(events: Sequence[VitalEvent]) -> list[str]:
     for event in events:
         pipe.xadd(STREAM, {"event": event.model_dump_json()})
     return [i.decode() for i in pipe.execute()]
+
+
+def publish_refresh(registration_id: int, patient: str) -> str:
+    """Tell the consumers that a patient's context changed at the EHR (an Encounter was created or updated): the
+    message's single field `refresh` holds {registration_id, patient}; the consumer drops that patient's state."""
+    body = orjson.dumps({"registration_id": registration_id, "patient": patient})
+    stream_id = stream_client().xadd(STREAM, {"refresh": body})
+    return stream_id.decode() if isinstance(stream_id, bytes) else str(stream_id)
