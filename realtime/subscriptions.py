@@ -206,30 +206,36 @@ def _remote_status(subscription: EhrSubscription) -> tuple[str, int]:
 
 
 def subscription_recover(subscription_id: int, reason: str) -> EhrSubscription:
-    """Ask `$status`; re-activate when the EHR has it in error or off; re-query when events were missed."""
+    """Ask `$status`; re-activate when the EHR has it in error or off; re-query when events were missed.
+
+    No transaction spans the EHR calls: the handshake a re-activation causes may arrive before they end, and
+    must find the new secret's hash saved. The counters are updated under the row lock at the end.
+    """
+    subscription = EhrSubscription.objects.select_related("registration").get(pk=subscription_id)
+    if not subscription.remote_id:
+        return subscription_register(subscription)
+    status, counted = _remote_status(subscription)
+    logger.info(
+        "subscription %s: recovering (%s); the EHR says %s, %s events", subscription.pk, reason, status, counted
+    )
+    if status in (Status.ERROR, Status.OFF):
+        if status == Status.OFF and counted == 0:
+            subscription.remote_id = ""  # the EHR lost it: register anew
+        subscription_register(subscription)
+    anchor = subscription.events_through_at
+    if counted > subscription.events_through:
+        subscription_requery(subscription)
     with transaction.atomic():
-        subscription = (
-            EhrSubscription.objects.select_for_update().select_related("registration").get(pk=subscription_id)
-        )
-        if not subscription.remote_id:
-            return subscription_register(subscription)
-        status, counted = _remote_status(subscription)
-        logger.info(
-            "subscription %s: recovering (%s); the EHR says %s, %s events", subscription.pk, reason, status, counted
-        )
-        if status in (Status.ERROR, Status.OFF):
-            if status == Status.OFF and counted == 0:
-                subscription.remote_id = ""  # the EHR lost it: register anew
-            subscription_register(subscription)
-        else:
-            subscription.status = status  # active, or requested with the handshake on its way
-        if counted > subscription.events_through:
-            subscription_requery(subscription)
-            subscription.events_through = counted
-        subscription.recoveries += 1
-        subscription.last_contact_at = timezone.now()
-        subscription.save()
-    return subscription
+        current = EhrSubscription.objects.select_for_update().get(pk=subscription_id)
+        current.events_through = max(current.events_through, counted)
+        if subscription.events_through_at != anchor:
+            current.events_through_at = max(filter(None, (current.events_through_at, subscription.events_through_at)))
+        if status == Status.ACTIVE:
+            current.status = Status.ACTIVE
+        current.recoveries += 1
+        current.last_contact_at = timezone.now()
+        current.save()
+    return current
 
 
 def subscriptions_check(now: datetime | None = None) -> list[int]:
