@@ -22,7 +22,8 @@ def stream() -> Iterator[Callable[[], list[VitalEvent | dict[str, Any]]]]:
 
     def read() -> list[VitalEvent | dict[str, Any]]:
         out: list[VitalEvent | dict[str, Any]] = []
-        for _id, fields in client.xrange(STREAM):
+        messages: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(STREAM)  # type: ignore[assignment]
+        for _id, fields in messages:
             if b"event" in fields:
                 out.append(VitalEvent.model_validate_json(fields[b"event"]))
             else:
