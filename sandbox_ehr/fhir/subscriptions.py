@@ -213,7 +213,9 @@ def subscriptions_after_store(results: Sequence[Stored]) -> None:
         if stored.resource_type == "Subscription":
             _state_sync(stored)
             wake = True
-    if _events_record(changed) or wake:
+    with transaction.atomic():  # the counters are locked: a caller in autocommit gets a transaction here
+        recorded = _events_record(changed)
+    if recorded or wake:
         from sandbox_ehr.fhir.subscription_delivery import dispatcher_wake  # it imports this module
 
         transaction.on_commit(dispatcher_wake)
