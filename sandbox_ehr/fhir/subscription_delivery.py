@@ -179,8 +179,9 @@ def _handshake(state: SubscriptionState) -> int:
     if reason is not None:
         status_set(state.resource_id, State.ERROR, f"The handshake failed: {reason}.")
         return 0
-    # Events counted while it was in error are not sent now: the handshake tells the client how many there
-    # were (events-since-subscription-start), and `$events` or a search recovers them.
+    # Events counted before the handshake was sent (while in error) are not sent now: the handshake tells the
+    # client how many there were (events-since-subscription-start), and `$events` or a search recovers them.
+    # `state` was read before the handshake: events counted since are delivered next.
     _sent(state, delivered_through=state.events_since_start)
     status_set(state.resource_id, State.ACTIVE)
     return 1
