@@ -51,6 +51,8 @@ class AuditRecord(models.Model):
         VITALS_INGEST = "vitals_ingest"
         DEVICE_AUTH_FAILURE = "device_auth_failure"
         REALTIME_STATE = "realtime_state"
+        SUBSCRIPTION_NOTIFICATION = "subscription_notification"
+        SUBSCRIPTION_CHANGE = "subscription_change"
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)

@@ -25,6 +25,7 @@ urlpatterns = [
     path("population/", include("population.urls")),
     path("alerts/", include("alerts.urls")),
     path("realtime/", include("realtime.urls")),
+    path("api/subscriptions/", include("realtime.subscription_urls")),
     path("metrics", metrics.metrics, name="metrics"),
 ]
 

@@ -1,4 +1,5 @@
-"""Admin of the real-time door: device sources (editable, changes audited), device vitals and rescores (read-only)."""
+"""Admin of the real-time door: device sources (editable, changes audited), device vitals and rescores (read-only);
+our subscriptions at EHRs register in their own module (realtime.subscription_admin)."""
 
 from typing import Any
 
@@ -7,8 +8,11 @@ from django.http import HttpRequest
 
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from cds_hooks.services.clients import public_jwks
+from realtime import subscription_admin
 from realtime.auth import device_sources_forget
 from realtime.models import DeviceSource, DeviceVital, Rescore
+
+__all__ = ["subscription_admin"]
 
 
 @admin.register(DeviceSource)

@@ -17,7 +17,10 @@ from django.db import models
 from django.utils import timezone
 
 from realtime.events import VitalEvent
+from realtime.subscription_models import EhrSubscription
 from smart_launch.models import EhrRegistration
+
+__all__ = ["DeviceSource", "DeviceVital", "EhrSubscription", "Rescore", "RescoredEvent"]
 
 
 class DeviceSource(models.Model):

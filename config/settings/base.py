@@ -12,6 +12,7 @@ from config.settings.scoring import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.smart import *  # noqa: F403
 from config.settings.stores import CACHES, DATABASES, REDIS_URL  # noqa: F401
+from config.settings.subscriptions import *  # noqa: F403
 from config.settings.writeback import *  # noqa: F403
 from datasources.location import data_dir
 

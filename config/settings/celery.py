@@ -49,6 +49,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": env.float("AUDIT_CHECKPOINT_MINUTES", default=15.0) * 60,
         "options": {"expires": 10 * 60},
     },
+    # FHIR Subscriptions: missed heartbeats, gaps and subscriptions in error are recovered (realtime).
+    "realtime-subscriptions-check": {
+        "task": "realtime.subscriptions_check",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # Drift of each serving ML version over the last MONITORING_WINDOW_DAYS, and the served-inference
     # purge (MONITORING_RETENTION_DAYS); scoring.monitoring.
     "monitor-models-daily": {

@@ -1,0 +1,140 @@
+"""What a subscription brings, as stream messages: Observations -> `VitalEvent`s, Encounters -> refreshes.
+
+An Observation becomes one event when it is usable as a measurement: status final, amended, corrected or
+preliminary (R4 observation-status), a LOINC code, a numeric `valueQuantity` with its UCUM code (else its
+unit text) and an effective time with a time zone. Anything else is left out, never guessed: missing is not
+zero. The event's identity is (source, 'Observation/<id>/_history/<version>'), so a redelivered or
+re-queried resource is recognised here (`events_publish`) before it reaches the stream.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pydantic
+from django.conf import settings
+
+from realtime.events import VitalEvent
+from realtime.stream import publish, publish_refresh, stream_client
+from realtime.subscription_notifications import reference_key
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+MEASURED = frozenset({"final", "amended", "corrected", "preliminary"})
+_SEEN = "stratify:subscriptions:seen:"
+
+
+def resource_identity(resource: dict[str, Any]) -> str:
+    """'Type/id/_history/version' (or '@lastUpdated' without a version): what a redelivery repeats."""
+    meta = resource.get("meta") or {}
+    key = f"{resource.get('resourceType')}/{resource.get('id')}"
+    if meta.get("versionId"):
+        return f"{key}/_history/{meta['versionId']}"
+    return f"{key}@{meta.get('lastUpdated', '')}"
+
+
+def _patient(resource: dict[str, Any], element: str) -> str | None:
+    key = reference_key((resource.get(element) or {}).get("reference"))
+    return key if key and key.startswith("Patient/") else None
+
+
+def _loinc(resource: dict[str, Any]) -> str | None:
+    codings = (resource.get("code") or {}).get("coding") or ()
+    return next((str(c["code"]) for c in codings if c.get("system") == LOINC and c.get("code")), None)
+
+
+def _effective(resource: dict[str, Any]) -> datetime | None:
+    text = resource.get("effectiveDateTime") or resource.get("effectiveInstant")
+    text = text or (resource.get("effectivePeriod") or {}).get("start")
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    return when if when is not None and when.tzinfo is not None else None
+
+
+def observation_event(resource: dict[str, Any], *, registration_id: int, source: str) -> VitalEvent | None:
+    """The measurement an Observation states, or None when it is not a usable one."""
+    quantity = resource.get("valueQuantity") or {}
+    unit = quantity.get("code") if quantity.get("system") == UCUM else quantity.get("unit")
+    patient, code, when = _patient(resource, "subject"), _loinc(resource), _effective(resource)
+    value = quantity.get("value")
+    if resource.get("status") not in MEASURED or patient is None or code is None or when is None or unit is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return VitalEvent(
+            source=source,
+            source_event_id=resource_identity(resource),
+            registration_id=registration_id,
+            patient=str(patient),
+            event_time=when,
+            code=str(code),
+            value=float(value),
+            unit=str(unit),
+        )
+    except pydantic.ValidationError:
+        return None
+
+
+@dataclass
+class Published:
+    """What one batch did: events and refreshes sent to the stream, and the redeliveries recognised."""
+
+    events: int = 0
+    refreshes: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+
+
+def _first_seen(source: str, identities: list[str]) -> list[bool]:
+    """Mark identities seen (SET NX with a TTL): True for each one not seen before."""
+    pipe = stream_client().pipeline(transaction=False)
+    for identity in identities:
+        pipe.set(f"{_SEEN}{source}:{identity}", b"1", nx=True, ex=settings.REALTIME_DEDUP_SECONDS)
+    return [bool(r) for r in pipe.execute()]
+
+
+def _forget(source: str, identities: list[str]) -> None:
+    if identities:
+        stream_client().delete(*(f"{_SEEN}{source}:{i}" for i in identities))
+
+
+def events_publish(resources: list[dict[str, Any]], *, registration_id: int, source: str) -> Published:
+    """Publish the new measurements and refreshes among `resources`; a resource seen before is a duplicate.
+
+    If the stream refuses them, their identities are forgotten again, so the EHR's retry is not a duplicate.
+    """
+    done = Published()
+    usable: list[tuple[dict[str, Any], VitalEvent | str]] = []
+    for resource in resources:
+        item = _message(resource, registration_id=registration_id, source=source)
+        if item is None:
+            done.skipped += 1
+        else:
+            usable.append((resource, item))
+    identities = [resource_identity(r) for r, _ in usable]
+    fresh = _first_seen(source, identities) if identities else []
+    new = [(item, identity) for (_, item), identity, first in zip(usable, identities, fresh, strict=True) if first]
+    done.duplicates = len(usable) - len(new)
+    try:
+        publish([item for item, _ in new if isinstance(item, VitalEvent)])
+        for item, _ in new:
+            if isinstance(item, str):
+                publish_refresh(registration_id, item)
+    except Exception:
+        _forget(source, [identity for _, identity in new])
+        raise
+    done.events = sum(isinstance(item, VitalEvent) for item, _ in new)
+    done.refreshes = len(new) - done.events
+    return done
+
+
+def _message(resource: dict[str, Any], *, registration_id: int, source: str) -> VitalEvent | str | None:
+    """A VitalEvent for an Observation, the patient to refresh for an Encounter, None for anything else."""
+    if resource.get("resourceType") == "Observation":
+        return observation_event(resource, registration_id=registration_id, source=source)
+    if resource.get("resourceType") == "Encounter":
+        return _patient(resource, "subject")
+    return None
