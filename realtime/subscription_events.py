@@ -3,8 +3,11 @@
 An Observation becomes one event when it is usable as a measurement: status final, amended, corrected or
 preliminary (R4 observation-status), a LOINC code, a numeric `valueQuantity` with its UCUM code (else its
 unit text) and an effective time with a time zone. Anything else is left out, never guessed: missing is not
-zero. The event's identity is (source, 'Observation/<id>/_history/<version>'), so a redelivered or
-re-queried resource is recognised here (`events_publish`) before it reaches the stream.
+zero. The event's identity is (source, 'Observation/<id>/_history/<version>'): a redelivered or re-queried
+resource goes to the stream again under the same identity, and the consumer, idempotent on (source, source
+event id) as the stream's at-least-once delivery requires anyway (`realtime.rescore`), does not rescore it
+twice. One mechanism: a mark here, set before the stream took the event, would lose the event when this
+process died between the two, and would hold one Redis key per Observation for as long as it is kept.
 """
 
 from dataclasses import dataclass
@@ -12,16 +15,14 @@ from datetime import datetime
 from typing import Any
 
 import pydantic
-from django.conf import settings
 
 from realtime.events import VitalEvent
-from realtime.stream import publish, publish_refresh, stream_client
+from realtime.stream import publish, publish_refresh
 from realtime.subscription_notifications import reference_key
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 MEASURED = frozenset({"final", "amended", "corrected", "preliminary"})
-_SEEN = "stratify:subscriptions:seen:"
 
 
 def resource_identity(resource: dict[str, Any]) -> str:
@@ -80,55 +81,22 @@ def observation_event(resource: dict[str, Any], *, registration_id: int, source:
 
 @dataclass
 class Published:
-    """What one batch did: events and refreshes sent to the stream, and the redeliveries recognised."""
+    """What one batch sent to the stream: events and refreshes, and the resources left out."""
 
     events: int = 0
     refreshes: int = 0
-    duplicates: int = 0
     skipped: int = 0
 
 
-def _first_seen(source: str, identities: list[str]) -> list[bool]:
-    """Mark identities seen (SET NX with a TTL): True for each one not seen before."""
-    pipe = stream_client().pipeline(transaction=False)
-    for identity in identities:
-        pipe.set(f"{_SEEN}{source}:{identity}", b"1", nx=True, ex=settings.REALTIME_DEDUP_SECONDS)
-    return [bool(r) for r in pipe.execute()]
-
-
-def _forget(source: str, identities: list[str]) -> None:
-    if identities:
-        stream_client().delete(*(f"{_SEEN}{source}:{i}" for i in identities))
-
-
 def events_publish(resources: list[dict[str, Any]], *, registration_id: int, source: str) -> Published:
-    """Publish the new measurements and refreshes among `resources`; a resource seen before is a duplicate.
-
-    If the stream refuses them, their identities are forgotten again, so the EHR's retry is not a duplicate.
-    """
-    done = Published()
-    usable: list[tuple[dict[str, Any], VitalEvent | str]] = []
-    for resource in resources:
-        item = _message(resource, registration_id=registration_id, source=source)
-        if item is None:
-            done.skipped += 1
-        else:
-            usable.append((resource, item))
-    identities = [resource_identity(r) for r, _ in usable]
-    fresh = _first_seen(source, identities) if identities else []
-    new = [(item, identity) for (_, item), identity, first in zip(usable, identities, fresh, strict=True) if first]
-    done.duplicates = len(usable) - len(new)
-    try:
-        publish([item for item, _ in new if isinstance(item, VitalEvent)])
-        for item, _ in new:
-            if isinstance(item, str):
-                publish_refresh(registration_id, item)
-    except Exception:
-        _forget(source, [identity for _, identity in new])
-        raise
-    done.events = sum(isinstance(item, VitalEvent) for item, _ in new)
-    done.refreshes = len(new) - done.events
-    return done
+    """Publish the measurements and refreshes among `resources` (redeliveries too: the consumer recognises them)."""
+    messages = [_message(r, registration_id=registration_id, source=source) for r in resources]
+    events = [m for m in messages if isinstance(m, VitalEvent)]
+    refreshes = [m for m in messages if isinstance(m, str)]
+    publish(events)
+    for patient in refreshes:
+        publish_refresh(registration_id, patient)
+    return Published(events=len(events), refreshes=len(refreshes), skipped=messages.count(None))
 
 
 def _message(resource: dict[str, Any], *, registration_id: int, source: str) -> VitalEvent | str | None:

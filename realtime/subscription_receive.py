@@ -157,7 +157,6 @@ def _summary(published: Published) -> dict[str, int]:
     return {
         "published": published.events,
         "refreshes": published.refreshes,
-        "duplicates": published.duplicates,
         "skipped": published.skipped,
     }
 

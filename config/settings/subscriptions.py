@@ -19,5 +19,3 @@ REALTIME_HEARTBEAT_SECONDS = env.int("REALTIME_HEARTBEAT_SECONDS", default=60)
 REALTIME_HEARTBEAT_GRACE = env.float("REALTIME_HEARTBEAT_GRACE", default=2.0)
 # A re-query after a gap starts this many seconds before the last event seen (clock skew, same-instant writes).
 REALTIME_REQUERY_MARGIN_SECONDS = env.int("REALTIME_REQUERY_MARGIN_SECONDS", default=60)
-# How long an event's identity is remembered to recognise a redelivery (seconds).
-REALTIME_DEDUP_SECONDS = env.int("REALTIME_DEDUP_SECONDS", default=7 * 24 * 3600)
