@@ -19,8 +19,8 @@ GROUP = "rescore"
 
 
 def stream_client() -> redis.Redis:
-    """A client of the Redis that carries the stream (REDIS_URL; the real-time door needs one)."""
-    return redis.Redis.from_url(settings.REDIS_URL)
+    """A client of the Redis that carries the stream (REALTIME_REDIS_URL; the real-time door needs one)."""
+    return redis.Redis.from_url(settings.REALTIME_REDIS_URL)
 
 
 def publish(events: Sequence[VitalEvent]) -> list[str]:

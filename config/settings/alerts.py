@@ -4,7 +4,7 @@ Policies (which band alerts, escalation and expiry times, re-alert interval, cha
 unit edited in admin (alerts.AlertPolicy); what is here is the wiring an operator sets in the environment.
 """
 
-from config.env import env
+from config.env import BASE_DIR, env
 
 # The notification channels (alerts/channels.py says how an SMS or paging provider plugs in).
 ALERTS_CHANNELS = env.list(
@@ -22,7 +22,8 @@ ALERTS_NOTIFY_MAX_TRIES = env.int("ALERTS_NOTIFY_MAX_TRIES", default=5)
 # Celery's backoff between tries: countdown drawn from [0, min(BASE * 2**retry, MAX)] seconds.
 ALERTS_NOTIFY_RETRY_BASE_SECONDS = env.int("ALERTS_NOTIFY_RETRY_BASE_SECONDS", default=15)
 ALERTS_NOTIFY_RETRY_MAX_SECONDS = env.int("ALERTS_NOTIFY_RETRY_MAX_SECONDS", default=600)
-# Mail: Django's SMTP backend when EMAIL_HOST is set, else the console backend (the embedded default).
+# Mail: Django's SMTP backend when EMAIL_HOST is set, else the console backend (the embedded default; the demo
+# sets EMAIL_BACKEND to the file-based one, a local mailbox in var/mail).
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
@@ -35,6 +36,8 @@ EMAIL_BACKEND = env.str(
     if EMAIL_HOST
     else "django.core.mail.backends.console.EmailBackend",
 )
+# The file-based backend (django.core.mail.backends.filebased.EmailBackend, the demo's) writes each message here.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="stratify@localhost")
 # How often the clinician inbox asks for its unit's open alerts (seconds).
 ALERTS_INBOX_POLL_SECONDS = env.int("ALERTS_INBOX_POLL_SECONDS", default=10)

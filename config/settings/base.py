@@ -145,6 +145,7 @@ DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("SMART launch: register the sandbox EHR and our client keys", "smart_demo_setup"),
     ("sandbox EHR: demo Groups (ICU, Diabetes clinic)", "sandbox_groups"),
     ("population: demo cohorts of those Groups (nightly; Run now on their worklist pages)", "population_demo_setup"),
+    ("real-time: alert policies e-mailing the demo's mailbox (var/mail)", "realtime_demo_setup"),
 ]
 
 # `manage.py production_setup` (idempotent): each app's step, then what an operator must still add, as

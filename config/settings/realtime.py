@@ -2,6 +2,10 @@
 
 from config.env import env
 
+# The Redis that carries the vitals stream, the per-patient online state and their locks. By default the same
+# as REDIS_URL; the demo sets only this one, so its cache, Celery and JWT replay store stay embedded.
+REALTIME_REDIS_URL = env.str("REALTIME_REDIS_URL", default=env.str("REDIS_URL", default=""))
+
 # Score listeners called after each rescore (dotted paths), inside its transaction, with keyword arguments
 # registration_id, patient_id, unit, results (served result first).
 REALTIME_SCORE_LISTENERS = env.list("REALTIME_SCORE_LISTENERS", default=["alerts.services.alerts_on_score"])

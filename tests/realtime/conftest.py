@@ -103,7 +103,7 @@ def captured(settings: Any) -> Iterator[list[dict[str, Any]]]:
 def stream() -> Iterator[Callable[[], list[VitalEvent | dict[str, Any]]]]:
     """The stream's messages in order (VitalEvents, and refresh bodies as dicts), from an empty stream."""
     client = stream_client()
-    client.flushdb()  # this run's own Redis database (REDIS_URL): the stream and the redelivery marks
+    client.flushdb()  # this run's own Redis database (REALTIME_REDIS_URL, REDIS_URL's by default)
 
     def read() -> list[VitalEvent | dict[str, Any]]:
         out: list[VitalEvent | dict[str, Any]] = []

@@ -89,7 +89,7 @@ def test_a_source_with_a_jwks_url_is_verified_with_the_keys_published_there(
 
 
 def test_events_stored_while_redis_is_down_are_not_lost(source: DeviceSource, post: Any, settings: Any) -> None:
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.REALTIME_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     assert post({"events": [vital(source.registration_id, 1)]}).json()["stored"] == 1
     assert DeviceVital.objects.get().streamed is False  # the relay streams it later
 
