@@ -157,9 +157,16 @@ def audit_batch() -> Iterator[AuditBatch]:
 
 
 def audit_records_create(entries: Sequence[Mapping[str, Any]]) -> list[AuditRecord]:
-    """Append several records (each the keyword arguments of `audit_record_create`) in one transaction."""
+    """Append several records (each the keyword arguments of `audit_record_create`) in one transaction.
+
+    Inside `audit_batch()` they are collected and saved at the batch's flush instead (one chain lock per call).
+    """
     records = [_build(**entry) for entry in entries]
-    _append(records)
+    batch = _batch.get()
+    if batch is not None:
+        batch.pending.extend(records)
+    else:
+        _append(records)
     return records
 
 

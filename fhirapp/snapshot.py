@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from fhirapp.errors import UpstreamFhirError
-from fhirapp.shapes import resource_problem
+from fhirapp.shapes import resources_problems
 
 Resource = dict[str, Any]
 
@@ -42,6 +42,7 @@ class PatientSnapshot:
     errors: dict[str, UpstreamFhirError] = field(default_factory=dict)  # key -> the failure behind `unavailable`
     incomplete: list[str] = field(default_factory=list)  # keys whose paged Bundle could not be completed
     unusable: list[str] = field(default_factory=list)  # "key: what: why" of each malformed resource set aside
+    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)  # (type, id) of the entries kept
 
     @property
     def resources(self) -> list[Resource]:
@@ -56,18 +57,16 @@ class PatientSnapshot:
     def add(self, resources: Iterable[Any], *, key: str, source: str, received_at: datetime) -> None:
         """Tag and keep resources, dropping repeats of one already kept (same type and id) and setting aside
         (in `unusable`) any whose fields we read do not have their FHIR types (`fhirapp.shapes`)."""
-        seen = {_ident(e.resource) for e in self.entries}
-        for index, resource in enumerate(resources):
-            ident = _ident(resource)
-            if ident is not None and ident in seen:  # a repeat (two keys found it): kept once, checked once
-                continue
-            problem = resource_problem(resource)
+        fresh = [(index, r, _ident(r)) for index, r in enumerate(resources)]
+        fresh = [(index, r, ident) for index, r, ident in fresh if ident is None or ident not in self._seen]
+        problems = resources_problems([r for _, r, _ in fresh])  # a repeat (two keys found it) is checked once
+        for (index, resource, ident), problem in zip(fresh, problems, strict=True):
             if problem is not None:
                 self.unusable.append(f"{key}: {_name(resource, index)}: {problem}")
-                continue
-            if ident is not None:
-                seen.add(ident)
-            self.entries.append(SnapshotEntry(resource, key, source, received_at))
+            elif ident is None or ident not in self._seen:
+                if ident is not None:
+                    self._seen.add(ident)
+                self.entries.append(SnapshotEntry(resource, key, source, received_at))
 
 
 def _name(resource: Any, index: int) -> str:

@@ -34,6 +34,7 @@ class _Wanted:
         self.at = at
         self.observations_since = at - timedelta(hours=req.lookback_hours)
         self.encounters_since = at - timedelta(hours=req.encounter_hours or req.lookback_hours)
+        self._in_window: dict[str, bool] = {}  # effective time text -> within the look-back (a chart repeats them)
 
     def __call__(self, resource: Mapping[str, Any]) -> bool:
         kind = resource.get("resourceType")
@@ -46,12 +47,24 @@ class _Wanted:
         return True
 
     def _observation(self, obs: Mapping[str, Any]) -> bool:
-        when = parse_datetime(effective_time(obs))
-        if when is None or when > self.at or when < self.observations_since:
-            return False
-        return not self.categories.isdisjoint(codes_of(obs.get("category"))) or not self.codes.isdisjoint(
-            codes_of(obs.get("code"))
-        )
+        text = effective_time(obs)
+        inside = self._in_window.get(text)
+        if inside is None:
+            when = parse_datetime(text)
+            inside = self._in_window[text] = when is not None and self.observations_since <= when <= self.at
+        return inside and (_has_code(obs.get("category"), self.categories) or _has_code(obs.get("code"), self.codes))
+
+
+def _has_code(concepts: object, wanted: set[str]) -> bool:
+    """Whether a CodeableConcept (or a list of them) carries one of `wanted` codes (malformed parts skipped)."""
+    if not wanted:
+        return False
+    for concept in concepts if isinstance(concepts, list) else (concepts,):
+        if isinstance(concept, dict):
+            for c in concept.get("coding") or ():
+                if isinstance(c, dict) and isinstance(code := c.get("code"), str) and code in wanted:
+                    return True
+    return False
 
 
 def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetime) -> bool:
@@ -60,18 +73,6 @@ def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetim
         return True
     start, end = parse_datetime(period.get("start")), parse_datetime(period.get("end"))
     return (start is None or start <= at) and (end is None or end >= since)
-
-
-def codes_of(concepts: object) -> list[str]:
-    """The codes of a CodeableConcept or a list of them (malformed parts are skipped)."""
-    items = concepts if isinstance(concepts, list) else [concepts]
-    return [
-        str(c.get("code"))
-        for concept in items
-        if isinstance(concept, dict)
-        for c in concept.get("coding") or ()
-        if isinstance(c, dict) and c.get("code")
-    ]
 
 
 def effective_time(resource: Mapping[str, Any]) -> str:
