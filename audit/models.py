@@ -49,6 +49,12 @@ class AuditRecord(models.Model):
         MONITOR_PURGE = "monitor_purge"
         PERFORMANCE_CHECK = "performance_check"
         OUTCOME_IMPORT = "outcome_import"
+        ALERT = "alert"  # a state change of an alert, or one of its notifications (detail.transition)
+        VITALS_INGEST = "vitals_ingest"
+        DEVICE_AUTH_FAILURE = "device_auth_failure"
+        REALTIME_STATE = "realtime_state"
+        SUBSCRIPTION_NOTIFICATION = "subscription_notification"
+        SUBSCRIPTION_CHANGE = "subscription_change"
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)

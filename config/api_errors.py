@@ -24,7 +24,16 @@ from config.request_context import current_request_id
 logger = logging.getLogger("stratify.errors")
 
 # Machine clients only: never an HTML page here, even for a browser.
-JSON_ONLY_PREFIXES = ("/cds-services", "/api/", "/sandbox/fhir", "/healthz", "/readyz", "/metrics", "/.well-known/")
+JSON_ONLY_PREFIXES = (
+    "/cds-services",
+    "/api/",
+    "/realtime/v1/",
+    "/sandbox/fhir",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/.well-known/",
+)
 
 
 def _pydantic_fields(exc: pydantic.ValidationError) -> list[dict[str, Any]]:

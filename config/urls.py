@@ -23,6 +23,9 @@ urlpatterns = [
     path(".well-known/jwks.json", smart_views.jwks, name="smart_jwks"),
     path("models/", include("scoring.urls")),
     path("population/", include("population.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("realtime/", include("realtime.urls")),
+    path("api/subscriptions/", include("realtime.subscription_urls")),
     path("metrics", metrics.metrics, name="metrics"),
 ]
 

@@ -1,17 +1,22 @@
 """Base settings: the embedded default (SQLite, eager Celery, local-memory cache, sandbox EHR on)."""
 
 from config.env import BASE_DIR, INSECURE_DEV_SECRET, env
+from config.settings.alerts import *  # noqa: F403
 from config.settings.cds import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.logging import LOGGING  # noqa: F401
 from config.settings.population import *  # noqa: F403
+from config.settings.realtime import *  # noqa: F403
 from config.settings.sandbox_auth import *  # noqa: F403
 from config.settings.scoring import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.smart import *  # noqa: F403
 from config.settings.stores import CACHES, DATABASES, REDIS_URL  # noqa: F401
+from config.settings.subscriptions import *  # noqa: F403
 from config.settings.writeback import *  # noqa: F403
 from datasources.location import data_dir
+
+CELERY_BEAT_SCHEDULE = {**CELERY_BEAT_SCHEDULE, **ALERTS_BEAT_SCHEDULE}  # noqa: F405
 
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET)
 DEBUG = env.bool("DEBUG", default=False)
@@ -53,6 +58,8 @@ INSTALLED_APPS = [
     "smart_launch",
     "sidebar",
     "population",
+    "alerts",
+    "realtime",
 ]
 if SANDBOX_EHR_ENABLED:
     # django-oauth-toolkit is only the sandbox's authorization server: production does not ship one.
@@ -141,6 +148,7 @@ DEMO_SETUP_COMMANDS: list[tuple[str, str]] = [
     ("models: a sepsis version recalibrated on the sandbox's set-B stays, awaiting approval", "adapt_demo_setup"),
     # Once: the sandbox's set-B stays scored against the set-A reference, their outcomes, drift + performance runs.
     ("monitoring: set-B stays served against the set-A reference, then monitored", "monitoring_demo"),
+    ("real-time: alert policies e-mailing the demo's mailbox (var/mail)", "realtime_demo_setup"),
 ]
 
 # `manage.py production_setup` (idempotent): each app's step, then what an operator must still add, as

@@ -55,6 +55,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=0, hour=2),
         "options": {"expires": 23 * 60 * 60},
     },
+    # FHIR Subscriptions: missed heartbeats, gaps and subscriptions in error are recovered (realtime).
+    "realtime-subscriptions-check": {
+        "task": "realtime.subscriptions_check",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # Drift and performance of each serving ML version over the last MONITORING_WINDOW_DAYS, and the
     # served-inference purge (MONITORING_RETENTION_DAYS); scoring.monitoring.
     "monitor-models-daily": {

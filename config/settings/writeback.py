@@ -43,6 +43,8 @@ GOVERNANCE_ADMIN_MODELS = [
     "cds_hooks.trustedcdsclient",
     "cds_hooks.cdsservicesetting",
     "smart_launch.ehrregistration",
+    "alerts.alertpolicy",
+    "alerts.deadletter",
 ]
 # ... and view-only on these (history and audit-like tables, our signing keys).
 GOVERNANCE_ADMIN_VIEW_MODELS = [
@@ -51,6 +53,9 @@ GOVERNANCE_ADMIN_VIEW_MODELS = [
     "cds_hooks.issuedcard",
     "cds_hooks.cardfeedback",
     "smart_launch.clientkey",
+    "alerts.alert",
+    "alerts.notification",
+    "alerts.alertpolicychange",
 ]
 # Who gives the write-back its SMART Backend Services token: a function (iss, scope) -> access token.
 # Passed in by dotted path so fhirapp does not import the SMART app.

@@ -99,6 +99,7 @@ def client_ensure(spec: ClientSpec) -> bool:
 
 
 def registered_bases() -> list[str]:
-    """The sandbox FHIR base (the simulator reads it) and the registered clients' JWKS URLs (assertions)."""
+    """The sandbox FHIR base (the simulator reads it), the registered clients' JWKS URLs (assertions) and the
+    product's subscription notification endpoints (the sandbox's rest-hook deliveries)."""
     jwks_uris = ClientProfile.objects.exclude(jwks_uri="").values_list("jwks_uri", flat=True)
-    return [endpoints.fhir_base(), *jwks_uris]
+    return [endpoints.fhir_base(), *jwks_uris, f"{endpoints.public_base()}/api/subscriptions"]

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("patients/<str:patient_id>", views.chart, name="chart"),
     path("patients/<str:patient_id>/launch", views.launch, name="launch"),
     path("patients/<str:patient_id>/discharge", views.discharge, name="discharge"),
+    path("patients/<str:patient_id>/replay", views.replay, name="replay"),
     path(".well-known/jwks.json", views.jwks, name="jwks"),
     path("smart-style.json", views.smart_style, name="smart_style"),
 ]

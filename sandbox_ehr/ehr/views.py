@@ -4,6 +4,7 @@ import re
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ValidationFailed
@@ -13,6 +14,7 @@ from sandbox_ehr.auth.signing import jwks as sandbox_jwks
 from sandbox_ehr.ehr.cds import ENCOUNTER_DISCHARGE, PATIENT_VIEW, hook_context, hook_fire
 from sandbox_ehr.ehr.chart import chart_load, discharge_refusal, ehr_fhir_client
 from sandbox_ehr.ehr.launch import default_app_url, ehr_launch_url
+from sandbox_ehr.ehr.replay import SECONDS_PER_HOUR, replay_start, replay_status
 from sandbox_ehr.ehr.style import SMART_STYLE
 
 PAGE_SIZE = 25
@@ -69,6 +71,8 @@ def _chart_page(
             "hook": hook,
             "discharge_refusal": discharge_refusal(data.encounter, patient_id=patient.id, deceased=patient.deceased),
             "app_url": default_app_url(),
+            "replay": replay_status(patient.id),
+            "replay_seconds": SECONDS_PER_HOUR,
         },
     )
 
@@ -104,6 +108,18 @@ def discharge(request: HttpRequest, patient_id: str) -> HttpResponse:
             extra={"hint": "Discharge is for an in-progress inpatient encounter of a living patient."},
         )
     return _chart_page(request, patient, ENCOUNTER_DISCHARGE, encounter_id)
+
+
+@require_POST
+def replay(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """Replay vitals: stream the patient's PhysioNet septic stay into the sandbox hour by hour (accelerated)."""
+    patient = _patient_or_404(patient_id)
+    if replay_start(patient.id) is None:
+        raise ValidationFailed(
+            "Only a septic PhysioNet stay can be replayed.",
+            extra={"hint": "Open a patient marked septic in the patient list."},
+        )
+    return HttpResponseRedirect(reverse("sandbox_sim:chart", args=[patient.id]))
 
 
 @require_POST

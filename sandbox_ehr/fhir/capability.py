@@ -8,6 +8,7 @@ Security per SMART App Launch: the `oauth-uris` extension names the authorize an
 from typing import Any
 
 from sandbox_ehr.fhir.params import RESULT_PARAMS, SEARCH_PARAMS, include_values, revinclude_values
+from sandbox_ehr.fhir.subscription_topics import TOPICS
 
 _KIND_TYPE = {
     "token": "token",
@@ -20,6 +21,7 @@ _KIND_TYPE = {
 # Types stored and readable (e.g. from the Synthea bundles) but not searchable.
 STORED_ONLY_TYPES = (
     "AllergyIntolerance",
+    "Basic",  # the subscription topics (sandbox_ehr/fhir/subscription_topics.py)
     "CarePlan",
     "Claim",
     "DiagnosticReport",
@@ -31,6 +33,31 @@ STORED_ONLY_TYPES = (
     "Practitioner",
 )
 _WRITE = [{"code": c} for c in ("read", "vread", "create", "update", "patch", "delete")]
+# Subscriptions R5 Backport IG 1.1.0 (R4): the profile, the topics' canonical URLs and the operations.
+_BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport"
+
+
+def _subscription_entry() -> dict[str, Any]:
+    """Topic-based subscriptions (https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/conformance.html)."""
+    return {
+        "type": "Subscription",
+        "supportedProfile": [f"{_BACKPORT}/StructureDefinition/backport-subscription"],
+        "extension": [
+            {
+                "url": f"{_BACKPORT}/StructureDefinition/capabilitystatement-subscriptiontopic-canonical",
+                "valueCanonical": t.url,
+            }
+            for t in TOPICS
+        ],
+        "versioning": "versioned",
+        "readHistory": True,
+        "updateCreate": True,
+        "interaction": list(_WRITE),
+        "operation": [
+            {"name": name, "definition": f"{_BACKPORT}/OperationDefinition/backport-subscription-{name}"}
+            for name in ("status", "events")
+        ],
+    }
 
 
 def _resource_entry(resource_type: str) -> dict[str, Any]:
@@ -48,7 +75,7 @@ def _resource_entry(resource_type: str) -> dict[str, Any]:
         entry["interaction"].append({"code": "search-type"})
         entry["searchParam"] = [{"name": n, "type": _KIND_TYPE[p.kind]} for n, p in params.items()]
         entry["searchParam"] += [
-            {"name": n, "type": "token" if n == "_id" else "number"}
+            {"name": n, "type": {"_id": "token", "_lastUpdated": "date"}.get(n, "number")}
             for n in sorted(RESULT_PARAMS - {"_offset", "_sort", "_format"})
         ]
         if include_values(resource_type):
@@ -67,6 +94,7 @@ def capability_statement(*, base_url: str, auth_base_url: str, software_version:
         "software": {"name": "Stratify sandbox FHIR server", "version": software_version},
         "implementation": {"description": "Development sandbox EHR (synthetic data only)", "url": base_url},
         "fhirVersion": "4.0.1",
+        "instantiates": [f"{_BACKPORT}/CapabilityStatement/backport-subscription-server-r4"],
         "format": ["json"],
         "rest": [
             {
@@ -95,7 +123,10 @@ def capability_statement(*, base_url: str, auth_base_url: str, software_version:
                         }
                     ],
                 },
-                "resource": [_resource_entry(t) for t in sorted((*SEARCH_PARAMS, *STORED_ONLY_TYPES))],
+                "resource": [
+                    *(_resource_entry(t) for t in sorted((*SEARCH_PARAMS, *STORED_ONLY_TYPES))),
+                    _subscription_entry(),
+                ],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
         ],

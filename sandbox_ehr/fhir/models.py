@@ -130,3 +130,59 @@ class BulkExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"$export {self.level} {self.id} ({self.status})"
+
+
+class SubscriptionState(models.Model):
+    """What the server keeps beside one Subscription resource (Subscriptions R5 Backport IG 1.1.0).
+
+    The resource holds what the client asked for and the status; this row holds the parsed channel, the
+    event counter (`eventsSinceSubscriptionStart`), what was delivered, and the delivery lease and failures.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested"
+        ACTIVE = "active"
+        ERROR = "error"
+        OFF = "off"
+
+    resource_id = models.CharField(max_length=64, unique=True)
+    topic = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    patient_id = models.CharField(max_length=64, blank=True, default="", help_text="Filter: '' for every patient.")
+    endpoint = models.URLField(max_length=1000)
+    headers = models.JSONField(default=list, help_text="channel.header lines ('Name: value'), sent with each POST.")
+    content = models.CharField(max_length=16, default="id-only")
+    heartbeat_seconds = models.PositiveIntegerField(null=True, blank=True)
+    timeout_seconds = models.PositiveIntegerField(default=10)
+    max_count = models.PositiveIntegerField(default=20)
+    events_since_start = models.BigIntegerField(default=0)
+    delivered_through = models.BigIntegerField(default=0, help_text="Events up to this number need no delivery.")
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0, help_text="Failed deliveries in a row.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A dispatcher is delivering until then.")
+    error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Subscription/{self.resource_id} ({self.status})"
+
+
+class SubscriptionEvent(models.Model):
+    """One event a Subscription's topic generated: its number, when, and the resource version in focus."""
+
+    subscription = models.ForeignKey(SubscriptionState, on_delete=models.CASCADE, related_name="events")
+    number = models.BigIntegerField()
+    timestamp = models.DateTimeField()
+    focus_type = models.CharField(max_length=64)
+    focus_id = models.CharField(max_length=64)
+    focus_version = models.PositiveIntegerField()
+    created = models.BooleanField(help_text="The event's interaction was a create (else an update).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "number"], name="sandbox_subscription_event_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.number} of {self.subscription_id}: {self.focus_type}/{self.focus_id}"

@@ -133,7 +133,7 @@ def revinclude_values(resource_type: str) -> list[str]:
 
 
 # Result parameters accepted on every search (everything else unknown answers 400).
-RESULT_PARAMS = frozenset({"_id", "_count", "_sort", "_offset", "_format"})
+RESULT_PARAMS = frozenset({"_id", "_lastUpdated", "_count", "_sort", "_offset", "_format"})
 # Parameter kinds `_include=[type]:[param]` follows (reference parameters; `patient` kinds point at Patient).
 INCLUDE_KINDS = ("patient", "reference")
 DEFAULT_COUNT = 100

@@ -11,7 +11,7 @@ being ignored.
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -175,6 +175,26 @@ def _date_filter(name: str, values: list[str]) -> Q:
     return alternatives
 
 
+def _last_updated_filter(values: list[str]) -> Q:
+    """`_lastUpdated` against the stored instant (a point): gt/ge/lt/le/eq on the value's own precision range,
+    a fractional second being precise to the microsecond (a client passes back a `meta.lastUpdated` it read)."""
+    alternatives = Q()
+    for value in values:
+        prefix, text = (value[:2], value[2:]) if value[:2].isalpha() else ("eq", value)
+        if prefix not in ("eq", "gt", "ge", "lt", "le"):
+            raise UnsupportedSearch(f"The prefix '{prefix}' is not supported on '_lastUpdated'.")
+        lo, hi = date_range(text)
+        hi = lo + timedelta(microseconds=1) if "." in text else hi
+        alternatives |= {
+            "eq": Q(last_updated__gte=lo, last_updated__lt=hi),
+            "gt": Q(last_updated__gte=hi),
+            "ge": Q(last_updated__gte=lo),
+            "lt": Q(last_updated__lt=lo),
+            "le": Q(last_updated__lt=hi),
+        }[prefix]
+    return alternatives
+
+
 def _param_filter(name: str, modifier: str, param: Param, values: list[str], patients: list[str] | None) -> Q:
     if param.kind == "patient":
         return Q(patient_id__in=_patient_ids(name, values, modifier))
@@ -245,6 +265,8 @@ def search_build(resource_type: str, params: list[tuple[str, str]], *, compartme
         if name in RESULT_PARAMS and not modifier:
             if name == "_id":
                 queryset = queryset.filter(resource_id__in=_alternatives(value))
+            elif name == "_lastUpdated":
+                queryset = queryset.filter(_last_updated_filter(_alternatives(value)))
             elif name == "_count":
                 count = min(_int_param(name, value, minimum=0), MAX_COUNT)
             elif name == "_offset":

@@ -16,6 +16,7 @@ from django.utils import timezone
 from sandbox_ehr.fhir.errors import InvalidResource, VersionConflict
 from sandbox_ehr.fhir.indexing import SearchIndex, search_index
 from sandbox_ehr.fhir.models import FhirResource, FhirResourceHistory, FhirToken
+from sandbox_ehr.fhir.subscriptions import subscription_deleted, subscription_writes_prepare, subscriptions_after_store
 
 _CHUNK = 500
 _DERIVED_PATIENT_TYPES = ("Provenance", "AuditEvent")  # their patient comes from their targets
@@ -23,10 +24,14 @@ _DERIVED_PATIENT_TYPES = ("Provenance", "AuditEvent")  # their patient comes fro
 
 @dataclass
 class Write:
-    """One resource to store under its own `id`; `if_match` is the version the client expects."""
+    """One resource to store under its own `id`; `if_match` is the version the client expects.
+
+    `internal`: written by the server itself (a Subscription's status), not by a client.
+    """
 
     resource: dict[str, Any]
     if_match: int | None = None
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,12 +145,15 @@ def resource_mark_deleted(row: FhirResource, *, now: datetime | None = None) -> 
     row.last_updated, row.deleted = now or timezone.now(), True
     row.save(update_fields=["version_id", "last_updated", "deleted"])
     FhirToken.objects.filter(resource_id=row.pk).delete()
+    if row.resource_type == "Subscription":
+        subscription_deleted(row.resource_id)
     return row
 
 
 def resources_store(writes: list[Write], *, now: datetime | None = None) -> list[Stored]:
     """Store validated resources (create or new version; identical content is a no-op), in bulk."""
     now = now or timezone.now()
+    subscription_writes_prepare(writes)
     keys = [_key(w.resource) for w in writes]
     if len(set(keys)) != len(keys):
         raise InvalidResource("The same resource appears more than once in one request.")
@@ -187,6 +195,7 @@ def resources_store(writes: list[Write], *, now: datetime | None = None) -> list
         )
     _insert_new(new_rows, indexes, now)
     _update_changed(changed_rows, history, indexes)
+    subscriptions_after_store(results)
     return results
 
 

@@ -3,7 +3,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from sandbox_ehr.auth import views as auth_views
-from sandbox_ehr.fhir import bulk_views, views
+from sandbox_ehr.fhir import bulk_views, subscription_views, views
 
 app_name = "sandbox_fhir"
 
@@ -17,6 +17,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("Group/<str:group_id>/$export", bulk_views.group_export, name="group_export"),
     path("$export-status/<str:job_id>", bulk_views.export_status, name="export_status"),
     path("$export-files/<str:job_id>/<str:name>", bulk_views.export_file, name="export_file"),
+    # Subscriptions R5 Backport operations (sandbox_ehr.fhir.subscription_views), before the instance routes.
+    path("Subscription/$status", subscription_views.subscription_status, name="subscription_status"),
+    path(
+        "Subscription/<str:resource_id>/$status",
+        subscription_views.subscription_status,
+        name="subscription_instance_status",
+    ),
+    path("Subscription/<str:resource_id>/$events", subscription_views.subscription_events, name="subscription_events"),
     # FHIR R4 REST (sandbox_ehr.fhir.views).
     path("", views.system, name="base"),
     path("metadata", views.metadata, name="metadata"),

@@ -12,6 +12,7 @@ AUDITED_BY_SERVICE = {
     "fhirapp.WriteBackPolicy",
     "scoring.MonitorPolicy",  # scoring/monitoring/policy.py
     "scoring.OutcomeImport",  # scoring/monitoring/outcomes.py (uploads only; append-only)
+    "alerts.AlertPolicy",
 }
 # Keys are generated and rotated by `manage.py smart_keys` (audited there); admin can only view them.
 VIEW_ONLY = {"smart_launch.ClientKey"}

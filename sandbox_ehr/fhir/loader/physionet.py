@@ -81,6 +81,11 @@ def stays_select(path: Path, count: int) -> list[Stay]:
     return sorted(picked, key=lambda s: s.patient)
 
 
+def stay_find(path: Path, patient: str) -> Stay | None:
+    """One stay of a set file by its PhysioNet patient id (read in file order until found)."""
+    return next((stay for stay in _stays(path) if stay.patient == patient), None)
+
+
 def patient_fhir_id(patient: str) -> str:
     """Stable FHIR id of a PhysioNet patient."""
     return f"physionet-{patient}"

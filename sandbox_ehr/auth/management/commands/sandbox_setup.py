@@ -9,6 +9,7 @@ from sandbox_ehr.auth import endpoints
 from sandbox_ehr.auth.models import SigningKey
 from sandbox_ehr.auth.setup import client_ensure, client_specs
 from sandbox_ehr.auth.signing import signing_key_ensure
+from sandbox_ehr.fhir.subscription_topics import topics_publish
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
             row, created = signing_key_ensure(purpose)
             self.stdout.write(f"key {purpose} {row.alg} kid={row.kid}: {'created' if created else 'kept'}")
         self.stdout.write(f"JWKS: {endpoints.jwks_url()}")
+        self.stdout.write(f"subscription topics: {topics_publish()} written")
         try:
             call_command(
                 "cds_client",

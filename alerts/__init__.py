@@ -1,0 +1,1 @@
+"""Alerts: the lifecycle of a score that crosses into an alerting band, its notifications and their burden."""

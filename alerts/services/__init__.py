@@ -1,0 +1,21 @@
+"""Alert services (writes and side effects). `alerts_on_score` is the door every scoring path calls; see
+lifecycle (raise, deduplicate, suppress, clinicians' actions), notify (channels, retries, dead letters),
+sweep (escalation, expiry, snooze ends) and policy (per model and unit, with history)."""
+
+from alerts.services.lifecycle import (
+    alert_acknowledge,
+    alert_outcome_record,
+    alert_resolve,
+    alert_snooze,
+    alerts_on_score,
+)
+from alerts.services.sweep import alerts_sweep
+
+__all__ = [
+    "alert_acknowledge",
+    "alert_outcome_record",
+    "alert_resolve",
+    "alert_snooze",
+    "alerts_on_score",
+    "alerts_sweep",
+]

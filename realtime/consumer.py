@@ -1,0 +1,217 @@
+"""The stream consumer (`manage.py realtime_consume`): at-least-once delivery, idempotent processing.
+
+One process per `Consumer`, any number of them in the consumer group `rescore`. Each step takes entries in
+this order: its own pending ones (left by an earlier run under the same name), entries pending on any consumer
+for longer than REALTIME_CLAIM_IDLE_MS (XAUTOCLAIM: that consumer died or hangs), else new ones (XREADGROUP,
+blocking up to REALTIME_BLOCK_MS). An entry is acknowledged (XACK) only after its work committed, so a consumer
+killed at any point leaves its entries pending for another one; processing them again changes nothing (the
+state's fields are idempotent, and an event a committed rescore took in is not rescored: `realtime.rescore`).
+An entry delivered REALTIME_MAX_DELIVERIES times without success goes to the dead-letter stream
+`stratify:vitals:dead` (logged) so one poisoned entry cannot hold the others back forever.
+
+Events are grouped by patient; each patient's events are applied and rescored under a per-patient Redis lock
+(one rescore per patient per step, however many of their events arrived). A refresh entry drops the patient's
+state. Housekeeping every few seconds: the outbox relay of stored device events not yet streamed, and trimming
+the stream of entries every consumer has acknowledged (so its length stays flat).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pydantic
+import redis
+from django.conf import settings
+from django.db import close_old_connections
+
+from config.ttl_cache import TtlCache
+from realtime.events import VitalEvent
+from realtime.ingest import events_relay
+from realtime.models import DeviceSource
+from realtime.rescore import patient_rescore
+from realtime.state import state_apply, state_build, state_drop, state_read
+from realtime.stream import GROUP, STREAM, stream_client
+from scoring.readiness import registry_status
+
+logger = logging.getLogger(__name__)
+DEAD_LETTER = "stratify:vitals:dead"
+HOUSEKEEPING_SECONDS = 5.0
+LOCK_SECONDS = 120  # a consumer that dies holding a patient's lock frees it after this
+_DEVICE_SOURCES: TtlCache[str, frozenset[str]] = TtlCache(30.0)
+
+RawEntry = tuple[bytes, dict[bytes, bytes]]
+
+
+@dataclass
+class Batch:
+    """One step's entries, parsed: events per (registration, patient), refreshes, unreadable entry ids."""
+
+    events: dict[tuple[int, str], list[tuple[str, VitalEvent]]] = field(default_factory=dict)
+    refreshes: list[tuple[str, int, str]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+def batch_parse(entries: list[RawEntry]) -> Batch:
+    """Group stream entries by what they ask for (an unreadable one is kept apart, to be dead-lettered)."""
+    batch = Batch()
+    for raw_id, fields in entries:
+        entry_id = raw_id.decode()
+        try:
+            if b"event" in fields:
+                event = VitalEvent.model_validate_json(fields[b"event"])
+                batch.events.setdefault((event.registration_id, event.patient), []).append((entry_id, event))
+            else:
+                refresh = orjson.loads(fields[b"refresh"])
+                batch.refreshes.append((entry_id, int(refresh["registration_id"]), str(refresh["patient"])))
+        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError, pydantic.ValidationError):
+            batch.unreadable.append(entry_id)
+    return batch
+
+
+def device_sources() -> frozenset[str]:
+    """Names of registered device sources (their events are never read as the EHR's own Observations)."""
+    return _DEVICE_SOURCES.get("all", lambda: frozenset(DeviceSource.objects.values_list("name", flat=True)))
+
+
+class Consumer:
+    """A member of the consumer group; `run()` until told to stop, or `step()` once."""
+
+    def __init__(self, name: str | None = None, client: redis.Redis | None = None) -> None:
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.client = client or stream_client()
+        self._own_checked = False
+        self._housekept = 0.0
+
+    def group_ensure(self) -> None:
+        """Create the stream and its group if missing (from the stream's start: nothing sent before is skipped)."""
+        try:
+            self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        """Steps until `stop()`; housekeeping between them. Models are loaded first (as gunicorn's `post_fork`
+        does), so the first rescore does not pay for it, and the loaded heap is frozen out of the collector."""
+        self.group_ensure()
+        registry_status()
+        gc.collect()
+        gc.freeze()
+        while not stop():
+            self.step()
+            self.housekeep()
+
+    def step(self, *, block_ms: int | None = None) -> int:
+        """Take one set of entries and process it; how many entries were taken."""
+        close_old_connections()
+        entries = self._own_pending() or self._claimed() or self._new(block_ms)
+        if entries:
+            self.process(entries)
+        return len(entries)
+
+    def _own_pending(self) -> list[RawEntry]:
+        """Entries delivered to this name before (an earlier run of it stopped before acknowledging them)."""
+        if self._own_checked:
+            return []
+        self._own_checked = True  # once: what fails again is retried by XAUTOCLAIM, not in a tight loop
+        return self._read("0", block_ms=None)
+
+    def _claimed(self) -> list[RawEntry]:
+        """Entries idle on other consumers past REALTIME_CLAIM_IDLE_MS, taken over (too often tried: dead-lettered)."""
+        idle = settings.REALTIME_CLAIM_IDLE_MS
+        pending: list[dict[str, Any]] = self.client.xpending_range(  # type: ignore[assignment]
+            STREAM, GROUP, min="-", max="+", count=settings.REALTIME_READ_COUNT, idle=idle
+        )
+        poisoned = [p["message_id"] for p in pending if p["times_delivered"] >= settings.REALTIME_MAX_DELIVERIES]
+        if poisoned:
+            self._dead_letter([i.decode() for i in poisoned], reason="too many deliveries")
+        if len(poisoned) == len(pending):
+            return []
+        claimed: list[Any] = self.client.xautoclaim(  # type: ignore[assignment]
+            STREAM, GROUP, self.name, idle, start_id="0-0", count=settings.REALTIME_READ_COUNT
+        )
+        return [e for e in claimed[1] if e[1]]  # deleted entries come back empty
+
+    def _new(self, block_ms: int | None) -> list[RawEntry]:
+        """New entries, waiting up to `block_ms` (REALTIME_BLOCK_MS by default; 0: do not wait)."""
+        return self._read(">", block_ms=settings.REALTIME_BLOCK_MS if block_ms is None else (block_ms or None))
+
+    def _read(self, start: str, *, block_ms: int | None) -> list[RawEntry]:
+        found: list[Any] | None = self.client.xreadgroup(  # type: ignore[assignment]
+            GROUP, self.name, {STREAM: start}, count=settings.REALTIME_READ_COUNT, block=block_ms
+        )
+        return [e for _, entries in found or () for e in entries if e[1]]
+
+    def process(self, entries: list[RawEntry]) -> None:
+        """Refreshes, then each patient's events; acknowledge what committed."""
+        batch = batch_parse(entries)
+        if batch.unreadable:
+            self._dead_letter(batch.unreadable, reason="unreadable entry")
+        for entry_id, registration_id, patient in batch.refreshes:
+            state_drop(self.client, registration_id, patient)
+            self.client.xack(STREAM, GROUP, entry_id)
+        for (registration_id, patient), items in batch.events.items():
+            try:
+                self._patient(registration_id, patient, [e for _, e in items])
+            except Exception:  # left pending: retried by XAUTOCLAIM, dead-lettered after REALTIME_MAX_DELIVERIES
+                logger.exception("real-time: events of one patient not processed; they stay pending")
+                continue
+            self.client.xack(STREAM, GROUP, *[i for i, _ in items])
+
+    def _patient(self, registration_id: int, patient: str, events: list[VitalEvent]) -> None:
+        lock = self.client.lock(
+            f"stratify:rt:lock:{registration_id}:{patient}", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
+        )
+        with lock:
+            state_apply(self.client, events, device_sources=device_sources())
+            state = state_read(self.client, registration_id, patient)
+            if state is None:
+                state_build(self.client, registration_id, patient)
+                state = state_read(self.client, registration_id, patient)
+            assert state is not None  # just built under the lock
+            patient_rescore(registration_id=registration_id, patient=patient, events=events, resources=state[1])
+
+    def _dead_letter(self, ids: list[str], *, reason: str) -> None:
+        for entry_id in ids:
+            found: list[RawEntry] = self.client.xrange(STREAM, entry_id, entry_id)  # type: ignore[assignment]
+            for _, fields in found:
+                letter: dict[Any, Any] = {**fields, b"reason": reason.encode(), b"entry": entry_id.encode()}
+                self.client.xadd(DEAD_LETTER, letter)
+            self.client.xack(STREAM, GROUP, entry_id)
+        logger.error("real-time: %d stream entries dead-lettered (%s) to %s", len(ids), reason, DEAD_LETTER)
+
+    def housekeep(self, *, force: bool = False) -> None:
+        """Every HOUSEKEEPING_SECONDS: relay unstreamed device events, trim acknowledged entries off the stream."""
+        if not force and time.monotonic() - self._housekept < HOUSEKEEPING_SECONDS:
+            return
+        self._housekept = time.monotonic()
+        relayed = events_relay()
+        if relayed:
+            logger.warning("real-time: relayed %d stored device events that were not streamed", relayed)
+        stream_trim(self.client)
+
+
+def stream_trim(client: redis.Redis) -> int:
+    """Drop the entries before the oldest one still unacknowledged or undelivered; how many were dropped."""
+    groups: list[dict[str, Any]] = client.xinfo_groups(STREAM)  # type: ignore[assignment]
+    mine = next((g for g in groups if g["name"].decode() == GROUP), None)
+    if mine is None:
+        return 0
+    floor = mine["last-delivered-id"].decode()
+    summary = client.xpending(STREAM, GROUP)
+    if summary["pending"]:
+        floor = min(floor, summary["min"].decode(), key=_entry_order)
+    return int(client.xtrim(STREAM, minid=floor, approximate=False))  # exact: a few entries, every few seconds
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)

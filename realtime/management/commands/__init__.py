@@ -1,0 +1,1 @@
+"""`manage.py realtime_consume`."""

@@ -1,0 +1,175 @@
+"""A patient's online state: the FHIR resources the vitals models read, in Redis, shared by every consumer.
+
+Built once per patient with the one patient-data path (`fhirapp.fetch.snapshot_fetch` over the fetch plan of
+the vitals models' requirements, SMART Backend Services token of the patient's EHR registration, as the
+population door reads the EHR), plus the device vitals we keep ourselves (`DeviceVital`: the EHR never had
+them). Then maintained incrementally: each event becomes one Observation field of the patient's hash
+(`realtime.observations`), so a rescore reads the hash instead of fetching 48 h of data again.
+
+One Redis hash per patient: `meta` (when and how it was built) and one field per resource (`Type/id`).
+Writing a field is idempotent (the same event twice writes the same value), and fields only grow, so
+consumers writing at once never lose each other's events. A hash without `meta` (never built, dropped by a
+refresh, or expired after REALTIME_STATE_TTL_SECONDS without events) is built again. Observations older than
+the models' look-back are pruned when the state is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from audit.services import audit_record_create
+from fhirapp.client import FhirClient
+from fhirapp.errors import FhirRequestRejected
+from fhirapp.fetch import fetch_plan, snapshot_fetch
+from fhirapp.snapshot import PatientSnapshot
+from realtime.errors import StateUnavailable
+from realtime.events import VitalEvent
+from realtime.models import DeviceVital
+from realtime.models_read import lookback_hours, vitals_models
+from realtime.observations import Resource, StateKey, observation_from_event, state_key
+from scoring.features.select import effective_time, parse_datetime
+from smart_launch.backend import backend_access_token
+from smart_launch.models import EhrRegistration
+
+logger = logging.getLogger(__name__)
+META = "meta"
+PRUNE_MARGIN_HOURS = 1.0  # kept a little past the look-back, so a rescore at a slightly later as-of has it
+
+
+def state_name(registration_id: int, patient: str) -> str:
+    """The Redis key of a patient's state (`patient` is the "Patient/<id>" reference)."""
+    return f"stratify:rt:state:{registration_id}:{patient}"
+
+
+def state_read(client: redis.Redis, registration_id: int, patient: str) -> tuple[dict[str, Any], list[Resource]] | None:
+    """(meta, resources) of a built state, pruned of Observations past the look-back; None when not built."""
+    name = state_name(registration_id, patient)
+    fields: dict[bytes, bytes] = client.hgetall(name)  # type: ignore[assignment]
+    raw_meta = fields.pop(META.encode(), None)
+    if raw_meta is None:
+        return None
+    horizon = timezone.now() - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
+    resources: list[tuple[bytes, Resource]] = []
+    old: list[tuple[bytes, Resource]] = []
+    for field, raw in fields.items():
+        resource = orjson.loads(raw)
+        (old if _too_old(resource, horizon) else resources).append((field, resource))
+    if old:
+        client.hdel(name, *[f for f, _ in old])
+    return orjson.loads(raw_meta), [r for _, r in sorted(resources, key=_by_field)]
+
+
+def _by_field(item: tuple[bytes, Resource]) -> bytes:
+    return item[0]
+
+
+def _too_old(resource: Resource, horizon: datetime) -> bool:
+    if resource.get("resourceType") != "Observation":
+        return False
+    when = parse_datetime(effective_time(resource))
+    return when is not None and when < horizon
+
+
+def state_apply(client: redis.Redis, events: Sequence[VitalEvent], *, device_sources: frozenset[str]) -> None:
+    """Fold events into their patients' states (idempotent), in one round trip; a panel component reads its
+    panel first (the writes before it are sent then, so it sees them)."""
+    pipe = client.pipeline(transaction=False)
+    names: set[str] = set()
+    for event in events:
+        name = state_name(event.registration_id, event.patient)
+        key = state_key(event, from_device=event.source in device_sources)
+        existing = None
+        if key.component is not None:
+            pipe.execute()
+            existing = _existing(client, name, key)
+        pipe.hset(name, key.field, orjson.dumps(observation_from_event(event, key, existing)))
+        names.add(name)
+    for name in names:
+        pipe.expire(name, settings.REALTIME_STATE_TTL_SECONDS)
+    pipe.execute()
+
+
+def _existing(client: redis.Redis, name: str, key: StateKey) -> Resource | None:
+    if key.component is None:
+        return None
+    raw = client.hget(name, key.field)
+    return orjson.loads(raw) if isinstance(raw, bytes) else None
+
+
+def state_drop(client: redis.Redis, registration_id: int, patient: str) -> None:
+    """Forget a patient's state: it is built again from the EHR at their next event."""
+    client.delete(state_name(registration_id, patient))
+
+
+def state_build(client: redis.Redis, registration_id: int, patient: str) -> None:
+    """Build a patient's state from their EHR (snapshot of the vitals models' requirements) and our device
+    vitals, then mark it built; audited (`realtime_state`). Raises StateUnavailable when the EHR fails."""
+    registration = EhrRegistration.objects.get(pk=registration_id)
+    now = timezone.now()
+    snapshot = _snapshot(registration, patient.removeprefix("Patient/"), now)
+    devices = _device_resources(registration_id, patient, now)
+    name = state_name(registration_id, patient)
+    fields = {_field(r): orjson.dumps(r) for r in snapshot.resources}
+    fields.update({key.field: orjson.dumps(resource) for key, resource in devices})
+    meta = {"built_at": now.isoformat(), "ehr": len(snapshot.resources), "device": len(devices)}
+    pipe = client.pipeline(transaction=True)
+    if fields:
+        pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+    pipe.hset(name, META, orjson.dumps(meta))
+    pipe.expire(name, settings.REALTIME_STATE_TTL_SECONDS)
+    pipe.execute()
+    audit_record_create(
+        action="realtime_state",
+        actor="realtime",
+        patient_id=patient.removeprefix("Patient/"),
+        detail={"registration": registration_id, **meta, "sources": snapshot.sources},
+    )
+
+
+def _field(resource: Resource) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def _snapshot(registration: EhrRegistration, patient_id: str, as_of: datetime) -> PatientSnapshot:
+    """The EHR's data the vitals models read, with a Backend Services token (fetched afresh once on a 401)."""
+    plan = fetch_plan(m.requirements for m in vitals_models())
+    scope = " ".join(dict.fromkeys(f"system/{q.template.split('?')[0].split('/')[0]}.read" for q in plan))
+    for fresh in (False, True):
+        client = FhirClient(registration.iss, backend_access_token(iss=registration.iss, scope=scope, fresh=fresh))
+        deadline = time.monotonic() + settings.REALTIME_FETCH_SECONDS
+        snapshot = snapshot_fetch(
+            plan=plan,
+            patient_id=patient_id,
+            context={"patientId": patient_id},
+            client=client,
+            deadline=deadline,
+            as_of=as_of,
+        )
+        if not snapshot.unavailable:
+            return snapshot
+        if not any(isinstance(e, FhirRequestRejected) and e.upstream_status == 401 for e in snapshot.errors.values()):
+            break
+    raise StateUnavailable(
+        "The patient's data could not be read from the EHR.", extra={"unavailable": snapshot.unavailable}
+    )
+
+
+def _device_resources(registration_id: int, patient: str, now: datetime) -> list[tuple[StateKey, Resource]]:
+    """Our stored device vitals of the patient within the look-back, as the Observations events make."""
+    since = now - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
+    rows = DeviceVital.objects.filter(registration_id=registration_id, patient=patient, event_time__gte=since)
+    out = []
+    for row in rows.select_related("source").order_by("event_time"):
+        event = row.as_event()
+        key = state_key(event, from_device=True)
+        out.append((key, observation_from_event(event, key)))
+    return out

@@ -1,0 +1,214 @@
+"""The stream consumer in this process, on real Redis, PostgreSQL and the sandbox EHR over HTTP (live server):
+the online state is built once from the EHR, events are applied and rescored once, redelivered or claimed entries
+change nothing, refreshes drop the state, failures stay pending and end dead-lettered."""
+
+from typing import Any
+
+import orjson
+import pytest
+from joserfc.jwk import ECKey
+
+from audit.models import AuditRecord
+from realtime.consumer import DEAD_LETTER, Consumer, batch_parse, stream_trim
+from realtime.events import VitalEvent
+from realtime.models import DeviceVital, Rescore, RescoredEvent
+from realtime.state import state_name, state_read
+from realtime.stream import GROUP, STREAM, publish, publish_refresh, stream_client
+from sandbox_ehr.fhir.faults import fault_clear, fault_inject
+from tests.realtime.ward import hr_event, ward_setup
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def ward(live_server: Any, settings: Any, device_key: ECKey) -> dict[str, Any]:
+    return ward_setup(live_server, settings, device_key)
+
+
+@pytest.fixture
+def consumer() -> Consumer:
+    c = Consumer("test-a")
+    c.group_ensure()
+    return c
+
+
+def _send(post: Any, ward: dict[str, Any], *numbers: int) -> None:
+    response = post({"events": [hr_event(ward, n, 100 + n, minutes_ago=30 - n) for n in numbers]})
+    assert response.status_code == 200, response.content
+
+
+def _pending() -> int:
+    return int(stream_client().xpending(STREAM, GROUP)["pending"])
+
+
+def test_events_are_rescored_once_from_a_state_built_once(
+    ward: dict[str, Any], consumer: Consumer, post: Any, captured: list[dict[str, Any]]
+) -> None:
+    _send(post, ward, 1, 2, 3)
+    assert consumer.step(block_ms=0) == 3
+    [rescore] = Rescore.objects.all()
+    assert rescore.events == 3 and RescoredEvent.objects.count() == 3
+    assert {r["model"] for r in rescore.results} == {"sepsis", "news2", "qsofa"}
+    assert [c["results"][0].model_name for c in captured] == ["sepsis", "news2", "qsofa"]
+    call = captured[0]
+    assert set(call) == {"registration_id", "patient_id", "unit", "results"}
+    assert (call["registration_id"], call["patient_id"]) == (ward["registration"].pk, ward["patient"])
+    assert call["unit"] and call["results"][0].model_status != "shadow"
+    assert AuditRecord.objects.filter(action="realtime_state").count() == 1
+    scores = AuditRecord.objects.filter(action="score", detail__realtime_rescore=rescore.pk)
+    assert scores.count() == sum(len(c["results"]) for c in captured)
+    assert _pending() == 0
+    # The state holds the device vitals as Observations, beside what the EHR had.
+    meta, resources = state_read(stream_client(), ward["registration"].pk, f"Patient/{ward['patient']}") or ({}, [])
+    assert meta["ehr"] > 0 and sum(1 for r in resources if r.get("device")) == 3
+    # More events: one more rescore, from the same state (no second fetch).
+    _send(post, ward, 4)
+    consumer.step(block_ms=0)
+    assert Rescore.objects.count() == 2 and AuditRecord.objects.filter(action="realtime_state").count() == 1
+
+
+def test_a_redelivered_entry_changes_nothing(
+    ward: dict[str, Any], consumer: Consumer, post: Any, captured: list[dict[str, Any]]
+) -> None:
+    _send(post, ward, 1, 2)
+    consumer.step(block_ms=0)
+    calls = len(captured)
+    events = [row.as_event() for row in DeviceVital.objects.select_related("source")]
+    publish(events)  # the same events once more (a producer's retry, the outbox relay)
+    assert consumer.step(block_ms=0) == 2
+    assert Rescore.objects.count() == 1 and RescoredEvent.objects.count() == 2 and len(captured) == calls
+    assert _pending() == 0
+
+
+def test_a_dead_consumers_entries_are_claimed_and_scored_exactly_once(
+    ward: dict[str, Any], consumer: Consumer, post: Any, settings: Any, captured: list[dict[str, Any]]
+) -> None:
+    dead = Consumer("test-dead", stream_client())
+    _send(post, ward, 1, 2)
+    assert len(dead._new(0)) == 2  # read, never acknowledged: it died before doing the work
+    _send(post, ward, 3)
+    [((registration_id, patient), items)] = batch_parse(dead._new(0)).events.items()
+    dead._patient(registration_id, patient, [e for _, e in items])  # this one it scored and committed, then died
+    assert _pending() == 3 and Rescore.objects.count() == 1
+    settings.REALTIME_CLAIM_IDLE_MS = 0
+    assert consumer.step(block_ms=0) == 3
+    assert _pending() == 0
+    assert sorted(RescoredEvent.objects.values_list("source_event_id", flat=True)) == ["hr-1", "hr-2", "hr-3"]
+    assert Rescore.objects.count() == 2  # hr-1 and hr-2 once; hr-3 not again
+
+
+def test_a_refresh_drops_the_state_and_the_next_event_rebuilds_it(
+    ward: dict[str, Any], consumer: Consumer, post: Any, captured: list[dict[str, Any]]
+) -> None:
+    patient = f"Patient/{ward['patient']}"
+    _send(post, ward, 1)
+    consumer.step(block_ms=0)
+    publish_refresh(ward["registration"].pk, patient)
+    consumer.step(block_ms=0)
+    assert not stream_client().exists(state_name(ward["registration"].pk, patient))
+    _send(post, ward, 2)
+    consumer.step(block_ms=0)
+    assert AuditRecord.objects.filter(action="realtime_state").count() == 2
+    _, resources = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [])
+    assert sum(1 for r in resources if r.get("device")) == 2  # the earlier device vital came back from our table
+
+
+def test_a_failing_listener_rolls_back_the_rescore_and_the_entries_end_dead_lettered(
+    ward: dict[str, Any], consumer: Consumer, post: Any, settings: Any
+) -> None:
+    settings.REALTIME_SCORE_LISTENERS = ["tests.realtime.listeners.failing"]
+    _send(post, ward, 1, 2)
+    consumer.step(block_ms=0)
+    assert Rescore.objects.count() == 0 and RescoredEvent.objects.count() == 0 and _pending() == 2
+    assert not AuditRecord.objects.filter(action="score").exists()
+    settings.REALTIME_CLAIM_IDLE_MS, settings.REALTIME_MAX_DELIVERIES = 0, 1
+    assert consumer.step(block_ms=0) == 0
+    assert _pending() == 0
+    letters: list[Any] = stream_client().xrange(DEAD_LETTER)  # type: ignore[assignment]
+    assert [orjson.loads(f[b"event"])["source_event_id"] for _, f in letters] == ["hr-1", "hr-2"]
+    assert {f[b"reason"] for _, f in letters} == {b"too many deliveries"}
+
+
+def test_an_unreadable_entry_is_dead_lettered(ward: dict[str, Any], consumer: Consumer) -> None:
+    stream_client().xadd(STREAM, {"event": b"{not json"})
+    stream_client().xadd(STREAM, {"something": b"else"})
+    consumer.step(block_ms=0)
+    assert _pending() == 0 and stream_client().xlen(DEAD_LETTER) == 2
+
+
+def test_an_ehr_that_fails_leaves_the_entries_pending_and_a_refused_token_is_fetched_again(
+    ward: dict[str, Any], consumer: Consumer, post: Any, captured: list[dict[str, Any]]
+) -> None:
+    fault_inject(status=503, times=100, methods=("GET",))
+    _send(post, ward, 1)
+    consumer.step(block_ms=0)
+    assert _pending() == 1 and Rescore.objects.count() == 0
+    fault_clear()
+    fault_inject(status=401, times=5, methods=("GET",))  # every first-pass read refused: a fresh token is asked
+    _send(post, ward, 2)
+    consumer.step(block_ms=0)
+    assert Rescore.objects.count() == 1 and _pending() == 1  # hr-1 waits for its claim; hr-2 is done
+    fault_clear()
+
+
+def test_housekeeping_trims_what_was_acknowledged(
+    ward: dict[str, Any], consumer: Consumer, post: Any, captured: Any
+) -> None:
+    _send(post, ward, 1, 2, 3)
+    consumer.step(block_ms=0)
+    consumer.housekeep(force=True)
+    assert stream_client().xlen(STREAM) <= 1  # the last delivered entry is kept
+    assert stream_trim(stream_client()) == 0
+
+
+def test_an_ehr_observation_notified_again_replaces_the_snapshots_copy(
+    ward: dict[str, Any], consumer: Consumer, post: Any, captured: list[dict[str, Any]]
+) -> None:
+    """An Observation of the snapshot, notified again by the EHR subscription (as `Observation/<id>`), is one
+    resource in the state, not two; a panel component updates its panel."""
+    patient = f"Patient/{ward['patient']}"
+    _send(post, ward, 1)
+    consumer.step(block_ms=0)
+    _, before = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [])
+    hr = max(
+        (r for r in before if r.get("resourceType") == "Observation" and _code(r) == "8867-4" and not r.get("device")),
+        key=lambda r: r["effectiveDateTime"],
+    )
+    again = VitalEvent(
+        source="ehr-subscription",
+        source_event_id=f"Observation/{hr['id']}/_history/2",
+        registration_id=ward["registration"].pk,
+        patient=patient,
+        event_time=hr["effectiveDateTime"],
+        code="8867-4",
+        value=hr["valueQuantity"]["value"] + 1,
+        unit="/min",
+    )
+    panel = [
+        VitalEvent(
+            source="ehr-subscription",
+            source_event_id=f"Observation/bp-1#{code}",
+            registration_id=ward["registration"].pk,
+            patient=patient,
+            event_time=hr["effectiveDateTime"],
+            code=code,
+            value=value,
+            unit="mm[Hg]",
+        )
+        for code, value in (("8480-6", 120), ("8462-4", 70), ("8480-6", 118))
+    ]
+    publish([again, *panel])
+    consumer.step(block_ms=0)
+    _, after = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [])
+    assert len(after) == len(before) + 1  # the panel is new; the notified HR replaced its copy
+    [replaced] = [r for r in after if r["id"] == hr["id"]]
+    assert replaced["valueQuantity"]["value"] == hr["valueQuantity"]["value"] + 1
+    [bp] = [r for r in after if r["id"] == "bp-1"]
+    assert sorted((c["code"]["coding"][0]["code"], c["valueQuantity"]["value"]) for c in bp["component"]) == [
+        ("8462-4", 70.0),
+        ("8480-6", 118.0),
+    ]
+
+
+def _code(resource: dict[str, Any]) -> str:
+    return str(((resource.get("code") or {}).get("coding") or [{}])[0].get("code"))
