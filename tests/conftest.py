@@ -50,10 +50,15 @@ def child_process_env(django_db_setup: None) -> dict[str, str]:
     }
 
 
+WorkerStart = Callable[..., subprocess.Popen[bytes]]
+
+
 @pytest.fixture
-def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process on the test database, consuming from Redis. It is stopped with SIGTERM
-    (a warm shutdown that runs atexit handlers, so the coverage gate also measures the worker)."""
+def celery_workers(child_process_env: dict[str, str]) -> Iterator[WorkerStart]:
+    """Start real `celery worker` processes on the test database, all consuming one Redis queue of this test:
+    `start(**env)` starts one more (with extra environment) once it answers. Those still running at the end
+    are stopped with SIGTERM (a warm shutdown that runs atexit handlers, so the coverage gate also measures
+    the workers)."""
     from config.celery import app
 
     env = {**child_process_env, "CELERY_TASK_ALWAYS_EAGER": "false"}
@@ -61,48 +66,43 @@ def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subproc
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue  # what the worker's own tasks send goes to its queue as well
     app.conf.task_default_queue = queue
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-P",
-            "solo",
-            "-Q",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "WARNING",
-            "-n",
-            f"{queue}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(**extra: str) -> subprocess.Popen[bytes]:
+        name = f"{queue}-{len(procs)}@{socket.gethostname()}"
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue]
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", name]
+        procs.append(subprocess.Popen(command, cwd=ROOT, env={**env, **extra}))
+        _wait_for_worker(app, procs[-1], name)
+        return procs[-1]
+
     try:
-        _wait_for_worker(app, proc)
-        yield proc
+        yield start
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         app.conf.task_always_eager = True
         app.conf.task_default_queue = "celery"
 
 
-def _wait_for_worker(app: object, proc: subprocess.Popen[bytes]) -> None:
+@pytest.fixture
+def celery_worker_process(celery_workers: WorkerStart) -> subprocess.Popen[bytes]:
+    """A real `celery worker` process on the test database, consuming from Redis (see `celery_workers`)."""
+    return celery_workers()
+
+
+def _wait_for_worker(app: object, proc: subprocess.Popen[bytes], name: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited with {proc.returncode}")
-        if app.control.ping(timeout=0.5):  # type: ignore[attr-defined]
+        if app.control.ping(destination=[name], timeout=0.5):  # type: ignore[attr-defined]
             return
     raise RuntimeError("celery worker did not answer within 60 s")
 
