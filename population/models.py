@@ -89,6 +89,12 @@ class PopulationRun(models.Model):
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
+    @property
+    def patients_per_minute(self) -> float | None:
+        """Patients scored per minute from start to finish, when finished."""
+        seconds = self.duration_s
+        return self.patients_scored / seconds * 60 if seconds else None
+
 
 class RunFile(models.Model):
     """One file of a run's export manifest and whether we have it (a run resumes with the missing ones)."""

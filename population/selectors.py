@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db.models import F, QuerySet
@@ -19,6 +20,17 @@ class WorklistFilter:
     band: str = ""
     unit: str = ""
     changed: bool = False
+
+
+def worklist_filter(params: Mapping[str, str], cohort: Cohort) -> WorklistFilter:
+    """The worklist filter of request parameters (model, band, unit, changed=1); unknown values are ignored."""
+    model = params.get("model", "")
+    return WorklistFilter(
+        model=model if model in cohort.model_names else cohort.model_names[0],
+        band=params.get("band", "") if params.get("band") in BANDS else "",
+        unit=params.get("unit", "")[:200],
+        changed=params.get("changed") == "1",
+    )
 
 
 def run_latest(cohort: Cohort) -> PopulationRun | None:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from audit.governance import ADMIN, AUDITOR, CLINICIAN
 from config.errors import ApplicationError, PermissionDenied
 from population.models import Cohort, PatientResult, PopulationRun
-from population.selectors import BANDS, WorklistFilter, run_latest, run_units, worklist_rows
+from population.selectors import BANDS, WorklistFilter, run_latest, run_units, worklist_filter, worklist_rows
 from population.services.runs import run_start
 from scoring.presentation import age_text, clock_text, points_text
 from scoring.types import probability_text
@@ -36,13 +36,7 @@ def _require(request: HttpRequest, *groups: str) -> None:
 
 
 def _filter(request: HttpRequest, cohort: Cohort) -> WorklistFilter:
-    model = request.GET.get("model", "")
-    return WorklistFilter(
-        model=model if model in cohort.model_names else cohort.model_names[0],
-        band=request.GET.get("band", "") if request.GET.get("band") in BANDS else "",
-        unit=request.GET.get("unit", "")[:200],
-        changed=request.GET.get("changed") == "1",
-    )
+    return worklist_filter(request.GET, cohort)
 
 
 def value_text(row: PatientResult) -> str:
