@@ -28,6 +28,13 @@ class Cohort(models.Model):
     schedule_enabled = models.BooleanField(default=True, help_text="Run nightly at the time below.")
     schedule_time = models.TimeField(default=time(2, 0), help_text="Time of day (UTC) of the nightly run.")
     chunk_size = models.PositiveIntegerField(default=500, help_text="Patients per scoring task.")
+    patient_url_template = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Where a worklist row links: the EHR's chart of the patient (which opens the sidebar), "
+        "e.g. https://ehr.example.org/chart/{patient_id}. Empty: no link.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
