@@ -115,6 +115,9 @@ class RunFile(models.Model):
     resource_type = models.CharField(max_length=64)
     url = models.URLField(max_length=1000)
     is_error_file = models.BooleanField(default=False, help_text="An OperationOutcome file of the manifest's error[].")
+    is_deleted_file = models.BooleanField(
+        default=False, help_text="A file of the manifest's deleted[]: Bundles of what was deleted since _since."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     size = models.BigIntegerField(default=0)
     error = models.TextField(blank=True, default="")
