@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -63,7 +64,10 @@ def _environment(args: argparse.Namespace, port: int) -> None:
 
 
 def _fresh_database(server_url: str) -> None:
+    """A new database, and no files of an earlier benchmark (run ids start again at 1)."""
     import psycopg
+
+    shutil.rmtree(ROOT / "var" / "bench-population", ignore_errors=True)
 
     with psycopg.connect(f"{server_url.rsplit('/', 1)[0]}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
