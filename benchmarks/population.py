@@ -329,7 +329,7 @@ def main() -> None:
     finally:
         server.terminate()
     assert template is not None
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in (int(s) for s in args.sizes.split(",") if s):
         for count in workers:
             from_ndjson(template, size, count)
     print(f"(data as of {template.transaction_time:%Y-%m-%d %H:%M} UTC; chunk {args.chunk} patients)")
