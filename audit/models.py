@@ -45,6 +45,7 @@ class AuditRecord(models.Model):
         BREAK_GLASS = "break_glass"
         SMART_PURGE = "smart_purge"
         POPULATION_RUN = "population_run"
+        POPULATION_WORKLIST = "population_worklist"
         DRIFT_CHECK = "drift_check"
         MONITOR_PURGE = "monitor_purge"
         PERFORMANCE_CHECK = "performance_check"

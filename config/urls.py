@@ -3,6 +3,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import JSONRenderer
 
 from config import health, metrics, views
 from smart_launch import views as smart_views
@@ -26,6 +29,13 @@ urlpatterns = [
     path("alerts/", include("alerts.urls")),
     path("realtime/", include("realtime.urls")),
     path("api/subscriptions/", include("realtime.subscription_urls")),
+    path("api/population/", include("population.api_urls")),
+    # JSON first, so an error (not signed in) has the one error shape in JSON; ?format=yaml gives YAML.
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(renderer_classes=[JSONRenderer, OpenApiJsonRenderer, OpenApiYamlRenderer]),
+        name="api_schema",
+    ),
     path("metrics", metrics.metrics, name="metrics"),
 ]
 

@@ -51,6 +51,7 @@ class Manifest:
     requires_access_token: bool
     output: tuple[ExportFile, ...]
     error: tuple[ExportFile, ...]
+    deleted: tuple[ExportFile, ...] = ()  # Bundles of DELETE entries: what was deleted since `_since`
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> Manifest:
@@ -62,6 +63,7 @@ class Manifest:
                 bool(body.get("requiresAccessToken", False)),
                 _files(body.get("output")),
                 _files(body.get("error")),
+                _files(body.get("deleted")),
             )
         except (KeyError, TypeError) as exc:
             raise FhirServerError("The export manifest is malformed.", extra={"missing": str(exc)}) from exc

@@ -23,7 +23,15 @@ class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
             "schedule_enabled",
             "schedule_time",
             "chunk_size",
+            "patient_url_template",
         ]
+
+    def clean_patient_url_template(self) -> str:
+        """Empty, or an http(s) URL with {patient_id} (never a javascript: link)."""
+        text = str(self.cleaned_data["patient_url_template"]).strip()
+        if text and (not text.startswith(("https://", "http://")) or "{patient_id}" not in text):
+            raise forms.ValidationError("An http(s) URL with {patient_id} in it, or empty.")
+        return text
 
     def clean_model_names(self) -> list[str]:
         """A non-empty list of catalogue model names."""

@@ -28,6 +28,13 @@ class Cohort(models.Model):
     schedule_enabled = models.BooleanField(default=True, help_text="Run nightly at the time below.")
     schedule_time = models.TimeField(default=time(2, 0), help_text="Time of day (UTC) of the nightly run.")
     chunk_size = models.PositiveIntegerField(default=500, help_text="Patients per scoring task.")
+    patient_url_template = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Where a worklist row links: the EHR's chart of the patient (which opens the sidebar), "
+        "e.g. https://ehr.example.org/chart/{patient_id}. Empty: no link.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -89,6 +96,12 @@ class PopulationRun(models.Model):
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
+    @property
+    def patients_per_minute(self) -> float | None:
+        """Patients scored per minute from start to finish, when finished."""
+        seconds = self.duration_s
+        return self.patients_scored / seconds * 60 if seconds else None
+
 
 class RunFile(models.Model):
     """One file of a run's export manifest and whether we have it (a run resumes with the missing ones)."""
@@ -102,6 +115,9 @@ class RunFile(models.Model):
     resource_type = models.CharField(max_length=64)
     url = models.URLField(max_length=1000)
     is_error_file = models.BooleanField(default=False, help_text="An OperationOutcome file of the manifest's error[].")
+    is_deleted_file = models.BooleanField(
+        default=False, help_text="A file of the manifest's deleted[]: Bundles of what was deleted since _since."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     size = models.BigIntegerField(default=0)
     error = models.TextField(blank=True, default="")

@@ -9,10 +9,11 @@ import contextlib
 import csv
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,8 +21,21 @@ from django.views.decorators.http import require_POST
 
 from audit.governance import ADMIN, AUDITOR, CLINICIAN
 from config.errors import ApplicationError, PermissionDenied
+from population.charts import histogram, stacked
 from population.models import Cohort, PatientResult, PopulationRun
-from population.selectors import BANDS, WorklistFilter, run_latest, run_units, worklist_rows
+from population.selectors import (
+    BANDS,
+    ENDED,
+    WorklistFilter,
+    band_counts_by_run,
+    band_counts_by_unit,
+    risk_histogram,
+    run_active,
+    run_latest,
+    run_units,
+    worklist_filter,
+    worklist_rows,
+)
 from population.services.runs import run_start
 from scoring.presentation import age_text, clock_text, points_text
 from scoring.types import probability_text
@@ -36,13 +50,7 @@ def _require(request: HttpRequest, *groups: str) -> None:
 
 
 def _filter(request: HttpRequest, cohort: Cohort) -> WorklistFilter:
-    model = request.GET.get("model", "")
-    return WorklistFilter(
-        model=model if model in cohort.model_names else cohort.model_names[0],
-        band=request.GET.get("band", "") if request.GET.get("band") in BANDS else "",
-        unit=request.GET.get("unit", "")[:200],
-        changed=request.GET.get("changed") == "1",
-    )
+    return worklist_filter(request.GET, cohort)
 
 
 def value_text(row: PatientResult) -> str:
@@ -65,7 +73,13 @@ def change_text(row: PatientResult) -> tuple[str, str]:
     return arrow, words
 
 
-def _row(row: PatientResult, as_of: Any) -> dict[str, Any]:
+def patient_link(cohort: Cohort, patient_id: str) -> str:
+    """Where a worklist row drills down to: the EHR's chart of the patient, which opens the sidebar."""
+    template = cohort.patient_url_template
+    return template.replace("{patient_id}", quote(patient_id, safe="")) if template else ""
+
+
+def _row(row: PatientResult, as_of: Any, cohort: Cohort) -> dict[str, Any]:
     arrow, words = change_text(row)
     age = age_text((as_of - row.data_time).total_seconds() / 3600) if row.data_time and as_of else "no data"
     return {
@@ -75,6 +89,7 @@ def _row(row: PatientResult, as_of: Any) -> dict[str, Any]:
         "change": words,
         "age": age,
         "reason": "" if row.scored else (row.reasons[0] if row.reasons else ""),
+        "link": patient_link(cohort, row.patient_id),
     }
 
 
@@ -87,7 +102,7 @@ def worklist(request: HttpRequest, slug: str) -> HttpResponse:
     page = Paginator(worklist_rows(run, wanted) if run else PatientResult.objects.none(), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    active = cohort.runs.exclude(status__in=["completed", "failed", "cancelled"]).first()
+    active = run_active(cohort)
     return render(
         request,
         "population/worklist.html",
@@ -98,7 +113,7 @@ def worklist(request: HttpRequest, slug: str) -> HttpResponse:
             "wanted": wanted,
             "page": page,
             "bands": BANDS,
-            "rows": [_row(r, run.transaction_time if run else None) for r in page],
+            "rows": [_row(r, run.transaction_time if run else None, cohort) for r in page],
             "units": run_units(run) if run else [],
             "history": cohort.runs.all()[:10],
             "run_time": clock_text(run.finished_at) if run and run.finished_at else "",
@@ -175,3 +190,34 @@ def run_now(request: HttpRequest, slug: str) -> HttpResponse:
     with contextlib.suppress(ApplicationError):  # a run is already going: the page shows it
         run_start(cohort=cohort, since="auto", trigger=PopulationRun.Trigger.MANUAL)
     return HttpResponseRedirect(reverse("population:worklist", args=[slug]) + f"?t={int(timezone.now().timestamp())}")
+
+
+@login_required
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    """Plots of the cohort's latest run per model, band counts over the last runs, run history, live progress."""
+    _require(request, CLINICIAN, ADMIN, AUDITOR)
+    cohort = get_object_or_404(Cohort, slug=slug)
+    run = run_latest(cohort)
+    models = [
+        {
+            "name": model,
+            "risk": histogram(risk_histogram(run, model) if run else []),
+            "units": stacked(band_counts_by_unit(run, model) if run else []),
+            "runs": stacked([(f"run {r.pk}", counts) for r, counts in band_counts_by_run(cohort, model)]),
+        }
+        for model in cohort.model_names
+    ]
+    context = {"cohort": cohort, "run": run, "models": models, "history": cohort.runs.all()[:10]}
+    return render(request, "population/dashboard.html", {**context, "active": run_active(cohort)})
+
+
+@login_required
+def progress(request: HttpRequest, slug: str) -> JsonResponse:
+    """The cohort's newest run as JSON, for the progress bar (polled by static/population/progress.js)."""
+    _require(request, CLINICIAN, ADMIN, AUDITOR)
+    cohort = get_object_or_404(Cohort, slug=slug)
+    run = run_active(cohort) or cohort.runs.order_by("-created_at").first()
+    if run is None:
+        return JsonResponse({"run": None})
+    fields = ("status", "progress", "chunks_done", "chunks_total", "patients_scored", "patients_total")
+    return JsonResponse({"run": run.pk, "active": run.status not in ENDED, **{f: getattr(run, f) for f in fields}})

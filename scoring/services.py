@@ -18,13 +18,13 @@ from audit.services import audit_along, audit_records_create
 from config.errors import ApplicationError, ValidationFailed
 from scoring.catalogue import definition, definition_of
 from scoring.errors import ModelNotFound, ModelNotReady
-from scoring.features.extract import deceased_reason
+from scoring.features.extract import Extraction, deceased_reason
 from scoring.features.fhir_index import index_observations
 from scoring.features.select import resources_for
 from scoring.models import ModelVersion
 from scoring.monitoring.record import served_record
 from scoring.selectors import ModelBinding, hook_models, model_registered, serving_versions
-from scoring.serving.ml import loaded_model, score_ml
+from scoring.serving.ml import loaded_model, ml_prepare, score_ml_batch
 from scoring.serving.policy import DEFAULT_INDICATORS, Policy
 from scoring.serving.results import refusal
 from scoring.serving.rules import score_rule
@@ -61,6 +61,20 @@ def _score_version(
 ) -> ScoreResult:
     """One version's result on its model's declared share of the resources (`resources_for`);
     `deceased` (`deceased_reason`, found once per patient) refuses every model."""
+    prepared = _prepare_version(mv, resources, as_of, encounter_id, deceased)
+    if isinstance(prepared, ScoreResult):
+        return prepared
+    return score_ml_batch(mv, _policy(mv), [prepared], as_of)[0]
+
+
+def _prepare_version(
+    mv: ModelVersion,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    encounter_id: str | None,
+    deceased: str | None,
+) -> ScoreResult | Extraction:
+    """A version's result, except an ML model's scorable extraction, which `score_ml_batch` finishes."""
     policy = _policy(mv)
     if deceased is not None:
         provider = "rule" if mv.kind == ModelVersion.Kind.RULE else loaded_model(mv).provider  # a broken one says so
@@ -69,7 +83,7 @@ def _score_version(
     index = index_observations(mine, as_of.timestamp())
     if mv.kind == ModelVersion.Kind.RULE:
         return score_rule(mv, policy, mine, as_of, index)
-    return score_ml(mv, policy, mine, as_of, index, encounter_id)
+    return ml_prepare(mv, mine, as_of, index, encounter_id)
 
 
 def score_audit_entry(result: ScoreResult, patient_id: str) -> dict[str, Any]:
@@ -153,6 +167,62 @@ def score_with_shadows(
         audit_records_create([score_audit_entry(r, patient_id) for r in results])
         audit_along(lambda: served_record(results, patient_id))
     return results
+
+
+def score_many_with_shadows(
+    *, model_name: str, patients: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], as_of: datetime
+) -> list[list[ScoreResult]]:
+    """`score_with_shadows(..., audit=False)` of each patient (a population chunk): the same results, with
+    each ML version's scorable rows predicted and explained in one batch (`score_ml_batch`).
+
+    The caller writes the "score" records (`score_audit_entry`). A shadow version that fails is skipped.
+    """
+    as_of = _as_aware(as_of)
+    at = as_of.timestamp()
+    slots: list[list[ScoreResult | Extraction | None]] = []
+    pending: dict[int, tuple[ModelVersion, list[tuple[int, int]]]] = {}  # version pk -> (version, slots)
+    for i, (pid, resources) in enumerate(patients):
+        deceased = deceased_reason(resources, at)
+        row: list[ScoreResult | Extraction | None] = []
+        for mv in _versions(model_name, pid):
+            row.append(_prepared_or_skipped(mv, resources, as_of, deceased))
+            if isinstance(row[-1], Extraction):
+                pending.setdefault(mv.pk, (mv, []))[1].append((i, len(row) - 1))
+        slots.append(row)
+    for mv, places in pending.values():
+        _finish_batch(mv, places, slots, as_of)
+    return [[r for r in row if isinstance(r, ScoreResult)] for row in slots]
+
+
+def _prepared_or_skipped(
+    mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_of: datetime, deceased: str | None
+) -> ScoreResult | Extraction | None:
+    if mv.status != ModelVersion.Status.SHADOW:
+        return _prepare_version(mv, resources, as_of, None, deceased)
+    try:
+        return _prepare_version(mv, resources, as_of, None, deceased)
+    except Exception:  # a shadow never affects the served answer
+        logger.exception("shadow model %s %s failed; skipped", mv.name, mv.version)
+        return None
+
+
+def _finish_batch(
+    mv: ModelVersion,
+    places: list[tuple[int, int]],
+    slots: list[list[ScoreResult | Extraction | None]],
+    as_of: datetime,
+) -> None:
+    """Score one version's prepared rows in one batch, into their slots (a failing shadow's are emptied)."""
+    rows = [row for i, j in places if isinstance(row := slots[i][j], Extraction)]
+    try:
+        results: list[ScoreResult | None] = list(score_ml_batch(mv, _policy(mv), rows, as_of))
+    except Exception:
+        if mv.status != ModelVersion.Status.SHADOW:
+            raise
+        logger.exception("shadow model %s %s failed; skipped", mv.name, mv.version)
+        results = [None] * len(places)
+    for (i, j), result in zip(places, results, strict=True):
+        slots[i][j] = result
 
 
 def _model_results(

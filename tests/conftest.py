@@ -50,10 +50,15 @@ def child_process_env(django_db_setup: None) -> dict[str, str]:
     }
 
 
+WorkerStart = Callable[..., subprocess.Popen[bytes]]
+
+
 @pytest.fixture
-def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process on the test database, consuming from Redis. It is stopped with SIGTERM
-    (a warm shutdown that runs atexit handlers, so the coverage gate also measures the worker)."""
+def celery_workers(child_process_env: dict[str, str]) -> Iterator[WorkerStart]:
+    """Start real `celery worker` processes on the test database, all consuming one Redis queue of this test:
+    `start(**env)` starts one more (with extra environment) once it answers. Those still running at the end
+    are stopped with SIGTERM (a warm shutdown that runs atexit handlers, so the coverage gate also measures
+    the workers)."""
     from config.celery import app
 
     env = {**child_process_env, "CELERY_TASK_ALWAYS_EAGER": "false"}
@@ -61,53 +66,54 @@ def celery_worker_process(child_process_env: dict[str, str]) -> Iterator[subproc
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue  # what the worker's own tasks send goes to its queue as well
     app.conf.task_default_queue = queue
-    proc = celery_worker_start(env, queue)
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(**extra: str) -> subprocess.Popen[bytes]:
+        name = f"{queue}-{len(procs)}"
+        procs.append(celery_worker_start({**env, **extra}, queue, name=name))
+        _wait_for_worker(app, procs[-1], worker_node(name))
+        return procs[-1]
+
     try:
-        _wait_for_worker(app, proc)
-        yield proc
+        yield start
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         app.conf.task_always_eager = True
         app.conf.task_default_queue = "celery"
 
 
+@pytest.fixture
+def celery_worker_process(celery_workers: WorkerStart) -> subprocess.Popen[bytes]:
+    """A real `celery worker` process on the test database, consuming from Redis (see `celery_workers`)."""
+    return celery_workers()
+
+
+def worker_node(name: str) -> str:
+    """The node name Celery gives a worker started as `name` by `celery_worker_start` (pinged by name)."""
+    return f"{name}@{socket.gethostname()}"
+
+
 def celery_worker_start(env: dict[str, str], queue: str, name: str = "") -> subprocess.Popen[bytes]:
-    """Start a solo-pool `celery worker` process consuming `queue` (not waited for)."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-P",
-            "solo",
-            "-Q",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "WARNING",
-            "-n",
-            f"{name or queue}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    """Start a solo-pool `celery worker` process consuming `queue`, named `worker_node(name or queue)` (not
+    waited for: `_wait_for_worker`)."""
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]
+    return subprocess.Popen([*command, "-n", worker_node(name or queue)], cwd=ROOT, env=env)
 
 
-def _wait_for_worker(app: object, proc: subprocess.Popen[bytes]) -> None:
+def _wait_for_worker(app: object, proc: subprocess.Popen[bytes], name: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited with {proc.returncode}")
-        if app.control.ping(timeout=0.5):  # type: ignore[attr-defined]
+        if app.control.ping(destination=[name], timeout=0.5):  # type: ignore[attr-defined]
             return
     raise RuntimeError("celery worker did not answer within 60 s")
 

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "corsheaders",
     "rest_framework",
+    "drf_spectacular",
     "config.apps.ConfigAppConfig",
     "audit",
     "fhirapp",
@@ -126,6 +127,16 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# OpenAPI 3 of the DRF APIs (the population API), at /api/schema/ for signed-in users.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Stratify population API",
+    "DESCRIPTION": "Cohorts, population runs (start, status, cancel) and ranked worklist rows.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # Who may read /metrics and /readyz's detail (config/probes.py): a bearer token, or these networks (REMOTE_ADDR).

@@ -6,6 +6,9 @@ from config.env import BASE_DIR, env
 SANDBOX_BULK_DIR = env.path("SANDBOX_BULK_DIR", default=str(BASE_DIR / "var" / "bulk-export"))
 # Seconds a client is told to wait between status polls while an export runs (Retry-After).
 SANDBOX_BULK_RETRY_AFTER = env.int("SANDBOX_BULK_RETRY_AFTER", default=2)
+# Lifetime of the sandbox's SMART Backend Services (client_credentials) access tokens: short, as the SMART
+# Backend Services guide recommends (no longer than 5 minutes), so a long run outlives several of them.
+SANDBOX_BACKEND_TOKEN_SECONDS = env.int("SANDBOX_BACKEND_TOKEN_SECONDS", default=300)
 # Where population runs keep downloaded NDJSON, each cohort's merged data and the per-chunk files.
 # Every worker of a run must see this folder (one machine, or a shared volume).
 POPULATION_DIR = env.path("POPULATION_DIR", default=str(BASE_DIR / "var" / "population"))

@@ -63,6 +63,10 @@ WRITEBACK_TOKEN_PROVIDER = "smart_launch.backend.backend_access_token"  # noqa: 
 # Redis gives an unacknowledged message (acks_late) back after this long. It must outlast the longest retry
 # countdown plus one attempt, or a retry waiting in a worker would be delivered twice; a killed worker's
 # write-back does not wait for it: the reconciler queues it again after its attempt's time limit plus the grace.
+# A population chunk of a killed worker is also delivered again after it (population.tasks.chunk_score).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(WRITEBACK_RETRY_MAX_SECONDS) + WRITEBACK_TASK_TIME_LIMIT_SECONDS + 60
+    "visibility_timeout": env.int(
+        "CELERY_VISIBILITY_TIMEOUT_SECONDS",
+        default=int(WRITEBACK_RETRY_MAX_SECONDS) + WRITEBACK_TASK_TIME_LIMIT_SECONDS + 60,
+    )
 }

@@ -2,7 +2,8 @@
 
 Layout under POPULATION_DIR/<cohort>/: `run-<id>/download/<Type>.ndjson` (what the export returned),
 `store/<Type>.ndjson` (the cohort's data as of its last run: a full run replaces it, an incremental
-`_since` run replaces the resources that changed), `run-<id>/chunks/<n>.ndjson` (one scoring task's
+`_since` run replaces the resources that changed and drops those the export lists as deleted),
+`run-<id>/chunks/<n>.ndjson` (one scoring task's
 patients, every resource of theirs). Everything streams line by line: memory grows with the number of
 patients (their chunk numbers), never with the size of the files.
 """
@@ -20,6 +21,7 @@ from django.conf import settings
 from population.models import Cohort, PopulationRun
 
 _PATIENT_KEYS = ("subject", "patient", "beneficiary")
+DELETED = "deleted"  # the joined download of the manifest's deleted[] files
 
 
 def cohort_dir(cohort: Cohort) -> Path:
@@ -71,6 +73,37 @@ def store_merge(run: PopulationRun, types: list[str]) -> None:
         delta = downloads / f"{rtype}.ndjson"
         if delta.is_file():
             _merge_one(store / f"{rtype}.ndjson", delta)
+    if (downloads / f"{DELETED}.ndjson").is_file():
+        _forget(store, types, deleted_keys(downloads / f"{DELETED}.ndjson"))
+
+
+def deleted_keys(path: Path) -> set[tuple[str, str]]:
+    """(type, id) of every DELETE entry of a deleted[] file (Bulk Data: transaction Bundles, request.url Type/id)."""
+    keys: set[tuple[str, str]] = set()
+    for line in _lines(path):
+        for entry in orjson.loads(line).get("entry") or ():
+            request = entry.get("request") if isinstance(entry, dict) else None
+            if not isinstance(request, dict):
+                continue
+            rtype, _, rid = str(request.get("url") or "").partition("/")
+            if request.get("method") == "DELETE" and rtype and rid:
+                keys.add((rtype, rid))
+    return keys
+
+
+def _forget(store: Path, types: list[str], keys: set[tuple[str, str]]) -> None:
+    """Drop the deleted resources from the store (a deleted Patient leaves the cohort: no chunk lists them)."""
+    for rtype in types:
+        ids = {rid for kind, rid in keys if kind == rtype}
+        target = store / f"{rtype}.ndjson"
+        if not ids or not target.is_file():
+            continue
+        kept = target.with_name(target.name + ".forgetting")
+        with kept.open("wb") as out:
+            for line in _lines(target):
+                if orjson.loads(line).get("id") not in ids:
+                    out.write(line)
+        kept.replace(target)
 
 
 def _merge_one(target: Path, delta: Path) -> None:

@@ -125,9 +125,16 @@ def run_export(run_id: int, attempt: int = 0) -> Manifest | Pending | None:
     if isinstance(answer, Pending):
         _save(run, progress=f"export {answer.progress}".strip())
         return answer
-    for item, is_error in [*((f, False) for f in answer.output), *((f, True) for f in answer.error)]:
+    kinds = [(answer.output, ""), (answer.error, "error"), (answer.deleted, "deleted")]
+    for item, kind in ((f, kind) for files, kind in kinds for f in files):
         RunFile.objects.get_or_create(
-            run=run, url=item.url, defaults={"resource_type": item.type, "is_error_file": is_error}
+            run=run,
+            url=item.url,
+            defaults={
+                "resource_type": item.type,
+                "is_error_file": kind == "error",
+                "is_deleted_file": kind == "deleted",
+            },
         )
     _save(
         run,
@@ -182,7 +189,7 @@ def _download(run: PopulationRun, client: BulkClient) -> bool:
     folder = data.download_dir(run)
     folder.mkdir(parents=True, exist_ok=True)
     for item in run.files.exclude(status=RunFile.Status.DONE).order_by("pk"):
-        name = f"{item.resource_type}{'.errors' if item.is_error_file else ''}-{item.pk}.ndjson"
+        name = f"{_joined_name(item)}{'.errors' if item.is_error_file else ''}-{item.pk}.ndjson"
         try:
             size = client.download(item.url, folder / name, requires_token=run.requires_token)
         except UpstreamFhirError as exc:
@@ -201,11 +208,17 @@ def _download(run: PopulationRun, client: BulkClient) -> bool:
     return True
 
 
+def _joined_name(item: RunFile) -> str:
+    """`<Type>`, or `deleted` for the files of the manifest's deleted[]."""
+    return data.DELETED if item.is_deleted_file else item.resource_type
+
+
 def _joined(run: PopulationRun, folder: Path) -> None:
-    """One `<Type>.ndjson` per type from the downloaded files (a server may split a type into several)."""
+    """One `<Type>.ndjson` per type (and one `deleted.ndjson`) from the downloaded files (a server may split a
+    type into several)."""
     by_type: dict[str, list[RunFile]] = {}
     for item in run.files.filter(is_error_file=False).order_by("pk"):
-        by_type.setdefault(item.resource_type, []).append(item)
+        by_type.setdefault(_joined_name(item), []).append(item)
     for rtype, items in by_type.items():
         with (folder / f"{rtype}.ndjson").open("wb") as out:
             for item in items:

@@ -18,13 +18,14 @@ from django.db import transaction
 from django.db.models import F
 
 from audit.services import audit_records_create
+from config.gc_pause import collector_paused
 from fhirapp.services.writeback import write_back_submit
 from fhirapp.snapshot import PatientSnapshot
 from population.models import PatientResult, PopulationRun, RunChunk
 from population.services.data import chunk_path, chunk_patients
 from population.services.finish import run_finish_if_done
 from scoring.presentation import clinical_drivers
-from scoring.services import score_audit_entry, score_with_shadows
+from scoring.services import score_audit_entry, score_many_with_shadows
 from scoring.types import ScoreResult
 
 _BAND_ORDER = {"low": 0, "moderate": 1, "high": 2}
@@ -37,8 +38,8 @@ def chunk_score(*, run_id: int, number: int) -> int:
     if chunk.done or run.status != PopulationRun.Status.SCORING:
         return 0
     RunChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
-    patients = chunk_patients(chunk_path(run, number))
-    rows, audits, served = _score_patients(run, number, patients)
+    with collector_paused():
+        rows, audits, served = _chunk_results(run, number)
     with transaction.atomic():
         if RunChunk.objects.select_for_update().filter(pk=chunk.pk, done=True).exists():
             return 0
@@ -47,12 +48,19 @@ def chunk_score(*, run_id: int, number: int) -> int:
         audit_records_create(audits)
         RunChunk.objects.filter(pk=chunk.pk).update(done=True)
         PopulationRun.objects.filter(pk=run.pk).update(
-            chunks_done=F("chunks_done") + 1, patients_scored=F("patients_scored") + len(patients)
+            chunks_done=F("chunks_done") + 1, patients_scored=F("patients_scored") + chunk.patients
         )
         if run.cohort.write_back:
             _write_back(run, served)
     run_finish_if_done(run.pk)
-    return len(patients)
+    return chunk.patients
+
+
+def _chunk_results(
+    run: PopulationRun, number: int
+) -> tuple[list[PatientResult], list[dict[str, Any]], list[tuple[str, ScoreResult]]]:
+    """Parse and score the chunk; its parsed resources are freed on return (before the collector resumes)."""
+    return _score_patients(run, number, chunk_patients(chunk_path(run, number)))
 
 
 def _score_patients(
@@ -61,13 +69,13 @@ def _score_patients(
     as_of = run.transaction_time
     assert as_of is not None  # set when the export completed, before any chunk exists
     previous = _previous(run, list(patients))
+    snapshots = [patient_snapshot(pid, resources, as_of) for pid, resources in patients.items()]
+    shares = [(s.patient_id, s.resources) for s in snapshots]
     rows, audits, served = [], [], []
-    for pid, resources in patients.items():
-        snapshot = patient_snapshot(pid, resources, as_of)
-        for model_name in run.cohort.model_names:
-            results = score_with_shadows(
-                model_name=model_name, resources=snapshot.resources, as_of=as_of, patient_id=pid, audit=False
-            )
+    for model_name in run.cohort.model_names:
+        batch = score_many_with_shadows(model_name=model_name, patients=shares, as_of=as_of)
+        for snapshot, results in zip(snapshots, batch, strict=True):
+            pid = snapshot.patient_id
             audits += [{**score_audit_entry(r, pid), "detail": {"population_run": run.pk}} for r in results]
             rows.append(result_row(run, number, snapshot, results[0], previous.get((pid, model_name))))
             served.append((pid, results[0]))
@@ -75,11 +83,14 @@ def _score_patients(
 
 
 def patient_snapshot(patient_id: str, resources: Sequence[dict[str, Any]], as_of: datetime) -> PatientSnapshot:
-    """The patient's exported resources as a snapshot, each tagged with its type's file of the export."""
+    """The patient's exported resources as a snapshot, each tagged with its type's file of the export
+    (added a type at a time, as the CDS door adds a fetch's Bundle: kept once, shapes checked)."""
     snapshot = PatientSnapshot(patient_id=patient_id, as_of=as_of)
+    by_type: dict[str, list[dict[str, Any]]] = {}
     for resource in resources:
-        key = f"bulk:{resource.get('resourceType')}"
-        snapshot.add([resource], key=key, source="bulk", received_at=as_of)
+        by_type.setdefault(f"bulk:{resource.get('resourceType')}", []).append(resource)
+    for key, items in by_type.items():
+        snapshot.add(items, key=key, source="bulk", received_at=as_of)
         snapshot.sources[key] = "bulk"
     return snapshot
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import Application
@@ -95,6 +96,7 @@ def token_response(
     nonce: str = "",
     code: AuthorizationCode | None = None,
     user_facing: bool = True,
+    seconds: int = ACCESS_SECONDS,
 ) -> dict[str, Any]:
     """Issue the access token (and refresh / id token as the scopes ask) and build the JSON response."""
     scopes = scope_split(scope)
@@ -103,13 +105,13 @@ def token_response(
         scope=scope,
         context=context,
         kind=IssuedToken.Kind.ACCESS,
-        lifetime=timedelta(seconds=ACCESS_SECONDS),
+        lifetime=timedelta(seconds=seconds),
         code=code,
     )
     body: dict[str, Any] = {
         "access_token": access,
         "token_type": "Bearer",
-        "expires_in": ACCESS_SECONDS,
+        "expires_in": seconds,
         "scope": scope,
     }
     if not user_facing:
@@ -199,7 +201,13 @@ def grant_client_credentials(app: Application, params: Mapping[str, str]) -> dic
     scope = scope_intersect(" ".join(requested), app.smart_profile.allowed_scope)
     if not scope:
         raise InvalidScope("None of the requested system scopes can be granted to this client.")
-    return token_response(client_id=app.client_id, scope=" ".join(scope), context=TokenContext(), user_facing=False)
+    return token_response(
+        client_id=app.client_id,
+        scope=" ".join(scope),
+        context=TokenContext(),
+        user_facing=False,
+        seconds=settings.SANDBOX_BACKEND_TOKEN_SECONDS,
+    )
 
 
 def token_exchange(params: Mapping[str, str]) -> dict[str, Any]:

@@ -157,7 +157,8 @@ def export_manifest(job: BulkExportJob, *, files_base: str) -> dict[str, Any]:
         "transactionTime": job.transaction_time.isoformat().replace("+00:00", "Z"),
         "request": job.request_url,
         "requiresAccessToken": True,
-        "output": [entry(i) for i in job.output],
+        "output": [entry(i) for i in job.output if not i.get("deleted")],
+        "deleted": [entry(i) for i in job.output if i.get("deleted")],
         "error": [entry(i) for i in job.error],
     }
 

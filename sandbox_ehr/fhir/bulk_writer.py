@@ -2,11 +2,13 @@
 
 Run by the Celery task `sandbox_ehr.fhir.bulk_export` (eager in the demo). Resources are those current
 at the job's transactionTime (last updated at or before it), changed after `_since` when given, in the
-Group's or every patient's compartment for Group- and Patient-level requests. The job is re-read between
-types, so a DELETE on the status URL stops it.
+Group's or every patient's compartment for Group- and Patient-level requests. With `_since`, the resources
+deleted since are listed too (the manifest's `deleted`: transaction Bundles of DELETE entries). The job is
+re-read between types, so a DELETE on the status URL stops it.
 """
 
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -18,6 +20,7 @@ from sandbox_ehr.fhir.errors import ResourceNotFound
 from sandbox_ehr.fhir.models import BulkExportJob, FhirResource
 
 _BATCH = 2000
+DELETED_FILE = "deleted.ndjson"
 
 
 def export_dir(job_id: str) -> Path:
@@ -52,6 +55,10 @@ def export_run(job_id: str) -> BulkExportJob | None:
         if count:
             output.append({"type": rtype, "count": count, "file": f"{rtype}.ndjson"})
         _status(job, BulkExportJob.Status.RUNNING, f"{round(100 * done / len(job.types))}%")
+    if job.since is not None:  # what was deleted since: the manifest's `deleted` (Bundles of DELETE entries)
+        count = _write(folder / DELETED_FILE, _deleted(job, patients))
+        if count:
+            output.append({"type": "Bundle", "count": count, "file": DELETED_FILE, "deleted": True})
     if _cancelled(job):
         return None
     job.output, job.status, job.finished_at = output, BulkExportJob.Status.COMPLETED, timezone.now()
@@ -94,11 +101,26 @@ def _rows(job: BulkExportJob, rtype: str, patients: list[str] | None) -> QuerySe
     return rows.order_by("patient_id", "pk").values_list("content", flat=True)
 
 
-def _write(path: Path, contents: QuerySet[FhirResource, str]) -> int:
+def _deleted(job: BulkExportJob, patients: list[str] | None) -> Iterator[str]:
+    """One transaction Bundle with a DELETE entry per resource of the job's types deleted after `_since`."""
+    rows = FhirResource.objects.filter(
+        deleted=True, resource_type__in=job.types, last_updated__gt=job.since, last_updated__lte=job.transaction_time
+    )
+    if job.level != BulkExportJob.Level.SYSTEM:
+        rows = rows.exclude(patient_id="")
+    if patients is not None:
+        rows = rows.filter(patient_id__in=patients)
+    for rtype, rid in rows.order_by("pk").values_list("resource_type", "resource_id").iterator(chunk_size=_BATCH):
+        entry = {"request": {"method": "DELETE", "url": f"{rtype}/{rid}"}}
+        yield orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [entry]}).decode()
+
+
+def _write(path: Path, contents: Iterable[str]) -> int:
     """Stream rows into `path` (one JSON resource per line); the file is removed when nothing matched."""
     count = 0
+    rows = contents.iterator(chunk_size=_BATCH) if isinstance(contents, QuerySet) else contents
     with path.open("w", encoding="utf-8") as out:
-        for content in contents.iterator(chunk_size=_BATCH):
+        for content in rows:
             out.write(content)
             out.write("\n")
             count += 1

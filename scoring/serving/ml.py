@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from scoring.catalogue import definition_of
 from scoring.errors import ModelNotReady
@@ -65,12 +66,27 @@ def score_ml(
     index: ObservationIndex | None = None,
     encounter_id: str | None = None,
 ) -> ScoreResult:
-    """Score (or refuse) one patient with one ML model version."""
+    """Score (or refuse) one patient with one ML model version: a batch of one (`score_ml_batch`)."""
+    prepared = ml_prepare(mv, resources, as_of, index, encounter_id)
+    if isinstance(prepared, ScoreResult):
+        return prepared
+    return score_ml_batch(mv, policy, [prepared], as_of)[0]
+
+
+def ml_prepare(
+    mv: ModelVersion,
+    resources: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    index: ObservationIndex | None = None,
+    encounter_id: str | None = None,
+) -> Extraction | ScoreResult:
+    """One patient's extraction, ready to score; or their refusal (not applicable, required inputs missing
+    or stale) when there is nothing to score."""
     model = loaded_model(mv)
     ex = extract_for(model, resources, as_of, index, encounter_id)
-    digest = input_digest(ex.names, ex.values)
     if ex.not_applicable:
-        return refusal(mv, as_of, model.provider, notes=(ex.not_applicable, *ex.notes), digest=digest, basis=ex.basis)
+        notes = (ex.not_applicable, *ex.notes)
+        return refusal(mv, as_of, model.provider, notes=notes, digest=_digest(ex), basis=ex.basis)
     if ex.missing or ex.stale:
         return refusal(
             mv,
@@ -79,13 +95,43 @@ def score_ml(
             missing=ex.missing,
             stale=ex.stale,
             notes=ex.notes,
-            digest=digest,
+            digest=_digest(ex),
             data_times=ex.data_times,
             basis=ex.basis,
         )
-    x = np.asarray([ex.values], dtype=np.float32)
-    margin = float(model.margin(x)[0])
-    contribs = contributions(model.booster, x)[0]
+    return ex
+
+
+def _digest(ex: Extraction) -> str:
+    return input_digest(ex.names, ex.values)
+
+
+def score_ml_batch(
+    mv: ModelVersion, policy: Policy, extractions: Sequence[Extraction], as_of: datetime
+) -> list[ScoreResult]:
+    """Score prepared patients (`ml_prepare`) with one ONNX call and one exact TreeSHAP call for them all.
+
+    Each row is computed on its own by both (single-threaded tree traversal), so a patient's result is the
+    same in a batch of one (the CDS door) as in a population chunk; tests/scoring compare them.
+    """
+    if not extractions:
+        return []
+    model = loaded_model(mv)
+    x = np.asarray([ex.values for ex in extractions], dtype=np.float32)
+    margins = model.margin(x)
+    contribs = contributions(model.booster, x)
+    return [_scored(mv, policy, model, ex, float(margins[i]), contribs[i], as_of) for i, ex in enumerate(extractions)]
+
+
+def _scored(
+    mv: ModelVersion,
+    policy: Policy,
+    model: registry.LoadedModel,
+    ex: Extraction,
+    margin: float,
+    contribs: npt.NDArray[np.float64],
+    as_of: datetime,
+) -> ScoreResult:
     probability = model.calibration.apply(margin)
     band = policy.band(probability)
     horizon = (mv.card or {}).get("horizon_hours")
@@ -104,7 +150,7 @@ def score_ml(
         drivers=drivers(model.features, ex.values, contribs, ex.ages),
         data_times=ex.data_times,
         basis=ex.basis,
-        input_digest=digest,
+        input_digest=_digest(ex),
         margin=margin,
         base_value=float(contribs[-1]),
         reasons=ex.notes,

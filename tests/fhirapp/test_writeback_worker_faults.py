@@ -20,7 +20,7 @@ from config.worker_heartbeat import STALE_AFTER_SECONDS, broker_redis_url, worke
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import write_back_enqueue
 from fhirapp.services.writeback_reconcile import write_back_reconcile
-from tests.conftest import _wait_for_worker, celery_worker_start
+from tests.conftest import _wait_for_worker, celery_worker_start, worker_node
 from tests.fhirapp.conftest import sepsis_result
 from tests.loopback_ehr import LoopbackEhr, loopback_ehr
 
@@ -83,7 +83,7 @@ def test_a_worker_killed_mid_write_back_is_reconciled_and_the_ehr_gets_it_once(
     env = {**child_process_env, "CELERY_TASK_ALWAYS_EAGER": "false", "CELERY_TASK_DEFAULT_QUEUE": queue}
     second = celery_worker_start(env, queue, name=f"{queue}-second")
     try:
-        _wait_for_worker(app, second)
+        _wait_for_worker(app, second, worker_node(f"{queue}-second"))
         time.sleep(LEASE_SECONDS + 1.5)  # the lease and the grace run out
         assert write_back_reconcile() == 1
         write_back = _wait_status(write_back, 60)

@@ -25,7 +25,7 @@ from sandbox_ehr.auth.models import IssuedToken
 from sandbox_ehr.auth.services import access_token_issue
 from sandbox_ehr.ehr.cds import hook_context, prefetch_build
 from sandbox_ehr.fhir.models import BulkExportJob, FhirResource
-from sandbox_ehr.fhir.services import resource_create
+from sandbox_ehr.fhir.services import resource_create, resource_delete
 from smart_launch.backend import backend_access_token
 from tests.population.conftest import MODELS
 
@@ -193,3 +193,38 @@ def test_a_chunk_is_scored_once(ehr: dict[str, Any]) -> None:
     before = (PatientResult.objects.filter(run=run).count(), AuditRecord.objects.count())
     assert chunk_score(run_id=run.pk, number=0) == 0  # a redelivered task finds its chunk done
     assert (PatientResult.objects.filter(run=run).count(), AuditRecord.objects.count()) == before
+
+
+def test_incremental_run_drops_what_the_export_lists_as_deleted(ehr: dict[str, Any], settings: Any) -> None:
+    first = runs.run_start(cohort=ehr["cohort"], since="full")
+    first.refresh_from_db()
+    gone, kept = sorted(PatientResult.objects.filter(run=first).values_list("patient_id", flat=True).distinct())[:2]
+    observation = FhirResource.objects.filter(resource_type="Observation", patient_id=kept).first()
+    assert observation is not None
+    resource_delete(resource_type="Patient", resource_id=gone, grant=None)
+    resource_delete(resource_type="Observation", resource_id=observation.resource_id, grant=None)
+    second = runs.run_start(cohort=ehr["cohort"], since="auto")
+    second.refresh_from_db()
+    assert second.status == "completed" and second.incremental, second.error
+    job = BulkExportJob.objects.order_by("-created_at").first()
+    assert job is not None and [(o["type"], o["count"], o.get("deleted")) for o in job.output] == [("Bundle", 2, True)]
+    assert RunFile.objects.get(run=second, is_deleted_file=True).status == "done"
+    assert second.patients_total == 3
+    assert not PatientResult.objects.filter(run=second, patient_id=gone).exists()
+    store = Path(settings.POPULATION_DIR) / "icu" / "store"
+    assert f'"id":"{observation.resource_id}"' not in (store / "Observation.ndjson").read_text()
+    assert f'"id":"{gone}"' not in (store / "Patient.ndjson").read_text()
+
+
+def test_backend_tokens_are_short_lived_and_a_run_outlives_one(ehr: dict[str, Any]) -> None:
+    run = runs.run_create(cohort=ehr["cohort"], since="full")
+    assert isinstance(runs.run_export(run.pk), Manifest)
+    backend = IssuedToken.objects.filter(client_id="stratify-backend")
+    token = backend.get()
+    lifetime = (token.expires_at - token.created_at).total_seconds()
+    assert 295 <= lifetime <= 305  # SMART Backend Services: no longer than 5 minutes
+    backend.update(expires_at=timezone.now())  # it expires at the EHR before the downloads
+    assert runs.run_fetch(run.pk)
+    run.refresh_from_db()
+    assert run.status == "completed", run.error
+    assert backend.count() == 2  # the 401 got a fresh one and the downloads went on

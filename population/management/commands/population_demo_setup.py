@@ -23,6 +23,12 @@ class Command(BaseCommand):
         for slug, title, group, models in DEMO_COHORTS:
             Cohort.objects.update_or_create(
                 slug=slug,
-                defaults={"title": title, "registration": registration, "group_id": group, "model_names": models},
+                defaults={
+                    "title": title,
+                    "registration": registration,
+                    "group_id": group,
+                    "model_names": models,
+                    "patient_url_template": f"{settings.PUBLIC_BASE_URL}/sandbox/ehr/patients/{{patient_id}}",
+                },
             )
-            self.stdout.write(f"cohort {slug}: {settings.PUBLIC_BASE_URL}/population/{slug}/")
+            self.stdout.write(f"cohort {slug}: {settings.PUBLIC_BASE_URL}/population/{slug}/ (and /dashboard)")
