@@ -39,5 +39,8 @@ class Command(BaseCommand):
 def _rows_of(card: dict[str, Any]) -> Any:
     """The rows its trainer checked and explains a fresh version with."""
     if card.get("recalibration") or card.get("adaptation"):
-        raise CommandError("A recalibrated or adapted version is explained on its site's rows when it is written.")
+        raise CommandError(
+            "A recalibrated or adapted version is explained on its site's rows when it is written: "
+            "re-run recalibrate_model or adapt_model for it."
+        )
     return trainer_module(str(card.get("name"))).explanation_rows()
