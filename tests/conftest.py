@@ -22,8 +22,12 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-django's own ordering (transactional tests after the others)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Integration tests need PostgreSQL and Redis; under the README command they may never skip."""
+    """Integration tests need PostgreSQL and Redis; under the README command they may never skip. Tests that end
+    every other session on the test database (`ends_db_sessions`: the database-blip tests) run last, so that no
+    session this process keeps for a later test is among those they end."""
+    items.sort(key=lambda item: item.get_closest_marker("ends_db_sessions") is not None)  # stable: order kept
     missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not _reachable("127.0.0.1", port)]
     if not missing:
         return

@@ -31,7 +31,7 @@ from fhirapp.services.writeback_delivery import (
 from tests.fhirapp.conftest import sepsis_result
 from tests.loopback_ehr import LoopbackEhr, loopback_ehr
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.ends_db_sessions, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
 USER_TOKEN = "a-user-token-the-loopback-ehr-accepts"
 

@@ -32,7 +32,12 @@ from tests.fhirapp.test_writeback_blips import terminate_other_backends, write_b
 from tests.integration.test_gunicorn_hooks import ROOT, _free_port, _wait_until_serving
 from tests.loopback_ehr import LoopbackEhr, loopback_ehr
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.ends_db_sessions,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
 PATH = "/cds-services/stratify-news2"
 
 
