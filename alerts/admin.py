@@ -11,22 +11,16 @@ from django.http import HttpRequest
 from alerts.models import Alert, AlertPolicy, AlertPolicyChange, DeadLetter, Notification
 from alerts.services.notify import notification_retry
 from alerts.services.policy import POLICY_FIELDS, alert_policy_update
-from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from audit.admin_mixins import AuditedAdminMixin, ChangeRecordInline, ReadOnlyAdminMixin
 
 # django-stubs makes ModelAdmin, TabularInline and ModelForm generic, but Django cannot subscript them at
 # runtime: the classes below carry `type: ignore[type-arg]`.
 
 
-class AlertPolicyChangeInline(admin.TabularInline):  # type: ignore[type-arg]
+class AlertPolicyChangeInline(ChangeRecordInline):
     """Who changed the policy, when, why, before and after (written by the service only)."""
 
     model = AlertPolicyChange
-    extra = 0
-    can_delete = False
-    readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
-
-    def has_add_permission(self, request: HttpRequest, obj: AlertPolicy | None = None) -> bool:
-        return False
 
 
 class AlertPolicyForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -1,4 +1,5 @@
-"""A ModelAdmin mixin that writes an `admin_change` audit record for every add, change and delete.
+"""A ModelAdmin mixin that writes an `admin_change` audit record for every add, change and delete, and the
+read-only inline of a policy's history (`ChangeRecordInline`).
 
 Use it in any app: `class ThresholdAdmin(AuditedAdminMixin, admin.ModelAdmin): audit_reason_required = True`.
 It hooks Django's own admin logging (`log_addition`, `log_change`, `log_deletions`), so every path that
@@ -9,6 +10,7 @@ the form gets a mandatory "Reason for this change" field whose text goes into th
 from typing import Any
 
 from django import forms
+from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
@@ -91,4 +93,16 @@ class ReadOnlyAdminMixin:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ChangeRecordInline(admin.TabularInline):  # type: ignore[type-arg]
+    """Read-only history of a policy (rows of an `audit.models.ChangeRecord` subclass: set `model`): who changed
+    it, when, why, before and after. History is written by the policy's service only."""
+
+    extra = 0
+    can_delete = False
+    readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit.admin_mixins import AuditedAdminMixin
+from audit.admin_mixins import AuditedAdminMixin, ChangeRecordInline
 from fhirapp.models import FailedWriteBack, WriteBack, WriteBackPolicy, WriteBackPolicyChange
 from fhirapp.services.writeback import write_back_retry
 from fhirapp.services.writeback_policy import POLICY_FIELDS, write_back_policy_update
@@ -105,16 +105,10 @@ class FailedWriteBackAdmin(WriteBackAdmin):
         return str((obj.last_error.get("extra") or {}).get("upstream_status", ""))
 
 
-class WriteBackPolicyChangeInline(admin.TabularInline):  # type: ignore[type-arg]
+class WriteBackPolicyChangeInline(ChangeRecordInline):
     """Who changed the policy, when, why, before and after (written by the service only)."""
 
     model = WriteBackPolicyChange
-    extra = 0
-    can_delete = False
-    readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
-
-    def has_add_permission(self, request: HttpRequest, obj: WriteBackPolicy | None = None) -> bool:
-        return False
 
 
 class WriteBackPolicyForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from audit.admin_mixins import ReadOnlyAdminMixin
+from audit.admin_mixins import ChangeRecordInline, ReadOnlyAdminMixin
 from config.errors import ApplicationError
 from scoring.card import external_metrics
 from scoring.models import ModelChange, ModelVersion, PromotionRequest, ThresholdPolicy, ThresholdPolicyChange
@@ -110,17 +110,10 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         model_status_set(mv=obj, status=status, actor=request.user.get_username(), reason=form.cleaned_data["reason"])
 
 
-class PolicyChangeInline(admin.TabularInline):  # type: ignore[type-arg]
+class PolicyChangeInline(ChangeRecordInline):
     """Read-only history of a policy."""
 
     model = ThresholdPolicyChange
-    extra = 0
-    can_delete = False
-    readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
-
-    def has_add_permission(self, request: HttpRequest, obj: ThresholdPolicy | None = None) -> bool:
-        """History is written by the service only."""
-        return False
 
 
 class ThresholdPolicyForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.admin_mixins import ReadOnlyAdminMixin
+from audit.admin_mixins import ChangeRecordInline, ReadOnlyAdminMixin
 from config.errors import ValidationFailed
 from scoring.models import MonitorPolicy, MonitorPolicyChange, Outcome, OutcomeImport, PerformanceRun
 from scoring.monitoring.outcomes import OutcomeItem, outcomes_parse, outcomes_store
@@ -18,17 +18,10 @@ from scoring.monitoring.policy import POLICY_FIELDS, monitor_policy_update
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
-class MonitorPolicyChangeInline(admin.TabularInline):  # type: ignore[type-arg]
+class MonitorPolicyChangeInline(ChangeRecordInline):
     """Read-only history of a monitor policy."""
 
     model = MonitorPolicyChange
-    extra = 0
-    can_delete = False
-    readonly_fields = ("changed_at", "changed_by", "reason", "before", "after")
-
-    def has_add_permission(self, request: HttpRequest, obj: MonitorPolicy | None = None) -> bool:
-        """History is written by the service only."""
-        return False
 
 
 class MonitorPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
