@@ -4,11 +4,15 @@ Transient failures retry (Celery `autoretry_for`, `retry_backoff`, `retry_jitter
 server or its SMART discovery/token endpoint answering 5xx, 408 or 429, timing out or unreachable
 (all `UpstreamUnavailable`), and our own database dropping its connection. A definite 4xx about the
 resource marks the write-back failed inside `write_back_deliver`; retries running out, or any other
-error, reach `on_failure`, which marks it failed. Eager mode (demo, tests) runs the same path:
-`CELERY_TASK_EAGER_PROPAGATES` is off so an eager retry re-runs the task and a final failure calls
-`on_failure`, as a worker would (without the countdown).
+error, reach `on_failure`, which marks it failed.
+
+Eager mode (the embedded default: no broker) has no countdown, so an EHR failure is not retried by Celery there:
+the row stays pending, due after the same exponential backoff (with equal jitter), and the in-process pool
+delivers it again then (`write_back_dispatch_later`); the attempts are counted on the row, and past
+WRITEBACK_MAX_RETRIES it is marked failed. A process that exits meanwhile leaves the row to the reconciler.
 """
 
+import random
 import time
 from typing import Any
 
@@ -18,7 +22,14 @@ from django.db import close_old_connections
 
 from config.errors import DATABASE_ERRORS, UpstreamUnavailable
 from fhirapp.models import WriteBack
-from fhirapp.services.writeback import error_of, write_back_deliver, write_back_fail
+from fhirapp.services.writeback import (
+    backoff_cap_seconds,
+    error_of,
+    write_back_deliver,
+    write_back_fail,
+    write_back_retry_at,
+)
+from fhirapp.services.writeback_delivery import write_back_dispatch_later
 from fhirapp.services.writeback_reconcile import write_back_reconcile
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (UpstreamUnavailable, *DATABASE_ERRORS)
@@ -65,11 +76,34 @@ def write_back_send(self: WriteBackTask, write_back_id: int) -> str:
     """
     try:
         return str(write_back_deliver(write_back_id=write_back_id, attempt_owner=str(self.request.id or "")).status)
+    except UpstreamUnavailable:
+        if not self.request.is_eager:
+            raise  # Celery's autoretry, with its countdown
+        return eager_retry_later(write_back_id)
     except DATABASE_ERRORS:
         close_old_connections()
         if self.request.is_eager:  # an eager retry has no countdown: give the database a moment (daemon thread)
             time.sleep(min(EAGER_DATABASE_RETRY_SLEEP_MAX, 0.5 * 2 ** int(self.request.retries or 0)))
         raise
+
+
+def eager_backoff_seconds(attempts: int) -> float:
+    """The wait after attempt number `attempts`: min(BASE * 2**(attempts-1), MAX), half of it fixed, half jitter."""
+    cap = backoff_cap_seconds(attempts, settings.WRITEBACK_RETRY_BASE_SECONDS)
+    return cap / 2 + random.uniform(0, cap / 2)
+
+
+def eager_retry_later(write_back_id: int) -> str:
+    """Eager mode after a transient EHR failure: deliver again after the backoff, or mark failed past the retries."""
+    write_back = WriteBack.objects.get(pk=write_back_id)
+    if write_back.status != WriteBack.Status.PENDING:
+        return str(write_back.status)
+    if write_back.attempts > int(settings.WRITEBACK_MAX_RETRIES):
+        return str(write_back_fail(write_back, write_back.last_error).status)
+    delay = eager_backoff_seconds(write_back.attempts)
+    write_back_retry_at(write_back, delay)
+    write_back_dispatch_later(write_back_id, delay)
+    return str(write_back.status)
 
 
 @shared_task(name="fhirapp.write_back_reconcile", ignore_result=True)  # type: ignore[untyped-decorator]  # Celery is untyped

@@ -11,6 +11,8 @@ WRITEBACK_SCOPE = env.str(
 )
 # Celery's retry of a transient failure (timeout, 5xx, 408, 429): countdown drawn from
 # [0, min(BASE * 2**retry, MAX)] seconds (BASE rounded to whole seconds, at least 1); other 4xx never retry.
+# In the embedded default (no broker) the in-process pool waits min(BASE * 2**retry, MAX) seconds, half of it
+# jittered, before it delivers again (fhirapp/tasks.py).
 WRITEBACK_MAX_RETRIES = env.int("WRITEBACK_MAX_RETRIES", default=6)
 WRITEBACK_RETRY_BASE_SECONDS = env.float("WRITEBACK_RETRY_BASE_SECONDS", default=30.0)
 WRITEBACK_RETRY_MAX_SECONDS = env.float("WRITEBACK_RETRY_MAX_SECONDS", default=3600.0)

@@ -281,9 +281,18 @@ def write_back_claim(write_back_id: int, owner: str) -> bool:
 
 def retry_due(attempts: int) -> datetime:
     """The latest time the retry after attempt number `attempts` runs: Celery's backoff before its jitter."""
-    base = max(1, int(settings.WRITEBACK_RETRY_BASE_SECONDS))
-    countdown = min(settings.WRITEBACK_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1))
-    return timezone.now() + timedelta(seconds=countdown)
+    base = max(1, int(settings.WRITEBACK_RETRY_BASE_SECONDS))  # Celery rounds it so
+    return timezone.now() + timedelta(seconds=backoff_cap_seconds(attempts, base))
+
+
+def backoff_cap_seconds(attempts: int, base: float) -> float:
+    """The longest wait after attempt number `attempts`: min(base * 2**(attempts-1), WRITEBACK_RETRY_MAX_SECONDS)."""
+    return float(min(settings.WRITEBACK_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1)))
+
+
+def write_back_retry_at(write_back: WriteBack, delay: float) -> None:
+    """Due again in `delay` s (an eager retry's own backoff): the reconciler takes it if this process exits first."""
+    _save(write_back, next_attempt_at=timezone.now() + timedelta(seconds=delay))
 
 
 def write_back_deliver(*, write_back_id: int, attempt_owner: str = "") -> WriteBack:

@@ -41,12 +41,38 @@ class _Pool:
         self.queue: queue.SimpleQueue[int] = queue.SimpleQueue()
         self.outstanding: dict[int, int] = {}  # write-back id -> deliveries queued or under way
         self.threads: list[threading.Thread] = []
+        self.timers: dict[int, threading.Timer] = {}  # write-back id -> its retry, waiting out the backoff
         self.reconciler: threading.Thread | None = None
 
     def submit(self, write_back_id: int) -> None:
+        """Queue it now; a retry waiting for it (`submit_later`) is dropped: this delivery replaces it."""
         with self.lock:
-            self._start_threads()
-            self.outstanding[write_back_id] = self.outstanding.get(write_back_id, 0) + 1
+            self._count(write_back_id)
+        self.queue.put(write_back_id)
+
+    def submit_later(self, write_back_id: int, delay: float) -> None:
+        """Queue it after `delay` s; outstanding meanwhile (a drain waits for the retry too)."""
+        timer = threading.Timer(delay, self._fire, args=(write_back_id,))
+        timer.daemon = True  # a waiting retry never holds an exit: the row stays due, for the reconciler
+        with self.lock:
+            self._count(write_back_id)
+            self.timers[write_back_id] = timer
+        timer.start()
+
+    def _count(self, write_back_id: int) -> None:
+        """One more delivery outstanding (lock held), replacing a retry that waits for the same row."""
+        self._start_threads()
+        waiting = self.timers.pop(write_back_id, None)
+        if waiting is not None:
+            waiting.cancel()
+            self._done_locked(write_back_id)
+        self.outstanding[write_back_id] = self.outstanding.get(write_back_id, 0) + 1
+
+    def _fire(self, write_back_id: int) -> None:
+        with self.lock:
+            if self.timers.get(write_back_id) is not threading.current_thread():
+                return  # replaced by a delivery queued meanwhile
+            del self.timers[write_back_id]
         self.queue.put(write_back_id)
 
     def _start_threads(self) -> None:
@@ -65,10 +91,13 @@ class _Pool:
 
     def _done(self, write_back_id: int) -> None:
         with self.lock:
-            left = self.outstanding.pop(write_back_id, 1) - 1
-            if left > 0:
-                self.outstanding[write_back_id] = left
-            self.lock.notify_all()
+            self._done_locked(write_back_id)
+
+    def _done_locked(self, write_back_id: int) -> None:
+        left = self.outstanding.pop(write_back_id, 1) - 1
+        if left > 0:
+            self.outstanding[write_back_id] = left
+        self.lock.notify_all()
 
     def length(self) -> int:
         with self.lock:
@@ -121,6 +150,11 @@ def write_back_dispatch(write_back_id: int) -> bool:
     return True
 
 
+def write_back_dispatch_later(write_back_id: int, delay: float) -> None:
+    """Eager mode: deliver again after `delay` s in this process's background pool (a retry's backoff)."""
+    _POOL.submit_later(write_back_id, delay)
+
+
 def _deliver_in_process(write_back_id: int) -> None:
     """Run the Celery task eagerly in this thread (its retries included); failures are on the row, not raised."""
     from fhirapp.tasks import write_back_send
@@ -145,8 +179,9 @@ def write_back_shutdown(grace: float | None = None) -> list[int]:
     left = _POOL.drain(settings.WRITEBACK_SHUTDOWN_GRACE_SECONDS if grace is None else grace)
     if not left:
         return []
+    waiting = set(_POOL.timers)  # retries waiting out their backoff: their rows are due then, not now
     try:
-        WriteBack.objects.filter(pk__in=left, status=WriteBack.Status.PENDING).update(
+        WriteBack.objects.filter(pk__in=set(left) - waiting, status=WriteBack.Status.PENDING).update(
             lease_until=None, next_attempt_at=timezone.now(), updated_at=timezone.now()
         )
     except Exception:  # our database is down as well: the leases run out by themselves (the task's time limit)

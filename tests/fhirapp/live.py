@@ -71,8 +71,9 @@ def refreshed(write_back: WriteBack) -> WriteBack:
     return write_back
 
 
-def enqueue(live: dict[str, Any], **overrides: Any) -> Any:
-    """Enqueue the live result's write-back (sidebar source, the user's write token) and return its row."""
+def enqueue(live: dict[str, Any], *, drain: bool = True, **overrides: Any) -> Any:
+    """Enqueue the live result's write-back (sidebar source, the user's write token) and return its row (once
+    delivered, unless `drain` is False)."""
     from fhirapp.services.writeback import write_back_enqueue
 
     kwargs: dict[str, Any] = dict(
@@ -87,4 +88,4 @@ def enqueue(live: dict[str, Any], **overrides: Any) -> Any:
     kwargs.update(overrides)
     write_back = write_back_enqueue(**kwargs)
     assert write_back is not None
-    return refreshed(write_back)
+    return refreshed(write_back) if drain else write_back

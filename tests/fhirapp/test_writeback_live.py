@@ -1,7 +1,9 @@
 """Write-back against the sandbox FHIR server over real HTTP, with injected failures and a failing EHR."""
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from typing import Any
@@ -9,12 +11,17 @@ from typing import Any
 import orjson
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from audit.models import AuditRecord
 from config.keys import decrypt_text, encrypt_text
 from fhirapp.client import FhirClient
 from fhirapp.models import WriteBack
+from fhirapp.services import writeback_delivery
 from fhirapp.services.writeback import write_back_deliver
+from fhirapp.services.writeback_delivery import write_back_dispatch, write_back_drain, write_back_shutdown
+from fhirapp.services.writeback_reconcile import write_back_reconcile
+from fhirapp.tasks import eager_backoff_seconds
 from sandbox_ehr.fhir.faults import fault_clear, fault_inject
 from tests.fhirapp.live import (
     OPERATION_OUTCOME,
@@ -151,3 +158,55 @@ def test_backend_discovery_failure(
     assert write_back.status == "failed" and write_back.attempts == attempts
     assert write_back.last_error["code"] == "smart_discovery_failed"
     assert AuditRecord.objects.get(action="write_back").outcome == "failure"
+
+
+class EagerBackoffTests:
+    """The embedded default (no broker): a retry after an EHR failure waits its backoff, never back to back."""
+
+    @pytest.fixture
+    def waiting(self, live: dict[str, Any], settings: Any) -> WriteBack:
+        """A write-back whose first attempt got a 503, its retry waiting out an hour-long backoff."""
+        settings.WRITEBACK_RETRY_BASE_SECONDS = 3600.0
+        settings.WRITEBACK_RETRY_MAX_SECONDS = 7200.0
+        fault_inject(status=503, times=5, methods=("POST",))
+        write_back = enqueue(live, drain=False)
+        for _ in range(400):
+            if write_back.pk in writeback_delivery._POOL.timers:
+                break
+            time.sleep(0.05)
+        write_back.refresh_from_db()
+        return write_back
+
+    def test_a_503_leaves_the_row_pending_until_its_backoff_ends(self, waiting: WriteBack, settings: Any) -> None:
+        assert waiting.status == "pending" and waiting.attempts == 1, waiting.last_error
+        assert waiting.last_error["extra"]["upstream_status"] == 503
+        assert waiting.next_attempt_at is not None
+        assert waiting.next_attempt_at >= timezone.now() + timedelta(minutes=29)  # at least half of the hour
+        assert not write_back_drain(0.5)  # the retry is outstanding, not run
+        waiting.refresh_from_db()
+        assert waiting.attempts == 1
+        fault_clear()
+        # The process is gone, say: past its due time the reconciler delivers it, replacing the waiting retry.
+        due = waiting.next_attempt_at + timedelta(seconds=settings.WRITEBACK_RECONCILE_GRACE_SECONDS + 1)
+        assert write_back_reconcile(now=due) == 1
+        assert write_back_drain(30)
+        waiting.refresh_from_db()
+        assert waiting.status == "succeeded" and waiting.attempts == 2
+        assert waiting.pk not in writeback_delivery._POOL.timers
+
+    def test_an_exit_keeps_a_waiting_retry_due_when_it_was(self, waiting: WriteBack) -> None:
+        due = waiting.next_attempt_at
+        assert waiting.pk in write_back_shutdown(grace=0.1)
+        waiting.refresh_from_db()
+        assert waiting.status == "pending" and waiting.next_attempt_at == due
+        fault_clear()
+        write_back_dispatch(waiting.pk)  # delivered now, the waiting retry dropped (the pool drains again)
+        assert write_back_drain(30)
+        waiting.refresh_from_db()
+        assert waiting.status == "succeeded"
+
+    @pytest.mark.parametrize("attempts", [1, 2, 5, 12])
+    def test_the_backoff_doubles_with_half_of_it_jittered(self, settings: Any, attempts: int) -> None:
+        settings.WRITEBACK_RETRY_BASE_SECONDS, settings.WRITEBACK_RETRY_MAX_SECONDS = 30.0, 3600.0
+        cap = min(3600.0, 30.0 * 2 ** (attempts - 1))
+        assert all(cap / 2 <= eager_backoff_seconds(attempts) <= cap for _ in range(200))
