@@ -72,8 +72,9 @@ def _body_nul(request: HttpRequest) -> str | None:
         return "body" if b"\x00" in unquote_to_bytes(body) else None
     # Any other body may be read as JSON whatever its declared type (the CDS service parses its body as JSON),
     # so a JSON `\u0000` escape is refused in all of them: what a view parses from a body is then NUL-free.
-    # The fast `in` first: the escaped-NUL regex costs ~12 ms on a 360 KiB prefetch, the substring test 0.2 ms.
-    if b"\\u0000" in body and _JSON_NUL.search(body):
+    # The fast tests first: the escaped-NUL regex costs ~12 ms on a 360 KiB prefetch, the substring test 0.2 ms,
+    # and a body without a backslash (no JSON escape at all, the usual prefetch) only a memchr.
+    if b"\\" in body and b"\\u0000" in body and _JSON_NUL.search(body):
         return "body"
     return None
 

@@ -10,11 +10,13 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from scoring.features.spec import PHYSIONET_OBSERVATIONS, UNIT_ALIASES, UNIT_CONVERSIONS
 
 LOINC = "http://loinc.org"
+_FIRST = itemgetter(0)  # a row's time
 SKIP_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
 PULSE_OXIMETRY = "59408-5"
 ARTERIAL_SATURATION = "2708-6"
@@ -156,13 +158,9 @@ def index_observations(resources: Iterable[Mapping[str, Any]], as_of: float) -> 
                 add(_column_for(_loinc_codes(comp.get("code")), res), comp, t, ref)
     series: dict[str, Series] = {}
     for column, rows in raw.items():
-        rows.sort(key=_first)
+        rows.sort(key=_FIRST)  # by time only: equal times keep their order
         series[column] = Series([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     return ObservationIndex(series=series, unconverted_units=bad_units)
-
-
-def _first(row: tuple[float, float, str]) -> float:
-    return row[0]
 
 
 def latest_value(index: ObservationIndex, column: str, at: float) -> tuple[float, float, str] | None:
