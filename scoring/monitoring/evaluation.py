@@ -3,8 +3,9 @@ against the model's monitor thresholds (`scoring.monitoring.policy`).
 
 `performance_check` stores one `PerformanceRun` and audits it (action "performance_check"); a run that crosses
 a threshold has verdict "attention": the governance finding that marks the version "attention needed" on
-/models/, its card and /readyz detail (`scoring.monitoring.selectors.findings`). Run with the drift monitors,
-daily (`stratify.monitor_models`) and on demand (`manage.py monitor_models`).
+/models/, its card and /readyz detail (`scoring.monitoring.selectors`), announced once when it opens
+(`scoring.monitoring.findings`). Run with the drift monitors, daily (`stratify.monitor_models`) and on demand
+(`manage.py monitor_models`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from scoring.card import external_metrics
 from scoring.catalogue import definition_of
 from scoring.models import ModelVersion, Outcome, PerformanceRun, ServedInference
 from scoring.monitoring.alerts import AlertEvent, alert_events, alert_summary
+from scoring.monitoring.findings import finding_announce
 from scoring.monitoring.labels import Observed, by_patient, label
 from scoring.monitoring.performance import subgroup_masks, window_performance
 from scoring.monitoring.policy import monitor_policy_get, performance_bounds
@@ -193,6 +195,7 @@ def performance_check(
         },
         detail={"run": run.pk, "since": since.isoformat(), "until": until.isoformat()},
     )
+    finding_announce(run)
     return run
 
 

@@ -98,3 +98,45 @@ def stay_resources(sample_frame: pd.DataFrame) -> list[dict[str, Any]]:
 def deep(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A deep copy to mutate."""
     return copy.deepcopy(resources)
+
+
+def serve_rows(rows: np.ndarray, version: str, scores: np.ndarray) -> None:
+    """Served inferences as the recorder writes them (inputs in the card's order, NaN as null)."""
+    from django.utils import timezone
+
+    from scoring.models import ServedInference
+
+    now = timezone.now()
+    ServedInference.objects.bulk_create(
+        [
+            ServedInference(
+                recorded_at=now,
+                model_name="sepsis",
+                model_version=version,
+                model_status="active",
+                patient_pseudonym="0" * 64,
+                as_of=now,
+                score=float(s),
+                band="low",
+                features=[None if np.isnan(v) else float(v) for v in row],
+            )
+            for row, s in zip(rows, scores, strict=True)
+        ]
+    )
+
+
+@pytest.fixture
+def sample_rows(sample_frame: pd.DataFrame) -> np.ndarray:
+    """The sample's hourly feature rows (the tiny model's reference rows)."""
+    return hourly_features(sample_frame, SEPSIS_FEATURES, dtype=np.float64)
+
+
+def tiny_scores(registered: Any, tiny_artifacts: Path, rows: np.ndarray) -> np.ndarray:
+    """The tiny model's calibrated scores of `rows` (its booster and Platt scaling)."""
+    import xgboost as xgb
+
+    from scoring.artifact import Platt
+
+    booster = xgb.Booster(model_file=str(tiny_artifacts / "booster.json"))
+    platt = Platt(registered.card["calibration"]["a"], registered.card["calibration"]["b"])
+    return platt.apply_array(booster.predict(xgb.DMatrix(rows), output_margin=True).astype(np.float64))
