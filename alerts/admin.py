@@ -1,5 +1,6 @@
 """Django admin of alerts: policies per model and unit (edited with a reason, with history), alerts and their
-notifications (read-only), and the dead letters with an audited "retry" action."""
+notifications (read-only), the monitor findings told through the channels (read-only; their recipients are
+set on the model's monitor policy), and the dead letters with an audited "retry" action."""
 
 from typing import Any
 
@@ -8,7 +9,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from alerts.models import Alert, AlertPolicy, AlertPolicyChange, DeadLetter, Notification
+from alerts.models import Alert, AlertPolicy, AlertPolicyChange, DeadLetter, FindingNotice, Notification
 from alerts.services.notify import notification_retry
 from alerts.services.policy import POLICY_FIELDS, alert_policy_update
 from audit.admin_mixins import AuditedAdminMixin, ChangeRecordInline, ReadOnlyAdminMixin
@@ -78,11 +79,20 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg
     inlines = [NotificationInline]
 
 
+@admin.register(FindingNotice)
+class FindingNoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Monitor findings and the messages sent about them (recipients: the model's monitor policy)."""
+
+    list_display = ("id", "model_name", "model_version", "monitor", "opened_at", "run_id")
+    list_filter = ("monitor", "model_name")
+    inlines = [NotificationInline]
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    """Every message sent about an alert, per channel."""
+    """Every message sent about an alert or a monitor finding, per channel."""
 
-    list_display = ("id", "alert", "channel", "purpose", "status", "attempts", "sent_at", "created_at")
+    list_display = ("id", "alert", "finding", "channel", "purpose", "status", "attempts", "sent_at", "created_at")
     list_filter = ("status", "channel", "purpose")
 
 
@@ -90,9 +100,29 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[t
 class DeadLetterAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Notifications whose tries ran out or whose channel refused them, with the error; "retry" queues again."""
 
-    list_display = ("id", "alert", "channel", "purpose", "recipients", "attempts", "created_at", "last_error")
+    list_display = (
+        "id",
+        "alert",
+        "finding",
+        "channel",
+        "purpose",
+        "recipients",
+        "attempts",
+        "created_at",
+        "last_error",
+    )
     list_filter = ("channel", "purpose")
-    readonly_fields = ("alert", "channel", "purpose", "recipients", "status", "attempts", "last_error", "sent_at")
+    readonly_fields = (
+        "alert",
+        "finding",
+        "channel",
+        "purpose",
+        "recipients",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_at",
+    )
     actions = ["retry"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:

@@ -1,4 +1,5 @@
-"""ORM models of alerts: policies per model and unit (with history), alerts, their notifications and outcomes."""
+"""ORM models of alerts: policies per model and unit (with history), alerts, their notifications and outcomes, and
+the monitor findings told through the same channels."""
 
 from django.db import models
 
@@ -137,8 +138,35 @@ class Alert(models.Model):
         return self.status in self.OPEN
 
 
+class FindingNotice(models.Model):
+    """A monitor finding of a model version that people are told of (`scoring.monitoring.findings`): one row per
+    finding, the run that opened it, so it is told once however often it is announced."""
+
+    class Monitor(models.TextChoices):
+        DRIFT = "drift"
+        PERFORMANCE = "performance"
+
+    monitor = models.CharField(max_length=12, choices=Monitor.choices)
+    run_id = models.BigIntegerField(help_text="the DriftRun or PerformanceRun that opened the finding")
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64)
+    opened_at = models.DateTimeField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    what = models.JSONField(default=list, blank=True, help_text="what was found, in words")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["monitor", "run_id"], name="finding_notice_once_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.monitor} finding of {self.model_name} {self.model_version} ({self.opened_at:%Y-%m-%d})"
+
+
 class Notification(models.Model):
-    """One message about one alert on one channel, with its tries; dead-lettered when they run out."""
+    """One message on one channel about an alert or a monitor finding (exactly one of them), with its tries;
+    dead-lettered when they run out."""
 
     class Channel(models.TextChoices):
         INBOX = "inbox"
@@ -150,13 +178,17 @@ class Notification(models.Model):
         ESCALATION = "escalation"
         REMINDER = "reminder"  # a snooze ended
         CLOSED = "closed"  # resolved or expired: a pager can stop
+        FINDING = "finding"  # a monitor opened a finding (no alert: `finding` is set)
 
     class Status(models.TextChoices):
         PENDING = "pending"
         SENT = "sent"
         DEAD = "dead"
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    finding = models.ForeignKey(
+        FindingNotice, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
     channel = models.CharField(max_length=20, choices=Channel.choices)
     purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.NEW)
     recipients = models.CharField(max_length=1000, blank=True)
@@ -168,9 +200,17 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(alert__isnull=False, finding__isnull=True)
+                | models.Q(alert__isnull=True, finding__isnull=False),
+                name="notification_of_an_alert_or_a_finding",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.purpose} of alert {self.alert_id} {self.status}"
+        about = f"alert {self.alert_id}" if self.alert_id else f"finding {self.finding_id}"
+        return f"{self.channel} {self.purpose} of {about} {self.status}"
 
 
 class DeadLetter(Notification):

@@ -1,5 +1,5 @@
-"""Celery tasks of alerts: send one notification (retried with backoff, dead-lettered when tries run out) and
-the minute sweep (escalation, expiry, snooze ends).
+"""Celery tasks of alerts: send one notification (retried with backoff, dead-lettered when tries run out), queue
+a monitor finding's notifications, and the minute sweep (escalation, expiry, snooze ends).
 
 Eager mode (demo, tests) runs the same path: CELERY_TASK_EAGER_PROPAGATES is off, so an eager retry re-runs
 the task at once and a final failure calls `on_failure`, as a worker would (without the countdown).
@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from alerts.channels import ChannelUnavailable
+from alerts.services.findings import finding_notices_create
 from alerts.services.flag import flag_write as flag_write_service
 from alerts.services.notify import notification_dead, notification_deliver
 from alerts.services.sweep import alerts_sweep
@@ -47,6 +48,21 @@ class NotifyTask(Task):  # type: ignore[misc]  # Celery ships no type hints: Tas
 def notification_send(self: NotifyTask, notification_id: int) -> str:
     """One try of one notification."""
     return notification_deliver(notification_id)
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="alerts.finding_notify",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=settings.ALERTS_NOTIFY_RETRY_BASE_SECONDS,
+    retry_backoff_max=settings.ALERTS_NOTIFY_RETRY_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=settings.ALERTS_NOTIFY_MAX_TRIES,
+    acks_late=True,
+    ignore_result=True,
+)
+def finding_notify(monitor: str, run_id: int) -> list[int]:
+    """A monitor opened a finding: record it once and queue its messages (alerts.services.findings)."""
+    return finding_notices_create(monitor, run_id)
 
 
 @shared_task(name="alerts.sweep", ignore_result=True)  # type: ignore[untyped-decorator]

@@ -217,7 +217,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = PromotionRequestForm
     list_display = ("challenger", "target_status", "champion", "state", "requested_by", "decided_by", "requested_at")
     list_filter = ("state", "target_status")
-    evidence_fields = ("served_cases_shown", "labelled_local_shown")
+    evidence_fields = ("served_cases_shown", "served_outcomes_shown", "labelled_local_shown")
     readonly_fields = (
         "champion",
         "state",
@@ -259,6 +259,11 @@ class PromotionRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """Champion vs challenger on the champion's recent served cases."""
         return _evidence_table(obj.evidence.get("served_cases") or {})
 
+    @admin.display(description="served cases with known outcomes")
+    def served_outcomes_shown(self, obj: PromotionRequest) -> str:
+        """Champion vs challenger discrimination and calibration on served cases whose outcomes are known."""
+        return _outcomes_table(obj, obj.evidence.get("served_outcomes") or {})
+
     @admin.display(description="labelled local stays (held out)")
     def labelled_local_shown(self, obj: PromotionRequest) -> str:
         """Challenger vs its base on the held-out labelled site stays."""
@@ -291,6 +296,51 @@ def _evidence_table(part: dict[str, Any]) -> str:
     """One comparison as a two-column HTML table (nested values as JSON-ish text)."""
     rows = "".join(format_html("<tr><th>{}</th><td>{}</td></tr>", k, _shown(v)) for k, v in part.items())
     return format_html("<table>{}</table>", mark_safe(rows))  # noqa: S308 - each row built by format_html
+
+
+OUTCOME_METRICS = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "ece": "ECE",
+    "calibration_slope": "calibration slope (1 when calibrated)",
+    "calibration_intercept": "calibration intercept (0 when calibrated)",
+}
+
+
+def _outcomes_table(request: PromotionRequest, part: dict[str, Any]) -> str:
+    """The counts, then either the note (too few, no champion) or each metric of both models with its interval."""
+    if not part:
+        return "Not computed for this request (it predates this comparison)."
+    counts = format_html(
+        "<p>{} labelled served cases ({} with the outcome); {} patients with the outcome, {} without.</p>",
+        part.get("cases", 0),
+        part.get("cases_with_outcome", 0),
+        part.get("patients_with_outcome", 0),
+        part.get("patients_without_outcome", 0),
+    )
+    if "note" in part:
+        return format_html("{}<p>{}</p>", counts, part["note"])
+    champion = request.champion.version if request.champion else "champion"
+    head = format_html(
+        "<tr><th></th><th>current {}</th><th>challenger {}</th></tr>", champion, request.challenger.version
+    )
+    rows = "".join(
+        format_html(
+            "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", label, _ci(part["champion"][k]), _ci(part["challenger"][k])
+        )
+        for k, label in OUTCOME_METRICS.items()
+    )
+    when = format_html(
+        "<p>Served {} to {}; 95 % intervals from a bootstrap over patients.</p>", part["from"], part["to"]
+    )
+    return format_html("{}{}<table>{}{}</table>", counts, when, head, mark_safe(rows))  # noqa: S308 - rows by format_html
+
+
+def _ci(metric: dict[str, Any]) -> str:
+    value, ci = metric.get("value"), metric.get("ci")
+    if value is None:
+        return "not computable (one class)"
+    return f"{value:.3f}" + (f" (95% CI {ci[0]:.3f} to {ci[1]:.3f})" if ci else " (no interval: too few resamples)")
 
 
 def _shown(value: Any) -> str:

@@ -262,8 +262,9 @@ class Outcome(models.Model):
 
 
 class MonitorPolicy(models.Model):
-    """Thresholds of every monitor of one model (edited in admin, with history). Defaults and their sources:
-    `scoring.monitoring.policy`. An empty performance bound means the version card's own external value."""
+    """Thresholds of every monitor of one model, and who is told of a finding (edited in admin, with history).
+    Defaults and their sources: `scoring.monitoring.policy`. An empty performance bound means the version card's
+    own external value."""
 
     model_name = models.CharField(max_length=64, unique=True)
     psi_major = models.FloatField(default=0.25, help_text="PSI at or above which a column's change is major")
@@ -289,6 +290,12 @@ class MonitorPolicy(models.Model):
         null=True, blank=True, help_text="alerts per 100 scored patients; empty: not judged"
     )
     ppv_min = models.FloatField(null=True, blank=True, help_text="alerts followed by the outcome; empty: not judged")
+    notify_email_to = models.CharField(
+        max_length=1000, blank=True, help_text="Comma-separated addresses told when a monitor opens a finding."
+    )
+    notify_webhook = models.BooleanField(
+        default=False, help_text="POST each new finding to ALERTS_WEBHOOK_URL (signed, as alerts are)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

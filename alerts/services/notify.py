@@ -1,17 +1,23 @@
-"""Notifications of an alert: one row per channel and message, sent by a Celery task with retries, and
-dead-lettered when the tries run out or the channel refuses. The first message a channel takes marks the
-alert delivered. Each outcome is audited."""
+"""Notifications of an alert (or of a monitor finding, `alerts.services.findings`): one row per channel and
+message, sent by a Celery task with retries, and dead-lettered when the tries run out or the channel refuses.
+The first message a channel takes marks the alert delivered. Each outcome is audited: an alert's as "alert",
+a finding's under its monitor's action ("drift_check" or "performance_check")."""
 
 from django.db import transaction
 from django.utils import timezone
 
-from alerts.channels import ChannelRefused, channels
-from alerts.models import Alert, Notification
+from alerts.channels import Channel, ChannelRefused, channels
+from alerts.models import Alert, FindingNotice, Notification
 from alerts.services.policy import alert_policy_get
+from audit.models import AuditRecord
 from audit.services import audit_record_create
 from config.keys import decrypt_text
 
 NOTIFY_ACTOR = "stratify:alert-notifications"
+FINDING_ACTIONS = {
+    FindingNotice.Monitor.DRIFT: AuditRecord.Action.DRIFT_CHECK,
+    FindingNotice.Monitor.PERFORMANCE: AuditRecord.Action.PERFORMANCE_CHECK,
+}
 
 
 def notifications_schedule(alert_id: int, *, purpose: str) -> None:
@@ -45,14 +51,14 @@ def notification_deliver(notification_id: int) -> str:
     may pass (the task retries it). A message no longer pending is left alone (a redelivered task)."""
     from alerts.services.lifecycle import alert_delivered
 
-    notification = Notification.objects.select_related("alert").get(pk=notification_id)
+    notification = Notification.objects.select_related("alert", "finding").get(pk=notification_id)
     if notification.status != Notification.Status.PENDING:
         return notification.status
     Notification.objects.filter(pk=notification.pk).update(attempts=notification.attempts + 1)
     notification.attempts += 1
     channel = next(c for c in channels() if c.name == notification.channel)
     try:
-        channel.send(notification, notification.alert)
+        _hand_over(channel, notification)
     except ChannelRefused as exc:
         return notification_dead(notification_id, error=str(exc))
     except Exception as exc:
@@ -62,9 +68,16 @@ def notification_deliver(notification_id: int) -> str:
         status=Notification.Status.SENT, sent_at=timezone.now(), last_error=""
     )
     _audit(notification, outcome="success")
-    if notification.purpose == Notification.Purpose.NEW:
+    if notification.purpose == Notification.Purpose.NEW and notification.alert_id is not None:
         alert_delivered(notification.alert_id)
     return Notification.Status.SENT
+
+
+def _hand_over(channel: Channel, notification: Notification) -> None:
+    if notification.finding is not None:
+        channel.send_finding(notification, notification.finding)
+    elif notification.alert is not None:
+        channel.send(notification, notification.alert)
 
 
 def notification_dead(notification_id: int, *, error: str) -> str:
@@ -72,7 +85,7 @@ def notification_dead(notification_id: int, *, error: str) -> str:
     moved = Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING).update(
         status=Notification.Status.DEAD, last_error=error[:2000]
     )
-    notification = Notification.objects.select_related("alert").get(pk=notification_id)
+    notification = Notification.objects.select_related("alert", "finding").get(pk=notification_id)
     if moved:
         _audit(notification, outcome="failure", error=error[:300])
     return notification.status
@@ -91,7 +104,21 @@ def notification_retry(notification: Notification) -> bool:
 
 
 def _audit(notification: Notification, *, outcome: str, **detail: str) -> None:
-    alert = notification.alert
+    told = {
+        "transition": "notification",
+        "notification_id": notification.pk,
+        "channel": notification.channel,
+        "purpose": notification.purpose,
+        "attempts": notification.attempts,
+        **detail,
+    }
+    if notification.finding is not None:
+        _finding_audit(notification.finding, outcome=outcome, detail=told)
+    elif notification.alert is not None:
+        _alert_audit(notification.alert, outcome=outcome, detail=told)
+
+
+def _alert_audit(alert: Alert, *, outcome: str, detail: dict[str, object]) -> None:
     audit_record_create(
         action="alert",
         outcome=outcome,
@@ -100,13 +127,17 @@ def _audit(notification: Notification, *, outcome: str, **detail: str) -> None:
         model_name=alert.model_name,
         model_version=alert.model_version,
         output_summary={"status": alert.status, "band": alert.band},
-        detail={
-            "alert_id": alert.pk,
-            "transition": "notification",
-            "notification_id": notification.pk,
-            "channel": notification.channel,
-            "purpose": notification.purpose,
-            "attempts": notification.attempts,
-            **detail,
-        },
+        detail={"alert_id": alert.pk, **detail},
+    )
+
+
+def _finding_audit(finding: FindingNotice, *, outcome: str, detail: dict[str, object]) -> None:
+    audit_record_create(
+        action=FINDING_ACTIONS[FindingNotice.Monitor(finding.monitor)],
+        outcome=outcome,
+        actor=NOTIFY_ACTOR,
+        model_name=finding.model_name,
+        model_version=finding.model_version,
+        output_summary={"finding": finding.pk, "run": finding.run_id},
+        detail={"finding": finding.pk, "run": finding.run_id, **detail},
     )

@@ -3,12 +3,14 @@ against the model's monitor thresholds (`scoring.monitoring.policy`).
 
 `performance_check` stores one `PerformanceRun` and audits it (action "performance_check"); a run that crosses
 a threshold has verdict "attention": the governance finding that marks the version "attention needed" on
-/models/, its card and /readyz detail (`scoring.monitoring.selectors.findings`). Run with the drift monitors,
-daily (`stratify.monitor_models`) and on demand (`manage.py monitor_models`).
+/models/, its card and /readyz detail (`scoring.monitoring.selectors`), announced once when it opens
+(`scoring.monitoring.findings`). Run with the drift monitors, daily (`stratify.monitor_models`) and on demand
+(`manage.py monitor_models`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,20 +23,37 @@ from scoring.card import external_metrics
 from scoring.catalogue import definition_of
 from scoring.models import ModelVersion, Outcome, PerformanceRun, ServedInference
 from scoring.monitoring.alerts import AlertEvent, alert_events, alert_summary
+from scoring.monitoring.findings import finding_announce
 from scoring.monitoring.labels import Observed, by_patient, label
 from scoring.monitoring.performance import subgroup_masks, window_performance
 from scoring.monitoring.policy import monitor_policy_get, performance_bounds
 from scoring.monitoring.services import MONITOR_ACTOR, monitored_versions, window_of
 
 
+class Labeller:
+    """Labels of a version's served scores from the outcomes taken in for `pseudonyms` (its card's horizon, its
+    catalogue outcome)."""
+
+    def __init__(self, mv: ModelVersion, pseudonyms: Iterable[str]) -> None:
+        self.horizon = timedelta(hours=float((mv.card or {}).get("horizon_hours") or 0))
+        self.ends_prediction = definition_of(mv.name).outcome.ends_prediction
+        self.outcomes = by_patient(
+            Outcome.objects.filter(model_name=mv.name, patient_pseudonym__in=set(pseudonyms)).values_list(
+                "patient_pseudonym", "occurred", "at"
+            )
+        )
+
+    def __call__(self, pseudonym: str, as_of: datetime) -> int:
+        """The label of a score of this patient at `as_of` (1, 0, or excluded/unlabelled < 0)."""
+        outcomes: list[Observed] = self.outcomes.get(pseudonym, [])
+        return label(as_of, self.horizon, outcomes, ends_prediction=self.ends_prediction)
+
+
 class Window:
     """A version's served inferences in [since, until) with their labels (1, 0, or excluded/unlabelled < 0)."""
 
     def __init__(self, mv: ModelVersion, since: datetime, until: datetime) -> None:
-        card = mv.card or {}
-        self.features: list[str] = list(card.get("features") or [])
-        self.horizon = timedelta(hours=float(card.get("horizon_hours") or 0))
-        self.ends_prediction = definition_of(mv.name).outcome.ends_prediction
+        self.features: list[str] = list((mv.card or {}).get("features") or [])
         rows = list(
             ServedInference.objects.filter(
                 model_name=mv.name, model_version=mv.version, recorded_at__gte=since, recorded_at__lt=until
@@ -46,17 +65,8 @@ class Window:
         self.x = np.array([[np.nan if v is None else v for v in r[3]] for r in rows], dtype=np.float64).reshape(
             -1, len(self.features)
         )
-        self.outcomes = by_patient(
-            Outcome.objects.filter(model_name=mv.name, patient_pseudonym__in=set(self.patients)).values_list(
-                "patient_pseudonym", "occurred", "at"
-            )
-        )
-        self.labels = np.array([self.label_of(p, t) for p, t in ((r[0], r[1]) for r in rows)], dtype=np.int8)
-
-    def label_of(self, pseudonym: str, as_of: datetime) -> int:
-        """The label of a score of this patient at `as_of`."""
-        outcomes: list[Observed] = self.outcomes.get(pseudonym, [])
-        return label(as_of, self.horizon, outcomes, ends_prediction=self.ends_prediction)
+        self.label_of = Labeller(mv, self.patients)
+        self.labels = np.array([self.label_of(r[0], r[1]) for r in rows], dtype=np.int8)
 
 
 def _below(metric: dict[str, Any], bound: float | None) -> bool:
@@ -193,6 +203,7 @@ def performance_check(
         },
         detail={"run": run.pk, "since": since.isoformat(), "until": until.isoformat()},
     )
+    finding_announce(run)
     return run
 
 

@@ -101,6 +101,14 @@ def with_intervals(
     return out
 
 
+def metrics_with_intervals(
+    y: I8, p: F64, patients: npt.NDArray[Any], *, boots: int = BOOTSTRAP, seed: int = 2019
+) -> dict[str, dict[str, Any]]:
+    """Every metric of METRICS with its patient-bootstrap 95 % interval. The resamples depend only on the
+    patients, `boots` and `seed`: two models' scores of the same rows are resampled alike (paired)."""
+    return with_intervals(y, p, _resamples(patients, boots, seed), METRICS)
+
+
 def age_band(name: str) -> tuple[float, float] | None:
     """[low, high) years of a card subgroup named like "age <45", "age 45-64" or "age 80+" (None otherwise)."""
     found = BAND.match(name)
@@ -137,8 +145,7 @@ def window_performance(
     seed: int = 2019,
 ) -> dict[str, Any]:
     """Every metric of one window with intervals, the reliability bins, and AUROC per subgroup."""
-    resamples = _resamples(patients, boots, seed)
-    out: dict[str, Any] = with_intervals(y, p, resamples, METRICS)
+    out: dict[str, Any] = metrics_with_intervals(y, p, patients, boots=boots, seed=seed)
     out["reliability"] = m.reliability_bins(y, p)
     out["subgroups"] = {
         name: {

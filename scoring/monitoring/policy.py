@@ -17,12 +17,18 @@ Defaults and where they come from:
   interval on one side.
 - ece_max, alerts_per_100_max, ppv_min empty: not judged until a site sets them; they depend on the site's
   case mix and workload, which no published value fixes.
+
+Who is told when a monitor opens a finding is part of the same policy (and its history): `notify_email_to`
+(the model's owners) and `notify_webhook` (ALERTS_WEBHOOK_URL, signed); empty, nobody is told, the finding still
+shows as "attention needed". The alerts app's channels send it (`alerts.services.findings`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
 from audit.models import AuditRecord
@@ -45,6 +51,8 @@ POLICY_FIELDS = (
     "subgroup_auroc_min",
     "alerts_per_100_max",
     "ppv_min",
+    "notify_email_to",
+    "notify_webhook",
 )
 
 
@@ -54,7 +62,7 @@ def monitor_policy_get(model_name: str) -> MonitorPolicy:
 
 
 def policy_values(policy: MonitorPolicy) -> dict[str, Any]:
-    """The policy's thresholds as plain values."""
+    """The policy's thresholds and recipients as plain values."""
     return {f: getattr(policy, f) for f in POLICY_FIELDS}
 
 
@@ -64,6 +72,22 @@ def _check(after: dict[str, Any]) -> None:
     negative = [f for f, v in after.items() if isinstance(v, int | float) and v < 0 and f != "slope_min"]
     if negative:
         raise ValidationFailed("Thresholds must not be negative.", extra={"fields": dict.fromkeys(negative, "< 0")})
+    bad = [a for a in addresses(after["notify_email_to"]) if not _is_address(a)]
+    if bad:
+        raise ValidationFailed(f"Not e-mail addresses: {', '.join(bad)}.", extra={"fields": {"notify_email_to": bad}})
+
+
+def addresses(text: str) -> list[str]:
+    """The addresses of a comma-separated list, blanks dropped."""
+    return [a.strip() for a in text.split(",") if a.strip()]
+
+
+def _is_address(text: str) -> bool:
+    try:
+        validate_email(text)
+    except DjangoValidationError:
+        return False
+    return True
 
 
 def monitor_policy_update(*, policy: MonitorPolicy, changes: dict[str, Any], actor: str, reason: str) -> MonitorPolicy:

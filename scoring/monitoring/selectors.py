@@ -3,7 +3,7 @@ attention (either run's verdict "attention" is a governance finding)."""
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from scoring.models import DriftRun, PerformanceRun
 
@@ -55,3 +55,13 @@ def runs_recent(name: str, version: str, limit: int = 30) -> list[DriftRun]:
     """The version's last `limit` drift runs, oldest first."""
     runs = DriftRun.objects.filter(model_name=name, model_version=version).order_by("-created_at", "-id")[:limit]
     return list(runs)[::-1]
+
+
+def previous_run(run: Run) -> Run | None:
+    """The run of the same monitor and version just before `run`, if any."""
+    earlier = (
+        type(run)
+        .objects.filter(model_name=run.model_name, model_version=run.model_version)
+        .filter(Q(created_at__lt=run.created_at) | Q(created_at=run.created_at, id__lt=run.pk))
+    )
+    return earlier.order_by("-created_at", "-id").first()

@@ -2,8 +2,8 @@
 
 `drift_check` stores one `DriftRun` per version and audits it (action "drift_check"); a run whose verdict is
 "attention" is the governance finding that marks the version "attention needed" on /models/ and its card
-(`scoring.monitoring.selectors`). Run daily by the Celery beat task `stratify.monitor_models`, and on demand
-by `manage.py monitor_models`.
+(`scoring.monitoring.selectors`), announced once when it opens (`scoring.monitoring.findings`). Run daily by
+the Celery beat task `stratify.monitor_models`, and on demand by `manage.py monitor_models`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from audit.services import audit_record_create
 from scoring.artifact import CARD_JSON
 from scoring.models import DriftRun, ModelVersion, ServedInference
 from scoring.monitoring.drift import profile_drift
+from scoring.monitoring.findings import finding_announce
 from scoring.monitoring.policy import monitor_policy_get
 from scoring.serving.registry import resolve_path
 
@@ -105,6 +106,7 @@ def drift_check(mv: ModelVersion, *, since: datetime, until: datetime, run_by: s
         },
         detail={"run": run.pk, "since": since.isoformat(), "until": until.isoformat()},
     )
+    finding_announce(run)
     return run
 
 

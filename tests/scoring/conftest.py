@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,9 @@ from django.conf import settings
 from scoring.features.hourly import hourly_features
 from scoring.features.physionet_fhir import stay_to_fhir
 from scoring.features.spec import SEPSIS_FEATURES, SPEC_VERSION
+
+if TYPE_CHECKING:
+    from scoring.monitoring.outcomes import OutcomeItem
 
 START = datetime(2021, 3, 1, 6, 0, tzinfo=UTC)
 SAMPLE = "physionet2019/physionet2019_sample_20patients.csv"
@@ -98,3 +101,72 @@ def stay_resources(sample_frame: pd.DataFrame) -> list[dict[str, Any]]:
 def deep(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A deep copy to mutate."""
     return copy.deepcopy(resources)
+
+
+def serve_rows(
+    rows: np.ndarray,
+    version: str,
+    scores: np.ndarray,
+    *,
+    patients: list[str] | None = None,
+    times: list[datetime] | None = None,
+) -> None:
+    """Served inferences as the recorder writes them (inputs in the card's order, NaN as null); one patient
+    scored now unless each row's pseudonym and as-of time are given."""
+    from django.utils import timezone
+
+    from scoring.models import ServedInference
+
+    now = timezone.now()
+    ServedInference.objects.bulk_create(
+        [
+            ServedInference(
+                recorded_at=now,
+                model_name="sepsis",
+                model_version=version,
+                model_status="active",
+                patient_pseudonym=patients[i] if patients else "0" * 64,
+                as_of=times[i] if times else now,
+                score=float(s),
+                band="low",
+                features=[None if np.isnan(v) else float(v) for v in row],
+            )
+            for i, (row, s) in enumerate(zip(rows, scores, strict=True))
+        ]
+    )
+
+
+def stay_outcomes(frame: pd.DataFrame, start: datetime, *, mix_up: bool = False) -> list[OutcomeItem]:
+    """Each stay's outcome from the data set's label (onset = first labelled hour + 6 h, PhysioNet labelling 6 h
+    ahead; else followed to the stay's end), hour 0 at `start`, under `pseudonymize("physionet-<id>")`;
+    `mix_up`: each stay's outcome filed under the next stay's patient."""
+    from config.keys import pseudonymize
+    from scoring.monitoring.outcomes import OutcomeItem, source_key
+
+    items = []
+    patients = list(dict.fromkeys(frame["patient_id"]))
+    for k, (patient, rows) in enumerate(frame.groupby("patient_id", sort=False)):
+        labelled = rows.loc[rows["SepsisLabel"] == 1, "hour"]
+        hour = int(labelled.min()) + 6 if len(labelled) else int(rows["hour"].max())
+        owner = patients[(k + 1) % len(patients)] if mix_up else patient
+        pseudonym = pseudonymize(f"physionet-{owner}")
+        at = start + timedelta(hours=hour)
+        items.append(OutcomeItem("sepsis", pseudonym, bool(len(labelled)), at, source_key(pseudonym, at.isoformat())))
+    return items
+
+
+@pytest.fixture
+def sample_rows(sample_frame: pd.DataFrame) -> np.ndarray:
+    """The sample's hourly feature rows (the tiny model's reference rows)."""
+    return hourly_features(sample_frame, SEPSIS_FEATURES, dtype=np.float64)
+
+
+def tiny_scores(registered: Any, tiny_artifacts: Path, rows: np.ndarray) -> np.ndarray:
+    """The tiny model's calibrated scores of `rows` (its booster and Platt scaling)."""
+    import xgboost as xgb
+
+    from scoring.artifact import Platt
+
+    booster = xgb.Booster(model_file=str(tiny_artifacts / "booster.json"))
+    platt = Platt(registered.card["calibration"]["a"], registered.card["calibration"]["b"])
+    return platt.apply_array(booster.predict(xgb.DMatrix(rows), output_margin=True).astype(np.float64))

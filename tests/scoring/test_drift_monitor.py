@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -17,12 +16,12 @@ from django.utils import timezone
 
 from audit.models import AuditRecord
 from config.tasks import monitor_models
-from scoring.features.hourly import hourly_features
 from scoring.features.spec import SEPSIS_FEATURES
 from scoring.models import DriftRun, ServedInference
 from scoring.monitoring.drift import column_drift, profile_drift, psi, psi_level
 from scoring.monitoring.profile import column_profile
 from scoring.monitoring.services import drift_check
+from tests.scoring.conftest import serve_rows, tiny_scores
 
 RNG = np.random.default_rng(7)
 REFERENCE = column_profile(RNG.normal(0, 1, 20_000))
@@ -87,46 +86,10 @@ def test_psi_convention() -> None:
     assert psi_level(0.05) == "none" and psi_level(0.1) == "moderate" and psi_level(0.25) == "major"
 
 
-def _serve(rows: np.ndarray, version: str, scores: np.ndarray) -> None:
-    """Served inferences as the recorder writes them (inputs in the card's order, NaN as null)."""
-    now = timezone.now()
-    ServedInference.objects.bulk_create(
-        [
-            ServedInference(
-                recorded_at=now,
-                model_name="sepsis",
-                model_version=version,
-                model_status="active",
-                patient_pseudonym="0" * 64,
-                as_of=now,
-                score=float(s),
-                band="low",
-                features=[None if np.isnan(v) else float(v) for v in row],
-            )
-            for row, s in zip(rows, scores, strict=True)
-        ]
-    )
-
-
-@pytest.fixture
-def sample_rows(sample_frame: pd.DataFrame) -> np.ndarray:
-    return hourly_features(sample_frame, SEPSIS_FEATURES, dtype=np.float64)
-
-
-def _scores(registered: Any, tiny_artifacts: Path, rows: np.ndarray) -> np.ndarray:
-    import xgboost as xgb
-
-    from scoring.artifact import Platt
-
-    booster = xgb.Booster(model_file=str(tiny_artifacts / "booster.json"))
-    platt = Platt(registered.card["calibration"]["a"], registered.card["calibration"]["b"])
-    return platt.apply_array(booster.predict(xgb.DMatrix(rows), output_margin=True).astype(np.float64))
-
-
 @pytest.mark.django_db
 @override_settings(MONITORING_MIN_ROWS=50)
 def test_serving_the_reference_rows_is_stable(registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray) -> None:
-    _serve(sample_rows, registered.version, _scores(registered, tiny_artifacts, sample_rows))
+    serve_rows(sample_rows, registered.version, tiny_scores(registered, tiny_artifacts, sample_rows))
     run = drift_check(registered, since=timezone.now() - timedelta(days=1), until=timezone.now() + timedelta(1))
     assert run.verdict == "stable" and run.flagged == [] and run.rows == len(sample_rows), run.flagged
 
@@ -140,7 +103,7 @@ def test_a_recording_change_is_a_finding_audited_and_shown(
     shifted = sample_rows.copy()
     shifted[:, names.index("HCO3_last")] = np.nan  # a site that does not chart bicarbonate
     shifted[:, names.index("Temp_last")] = shifted[:, names.index("Temp_last")] * 1.8 + 32  # Fahrenheit
-    _serve(shifted, registered.version, _scores(registered, tiny_artifacts, shifted))
+    serve_rows(shifted, registered.version, tiny_scores(registered, tiny_artifacts, shifted))
     out = StringIO()
     call_command("monitor_models", "--model", "sepsis", "--since", "1d", stdout=out)
     run = DriftRun.objects.get()
@@ -166,7 +129,7 @@ def test_a_recording_change_is_a_finding_audited_and_shown(
 
 @pytest.mark.django_db
 def test_too_few_served_is_said_and_the_daily_task_purges(registered: Any) -> None:
-    _serve(np.zeros((3, len(SEPSIS_FEATURES))), registered.version, np.zeros(3))
+    serve_rows(np.zeros((3, len(SEPSIS_FEATURES))), registered.version, np.zeros(3))
     ServedInference.objects.filter(pk=ServedInference.objects.first().pk).update(  # type: ignore[union-attr]
         recorded_at=timezone.now() - timedelta(days=400)
     )
@@ -194,7 +157,7 @@ def test_the_drift_thresholds_come_from_the_monitor_policy(
     names = [f.name for f in SEPSIS_FEATURES]
     shifted = sample_rows.copy()
     shifted[:, names.index("HCO3_last")] = np.nan
-    _serve(shifted, registered.version, _scores(registered, tiny_artifacts, shifted))
+    serve_rows(shifted, registered.version, tiny_scores(registered, tiny_artifacts, shifted))
     since, until = timezone.now() - timedelta(days=1), timezone.now() + timedelta(1)
     assert drift_check(registered, since=since, until=until).verdict == "attention"  # missing share moved >= 0.10
     changes = {"missing_change": 1.0, "psi_major": 100.0, "drift_share": 1.0}

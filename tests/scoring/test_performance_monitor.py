@@ -29,6 +29,7 @@ from scoring.monitoring.labels import EXCLUDED, UNLABELLED, Observed, label
 from scoring.monitoring.outcomes import OutcomeItem, outcomes_store, source_key
 from scoring.monitoring.policy import monitor_policy_get, monitor_policy_update
 from scoring.training.common import patient_split
+from tests.scoring.conftest import stay_outcomes
 
 ARTIFACT = Path(settings.BASE_DIR) / "scoring" / "artifacts" / "sepsis" / "1.1.2"
 START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
@@ -96,21 +97,6 @@ def _serve(frame: pd.DataFrame, version: str) -> None:
     )
 
 
-def _outcomes(frame: pd.DataFrame, *, mix_up: bool = False) -> list[OutcomeItem]:
-    """Each stay's outcome from the data set's label (onset = first labelled hour + 6 h; else followed to its end);
-    `mix_up`: each stay's outcome filed under the next stay's patient."""
-    items = []
-    patients = list(dict.fromkeys(frame["patient_id"]))
-    for k, (patient, rows) in enumerate(frame.groupby("patient_id", sort=False)):
-        labelled = rows.loc[rows["SepsisLabel"] == 1, "hour"]
-        hour = int(labelled.min()) + 6 if len(labelled) else int(rows["hour"].max())
-        owner = patients[(k + 1) % len(patients)] if mix_up else patient
-        pseudonym = pseudonymize(f"physionet-{owner}")
-        at = START + timedelta(hours=hour)
-        items.append(OutcomeItem("sepsis", pseudonym, bool(len(labelled)), at, source_key(pseudonym, at.isoformat())))
-    return items
-
-
 @pytest.fixture
 def shipped(db: Any) -> ModelVersion:
     call_command("install_models", verbosity=0)
@@ -130,7 +116,7 @@ def _judge_from(events: int) -> None:
 @override_settings(MONITORING_BOOTSTRAP=60)
 def test_a_calibrated_window_is_not_flagged(shipped: ModelVersion, calibration_stays: pd.DataFrame) -> None:
     _serve(calibration_stays, shipped.version)
-    outcomes_store(kind="file", source="set A labels", items=_outcomes(calibration_stays), actor="test")
+    outcomes_store(kind="file", source="set A labels", items=stay_outcomes(calibration_stays, START), actor="test")
     too_few = _check(shipped)
     assert too_few.verdict == "too_few" and too_few.results["patients"][0] < 100 < too_few.results["patients"][1]
     _judge_from(20)
@@ -151,7 +137,9 @@ def test_outcomes_linked_to_the_wrong_patients_are_a_finding_audited_and_shown(
     shipped: ModelVersion, calibration_stays: pd.DataFrame
 ) -> None:
     _serve(calibration_stays, shipped.version)
-    outcomes_store(kind="file", source="mixed-up file", items=_outcomes(calibration_stays, mix_up=True), actor="test")
+    outcomes_store(
+        kind="file", source="mixed-up file", items=stay_outcomes(calibration_stays, START, mix_up=True), actor="test"
+    )
     _judge_from(20)
     run = _check(shipped)
     assert run.verdict == "attention" and run.results["auroc"]["ci"][1] < 0.7
@@ -175,7 +163,7 @@ def test_an_admin_threshold_is_applied_and_alert_burden_is_judged(
 ) -> None:
     few = calibration_stays[calibration_stays["patient_id"].isin(calibration_stays["patient_id"].unique()[:40])]
     _serve(few, shipped.version)
-    outcomes_store(kind="file", source="set A labels", items=_outcomes(few), actor="test")
+    outcomes_store(kind="file", source="set A labels", items=stay_outcomes(few, START), actor="test")
     assert _check(shipped).verdict == "too_few"  # fewer than 100 patients with the outcome
     row = few[(few["hour"] % EVERY == 0)].iloc[0]
     IssuedCard.objects.create(
