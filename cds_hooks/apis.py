@@ -12,11 +12,12 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from cds_hooks.replay import TokenReplayed
 from cds_hooks.schemas import CdsServiceDescription, DiscoveryResponse
 from cds_hooks.selectors import cds_services
 from cds_hooks.services.calls import cds_service_call
 from cds_hooks.services.feedback import feedback_record
-from cds_hooks.trust import cds_caller_verify
+from cds_hooks.trust import caller_claim_after_error, caller_replayed, cds_caller_verify
 from config.gc_pause import gc_paused
 
 JSON = "application/json"
@@ -45,8 +46,14 @@ def discovery(request: HttpRequest) -> HttpResponse:
 def service(request: HttpRequest, service_id: str) -> HttpResponse:
     """`POST /cds-services/{id}`: verify the client JWT, then answer with cards."""
     started = time.monotonic()
-    caller = cds_caller_verify(request)
-    return _json(cds_service_call(service_id=service_id, body=request.body, caller=caller, started=started))
+    caller = cds_caller_verify(request, defer_replay=True)  # the jti is claimed where the call is recorded
+    try:
+        return _json(cds_service_call(service_id=service_id, body=request.body, caller=caller, started=started))
+    except TokenReplayed:
+        raise caller_replayed(request, caller) from None
+    except BaseException:
+        caller_claim_after_error(caller)
+        raise
 
 
 @csrf_exempt

@@ -27,7 +27,7 @@ from audit.models import AuditRecord
 from audit.services import audit_record_create
 from cds_hooks.errors import CdsAuthenticationFailed
 from cds_hooks.models import TrustedCdsClient
-from cds_hooks.replay import jti_first_use
+from cds_hooks.replay import jti_claim, jti_claim_after_error, jti_deferrable, jti_first_use
 from config import jwks, outbound
 from config.errors import DATABASE_ERRORS
 from config.ttl_cache import TtlCache
@@ -49,21 +49,50 @@ class CdsCaller:
     tenant: str
     client_id: int
     fhir_servers: tuple[str, ...] = ()  # the FHIR bases this client's hooks may name (normalized)
+    expires: float = 0.0  # the token's exp
+    replay_pending: bool = False  # the jti is to be claimed in the call's recording transaction (`caller_claim`)
 
 
-def cds_caller_verify(request: HttpRequest) -> CdsCaller:
-    """Verify the request's bearer JWT or raise CdsAuthenticationFailed (audited, generic 401)."""
+def cds_caller_verify(request: HttpRequest, *, defer_replay: bool = False) -> CdsCaller:
+    """Verify the request's bearer JWT or raise CdsAuthenticationFailed (audited, generic 401).
+
+    `defer_replay` (the CDS service call): with the database store, the jti is claimed later, in the call's
+    recording transaction (`caller_claim`), and the caller must answer a replay found there with
+    `caller_replayed` and claim it on any error before (`caller_claim_after_error`)."""
     try:
-        return _verify(_bearer(request), expected_aud=settings.PUBLIC_BASE_URL + request.path)
+        return _verify(_bearer(request), expected_aud=settings.PUBLIC_BASE_URL + request.path, defer=defer_replay)
     except CdsAuthenticationFailed as exc:
-        iss, reason = printable(exc.iss), printable(exc.reason)  # a token's text may hold NUL bytes
-        audit_record_create(
-            action="cds_auth_failure",
-            outcome=AuditRecord.Outcome.DENIED,
-            actor=f"cds:{iss}" if iss else "cds:unknown",
-            detail={"reason": reason, "path": printable(request.path)},
-        )
+        _refused(request, exc)
         raise
+
+
+def _refused(request: HttpRequest, exc: CdsAuthenticationFailed) -> None:
+    iss, reason = printable(exc.iss), printable(exc.reason)  # a token's text may hold NUL bytes
+    audit_record_create(
+        action="cds_auth_failure",
+        outcome=AuditRecord.Outcome.DENIED,
+        actor=f"cds:{iss}" if iss else "cds:unknown",
+        detail={"reason": reason, "path": printable(request.path)},
+    )
+
+
+def caller_claim(caller: CdsCaller) -> None:
+    """Inside the call's recording transaction: claim a deferred jti (raises TokenReplayed for a replay)."""
+    if caller.replay_pending:
+        jti_claim(iss=caller.iss, jti=caller.jti, exp=caller.expires)
+
+
+def caller_claim_after_error(caller: CdsCaller) -> None:
+    """The call failed before its recording transaction committed: claim a deferred jti on its own."""
+    if caller.replay_pending:
+        jti_claim_after_error(iss=caller.iss, jti=caller.jti, exp=caller.expires)
+
+
+def caller_replayed(request: HttpRequest, caller: CdsCaller) -> CdsAuthenticationFailed:
+    """The deferred jti was used before: audited as every refusal; the 401 to raise."""
+    exc = CdsAuthenticationFailed("replayed jti", iss=caller.iss)
+    _refused(request, exc)
+    return exc
 
 
 def printable(text: str) -> str:
@@ -78,7 +107,7 @@ def _bearer(request: HttpRequest) -> str:
     return token.strip()
 
 
-def _verify(token: str, *, expected_aud: str) -> CdsCaller:
+def _verify(token: str, *, expected_aud: str, defer: bool = False) -> CdsCaller:
     header, claims = _unverified(token)
     iss = _iss(claims)
     _check_header(header, iss)
@@ -94,7 +123,9 @@ def _verify(token: str, *, expected_aud: str) -> CdsCaller:
     except JoseError as exc:
         raise CdsAuthenticationFailed(f"undecodable token: {exc.error}", iss=iss) from exc
     _check_claims(verified, client, expected_aud)
-    _check_replay(verified)
+    deferred = defer and jti_deferrable()
+    if not deferred:
+        _check_replay(verified)
     return CdsCaller(
         iss=iss,
         sub=str(verified.get("sub", "")),
@@ -102,6 +133,8 @@ def _verify(token: str, *, expected_aud: str) -> CdsCaller:
         tenant=str(verified.get("tenant", "")),
         client_id=client.pk,
         fhir_servers=client.fhir_server_list,
+        expires=float(verified["exp"]),
+        replay_pending=deferred,
     )
 
 

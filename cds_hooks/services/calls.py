@@ -19,7 +19,7 @@ from cds_hooks.models import CdsServiceSetting, IssuedCard, fhir_base_normalize
 from cds_hooks.schemas import HOOK_CONTEXTS, Card, CdsRequest, CdsResponse
 from cds_hooks.selectors import CdsServiceDefinition, cds_service_setting, cds_services
 from cds_hooks.services import cards as card_builders
-from cds_hooks.trust import CdsCaller
+from cds_hooks.trust import CdsCaller, caller_claim
 from config.errors import DATABASE_ERRORS, ValidationFailed
 from config.keys import encrypt_text, pseudonymize
 from fhirapp.client import FhirClient
@@ -277,6 +277,7 @@ def _record(
     kept = len(audits.pending)
     try:
         with transaction.atomic():
+            caller_claim(call.caller)  # first: a replayed token writes nothing (cds_hooks.replay)
             for result, card in cards:
                 _issue(call, result, card, actor, detail)
                 if result is not None and result.scored and setting.write_back and call.request.fhir_server:

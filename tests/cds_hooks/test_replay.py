@@ -16,9 +16,9 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditRecord
-from cds_hooks.models import TrustedCdsClient, UsedJti
+from cds_hooks.models import IssuedCard, TrustedCdsClient, UsedJti
 from cds_hooks.replay import used_jti_purge
-from tests.cds_hooks.conftest import CLIENT_ISS, TokenFactory
+from tests.cds_hooks.conftest import CLIENT_ISS, TokenFactory, physionet_stay_resources
 
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,3 +91,84 @@ def test_expired_rows_are_purged() -> None:
     UsedJti.objects.create(digest="b" * 64, expires_at=now + timedelta(seconds=60))
     assert used_jti_purge(now=now) == 1
     assert list(UsedJti.objects.values_list("digest", flat=True)) == ["b" * 64]
+
+
+SERVICE_PATH = "/cds-services/stratify-sepsis"
+
+
+def _service_body(**context: Any) -> bytes:
+    resources = physionet_stay_resources()
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    observations = [r for r in resources if r["resourceType"] == "Observation"]
+    encounters = [r for r in resources if r["resourceType"] == "Encounter"]
+    bundle = lambda found: {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found]}  # noqa: E731
+    return orjson.dumps(
+        {
+            "hook": "patient-view",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/1", "patientId": patient["id"], **context},
+            "prefetch": {
+                "patient": patient,
+                "vitals": bundle(observations),
+                "labs": None,
+                "encounters": bundle(encounters),
+            },
+        }
+    )
+
+
+def _call(token: str, body: bytes) -> Any:
+    return Client().post(
+        SERVICE_PATH, data=body, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("models_installed")
+class DeferredClaimTests:
+    """The database store: a service call claims its jti in the transaction that records it."""
+
+    def test_a_replayed_service_call_is_refused_and_records_nothing(
+        self, settings: Any, trusted_client: TrustedCdsClient, make_token: TokenFactory
+    ) -> None:
+        settings.CDS_JTI_STORE = "database"
+        token = make_token(SERVICE_PATH)
+        first = _call(token, _service_body())
+        assert first.status_code == 200, first.content
+        assert first.json()["cards"] and UsedJti.objects.count() == 1
+        cards = IssuedCard.objects.count()
+        again = _call(token, _service_body())  # the same token, another hookInstance
+        assert again.status_code == 401
+        assert IssuedCard.objects.count() == cards  # its recording transaction was rolled back whole
+        assert UsedJti.objects.count() == 1
+        record = AuditRecord.objects.filter(action="cds_auth_failure").latest("id")
+        assert record.detail["reason"] == "replayed jti" and record.actor == f"cds:{CLIENT_ISS}"
+
+    def test_a_token_first_used_by_another_process_is_refused_at_the_service(
+        self, settings: Any, trusted_client: TrustedCdsClient, make_token: TokenFactory
+    ) -> None:
+        settings.CDS_JTI_STORE = "database"
+        jti, exp = str(uuid.uuid4()), int(time.time()) + 300
+        _use_in_another_process(jti, exp, "database")
+        cards = IssuedCard.objects.count()
+        assert _call(make_token(SERVICE_PATH, jti=jti, exp=exp), _service_body()).status_code == 401
+        assert IssuedCard.objects.count() == cards
+
+    def test_a_call_that_ended_in_an_error_uses_its_token_up(
+        self, settings: Any, trusted_client: TrustedCdsClient, make_token: TokenFactory
+    ) -> None:
+        settings.CDS_JTI_STORE = "database"
+        token = make_token(SERVICE_PATH)
+        malformed = _call(token, orjson.dumps({"hook": "patient-view", "hookInstance": "x", "context": {}}))
+        assert malformed.status_code == 400
+        assert UsedJti.objects.count() == 1
+        assert _call(token, _service_body()).status_code == 401
+
+    def test_with_redis_the_jti_is_claimed_before_the_call(
+        self, settings: Any, trusted_client: TrustedCdsClient, make_token: TokenFactory
+    ) -> None:
+        settings.CDS_JTI_STORE = "cache"
+        token = make_token(SERVICE_PATH)
+        assert _call(token, _service_body()).status_code == 200
+        assert UsedJti.objects.count() == 0
+        assert _call(token, _service_body()).status_code == 401
