@@ -18,7 +18,7 @@ from cds_hooks.selectors import cds_services
 from cds_hooks.services.calls import cds_service_call
 from cds_hooks.services.feedback import feedback_record
 from cds_hooks.trust import caller_claim_after_error, caller_replayed, cds_caller_verify
-from config.gc_pause import gc_paused
+from config.gc_pause import HeldResponse, gc_paused
 
 JSON = "application/json"
 
@@ -42,18 +42,20 @@ def discovery(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
-@gc_paused  # the prefetch's JSON lives as long as the call and holds no cycles (config/gc_pause.py)
+@gc_paused  # the prefetch's JSON lives until the answer is sent and holds no cycles (config/gc_pause.py)
 def service(request: HttpRequest, service_id: str) -> HttpResponse:
     """`POST /cds-services/{id}`: verify the client JWT, then answer with cards."""
     started = time.monotonic()
     caller = cds_caller_verify(request, defer_replay=True)  # the jti is claimed where the call is recorded
     try:
-        return _json(cds_service_call(service_id=service_id, body=request.body, caller=caller, started=started))
+        answer = cds_service_call(service_id=service_id, body=request.body, caller=caller, started=started)
     except TokenReplayed:
         raise caller_replayed(request, caller) from None
     except BaseException:
         caller_claim_after_error(caller)
         raise
+    # the parsed prefetch is freed once the answer is sent (config/gc_pause.py)
+    return HeldResponse(orjson.dumps(answer.json), held=answer.request, content_type=JSON)
 
 
 @csrf_exempt

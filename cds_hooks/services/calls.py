@@ -56,7 +56,16 @@ def json_body(body: bytes) -> object:
         raise ValidationFailed("The request body is not valid JSON.", extra={"reason": str(exc)}) from exc
 
 
-def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started: float) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class CdsAnswer:
+    """A call's response JSON and the parsed request it answers (kept until the response is sent, so that
+    freeing it does not hold the caller up: `config.gc_pause.HeldResponse`)."""
+
+    json: dict[str, Any]
+    request: object
+
+
+def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started: float) -> CdsAnswer:
     """Answer `POST /cds-services/{service_id}`; `started` is the call's time.monotonic() (budget start).
 
     Our database down (or dropping the connection) in the middle: see `degraded_answer`.
@@ -65,10 +74,11 @@ def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started
     if service is None:
         raise CdsServiceNotFound(extra={"service": service_id[:100]})
     setting = cds_service_setting(service_id)
+    payload = json_body(body)
     try:
-        return _answer(service, json_body(body), caller, setting, started)
+        return CdsAnswer(_answer(service, payload, caller, setting, started), payload)
     except DATABASE_ERRORS as exc:
-        return degraded_answer(service, setting, exc)
+        return CdsAnswer(degraded_answer(service, setting, exc), payload)
 
 
 def degraded_answer(service: CdsServiceDefinition, setting: CdsServiceSetting, exc: Exception) -> dict[str, Any]:

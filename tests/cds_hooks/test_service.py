@@ -1,5 +1,6 @@
 """CDS services end to end: discovery, patient-view calls (prefetch, fetch over HTTP, 412, degraded), card lint."""
 
+import gc
 import uuid
 from typing import Any
 
@@ -157,6 +158,7 @@ def test_full_prefetch_gives_a_linted_risk_card(
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     response = _call(make_token, service, _request(patient_id, _prefetch(resources)))
     assert response.status_code == 200, response.content
+    assert gc.isenabled()  # the call's pause of the collector ended when the answer was sent (closed)
     [card] = lint_cards(response.json())
     stored = issued_card_get(card_uuid=card["uuid"])
     assert stored is not None and stored.service_id == service and stored.indicator == card["indicator"]
