@@ -10,7 +10,7 @@
   live gauges.
 - Embedded default (no broker): write-backs are delivered by daemon threads of each worker, which a stop waits for
   at most WRITEBACK_SHUTDOWN_GRACE_SECONDS (fhirapp.services.writeback_delivery); what is left stays pending for
-  the reconciler that each worker runs.
+  the reconciler that each worker runs. Each worker runs the population chunk reconciler too (no beat there).
 """
 
 import gc
@@ -59,15 +59,17 @@ def pre_fork(server: object, worker: object) -> None:
 
 
 def post_fork(server: object, worker: object) -> None:
-    """Load every serving model in the new worker, start its write-back reconciler (embedded default, no beat),
-    then freeze the heap it now holds."""
+    """Load every serving model in the new worker, start its reconcilers (write-back, population chunks; in the
+    embedded default only, with no beat), then freeze the heap it now holds."""
     from django.db import connections
 
     from fhirapp.services.writeback_delivery import write_back_background_start
+    from population.services.reconcile import chunks_reconcile_background_start
     from scoring.readiness import registry_status
 
     registry_status()  # verifies and caches each active/canary/shadow model's ONNX session and booster
     connections.close_all()
     write_back_background_start()
+    chunks_reconcile_background_start()
     gc.collect()
     gc.freeze()

@@ -137,9 +137,14 @@ class RunChunk(models.Model):
     patients = models.PositiveIntegerField(default=0)
     done = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)
+    # An attempt holds the chunk until its task's time limit (config.leases): a duplicate message waits, and the
+    # chunk reconciler queues the chunk again once the lease has run out unfinished (a killed or hung worker).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)  # the Celery task id (kept by its own retries)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "number"], name="population_chunk_once")]
+        indexes = [models.Index(fields=["lease_until"], condition=models.Q(done=False), name="population_chunk_lease")]
 
     def __str__(self) -> str:
         return f"chunk {self.number} of run {self.run_id}"

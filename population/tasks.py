@@ -4,11 +4,12 @@ from datetime import datetime
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from config.errors import UpstreamUnavailable
 from fhirapp.bulk import Pending
-from population.services import outcomes, runs, scoring
+from population.services import outcomes, reconcile, runs, scoring
 from population.services.schedule import cohorts_due_start
 
 
@@ -47,15 +48,24 @@ def _fetch(run_id: int) -> str:
 
 @shared_task(
     name="population.chunk_score",
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=3,
     autoretry_for=(UpstreamUnavailable,),
     retry_backoff=True,
+    time_limit=settings.POPULATION_CHUNK_TIME_LIMIT_SECONDS,
 )
-def chunk_score(run_id: int, number: int) -> int:
-    """Score one chunk once (idempotent per run and chunk; a lost worker's chunk is delivered again)."""
-    return scoring.chunk_score(run_id=run_id, number=number)
+def chunk_score(self: Any, run_id: int, number: int) -> int:
+    """Score one chunk once (idempotent per run and chunk), holding its lease until the time limit; a killed or
+    hung worker's chunk is queued again by `chunks_reconcile_task` once the lease has run out."""
+    return scoring.chunk_score(run_id=run_id, number=number, owner=str(self.request.id or ""))
+
+
+@shared_task(name="population.chunks_reconcile", ignore_result=True)
+def chunks_reconcile_task() -> int:
+    """Every minute (CELERY_BEAT_SCHEDULE): queue again the chunks of killed or hung workers."""
+    return reconcile.chunks_reconcile()
 
 
 @shared_task(name="population.schedule_due")

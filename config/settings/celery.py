@@ -43,6 +43,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Chunks of population runs whose worker was killed or hung (lease run out) are queued again.
+    "population-chunks-reconcile": {
+        "task": "population.chunks_reconcile",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # A signed checkpoint of the audit chain's head, outside the database (audit/checkpoints.py).
     "audit-checkpoint": {
         "task": "stratify.audit_checkpoint",

@@ -18,3 +18,14 @@ BULK_POLL_BACKOFF_CAP_SECONDS = env.float("BULK_POLL_BACKOFF_CAP_SECONDS", defau
 BULK_POLL_TOTAL_SECONDS = env.float("BULK_POLL_TOTAL_SECONDS", default=6 * 3600.0)
 # Outcome collection from registered EHRs (population.services.outcomes): seconds per FHIR request.
 OUTCOMES_HTTP_TIMEOUT = env.float("OUTCOMES_HTTP_TIMEOUT", default=30.0)
+# Hard time limit of one chunk's scoring task, and so the lease its attempt holds on the chunk: a chunk whose
+# attempt was killed or hung is queued again by the chunk reconciler (Celery beat, every minute) once the lease
+# has run out plus the grace below, not after Redis's visibility timeout (over an hour). A chunk of the default
+# 500 patients scores in seconds; the limit leaves room for a cold worker and larger chunks.
+POPULATION_CHUNK_TIME_LIMIT_SECONDS = env.int("POPULATION_CHUNK_TIME_LIMIT_SECONDS", default=600)
+POPULATION_RECONCILE_GRACE_SECONDS = env.int("POPULATION_RECONCILE_GRACE_SECONDS", default=60)
+# A chunk whose attempts reach this many without finishing ends its run as failed, instead of being queued again
+# for ever (a chunk that kills its worker every time).
+POPULATION_CHUNK_MAX_ATTEMPTS = env.int("POPULATION_CHUNK_MAX_ATTEMPTS", default=3)
+# How often the chunk reconciler runs inside each serving process of the embedded default (no broker, so no beat).
+POPULATION_RECONCILE_INTERVAL_SECONDS = env.float("POPULATION_RECONCILE_INTERVAL_SECONDS", default=60.0)

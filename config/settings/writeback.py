@@ -65,7 +65,8 @@ WRITEBACK_TOKEN_PROVIDER = "smart_launch.backend.backend_access_token"  # noqa: 
 # Redis gives an unacknowledged message (acks_late) back after this long. It must outlast the longest retry
 # countdown plus one attempt, or a retry waiting in a worker would be delivered twice; a killed worker's
 # write-back does not wait for it: the reconciler queues it again after its attempt's time limit plus the grace.
-# A population chunk of a killed worker is also delivered again after it (population.tasks.chunk_score).
+# Nor does a population chunk of a killed or hung worker: the chunk reconciler queues it again after the chunk
+# task's time limit plus its grace (population.services.reconcile).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int(
         "CELERY_VISIBILITY_TIMEOUT_SECONDS",

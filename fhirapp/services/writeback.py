@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -35,6 +35,7 @@ from config import outbound
 from config.errors import ApplicationError
 from config.fhir_json import CANONICAL, resource_json
 from config.keys import decrypt_text, encrypt_text, pseudonymize
+from config.leases import lease_free
 from fhirapp import resources
 from fhirapp.client import FhirClient
 from fhirapp.errors import FhirServerNotRegistered
@@ -271,9 +272,8 @@ def write_back_claim(write_back_id: int, owner: str) -> bool:
     (same Celery task id) may take it back, e.g. after our database dropped the connection mid-attempt."""
     now = timezone.now()
     until = now + timedelta(seconds=settings.WRITEBACK_TASK_TIME_LIMIT_SECONDS)
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | (Q(lease_owner=owner) & ~Q(lease_owner=""))
     return bool(
-        WriteBack.objects.filter(free, pk=write_back_id, status=WriteBack.Status.PENDING).update(
+        WriteBack.objects.filter(lease_free(now, owner), pk=write_back_id, status=WriteBack.Status.PENDING).update(
             attempts=F("attempts") + 1, lease_until=until, lease_owner=owner[:64], next_attempt_at=until, updated_at=now
         )
     )

@@ -16,7 +16,6 @@ import atexit
 import logging
 import queue
 import threading
-import time
 
 from amqp.exceptions import ChannelError
 from celery import current_app
@@ -25,6 +24,7 @@ from django.db import connections
 from django.utils import timezone
 from prometheus_client import Counter
 
+from config.background import periodic_once, periodic_start
 from config.ttl_cache import TtlCache
 from fhirapp.models import WriteBack
 
@@ -42,7 +42,6 @@ class _Pool:
         self.outstanding: dict[int, int] = {}  # write-back id -> deliveries queued or under way
         self.threads: list[threading.Thread] = []
         self.timers: dict[int, threading.Timer] = {}  # write-back id -> its retry, waiting out the backoff
-        self.reconciler: threading.Thread | None = None
 
     def submit(self, write_back_id: int) -> None:
         """Queue it now; a retry waiting for it (`submit_later`) is dropped: this delivery replaces it."""
@@ -196,29 +195,15 @@ atexit.register(write_back_shutdown)
 def write_back_background_start() -> bool:
     """Embedded default only: run the reconciler in this process every WRITEBACK_RECONCILE_INTERVAL_SECONDS
     (with a broker, Celery beat does). Called where a serving process starts (gunicorn's post_fork); once."""
-    if not current_app.conf.task_always_eager:
-        return False
-    with _POOL.lock:
-        if _POOL.reconciler is None:
-            _POOL.reconciler = threading.Thread(target=_reconcile_forever, name="write-back-reconciler", daemon=True)
-            _POOL.reconciler.start()
-    return True
-
-
-def _reconcile_forever() -> None:
-    while True:
-        time.sleep(settings.WRITEBACK_RECONCILE_INTERVAL_SECONDS)
-        write_back_reconcile_once()
+    return periodic_start("write-back-reconciler", "WRITEBACK_RECONCILE_INTERVAL_SECONDS", _reconcile)
 
 
 def write_back_reconcile_once() -> int:
     """One run of the reconciler in this process; an error (our database down) is logged, never raised."""
-    from fhirapp.services.writeback_reconcile import write_back_reconcile
+    return periodic_once("write-back-reconciler", _reconcile)
 
-    try:
-        return write_back_reconcile()
-    except Exception:
-        logger.warning("write-back reconciler run failed", exc_info=True)
-        return 0
-    finally:
-        connections.close_all()
+
+def _reconcile() -> int:
+    from fhirapp.services.writeback_reconcile import write_back_reconcile  # it imports this module
+
+    return write_back_reconcile()

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from config.leases import lease_free
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback_delivery import write_back_dispatch
 
@@ -25,8 +26,7 @@ def write_back_overdue(now: datetime) -> list[int]:
     """Ids of pending write-backs past their due time plus the grace, whose lease (if any) has run out."""
     cutoff = now - timedelta(seconds=settings.WRITEBACK_RECONCILE_GRACE_SECONDS)
     lost = Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, updated_at__lt=cutoff)
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    rows = WriteBack.objects.filter(lost, free, status=WriteBack.Status.PENDING).order_by("next_attempt_at")
+    rows = WriteBack.objects.filter(lost, lease_free(now), status=WriteBack.Status.PENDING).order_by("next_attempt_at")
     return list(rows.values_list("pk", flat=True)[:BATCH])
 
 

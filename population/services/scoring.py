@@ -4,21 +4,26 @@ Each patient's resources become a `PatientSnapshot` (tagged with the export they
 cohort model scores them with `scoring.services.score_with_shadows` (its declared share via
 `resources_for`, exact TreeSHAP drivers, refusals and notes as for one patient) as of the export's
 transactionTime. A chunk commits its results, its audit records (one "score" record per inference,
-pseudonymised, as for CDS calls) and its `done` flag in one transaction: a worker killed mid-chunk leaves
-nothing behind, the redelivered task scores it again, and a chunk already done is never scored twice.
+pseudonymised, as for CDS calls) and its `done` flag in one transaction, under the chunk's row lock: a worker
+killed mid-chunk leaves nothing behind, and a chunk already done is never written twice. Each attempt holds the
+chunk's lease until the task's time limit; once it has run out unfinished (a killed or hung worker) the chunk
+reconciler (`population.services.reconcile`) queues the chunk again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from audit.services import audit_records_create
 from config.gc_pause import collector_paused
+from config.leases import lease_free
 from fhirapp.services.writeback import write_back_submit
 from fhirapp.snapshot import PatientSnapshot
 from population.models import PatientResult, PopulationRun, RunChunk
@@ -31,22 +36,22 @@ from scoring.types import ScoreResult
 _BAND_ORDER = {"low": 0, "moderate": 1, "high": 2}
 
 
-def chunk_score(*, run_id: int, number: int) -> int:
-    """Score chunk `number` of the run once; the number of patients scored now (0: done before, or run stopped)."""
+def chunk_score(*, run_id: int, number: int, owner: str = "") -> int:
+    """Score chunk `number` of the run once, as attempt `owner` (the Celery task id); the number of patients scored
+    now (0: done before, run stopped, or another attempt holds the chunk's lease)."""
     run = PopulationRun.objects.select_related("cohort__registration").get(pk=run_id)
     chunk = RunChunk.objects.get(run=run, number=number)
-    if chunk.done or run.status != PopulationRun.Status.SCORING:
+    if chunk.done or run.status != PopulationRun.Status.SCORING or not chunk_claim(chunk.pk, owner):
         return 0
-    RunChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
     with collector_paused():
         rows, audits, served = _chunk_results(run, number)
     with transaction.atomic():
-        if RunChunk.objects.select_for_update().filter(pk=chunk.pk, done=True).exists():
-            return 0
+        if RunChunk.objects.select_for_update().values_list("done", flat=True).get(pk=chunk.pk):
+            return 0  # an attempt whose lease ran out (a hung worker) finds the chunk scored by the next one
         PatientResult.objects.filter(run=run, chunk=number).delete()
         PatientResult.objects.bulk_create(rows)
         audit_records_create(audits)
-        RunChunk.objects.filter(pk=chunk.pk).update(done=True)
+        RunChunk.objects.filter(pk=chunk.pk).update(done=True, lease_until=None, lease_owner="")
         PopulationRun.objects.filter(pk=run.pk).update(
             chunks_done=F("chunks_done") + 1, patients_scored=F("patients_scored") + chunk.patients
         )
@@ -54,6 +59,16 @@ def chunk_score(*, run_id: int, number: int) -> int:
             _write_back(run, served)
     run_finish_if_done(run.pk)
     return chunk.patients
+
+
+def chunk_claim(chunk_id: int, owner: str) -> bool:
+    """Take the chunk's lease for one attempt, until the chunk task's time limit (config.leases); False when it is
+    done or another attempt holds it (a duplicate message). The same task (its retry, its message delivered again)
+    may take it back."""
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.POPULATION_CHUNK_TIME_LIMIT_SECONDS)
+    rows = RunChunk.objects.filter(lease_free(now, owner), pk=chunk_id, done=False)
+    return bool(rows.update(attempts=F("attempts") + 1, lease_until=until, lease_owner=owner[:64]))
 
 
 def _chunk_results(
