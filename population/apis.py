@@ -3,7 +3,7 @@
 OpenAPI 3 at /api/schema/ (drf-spectacular). Django session authentication (CSRF on writes); permissions by
 governance group (`audit.governance`): clinicians and admins read worklist rows, admins start and cancel runs,
 auditors read cohorts and runs (not patient rows). Errors have the project's one shape (config/api_errors.py).
-Reading worklist rows is audited, as every access to patient data.
+Reading worklist rows is audited, as every access to patient data (`population.services.reads`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.governance import ADMIN, AUDITOR, CLINICIAN
-from audit.services import audit_record_create
 from population.models import Cohort, PatientResult, PopulationRun
 from population.selectors import run_latest, worklist_filter, worklist_rows
+from population.services.reads import worklist_read_audit
 from population.services.runs import run_cancel, run_start
 
 MAX_PAGE_SIZE = 500
@@ -216,11 +216,8 @@ class WorklistApi(_Api):
         run, wanted = run_latest(cohort), worklist_filter(request.query_params, cohort)
         rows = worklist_rows(run, wanted) if run else PatientResult.objects.none()
         page = Paginator(rows, _page_size(request)).get_page(request.query_params.get("page"))
-        audit_record_create(
-            action="population_worklist",
-            actor=request.user.get_username(),
-            purpose_of_use="TREAT",
-            detail={"cohort": cohort.slug, "run": run.pk if run else None, "model": wanted.model, "rows": len(page)},
+        worklist_read_audit(
+            actor=request.user.get_username(), cohort=cohort, run=run, wanted=wanted, rows=len(page), via="api"
         )
         return Response(
             {

@@ -1,6 +1,7 @@
 """The worklist page of a cohort (ranked, filtered, paged), its CSV export and "Run now"; thin over services.
 
-Clinicians, admins and auditors (governance groups) read worklists; admins start runs.
+Clinicians, admins and auditors (governance groups) read worklists; admins start runs. Each read of worklist rows
+(the page, the CSV) is audited as the API's reads are (`population.services.reads`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from population.selectors import (
     worklist_filter,
     worklist_rows,
 )
+from population.services.reads import worklist_read_audit
 from population.services.runs import run_start
 from scoring.presentation import age_text, clock_text, points_text
 from scoring.types import probability_text
@@ -102,6 +104,7 @@ def worklist(request: HttpRequest, slug: str) -> HttpResponse:
     page = Paginator(worklist_rows(run, wanted) if run else PatientResult.objects.none(), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    worklist_read_audit(actor=_actor(request), cohort=cohort, run=run, wanted=wanted, rows=len(page), via="page")
     active = run_active(cohort)
     return render(
         request,
@@ -122,6 +125,10 @@ def worklist(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _actor(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
 def _query(request: HttpRequest) -> str:
     """The filters of the request without its page (paging links add their own)."""
     query = request.GET.copy()
@@ -139,8 +146,9 @@ def worklist_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     """The filtered worklist as CSV (streamed: any size)."""
     _require(request, CLINICIAN, ADMIN, AUDITOR)
     cohort = get_object_or_404(Cohort, slug=slug)
-    run = run_latest(cohort)
-    rows = worklist_rows(run, _filter(request, cohort)) if run else PatientResult.objects.none()
+    run, wanted = run_latest(cohort), _filter(request, cohort)
+    rows = worklist_rows(run, wanted) if run else PatientResult.objects.none()
+    worklist_read_audit(actor=_actor(request), cohort=cohort, run=run, wanted=wanted, rows=rows.count(), via="csv")
     response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{cohort.slug}-worklist.csv"'
     return response

@@ -4,7 +4,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django.test import Client
 
 from cds_hooks.selectors import cds_catalogue_reset
 from population.models import Cohort
@@ -41,3 +43,14 @@ def ehr(live_server: Any, settings: Any, tmp_path: Path, monkeypatch: pytest.Mon
         chunk_size=3,
     )
     return {"iss": iss, "cohort": cohort, "base": live_server.url}
+
+
+def group_client(group: str | None, *, csrf: bool = False) -> Client:
+    """A test client logged in as a new member of the governance `group` (None: not logged in)."""
+    call_command("governance_setup", verbosity=0)
+    client = Client(enforce_csrf_checks=csrf)
+    if group is not None:
+        user = User.objects.create_user(f"user-{group}-{User.objects.count()}", password="x-unused")
+        user.groups.add(Group.objects.get(name=group))
+        client.force_login(user)
+    return client

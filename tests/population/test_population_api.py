@@ -4,27 +4,15 @@ schema; Django session auth with CSRF on writes, governance-group permissions, t
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.core.management import call_command
-from django.test import Client
 
 from audit.models import AuditRecord
 from population.models import PatientResult, PopulationRun
 from population.selectors import WorklistFilter, worklist_rows
 from population.services import runs
+from tests.population.conftest import group_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 API = "/api/population"
-
-
-def _client(group: str | None, *, csrf: bool = False) -> Client:
-    call_command("governance_setup", verbosity=0)
-    client = Client(enforce_csrf_checks=csrf)
-    if group is not None:
-        user = User.objects.create_user(f"user-{group}-{User.objects.count()}", password="x-unused")
-        user.groups.add(Group.objects.get(name=group))
-        client.force_login(user)
-    return client
 
 
 def _error(response: Any, status: int) -> dict[str, Any]:
@@ -35,7 +23,7 @@ def _error(response: Any, status: int) -> dict[str, Any]:
 
 
 def test_admin_starts_a_run_and_a_clinician_reads_the_ranked_rows(ehr: dict[str, Any]) -> None:
-    admin = _client("admin")
+    admin = group_client("admin")
     started = admin.post(f"{API}/cohorts/icu/runs", {"since": "full"}, content_type="application/json")
     assert started.status_code == 202, started.content
     run_id = started.json()["id"]
@@ -46,7 +34,7 @@ def test_admin_starts_a_run_and_a_clinician_reads_the_ranked_rows(ehr: dict[str,
     assert admin.get(f"{API}/cohorts/icu").json()["latest_run"] == run_id
     assert [r["id"] for r in admin.get(f"{API}/cohorts/icu/runs").json()] == [run_id]
 
-    clinician = _client("clinician")
+    clinician = group_client("clinician")
     page = clinician.get(f"{API}/cohorts/icu/worklist", {"model": "news2", "page_size": "3"}).json()
     run = PopulationRun.objects.get(pk=run_id)
     expected = list(worklist_rows(run, WorklistFilter(model="news2")).values_list("patient_id", flat=True))
@@ -62,8 +50,8 @@ def test_admin_starts_a_run_and_a_clinician_reads_the_ranked_rows(ehr: dict[str,
 
 
 def test_groups_decide_who_reads_and_who_starts(ehr: dict[str, Any]) -> None:
-    assert _error(_client(None).get(f"{API}/cohorts"), 403)["code"] == "not_authenticated"
-    auditor, clinician = _client("auditor"), _client("clinician")
+    assert _error(group_client(None).get(f"{API}/cohorts"), 403)["code"] == "not_authenticated"
+    auditor, clinician = group_client("auditor"), group_client("clinician")
     assert auditor.get(f"{API}/cohorts/icu/runs").status_code == 200
     assert _error(auditor.get(f"{API}/cohorts/icu/worklist"), 403)["code"] == "permission_denied"
     denied = _error(clinician.post(f"{API}/cohorts/icu/runs", {}, content_type="application/json"), 403)
@@ -74,7 +62,7 @@ def test_groups_decide_who_reads_and_who_starts(ehr: dict[str, Any]) -> None:
 
 
 def test_cancel_and_the_one_error_shape(ehr: dict[str, Any]) -> None:
-    admin = _client("admin")
+    admin = group_client("admin")
     invalid = _error(admin.post(f"{API}/cohorts/icu/runs", {"since": "x"}, content_type="application/json"), 400)
     assert "since" in invalid["extra"]["fields"]
     run = runs.run_create(cohort=ehr["cohort"], since="full")
@@ -86,7 +74,7 @@ def test_cancel_and_the_one_error_shape(ehr: dict[str, Any]) -> None:
 
 
 def test_writes_need_the_csrf_token_and_the_schema_is_served(ehr: dict[str, Any]) -> None:
-    admin = _client("admin", csrf=True)
+    admin = group_client("admin", csrf=True)
     refused = _error(admin.post(f"{API}/cohorts/icu/runs", {}, content_type="application/json"), 403)
     assert "CSRF" in refused["message"]
     assert not PopulationRun.objects.exists()
@@ -94,5 +82,5 @@ def test_writes_need_the_csrf_token_and_the_schema_is_served(ehr: dict[str, Any]
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert {f"{API}/cohorts/{{slug}}/worklist", f"{API}/runs/{{run_id}}/cancel"} <= set(paths)
-    assert _error(_client(None).get("/api/schema/"), 403)
+    assert _error(group_client(None).get("/api/schema/"), 403)
     assert admin.get("/api/schema/", {"format": "yaml"}).content.startswith(b"openapi: 3")
