@@ -109,6 +109,7 @@ class Rescore(models.Model):
     unit = models.CharField(max_length=200, blank=True)
     as_of = models.DateTimeField()
     scored_at = models.DateTimeField(default=timezone.now, db_index=True)
+    scoring_ms = models.FloatField(default=0.0)  # wall time of scoring every model, before the commit
     results = models.JSONField(default=list)  # per model: name, version, status, scored, band, value, digest
     events = models.PositiveIntegerField(default=0)
 

@@ -2,10 +2,13 @@
 
 Each vitals model whose inputs the new events touch (`realtime.models_read`) scores the state's resources
 through `scoring.services.score_with_shadows`, the same service every door uses (its declared share of the
-resources, TreeSHAP drivers, refusals), as of now. The rescore, the events it took in (`RescoredEvent`, unique
-per (source, source event id)), its audit records (one "score" record per inference, as the other doors write)
-and whatever the listeners write commit together: an event already taken in by a committed rescore is never
-scored again (a redelivered stream entry changes nothing), and a rescore that fails leaves nothing behind.
+resources, TreeSHAP drivers, refusals), as of the moment the state describes (`realtime.state.data_as_of`: its
+newest Observation's time, never later than now), so the score's as-of and its data age are the truth of the
+data it read, however late they were sent (a replayed stay is scored hour by hour as each hour). The rescore, the
+events it took in (`RescoredEvent`, unique per (source, source event id)), its audit records (one "score" record
+per inference, as the other doors write) and whatever the listeners write commit together: an event already
+taken in by a committed rescore is never scored again (a redelivered stream entry changes nothing), and a rescore
+that fails leaves nothing behind.
 
 Listeners are the dotted paths of REALTIME_SCORE_LISTENERS, called once per model with keyword arguments
 `registration_id`, `patient_id` (the bare FHIR id), `unit` (the patient's current location, "" if unknown)
@@ -16,6 +19,7 @@ commits with the score or not at all, and their side effects belong in `transact
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,7 +27,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from audit.services import audit_records_create
@@ -32,6 +35,7 @@ from realtime.events import VitalEvent
 from realtime.models import Rescore, RescoredEvent
 from realtime.models_read import models_reading
 from realtime.observations import Resource
+from realtime.state import data_as_of
 from scoring.monitoring.record import served_record
 from scoring.services import score_audit_entry, score_with_shadows
 from scoring.types import ScoreResult
@@ -47,16 +51,19 @@ def patient_rescore(
     new = _not_rescored(events)
     if not new:
         return None
-    as_of = timezone.now()
+    started = time.perf_counter()
+    as_of = data_as_of(resources)
     pid = patient.removeprefix("Patient/")
     scored = _score(resources, as_of, pid, {e.code for e in new})
     unit = patient_unit(resources)
+    scoring_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
         rescore = Rescore.objects.create(
             registration_id=registration_id,
             patient=patient,
             unit=unit,
             as_of=as_of,
+            scoring_ms=scoring_ms,
             results=[_summary(results[0]) for results in scored],
             events=len(new),
         )

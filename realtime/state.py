@@ -9,8 +9,9 @@ them). Then maintained incrementally: each event becomes one Observation field o
 One Redis hash per patient: `meta` (when and how it was built) and one field per resource (`Type/id`).
 Writing a field is idempotent (the same event twice writes the same value), and fields only grow, so
 consumers writing at once never lose each other's events. A hash without `meta` (never built, dropped by a
-refresh, or expired after REALTIME_STATE_TTL_SECONDS without events) is built again. Observations older than
-the models' look-back are pruned when the state is read.
+refresh, or expired after REALTIME_STATE_TTL_SECONDS without events) is built again. The state describes the
+moment of its newest Observation (`data_as_of`: what a rescore is scored as of); Observations older than the
+models' look-back before that moment are pruned when the state is read.
 """
 
 from __future__ import annotations
@@ -57,25 +58,34 @@ def state_read(client: redis.Redis, registration_id: int, patient: str) -> tuple
     raw_meta = fields.pop(META.encode(), None)
     if raw_meta is None:
         return None
-    horizon = timezone.now() - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
-    resources: list[tuple[bytes, Resource]] = []
-    old: list[tuple[bytes, Resource]] = []
-    for field, raw in fields.items():
-        resource = orjson.loads(raw)
-        (old if _too_old(resource, horizon) else resources).append((field, resource))
+    parsed = [(field, orjson.loads(raw)) for field, raw in fields.items()]
+    horizon = data_as_of([r for _, r in parsed]) - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
+    old = {field for field, resource in parsed if _too_old(resource, horizon)}
     if old:
-        client.hdel(name, *[f for f, _ in old])
-    return orjson.loads(raw_meta), [r for _, r in sorted(resources, key=_by_field)]
+        client.hdel(name, *old)
+    return orjson.loads(raw_meta), [r for f, r in sorted(parsed, key=_by_field) if f not in old]
+
+
+def data_as_of(resources: Sequence[Resource], now: datetime | None = None) -> datetime:
+    """The moment a patient's state describes: the effective time of its newest Observation, never later than
+    now (now when it holds none). A rescore is scored as of it, and the look-back is counted back from it, so a
+    score's as-of is the time of the data it read (a replayed or late-sent hour is scored as that hour, its
+    data age is the truth at that moment) and never a later moment that no datum describes."""
+    now = now or timezone.now()
+    times = (_observation_time(r) for r in resources)
+    return min(max((t for t in times if t is not None), default=now), now)
 
 
 def _by_field(item: tuple[bytes, Resource]) -> bytes:
     return item[0]
 
 
+def _observation_time(resource: Resource) -> datetime | None:
+    return parse_datetime(effective_time(resource)) if resource.get("resourceType") == "Observation" else None
+
+
 def _too_old(resource: Resource, horizon: datetime) -> bool:
-    if resource.get("resourceType") != "Observation":
-        return False
-    when = parse_datetime(effective_time(resource))
+    when = _observation_time(resource)
     return when is not None and when < horizon
 
 
