@@ -76,9 +76,8 @@ def _setup(args: argparse.Namespace, port: int) -> dict[str, Any]:
     from django.core.management import call_command
     from joserfc.jwk import ECKey
 
-    from realtime.consumer import DEAD_LETTER
     from realtime.models import DeviceSource
-    from realtime.stream import STREAM, stream_client
+    from realtime.stream import DEAD_LETTER, STREAM, stream_client
     from smart_launch.models import EhrRegistration
 
     call_command("migrate", verbosity=0)

@@ -9,11 +9,11 @@ import pytest
 from joserfc.jwk import ECKey
 
 from audit.models import AuditRecord
-from realtime.consumer import DEAD_LETTER, Consumer, batch_parse, stream_trim
+from realtime.consumer import Consumer, batch_parse, stream_trim
 from realtime.events import VitalEvent
 from realtime.models import DeviceVital, Rescore, RescoredEvent
 from realtime.state import state_name, state_read
-from realtime.stream import GROUP, STREAM, publish, publish_refresh, stream_client
+from realtime.stream import DEAD_LETTER, GROUP, STREAM, publish, publish_refresh, stream_client
 from sandbox_ehr.fhir.faults import fault_clear, fault_inject
 from tests.realtime.ward import hr_event, ward_setup
 
