@@ -179,7 +179,13 @@ class Consumer:
                 state_build(self.client, registration_id, patient)
                 state = state_read(self.client, registration_id, patient)
             assert state is not None  # just built under the lock
-            patient_rescore(registration_id=registration_id, patient=patient, events=events, resources=state[1])
+            patient_rescore(
+                registration_id=registration_id,
+                patient=patient,
+                events=events,
+                resources=state.resources,
+                as_of=state.as_of,
+            )
 
     def _dead_letter(self, ids: list[str], *, reason: str) -> None:
         for entry_id in ids:

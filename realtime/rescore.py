@@ -26,7 +26,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils.module_loading import import_string
 
 from audit.services import audit_records_create
@@ -35,7 +34,6 @@ from realtime.events import VitalEvent
 from realtime.models import Rescore, RescoredEvent
 from realtime.models_read import models_reading
 from realtime.observations import Resource
-from realtime.state import data_as_of
 from scoring.monitoring.record import served_record
 from scoring.services import score_audit_entry, score_with_shadows
 from scoring.types import ScoreResult
@@ -45,14 +43,19 @@ Listener = Callable[..., Any]
 
 
 def patient_rescore(
-    *, registration_id: int, patient: str, events: Sequence[VitalEvent], resources: Sequence[Resource]
+    *,
+    registration_id: int,
+    patient: str,
+    events: Sequence[VitalEvent],
+    resources: Sequence[Resource],
+    as_of: datetime,
 ) -> Rescore | None:
-    """Rescore `patient` for the events not yet taken in by a rescore; None when there are none."""
+    """Rescore `patient` as of `as_of` (the moment the state describes) for the events not yet taken in by a
+    rescore; None when there are none."""
     new = _not_rescored(events)
     if not new:
         return None
     started = time.perf_counter()
-    as_of = data_as_of(resources)
     pid = patient.removeprefix("Patient/")
     scored = _score(resources, as_of, pid, {e.code for e in new})
     unit = patient_unit(resources)
@@ -81,12 +84,16 @@ def patient_rescore(
 
 def _not_rescored(events: Sequence[VitalEvent]) -> list[VitalEvent]:
     """The events (first of each identity) no committed rescore has taken in."""
-    unique = list({(e.source, e.source_event_id): e for e in events}.values())
-    match = Q()
-    for e in unique:
-        match |= Q(source=e.source, source_event_id=e.source_event_id)
-    done = set(RescoredEvent.objects.filter(match).values_list("source", "source_event_id")) if unique else set()
-    return [e for e in unique if (e.source, e.source_event_id) not in done]
+    unique = {(e.source, e.source_event_id): e for e in events}
+    if not unique:
+        return []
+    sources, ids = {s for s, _ in unique}, {i for _, i in unique}  # two IN lists: one cheap query on the index
+    done = set(
+        RescoredEvent.objects.filter(source__in=sources, source_event_id__in=ids).values_list(
+            "source", "source_event_id"
+        )
+    )
+    return [e for k, e in unique.items() if k not in done]
 
 
 def _score(resources: Sequence[Resource], as_of: datetime, pid: str, codes: set[str]) -> list[list[ScoreResult]]:
