@@ -55,6 +55,7 @@ def _row(alert: Alert, now: datetime) -> dict[str, Any]:
         "summary": alert.summary,
         "drivers": [d["text"] for d in alert.drivers if not d.get("context")][:3],
         "data_age": data_age,
+        "as_of_text": clock_text(alert.as_of),
         "model_version": alert.model_version,
         "created_at": alert.created_at,
         "created_text": clock_text(alert.created_at),

@@ -54,6 +54,7 @@ class AuditRecord(models.Model):
         VITALS_INGEST = "vitals_ingest"
         DEVICE_AUTH_FAILURE = "device_auth_failure"
         REALTIME_STATE = "realtime_state"
+        REALTIME_PURGE = "realtime_purge"
         SUBSCRIPTION_NOTIFICATION = "subscription_notification"
         SUBSCRIPTION_CHANGE = "subscription_change"
 

@@ -224,3 +224,11 @@ def audit_record_create(
     else:
         _append([record])
     return record
+
+
+def purge_record(*, action: str, actor: str, counts: Mapping[str, int], detail: dict[str, Any]) -> None:
+    """The one record of a retention purge: counts and its settings, never a patient; none when nothing went."""
+    if any(counts.values()):
+        audit_record_create(
+            action=action, actor=actor, purpose_of_use="HSYSADMIN", output_summary=dict(counts), detail=detail
+        )

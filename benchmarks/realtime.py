@@ -12,8 +12,8 @@ times; one event in twenty is late (10 to 60 minutes old), so events arrive out 
 is built (one EHR fetch) in a warm-up that is not counted.
 
 Prints: event-to-score latency p50/p99 (request sent -> the rescore that took the event in committed; clocks of
-one machine), rescoring time per rescore and per event (Rescore.scored_at - as_of: every model scored, before
-the commit), events sent / stored / scored / lost, duplicate scores, the stream's length and pending count over
+one machine), rescoring time per rescore and per event (Rescore.scoring_ms: every model scored, before the
+commit), events sent / stored / scored / lost, duplicate scores, the stream's length and pending count over
 time, and the load average and CPU seconds of the consumers (2 shared cores: read the figures with them).
 
     .venv/bin/python benchmarks/realtime.py [--seconds 300] [--rate 200] [--batch 10] [--patients 20]
@@ -76,9 +76,8 @@ def _setup(args: argparse.Namespace, port: int) -> dict[str, Any]:
     from django.core.management import call_command
     from joserfc.jwk import ECKey
 
-    from realtime.consumer import DEAD_LETTER
     from realtime.models import DeviceSource
-    from realtime.stream import STREAM, stream_client
+    from realtime.stream import DEAD_LETTER, STREAM, stream_client
     from smart_launch.models import EhrRegistration
 
     call_command("migrate", verbosity=0)
@@ -248,10 +247,10 @@ def _covered(ids: list[str]) -> dict[str, list[tuple[datetime, float]]]:
     out: dict[str, list[tuple[datetime, float]]] = {}
     for chunk in range(0, len(ids), 5000):
         rows = RescoredEvent.objects.filter(source=SOURCE, source_event_id__in=ids[chunk : chunk + 5000]).values_list(
-            "source_event_id", "rescore__scored_at", "rescore__as_of"
+            "source_event_id", "rescore__scored_at", "rescore__scoring_ms"
         )
-        for sid, scored_at, as_of in rows:
-            out.setdefault(sid, []).append((scored_at, (scored_at - as_of).total_seconds()))
+        for sid, scored_at, scoring_ms in rows:
+            out.setdefault(sid, []).append((scored_at, scoring_ms / 1000))
     return out
 
 
@@ -283,10 +282,10 @@ def _report(args: argparse.Namespace, sender: Sender, covered: dict[str, Any], s
     latencies = sorted(min(t for t, _ in covered[s]).timestamp() - sent[s] for s in sent if s in covered)
     duplicates = sum(len(v) - 1 for v in covered.values())
     runs = Rescore.objects.filter(scored_at__gte=datetime.fromtimestamp(min(sent.values()), UTC)).values_list(
-        "as_of", "scored_at", "events"
+        "scoring_ms", "events"
     )
-    scoring = [(b - a).total_seconds() for a, b, _ in runs]
-    events_in = sum(n for _, _, n in runs)
+    scoring = [ms / 1000 for ms, _ in runs]
+    events_in = sum(n for _, n in runs)
     print(f"\nsent {len(sent)} events ({sender.failed} refused or failed) in {args.seconds:.0f} s at {args.rate}/s")
     print(f"scored {len(covered)}; lost {len(sent) - len(covered)}; duplicate scores {duplicates}")
     if latencies:

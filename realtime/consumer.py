@@ -11,8 +11,11 @@ An entry delivered REALTIME_MAX_DELIVERIES times without success goes to the dea
 
 Events are grouped by patient; each patient's events are applied and rescored under a per-patient Redis lock
 (one rescore per patient per step, however many of their events arrived). A refresh entry drops the patient's
-state. Housekeeping every few seconds: the outbox relay of stored device events not yet streamed, and trimming
-the stream of entries every consumer has acknowledged (so its length stays flat).
+state. Housekeeping every few seconds: the outbox relay of stored device events not yet streamed, trimming
+the stream of entries every consumer has acknowledged (so its length stays flat), and an error logged when what
+is left nears REALTIME_STREAM_MAXLEN, the cap appends keep the stream under (`realtime.stream.stream_add`). The
+dead-letter stream is capped the same way and loses what is older than REALTIME_RETENTION_DAYS daily
+(`realtime.retention`).
 """
 
 from __future__ import annotations
@@ -38,11 +41,10 @@ from realtime.ingest import events_relay
 from realtime.models import DeviceSource
 from realtime.rescore import patient_rescore
 from realtime.state import state_apply, state_build, state_drop, state_read
-from realtime.stream import GROUP, STREAM, stream_client
+from realtime.stream import DEAD_LETTER, GROUP, STREAM, stream_add, stream_client
 from scoring.readiness import registry_status
 
 logger = logging.getLogger(__name__)
-DEAD_LETTER = "stratify:vitals:dead"
 HOUSEKEEPING_SECONDS = 5.0
 LOCK_SECONDS = 120  # a consumer that dies holding a patient's lock frees it after this
 _DEVICE_SOURCES: TtlCache[str, frozenset[str]] = TtlCache(30.0)
@@ -177,14 +179,20 @@ class Consumer:
                 state_build(self.client, registration_id, patient)
                 state = state_read(self.client, registration_id, patient)
             assert state is not None  # just built under the lock
-            patient_rescore(registration_id=registration_id, patient=patient, events=events, resources=state[1])
+            patient_rescore(
+                registration_id=registration_id,
+                patient=patient,
+                events=events,
+                resources=state.resources,
+                as_of=state.as_of,
+            )
 
     def _dead_letter(self, ids: list[str], *, reason: str) -> None:
         for entry_id in ids:
             found: list[RawEntry] = self.client.xrange(STREAM, entry_id, entry_id)  # type: ignore[assignment]
             for _, fields in found:
                 letter: dict[Any, Any] = {**fields, b"reason": reason.encode(), b"entry": entry_id.encode()}
-                self.client.xadd(DEAD_LETTER, letter)
+                stream_add(self.client, DEAD_LETTER, letter)
             self.client.xack(STREAM, GROUP, entry_id)
         logger.error("real-time: %d stream entries dead-lettered (%s) to %s", len(ids), reason, DEAD_LETTER)
 
@@ -197,6 +205,21 @@ class Consumer:
         if relayed:
             logger.warning("real-time: relayed %d stored device events that were not streamed", relayed)
         stream_trim(self.client)
+        backlog_check(self.client)
+
+
+def backlog_check(client: redis.Redis) -> int:
+    """The stream's length once trimmed (entries not yet acknowledged by every consumer), logged as an error past
+    half of REALTIME_STREAM_MAXLEN: appends drop the oldest entries, read or not, once it reaches the cap."""
+    length = int(client.xlen(STREAM))  # type: ignore[arg-type]
+    if length > settings.REALTIME_STREAM_MAXLEN // 2:
+        logger.error(
+            "real-time: %d stream entries not yet acknowledged, over half of REALTIME_STREAM_MAXLEN (%d): past it "
+            "the oldest are dropped unread; add consumers",
+            length,
+            settings.REALTIME_STREAM_MAXLEN,
+        )
+    return length
 
 
 def stream_trim(client: redis.Redis) -> int:

@@ -6,8 +6,8 @@ clutter: a wearable's or a monitor's raw stream (every few seconds, unvalidated)
 vitals nurses validate, and an EHR's device integration, not a risk score, decides what enters the chart.
 Our table keeps exactly what the product needs (the recent window the models read, deduplicated by
 (source, source event id)), is read when a patient's online state is built (`realtime.state`), and is
-purged after REALTIME_RETENTION_DAYS. The CDS and sidebar doors read the EHR only, so their scores do not
-include device vitals the EHR never charted; the real-time score says so in its sources.
+purged after REALTIME_RETENTION_DAYS (`realtime.retention`). The CDS and sidebar doors read the EHR only, so
+their scores do not include device vitals the EHR never charted; the real-time score says so in its sources.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class DeviceVital(models.Model):
         indexes = [
             models.Index(fields=["registration", "patient", "event_time"], name="realtime_vital_patient_time"),
             models.Index(fields=["received_at"], name="realtime_vital_unstreamed", condition=models.Q(streamed=False)),
+            models.Index(fields=["received_at"], name="realtime_vital_received"),  # the retention purge
         ]
 
     def __str__(self) -> str:
@@ -109,6 +110,7 @@ class Rescore(models.Model):
     unit = models.CharField(max_length=200, blank=True)
     as_of = models.DateTimeField()
     scored_at = models.DateTimeField(default=timezone.now, db_index=True)
+    scoring_ms = models.FloatField(default=0.0)  # wall time of scoring every model, before the commit
     results = models.JSONField(default=list)  # per model: name, version, status, scored, band, value, digest
     events = models.PositiveIntegerField(default=0)
 

@@ -9,17 +9,18 @@ them). Then maintained incrementally: each event becomes one Observation field o
 One Redis hash per patient: `meta` (when and how it was built) and one field per resource (`Type/id`).
 Writing a field is idempotent (the same event twice writes the same value), and fields only grow, so
 consumers writing at once never lose each other's events. A hash without `meta` (never built, dropped by a
-refresh, or expired after REALTIME_STATE_TTL_SECONDS without events) is built again. Observations older than
-the models' look-back are pruned when the state is read.
+refresh, or expired after REALTIME_STATE_TTL_SECONDS without events) is built again. The state describes the
+moment of its newest Observation (`data_as_of`: what a rescore is scored as of); Observations older than the
+models' look-back before that moment are pruned when the state is read.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis
@@ -50,33 +51,43 @@ def state_name(registration_id: int, patient: str) -> str:
     return f"stratify:rt:state:{registration_id}:{patient}"
 
 
-def state_read(client: redis.Redis, registration_id: int, patient: str) -> tuple[dict[str, Any], list[Resource]] | None:
-    """(meta, resources) of a built state, pruned of Observations past the look-back; None when not built."""
+class State(NamedTuple):
+    """A built state as read: its meta, its resources (in field order), and the moment they describe."""
+
+    meta: dict[str, Any]
+    resources: list[Resource]
+    as_of: datetime
+
+
+def state_read(client: redis.Redis, registration_id: int, patient: str) -> State | None:
+    """The built state, pruned of Observations past the look-back before its as-of; None when not built."""
     name = state_name(registration_id, patient)
     fields: dict[bytes, bytes] = client.hgetall(name)  # type: ignore[assignment]
     raw_meta = fields.pop(META.encode(), None)
     if raw_meta is None:
         return None
-    horizon = timezone.now() - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
-    resources: list[tuple[bytes, Resource]] = []
-    old: list[tuple[bytes, Resource]] = []
-    for field, raw in fields.items():
-        resource = orjson.loads(raw)
-        (old if _too_old(resource, horizon) else resources).append((field, resource))
+    parsed = [(field, orjson.loads(raw)) for field, raw in sorted(fields.items())]
+    times = [_observation_time(resource) for _, resource in parsed]
+    as_of = data_as_of(times)
+    horizon = as_of - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
+    old = [field for (field, _), when in zip(parsed, times, strict=True) if when is not None and when < horizon]
     if old:
-        client.hdel(name, *[f for f, _ in old])
-    return orjson.loads(raw_meta), [r for _, r in sorted(resources, key=_by_field)]
+        client.hdel(name, *old)
+    kept = [r for (_, r), when in zip(parsed, times, strict=True) if when is None or when >= horizon]
+    return State(orjson.loads(raw_meta), kept, as_of)
 
 
-def _by_field(item: tuple[bytes, Resource]) -> bytes:
-    return item[0]
+def data_as_of(times: Iterable[datetime | None], now: datetime | None = None) -> datetime:
+    """The moment a patient's state describes, from its Observations' effective times: the newest, never later
+    than now (now when there is none). A rescore is scored as of it, and the look-back is counted back from it,
+    so a score's as-of is the time of the data it read (a replayed or late-sent hour is scored as that hour, its
+    data age is the truth at that moment) and never a later moment that no datum describes."""
+    now = now or timezone.now()
+    return min(max((t for t in times if t is not None), default=now), now)
 
 
-def _too_old(resource: Resource, horizon: datetime) -> bool:
-    if resource.get("resourceType") != "Observation":
-        return False
-    when = parse_datetime(effective_time(resource))
-    return when is not None and when < horizon
+def _observation_time(resource: Resource) -> datetime | None:
+    return parse_datetime(effective_time(resource)) if resource.get("resourceType") == "Observation" else None
 
 
 def state_apply(client: redis.Redis, events: Sequence[VitalEvent], *, device_sources: frozenset[str]) -> None:

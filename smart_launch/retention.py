@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from audit.services import audit_record_create
+from audit.services import purge_record
 from smart_launch.models import AuthorizationRequest, SmartSession
 
 PURGE_ACTION = "smart_purge"
@@ -53,15 +53,13 @@ def purge_expired(now: datetime | None = None) -> dict[str, int]:
             name: rows.delete()[1].get(rows.model._meta.label, 0)
             for name, rows in _purgeable(now or timezone.now()).items()
         }
-        if any(counts.values()):
-            audit_record_create(
-                action=PURGE_ACTION,
-                actor=PURGE_ACTOR,
-                purpose_of_use="HSYSADMIN",
-                output_summary=counts,
-                detail={
-                    "state_ttl_seconds": settings.SMART_STATE_TTL_SECONDS,
-                    "session_retention_hours": settings.SMART_SESSION_RETENTION_HOURS,
-                },
-            )
+        purge_record(
+            action=PURGE_ACTION,
+            actor=PURGE_ACTOR,
+            counts=counts,
+            detail={
+                "state_ttl_seconds": settings.SMART_STATE_TTL_SECONDS,
+                "session_retention_hours": settings.SMART_SESSION_RETENTION_HOURS,
+            },
+        )
     return counts

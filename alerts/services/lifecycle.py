@@ -3,9 +3,11 @@ suppressed per policy, then delivered, acknowledged, snoozed, escalated, expired
 
 Deduplication: one open alert per (EHR registration, patient, model), held by a partial unique constraint and
 an advisory lock; a new one only when the band rises (the open one is resolved as superseded). Suppression:
-after an alert, none in the same or a lower band until the policy's re-alert interval has passed. A result no
-newer than the latest alert (a redelivered or late event) changes nothing. Bands and indicators are the
-result's own (the model version's threshold policy); the alert policy only says from which band on it alerts.
+after an alert, none in the same or a lower band until the policy's re-alert interval has passed. A result older
+than the latest alert (a late one) changes nothing; one as of the same moment is that moment scored with more of
+its data (a late event of that moment: the real-time door scores as of its newest data) and is decided as usual.
+Bands and indicators are the result's own (the model version's threshold policy); the alert policy only says from
+which band on it alerts.
 """
 
 from collections.abc import Sequence
@@ -58,8 +60,8 @@ def _decide(
         registration_id=registration_id, patient_pseudonym=pseudonym, model_name=served.model_name
     )
     last = alerts.order_by("-created_at", "-id").first()
-    if last is not None and served.as_of <= last.as_of:
-        return  # not newer than what the latest alert was raised on: a redelivered or late result
+    if last is not None and served.as_of < last.as_of:
+        return  # older than what the latest alert was raised on: a late result
     # Only the latest alert can be open: a new one is raised only when none is, or after closing the open one.
     current = last if last is not None and last.is_open else None
     band = str(served.band)
@@ -77,9 +79,9 @@ def _decide(
 
 
 def _nothing_to_do(served: ScoreResult, policy: AlertPolicy, last: Alert | None) -> bool:
-    """Not newer than the latest alert; below the alerting band with nothing open; or an open alert already
+    """Older than the latest alert; below the alerting band with nothing open; or an open alert already
     in this band or higher."""
-    if last is not None and served.as_of <= last.as_of:
+    if last is not None and served.as_of < last.as_of:
         return True
     if not (last is not None and last.is_open):
         return _quiet(served, policy)

@@ -67,6 +67,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Device vitals, rescore records and dead-lettered stream entries older than REALTIME_RETENTION_DAYS
+    # (realtime.retention).
+    "realtime-purge-daily": {
+        "task": "realtime.purge",
+        "schedule": crontab(minute=15, hour=3),
+        "options": {"expires": 23 * 60 * 60},
+    },
     # Drift and performance of each serving ML version over the last MONITORING_WINDOW_DAYS, and the
     # served-inference purge (MONITORING_RETENTION_DAYS); scoring.monitoring.
     "monitor-models-daily": {

@@ -16,8 +16,11 @@ REALTIME_JWT_LEEWAY_SECONDS = env.int("REALTIME_JWT_LEEWAY_SECONDS", default=30)
 # SMART Backend Services: the client assertion lives at most five minutes (SMART App Launch 2.2).
 REALTIME_JWT_MAX_LIFETIME_SECONDS = env.int("REALTIME_JWT_MAX_LIFETIME_SECONDS", default=300)
 # Consumer: entries read per XREADGROUP, how long it blocks, after how long another consumer's pending entry is
-# claimed (XAUTOCLAIM: that consumer died), after how many deliveries an entry is dead-lettered.
-REALTIME_READ_COUNT = env.int("REALTIME_READ_COUNT", default=200)
+# claimed (XAUTOCLAIM: that consumer died), after how many deliveries an entry is dead-lettered. A step rescores
+# each patient once for all their entries in it, so a backlog is worked off in large steps (a rescore costs about
+# as much as 100 events folded into the state); a step lasts about (patients in it) x (one rescore), which must
+# stay well under REALTIME_CLAIM_IDLE_MS.
+REALTIME_READ_COUNT = env.int("REALTIME_READ_COUNT", default=1000)
 REALTIME_BLOCK_MS = env.int("REALTIME_BLOCK_MS", default=1000)
 REALTIME_CLAIM_IDLE_MS = env.int("REALTIME_CLAIM_IDLE_MS", default=30_000)
 REALTIME_MAX_DELIVERIES = env.int("REALTIME_MAX_DELIVERIES", default=5)

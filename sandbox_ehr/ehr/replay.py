@@ -5,6 +5,11 @@ LOINC codes and UCUM units, shifted in time so that its last hour is now; nothin
 Observations are deleted first (a deletion version each), then each hour's Observations are written as one
 FHIR transaction through the sandbox's normal write path, one hour every SECONDS_PER_HOUR seconds, so each
 write fires the subscriptions on its topics as charting would. It runs in a thread of the sandbox process.
+
+The stay keeps its own times (hours an hour apart, ending now): placing each hour at "now" as it is written would
+squeeze the stay's hours into seconds, and moving the hours already written to keep them an hour apart would
+rewrite the chart every second. A subscriber that scores as of the time of the newest data it holds (Stratify's
+real-time door does) scores each replayed hour as that hour, its data minutes old.
 """
 
 import threading

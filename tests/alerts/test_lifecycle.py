@@ -89,6 +89,18 @@ def test_a_rising_band_alerts_again_and_supersedes_the_open_alert() -> None:
     assert Alert.objects.count() == 2 and Alert.objects.get(pk=second.pk).is_open
 
 
+def test_a_late_event_of_the_same_moment_that_raises_the_band_supersedes() -> None:
+    """The real-time door scores as of the newest data, so a late lab of an earlier time rescored with it comes
+    as of the same moment as the alert: that moment, known better, and a risen band alerts."""
+    alert_policy_update(policy=AlertPolicy(model_name="news2"), changes={"min_band": "moderate"}, actor="a", reason="r")
+    score(result("moderate", minutes=5))
+    score(result("high", minutes=5))
+    first, second = Alert.objects.order_by("pk")
+    assert (first.status, second.band, second.supersedes_id) == (Alert.Status.RESOLVED, "high", first.pk)
+    score(result("high", minutes=4))  # older than the latest alert: late, changes nothing
+    assert Alert.objects.count() == 2
+
+
 def test_re_alert_interval_then_a_new_alert() -> None:
     score(result("high"))
     alert = Alert.objects.get()

@@ -9,11 +9,11 @@ import pytest
 from joserfc.jwk import ECKey
 
 from audit.models import AuditRecord
-from realtime.consumer import DEAD_LETTER, Consumer, batch_parse, stream_trim
+from realtime.consumer import Consumer, batch_parse, stream_trim
 from realtime.events import VitalEvent
 from realtime.models import DeviceVital, Rescore, RescoredEvent
 from realtime.state import state_name, state_read
-from realtime.stream import GROUP, STREAM, publish, publish_refresh, stream_client
+from realtime.stream import DEAD_LETTER, GROUP, STREAM, publish, publish_refresh, stream_client
 from sandbox_ehr.fhir.faults import fault_clear, fault_inject
 from tests.realtime.ward import hr_event, ward_setup
 
@@ -59,7 +59,11 @@ def test_events_are_rescored_once_from_a_state_built_once(
     assert scores.count() == sum(len(c["results"]) for c in captured)
     assert _pending() == 0
     # The state holds the device vitals as Observations, beside what the EHR had.
-    meta, resources = state_read(stream_client(), ward["registration"].pk, f"Patient/{ward['patient']}") or ({}, [])
+    meta, resources, _ = state_read(stream_client(), ward["registration"].pk, f"Patient/{ward['patient']}") or (
+        {},
+        [],
+        None,
+    )
     assert meta["ehr"] > 0 and sum(1 for r in resources if r.get("device")) == 3
     # More events: one more rescore, from the same state (no second fetch).
     _send(post, ward, 4)
@@ -109,7 +113,7 @@ def test_a_refresh_drops_the_state_and_the_next_event_rebuilds_it(
     _send(post, ward, 2)
     consumer.step(block_ms=0)
     assert AuditRecord.objects.filter(action="realtime_state").count() == 2
-    _, resources = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [])
+    _, resources, _ = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [], None)
     assert sum(1 for r in resources if r.get("device")) == 2  # the earlier device vital came back from our table
 
 
@@ -169,7 +173,7 @@ def test_an_ehr_observation_notified_again_replaces_the_snapshots_copy(
     patient = f"Patient/{ward['patient']}"
     _send(post, ward, 1)
     consumer.step(block_ms=0)
-    _, before = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [])
+    _, before, _ = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [], None)
     hr = max(
         (r for r in before if r.get("resourceType") == "Observation" and _code(r) == "8867-4" and not r.get("device")),
         key=lambda r: r["effectiveDateTime"],
@@ -199,7 +203,7 @@ def test_an_ehr_observation_notified_again_replaces_the_snapshots_copy(
     ]
     publish([again, *panel])
     consumer.step(block_ms=0)
-    _, after = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [])
+    _, after, _ = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [], None)
     assert len(after) == len(before) + 1  # the panel is new; the notified HR replaced its copy
     [replaced] = [r for r in after if r["id"] == hr["id"]]
     assert replaced["valueQuantity"]["value"] == hr["valueQuantity"]["value"] + 1

@@ -12,9 +12,8 @@ import pytest
 from joserfc.jwk import ECKey
 
 from audit.models import AuditRecord
-from realtime.consumer import DEAD_LETTER
 from realtime.models import DeviceVital, Rescore, RescoredEvent
-from realtime.stream import GROUP, STREAM, stream_client
+from realtime.stream import DEAD_LETTER, GROUP, STREAM, stream_client
 from tests.conftest import ROOT
 from tests.realtime.ward import hr_event, ward_setup
 

@@ -126,7 +126,7 @@ class PurgeAuditTests:
         def fail(**kwargs: Any) -> None:
             raise RuntimeError("audit store down")
 
-        monkeypatch.setattr(retention, "audit_record_create", fail)
+        monkeypatch.setattr(retention, "purge_record", fail)
         with pytest.raises(RuntimeError):
             purge_expired()
         assert all(_exists(row) for row in rows)

@@ -1,0 +1,66 @@
+"""The demo's "replay vitals" through the real-time door: each replayed hour is scored as of its own data, so the
+alert the replay raises says its data are minutes old and when it was scored as of, not the hours between that
+hour and the end of the stay (before, the whole replay was scored as of the moment it ran: an hour-7 alert read
+"11 h ago", driven by vitals "not measured in the last 6 h").
+
+The replay writes a real PhysioNet septic stay into the sandbox EHR hour by hour (`sandbox_ehr.ehr.replay`);
+after each hour the Observations it wrote go to the stream as the EHR subscription's receiver publishes them
+(`realtime.subscription_events.events_publish`), and the consumer folds them into the patient's online state
+(built from the sandbox over HTTP) and rescores; the alert listener is the product's own.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from joserfc.jwk import ECKey
+
+from alerts.models import Alert
+from alerts.selectors import inbox_rows
+from realtime.consumer import Consumer
+from realtime.models import Rescore
+from realtime.subscription_events import events_publish
+from sandbox_ehr.ehr import replay
+from scoring.presentation import clock_text
+from tests.realtime.ward import ward_setup
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def _deliver(ward: dict[str, Any], observations: list[dict[str, Any]], consumer: Consumer) -> None:
+    events_publish(observations, registration_id=ward["registration"].pk, source="ehr-subscription")
+    while consumer.step(block_ms=0):
+        pass
+
+
+def _newest(observations: list[dict[str, Any]]) -> datetime:
+    return max(datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00")) for o in observations)
+
+
+def test_a_replayed_stay_is_scored_as_of_each_hour_and_its_alert_shows_minutes_of_data_age(
+    live_server: Any, settings: Any, device_key: ECKey, stream: Any
+) -> None:
+    ward = ward_setup(live_server, settings, device_key, load=False)
+    context, hours = replay.hours_of(ward["stay"])
+    consumer = Consumer("replay")
+    consumer.group_ensure()
+    progress = replay.Replay(ward["patient"], len(hours))
+    delivered: list[datetime] = []
+    shown: list[dict[str, Any]] = []  # the inbox row of the first sepsis alert, as the inbox showed it then
+
+    def between_hours(_seconds: float) -> None:  # the replay's pause: the hour it just wrote is delivered
+        written = hours[progress.hours_done - 1]
+        _deliver(ward, written, consumer)
+        delivered.append(_newest(written))
+        alert = Alert.objects.filter(model_name="sepsis").first()
+        if alert is not None and not shown:
+            shown.extend(r for r in inbox_rows(alert.unit) if r["id"] == alert.pk)
+
+    replay.replay_run(progress, context, hours, sleep=between_hours)
+    between_hours(0.0)
+    assert not progress.error
+    as_of = list(Rescore.objects.order_by("pk").values_list("as_of", flat=True))
+    assert as_of == delivered  # each hour is scored as of its newest data, not as of the end of the replay
+    alert = Alert.objects.filter(model_name="sepsis").earliest("created_at")
+    assert alert.as_of in delivered and alert.as_of < delivered[-1]  # raised mid-replay, as of its hour
+    assert [(r["data_age"], r["as_of_text"]) for r in shown] == [("0 min ago", clock_text(alert.as_of))]
