@@ -63,13 +63,11 @@ def post_fork(server: object, worker: object) -> None:
     embedded default only, with no beat), then freeze the heap it now holds."""
     from django.db import connections
 
-    from fhirapp.services.writeback_delivery import write_back_background_start
-    from population.services.reconcile import chunks_reconcile_background_start
+    from config.serving import reconcilers_start
     from scoring.readiness import registry_status
 
     registry_status()  # verifies and caches each active/canary/shadow model's ONNX session and booster
     connections.close_all()
-    write_back_background_start()
-    chunks_reconcile_background_start()
+    reconcilers_start()
     gc.collect()
     gc.freeze()

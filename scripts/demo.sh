@@ -27,8 +27,9 @@ if [ -z "${REALTIME_REDIS_URL:-}" ] && bash scripts/services.sh redis; then
 fi
 if [ -n "${REALTIME_REDIS_URL:-}" ]; then
   echo "==> real-time lane on (stream at $REALTIME_REDIS_URL); alert inbox: $PUBLIC_BASE_URL/alerts/  e-mails: var/mail"
-  # --insecure (Procfile.demo): static files with DEBUG off, so errors keep the product's shape in the demo too.
+  # `serve` (Procfile.demo): runserver --insecure (static files with DEBUG off, so errors keep the product's shape)
+  # plus the in-process reconcilers (config/serving.py).
   exec .venv/bin/honcho -f Procfile.demo start
 fi
 echo "note: no Redis on 127.0.0.1:6379: the real-time lane (replay vitals -> alerts) is off" >&2
-exec $PY manage.py runserver "127.0.0.1:$DEMO_PORT" --noreload --insecure
+exec $PY manage.py serve "127.0.0.1:$DEMO_PORT"
