@@ -69,6 +69,8 @@ def _setup(args: argparse.Namespace, port: int) -> dict[str, Any]:
         REALTIME_SCORE_LISTENERS=args.listeners,
         CELERY_TASK_ALWAYS_EAGER="true",
     )
+    # the stream needs a Redis: the local one (as the demo) unless REALTIME_REDIS_URL or REDIS_URL names one
+    os.environ.setdefault("REALTIME_REDIS_URL", os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1")
     _database(args.database_url)
     import django
 
