@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from audit.services import audit_records_create
@@ -77,9 +78,15 @@ def patient_rescore(
         detail = {"realtime_rescore": rescore.pk}
         audit_records_create([{**score_audit_entry(r, pid), "detail": detail} for r in inferences])
         served_record(inferences, pid)
-        for results in scored:
-            _notify(registration_id=registration_id, patient_id=pid, unit=unit, results=results)
+        if current(as_of):  # data of a past moment are scored and recorded, never alerted on
+            for results in scored:
+                _notify(registration_id=registration_id, patient_id=pid, unit=unit, results=results)
     return rescore
+
+
+def current(as_of: datetime) -> bool:
+    """Whether a rescore's moment is recent enough to tell the listeners (REALTIME_ALERT_MAX_LAG_MINUTES)."""
+    return timezone.now() - as_of <= timedelta(minutes=settings.REALTIME_ALERT_MAX_LAG_MINUTES)
 
 
 def _not_rescored(events: Sequence[VitalEvent]) -> list[VitalEvent]:

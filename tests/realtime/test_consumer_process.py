@@ -23,7 +23,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def start_consumer(child_process_env: dict[str, str]) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
-    env = {**child_process_env, "REALTIME_SCORE_LISTENERS": "", "REALTIME_CLAIM_IDLE_MS": "1500"}
+    env = {
+        **child_process_env,
+        "REALTIME_SCORE_LISTENERS": "",
+        "REALTIME_CLAIM_IDLE_MS": "5000",
+    }  # a slow step (a loaded machine) is not claimed away
 
     def start(name: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen([sys.executable, "manage.py", "realtime_consume", "--name", name], cwd=ROOT, env=env)
