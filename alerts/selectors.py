@@ -43,7 +43,8 @@ def inbox_rows(unit: str, now: datetime | None = None) -> list[dict[str, Any]]:
 
 
 def _row(alert: Alert, now: datetime) -> dict[str, Any]:
-    data_age = age_text((alert.as_of - alert.data_time).total_seconds() / 3600) if alert.data_time else "no data"
+    # the age of its newest input now, as the clinician reads the inbox (the drivers keep their ages at scoring)
+    data_age = age_text((now - alert.data_time).total_seconds() / 3600) if alert.data_time else "no data"
     return {
         "id": alert.pk,
         "status": alert.status,

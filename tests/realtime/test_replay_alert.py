@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from joserfc.jwk import ECKey
 
 from alerts.models import Alert
@@ -22,7 +23,7 @@ from realtime.consumer import Consumer
 from realtime.models import Rescore
 from realtime.subscription_events import events_publish
 from sandbox_ehr.ehr import replay
-from scoring.presentation import clock_text
+from scoring.presentation import age_text, clock_text
 from tests.realtime.ward import ward_setup
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -70,4 +71,8 @@ def test_a_replayed_stay_is_scored_as_of_each_hour_and_its_alert_shows_minutes_o
         a.created_at - a.as_of <= timedelta(minutes=settings.REALTIME_ALERT_MAX_LAG_MINUTES)
         for a in Alert.objects.all()
     )
-    assert [(r["data_age"], r["as_of_text"]) for r in shown] == [("0 min ago", clock_text(alert.as_of))]
+    assert [r["as_of_text"] for r in shown] == [clock_text(alert.as_of)]
+    now = timezone.now()  # the data age is the newest input's age as the inbox is read: minutes, never hours
+    [row] = [r for r in inbox_rows(alert.unit, now=now) if r["id"] == alert.pk]
+    assert alert.data_time is not None and now - alert.data_time <= timedelta(minutes=70)
+    assert row["data_age"] == age_text((now - alert.data_time).total_seconds() / 3600)
