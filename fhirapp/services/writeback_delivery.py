@@ -178,7 +178,8 @@ def write_back_shutdown(grace: float | None = None) -> list[int]:
     left = _POOL.drain(settings.WRITEBACK_SHUTDOWN_GRACE_SECONDS if grace is None else grace)
     if not left:
         return []
-    waiting = set(_POOL.timers)  # retries waiting out their backoff: their rows are due then, not now
+    with _POOL.lock:
+        waiting = set(_POOL.timers)  # retries waiting out their backoff: their rows are due then, not now
     try:
         WriteBack.objects.filter(pk__in=set(left) - waiting, status=WriteBack.Status.PENDING).update(
             lease_until=None, next_attempt_at=timezone.now(), updated_at=timezone.now()

@@ -132,7 +132,8 @@ def serve_rows(
                 features=[None if np.isnan(v) else float(v) for v in row],
             )
             for i, (row, s) in enumerate(zip(rows, scores, strict=True))
-        ]
+        ],
+        batch_size=2000,
     )
 
 

@@ -23,13 +23,13 @@ from cds_hooks.models import IssuedCard
 from config.keys import pseudonymize
 from scoring.features.hourly import hourly_features
 from scoring.features.spec import SEPSIS_FEATURES
-from scoring.models import ModelVersion, Outcome, OutcomeImport, PerformanceRun, ServedInference
+from scoring.models import ModelVersion, Outcome, OutcomeImport, PerformanceRun
 from scoring.monitoring.evaluation import performance_check
 from scoring.monitoring.labels import EXCLUDED, UNLABELLED, Observed, label
 from scoring.monitoring.outcomes import OutcomeItem, outcomes_store, source_key
 from scoring.monitoring.policy import monitor_policy_get, monitor_policy_update
 from scoring.training.common import patient_split
-from tests.scoring.conftest import stay_outcomes
+from tests.scoring.conftest import serve_rows, stay_outcomes
 
 ARTIFACT = Path(settings.BASE_DIR) / "scoring" / "artifacts" / "sepsis" / "1.1.2"
 START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
@@ -77,23 +77,12 @@ def calibration_stays() -> pd.DataFrame:
 def _serve(frame: pd.DataFrame, version: str) -> None:
     """Every EVERY-th hour of each stay served (every stay's hour 0 at START), as the recorder stores it."""
     served = frame[frame["hour"] % EVERY == 0]
-    now = timezone.now()
-    ServedInference.objects.bulk_create(
-        [
-            ServedInference(
-                recorded_at=now,
-                model_name="sepsis",
-                model_version=version,
-                model_status="active",
-                patient_pseudonym=pseudonymize(f"physionet-{r.patient_id}"),
-                as_of=START + timedelta(hours=int(r.hour)),
-                score=float(r.score),
-                band="low",
-                features=r.features,
-            )
-            for r in served.itertuples()
-        ],
-        batch_size=2000,
+    serve_rows(
+        np.array([[np.nan if v is None else v for v in f] for f in served["features"]], dtype=np.float64),
+        version,
+        served["score"].to_numpy(),
+        patients=[pseudonymize(f"physionet-{p}") for p in served["patient_id"]],
+        times=[START + timedelta(hours=int(h)) for h in served["hour"]],
     )
 
 
