@@ -10,7 +10,8 @@ An entry delivered REALTIME_MAX_DELIVERIES times without success goes to the dea
 `stratify:vitals:dead` (logged) so one poisoned entry cannot hold the others back forever.
 
 Events are grouped by patient; each patient's events are applied and rescored under a per-patient Redis lock
-(one rescore per patient per step, however many of their events arrived). A refresh entry drops the patient's
+(one rescore per patient per step, however many of their events arrived), from this process's parsed copy of the
+state when no one else changed it since (`realtime.state_copies`). A refresh entry drops the patient's
 state. Housekeeping every few seconds: the outbox relay of stored device events not yet streamed, trimming
 the stream of entries every consumer has acknowledged (so its length stays flat), and an error logged when what
 is left nears REALTIME_STREAM_MAXLEN, the cap appends keep the stream under (`realtime.stream.stream_add`). The
@@ -40,7 +41,8 @@ from realtime.events import VitalEvent
 from realtime.ingest import events_relay
 from realtime.models import DeviceSource
 from realtime.rescore import patient_rescore
-from realtime.state import state_apply, state_build, state_drop, state_read
+from realtime.state import state_apply, state_build, state_drop, state_name
+from realtime.state_copies import StateCopies
 from realtime.stream import DEAD_LETTER, GROUP, STREAM, stream_add, stream_client
 from scoring.readiness import registry_status
 
@@ -91,6 +93,7 @@ class Consumer:
         self.client = client or stream_client()
         self._own_checked = False
         self._housekept = 0.0
+        self.copies = StateCopies(settings.REALTIME_STATE_COPIES)
 
     def group_ensure(self) -> None:
         """Create the stream and its group if missing (from the stream's start: nothing sent before is skipped)."""
@@ -173,19 +176,27 @@ class Consumer:
             f"stratify:rt:lock:{registration_id}:{patient}", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
         )
         with lock:
-            state_apply(self.client, events, device_sources=device_sources())
-            state = state_read(self.client, registration_id, patient)
-            if state is None:
-                state_build(self.client, registration_id, patient)
-                state = state_read(self.client, registration_id, patient)
-            assert state is not None  # just built under the lock
-            patient_rescore(
-                registration_id=registration_id,
-                patient=patient,
-                events=events,
-                resources=state.resources,
-                as_of=state.as_of,
-            )
+            try:
+                self._rescore(registration_id, patient, events)
+            except Exception:
+                self.copies.forget(registration_id, patient)
+                raise
+
+    def _rescore(self, registration_id: int, patient: str, events: list[VitalEvent]) -> None:
+        """Fold the events into the patient's state (built first when it is not), then rescore it (under the lock)."""
+        applied = state_apply(self.client, events, device_sources=device_sources())
+        state = self.copies.read(self.client, registration_id, patient, applied[state_name(registration_id, patient)])
+        if state is None:
+            state_build(self.client, registration_id, patient)
+            state = self.copies.read(self.client, registration_id, patient, None)
+        assert state is not None  # just built under the lock
+        patient_rescore(
+            registration_id=registration_id,
+            patient=patient,
+            events=events,
+            resources=state.resources,
+            as_of=state.as_of,
+        )
 
     def _dead_letter(self, ids: list[str], *, reason: str) -> None:
         for entry_id in ids:

@@ -6,12 +6,19 @@ population door reads the EHR), plus the device vitals we keep ourselves (`Devic
 them). Then maintained incrementally: each event becomes one Observation field of the patient's hash
 (`realtime.observations`), so a rescore reads the hash instead of fetching 48 h of data again.
 
-One Redis hash per patient: `meta` (when and how it was built) and one field per resource (`Type/id`).
-Writing a field is idempotent (the same event twice writes the same value), and fields only grow, so
-consumers writing at once never lose each other's events. A hash without `meta` (never built, dropped by a
-refresh, or expired after REALTIME_STATE_TTL_SECONDS without events) is built again. The state describes the
-moment of its newest Observation (`data_as_of`: what a rescore is scored as of); Observations older than the
-models' look-back before that moment are pruned when the state is read.
+One Redis hash per patient: `meta` (when and how it was built), `rev` (a revision every change of its fields
+increments, in the same transaction) and one field per resource (`Type/id`). Writing a field is idempotent (the
+same event twice writes the same value), and fields only grow, so consumers writing at once never lose each
+other's events. A hash without `meta` (never built, dropped by a refresh, or expired after
+REALTIME_STATE_TTL_SECONDS without events) is built again. The state describes the moment of its newest
+Observation (`data_as_of`: what a rescore is scored as of); Observations older than the models' look-back before
+that moment are pruned when the state is read.
+
+Every sample is kept within the look-back: the features read all of them (a window's mean is over every value
+in it, `scoring.features.extract`), so no sample can be dropped before it leaves the look-back without changing
+a score. What a rescore saves is the reading: a consumer keeps the states it read, parsed
+(`realtime.state_copies`), and after folding in its events under the patient's lock it reads the whole hash
+again only when the revision says someone else changed it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -43,6 +51,7 @@ from smart_launch.models import EhrRegistration
 
 logger = logging.getLogger(__name__)
 META = "meta"
+REV = "rev"
 PRUNE_MARGIN_HOURS = 1.0  # kept a little past the look-back, so a rescore at a slightly later as-of has it
 
 
@@ -59,22 +68,54 @@ class State(NamedTuple):
     as_of: datetime
 
 
+@dataclass(slots=True)
+class StateCopy:
+    """A state as parsed in this process: its meta (raw), its revision, and each field's resource and time."""
+
+    meta: bytes
+    rev: int
+    fields: dict[str, tuple[Resource, datetime | None]]
+
+
 def state_read(client: redis.Redis, registration_id: int, patient: str) -> State | None:
     """The built state, pruned of Observations past the look-back before its as-of; None when not built."""
     name = state_name(registration_id, patient)
-    fields: dict[bytes, bytes] = client.hgetall(name)  # type: ignore[assignment]
-    raw_meta = fields.pop(META.encode(), None)
-    if raw_meta is None:
+    copy = state_fetch(client, name)
+    return None if copy is None else state_view(client, name, copy)
+
+
+def state_fetch(client: redis.Redis, name: str) -> StateCopy | None:
+    """The whole hash `name`, parsed (one HGETALL: its fields and revision agree); None when not built."""
+    raw: dict[bytes, bytes] = client.hgetall(name)  # type: ignore[assignment]
+    meta = raw.pop(META.encode(), None)
+    rev = int(raw.pop(REV.encode(), b"0"))
+    if meta is None:
         return None
-    parsed = [(field, orjson.loads(raw)) for field, raw in sorted(fields.items())]
-    times = [_observation_time(resource) for _, resource in parsed]
-    as_of = data_as_of(times)
+    return StateCopy(meta, rev, {field.decode(): field_parse(value) for field, value in raw.items()})
+
+
+def field_parse(raw: bytes) -> tuple[Resource, datetime | None]:
+    """A field's resource and, for an Observation, its effective time."""
+    resource = orjson.loads(raw)
+    return resource, _observation_time(resource)
+
+
+def state_view(client: redis.Redis, name: str, copy: StateCopy) -> State:
+    """The state `copy` holds, in field order, once the Observations past the look-back before its as-of are
+    pruned from it and from the hash `name` (one transaction, which counts as a revision)."""
+    ordered = sorted(copy.fields.items())
+    as_of = data_as_of(when for _, (_, when) in ordered)
     horizon = as_of - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
-    old = [field for (field, _), when in zip(parsed, times, strict=True) if when is not None and when < horizon]
+    old = [field for field, (_, when) in ordered if when is not None and when < horizon]
     if old:
-        client.hdel(name, *old)
-    kept = [r for (_, r), when in zip(parsed, times, strict=True) if when is None or when >= horizon]
-    return State(orjson.loads(raw_meta), kept, as_of)
+        pipe = client.pipeline(transaction=True)
+        pipe.hdel(name, *old)
+        pipe.hincrby(name, REV, 1)
+        copy.rev = int(pipe.execute()[1])
+        for field in old:
+            del copy.fields[field]
+    kept = [resource for _, (resource, when) in ordered if when is None or when >= horizon]
+    return State(orjson.loads(copy.meta), kept, as_of)
 
 
 def data_as_of(times: Iterable[datetime | None], now: datetime | None = None) -> datetime:
@@ -90,29 +131,44 @@ def _observation_time(resource: Resource) -> datetime | None:
     return parse_datetime(effective_time(resource)) if resource.get("resourceType") == "Observation" else None
 
 
-def state_apply(client: redis.Redis, events: Sequence[VitalEvent], *, device_sources: frozenset[str]) -> None:
-    """Fold events into their patients' states (idempotent), in one round trip; a panel component reads its
-    panel first (the writes before it are sent then, so it sees them)."""
-    pipe = client.pipeline(transaction=False)
-    names: set[str] = set()
+class Applied(NamedTuple):
+    """What `state_apply` did to one patient's state: the revision it brought it to, its meta then (None: not
+    built), and the fields it wrote (raw JSON, the last write of each)."""
+
+    rev: int
+    meta: bytes | None
+    fields: dict[str, bytes]
+
+
+def state_apply(
+    client: redis.Redis, events: Sequence[VitalEvent], *, device_sources: frozenset[str]
+) -> dict[str, Applied]:
+    """Fold events into their patients' states (idempotent) in one transaction, which increments each state's
+    revision once; what it did, by state name. A panel component updates its panel as this batch left it, else
+    as the state holds it."""
+    written: dict[str, dict[str, bytes]] = {}
     for event in events:
         name = state_name(event.registration_id, event.patient)
         key = state_key(event, from_device=event.source in device_sources)
-        existing = None
-        if key.component is not None:
-            pipe.execute()
-            existing = _existing(client, name, key)
-        pipe.hset(name, key.field, orjson.dumps(observation_from_event(event, key, existing)))
-        names.add(name)
-    for name in names:
+        mine = written.setdefault(name, {})
+        existing = _existing(client, name, key, mine)
+        mine[key.field] = orjson.dumps(observation_from_event(event, key, existing))
+    pipe = client.pipeline(transaction=True)
+    for name, fields in written.items():
+        pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+        pipe.hincrby(name, REV, 1)
+        pipe.hget(name, META)
         pipe.expire(name, settings.REALTIME_STATE_TTL_SECONDS)
-    pipe.execute()
+    done = pipe.execute()
+    return {
+        name: Applied(int(done[4 * i + 1]), done[4 * i + 2], fields) for i, (name, fields) in enumerate(written.items())
+    }
 
 
-def _existing(client: redis.Redis, name: str, key: StateKey) -> Resource | None:
+def _existing(client: redis.Redis, name: str, key: StateKey, written: dict[str, bytes]) -> Resource | None:
     if key.component is None:
         return None
-    raw = client.hget(name, key.field)
+    raw = written.get(key.field) or client.hget(name, key.field)
     return orjson.loads(raw) if isinstance(raw, bytes) else None
 
 

@@ -30,6 +30,9 @@ REALTIME_RELAY_AFTER_SECONDS = env.int("REALTIME_RELAY_AFTER_SECONDS", default=3
 REALTIME_STREAM_MAXLEN = env.int("REALTIME_STREAM_MAXLEN", default=100_000)
 # A patient's online state expires this long after their last event (then rebuilt from the EHR).
 REALTIME_STATE_TTL_SECONDS = env.int("REALTIME_STATE_TTL_SECONDS", default=48 * 3600)
+# Online states a consumer keeps parsed in memory (the least recently rescored dropped first; one is read from
+# Redis again when dropped): a state of 3,000 Observations takes about 10 MB parsed.
+REALTIME_STATE_COPIES = env.int("REALTIME_STATE_COPIES", default=200)
 # Deadline of the initial EHR fetch that builds a patient's online state.
 REALTIME_FETCH_SECONDS = env.float("REALTIME_FETCH_SECONDS", default=30.0)
 # Device vitals and rescore records are kept this long.
