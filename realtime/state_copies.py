@@ -41,6 +41,9 @@ class StateCopies:
             self._copies.popitem(last=False)
         return state
 
+    def __len__(self) -> int:
+        return len(self._copies)
+
     def forget(self, registration_id: int, patient: str) -> None:
         """Drop the patient's copy (after a failure: what the state holds is not known here)."""
         self._copies.pop(state_name(registration_id, patient), None)

@@ -4,8 +4,10 @@ sidebar doors.
 
 A real PhysioNet septic stay: its last 8 hours (labs and vitals) are not in the EHR when the state is built from
 it; then the EHR charts them and its subscription notifies each Observation (the VitalEvents the subscription
-client publishes), and the consumer folds them into the state incrementally. The CDS door then reads the whole
-chart from the EHR over HTTP with the prefetch the EHR builds from the published templates.
+client publishes), and the consumer folds them into the state incrementally. Once more with twelve samples of each
+vital sign an hour, folded in by two consumers in turns (each state read from a consumer's copy or whole). The CDS
+door then reads the whole chart from the EHR over HTTP with the prefetch the EHR builds from the published
+templates.
 """
 
 import time
@@ -102,23 +104,41 @@ def _essence(result: ScoreResult) -> dict[str, Any]:
     }
 
 
-def test_the_state_based_rescore_scores_as_the_cds_door(
-    live_server: Any, settings: Any, device_key: ECKey, captured: list[dict[str, Any]]
-) -> None:
-    ward = ward_setup(live_server, settings, device_key, load=False)
+def _charted_every_five_minutes(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Eleven more samples of each vital sign, 5 to 55 minutes before it, with other values (a monitor charting
+    every five minutes): every one of them is read by the windows' means, minima and maxima."""
+    out = []
+    for o in observations:
+        if o["category"][0]["coding"][0]["code"] != "vital-signs":
+            continue
+        when = datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00"))
+        for k in range(1, 12):
+            value = o["valueQuantity"]["value"] - (k % 3) * 0.5
+            time_ = (when - timedelta(minutes=5 * k)).isoformat().replace("+00:00", "Z")
+            sample = {**o, "id": f"{o['id']}-m{k}", "effectiveDateTime": time_}
+            out.append({**sample, "valueQuantity": {**o["valueQuantity"], "value": value}})
+    return out
+
+
+def _rescored_as_the_cds_door(ward: dict[str, Any], captured: list[dict[str, Any]], consumers: list[Consumer]) -> None:
+    """Build the state without the stay's last 8 hours, chart and notify them (five-minute samples too when the
+    consumers are several), let the consumers take turns at the stream, then compare the last rescore of each
+    model with the CDS door's score."""
     anchor = physionet.default_anchor()
     resources = physionet.stay_resources(ward["stay"], anchor)
     cut = (anchor - timedelta(hours=8)).isoformat().replace("+00:00", "Z")
     later = [r for r in resources if r["resourceType"] == "Observation" and r["effectiveDateTime"] > cut]
     _store([r for r in resources if r not in later])
-    Consumer("parity").group_ensure()
+    consumers[0].group_ensure()
     state_build(stream_client(), ward["registration"].pk, f"Patient/{ward['patient']}")
     assert len(later) > 10
+    if len(consumers) > 1:
+        later += _charted_every_five_minutes(later)
     _store(later)  # the EHR charts the last 8 hours ...
     publish([_notified(o, ward) for o in later])  # ... and its subscription notifies each Observation
-    consumer = Consumer("parity")
-    while consumer.step(block_ms=0):
-        pass
+    turn = 0
+    while consumers[turn % len(consumers)].step(block_ms=0):
+        turn += 1
     assert AuditRecord.objects.filter(action="realtime_state").count() == 1  # maintained, never fetched again
     realtime = {c["results"][0].model_name: c["results"][0] for c in captured}
     assert set(realtime) == {m.name for m in vitals_models()} == {"sepsis", "news2", "qsofa"}
@@ -128,3 +148,21 @@ def test_the_state_based_rescore_scores_as_the_cds_door(
     for name, result in realtime.items():
         assert result.scored, (name, result.reasons)
         assert _essence(result) == _essence(cds[name]), name
+
+
+def test_the_state_based_rescore_scores_as_the_cds_door(
+    live_server: Any, settings: Any, device_key: ECKey, captured: list[dict[str, Any]]
+) -> None:
+    ward = ward_setup(live_server, settings, device_key, load=False)
+    _rescored_as_the_cds_door(ward, captured, [Consumer("parity")])
+
+
+def test_many_samples_an_hour_folded_in_by_two_consumers_in_turns_score_as_the_cds_door(
+    live_server: Any, settings: Any, device_key: ECKey, captured: list[dict[str, Any]]
+) -> None:
+    """Twelve samples of each vital sign an hour, read 40 entries a step by two consumers: one's steps read the
+    state through its copy, the other's find the state changed by the first and read it whole."""
+    ward = ward_setup(live_server, settings, device_key, load=False)
+    settings.REALTIME_READ_COUNT = 40
+    first = Consumer("parity-a")
+    _rescored_as_the_cds_door(ward, captured, [first, first, Consumer("parity-b")])
