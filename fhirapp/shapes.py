@@ -54,6 +54,7 @@ class Reference(_Part):
     """http://hl7.org/fhir/R4/references.html#Reference"""
 
     reference: str | None = None
+    display: str | None = None
 
 
 class Period(_Part):
@@ -149,6 +150,13 @@ class Hospitalization(_Part):
     dischargeDisposition: CodeableConcept | None = None
 
 
+class EncounterLocation(_Part):
+    """http://hl7.org/fhir/R4/encounter-definitions.html#Encounter.location (`fhirapp.patient.patient_unit`)."""
+
+    location: Reference | None = None
+    status: str | None = None
+
+
 class Encounter(_Known):
     """http://hl7.org/fhir/R4/encounter.html"""
 
@@ -158,6 +166,7 @@ class Encounter(_Known):
     priority: CodeableConcept | None = None
     hospitalization: Hospitalization | None = None
     partOf: Reference | None = None
+    location: list[EncounterLocation] | None = None
 
 
 class Patient(_Known):

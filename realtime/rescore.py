@@ -31,6 +31,7 @@ from django.utils.module_loading import import_string
 
 from audit.services import audit_records_create
 from config.errors import ApplicationError
+from fhirapp.patient import patient_unit
 from realtime.events import VitalEvent
 from realtime.models import Rescore, RescoredEvent
 from realtime.models_read import models_reading
@@ -127,15 +128,6 @@ def _summary(result: ScoreResult) -> dict[str, Any]:
         "points": result.points,
         "input_digest": result.input_digest,
     }
-
-
-def patient_unit(resources: Sequence[Resource]) -> str:
-    """Where the patient is: the location of their latest encounter ("" when none names one)."""
-    encounters = [r for r in resources if r.get("resourceType") == "Encounter"]
-    latest = max(encounters, default=None, key=lambda e: str((e.get("period") or {}).get("start") or ""))
-    locations = [x for x in (latest or {}).get("location") or () if isinstance(x, dict)]
-    current = next((x for x in locations if x.get("status") == "active"), locations[-1] if locations else {})
-    return str((current.get("location") or {}).get("display") or "")[:200]
 
 
 def score_listeners() -> list[Listener]:

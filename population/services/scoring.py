@@ -24,6 +24,7 @@ from django.utils import timezone
 from audit.services import audit_records_create
 from config.gc_pause import collector_paused
 from config.leases import lease_free
+from fhirapp.patient import patient_unit
 from fhirapp.services.writeback import write_back_submit
 from fhirapp.snapshot import PatientSnapshot
 from population.models import PatientResult, PopulationRun, RunChunk
@@ -139,7 +140,7 @@ def result_row(
         chunk=number,
         patient_id=snapshot.patient_id,
         patient_name=_name(snapshot.patient),
-        unit=_unit(snapshot),
+        unit=patient_unit(snapshot.resources),
         model_name=result.model_name,
         model_version=result.model_version,
         scored=result.scored,
@@ -177,14 +178,6 @@ def _name(patient: Mapping[str, Any] | None) -> str:
     first = names[0] if names and isinstance(names[0], dict) else {}
     parts = [*(first.get("given") or []), first.get("family") or ""]
     return " ".join(str(p) for p in parts if p)[:200] or str(first.get("text") or "")[:200]
-
-
-def _unit(snapshot: PatientSnapshot) -> str:
-    """The location of the patient's latest encounter ("" when none is named)."""
-    encounters = [r for r in snapshot.resources if r.get("resourceType") == "Encounter"]
-    latest = max(encounters, default=None, key=lambda e: str((e.get("period") or {}).get("start") or ""))
-    locations = (latest or {}).get("location") or [{}]
-    return str(((locations[0] or {}).get("location") or {}).get("display") or "")[:200]
 
 
 def _write_back(run: PopulationRun, served: list[tuple[str, ScoreResult]]) -> None:
