@@ -51,8 +51,10 @@ def xgb_fit(
     params: Mapping[str, Any],
     rounds: int,
     desc: str,
+    weight: npt.NDArray[np.float64] | None = None,
 ) -> xgb.Booster:
-    """Train a binary XGBoost booster (hist, 2 threads) with early stopping and a tqdm bar."""
+    """Train a binary XGBoost booster (hist, 2 threads) with early stopping and a tqdm bar; `weight`, when given,
+    weighs each training row."""
     import xgboost as xgb
     from tqdm import tqdm
 
@@ -70,7 +72,7 @@ def xgb_fit(
             self.bar.close()
             return model
 
-    dtrain = xgb.DMatrix(x_train, label=y_train, nthread=NTHREAD)
+    dtrain = xgb.DMatrix(x_train, label=y_train, weight=weight, nthread=NTHREAD)
     des = xgb.DMatrix(x_es, label=y_es, nthread=NTHREAD)
     full = {
         "objective": "binary:logistic",
