@@ -12,7 +12,7 @@ The command refuses fewer than 100 septic stays (Vergouwe et al. 2005) among the
 lowered; the smaller sizes here are below it and are shown to trace the curve, marked "(below min)".
 
 Run: nice -n 10 .venv/bin/python benchmarks/adaptation.py [--sizes 250,1000,3400,10000] [--methods ...]
-(XGBoost on 1 thread; refit fits one pooled model per candidate site weight and takes most of the time)
+(XGBoost on 1 thread; about 15 minutes, refit most of it)
 """
 
 from __future__ import annotations
@@ -44,18 +44,8 @@ def _args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _row(
-    label: str, stays: int, septic: int, metrics: dict[str, Any], seconds: float, detail: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    chosen = {k: v for k, v in (detail or {}).items() if k.startswith("local_weight")}
-    return {
-        "method": label,
-        "stays": stays,
-        "septic": septic,
-        **{k: metrics[k] for k in HEADLINE},
-        "s": seconds,
-        **chosen,
-    }
+def _row(label: str, stays: int, septic: int, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
+    return {"method": label, "stays": stays, "septic": septic, **{k: metrics[k] for k in HEADLINE}, "s": seconds}
 
 
 def _print(row: dict[str, Any]) -> None:
@@ -63,12 +53,7 @@ def _print(row: dict[str, Any]) -> None:
     print(
         f"{row['method']:<18} {row['stays']:>6} {row['septic']:>5}{below:<12} "
         + " ".join(f"{row[k]:.4f}" for k in HEADLINE)
-        + f"  {row['s']:.0f} s"
-        + (
-            f"  site weight {row['local_weight']:g} (tune AUROC {row['local_weight_tune_auroc']})"
-            if "local_weight" in row
-            else ""
-        ),
+        + f"  {row['s']:.0f} s",
         flush=True,
     )
 
@@ -109,7 +94,7 @@ def main() -> None:
             started = time.monotonic()
             adapted = adapt_fit(method, base, part, training, args.seed)
             metrics = compare(base, adapted, validate)["adapted"]
-            rows.append(_row(method, size, septic_stays(used), metrics, time.monotonic() - started, adapted.detail))
+            rows.append(_row(method, size, septic_stays(used), metrics, time.monotonic() - started))
             _print(rows[-1])
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

@@ -184,9 +184,6 @@ def adaptation_rows(card: dict[str, Any]) -> list[list[str]]:
         )
     if "training_stays" in seen:
         rows.append(["pooled with", f"{seen['training_stays']} training stays of set A ({seen['training_rows']} rows)"])
-    if "local_weight" in seen:
-        tried = ", ".join(f"{w}: {a}" for w, a in seen["local_weight_tune_auroc"].items())
-        rows.append(["site row weight", f"{seen['local_weight']:g} (tune-stay AUROC by weight: {tried})"])
     return rows
 
 

@@ -7,11 +7,7 @@ chapter 20; Van Calster B, et al. J Clin Epidemiol 2016;74:167-176):
 - isotonic: isotonic regression of the outcome on the margin (Zadrozny B, Elkan C. KDD 2002); monotone, so the
   ranking is kept up to ties.
 - continue-training: more XGBoost trees fitted on the site's stays, starting from the model's (`xgb_model=`).
-- refit: a new model trained on the original training stays (set A's training split) pooled with the site's,
-  each site row weighted LOCAL_WEIGHTS times a training row; the weight is chosen on the adaptation stays alone
-  (the candidate whose trees rank the tune stays best, by AUROC), never on the validation half. Weighting the
-  target population's rows up is the usual way to pool a large source with a small target sample (Daume H.
-  Frustratingly easy domain adaptation. ACL 2007; Pan SJ, Yang Q. IEEE TKDE 2010;22:1345-1359).
+- refit: a new model trained on the original training stays (set A's training split) pooled with the site's.
 
 The site's stays are split by patient, stratified by outcome, into an adaptation half and a validation half;
 `stays` limits the adaptation stays used (a nested random subset). The validation half is never used for
@@ -42,7 +38,6 @@ if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions tha
 METHODS = ("recalibrate", "isotonic", "continue-training", "refit")
 VALIDATE_FRACTION = 0.5
 TUNE_FRACTION = 0.3
-LOCAL_WEIGHTS = (1.0, 3.0, 10.0)  # refit's candidate weights of a site row (a training row weighs 1); fixed in advance
 MORE_ROUNDS = 200  # at most this many trees added by continue-training (early stopping usually stops sooner)
 EARLY_STOP = 50
 DESCRIPTIONS = {
@@ -54,9 +49,8 @@ DESCRIPTIONS = {
     f"adaptation stays and stopped early on the other {TUNE_FRACTION:.0%}, which also fit a Platt calibration "
     "and the thresholds",
     "refit": f"a new XGBoost model on set A's training stays pooled with {1 - TUNE_FRACTION:.0%} of the site's "
-    f"adaptation stays, each site row weighted {' or '.join(f'{w:g}' for w in LOCAL_WEIGHTS)} times a set-A row "
-    f"(the weight whose trees rank the other {TUNE_FRACTION:.0%} best, by AUROC), stopped early on that "
-    f"{TUNE_FRACTION:.0%}, which also fit a Platt calibration and the thresholds",
+    f"adaptation stays, stopped early on the other {TUNE_FRACTION:.0%}, which also fit a Platt calibration "
+    "and the thresholds",
 }
 
 
@@ -216,57 +210,18 @@ def _refit(adapt: Prepared, training: Prepared | None, seed: int) -> Adapted:
             "refit pools the site's stays with the model's training set, which is not available here "
             "(its file is missing from the shared data or differs from the card's checksum)."
         )
-    ranked = {weight: _folds_auroc(training, adapt, weight, seed) for weight in LOCAL_WEIGHTS}
-    chosen = local_weight_choose(ranked)
     grow, tune = tune_split(adapt, seed)
-    detail = {
-        "training_stays": int(training.groups.max() + 1),
-        "training_rows": len(training.y),
-        "local_weight": chosen,
-        "local_weight_tune_auroc": {f"{w:g}": round(a, 4) for w, a in ranked.items()},
-    }
-    return _calibrated(_pooled(training, grow, tune, chosen), tune, detail)
-
-
-WEIGHT_FOLDS = 3
-
-
-def fold_masks(adapt: Prepared, seed: int = SEED) -> list[npt.NDArray[np.bool_]]:
-    """WEIGHT_FOLDS row masks, one per fold of the adaptation stays (split by patient, stratified by outcome)."""
-    positive = adapt.frame.assign(SepsisLabel=adapt.y).groupby("patient_id", sort=True)["SepsisLabel"].max()
-    rng = np.random.default_rng(seed)
-    fold_of: dict[Any, int] = {}
-    for group in (positive.index[positive == 1], positive.index[positive == 0]):
-        fold_of.update({p: i % WEIGHT_FOLDS for i, p in enumerate(rng.permutation(group.to_numpy()))})
-    fold = pd.Series(adapt.patients).map(fold_of).to_numpy()
-    return [fold == k for k in range(WEIGHT_FOLDS)]
-
-
-def _folds_auroc(training: Prepared, adapt: Prepared, weight: float, seed: int) -> float:
-    """Mean AUROC over the folds of the adaptation stays, each ranked by trees grown on the other folds."""
-    scores = []
-    for mask in fold_masks(adapt, seed):
-        held, rest = _subset(adapt, mask), _subset(adapt, ~mask)
-        scores.append(_tune_auroc(_pooled(training, rest, held, weight), held))
-    return float(np.mean(scores))
-
-
-def _pooled(training: Prepared, grow: Prepared, tune: Prepared, weight: float) -> xgb.Booster:
-    """Trees on the training rows pooled with the site's grow rows, each site row weighing `weight`."""
-    weights = np.concatenate([np.ones(len(training.y)), np.full(len(grow.y), weight)])
-    x, y = np.vstack([training.x, grow.x]), np.concatenate([training.y, grow.y])
-    return xgb_fit(x, y, tune.x, tune.y, PARAMS, ROUNDS, f"pooled trees, site weight {weight:g}", weights)
-
-
-def _tune_auroc(booster: xgb.Booster, tune: Prepared) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(tune.y, margins(booster, tune.x)))
-
-
-def local_weight_choose(tune_auroc: dict[float, float]) -> float:
-    """The site-row weight whose trees rank the tune stays best; the smaller weight on a tie."""
-    return max(sorted(tune_auroc), key=lambda weight: tune_auroc[weight])
+    booster = xgb_fit(
+        np.vstack([training.x, grow.x]),
+        np.concatenate([training.y, grow.y]),
+        tune.x,
+        tune.y,
+        PARAMS,
+        ROUNDS,
+        "pooled trees",
+    )
+    detail = {"training_stays": int(training.groups.max() + 1), "training_rows": len(training.y)}
+    return _calibrated(booster, tune, detail)
 
 
 def compare(

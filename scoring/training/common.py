@@ -51,10 +51,8 @@ def xgb_fit(
     params: Mapping[str, Any],
     rounds: int,
     desc: str,
-    weight: npt.NDArray[np.float64] | None = None,
 ) -> xgb.Booster:
-    """Train a binary XGBoost booster (hist, 2 threads) with early stopping and a tqdm bar; `weight`, when given,
-    weighs each training row."""
+    """Train a binary XGBoost booster (hist, 2 threads) with early stopping and a tqdm bar."""
     import xgboost as xgb
     from tqdm import tqdm
 
@@ -72,7 +70,7 @@ def xgb_fit(
             self.bar.close()
             return model
 
-    dtrain = xgb.DMatrix(x_train, label=y_train, weight=weight, nthread=NTHREAD)
+    dtrain = xgb.DMatrix(x_train, label=y_train, nthread=NTHREAD)
     des = xgb.DMatrix(x_es, label=y_es, nthread=NTHREAD)
     full = {
         "objective": "binary:logistic",

@@ -20,7 +20,6 @@ from scoring.features.physionet_fhir import row_time
 from scoring.models import ModelVersion
 from scoring.services import score_patient
 from scoring.services_registry import model_register
-from scoring.training.adapt import LOCAL_WEIGHTS, local_weight_choose
 from scoring.training.data import PHYSIONET_SET
 from scoring.training.site import site_read
 from tests.scoring.conftest import SAMPLE, START, tiny_card
@@ -79,11 +78,6 @@ def adapted(tiny_base: Path, site_csv: Path, tmp_path_factory: pytest.TempPathFa
     return {m: root / m for m in ("recalibrate", "isotonic", "continue-training", "refit")}
 
 
-def test_refit_site_weight_is_the_best_on_the_tune_stays_the_smaller_on_a_tie() -> None:
-    assert local_weight_choose({1.0: 0.80, 3.0: 0.82, 10.0: 0.81}) == 3.0
-    assert local_weight_choose({10.0: 0.82, 3.0: 0.82, 1.0: 0.80}) == 3.0
-
-
 @pytest.mark.django_db
 class AdaptModelTests:
     @pytest.mark.parametrize("method", ["recalibrate", "isotonic", "continue-training", "refit"])
@@ -125,11 +119,6 @@ class AdaptModelTests:
         assert grown["trees_before"] == 20 and cards["continue-training"]["trees"] == 20 + grown["trees_added"]
         refit = cards["refit"]
         assert refit["adaptation"]["training_stays"] > 0 and "site_icu.csv" in refit["training_data"]["files"]
-        chosen, tried = refit["adaptation"]["local_weight"], refit["adaptation"]["local_weight_tune_auroc"]
-        assert set(tried) == {f"{w:g}" for w in LOCAL_WEIGHTS} and tried[f"{chosen:g}"] == max(tried.values())
-        assert (
-            f"| site row weight | {chosen:g} (tune-stay AUROC by weight:" in (adapted["refit"] / "card.md").read_text()
-        )
         for card in cards.values():
             recal = card["metrics"]
             assert recal["original_site_heldout"]["n_rows"] == recal["external_site_heldout"]["n_rows"]
