@@ -1,6 +1,7 @@
 """The cohort worklist in a real browser (Playwright + Debian's chromium) after a real run over HTTP:
 ranking, band colours, filters, paging, CSV export, and who may see it."""
 
+import contextlib
 import csv
 import io
 import os
@@ -13,6 +14,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
 
+from fhirapp.services.writeback_delivery import write_back_drain
 from population.models import PatientResult
 from population.services import runs
 from population.views import PAGE_SIZE
@@ -44,8 +46,22 @@ def page_as_clinician(ehr: dict[str, Any]) -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": ehr["base"]}])
-        yield context.new_page()
+        page = context.new_page()
+        yield page
+        _settle(page)
         browser.close()
+
+
+def _settle(page: Any) -> None:
+    """Before the test's tables are emptied: let the page's requests end, leave it (no more polling), and wait
+    for the write-backs its CDS calls queued in process. A chart page's hook calls still being served when the
+    flush ran held row locks its TRUNCATE deadlocked on."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    with contextlib.suppress(PlaywrightError):  # a page that keeps polling: leaving it ends that
+        page.wait_for_load_state("networkidle", timeout=15_000)
+    page.goto("about:blank")
+    assert write_back_drain(60), "the page's write-backs did not finish"
 
 
 def test_worklist_ranks_filters_and_exports(ehr: dict[str, Any], page_as_clinician: Any, tmp_path: Path) -> None:
