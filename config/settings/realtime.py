@@ -35,9 +35,9 @@ REALTIME_STATE_TTL_SECONDS = env.int("REALTIME_STATE_TTL_SECONDS", default=48 * 
 REALTIME_STATE_COPIES = env.int("REALTIME_STATE_COPIES", default=200)
 # Deadline of the initial EHR fetch that builds a patient's online state.
 REALTIME_FETCH_SECONDS = env.float("REALTIME_FETCH_SECONDS", default=30.0)
-# Device vitals and rescore records are kept this long.
 # A rescore whose data describe a moment more than this long before now (a batch sent late, a replayed stay) is
 # recorded and audited, but not told to the score listeners (alerts): an alert is about the patient now, never
 # about a past moment (an operational setting, not a clinical threshold).
 REALTIME_ALERT_MAX_LAG_MINUTES = env.int("REALTIME_ALERT_MAX_LAG_MINUTES", default=60)
+# Device vitals and rescore records are kept this long.
 REALTIME_RETENTION_DAYS = env.int("REALTIME_RETENTION_DAYS", default=30)
