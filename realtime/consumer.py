@@ -194,7 +194,7 @@ class Consumer:
             registration_id=registration_id,
             patient=patient,
             events=events,
-            resources=state.resources,
+            resources=state.parsed,
             as_of=state.as_of,
         )
 

@@ -35,7 +35,7 @@ from fhirapp.patient import patient_unit
 from realtime.events import VitalEvent
 from realtime.models import Rescore, RescoredEvent
 from realtime.models_read import models_reading
-from realtime.observations import Resource
+from scoring.features.select import ParsedResources
 from scoring.monitoring.record import served_record
 from scoring.services import score_audit_entry, score_with_shadows
 from scoring.types import ScoreResult
@@ -49,7 +49,7 @@ def patient_rescore(
     registration_id: int,
     patient: str,
     events: Sequence[VitalEvent],
-    resources: Sequence[Resource],
+    resources: ParsedResources,
     as_of: datetime,
 ) -> Rescore | None:
     """Rescore `patient` as of `as_of` (the moment the state describes) for the events not yet taken in by a
@@ -60,7 +60,7 @@ def patient_rescore(
     started = time.perf_counter()
     pid = patient.removeprefix("Patient/")
     scored = _score(resources, as_of, pid, {e.code for e in new})
-    unit = patient_unit(resources)
+    unit = patient_unit(resources.resources)
     scoring_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
         rescore = Rescore.objects.create(
@@ -104,7 +104,7 @@ def _not_rescored(events: Sequence[VitalEvent]) -> list[VitalEvent]:
     return [e for k, e in unique.items() if k not in done]
 
 
-def _score(resources: Sequence[Resource], as_of: datetime, pid: str, codes: set[str]) -> list[list[ScoreResult]]:
+def _score(resources: ParsedResources, as_of: datetime, pid: str, codes: set[str]) -> list[list[ScoreResult]]:
     """Each touched vitals model's results (served first); a model that is not registered or ready is skipped."""
     out = []
     for model in models_reading(codes):

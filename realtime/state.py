@@ -45,7 +45,8 @@ from realtime.events import VitalEvent
 from realtime.models import DeviceVital
 from realtime.models_read import lookback_hours, vitals_models
 from realtime.observations import Resource, StateKey, observation_from_event, state_key
-from scoring.features.select import effective_time, parse_datetime
+from scoring.features.fhir_index import ObservationFacts
+from scoring.features.select import ParsedResources, effective_time, parse_datetime, resource_facts
 from smart_launch.backend import backend_access_token
 from smart_launch.models import EhrRegistration
 
@@ -61,20 +62,22 @@ def state_name(registration_id: int, patient: str) -> str:
 
 
 class State(NamedTuple):
-    """A built state as read: its meta, its resources (in field order), and the moment they describe."""
+    """A built state as read: its meta, its resources (in field order), the moment they describe, and the
+    resources with their facts as scoring reads them (kept with each field, so a rescore reads only new ones)."""
 
     meta: dict[str, Any]
     resources: list[Resource]
     as_of: datetime
+    parsed: ParsedResources
 
 
 @dataclass(slots=True)
 class StateCopy:
-    """A state as parsed in this process: its meta (raw), its revision, and each field's resource and time."""
+    """A state as parsed in this process: its meta (raw), its revision, and each field's `Field`."""
 
     meta: bytes
     rev: int
-    fields: dict[str, tuple[Resource, datetime | None]]
+    fields: dict[str, Field]
 
 
 def state_read(client: redis.Redis, registration_id: int, patient: str) -> State | None:
@@ -94,19 +97,27 @@ def state_fetch(client: redis.Redis, name: str) -> StateCopy | None:
     return StateCopy(meta, rev, {field.decode(): field_parse(value) for field, value in raw.items()})
 
 
-def field_parse(raw: bytes) -> tuple[Resource, datetime | None]:
-    """A field's resource and, for an Observation, its effective time."""
+class Field(NamedTuple):
+    """A field's resource, its effective time (Observations), and its facts as scoring reads them."""
+
+    resource: Resource
+    when: datetime | None
+    facts: ObservationFacts | None
+
+
+def field_parse(raw: bytes) -> Field:
+    """A field's resource, its effective time and facts."""
     resource = orjson.loads(raw)
-    return resource, _observation_time(resource)
+    return Field(resource, _observation_time(resource), resource_facts(resource))
 
 
 def state_view(client: redis.Redis, name: str, copy: StateCopy) -> State:
     """The state `copy` holds, in field order, once the Observations past the look-back before its as-of are
     pruned from it and from the hash `name` (one transaction, which counts as a revision)."""
     ordered = sorted(copy.fields.items())
-    as_of = data_as_of(when for _, (_, when) in ordered)
+    as_of = data_as_of(f.when for _, f in ordered)
     horizon = as_of - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
-    old = [field for field, (_, when) in ordered if when is not None and when < horizon]
+    old = [name for name, f in ordered if f.when is not None and f.when < horizon]
     if old:
         pipe = client.pipeline(transaction=True)
         pipe.hdel(name, *old)
@@ -114,8 +125,9 @@ def state_view(client: redis.Redis, name: str, copy: StateCopy) -> State:
         copy.rev = int(pipe.execute()[1])
         for field in old:
             del copy.fields[field]
-    kept = [resource for _, (resource, when) in ordered if when is None or when >= horizon]
-    return State(orjson.loads(copy.meta), kept, as_of)
+    kept = [f for _, f in ordered if f.when is None or f.when >= horizon]
+    resources = [f.resource for f in kept]
+    return State(orjson.loads(copy.meta), resources, as_of, ParsedResources(resources, [f.facts for f in kept]))
 
 
 def data_as_of(times: Iterable[datetime | None], now: datetime | None = None) -> datetime:

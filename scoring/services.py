@@ -19,8 +19,7 @@ from config.errors import ApplicationError, ValidationFailed
 from scoring.catalogue import definition, definition_of
 from scoring.errors import ModelNotFound, ModelNotReady
 from scoring.features.extract import Extraction, deceased_reason
-from scoring.features.fhir_index import index_observations
-from scoring.features.select import resources_for
+from scoring.features.select import ParsedResources, model_share, parsed_resources
 from scoring.models import ModelVersion
 from scoring.monitoring.record import served_record
 from scoring.selectors import ModelBinding, hook_models, model_registered, serving_versions
@@ -54,7 +53,7 @@ def _as_aware(as_of: datetime) -> datetime:
 
 def _score_version(
     mv: ModelVersion,
-    resources: Sequence[Mapping[str, Any]],
+    resources: ParsedResources,
     as_of: datetime,
     encounter_id: str | None,
     deceased: str | None,
@@ -69,7 +68,7 @@ def _score_version(
 
 def _prepare_version(
     mv: ModelVersion,
-    resources: Sequence[Mapping[str, Any]],
+    resources: ParsedResources,
     as_of: datetime,
     encounter_id: str | None,
     deceased: str | None,
@@ -79,11 +78,10 @@ def _prepare_version(
     if deceased is not None:
         provider = "rule" if mv.kind == ModelVersion.Kind.RULE else loaded_model(mv).provider  # a broken one says so
         return refusal(mv, as_of, provider, notes=(deceased,))
-    mine = resources_for(resources, definition_of(mv.name).requirements, as_of)
-    index = index_observations(mine, as_of.timestamp())
+    share = model_share(resources, definition_of(mv.name).requirements, as_of)
     if mv.kind == ModelVersion.Kind.RULE:
-        return score_rule(mv, policy, mine, as_of, index)
-    return ml_prepare(mv, mine, as_of, index, encounter_id)
+        return score_rule(mv, policy, share.resources, as_of, share.index)
+    return ml_prepare(mv, share.resources, as_of, share.index, encounter_id)
 
 
 def score_audit_entry(result: ScoreResult, patient_id: str) -> dict[str, Any]:
@@ -123,7 +121,7 @@ def _versions(model_name: str, patient_id: str) -> list[ModelVersion]:
 def score_patient(
     *,
     model_name: str,
-    resources: Sequence[Mapping[str, Any]],
+    resources: Sequence[Mapping[str, Any]] | ParsedResources,
     as_of: datetime,
     patient_id: str,
     audit: bool = True,
@@ -137,7 +135,8 @@ def score_patient(
     """
     as_of = _as_aware(as_of)
     mv = _versions(model_name, patient_id)[0]
-    result = _score_version(mv, resources, as_of, encounter_id, deceased_reason(resources, as_of.timestamp()))
+    parsed = parsed_resources(resources)
+    result = _score_version(mv, parsed, as_of, encounter_id, deceased_reason(parsed.resources, as_of.timestamp()))
     if audit:
         audit_records_create([score_audit_entry(result, patient_id)])
         served_record([result], patient_id)
@@ -147,7 +146,7 @@ def score_patient(
 def score_with_shadows(
     *,
     model_name: str,
-    resources: Sequence[Mapping[str, Any]],
+    resources: Sequence[Mapping[str, Any]] | ParsedResources,
     as_of: datetime,
     patient_id: str,
     encounter_id: str | None = None,
@@ -160,9 +159,9 @@ def score_with_shadows(
     Without shadow versions this costs what `score_patient` costs (the serving rows are cached).
     """
     as_of = _as_aware(as_of)
-    results = _model_results(
-        model_name, resources, as_of, patient_id, encounter_id, deceased_reason(resources, as_of.timestamp())
-    )
+    parsed = parsed_resources(resources)
+    deceased = deceased_reason(parsed.resources, as_of.timestamp())
+    results = _model_results(model_name, parsed, as_of, patient_id, encounter_id, deceased)
     if audit:
         audit_records_create([score_audit_entry(r, patient_id) for r in results])
         audit_along(lambda: served_record(results, patient_id))
@@ -182,10 +181,11 @@ def score_many_with_shadows(
     slots: list[list[ScoreResult | Extraction | None]] = []
     pending: dict[int, tuple[ModelVersion, list[tuple[int, int]]]] = {}  # version pk -> (version, slots)
     for i, (pid, resources) in enumerate(patients):
-        deceased = deceased_reason(resources, at)
+        parsed = parsed_resources(resources)
+        deceased = deceased_reason(parsed.resources, at)
         row: list[ScoreResult | Extraction | None] = []
         for mv in _versions(model_name, pid):
-            row.append(_prepared_or_skipped(mv, resources, as_of, deceased))
+            row.append(_prepared_or_skipped(mv, parsed, as_of, deceased))
             if isinstance(row[-1], Extraction):
                 pending.setdefault(mv.pk, (mv, []))[1].append((i, len(row) - 1))
         slots.append(row)
@@ -195,7 +195,7 @@ def score_many_with_shadows(
 
 
 def _prepared_or_skipped(
-    mv: ModelVersion, resources: Sequence[Mapping[str, Any]], as_of: datetime, deceased: str | None
+    mv: ModelVersion, resources: ParsedResources, as_of: datetime, deceased: str | None
 ) -> ScoreResult | Extraction | None:
     if mv.status != ModelVersion.Status.SHADOW:
         return _prepare_version(mv, resources, as_of, None, deceased)
@@ -227,7 +227,7 @@ def _finish_batch(
 
 def _model_results(
     model_name: str,
-    resources: Sequence[Mapping[str, Any]],
+    resources: ParsedResources,
     as_of: datetime,
     patient_id: str,
     encounter_id: str | None,
@@ -268,7 +268,7 @@ class HookScores:
 def score_for_hook(
     *,
     hook: str,
-    resources: Sequence[Mapping[str, Any]],
+    resources: Sequence[Mapping[str, Any]] | ParsedResources,
     as_of: datetime,
     patient_id: str,
     audit: bool = True,
@@ -282,13 +282,14 @@ def score_for_hook(
     record the inferences for monitoring (`served_record`).
     """
     as_of = _as_aware(as_of)
-    deceased = deceased_reason(resources, as_of.timestamp())
+    parsed = parsed_resources(resources)
+    deceased = deceased_reason(parsed.resources, as_of.timestamp())
     visible: list[ScoreResult] = []
     unavailable: list[Unavailable] = []
     inferences: list[ScoreResult] = []
     for binding in _hook_serving(hook):
         try:
-            results = _model_results(binding.name, resources, as_of, patient_id, encounter_id, deceased)
+            results = _model_results(binding.name, parsed, as_of, patient_id, encounter_id, deceased)
         except ApplicationError as exc:
             unavailable.append(Unavailable(binding.name, binding.title, binding.version, exc.message))
             continue

@@ -9,80 +9,93 @@ whatever else was fetched or prefetched for other models.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from config.fhir_json import Requirements
+from scoring.features.fhir_index import (
+    IndexBuilder,
+    ObservationFacts,
+    ObservationIndex,
+    TimeMemo,
+    effective_text,
+    observation_facts,
+)
+
+Resource = Mapping[str, Any]
 
 
-def resources_for(
-    resources: Sequence[Mapping[str, Any]], requirements: Requirements, as_of: datetime
-) -> list[Mapping[str, Any]]:
-    """The resources a model reads at `as_of` (the requirement's sets and windows are built once per call: this
-    runs for every model on every scored call, over every resource of the snapshot, so the per-resource test is
-    one loop with one method call per Observation)."""
-    wanted = _Wanted(requirements, as_of)
-    types, observation, encounter = wanted.types, wanted.observation, wanted.encounter
-    return [
-        r
-        for r in resources
-        if (kind := r.get("resourceType")) in types
-        and (observation(r) if kind == "Observation" else kind != "Encounter" or encounter(r))
-    ]
+@dataclass(frozen=True, slots=True)
+class ParsedResources:
+    """A patient's resources with each Observation's facts read once (None for other resources), in order.
+
+    Every model of a call selects its share from the same facts instead of reading each Observation again; a
+    door that keeps a patient's resources between calls (the real-time state) keeps their facts with them.
+    """
+
+    resources: Sequence[Resource]
+    facts: Sequence[ObservationFacts | None]
 
 
-class _Wanted:
-    """Whether one resource is in a model's declared share at `at`."""
-
-    def __init__(self, req: Requirements, at: datetime) -> None:
-        self.types = set(req.resource_types)
-        self.categories = set(req.observation_categories)
-        self.codes = set(req.observation_codes)
-        self.at = at
-        self.observations_since = at - timedelta(hours=req.lookback_hours)
-        self.encounters_since = at - timedelta(hours=req.encounter_hours or req.lookback_hours)
-        self._in_window: dict[str, bool] = {}  # effective time text -> within the look-back (a chart repeats them)
-
-    def observation(self, obs: Mapping[str, Any]) -> bool:
-        """Within the look-back and carrying one of the wanted categories or codes (`effective_time` and
-        `_has_code`, inlined: this runs for each of ~500 Observations of a call)."""
-        text = obs.get("effectiveDateTime") or obs.get("effectiveInstant")
-        if not text and isinstance(period := obs.get("effectivePeriod"), dict):
-            text = period.get("start")
-        if not isinstance(text, str):
-            text = ""
-        inside = self._in_window.get(text)
-        if inside is None:
-            inside = self._window(text)
-        if not inside:
-            return False
-        category = obs.get("category")
-        for concept in category if isinstance(category, list) else (category,):
-            if isinstance(concept, dict):
-                for c in concept.get("coding") or ():
-                    if isinstance(c, dict) and isinstance(code := c.get("code"), str) and code in self.categories:
-                        return True
-        return _has_code(obs.get("code"), self.codes)
-
-    def _window(self, text: str) -> bool:
-        when = parse_datetime(text)
-        inside = self._in_window[text] = when is not None and self.observations_since <= when <= self.at
-        return inside
-
-    def encounter(self, resource: Mapping[str, Any]) -> bool:
-        return _encounter_wanted(resource, self.encounters_since, self.at)
+def resource_facts(resource: Resource, times: TimeMemo | None = None) -> ObservationFacts | None:
+    """An Observation's facts; None for any other resource (`times`: see `observation_facts`)."""
+    return observation_facts(resource, times) if resource.get("resourceType") == "Observation" else None
 
 
-def _has_code(concepts: object, wanted: set[str]) -> bool:
-    """Whether a CodeableConcept (or a list of them) carries one of `wanted` codes (malformed parts skipped)."""
-    if not wanted:
-        return False
-    for concept in concepts if isinstance(concepts, list) else (concepts,):
-        if isinstance(concept, dict):
-            for c in concept.get("coding") or ():
-                if isinstance(c, dict) and isinstance(code := c.get("code"), str) and code in wanted:
-                    return True
-    return False
+def parsed_resources(resources: Sequence[Resource] | ParsedResources) -> ParsedResources:
+    """`resources` with their facts read (as they are when they already were)."""
+    if isinstance(resources, ParsedResources):
+        return resources
+    times: TimeMemo = {}
+    return ParsedResources(resources, [resource_facts(r, times) for r in resources])
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """A model's share of a patient's resources at a time, and the index of its Observations."""
+
+    resources: list[Resource]
+    index: ObservationIndex
+
+
+def model_share(parsed: ParsedResources, requirements: Requirements, as_of: datetime) -> Share:
+    """What a model reads at `as_of`: its declared resource types, its Observation categories or codes dated
+    within its look-back (never after as-of), and the Encounters overlapping its history window; the
+    Observations' values indexed by column. One loop over the facts: this runs for every model of every call."""
+    at = as_of.timestamp()
+    since = (as_of - timedelta(hours=requirements.lookback_hours)).timestamp()
+    encounters_since = as_of - timedelta(hours=requirements.encounter_hours or requirements.lookback_hours)
+    types = frozenset(requirements.resource_types)
+    categories, codes = frozenset(requirements.observation_categories), frozenset(requirements.observation_codes)
+    observations = "Observation" in types
+    mine: list[Resource] = []
+    builder = IndexBuilder()
+    for resource, facts in zip(parsed.resources, parsed.facts, strict=True):
+        if facts is None:
+            kind = resource.get("resourceType")
+            if kind in types and (kind != "Encounter" or _encounter_wanted(resource, encounters_since, as_of)):
+                mine.append(resource)
+        elif observations and _observation_wanted(facts, since, at, categories, codes):
+            mine.append(resource)
+            builder.add(facts, at)
+    return Share(mine, builder.index())
+
+
+def _observation_wanted(
+    facts: ObservationFacts, since: float, at: float, categories: frozenset[str], codes: frozenset[str]
+) -> bool:
+    when = facts.effective
+    return (
+        when is not None
+        and since <= when <= at
+        and not (categories.isdisjoint(facts.categories) and codes.isdisjoint(facts.codes))
+    )
+
+
+def resources_for(resources: Sequence[Resource], requirements: Requirements, as_of: datetime) -> list[Resource]:
+    """The resources a model reads at `as_of` (`model_share`)."""
+    return model_share(parsed_resources(resources), requirements, as_of).resources
 
 
 def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetime) -> bool:
@@ -95,12 +108,7 @@ def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetim
 
 def effective_time(resource: Mapping[str, Any]) -> str:
     """An Observation's effective[x] time as text ("" when it has none)."""
-    period = resource.get("effectivePeriod")
-    value = (
-        resource.get("effectiveDateTime")
-        or resource.get("effectiveInstant")
-        or (period.get("start") if isinstance(period, dict) else None)
-    )
+    value = effective_text(resource)
     return value if isinstance(value, str) else ""
 
 

@@ -59,11 +59,9 @@ def test_events_are_rescored_once_from_a_state_built_once(
     assert scores.count() == sum(len(c["results"]) for c in captured)
     assert _pending() == 0
     # The state holds the device vitals as Observations, beside what the EHR had.
-    meta, resources, _ = state_read(stream_client(), ward["registration"].pk, f"Patient/{ward['patient']}") or (
-        {},
-        [],
-        None,
-    )
+    state = state_read(stream_client(), ward["registration"].pk, f"Patient/{ward['patient']}")
+    assert state is not None
+    meta, resources = state.meta, state.resources
     assert meta["ehr"] > 0 and sum(1 for r in resources if r.get("device")) == 3
     # More events: one more rescore, from the same state (no second fetch).
     _send(post, ward, 4)
@@ -113,7 +111,7 @@ def test_a_refresh_drops_the_state_and_the_next_event_rebuilds_it(
     _send(post, ward, 2)
     consumer.step(block_ms=0)
     assert AuditRecord.objects.filter(action="realtime_state").count() == 2
-    _, resources, _ = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [], None)
+    resources = _resources(ward, patient)
     assert sum(1 for r in resources if r.get("device")) == 2  # the earlier device vital came back from our table
 
 
@@ -173,7 +171,7 @@ def test_an_ehr_observation_notified_again_replaces_the_snapshots_copy(
     patient = f"Patient/{ward['patient']}"
     _send(post, ward, 1)
     consumer.step(block_ms=0)
-    _, before, _ = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [], None)
+    before = _resources(ward, patient)
     hr = max(
         (r for r in before if r.get("resourceType") == "Observation" and _code(r) == "8867-4" and not r.get("device")),
         key=lambda r: r["effectiveDateTime"],
@@ -203,7 +201,7 @@ def test_an_ehr_observation_notified_again_replaces_the_snapshots_copy(
     ]
     publish([again, *panel])
     consumer.step(block_ms=0)
-    _, after, _ = state_read(stream_client(), ward["registration"].pk, patient) or ({}, [], None)
+    after = _resources(ward, patient)
     assert len(after) == len(before) + 1  # the panel is new; the notified HR replaced its copy
     [replaced] = [r for r in after if r["id"] == hr["id"]]
     assert replaced["valueQuantity"]["value"] == hr["valueQuantity"]["value"] + 1
@@ -216,3 +214,8 @@ def test_an_ehr_observation_notified_again_replaces_the_snapshots_copy(
 
 def _code(resource: dict[str, Any]) -> str:
     return str(((resource.get("code") or {}).get("coding") or [{}])[0].get("code"))
+
+
+def _resources(ward: dict[str, Any], patient: str) -> list[dict[str, Any]]:
+    state = state_read(stream_client(), ward["registration"].pk, patient)
+    return [] if state is None else state.resources
