@@ -114,18 +114,17 @@ def field_parse(raw: bytes) -> Field:
 def state_view(client: redis.Redis, name: str, copy: StateCopy) -> State:
     """The state `copy` holds, in field order, once the Observations past the look-back before its as-of are
     pruned from it and from the hash `name` (one transaction, which counts as a revision)."""
-    ordered = sorted(copy.fields.items())
+    ordered = sorted(copy.fields.items())  # little to do after the first view: the copy keeps them in order
     as_of = data_as_of(f.when for _, f in ordered)
     horizon = as_of - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
-    old = [name for name, f in ordered if f.when is not None and f.when < horizon]
+    old = [field for field, f in ordered if f.when is not None and f.when < horizon]
     if old:
         pipe = client.pipeline(transaction=True)
         pipe.hdel(name, *old)
         pipe.hincrby(name, REV, 1)
         copy.rev = int(pipe.execute()[1])
-        for field in old:
-            del copy.fields[field]
-    kept = [f for _, f in ordered if f.when is None or f.when >= horizon]
+    copy.fields = {field: f for field, f in ordered if f.when is None or f.when >= horizon}
+    kept = copy.fields.values()
     resources = [f.resource for f in kept]
     return State(orjson.loads(copy.meta), resources, as_of, ParsedResources(resources, [f.facts for f in kept]))
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection
 
+from scoring.features.select import ParsedResources, parsed_resources
 from scoring.models import ModelVersion
 from scoring.monitoring.record import served_record
 from scoring.services import HookScores, score_audit_entry, score_for_hook
@@ -58,11 +59,12 @@ def score_trend(
     """Every model of `hook` now and at each earlier time. The inferences now are recorded for monitoring
     (`served_record`; the earlier points are not served); the caller writes `audit_entries` (one per
     inference now, one trend summary per model version) in one transaction."""
+    parsed = parsed_resources(resources)  # each Observation read once for every model at every time
     now_scores = score_for_hook(
-        hook=hook, resources=resources, as_of=now, patient_id=patient_id, audit=False, encounter_id=encounter_id
+        hook=hook, resources=parsed, as_of=now, patient_id=patient_id, audit=False, encounter_id=encounter_id
     )
     with ThreadPoolExecutor(max_workers=TREND_THREADS) as pool:
-        points = list(pool.map(lambda at: _point(hook, resources, at, patient_id, encounter_id), times))
+        points = list(pool.map(lambda at: _point(hook, parsed, at, patient_id, encounter_id), times))
     trend: dict[str, Trend] = {r.model_name: [] for r in now_scores.visible}
     for at, earlier in [*points, (now, now_scores.inferences)]:
         for result in earlier:
@@ -74,7 +76,7 @@ def score_trend(
 
 
 def _point(
-    hook: str, resources: Sequence[Mapping[str, Any]], at: datetime, patient_id: str, encounter_id: str | None
+    hook: str, resources: ParsedResources, at: datetime, patient_id: str, encounter_id: str | None
 ) -> tuple[datetime, list[ScoreResult]]:
     try:
         return at, score_for_hook(

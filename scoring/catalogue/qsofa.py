@@ -19,14 +19,22 @@ def _gcs(resources: Resources, index: ObservationIndex, at: float) -> RuleHit:
     """The latest Glasgow coma score total at or before `at` (altered mentation: GCS < 15)."""
     best: RuleHit = None
     for r in resources:
-        codings = (r.get("code") or {}).get("coding") or () if r.get("resourceType") == "Observation" else ()
-        if not any(c.get("system") == LOINC and c.get("code") == GCS_TOTAL for c in codings):
+        if r.get("resourceType") != "Observation" or not _is_gcs(r.get("code")):
             continue
         t = parse_time(r.get("effectiveDateTime"))
         value = (r.get("valueQuantity") or {}).get("value")
         if t is not None and t <= at and isinstance(value, int | float) and (best is None or t > best[1]):
             best = (float(value), t, f"Observation/{r.get('id', '')}")
     return best
+
+
+def _is_gcs(code: object) -> bool:
+    if not isinstance(code, dict):
+        return False
+    for c in code.get("coding") or ():
+        if isinstance(c, dict) and c.get("code") == GCS_TOTAL and c.get("system") == LOINC:
+            return True
+    return False
 
 
 # Outcome: SNOMED CT 419099009 |Dead (finding)|: qSOFA was derived to predict in-hospital death in suspected

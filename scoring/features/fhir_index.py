@@ -93,38 +93,45 @@ def _column_for(codes: list[str], obs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _loinc_codes(concept: object) -> list[str]:
-    """`_codes`, with a fast path for the usual single LOINC coding."""
+def _column_of(concept: object, obs: Mapping[str, Any]) -> str | None:
+    """`_column_for` of a CodeableConcept's LOINC codes, with a fast path for the usual single coding."""
     if not isinstance(concept, dict):
-        return []
+        return None
     coding = concept.get("coding")
-    if isinstance(coding, list) and len(coding) == 1:
-        c = coding[0]
-        return [c.get("code", "")] if isinstance(c, dict) and c.get("system") == LOINC else []
-    return _codes(concept)
+    if not (isinstance(coding, list) and len(coding) == 1):
+        return _column_for(_codes(concept), obs)
+    c = coding[0]
+    if not isinstance(c, dict) or c.get("system") != LOINC:
+        return None
+    code = c.get("code", "")
+    if code == PULSE_OXIMETRY:
+        return "O2Sat"
+    column = CODE_TO_COLUMN.get(code)
+    # 2708-6 is the FHIR R4 vital-signs code for SpO2 but LOINC's arterial SaO2 (see spec.py).
+    return "O2Sat" if column == "SaO2" and code == ARTERIAL_SATURATION and _is_vital(obs) else column
 
 
 TimeMemo = dict[str, tuple[float | None, float | None]]  # time text -> (zoned seconds, seconds, zone-less as UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: read for every Observation of a call, and frozen dataclasses build slowly
 class ObservationFacts:
     """What scoring reads of one Observation, read once (every model's share and index are built from these).
 
     `effective` is its effective[x] time when it carries a time zone (what a model's look-back windows), `at`
     the time the index files it under (effective[x], else `issued`; a time without zone read as UTC).
-    `values` holds (column, value in the column's unit or None when its unit is not understood, unit as sent)
-    for the Observation's value and each component's. `categories` and `codes` are every coding's code (any
-    system) of its category and code.
+    `points` are the index rows (column, (at, value in the column's unit, reference)) of the Observation's value
+    and each component's, and `unknown_units` the (column, unit) of those whose unit is not understood; both are
+    empty when the Observation does not count (a voiding status, SKIP_STATUS) or has no time. `categories` and
+    `codes` are every coding's code (any system) of its category and code.
     """
 
     effective: float | None
     at: float | None
-    counted: bool  # its status is not one that voids it (SKIP_STATUS)
     categories: tuple[str, ...]
     codes: tuple[str, ...]
-    values: tuple[tuple[str, float | None, str], ...]
-    ref: str
+    points: tuple[tuple[str, tuple[float, float, str]], ...]
+    unknown_units: tuple[tuple[str, str], ...]
 
 
 def _concept_codes(concepts: object) -> tuple[str, ...]:
@@ -157,6 +164,12 @@ def effective_text(obs: Mapping[str, Any]) -> object:
     return text
 
 
+def effective_seconds(obs: Mapping[str, Any], times: TimeMemo) -> float | None:
+    """An Observation's effective[x] time in POSIX seconds when it carries a zone, else None (`_times`)."""
+    text = effective_text(obs)
+    return _times(text, times)[0] if text else None
+
+
 def _times(text: object, times: TimeMemo) -> tuple[float | None, float | None]:
     """(POSIX seconds when `text` carries a zone else None, POSIX seconds with a zone-less time read as UTC), each
     text parsed once per `times` (an hour's Observations share their time text)."""
@@ -179,16 +192,28 @@ def _parse_both(text: str) -> tuple[float | None, float | None]:
     return t, t
 
 
-def _value(column: str | None, holder: Mapping[str, Any]) -> tuple[str, float | None, str] | None:
-    """(column, converted value or None for an unknown unit, unit) of a numeric finite valueQuantity."""
+def _collect(
+    holder: Mapping[str, Any],
+    column: str | None,
+    at: float,
+    ref: str,
+    points: list[tuple[str, tuple[float, float, str]]],
+    unknown: list[tuple[str, str]],
+) -> None:
+    """File the numeric finite valueQuantity of `holder` (the Observation or a component) under `column`: as a
+    point in the column's unit, or as an unknown unit."""
     q = holder.get("valueQuantity")
     if column is None or not isinstance(q, dict):
-        return None
+        return
     value = q.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return
     unit = q.get("code") or q.get("unit")
-    return column, convert(column, float(value), unit), str(unit)
+    converted = convert(column, float(value), unit)
+    if converted is None:
+        unknown.append((column, str(unit)))
+    else:
+        points.append((column, (at, converted, ref)))
 
 
 def observation_facts(obs: Mapping[str, Any], times: TimeMemo | None = None) -> ObservationFacts:
@@ -197,19 +222,21 @@ def observation_facts(obs: Mapping[str, Any], times: TimeMemo | None = None) -> 
     text = effective_text(obs)
     effective, at = _times(text, times) if text else (None, _times(obs.get("issued"), times)[1])
     code = obs.get("code")
-    value = _value(_column_for(_loinc_codes(code), obs), obs)
-    values: tuple[tuple[str, float | None, str], ...] = () if value is None else (value,)
-    for comp in obs.get("component") or ():
-        if isinstance(comp, dict) and (part := _value(_column_for(_loinc_codes(comp.get("code")), obs), comp)):
-            values += (part,)
+    points: list[tuple[str, tuple[float, float, str]]] = []
+    unknown: list[tuple[str, str]] = []
+    if at is not None and obs.get("status") not in SKIP_STATUS:
+        ref = f"Observation/{obs.get('id', '')}"
+        _collect(obs, _column_of(code, obs), at, ref, points, unknown)
+        for comp in obs.get("component") or ():
+            if isinstance(comp, dict):
+                _collect(comp, _column_of(comp.get("code"), obs), at, ref, points, unknown)
     return ObservationFacts(
         effective,
         at,
-        obs.get("status") not in SKIP_STATUS,
         _concept_codes(obs.get("category")),
         _concept_codes(code),
-        values,
-        f"Observation/{obs.get('id', '')}",
+        tuple(points),
+        tuple(unknown),
     )
 
 
@@ -221,17 +248,16 @@ class IndexBuilder:
         self.bad_units: dict[str, set[str]] = {}
 
     def add(self, facts: ObservationFacts, as_of: float) -> None:
-        """File the Observation's values when it counts and is dated at or before `as_of`."""
-        t = facts.at
-        if not facts.counted or t is None or t > as_of:
+        """File the Observation's values when it is dated at or before `as_of`."""
+        if facts.at is None or facts.at > as_of:
             return
-        for column, value, unit in facts.values:
-            if value is None:
-                self.bad_units.setdefault(column, set()).add(unit)
-            elif (rows := self.rows.get(column)) is None:
-                self.rows[column] = [(t, value, facts.ref)]
+        for column, row in facts.points:
+            if (rows := self.rows.get(column)) is None:
+                self.rows[column] = [row]
             else:
-                rows.append((t, value, facts.ref))
+                rows.append(row)
+        for column, unit in facts.unknown_units:
+            self.bad_units.setdefault(column, set()).add(unit)
 
     def index(self) -> ObservationIndex:
         series: dict[str, Series] = {}

@@ -9,7 +9,7 @@ whatever else was fetched or prefetched for other models.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from scoring.features.fhir_index import (
     ObservationFacts,
     ObservationIndex,
     TimeMemo,
+    effective_seconds,
     effective_text,
     observation_facts,
 )
@@ -28,14 +29,18 @@ Resource = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class ParsedResources:
-    """A patient's resources with each Observation's facts read once (None for other resources), in order.
+    """A patient's resources, in order, with each Observation's facts read at most once.
 
-    Every model of a call selects its share from the same facts instead of reading each Observation again; a
-    door that keeps a patient's resources between calls (the real-time state) keeps their facts with them.
+    `facts[i]` is None for a resource that is not an Observation, and for an Observation not read yet: a model's
+    share reads an Observation's facts only once its effective time falls within the model's look-back (most of
+    a chart does not, for a vital-signs rule), and keeps them for the call's other models. A door that keeps a
+    patient's resources between calls (the real-time state) keeps every Observation's facts with them. Threads may
+    share one (a trend's points): two that read the same Observation at once store equal facts.
     """
 
     resources: Sequence[Resource]
-    facts: Sequence[ObservationFacts | None]
+    facts: list[ObservationFacts | None]
+    times: TimeMemo = field(default_factory=dict)
 
 
 def resource_facts(resource: Resource, times: TimeMemo | None = None) -> ObservationFacts | None:
@@ -44,11 +49,10 @@ def resource_facts(resource: Resource, times: TimeMemo | None = None) -> Observa
 
 
 def parsed_resources(resources: Sequence[Resource] | ParsedResources) -> ParsedResources:
-    """`resources` with their facts read (as they are when they already were)."""
+    """`resources`, their facts to be read as models need them (as they are when they already were)."""
     if isinstance(resources, ParsedResources):
         return resources
-    times: TimeMemo = {}
-    return ParsedResources(resources, [resource_facts(r, times) for r in resources])
+    return ParsedResources(resources, [None] * len(resources))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,26 +75,25 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
     observations = "Observation" in types
     mine: list[Resource] = []
     builder = IndexBuilder()
-    for resource, facts in zip(parsed.resources, parsed.facts, strict=True):
+    read, times = parsed.facts, parsed.times
+    for i, resource in enumerate(parsed.resources):
+        facts = read[i]
         if facts is None:
             kind = resource.get("resourceType")
-            if kind in types and (kind != "Encounter" or _encounter_wanted(resource, encounters_since, as_of)):
-                mine.append(resource)
-        elif observations and _observation_wanted(facts, since, at, categories, codes):
+            if kind != "Observation":
+                if kind in types and (kind != "Encounter" or _encounter_wanted(resource, encounters_since, as_of)):
+                    mine.append(resource)
+                continue
+            when = effective_seconds(resource, times) if observations else None
+            if when is None or not since <= when <= at:
+                continue
+            facts = read[i] = observation_facts(resource, times)
+        elif not observations or (when := facts.effective) is None or not since <= when <= at:
+            continue
+        if not (categories.isdisjoint(facts.categories) and codes.isdisjoint(facts.codes)):
             mine.append(resource)
             builder.add(facts, at)
     return Share(mine, builder.index())
-
-
-def _observation_wanted(
-    facts: ObservationFacts, since: float, at: float, categories: frozenset[str], codes: frozenset[str]
-) -> bool:
-    when = facts.effective
-    return (
-        when is not None
-        and since <= when <= at
-        and not (categories.isdisjoint(facts.categories) and codes.isdisjoint(facts.codes))
-    )
 
 
 def resources_for(resources: Sequence[Resource], requirements: Requirements, as_of: datetime) -> list[Resource]:
