@@ -16,7 +16,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from scoring.artifact import Isotonic, calibration_from, sha256_file
+from scoring.features.hourly import hourly_features
 from scoring.features.physionet_fhir import row_time
+from scoring.features.spec import SEPSIS_FEATURES
 from scoring.models import ModelVersion
 from scoring.services import score_patient
 from scoring.services_registry import model_register
@@ -300,14 +302,14 @@ class SiteReadTests:
                 tmp_path / f"{pid}.psv", sep="|", index=False
             )
         site = site_read(tmp_path)
-        assert site.frame["patient_id"].nunique() == 3 and len(site.files) == 3 and len(site.sha256) == 64
-        first = site.frame[site.frame["patient_id"] == site.files[0][:-4]]
-        assert first["hour"].tolist() == list(range(len(first)))
-        assert np.allclose(
-            first["HR"].to_numpy(),
-            sample_frame[sample_frame["patient_id"] == site.files[0][:-4]]["HR"].to_numpy(),
-            equal_nan=True,
-        )
+        assert site.stays.counts()["stays"] == 3 and len(site.files) == 3 and len(site.facts["sha256"]) == 64
+        rows = site.stays.rows
+        pid = site.files[0][:-4]
+        mine = rows.patients == pid
+        assert rows.hour[mine].tolist() == list(range(int(mine.sum())))
+        stay = sample_frame[sample_frame["patient_id"] == pid].reset_index(drop=True)
+        expected = hourly_features(stay, SEPSIS_FEATURES, dtype=np.float32)
+        assert np.array_equal(rows.x[mine], expected, equal_nan=True)
 
     def test_nothing_to_read(self, tmp_path: Path) -> None:
         from config.errors import ValidationFailed
