@@ -189,9 +189,11 @@ def adaptation_rows(card: dict[str, Any]) -> list[list[str]]:
 
 
 def _site_reading(site: dict[str, Any]) -> list[list[str]]:
-    """How the site's data was read: layout, labels, what a stay is and what was set aside (cards of versions adapted
-    before the FHIR layout was read have none of these)."""
+    """How the site's data was read: each file's digest, layout, labels, what a stay is and what was set aside (cards
+    of versions adapted before the FHIR layout was read have none of these)."""
     rows = []
+    if len(site.get("file_sha256") or {}) > 1:
+        rows.append(["file digests (sha256)", "; ".join(f"{k} {v}" for k, v in site["file_sha256"].items())])
     if "layout" in site:
         rows.append(["layout; labels", f"{site['layout']}; labels from {site['labels']}"])
     if "stay" in site:

@@ -34,6 +34,8 @@ from scoring.training.site import (
 )
 from scoring.training.stays import Site, Stays
 
+LISTED_FILES = 100
+
 
 @dataclass(frozen=True)
 class Request:
@@ -115,7 +117,7 @@ def _seen(
         "method": request.method,
         "method_description": DESCRIPTIONS[request.method],
         "adapted_at": now_iso(),
-        "site_data": {"files": list(site.files), **site.facts, **site.stays.counts()},
+        "site_data": {"files": list(site.files), **_file_digests(site), **site.facts, **site.stays.counts()},
         "adaptation_half": adapt_half.counts(),
         "used_for_adaptation": {**used.counts(), "requested_stays": request.stays},
         "validation": {**validate.counts(), "source": validation_source, "seen_by_adaptation": False},
@@ -123,6 +125,14 @@ def _seen(
         "min_septic_stays": request.min_events,
         **adapted.detail,
     }
+
+
+def _file_digests(site: Site) -> dict[str, Any]:
+    """Each file's sha256, for a site of at most LISTED_FILES files (a folder of more, e.g. one .psv file per stay:
+    their combined digest, `sha256`, only)."""
+    return (
+        {"file_sha256": dict(zip(site.files, site.file_sha256, strict=True))} if len(site.files) <= LISTED_FILES else {}
+    )
 
 
 def _card(

@@ -33,7 +33,8 @@ def _resource(line: bytes, kind: str, where: str) -> dict[str, Any]:
         resource = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(f"{where}: not a JSON resource ({exc}).") from exc
-    if not isinstance(resource, dict) or resource.get("resourceType") != kind:
-        found = resource.get("resourceType") if isinstance(resource, dict) else type(resource).__name__
-        raise ValidationFailed(f"{where}: a {found!s:.40} where a {kind} resource was expected.")
+    if not isinstance(resource, dict):
+        raise ValidationFailed(f"{where}: a JSON {type(resource).__name__}, not a {kind} resource.")
+    if resource.get("resourceType") != kind:
+        raise ValidationFailed(f"{where}: resourceType {resource.get('resourceType')!r:.40} in a file of {kind}s.")
     return resource
