@@ -22,7 +22,7 @@ Memory: the Observations are held as the lines read (about the file's size) and 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +57,7 @@ def fhir_site_read(folder: Path) -> Site:
     source = OutcomeSource.of(folder)
     patients = _patients(paths[0])
     encounters, windows, not_stays = _encounters(paths[1], patients)
-    first_onset = onsets_join(windows, source.onsets(list(patients)))
-    stays = [
-        FhirStay(w.key, w.patient, w.start, w.end, first_onset.get(w.key))
-        for w in windows
-        if w.end is not None and w.end - w.start >= HOUR
-    ]
-    if not stays:
-        raise ValidationFailed(
-            f"{paths[1]}: no finished stay of an hour or more ({STAY}): nothing to adapt on.",
-        )
+    stays = _finished(windows, onsets_join(windows, source.onsets(list(patients))), paths[1])
     lines = _observations(paths[2], {s.patient for s in stays})
     per_patient = by_patient_stays(stays)
     rows = fhir_stays(  # one patient's resources parsed at a time
@@ -85,6 +76,18 @@ def fhir_site_read(folder: Path) -> Site:
         "set_aside": _set_aside(windows, stays, not_stays),
     }
     return Site(rows, tuple(f.name for f in read), shas, facts)
+
+
+def _finished(windows: Sequence[Window], first_onset: dict[str, datetime], where: Path) -> list[FhirStay]:
+    """The stays that ended and last an hour or more, with their first onsets; none is refused."""
+    stays = [
+        FhirStay(w.key, w.patient, w.start, w.end, first_onset.get(w.key))
+        for w in windows
+        if w.end is not None and w.end - w.start >= HOUR
+    ]
+    if not stays:
+        raise ValidationFailed(f"{where}: no finished stay of an hour or more ({STAY}): nothing to adapt on.")
+    return stays
 
 
 def _required(path: Path) -> Path:
