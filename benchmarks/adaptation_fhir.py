@@ -8,7 +8,7 @@ every hour of every stay), then adapted from the shipped sepsis 1.1.2 by one met
 The folder is deleted at the end.
 
 Run: nice -n 10 .venv/bin/python benchmarks/adaptation_fhir.py [--stays 1000] [--min-events 30]
-[--method continue-training] (XGBoost on 1 thread; about two minutes for 1,000 stays)
+[--method continue-training] (XGBoost on 1 thread; about a minute for 1,000 stays)
 """
 
 from __future__ import annotations
