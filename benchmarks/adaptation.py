@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -62,39 +60,39 @@ def main() -> None:
     import django
 
     django.setup()
-    from scoring.training.adapt import Base, adapt_fit, compare, halves, septic_stays, stays_take
+    from scoring.training.adapt import Base, adapt_fit, compare, halves, stays_take
     from scoring.training.adapt_site import _training
     from scoring.training.common import threads_set
     from scoring.training.data import physionet_load
-    from scoring.training.sepsis import _subset, prepare_frame
+    from scoring.training.sepsis import prepare_frame
     from scoring.training.site import base_load
+    from scoring.training.site_physionet import physionet_digests
+    from scoring.training.stays import Stays
 
     args = _args()
     threads_set(1)
     base = Base.of(*base_load(ARTIFACT))
     frame, _ = physionet_load("B")
-    adapt_rows, validate_rows = halves(frame, args.seed)
-    adapt_all, validate = prepare_frame(adapt_rows), prepare_frame(validate_rows)
+    adapt_half, validate = halves(Stays(prepare_frame(frame), physionet_digests(frame)), args.seed)
     methods = args.methods.split(",")
     training = _training(base.card) if "refit" in methods else None
+    held_out = validate.counts()
     print(
-        f"set B: {adapt_rows['patient_id'].nunique()} adaptation stays, {validate_rows['patient_id'].nunique()} "
-        f"held-out stays ({septic_stays(validate_rows)} septic, {len(validate_rows)} rows)"
+        f"set B: {adapt_half.counts()['stays']} adaptation stays, {held_out['stays']} "
+        f"held-out stays ({held_out['septic_stays']} septic, {held_out['rows']} rows)"
     )
     print(f"{'method':<18} {'stays':>6} {'septic':>5}{'':<12} " + " ".join(f"{k:<6}" for k in HEADLINE))
     rows: list[dict[str, Any]] = []
-    original = compare(base, adapt_fit("recalibrate", base, adapt_all), validate)["original"]
+    original = compare(base, adapt_fit("recalibrate", base, adapt_half.rows), validate.rows)["original"]
     rows.append(_row("unadapted", 0, 100, original, 0.0))  # no local stays: nothing below a minimum
     _print(rows[-1])
     for size in (int(s) for s in args.sizes.split(",")):
-        used = stays_take(adapt_rows, min(size, adapt_rows["patient_id"].nunique()), args.seed)
-        mask = pd.Series(adapt_all.patients).isin(set(used["patient_id"])).to_numpy()
-        part = _subset(adapt_all, mask)
+        used = stays_take(adapt_half, min(size, adapt_half.counts()["stays"]), args.seed)
         for method in methods:
             started = time.monotonic()
-            adapted = adapt_fit(method, base, part, training, args.seed)
-            metrics = compare(base, adapted, validate)["adapted"]
-            rows.append(_row(method, size, septic_stays(used), metrics, time.monotonic() - started))
+            adapted = adapt_fit(method, base, used.rows, training, args.seed)
+            metrics = compare(base, adapted, validate.rows)["adapted"]
+            rows.append(_row(method, size, used.counts()["septic_stays"], metrics, time.monotonic() - started))
             _print(rows[-1])
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

@@ -1,9 +1,10 @@
-"""The project's FHIR JSON conventions, shared by every app: our canonical URL, instants, pruning, and the
-shape of a model's data requirements.
+"""The project's FHIR JSON conventions, shared by every app: our canonical URL, instants, pruning, which patient
+a resource belongs to, and the shape of a model's data requirements.
 
 Plain JSON helpers with no Django and no I/O; `resource_json` turns a fhir.resources model into a dict.
 """
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -11,6 +12,7 @@ import orjson
 
 # Our canonical URLs (documented in README "Write-back and audit").
 CANONICAL = "https://stratify.example.org/fhir"
+_PATIENT_KEYS = ("subject", "patient", "beneficiary")
 
 
 def resource_json(resource: Any) -> dict[str, Any]:
@@ -32,6 +34,27 @@ def prune(value: Any) -> Any:
     if isinstance(value, list):
         return [prune(v) for v in value]
     return value
+
+
+def patient_of(resource: dict[str, Any]) -> str:
+    """The id of the Patient a resource belongs to ("" when it names none): its own id for a Patient, else its
+    subject, patient or beneficiary reference (the compartment links of the resources we read)."""
+    if resource.get("resourceType") == "Patient":
+        return str(resource.get("id") or "")
+    for key in _PATIENT_KEYS:
+        ref = resource.get(key)
+        text = ref.get("reference") if isinstance(ref, dict) else None
+        if isinstance(text, str) and text.startswith("Patient/"):
+            return text[8:]
+    return ""
+
+
+def by_patient(resources: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Resources per Patient id (`patient_of`), each patient's in the order given; those naming none under ""."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        grouped.setdefault(patient_of(resource), []).append(resource)
+    return grouped
 
 
 class Requirements(Protocol):

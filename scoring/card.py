@@ -169,6 +169,7 @@ def adaptation_rows(card: dict[str, Any]) -> list[list[str]]:
         ["adapted from", f"{card['name']} {seen.get('base_version')} (ONNX sha256 {seen.get('base_sha256')})"],
         ["adapted at", seen["adapted_at"]],
         ["site data", f"{', '.join(site['files'])}: {_counted(site)}; sha256 {site['sha256']}"],
+        *_site_reading(site),
         ["dates", f"exported {site['exported_at']}; {site['dates']}"],
         ["adaptation half", _counted(seen["adaptation_half"])],
         ["used for adaptation", _counted(seen["used_for_adaptation"])],
@@ -184,6 +185,22 @@ def adaptation_rows(card: dict[str, Any]) -> list[list[str]]:
         )
     if "training_stays" in seen:
         rows.append(["pooled with", f"{seen['training_stays']} training stays of set A ({seen['training_rows']} rows)"])
+    return rows
+
+
+def _site_reading(site: dict[str, Any]) -> list[list[str]]:
+    """How the site's data was read: each file's digest, layout, labels, what a stay is and what was set aside (cards
+    of versions adapted before the FHIR layout was read have none of these)."""
+    rows = []
+    if len(site.get("file_sha256") or {}) > 1:
+        rows.append(["file digests (sha256)", "; ".join(f"{k} {v}" for k, v in site["file_sha256"].items())])
+    if "layout" in site:
+        rows.append(["layout; labels", f"{site['layout']}; labels from {site['labels']}"])
+    if "stay" in site:
+        rows.append(["a stay", f"{site['stay']} ({site['patients']} patients)"])
+    aside = {k: v for k, v in (site.get("set_aside") or {}).items() if v}
+    if aside:
+        rows.append(["set aside", "; ".join(f"{k}: {v}" for k, v in aside.items())])
     return rows
 
 

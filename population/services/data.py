@@ -18,9 +18,9 @@ from typing import IO, Any
 import orjson
 from django.conf import settings
 
+from config.fhir_json import by_patient, patient_of
 from population.models import Cohort, PopulationRun
 
-_PATIENT_KEYS = ("subject", "patient", "beneficiary")
 DELETED = "deleted"  # the joined download of the manifest's deleted[] files
 
 
@@ -42,18 +42,6 @@ def store_dir(cohort: Cohort) -> Path:
 def chunk_path(run: PopulationRun, number: int) -> Path:
     """One chunk's NDJSON file."""
     return cohort_dir(run.cohort) / f"run-{run.pk}" / "chunks" / f"{number}.ndjson"
-
-
-def patient_of(resource: dict[str, Any]) -> str:
-    """The id of the Patient a resource belongs to ("" when it names none)."""
-    if resource.get("resourceType") == "Patient":
-        return str(resource.get("id") or "")
-    for key in _PATIENT_KEYS:
-        ref = resource.get(key)
-        text = ref.get("reference") if isinstance(ref, dict) else None
-        if isinstance(text, str) and text.startswith("Patient/"):
-            return text[8:]
-    return ""
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -166,8 +154,4 @@ def _distribute(path: Path, patients: dict[str, int], outs: dict[int, IO[bytes]]
 
 def chunk_patients(path: Path) -> dict[str, list[dict[str, Any]]]:
     """A chunk file's resources per patient, in file order (the Patient first)."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for line in _lines(path):
-        resource = orjson.loads(line)
-        grouped.setdefault(patient_of(resource), []).append(resource)
-    return grouped
+    return by_patient(orjson.loads(line) for line in _lines(path))

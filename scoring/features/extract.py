@@ -19,6 +19,7 @@ from scoring.features.spec import FeatureSpec
 NAN = math.nan
 HOUR = 3600.0
 ACUTE_CLASSES = frozenset({"IMP", "ACUTE", "ICU", "EMER", "OBSENC", "NONAC"})
+VOID_ENCOUNTER = frozenset({"entered-in-error", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,13 @@ def _first(resources: Iterable[Mapping[str, Any]], kind: str) -> Mapping[str, An
     return next((r for r in resources if r.get("resourceType") == kind), None)
 
 
+def acute_care(encounter: Mapping[str, Any]) -> bool:
+    """Whether an Encounter is of an acute-care class (its class Coding's code in ACUTE_CLASSES; a class that is
+    not a single Coding, as in FHIR R5, is not held against it)."""
+    klass = encounter.get("class") or {}
+    return not isinstance(klass, dict) or klass.get("code") in ACUTE_CLASSES
+
+
 def current_encounter(
     resources: Sequence[Mapping[str, Any]], at: float, encounter_id: str | None = None
 ) -> Mapping[str, Any] | None:
@@ -94,14 +102,13 @@ def current_encounter(
     `resources`, else None; without a name, the latest acute-care Encounter that started at or before `at`."""
     best: tuple[float, Mapping[str, Any]] | None = None
     for r in resources:
-        if r.get("resourceType") != "Encounter" or r.get("status") in ("entered-in-error", "cancelled"):
+        if r.get("resourceType") != "Encounter" or r.get("status") in VOID_ENCOUNTER:
             continue
         if encounter_id is not None:
             if r.get("id") == encounter_id:
                 return r
             continue
-        klass = r.get("class") or {}
-        if isinstance(klass, dict) and klass.get("code") not in ACUTE_CLASSES:
+        if not acute_care(r):
             continue
         start = parse_time((r.get("period") or {}).get("start"))
         if start is not None and start <= at and (best is None or start > best[0]):

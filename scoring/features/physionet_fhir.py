@@ -2,7 +2,8 @@
 
 Conventions (the same as the training path): row h is at `start + h` hours, `start` being the time of the
 first row; the Encounter starts ICULOS_0 hours before it,
-so `(as_of - encounter start)` in hours equals ICULOS at every row; birthDate is `admission - Age years`.
+so `(as_of - encounter start)` in hours equals ICULOS at every row; birthDate is `admission - Age years`. A finished
+stay's Encounter ends at its last row.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ def row_time(start: datetime, hour: int) -> datetime:
     return start + timedelta(hours=hour)
 
 
-def stay_to_fhir(patient_id: str, rows: Sequence[Mapping[str, Any]], start: datetime) -> list[dict[str, Any]]:
-    """FHIR JSON for one stay's rows (dicts with PhysioNet column keys; NaN or None = not measured)."""
+def stay_to_fhir(
+    patient_id: str, rows: Sequence[Mapping[str, Any]], start: datetime, *, finished: bool = False
+) -> list[dict[str, Any]]:
+    """FHIR JSON for one stay's rows (dicts with PhysioNet column keys; NaN or None = not measured); `finished`: the
+    Encounter ended at the last row (else it is in progress)."""
     first = rows[0]
     admitted = start - timedelta(hours=float(first["ICULOS"]))
     born = admitted - timedelta(days=float(first["Age"]) * 365.25)
@@ -47,6 +51,9 @@ def stay_to_fhir(patient_id: str, rows: Sequence[Mapping[str, Any]], start: date
             "period": {"start": _iso(admitted)},
         },
     ]
+    if finished:
+        resources[1]["status"] = "finished"
+        resources[1]["period"]["end"] = _iso(row_time(start, int(rows[-1]["hour"])))
     for row in rows:
         when = _iso(row_time(start, int(row["hour"])))
         for o in PHYSIONET_OBSERVATIONS:

@@ -9,10 +9,11 @@ chapter 20; Van Calster B, et al. J Clin Epidemiol 2016;74:167-176):
 - continue-training: more XGBoost trees fitted on the site's stays, starting from the model's (`xgb_model=`).
 - refit: a new model trained on the original training stays (set A's training split) pooled with the site's.
 
-The site's stays are split by patient, stratified by outcome, into an adaptation half and a validation half;
-`stays` limits the adaptation stays used (a nested random subset). The validation half is never used for
-fitting, early stopping, calibration or thresholds. For continue-training and refit, TUNE_FRACTION of the
-adaptation stays stop the trees early and fit the calibration and thresholds; the rest grow the trees.
+The site's stays are split by patient (all of a patient's stays on one side), stratified by outcome, into an
+adaptation half and a validation half; `stays` limits the adaptation stays used (a nested random subset). The
+validation half is never used for fitting, early stopping, calibration or thresholds. For continue-training and
+refit, TUNE_FRACTION of the adaptation patients' stays stop the trees early and fit the calibration and thresholds;
+the rest grow the trees.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from scoring.training import common
 from scoring.training.calibration import platt_fit
 from scoring.training.common import SEED, margins, xgb_fit
 from scoring.training.sepsis import PARAMS, ROUNDS, Prepared, _subset, choose_thresholds, evaluate
+from scoring.training.stays import Stays, septic_stays
 
 if TYPE_CHECKING:  # xgboost itself is imported lazily, inside the functions that run it
     import xgboost as xgb
@@ -87,8 +89,8 @@ class Adapted:
 
 
 def stratified_ids(frame: pd.DataFrame, fraction: float, seed: int = SEED) -> frozenset[Any]:
-    """A random `fraction` of the stays of `frame`, stratified by outcome; nested: with one seed, a smaller
-    fraction gives a subset of a larger one."""
+    """A random `fraction` of the patients (`patient_id`) of `frame`, stratified by outcome (any `SepsisLabel` of
+    theirs); nested: with one seed, a smaller fraction gives a subset of a larger one."""
     positive = frame.groupby("patient_id", sort=True)["SepsisLabel"].max()
     rng = np.random.default_rng(seed)
     chosen: list[Any] = []
@@ -98,35 +100,39 @@ def stratified_ids(frame: pd.DataFrame, fraction: float, seed: int = SEED) -> fr
     return frozenset(chosen)
 
 
-def halves(frame: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(adaptation, validation) rows: the site's stays split by patient, never by row."""
-    validate = frame["patient_id"].isin(stratified_ids(frame, VALIDATE_FRACTION, seed))
-    return frame[~validate].reset_index(drop=True), frame[validate].reset_index(drop=True)
+def _patients_mask(stays: Stays, fraction: float, seed: int) -> npt.NDArray[np.bool_]:
+    """Rows of a stratified random `fraction` of the patients."""
+    labelled = stays.rows.frame.assign(SepsisLabel=stays.rows.y)
+    mask: npt.NDArray[np.bool_] = stays.patients().isin(stratified_ids(labelled, fraction, seed)).to_numpy(bool)
+    return mask
 
 
-def stays_take(frame: pd.DataFrame, stays: int | None, seed: int = SEED) -> pd.DataFrame:
-    """`stays` of the adaptation stays (all without a number), stratified by outcome."""
-    available = frame["patient_id"].nunique()
-    if stays is None or stays == available:
-        return frame
-    if not 0 < stays <= available:
-        raise ValidationFailed(f"--stays {stays}: the adaptation half holds {available} stays.")
-    return frame[frame["patient_id"].isin(stratified_ids(frame, stays / available, seed))].reset_index(drop=True)
+def halves(stays: Stays, seed: int = SEED) -> tuple[Stays, Stays]:
+    """(adaptation, validation): the site's stays split by patient (all of a patient's stays on one side), never
+    by row."""
+    validate = _patients_mask(stays, VALIDATE_FRACTION, seed)
+    return stays.take(~validate), stays.take(validate)
 
 
-def septic_stays(frame: pd.DataFrame) -> int:
-    """Stays with a positive label."""
-    return int(frame.groupby("patient_id")["SepsisLabel"].max().sum())
+def stays_take(stays: Stays, wanted: int | None, seed: int = SEED) -> Stays:
+    """`wanted` of the adaptation stays (all without a number), stratified by outcome; whole patients are taken, the
+    same fraction of them as `wanted` is of the stays (exactly `wanted` with one stay per patient)."""
+    available = stays.counts()["stays"]
+    if wanted is None or wanted == available:
+        return stays
+    if not 0 < wanted <= available:
+        raise ValidationFailed(f"--stays {wanted}: the adaptation half holds {available} stays.")
+    return stays.take(_patients_mask(stays, wanted / available, seed))
 
 
-def events_check(adapt: pd.DataFrame, validate: pd.DataFrame, min_events: int) -> None:
+def events_check(adapt: Prepared, validate: Prepared, min_events: int) -> None:
     """Both the stays used and the validation half need `min_events` septic stays (Vergouwe et al. 2005)."""
     counts = septic_stays(adapt), septic_stays(validate)
     if min(counts) < min_events:
         raise ValidationFailed(
             f"Too few events: adaptation needs at least {min_events} septic stays among the stays it uses and in "
             f"the validation half (Vergouwe et al. 2005); this data gives {counts[0]} of "
-            f"{adapt['patient_id'].nunique()} and {counts[1]} of {validate['patient_id'].nunique()}."
+            f"{pd.unique(adapt.patients).size} and {counts[1]} of {pd.unique(validate.patients).size}."
         )
 
 
@@ -175,7 +181,7 @@ def _thresholds(prob: npt.NDArray[np.float64], part: Prepared) -> dict[str, Any]
 def tune_split(adapt: Prepared, seed: int = SEED) -> tuple[Prepared, Prepared]:
     """(grow, tune): the adaptation stays split by patient, stratified by outcome."""
     tune_ids = stratified_ids(adapt.frame.assign(SepsisLabel=adapt.y), TUNE_FRACTION, seed)
-    tune = pd.Series(adapt.patients).isin(tune_ids).to_numpy()
+    tune = adapt.frame["patient_id"].isin(tune_ids).to_numpy()
     return _subset(adapt, ~tune), _subset(adapt, tune)
 
 

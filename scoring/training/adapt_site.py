@@ -1,14 +1,13 @@
-"""`adapt_model`'s pipeline: read and check a site's stays, split them by patient, adapt the base version by one
-method, compare it with the original on the held-out site patients, and build the new version's card, which
-states exactly what local data it saw (files, digest, dates, stays and septic stays per half, method, seed)."""
+"""`adapt_model`'s pipeline: read and check a site's stays (either layout, `scoring.training.site.site_read`: the
+same prepared rows), split them by patient, adapt the base version by one method, compare it with the original on
+the held-out site patients, and build the new version's card, which states exactly what local data it saw (layout,
+files, digest, dates, labels, stays and septic stays per half, what was set aside, method, seed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from config.errors import ValidationFailed
 from scoring.artifact import RELIABILITY_PNG
@@ -20,14 +19,12 @@ from scoring.training.adapt import (
     compare,
     events_check,
     halves,
-    septic_stays,
     stays_take,
 )
 from scoring.training.common import SEED, now_iso
 from scoring.training.sepsis import Prepared, _subset, prepare_frame, set_a_masks
 from scoring.training.site import (
     MIN_SEPTIC_STAYS,
-    SiteRows,
     base_load,
     duplicates_check,
     leakage_check,
@@ -35,6 +32,9 @@ from scoring.training.site import (
     training_overlap_check,
     training_path,
 )
+from scoring.training.stays import Site, Stays
+
+LISTED_FILES = 100
 
 
 @dataclass(frozen=True)
@@ -54,40 +54,43 @@ def adapt_site(request: Request, out_dir: Path) -> dict[str, Any]:
     """The card payload of the adapted version (artifacts written by `publish`); nothing is written on error."""
     card, booster = base_load(request.base_folder)
     base = Base.of(card, booster)
-    site, adapt_rows, validate_rows, validation_source = _split(request, card)
-    used = stays_take(adapt_rows, request.stays, request.seed)
-    events_check(used, validate_rows, request.min_events)
+    site, adapt_half, validate, validation_source = _split(request, card)
+    used = stays_take(adapt_half, request.stays, request.seed)
+    events_check(used.rows, validate.rows, request.min_events)
     training = _training(card) if request.method == "refit" else None
-    adapt, validate = prepare_frame(used), prepare_frame(validate_rows)
-    adapted = adapt_fit(request.method, base, adapt, training, request.seed)
+    adapted = adapt_fit(request.method, base, used.rows, training, request.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"Sepsis: {site.files[0]}, {request.method} (held-out half)"
-    result = compare(base, adapted, validate, out_dir / RELIABILITY_PNG, title)
-    seen = _seen(request, site, adapt_rows, used, validate_rows, validation_source, adapted)
-    return _card(card, adapted, result, seen, adapt, validate)
+    result = compare(base, adapted, validate.rows, out_dir / RELIABILITY_PNG, title)
+    seen = _seen(request, site, adapt_half, used, validate, validation_source, adapted)
+    return _card(card, adapted, result, seen, used.rows, validate.rows)
 
 
-def _split(request: Request, card: dict[str, Any]) -> tuple[SiteRows, pd.DataFrame, pd.DataFrame, str]:
-    """(site, adaptation rows, validation rows, where the validation rows come from), every refusal checked."""
+def _split(request: Request, card: dict[str, Any]) -> tuple[Site, Stays, Stays, str]:
+    """(site, adaptation stays, validation stays, where the validation stays come from), every refusal checked."""
     if request.method == "refit" and training_path(card) is None:
         raise ValidationFailed(
             "refit pools the site's stays with the model's training set, which is not available here "
             "(its file is missing from the shared data or differs from the card's checksum)."
         )
-    site = site_read(request.data)
-    training_overlap_check(site, card)
-    duplicates_check(site.frame)
+    site = _checked(request.data, card)
     if request.validate_data is None:
-        adapt_rows, validate_rows = halves(site.frame, request.seed)
+        adapt, validate = halves(site.stays, request.seed)
         source = f"half of the site's stays, split by patient (stratified by outcome, seed {request.seed})"
     else:
-        other = site_read(request.validate_data)
-        training_overlap_check(other, card)
-        duplicates_check(other.frame)
-        adapt_rows, validate_rows = site.frame, other.frame
-        source = f"{', '.join(other.files)} (sha256 {other.sha256})"
-    leakage_check(adapt_rows, validate_rows)
-    return site, adapt_rows, validate_rows, source
+        other = _checked(request.validate_data, card)
+        adapt, validate = site.stays, other.stays
+        source = f"{', '.join(other.files)} (sha256 {other.facts['sha256']})"
+    leakage_check(adapt, validate)
+    return site, adapt, validate, source
+
+
+def _checked(path: Path, card: dict[str, Any]) -> Site:
+    """A site read, refused when it holds the model's training stays or one stay twice."""
+    site = site_read(path)
+    training_overlap_check(site, card)
+    duplicates_check(site.stays)
+    return site
 
 
 def _training(card: dict[str, Any]) -> Prepared:
@@ -100,16 +103,12 @@ def _training(card: dict[str, Any]) -> Prepared:
     return _subset(set_a, set_a_masks(set_a)["train"])
 
 
-def _counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {"stays": int(frame["patient_id"].nunique()), "septic_stays": septic_stays(frame), "rows": len(frame)}
-
-
 def _seen(
     request: Request,
-    site: SiteRows,
-    adapt_rows: pd.DataFrame,
-    used: pd.DataFrame,
-    validate_rows: pd.DataFrame,
+    site: Site,
+    adapt_half: Stays,
+    used: Stays,
+    validate: Stays,
     validation_source: str,
     adapted: Adapted,
 ) -> dict[str, Any]:
@@ -118,21 +117,22 @@ def _seen(
         "method": request.method,
         "method_description": DESCRIPTIONS[request.method],
         "adapted_at": now_iso(),
-        "site_data": {
-            "files": list(site.files),
-            "sha256": site.sha256,
-            "exported_at": site.exported_at,
-            "dates": "the PhysioNet layout carries no calendar dates (hours since ICU admission); "
-            "exported_at is the newest file's modification time",
-            **_counts(site.frame),
-        },
-        "adaptation_half": _counts(adapt_rows),
-        "used_for_adaptation": {**_counts(used), "requested_stays": request.stays},
-        "validation": {**_counts(validate_rows), "source": validation_source, "seen_by_adaptation": False},
+        "site_data": {"files": list(site.files), **_file_digests(site), **site.facts, **site.stays.counts()},
+        "adaptation_half": adapt_half.counts(),
+        "used_for_adaptation": {**used.counts(), "requested_stays": request.stays},
+        "validation": {**validate.counts(), "source": validation_source, "seen_by_adaptation": False},
         "seed": request.seed,
         "min_septic_stays": request.min_events,
         **adapted.detail,
     }
+
+
+def _file_digests(site: Site) -> dict[str, Any]:
+    """Each file's sha256, for a site of at most LISTED_FILES files (a folder of more, e.g. one .psv file per stay:
+    their combined digest, `sha256`, only)."""
+    return (
+        {"file_sha256": dict(zip(site.files, site.file_sha256, strict=True))} if len(site.files) <= LISTED_FILES else {}
+    )
 
 
 def _card(

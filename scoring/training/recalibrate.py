@@ -22,7 +22,8 @@ from scoring.training.common import margins, now_iso, patient_split
 from scoring.training.data import physionet_read
 from scoring.training.publish import RELIABILITY_PNG
 from scoring.training.sepsis import Prepared, _subset, choose_thresholds, evaluate, prepare_frame
-from scoring.training.site import MIN_SEPTIC_STAYS, base_load, columns_check, labels_check
+from scoring.training.site import MIN_SEPTIC_STAYS, base_load
+from scoring.training.site_physionet import columns_check, labels_check
 
 __all__ = ["MIN_SEPTIC_STAYS", "recalibrate"]
 

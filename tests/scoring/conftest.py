@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 START = datetime(2021, 3, 1, 6, 0, tzinfo=UTC)
 SAMPLE = "physionet2019/physionet2019_sample_20patients.csv"
+SITE_STAYS = 2000  # set-B stays the adaptation tests take as a site
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +66,41 @@ def tiny_card(frame: pd.DataFrame, *, spec_version: str = SPEC_VERSION) -> dict[
         "_reference_rows": x,
         "_reference_rows_from": "test fixture sample",
     }
+
+
+@pytest.fixture(scope="session")
+def set_b() -> pd.DataFrame:
+    """The first SITE_STAYS stays of PhysioNet set B (real data)."""
+    from scoring.training.data import PHYSIONET_SET
+
+    frame = pd.read_csv(Path(str(settings.SHARED_DATA)) / PHYSIONET_SET.format("B"), dtype={"patient_id": "str"})
+    return frame[frame["patient_id"].isin(frame["patient_id"].drop_duplicates().iloc[:SITE_STAYS])]
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory, sample_frame: pd.DataFrame) -> Path:
+    """A small sepsis version whose training set is the 20-stay sample (so refit pools it, quickly)."""
+    from scoring.artifact import sha256_file
+    from scoring.training.publish import publish
+
+    card = tiny_card(sample_frame)
+    sample = Path(str(settings.SHARED_DATA)) / SAMPLE
+    card["training_data"] = {"files": [SAMPLE], "sha256": {"A": sha256_file(sample)}, "split": "test fixture"}
+    card["version"] = "0.0.1-base"
+    out = tmp_path_factory.mktemp("base") / "sepsis" / "0.0.1-base"
+    publish(card, out, "0.0.1-base")
+    return out
+
+
+def adapt_command(*args: str) -> str:
+    """`manage.py adapt_model sepsis ARGS --threads 1`'s output."""
+    import io
+
+    from django.core.management import call_command
+
+    stdout = io.StringIO()
+    call_command("adapt_model", "sepsis", *args, "--threads", "1", stdout=stdout)
+    return stdout.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ the training set as the site) write nothing."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -12,27 +11,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from scoring.artifact import Isotonic, calibration_from, sha256_file
+from scoring.artifact import Isotonic, calibration_from
+from scoring.features.hourly import hourly_features
 from scoring.features.physionet_fhir import row_time
+from scoring.features.spec import SEPSIS_FEATURES
 from scoring.models import ModelVersion
 from scoring.services import score_patient
 from scoring.services_registry import model_register
-from scoring.training.data import PHYSIONET_SET
 from scoring.training.site import site_read
-from tests.scoring.conftest import SAMPLE, START, tiny_card
+from tests.scoring.conftest import SITE_STAYS, START, adapt_command, tiny_card
 
 SHIPPED = Path(settings.BASE_DIR) / "scoring" / "artifacts" / "sepsis" / "1.1.2"
-SITE_STAYS = 2000
-
-
-@pytest.fixture(scope="session")
-def set_b() -> pd.DataFrame:
-    """The first SITE_STAYS stays of PhysioNet set B (real data)."""
-    frame = pd.read_csv(Path(str(settings.SHARED_DATA)) / PHYSIONET_SET.format("B"), dtype={"patient_id": "str"})
-    return frame[frame["patient_id"].isin(frame["patient_id"].drop_duplicates().iloc[:SITE_STAYS])]
 
 
 @pytest.fixture(scope="session")
@@ -41,26 +32,6 @@ def site_csv(tmp_path_factory: pytest.TempPathFactory, set_b: pd.DataFrame) -> P
     path = tmp_path_factory.mktemp("site") / "site_icu.csv"
     set_b.to_csv(path, index=False)
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory, sample_frame: pd.DataFrame) -> Path:
-    """A small sepsis version whose training set is the 20-stay sample (so refit pools it, quickly)."""
-    from scoring.training.publish import publish
-
-    card = tiny_card(sample_frame)
-    sample = Path(str(settings.SHARED_DATA)) / SAMPLE
-    card["training_data"] = {"files": [SAMPLE], "sha256": {"A": sha256_file(sample)}, "split": "test fixture"}
-    card["version"] = "0.0.1-base"
-    out = tmp_path_factory.mktemp("base") / "sepsis" / "0.0.1-base"
-    publish(card, out, "0.0.1-base")
-    return out
-
-
-def _adapt(*args: str) -> str:
-    stdout = io.StringIO()
-    call_command("adapt_model", "sepsis", *args, "--threads", "1", stdout=stdout)
-    return stdout.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +97,7 @@ class AdaptModelTests:
     def test_registered_as_shadow_with_a_change_log_entry(
         self, tiny_base: Path, site_csv: Path, tmp_path: Path
     ) -> None:
-        text = _adapt(
+        text = adapt_command(
             "--data",
             str(site_csv),
             "--method",
@@ -156,7 +127,7 @@ class AdaptModelTests:
 class AdaptRefusalTests:
     def _refused(self, match: str, out: Path, *args: str) -> None:
         with pytest.raises(CommandError, match=match):
-            _adapt("--out", str(out), "--model-version", "x", *args)
+            adapt_command("--out", str(out), "--model-version", "x", *args)
         assert not out.exists()
 
     def test_too_few_events(self, tiny_base: Path, site_csv: Path, tmp_path: Path) -> None:
@@ -300,14 +271,14 @@ class SiteReadTests:
                 tmp_path / f"{pid}.psv", sep="|", index=False
             )
         site = site_read(tmp_path)
-        assert site.frame["patient_id"].nunique() == 3 and len(site.files) == 3 and len(site.sha256) == 64
-        first = site.frame[site.frame["patient_id"] == site.files[0][:-4]]
-        assert first["hour"].tolist() == list(range(len(first)))
-        assert np.allclose(
-            first["HR"].to_numpy(),
-            sample_frame[sample_frame["patient_id"] == site.files[0][:-4]]["HR"].to_numpy(),
-            equal_nan=True,
-        )
+        assert site.stays.counts()["stays"] == 3 and len(site.files) == 3 and len(site.facts["sha256"]) == 64
+        rows = site.stays.rows
+        pid = site.files[0][:-4]
+        mine = rows.patients == pid
+        assert rows.hour[mine].tolist() == list(range(int(mine.sum())))
+        stay = sample_frame[sample_frame["patient_id"] == pid].reset_index(drop=True)
+        expected = hourly_features(stay, SEPSIS_FEATURES, dtype=np.float32)
+        assert np.array_equal(rows.x[mine], expected, equal_nan=True)
 
     def test_nothing_to_read(self, tmp_path: Path) -> None:
         from config.errors import ValidationFailed
