@@ -169,7 +169,10 @@ def score_with_shadows(
 
 
 def score_many_with_shadows(
-    *, model_name: str, patients: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], as_of: datetime
+    *,
+    model_name: str,
+    patients: Sequence[tuple[str, Sequence[Mapping[str, Any]] | ParsedResources]],
+    as_of: datetime,
 ) -> list[list[ScoreResult]]:
     """`score_with_shadows(..., audit=False)` of each patient (a population chunk): the same results, with
     each ML version's scorable rows predicted and explained in one batch (`score_ml_batch`).

@@ -30,6 +30,7 @@ from fhirapp.snapshot import PatientSnapshot
 from population.models import PatientResult, PopulationRun, RunChunk
 from population.services.data import chunk_path, chunk_patients
 from population.services.finish import run_finish_if_done
+from scoring.features.select import parsed_resources
 from scoring.presentation import clinical_drivers
 from scoring.services import score_audit_entry, score_many_with_shadows
 from scoring.types import ScoreResult
@@ -86,7 +87,7 @@ def _score_patients(
     assert as_of is not None  # set when the export completed, before any chunk exists
     previous = _previous(run, list(patients))
     snapshots = [patient_snapshot(pid, resources, as_of) for pid, resources in patients.items()]
-    shares = [(s.patient_id, s.resources) for s in snapshots]
+    shares = [(s.patient_id, parsed_resources(s.resources)) for s in snapshots]  # read once for every model
     rows, audits, served = [], [], []
     for model_name in run.cohort.model_names:
         batch = score_many_with_shadows(model_name=model_name, patients=shares, as_of=as_of)

@@ -130,8 +130,8 @@ class ObservationFacts:
     at: float | None
     categories: tuple[str, ...]
     codes: tuple[str, ...]
-    points: tuple[tuple[str, tuple[float, float, str]], ...]
-    unknown_units: tuple[tuple[str, str], ...]
+    points: list[tuple[str, tuple[float, float, str]]]
+    unknown_units: list[tuple[str, str]]
 
 
 def _concept_codes(concepts: object) -> tuple[str, ...]:
@@ -235,8 +235,8 @@ def observation_facts(obs: Mapping[str, Any], times: TimeMemo | None = None) -> 
         at,
         _concept_codes(obs.get("category")),
         _concept_codes(code),
-        tuple(points),
-        tuple(unknown),
+        points,
+        unknown,
     )
 
 
