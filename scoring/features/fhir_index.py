@@ -270,9 +270,10 @@ class IndexBuilder:
 def index_observations(resources: Iterable[Mapping[str, Any]], as_of: float) -> ObservationIndex:
     """Usable numeric Observations with time <= as_of, by PhysioNet column, sorted by time."""
     builder = IndexBuilder()
+    times: TimeMemo = {}
     for res in resources:
         if res.get("resourceType") == "Observation":
-            builder.add(observation_facts(res), as_of)
+            builder.add(observation_facts(res, times), as_of)
     return builder.index()
 
 
