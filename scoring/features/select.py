@@ -57,7 +57,8 @@ def parsed_resources(resources: Sequence[Resource] | ParsedResources) -> ParsedR
 
 @dataclass(frozen=True, slots=True)
 class Share:
-    """A model's share of a patient's resources at a time, and the index of its Observations."""
+    """A model's share of a patient's resources at a time (its other resources first, then its Observations, each
+    in the order given), and the index of its Observations."""
 
     resources: list[Resource]
     index: ObservationIndex
@@ -73,6 +74,7 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
     types = frozenset(requirements.resource_types)
     categories, codes = frozenset(requirements.observation_categories), frozenset(requirements.observation_codes)
     observations = "Observation" in types
+    others: list[Resource] = []  # listed first: readers look for the Patient and the Encounters
     mine: list[Resource] = []
     builder = IndexBuilder()
     read, times = parsed.facts, parsed.times
@@ -82,7 +84,7 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
             kind = resource.get("resourceType")
             if kind != "Observation":
                 if kind in types and (kind != "Encounter" or _encounter_wanted(resource, encounters_since, as_of)):
-                    mine.append(resource)
+                    others.append(resource)
                 continue
             when = effective_seconds(resource, times) if observations else None
             if when is None or not since <= when <= at:
@@ -93,7 +95,7 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
         if not (categories.isdisjoint(facts.categories) and codes.isdisjoint(facts.codes)):
             mine.append(resource)
             builder.add(facts, at)
-    return Share(mine, builder.index())
+    return Share(others + mine, builder.index())
 
 
 def resources_for(resources: Sequence[Resource], requirements: Requirements, as_of: datetime) -> list[Resource]:
