@@ -58,7 +58,7 @@ def _score_version(
     encounter_id: str | None,
     deceased: str | None,
 ) -> ScoreResult:
-    """One version's result on its model's declared share of the resources (`resources_for`);
+    """One version's result on its model's declared share of the resources (`model_share`);
     `deceased` (`deceased_reason`, found once per patient) refuses every model."""
     prepared = _prepare_version(mv, resources, as_of, encounter_id, deceased)
     if isinstance(prepared, ScoreResult):

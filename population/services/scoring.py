@@ -1,12 +1,12 @@
 """Score one chunk of a run's patients through the one pipeline, exactly as the CDS door scores one patient.
 
 Each patient's resources become a `PatientSnapshot` (tagged with the export they came from), and each
-cohort model scores them with `scoring.services.score_with_shadows` (its declared share via
-`resources_for`, exact TreeSHAP drivers, refusals and notes as for one patient) as of the export's
-transactionTime. A chunk commits its results, its audit records (one "score" record per inference,
-pseudonymised, as for CDS calls) and its `done` flag in one transaction, under the chunk's row lock: a worker
-killed mid-chunk leaves nothing behind, and a chunk already done is never written twice. Each attempt holds the
-chunk's lease until the task's time limit; once it has run out unfinished (a killed or hung worker) the chunk
+cohort model scores them with `scoring.services.score_with_shadows` (its declared share via `model_share`, each
+patient's Observations read once for every model; exact TreeSHAP drivers, refusals and notes as for one patient)
+as of the export's transactionTime. A chunk commits its results, its audit records (one "score" record per
+inference, pseudonymised, as for CDS calls) and its `done` flag in one transaction, under the chunk's row lock: a
+worker killed mid-chunk leaves nothing behind, and a chunk already done is never written twice. Each attempt holds
+the chunk's lease until the task's time limit; once it has run out unfinished (a killed or hung worker) the chunk
 reconciler (`population.services.reconcile`) queues the chunk again.
 """
 

@@ -84,7 +84,7 @@ def _column_for(codes: list[str], obs: Mapping[str, Any]) -> str | None:
     if PULSE_OXIMETRY in codes:
         return "O2Sat"
     for code in codes:
-        column = CODE_TO_COLUMN.get(code)
+        column = CODE_TO_COLUMN.get(code) if isinstance(code, str) else None
         if column is not None:
             # 2708-6 is the FHIR R4 vital-signs code for SpO2 but LOINC's arterial SaO2 (see spec.py).
             if column == "SaO2" and code == ARTERIAL_SATURATION and _is_vital(obs):
@@ -104,6 +104,8 @@ def _column_of(concept: object, obs: Mapping[str, Any]) -> str | None:
     if not isinstance(c, dict) or c.get("system") != LOINC:
         return None
     code = c.get("code", "")
+    if not isinstance(code, str):
+        return None
     if code == PULSE_OXIMETRY:
         return "O2Sat"
     column = CODE_TO_COLUMN.get(code)
@@ -111,7 +113,8 @@ def _column_of(concept: object, obs: Mapping[str, Any]) -> str | None:
     return "O2Sat" if column == "SaO2" and code == ARTERIAL_SATURATION and _is_vital(obs) else column
 
 
-TimeMemo = dict[str, tuple[float | None, float | None]]  # time text -> (zoned seconds, seconds, zone-less as UTC)
+# time text -> (seconds when it carries a zone else None, seconds with a zone-less time read as UTC)
+TimeMemo = dict[str, tuple[float | None, float | None]]
 
 
 @dataclass(slots=True)  # not frozen: read for every Observation of a call, and frozen dataclasses build slowly
@@ -123,7 +126,9 @@ class ObservationFacts:
     `points` are the index rows (column, (at, value in the column's unit, reference)) of the Observation's value
     and each component's, and `unknown_units` the (column, unit) of those whose unit is not understood; both are
     empty when the Observation does not count (a voiding status, SKIP_STATUS) or has no time. `categories` and
-    `codes` are every coding's code (any system) of its category and code.
+    `codes` are every coding's code (any system) of its category and code. Facts are shared (by a call's models,
+    a trend's threads, a consumer's state copy): never change one. Malformed parts are skipped, never an error.
+    An empty effective[x] text counts as absent (FHIR forbids empty strings).
     """
 
     effective: float | None
@@ -137,7 +142,7 @@ class ObservationFacts:
 def _concept_codes(concepts: object) -> tuple[str, ...]:
     """Every coding's code of a CodeableConcept or a list of them (malformed parts skipped); the usual single
     concept with a single coding takes the first branch."""
-    if isinstance(concepts, list) and len(concepts) == 1:
+    if isinstance(concepts, list) and len(concepts) == 1 and isinstance(concepts[0], dict):
         concepts = concepts[0]
     if isinstance(concepts, dict):
         coding = concepts.get("coding")
@@ -209,7 +214,7 @@ def _collect(
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return
     unit = q.get("code") or q.get("unit")
-    converted = convert(column, float(value), unit)
+    converted = convert(column, float(value), unit) if unit is None or isinstance(unit, str) else None
     if converted is None:
         unknown.append((column, str(unit)))
     else:
@@ -224,7 +229,8 @@ def observation_facts(obs: Mapping[str, Any], times: TimeMemo | None = None) -> 
     code = obs.get("code")
     points: list[tuple[str, tuple[float, float, str]]] = []
     unknown: list[tuple[str, str]] = []
-    if at is not None and obs.get("status") not in SKIP_STATUS:
+    status = obs.get("status")
+    if at is not None and not (isinstance(status, str) and status in SKIP_STATUS):
         ref = f"Observation/{obs.get('id', '')}"
         _collect(obs, _column_of(code, obs), at, ref, points, unknown)
         for comp in obs.get("component") or ():

@@ -40,7 +40,7 @@ class ParsedResources:
 
     resources: Sequence[Resource]
     facts: list[ObservationFacts | None]
-    times: TimeMemo = field(default_factory=dict)
+    times: TimeMemo = field(default_factory=dict, compare=False)
 
 
 def resource_facts(resource: Resource, times: TimeMemo | None = None) -> ObservationFacts | None:
@@ -68,6 +68,8 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
     """What a model reads at `as_of`: its declared resource types, its Observation categories or codes dated
     within its look-back (never after as-of), and the Encounters overlapping its history window; the
     Observations' values indexed by column. One loop over the facts: this runs for every model of every call."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
     at = as_of.timestamp()
     since = (as_of - timedelta(hours=requirements.lookback_hours)).timestamp()
     encounters_since = as_of - timedelta(hours=requirements.encounter_hours or requirements.lookback_hours)

@@ -4,12 +4,12 @@ vectors it will be served.
 A stay (an Encounter) gives one row per whole hour from its period.start: row k at start + k h, k = 1 .. floor(length
 in hours) (the PhysioNet tables' ICULOS 1 is likewise an hour into the stay); `hour` is k. Each row is the catalogue's
 sepsis extractor (`scoring.features.extract.extract_features` with the sepsis spec) at that time, for that Encounter,
-on the model's declared share of the patient's resources (`scoring.features.select.resources_for`), as the serving
+on the model's declared share of the patient's resources (`scoring.features.select.model_share`), as the serving
 doors score (`scoring.services`).
 
 Serving selects the share at each as-of T (Observations within [T - L, T], L the requirement's look-back, the longest
 any sepsis feature reads) and indexes it. Here the share is selected once per stay, over [start - L, end], and
-indexed once (`index_observations`): the extractor reads only values at or before T and within each feature's
+indexed once (the share's index): the extractor reads only values at or before T and within each feature's
 look-back (at most L), so each row equals serving's at T. That holds because every Observation of the site has an
 effective time with a zone (`site_fhir` refuses others), which the selection and the index read alike;
 tests/scoring/test_adapt_fhir.py compares the rows with serving's hour by hour.
@@ -31,8 +31,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from scoring.catalogue.sepsis import SEPSIS
-from scoring.features.fhir_index import ObservationIndex, index_observations
-from scoring.features.select import resources_for
+from scoring.features.fhir_index import ObservationIndex
+from scoring.features.select import model_share, parsed_resources
 from scoring.features.spec import PHYSIONET_OBSERVATIONS
 from scoring.training.sepsis import HORIZON_HOURS, Prepared
 from scoring.training.stays import Stays, content_digests
@@ -103,8 +103,8 @@ def stay_share(
     whole_stay = dataclasses.replace(
         requirements, lookback_hours=(stay.end - stay.start) / HOUR + requirements.lookback_hours
     )
-    share = resources_for(resources, whole_stay, stay.end)
-    return share, index_observations(share, stay.end.timestamp())
+    share = model_share(parsed_resources(resources), whole_stay, stay.end)
+    return share.resources, share.index
 
 
 def stay_matrix(share: Sequence[Mapping[str, Any]], index: ObservationIndex, stay: FhirStay) -> npt.NDArray[np.float32]:

@@ -12,6 +12,7 @@ from realtime.events import VitalEvent
 from realtime.state import META, state_apply, state_name, state_read
 from realtime.state_copies import StateCopies
 from realtime.stream import stream_client
+from scoring.features.select import resource_facts
 
 PATIENT = "Patient/copy-1"
 SOURCES = frozenset({"bedside"})
@@ -84,3 +85,28 @@ def test_only_the_most_recently_read_states_are_kept(built: str) -> None:
         assert len(copies) == 1
     finally:
         client.delete(other)
+
+
+def test_a_replaced_field_brings_its_new_facts_into_the_copy(built: str) -> None:
+    """An EHR event for an Observation already in the state replaces it: the copy's facts (what scoring reads)
+    are the new value's, as a whole read gives them."""
+    copies, client = StateCopies(8), stream_client()
+
+    def hr(version: int, value: float) -> VitalEvent:
+        return VitalEvent(
+            source="ehr-subscription",
+            source_event_id=f"Observation/ehr-hr/_history/{version}",
+            registration_id=1,
+            patient=PATIENT,
+            event_time=NOW - timedelta(minutes=10),
+            code="8867-4",
+            value=value,
+            unit="/min",
+        )
+
+    _fold(copies, [hr(1, 80.0)])
+    _fold(copies, [hr(2, 95.0)])
+    state = copies.read(client, 1, PATIENT, None)
+    assert state is not None and state.parsed.facts == [resource_facts(r) for r in state.resources]
+    [facts] = [f for f in state.parsed.facts if f is not None]
+    assert [value for _, (_, value, _) in facts.points] == [95.0]

@@ -106,3 +106,28 @@ def test_models_sharing_one_parse_score_as_each_alone(registered: Any, chart: li
 
 def _seen(result: ScoreResult) -> tuple[Any, ...]:
     return result.input_digest, result.probability, result.points, result.band, result.drivers, result.basis
+
+
+def test_malformed_parts_are_skipped_never_an_error(chart: list[dict[str, Any]]) -> None:
+    """Past the doors' shape check nothing malformed reaches scoring; other callers (a site export) may send it:
+    a part that cannot be read is skipped, as the index always skipped it, and the others still count."""
+    hr = next(r for r in chart if r.get("resourceType") == "Observation" and "8867-4" in str(r.get("code")))
+    when = (AS_OF - timedelta(hours=1)).isoformat()
+    odd = [
+        {**copy.deepcopy(hr), "id": "status", "effectiveDateTime": when, "status": {"code": "final"}},
+        {**copy.deepcopy(hr), "id": "unit", "effectiveDateTime": when, "valueQuantity": {"value": 7, "code": {"x": 1}}},
+        {
+            **copy.deepcopy(hr),
+            "id": "code",
+            "effectiveDateTime": when,
+            "code": {"coding": [{"system": LOINC, "code": 5}]},
+        },
+        {**copy.deepcopy(hr), "id": "nested", "effectiveDateTime": when, "category": [hr["category"]]},
+        {**copy.deepcopy(hr), "id": "time", "effectiveDateTime": {"at": when}},
+    ]
+    share = model_share(parsed_resources(chart + odd), definition_of("sepsis").requirements, AS_OF)
+    ids = {r.get("id") for r in share.resources}
+    assert {"status", "unit", "code"} <= ids and not {"nested", "time"} & ids  # nested lists are not categories
+    refs = share.index.series["HR"].refs
+    assert "Observation/status" in refs and "Observation/unit" not in refs and "Observation/code" not in refs
+    assert "{'x': 1}" in share.index.unconverted_units["HR"]  # beside the chart's own odd unit, Hz
