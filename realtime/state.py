@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
@@ -46,7 +46,7 @@ from realtime.models import DeviceVital
 from realtime.models_read import lookback_hours, vitals_models
 from realtime.observations import Resource, StateKey, observation_from_event, state_key
 from scoring.features.fhir_index import ObservationFacts
-from scoring.features.select import ParsedResources, effective_time, parse_datetime, resource_facts
+from scoring.features.select import ParsedResources, resource_facts
 from smart_launch.backend import backend_access_token
 from smart_launch.models import EhrRegistration
 
@@ -108,7 +108,9 @@ class Field(NamedTuple):
 def field_parse(raw: bytes) -> Field:
     """A field's resource, its effective time and facts."""
     resource = orjson.loads(raw)
-    return Field(resource, _observation_time(resource), resource_facts(resource))
+    facts = resource_facts(resource)
+    when = None if facts is None or facts.effective is None else datetime.fromtimestamp(facts.effective, UTC)
+    return Field(resource, when, facts)
 
 
 def state_view(client: redis.Redis, name: str, copy: StateCopy) -> State:
@@ -136,10 +138,6 @@ def data_as_of(times: Iterable[datetime | None], now: datetime | None = None) ->
     data age is the truth at that moment) and never a later moment that no datum describes."""
     now = now or timezone.now()
     return min(max((t for t in times if t is not None), default=now), now)
-
-
-def _observation_time(resource: Resource) -> datetime | None:
-    return parse_datetime(effective_time(resource)) if resource.get("resourceType") == "Observation" else None
 
 
 class Applied(NamedTuple):

@@ -221,11 +221,17 @@ def _collect(
         points.append((column, (at, converted, ref)))
 
 
-def observation_facts(obs: Mapping[str, Any], times: TimeMemo | None = None) -> ObservationFacts:
-    """The facts of one Observation (see `ObservationFacts`); `times` shares time parsing across a call."""
-    times = {} if times is None else times
-    text = effective_text(obs)
-    effective, at = _times(text, times) if text else (None, _times(obs.get("issued"), times)[1])
+def observation_facts(
+    obs: Mapping[str, Any], times: TimeMemo | None = None, effective: float | None = None
+) -> ObservationFacts:
+    """The facts of one Observation (see `ObservationFacts`); `times` shares time parsing across a call, and
+    `effective` is its `effective_seconds` when the caller has already read them."""
+    if effective is not None:
+        at: float | None = effective
+    else:
+        times = {} if times is None else times
+        text = effective_text(obs)
+        effective, at = _times(text, times) if text else (None, _times(obs.get("issued"), times)[1])
     code = obs.get("code")
     points: list[tuple[str, tuple[float, float, str]]] = []
     unknown: list[tuple[str, str]] = []

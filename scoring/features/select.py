@@ -91,7 +91,7 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
             when = effective_seconds(resource, times) if observations else None
             if when is None or not since <= when <= at:
                 continue
-            facts = read[i] = observation_facts(resource, times)
+            facts = read[i] = observation_facts(resource, times, when)
         elif not observations or (when := facts.effective) is None or not since <= when <= at:
             continue
         if not (categories.isdisjoint(facts.categories) and codes.isdisjoint(facts.codes)):
