@@ -9,14 +9,22 @@ state's fields are idempotent, and an event a committed rescore took in is not r
 An entry delivered REALTIME_MAX_DELIVERIES times without success goes to the dead-letter stream
 `stratify:vitals:dead` (logged) so one poisoned entry cannot hold the others back forever.
 
-Events are grouped by patient; each patient's events are applied and rescored under a per-patient Redis lock
+Events are grouped by patient; each patient's events are applied and scored under a per-patient Redis lock
 (one rescore per patient per step, however many of their events arrived), from this process's parsed copy of the
-state when no one else changed it since (`realtime.state_copies`). A refresh entry drops the patient's
-state. Housekeeping every few seconds: the outbox relay of stored device events not yet streamed, trimming
-the stream of entries every consumer has acknowledged (so its length stays flat), and an error logged when what
-is left nears REALTIME_STREAM_MAXLEN, the cap appends keep the stream under (`realtime.stream.stream_add`). The
-dead-letter stream is capped the same way and loses what is older than REALTIME_RETENTION_DAYS daily
-(`realtime.retention`).
+state when no one else changed it since (`realtime.state_copies`). The step's rescores are stored in one
+transaction (each alone when that fails: `realtime.rescore.rescores_store`) before the locks are released. A
+refresh entry drops the patient's state. After each step the stream is trimmed of the entries every consumer has
+acknowledged, so its length is what is left to do. Housekeeping every few seconds: the outbox relay of stored
+device events not yet streamed, and an error logged when what is left nears REALTIME_STREAM_MAXLEN, the cap
+appends keep the stream under (`realtime.stream.stream_add`). The dead-letter stream is capped the same way and
+loses what is older than REALTIME_RETENTION_DAYS daily (`realtime.retention`).
+
+The states a consumer keeps parsed are hundreds of thousands of small containers. Python's full garbage
+collection walks all of them (seen: up to 150 ms, a pause every few seconds, in the middle of a step), although
+they form no cycles. So after each step the step's own garbage is collected (the objects made since the last
+step: few) and what survives is frozen out of the collector (`gc.freeze`). Objects freed by reference count are
+freed as ever; a cycle among frozen objects that became garbage later would be kept, so every
+FULL_COLLECT_SECONDS everything is unfrozen and collected once (one full pause there).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +49,7 @@ from config.ttl_cache import TtlCache
 from realtime.events import VitalEvent
 from realtime.ingest import events_relay
 from realtime.models import DeviceSource
-from realtime.rescore import patient_rescore
+from realtime.rescore import Draft, events_new, events_rescored, rescore_draft, rescores_store
 from realtime.state import state_apply, state_build, state_drop, state_name
 from realtime.state_copies import StateCopies
 from realtime.stream import DEAD_LETTER, GROUP, STREAM, stream_add, stream_client
@@ -49,9 +58,11 @@ from scoring.readiness import registry_status
 logger = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 5.0
 LOCK_SECONDS = 120  # a consumer that dies holding a patient's lock frees it after this
+FULL_COLLECT_SECONDS = 600.0  # how often everything frozen out of the garbage collector is collected once
 _DEVICE_SOURCES: TtlCache[str, frozenset[str]] = TtlCache(30.0)
 
 RawEntry = tuple[bytes, dict[bytes, bytes]]
+PatientKey = tuple[int, str]  # (registration id, patient reference)
 
 
 @dataclass
@@ -105,21 +116,27 @@ class Consumer:
 
     def run(self, stop: Callable[[], bool]) -> None:
         """Steps until `stop()`; housekeeping between them. Models are loaded first (as gunicorn's `post_fork`
-        does), so the first rescore does not pay for it, and the loaded heap is frozen out of the collector."""
+        does), so the first rescore does not pay for it. Before each step, the garbage collector collects what is
+        not frozen, then freezes the rest (see the module's text)."""
         self.group_ensure()
         registry_status()
-        gc.collect()
-        gc.freeze()
+        collected = 0.0
         while not stop():
+            if time.monotonic() - collected > FULL_COLLECT_SECONDS:
+                gc.unfreeze()
+                collected = time.monotonic()
+            gc.collect()  # only what is not frozen: the last step's objects, and all of them after an unfreeze
+            gc.freeze()
             self.step()
             self.housekeep()
 
     def step(self, *, block_ms: int | None = None) -> int:
-        """Take one set of entries and process it; how many entries were taken."""
+        """Take one set of entries and process it, then trim what is acknowledged; how many entries were taken."""
         close_old_connections()
         entries = self._own_pending() or self._claimed() or self._new(block_ms)
         if entries:
             self.process(entries)
+            stream_trim(self.client)
         return len(entries)
 
     def _own_pending(self) -> list[RawEntry]:
@@ -156,44 +173,65 @@ class Consumer:
         return [e for _, entries in found or () for e in entries if e[1]]
 
     def process(self, entries: list[RawEntry]) -> None:
-        """Refreshes, then each patient's events; acknowledge what committed."""
+        """Refreshes, then every patient's events; acknowledge what committed."""
         batch = batch_parse(entries)
         if batch.unreadable:
             self._dead_letter(batch.unreadable, reason="unreadable entry")
         for entry_id, registration_id, patient in batch.refreshes:
             state_drop(self.client, registration_id, patient)
             self.client.xack(STREAM, GROUP, entry_id)
-        for (registration_id, patient), items in batch.events.items():
-            try:
-                self._patient(registration_id, patient, [e for _, e in items])
-            except Exception:  # left pending: retried by XAUTOCLAIM, dead-lettered after REALTIME_MAX_DELIVERIES
-                logger.exception("real-time: events of one patient not processed; they stay pending")
-                continue
-            self.client.xack(STREAM, GROUP, *[i for i, _ in items])
+        done = self._patients({key: [e for _, e in items] for key, items in batch.events.items()})
+        acked = [i for key in done for i, _ in batch.events[key]]
+        if acked:
+            self.client.xack(STREAM, GROUP, *acked)
 
-    def _patient(self, registration_id: int, patient: str, events: list[VitalEvent]) -> None:
+    def _patients(self, events: dict[PatientKey, list[VitalEvent]]) -> list[PatientKey]:
+        """Each patient's events folded into their state and scored under the patient's lock; the rescores stored
+        in one transaction (`rescores_store`), then the locks released. The patients whose events are done; the
+        others' stay pending (retried by XAUTOCLAIM, dead-lettered after REALTIME_MAX_DELIVERIES)."""
+        with ExitStack() as locks:
+            locked = [key for key in events if self._locked(locks, key)]
+            rescored = events_rescored(e for key in locked for e in events[key])
+            drafts: dict[PatientKey, Draft | None] = {}
+            for key in locked:
+                try:
+                    drafts[key] = self._draft(key, events[key], rescored)
+                except Exception:
+                    logger.exception("real-time: events of one patient not processed; they stay pending")
+                    self.copies.forget(*key)
+            stored = rescores_store([d for d in drafts.values() if d is not None])
+            done = {(d.registration_id, d.patient) for d in stored}
+            for key in [k for k, d in drafts.items() if d is not None and k not in done]:
+                self.copies.forget(*key)
+        return [key for key, d in drafts.items() if d is None or key in done]
+
+    def _locked(self, locks: ExitStack, key: PatientKey) -> bool:
+        """Whether the patient's lock was taken (held until `locks` closes)."""
+        registration_id, patient = key
         lock = self.client.lock(
             f"stratify:rt:lock:{registration_id}:{patient}", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
         )
-        with lock:
-            try:
-                self._rescore(registration_id, patient, events)
-            except Exception:
-                self.copies.forget(registration_id, patient)
-                raise
+        try:
+            locks.enter_context(lock)
+        except redis.RedisError:
+            logger.exception("real-time: a patient's lock could not be taken; their events stay pending")
+            return False
+        return True
 
-    def _rescore(self, registration_id: int, patient: str, events: list[VitalEvent]) -> None:
-        """Fold the events into the patient's state (built first when it is not), then rescore it (under the lock)."""
+    def _draft(self, key: PatientKey, events: list[VitalEvent], rescored: set[tuple[str, str]]) -> Draft | None:
+        """Fold the events into the patient's state (built first when it is not), then score it (under the lock)
+        for those of them no rescore took in yet (not in `rescored`)."""
+        registration_id, patient = key
         applied = state_apply(self.client, events, device_sources=device_sources())
-        state = self.copies.read(self.client, registration_id, patient, applied[state_name(registration_id, patient)])
+        state = self.copies.read(self.client, registration_id, patient, applied.get(state_name(*key)))
         if state is None:
             state_build(self.client, registration_id, patient)
             state = self.copies.read(self.client, registration_id, patient, None)
         assert state is not None  # just built under the lock
-        patient_rescore(
+        return rescore_draft(
             registration_id=registration_id,
             patient=patient,
-            events=events,
+            events=events_new(events, rescored),
             resources=state.parsed,
             as_of=state.as_of,
         )
@@ -208,7 +246,8 @@ class Consumer:
         logger.error("real-time: %d stream entries dead-lettered (%s) to %s", len(ids), reason, DEAD_LETTER)
 
     def housekeep(self, *, force: bool = False) -> None:
-        """Every HOUSEKEEPING_SECONDS: relay unstreamed device events, trim acknowledged entries off the stream."""
+        """Every HOUSEKEEPING_SECONDS: relay unstreamed device events, trim acknowledged entries off the stream, check
+        what is left."""
         if not force and time.monotonic() - self._housekept < HOUSEKEEPING_SECONDS:
             return
         self._housekept = time.monotonic()

@@ -4,11 +4,16 @@ Each vitals model whose inputs the new events touch (`realtime.models_read`) sco
 through `scoring.services.score_with_shadows`, the same service every door uses (its declared share of the
 resources, TreeSHAP drivers, refusals), as of the moment the state describes (`realtime.state.data_as_of`: its
 newest Observation's time, never later than now), so the score's as-of and its data age are the truth of the
-data it read, however late they were sent (a replayed stay is scored hour by hour as each hour). The rescore, the
-events it took in (`RescoredEvent`, unique per (source, source event id)), its audit records (one "score" record
-per inference, as the other doors write) and whatever the listeners write commit together: an event already
-taken in by a committed rescore is never scored again (a redelivered stream entry changes nothing), and a rescore
-that fails leaves nothing behind.
+data it read, however late they were sent (a replayed stay is scored hour by hour as each hour).
+
+A rescore is scored first (`rescore_draft`: nothing stored) and stored after (`rescores_store`), so a consumer
+stores the rescores of every patient of a stream step in one transaction: one commit, one audit chain lock and
+one insert per table for the step, where each patient cost all of these. When that transaction fails, each
+patient's rescore is stored in its own, so one patient's failure holds nobody else back. The rescore, the events
+it took in (`RescoredEvent`, unique per (source, source event id)), its audit records (one "score" record per
+inference, as the other doors write) and whatever the listeners write commit together: an event already taken in
+by a committed rescore is never scored again (a redelivered stream entry changes nothing), and a rescore that
+fails leaves nothing behind.
 
 Listeners are the dotted paths of REALTIME_SCORE_LISTENERS, called once per model with keyword arguments
 `registration_id`, `patient_id` (the bare FHIR id), `unit` (the patient's current location, "" if unknown)
@@ -20,7 +25,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +42,7 @@ from realtime.events import VitalEvent
 from realtime.models import Rescore, RescoredEvent
 from realtime.models_read import models_reading
 from scoring.features.select import ParsedResources
-from scoring.monitoring.record import served_record
+from scoring.monitoring.record import served_records
 from scoring.services import score_audit_entry, score_with_shadows
 from scoring.types import ScoreResult
 
@@ -44,45 +50,102 @@ logger = logging.getLogger(__name__)
 Listener = Callable[..., Any]
 
 
-def patient_rescore(
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A patient's rescore, scored and not yet stored: the events it takes in and each touched model's results."""
+
+    registration_id: int
+    patient: str
+    as_of: datetime
+    unit: str
+    scoring_ms: float
+    events: list[VitalEvent]
+    scored: list[list[ScoreResult]]
+
+    @property
+    def patient_id(self) -> str:
+        return self.patient.removeprefix("Patient/")
+
+
+def rescore_draft(
     *,
     registration_id: int,
     patient: str,
     events: Sequence[VitalEvent],
     resources: ParsedResources,
     as_of: datetime,
-) -> Rescore | None:
-    """Rescore `patient` as of `as_of` (the moment the state describes) for the events not yet taken in by a
-    rescore; None when there are none."""
-    new = _not_rescored(events)
-    if not new:
+) -> Draft | None:
+    """Score `patient` as of `as_of` for `events` (those no rescore took in yet: `events_rescored` says which
+    did), storing nothing; None when there are none."""
+    if not events:
         return None
     started = time.perf_counter()
-    pid = patient.removeprefix("Patient/")
-    scored = _score(resources, as_of, pid, {e.code for e in new})
+    scored = _score(resources, as_of, patient.removeprefix("Patient/"), {e.code for e in events})
     unit = patient_unit(resources.resources)
     scoring_ms = (time.perf_counter() - started) * 1000
-    with transaction.atomic():
-        rescore = Rescore.objects.create(
-            registration_id=registration_id,
-            patient=patient,
-            unit=unit,
-            as_of=as_of,
-            scoring_ms=scoring_ms,
-            results=[_summary(results[0]) for results in scored],
-            events=len(new),
-        )
-        RescoredEvent.objects.bulk_create(
-            [RescoredEvent(rescore=rescore, source=e.source, source_event_id=e.source_event_id) for e in new]
-        )
-        inferences = [r for results in scored for r in results]
-        detail = {"realtime_rescore": rescore.pk}
-        audit_records_create([{**score_audit_entry(r, pid), "detail": detail} for r in inferences])
-        served_record(inferences, pid)
-        if current(as_of):  # data of a past moment are scored and recorded, never alerted on
-            for results in scored:
-                _notify(registration_id=registration_id, patient_id=pid, unit=unit, results=results)
-    return rescore
+    return Draft(registration_id, patient, as_of, unit, scoring_ms, list(events), scored)
+
+
+def rescores_store(drafts: Sequence[Draft]) -> list[Draft]:
+    """Store the drafts (several patients' rescores) in one transaction; when it fails, each in its own, so one
+    patient's failure does not hold the others back. Which drafts were stored (a failure is logged)."""
+    if len(drafts) > 1:
+        try:
+            with transaction.atomic():
+                _store(drafts)
+            return list(drafts)
+        except Exception:
+            logger.warning("real-time: %d rescores failed together; storing each alone", len(drafts), exc_info=True)
+    return [d for d in drafts if _store_alone(d)]
+
+
+def _store_alone(draft: Draft) -> bool:
+    try:
+        with transaction.atomic():
+            _store([draft])
+    except Exception:
+        logger.exception("real-time: the rescore of one patient could not be stored; their events stay pending")
+        return False
+    return True
+
+
+def _store(drafts: Sequence[Draft]) -> list[Rescore]:
+    """The drafts' rescores, the events they took in, their audit and monitoring records and the listeners'
+    writes (inside the caller's transaction)."""
+    rescores = Rescore.objects.bulk_create([_rescore_row(d) for d in drafts])
+    RescoredEvent.objects.bulk_create(
+        [
+            RescoredEvent(rescore=rescore, source=e.source, source_event_id=e.source_event_id)
+            for d, rescore in zip(drafts, rescores, strict=True)
+            for e in d.events
+        ]
+    )
+    audit_records_create(
+        [
+            {**score_audit_entry(r, d.patient_id), "detail": {"realtime_rescore": rescore.pk}}
+            for d, rescore in zip(drafts, rescores, strict=True)
+            for results in d.scored
+            for r in results
+        ]
+    )
+    served_records([([r for results in d.scored for r in results], d.patient_id) for d in drafts])
+    for d in drafts:
+        if current(d.as_of):  # data of a past moment are scored and recorded, never alerted on
+            for results in d.scored:
+                _notify(registration_id=d.registration_id, patient_id=d.patient_id, unit=d.unit, results=results)
+    return rescores
+
+
+def _rescore_row(draft: Draft) -> Rescore:
+    return Rescore(
+        registration_id=draft.registration_id,
+        patient=draft.patient,
+        unit=draft.unit,
+        as_of=draft.as_of,
+        scoring_ms=draft.scoring_ms,
+        results=[_summary(results[0]) for results in draft.scored],
+        events=len(draft.events),
+    )
 
 
 def current(as_of: datetime) -> bool:
@@ -90,18 +153,21 @@ def current(as_of: datetime) -> bool:
     return timezone.now() - as_of <= timedelta(minutes=settings.REALTIME_ALERT_MAX_LAG_MINUTES)
 
 
-def _not_rescored(events: Sequence[VitalEvent]) -> list[VitalEvent]:
-    """The events (first of each identity) no committed rescore has taken in."""
+def events_rescored(events: Iterable[VitalEvent]) -> set[tuple[str, str]]:
+    """The (source, source event id) of those of `events` a committed rescore took in (one query, for any
+    number of patients' events)."""
+    keys = {(e.source, e.source_event_id) for e in events}
+    if not keys:
+        return set()
+    sources, ids = {s for s, _ in keys}, {i for _, i in keys}  # two IN lists: one cheap query on the index
+    found = RescoredEvent.objects.filter(source__in=sources, source_event_id__in=ids)
+    return set(found.values_list("source", "source_event_id")) & keys
+
+
+def events_new(events: Iterable[VitalEvent], rescored: set[tuple[str, str]]) -> list[VitalEvent]:
+    """The first of each identity among `events` that is not in `rescored`."""
     unique = {(e.source, e.source_event_id): e for e in events}
-    if not unique:
-        return []
-    sources, ids = {s for s, _ in unique}, {i for _, i in unique}  # two IN lists: one cheap query on the index
-    done = set(
-        RescoredEvent.objects.filter(source__in=sources, source_event_id__in=ids).values_list(
-            "source", "source_event_id"
-        )
-    )
-    return [e for k, e in unique.items() if k not in done]
+    return [e for k, e in unique.items() if k not in rescored]
 
 
 def _score(resources: ParsedResources, as_of: datetime, pid: str, codes: set[str]) -> list[list[ScoreResult]]:

@@ -39,12 +39,20 @@ def _row(result: ScoreResult, pseudonym: str, now: datetime) -> ServedInference:
 
 def served_record(results: Sequence[ScoreResult], patient_id: str) -> int:
     """Keep the scored ones of `results` (one patient's inferences) for monitoring; returns how many."""
-    scored = [r for r in results if r.scored]
-    if not scored:
-        return 0
-    now, pseudonym = timezone.now(), pseudonymize(patient_id)
-    ServedInference.objects.bulk_create([_row(r, pseudonym, now) for r in scored])
-    return len(scored)
+    return served_records([(results, patient_id)])
+
+
+def served_records(patients: Sequence[tuple[Sequence[ScoreResult], str]]) -> int:
+    """Keep the scored ones of each patient's results (`(results, patient_id)` pairs) in one insert; how many."""
+    now, rows = timezone.now(), []
+    for results, patient_id in patients:
+        scored = [r for r in results if r.scored]
+        if scored:
+            pseudonym = pseudonymize(patient_id)
+            rows += [_row(r, pseudonym, now) for r in scored]
+    if rows:
+        ServedInference.objects.bulk_create(rows)
+    return len(rows)
 
 
 def served_purge(now: datetime | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from realtime.models import DeviceVital, Rescore, RescoredEvent
 from realtime.state import state_name, state_read
 from realtime.stream import DEAD_LETTER, GROUP, STREAM, publish, publish_refresh, stream_client
 from sandbox_ehr.fhir.faults import fault_clear, fault_inject
+from tests.realtime import listeners
 from tests.realtime.ward import hr_event, ward_setup
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -90,7 +91,7 @@ def test_a_dead_consumers_entries_are_claimed_and_scored_exactly_once(
     assert len(dead._new(0)) == 2  # read, never acknowledged: it died before doing the work
     _send(post, ward, 3)
     [((registration_id, patient), items)] = batch_parse(dead._new(0)).events.items()
-    dead._patient(registration_id, patient, [e for _, e in items])  # this one it scored and committed, then died
+    dead._patients({(registration_id, patient): [e for _, e in items]})  # scored and committed, then it died
     assert _pending() == 3 and Rescore.objects.count() == 1
     settings.REALTIME_CLAIM_IDLE_MS = 0
     assert consumer.step(block_ms=0) == 3
@@ -129,6 +130,34 @@ def test_a_failing_listener_rolls_back_the_rescore_and_the_entries_end_dead_lett
     letters: list[Any] = stream_client().xrange(DEAD_LETTER)  # type: ignore[assignment]
     assert [orjson.loads(f[b"event"])["source_event_id"] for _, f in letters] == ["hr-1", "hr-2"]
     assert {f[b"reason"] for _, f in letters} == {b"too many deliveries"}
+
+
+def test_a_steps_patients_are_stored_in_one_transaction_and_one_that_fails_holds_nobody_back(
+    ward: dict[str, Any], consumer: Consumer, post: Any, settings: Any
+) -> None:
+    events = [hr_event(ward, n, 90 + n, minutes_ago=20 - n, patient=p) for n in (1, 2) for p in ("patient", "other")]
+    assert post({"events": events}).status_code == 200
+    assert consumer.step(block_ms=0) == 4
+    rows = Rescore.objects.extra(select={"tx": "xmin::text"}).values_list("patient", "tx")
+    assert len(rows) == 2 and len({tx for _, tx in rows}) == 1  # both patients' rescores: one transaction
+    assert _pending() == 0
+    settings.REALTIME_SCORE_LISTENERS = ["tests.realtime.listeners.failing_for"]
+    listeners.FAIL_FOR.add(ward["other"])
+    try:
+        events = [hr_event(ward, 3, 95, minutes_ago=5, patient=p) for p in ("patient", "other")]
+        assert post({"events": events}).status_code == 200
+        assert consumer.step(block_ms=0) == 2
+    finally:
+        listeners.FAIL_FOR.clear()
+    assert Rescore.objects.filter(patient=f"Patient/{ward['patient']}").count() == 2  # stored alone, acknowledged
+    assert Rescore.objects.filter(patient=f"Patient/{ward['other']}").count() == 1  # rolled back, still pending
+    [(_, pending)] = [
+        (p["consumer"], p["message_id"]) for p in stream_client().xpending_range(STREAM, GROUP, "-", "+", 10)
+    ]
+    assert RescoredEvent.objects.filter(source_event_id="hr-other-3").count() == 0 and pending
+    stored = set(Rescore.objects.values_list("pk", flat=True))
+    scores = AuditRecord.objects.filter(action="score")
+    assert {r.detail["realtime_rescore"] for r in scores} == stored  # none of the rolled-back rescore's
 
 
 def test_an_unreadable_entry_is_dead_lettered(ward: dict[str, Any], consumer: Consumer) -> None:

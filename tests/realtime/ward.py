@@ -31,7 +31,8 @@ def ward_setup(live_server: Any, settings: Any, key: ECKey, *, load: bool = True
     source = DeviceSource.objects.create(
         name="icu-monitors", registration=registration, jwks={"keys": [key.as_dict(private=False)]}
     )
-    septic = next(s for s in physionet.stays_select(PHYSIONET_A, 2) if s.septic)
+    stays = physionet.stays_select(PHYSIONET_A, 2)
+    septic = next(s for s in stays if s.septic)
     return {
         "base": live_server.url,
         "iss": registration.iss,
@@ -39,17 +40,21 @@ def ward_setup(live_server: Any, settings: Any, key: ECKey, *, load: bool = True
         "source": source,
         "stay": septic,
         "patient": physionet.patient_fhir_id(septic.patient),
+        "other": physionet.patient_fhir_id(next(s for s in stays if s is not septic).patient),
     }
 
 
-def hr_event(ward: dict[str, Any], number: int, value: float, *, minutes_ago: float = 2) -> dict[str, Any]:
-    """A device heart rate of the ward's septic patient (synthetic value) `minutes_ago` before now."""
+def hr_event(
+    ward: dict[str, Any], number: int, value: float, *, minutes_ago: float = 2, patient: str = "patient"
+) -> dict[str, Any]:
+    """A device heart rate of the ward's septic patient (`patient="other"`: of its other patient; synthetic value)
+    `minutes_ago` before now."""
     return {
         "source": "icu-monitors",
-        "source_event_id": f"hr-{number}",
+        "source_event_id": f"hr-{number}" if patient == "patient" else f"hr-{patient}-{number}",
         "device_id": "bed-4",
         "registration_id": ward["registration"].pk,
-        "patient": f"Patient/{ward['patient']}",
+        "patient": f"Patient/{ward[patient]}",
         "event_time": (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
         "code": "8867-4",
         "value": value,
