@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -46,6 +46,7 @@ from realtime.models import DeviceVital
 from realtime.models_read import lookback_hours, vitals_models
 from realtime.observations import Resource, StateKey, observation_from_event, state_key
 from scoring.features.fhir_index import ObservationFacts
+from scoring.features.kept import KeptShares
 from scoring.features.select import ParsedResources, resource_facts
 from smart_launch.backend import backend_access_token
 from smart_launch.models import EhrRegistration
@@ -73,11 +74,13 @@ class State(NamedTuple):
 
 @dataclass(slots=True)
 class StateCopy:
-    """A state as parsed in this process: its meta (raw), its revision, and each field's `Field`."""
+    """A state as parsed in this process: its meta (raw), its revision, each field's `Field`, and the models'
+    shares of its resources (kept in step with its fields by `state_view`)."""
 
     meta: bytes
     rev: int
     fields: dict[str, Field]
+    kept: KeptShares = field(default_factory=KeptShares)
 
 
 def state_read(client: redis.Redis, registration_id: int, patient: str) -> State | None:
@@ -126,9 +129,10 @@ def state_view(client: redis.Redis, name: str, copy: StateCopy) -> State:
         pipe.hincrby(name, REV, 1)
         copy.rev = int(pipe.execute()[1])
     copy.fields = {field: f for field, f in ordered if f.when is None or f.when >= horizon}
-    kept = copy.fields.values()
-    resources = [f.resource for f in kept]
-    return State(orjson.loads(copy.meta), resources, as_of, ParsedResources(resources, [f.facts for f in kept]))
+    fields = copy.fields.values()
+    resources, facts = [f.resource for f in fields], [f.facts for f in fields]
+    copy.kept.sync(list(copy.fields), resources, facts)
+    return State(orjson.loads(copy.meta), resources, as_of, ParsedResources(resources, facts, kept=copy.kept))
 
 
 def data_as_of(times: Iterable[datetime | None], now: datetime | None = None) -> datetime:

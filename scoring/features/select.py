@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.fhir_json import Requirements
 from scoring.features.fhir_index import (
@@ -24,6 +24,9 @@ from scoring.features.fhir_index import (
     observation_facts,
 )
 
+if TYPE_CHECKING:
+    from scoring.features.kept import KeptShares
+
 Resource = Mapping[str, Any]
 
 
@@ -34,13 +37,15 @@ class ParsedResources:
     `facts[i]` is None for a resource that is not an Observation, and for an Observation not read yet: a model's
     share reads an Observation's facts only once its effective time falls within the model's look-back (most of
     a chart does not, for a vital-signs rule), and keeps them for the call's other models. A door that keeps a
-    patient's resources between calls (the real-time state) keeps every Observation's facts with them. Threads may
+    patient's resources between calls (the real-time state) keeps every Observation's facts with them, and may keep
+    the models' shares too (`kept`: `scoring.features.kept.KeptShares`, in step with these resources). Threads may
     share one (a trend's points): two that read the same Observation at once store equal facts.
     """
 
     resources: Sequence[Resource]
     facts: list[ObservationFacts | None]
     times: TimeMemo = field(default_factory=dict, compare=False)
+    kept: KeptShares | None = field(default=None, compare=False)
 
 
 def resource_facts(resource: Resource, times: TimeMemo | None = None) -> ObservationFacts | None:
@@ -67,7 +72,10 @@ class Share:
 def model_share(parsed: ParsedResources, requirements: Requirements, as_of: datetime) -> Share:
     """What a model reads at `as_of`: its declared resource types, its Observation categories or codes dated
     within its look-back (never after as-of), and the Encounters overlapping its history window; the
-    Observations' values indexed by column. One loop over the facts: this runs for every model of every call."""
+    Observations' values indexed by column. One loop over the facts: this runs for every model of every call,
+    unless the resources come with their shares kept (`ParsedResources.kept`), which gives the same."""
+    if parsed.kept is not None:
+        return parsed.kept.share(requirements, as_of)
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     at = as_of.timestamp()
@@ -83,9 +91,8 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
     for i, resource in enumerate(parsed.resources):
         facts = read[i]
         if facts is None:
-            kind = resource.get("resourceType")
-            if kind != "Observation":
-                if kind in types and (kind != "Encounter" or _encounter_wanted(resource, encounters_since, as_of)):
+            if resource.get("resourceType") != "Observation":
+                if other_wanted(resource, types, encounters_since, as_of):
                     others.append(resource)
                 continue
             when = effective_seconds(resource, times) if observations else None
@@ -98,6 +105,13 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
             mine.append(resource)
             builder.add(facts, at)
     return Share(others + mine, builder.index())
+
+
+def other_wanted(resource: Resource, types: frozenset[str], encounters_since: datetime, as_of: datetime) -> bool:
+    """Whether a model reads a resource that is not an Observation: of its declared types, and an Encounter only
+    when it overlaps the model's history window."""
+    kind = resource.get("resourceType")
+    return kind in types and (kind != "Encounter" or _encounter_wanted(resource, encounters_since, as_of))
 
 
 def resources_for(resources: Sequence[Resource], requirements: Requirements, as_of: datetime) -> list[Resource]:

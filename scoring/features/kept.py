@@ -1,0 +1,166 @@
+"""Models' shares kept between calls, for a door that keeps a patient's resources and changes a few between calls.
+
+`model_share` walks every resource of a call and files each wanted Observation's values into a fresh index: right
+for a door that reads a patient once. The real-time door keeps each patient's state and rescores it after every
+few events; walking and filing its thousands of samples again for every model made a rescore cost what the state
+holds, not what changed. `KeptShares` files each resource once per model, when it first appears (again when it
+changes, out when it goes), in the order `model_share` would: each column's values by time, equal times in the
+resources' order. A call's share is then cut out of what is kept by the model's look-back: the same resources in
+the same order and the same index as `model_share` gives (tests/scoring/test_kept_shares.py checks it over
+random changes).
+
+The resources must be given in their keys' order (the state's field names), each call all of them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from config.fhir_json import Requirements
+from scoring.features.fhir_index import ObservationFacts, ObservationIndex, Series
+from scoring.features.select import Resource, Share, other_wanted, resource_facts
+
+SortKey = tuple[float, str, int]  # (time, resource key, the value's place among the resource's values)
+
+
+@dataclass(slots=True)
+class _Column:
+    """One column's values of the kept Observations, by (time, key, place)."""
+
+    order: list[SortKey] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+
+    def insert(self, key: SortKey, value: float, ref: str) -> None:
+        i = bisect.bisect_left(self.order, key)
+        self.order.insert(i, key)
+        self.times.insert(i, key[0])
+        self.values.insert(i, value)
+        self.refs.insert(i, ref)
+
+    def remove(self, key: SortKey) -> None:
+        i = bisect.bisect_left(self.order, key)
+        del self.order[i], self.times[i], self.values[i], self.refs[i]
+
+    def series(self, since: float, at: float) -> Series | None:
+        """The values dated within [since, at]; None when there are none."""
+        lo, hi = bisect.bisect_left(self.times, since), bisect.bisect_right(self.times, at)
+        return Series(self.times[lo:hi], self.values[lo:hi], self.refs[lo:hi]) if lo < hi else None
+
+
+class _Kept:
+    """One model's Observations (by its categories and codes, whatever their time) with their values filed."""
+
+    def __init__(self, requirements: Requirements) -> None:
+        self.categories = frozenset(requirements.observation_categories)
+        self.codes = frozenset(requirements.observation_codes)
+        self.keys: list[str] = []  # the kept Observations' keys, in order; `entries` follows it
+        self.entries: list[tuple[float, Resource]] = []  # (effective time, resource)
+        self.facts: dict[str, ObservationFacts] = {}
+        self.columns: dict[str, _Column] = {}
+        self.odd: dict[str, float] = {}  # keys of those with values in units not understood: their time
+
+    def wants(self, facts: ObservationFacts) -> bool:
+        return facts.effective is not None and not (
+            self.categories.isdisjoint(facts.categories) and self.codes.isdisjoint(facts.codes)
+        )
+
+    def add(self, key: str, resource: Resource, facts: ObservationFacts) -> None:
+        if not self.wants(facts):
+            return
+        assert facts.effective is not None
+        i = bisect.bisect_left(self.keys, key)
+        self.keys.insert(i, key)
+        self.entries.insert(i, (facts.effective, resource))
+        self.facts[key] = facts
+        for place, (column, (at, value, ref)) in enumerate(facts.points):
+            self.columns.setdefault(column, _Column()).insert((at, key, place), value, ref)
+        if facts.unknown_units:
+            self.odd[key] = facts.effective
+
+    def remove(self, key: str) -> None:
+        facts = self.facts.pop(key, None)
+        if facts is None:
+            return
+        i = bisect.bisect_left(self.keys, key)
+        del self.keys[i], self.entries[i]
+        for place, (column, (at, _, _)) in enumerate(facts.points):
+            self.columns[column].remove((at, key, place))
+        self.odd.pop(key, None)
+
+    def share(self, since: float, at: float) -> tuple[list[Resource], ObservationIndex]:
+        """The kept Observations dated within [since, at] and their index."""
+        mine = [resource for when, resource in self.entries if since <= when <= at]
+        series = {c: s for c, col in self.columns.items() if (s := col.series(since, at)) is not None}
+        bad: dict[str, set[str]] = {}
+        for key in [k for k, when in self.odd.items() if since <= when <= at]:
+            for column, unit in self.facts[key].unknown_units:
+                bad.setdefault(column, set()).add(unit)
+        return mine, ObservationIndex(series=series, unconverted_units=bad)
+
+
+class KeptShares:
+    """The shares of every model asked for, kept up to date by `sync` with the resources of each call."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[Resource, ObservationFacts | None]] = {}
+        self._others: dict[str, Resource] = {}  # resources that are not Observations, by key
+        self._kept: dict[Requirements, _Kept] = {}
+
+    def sync(
+        self, keys: Sequence[str], resources: Sequence[Resource], facts: Sequence[ObservationFacts | None]
+    ) -> None:
+        """Bring what is kept to these resources (in their keys' order): file new or changed ones, drop gone ones."""
+        known = self._known
+        for key in known.keys() - set(keys):
+            self._drop(key)
+        for key, resource, read in zip(keys, resources, facts, strict=True):
+            held = known.get(key)
+            if held is None or held[0] is not resource:
+                if held is not None:
+                    self._drop(key)
+                self._file(key, resource, read)
+
+    def share(self, requirements: Requirements, as_of: datetime) -> Share:
+        """What `model_share` gives for these resources."""
+        if as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware")
+        types = frozenset(requirements.resource_types)
+        since = as_of - timedelta(hours=requirements.encounter_hours or requirements.lookback_hours)
+        others = [r for _, r in sorted(self._others.items()) if other_wanted(r, types, since, as_of)]
+        if "Observation" not in types:
+            return Share(others, ObservationIndex(series={}))
+        at = as_of.timestamp()
+        mine, index = self._of(requirements).share(
+            (as_of - timedelta(hours=requirements.lookback_hours)).timestamp(), at
+        )
+        return Share(others + mine, index)
+
+    def _of(self, requirements: Requirements) -> _Kept:
+        kept = self._kept.get(requirements)
+        if kept is None:
+            kept = self._kept[requirements] = _Kept(requirements)
+            for key, (resource, facts) in sorted(self._known.items()):
+                if facts is not None:
+                    kept.add(key, resource, facts)
+        return kept
+
+    def _file(self, key: str, resource: Resource, facts: ObservationFacts | None) -> None:
+        if resource.get("resourceType") == "Observation":
+            facts = facts or resource_facts(resource)
+            assert facts is not None
+            for kept in self._kept.values():
+                kept.add(key, resource, facts)
+        else:
+            self._others[key] = resource
+        self._known[key] = (resource, facts)
+
+    def _drop(self, key: str) -> None:
+        self._known.pop(key)
+        self._others.pop(key, None)
+        for kept in self._kept.values():
+            kept.remove(key)
