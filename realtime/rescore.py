@@ -81,7 +81,7 @@ def rescore_draft(
         return None
     started = time.perf_counter()
     scored = _score(resources, as_of, patient.removeprefix("Patient/"), {e.code for e in events})
-    unit = patient_unit(resources.resources)
+    unit = patient_unit(resources.other_kinds())
     scoring_ms = (time.perf_counter() - started) * 1000
     return Draft(registration_id, patient, as_of, unit, scoring_ms, list(events), scored)
 

@@ -136,7 +136,7 @@ def score_patient(
     as_of = _as_aware(as_of)
     mv = _versions(model_name, patient_id)[0]
     parsed = parsed_resources(resources)
-    result = _score_version(mv, parsed, as_of, encounter_id, deceased_reason(parsed.resources, as_of.timestamp()))
+    result = _score_version(mv, parsed, as_of, encounter_id, deceased_reason(parsed.other_kinds(), as_of.timestamp()))
     if audit:
         audit_records_create([score_audit_entry(result, patient_id)])
         served_record([result], patient_id)
@@ -160,7 +160,7 @@ def score_with_shadows(
     """
     as_of = _as_aware(as_of)
     parsed = parsed_resources(resources)
-    deceased = deceased_reason(parsed.resources, as_of.timestamp())
+    deceased = deceased_reason(parsed.other_kinds(), as_of.timestamp())
     results = _model_results(model_name, parsed, as_of, patient_id, encounter_id, deceased)
     if audit:
         audit_records_create([score_audit_entry(r, patient_id) for r in results])
@@ -185,7 +185,7 @@ def score_many_with_shadows(
     pending: dict[int, tuple[ModelVersion, list[tuple[int, int]]]] = {}  # version pk -> (version, slots)
     for i, (pid, resources) in enumerate(patients):
         parsed = parsed_resources(resources)
-        deceased = deceased_reason(parsed.resources, at)
+        deceased = deceased_reason(parsed.other_kinds(), at)
         row: list[ScoreResult | Extraction | None] = []
         for mv in _versions(model_name, pid):
             row.append(_prepared_or_skipped(mv, parsed, as_of, deceased))
@@ -286,7 +286,7 @@ def score_for_hook(
     """
     as_of = _as_aware(as_of)
     parsed = parsed_resources(resources)
-    deceased = deceased_reason(parsed.resources, as_of.timestamp())
+    deceased = deceased_reason(parsed.other_kinds(), as_of.timestamp())
     visible: list[ScoreResult] = []
     unavailable: list[Unavailable] = []
     inferences: list[ScoreResult] = []

@@ -19,7 +19,8 @@ def _gcs(resources: Resources, index: ObservationIndex, at: float) -> RuleHit:
     """The latest Glasgow coma score total at or before `at` (altered mentation: GCS < 15)."""
     best: RuleHit = None
     for r in resources:
-        if r.get("resourceType") != "Observation" or not _is_gcs(r.get("code")):
+        code = r.get("code")
+        if not (isinstance(code, dict) and _is_gcs(code.get("coding"))) or r.get("resourceType") != "Observation":
             continue
         t = parse_time(r.get("effectiveDateTime"))
         value = (r.get("valueQuantity") or {}).get("value")
@@ -28,13 +29,14 @@ def _gcs(resources: Resources, index: ObservationIndex, at: float) -> RuleHit:
     return best
 
 
-def _is_gcs(code: object) -> bool:
-    if not isinstance(code, dict):
+def _is_gcs(coding: object) -> bool:
+    """Whether a code's codings name the LOINC GCS total (a single coding, the usual case, read first)."""
+    if not isinstance(coding, list):
         return False
-    for c in code.get("coding") or ():
-        if isinstance(c, dict) and c.get("code") == GCS_TOTAL and c.get("system") == LOINC:
-            return True
-    return False
+    if len(coding) == 1:
+        c = coding[0]
+        return isinstance(c, dict) and c.get("code") == GCS_TOTAL and c.get("system") == LOINC
+    return any(isinstance(c, dict) and c.get("code") == GCS_TOTAL and c.get("system") == LOINC for c in coding)
 
 
 # Outcome: SNOMED CT 419099009 |Dead (finding)|: qSOFA was derived to predict in-hospital death in suspected

@@ -131,7 +131,7 @@ class KeptShares:
             raise ValueError("as_of must be timezone-aware")
         types = frozenset(requirements.resource_types)
         since = as_of - timedelta(hours=requirements.encounter_hours or requirements.lookback_hours)
-        others = [r for _, r in sorted(self._others.items()) if other_wanted(r, types, since, as_of)]
+        others = [r for r in self.others() if other_wanted(r, types, since, as_of)]
         if "Observation" not in types:
             return Share(others, ObservationIndex(series={}))
         at = as_of.timestamp()
@@ -139,6 +139,10 @@ class KeptShares:
             (as_of - timedelta(hours=requirements.lookback_hours)).timestamp(), at
         )
         return Share(others + mine, index)
+
+    def others(self) -> list[Resource]:
+        """The resources that are not Observations, in their keys' order."""
+        return [r for _, r in sorted(self._others.items())]
 
     def _of(self, requirements: Requirements) -> _Kept:
         kept = self._kept.get(requirements)

@@ -47,6 +47,11 @@ class ParsedResources:
     times: TimeMemo = field(default_factory=dict, compare=False)
     kept: KeptShares | None = field(default=None, compare=False)
 
+    def other_kinds(self) -> Sequence[Resource]:
+        """For readers looking for a Patient or Encounters: every resource that is not an Observation, in order,
+        alone when the shares are kept (`kept` has them apart), else among all the resources."""
+        return self.resources if self.kept is None else self.kept.others()
+
 
 def resource_facts(resource: Resource, times: TimeMemo | None = None) -> ObservationFacts | None:
     """An Observation's facts; None for any other resource (`times`: see `observation_facts`)."""
