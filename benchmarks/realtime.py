@@ -277,6 +277,25 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _by_minute(sent: dict[str, float], covered: dict[str, Any], samples: list[Any]) -> None:
+    """Per minute of the run: the stream's longest length and the p99 latency of the events sent in it (a
+    queue that grows, or latency that climbs as the patients' states grow, shows here)."""
+    start = min(sent.values())
+    minutes: dict[int, list[float]] = {}
+    for s, at in sent.items():
+        if s in covered:
+            minutes.setdefault(int((at - start) // 60), []).append(min(t for t, _ in covered[s]).timestamp() - at)
+    longest: dict[int, int] = {}
+    for t, n, _ in samples:
+        longest[int(t // 60)] = max(longest.get(int(t // 60), 0), n)
+    print(
+        "per minute (stream length max / latency p99): "
+        + ", ".join(
+            f"{m + 1}: {longest.get(m, 0)} / {_pct(v, 99) * 1000:.0f} ms" for m, v in sorted(minutes.items()) if v
+        )
+    )
+
+
 def _report(args: argparse.Namespace, sender: Sender, covered: dict[str, Any], samples: list[Any], cpu: float) -> None:
     from realtime.models import Rescore
 
@@ -305,6 +324,7 @@ def _report(args: argparse.Namespace, sender: Sender, covered: dict[str, Any], s
         "stream length / pending over time (s: xlen/pending): "
         + ", ".join(f"{t:.0f}: {n}/{p}" for t, n, p in samples[::step])
     )
+    _by_minute(sent, covered, samples)
     print(f"consumer CPU {cpu:.1f} s over the run; load average now {os.getloadavg()[0]:.2f}")
 
 

@@ -1,5 +1,7 @@
 """qSOFA (Sepsis-3, Singer et al. JAMA 2016): respiration, systolic pressure, mentation (patient-view)."""
 
+from typing import Any
+
 from scoring.catalogue import register
 from scoring.catalogue.definition import (
     ModelDefinition,
@@ -18,9 +20,15 @@ from scoring.rules.qsofa import qsofa_score
 def _gcs(resources: Resources, index: ObservationIndex, at: float) -> RuleHit:
     """The latest Glasgow coma score total at or before `at` (altered mentation: GCS < 15)."""
     best: RuleHit = None
-    for r in resources:
+    for r in resources:  # thousands of samples in a monitored patient's share: the usual single coding is read inline
         code = r.get("code")
-        if not (isinstance(code, dict) and _is_gcs(code.get("coding"))) or r.get("resourceType") != "Observation":
+        coding = code.get("coding") if isinstance(code, dict) else None
+        if not isinstance(coding, list) or not coding:
+            continue
+        first = coding[0]
+        if len(coding) == 1 and isinstance(first, dict) and first.get("code") != GCS_TOTAL:
+            continue
+        if not _is_gcs(coding) or r.get("resourceType") != "Observation":
             continue
         t = parse_time(r.get("effectiveDateTime"))
         value = (r.get("valueQuantity") or {}).get("value")
@@ -29,13 +37,7 @@ def _gcs(resources: Resources, index: ObservationIndex, at: float) -> RuleHit:
     return best
 
 
-def _is_gcs(coding: object) -> bool:
-    """Whether a code's codings name the LOINC GCS total (a single coding, the usual case, read first)."""
-    if not isinstance(coding, list):
-        return False
-    if len(coding) == 1:
-        c = coding[0]
-        return isinstance(c, dict) and c.get("code") == GCS_TOTAL and c.get("system") == LOINC
+def _is_gcs(coding: list[Any]) -> bool:
     return any(isinstance(c, dict) and c.get("code") == GCS_TOTAL and c.get("system") == LOINC for c in coding)
 
 
