@@ -9,15 +9,16 @@ state's fields are idempotent, and an event a committed rescore took in is not r
 An entry delivered REALTIME_MAX_DELIVERIES times without success goes to the dead-letter stream
 `stratify:vitals:dead` (logged) so one poisoned entry cannot hold the others back forever.
 
-Events are grouped by patient; each patient's events are applied and scored under a per-patient Redis lock
-(one rescore per patient per step, however many of their events arrived), from this process's parsed copy of the
-state when no one else changed it since (`realtime.state_copies`). The step's rescores are stored in one
-transaction (each alone when that fails: `realtime.rescore.rescores_store`) before the locks are released. A
-refresh entry drops the patient's state. After each step the stream is trimmed of the entries every consumer has
-acknowledged, so its length is what is left to do. Housekeeping every few seconds: the outbox relay of stored
-device events not yet streamed, and an error logged when what is left nears REALTIME_STREAM_MAXLEN, the cap
-appends keep the stream under (`realtime.stream.stream_add`). The dead-letter stream is capped the same way and
-loses what is older than REALTIME_RETENTION_DAYS daily (`realtime.retention`).
+Events are grouped by patient; each patient's events are applied and scored under a per-patient Redis lock (one
+rescore per patient per step, however many of their events arrived), from this process's parsed copy of the state
+when no one else changed it since (`realtime.state_copies`). The step's rescores are stored together, in one
+transaction about every STORE_SECONDS of work (each alone when that fails: `realtime.rescore.rescores_store`),
+before those patients' locks are released (see `Consumer._patients`). A refresh entry drops the patient's state.
+After each step the stream is trimmed of the entries every consumer has acknowledged, so its length is what is left
+to do. Housekeeping every few seconds: the outbox relay of stored device events not yet streamed, the same trimming
+(a step that only dead-lettered took no entries), and an error logged when what is left nears
+REALTIME_STREAM_MAXLEN, the cap appends keep the stream under (`realtime.stream.stream_add`). The dead-letter stream
+is capped the same way and loses what is older than REALTIME_RETENTION_DAYS daily (`realtime.retention`).
 
 The states a consumer keeps parsed are hundreds of thousands of small containers. Python's full garbage
 collection walks all of them (seen: up to 150 ms, a pause every few seconds, in the middle of a step), although
@@ -44,6 +45,7 @@ import pydantic
 import redis
 from django.conf import settings
 from django.db import close_old_connections
+from redis.lock import Lock
 
 from config.ttl_cache import TtlCache
 from realtime.events import VitalEvent
@@ -58,6 +60,8 @@ from scoring.readiness import registry_status
 logger = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 5.0
 LOCK_SECONDS = 120  # a consumer that dies holding a patient's lock frees it after this
+LOCK_WAIT_SECONDS = 10  # how long a step waits for a patient another consumer is rescoring
+STORE_SECONDS = 1.0  # rescores are stored (and their locks released) at least this often within a step
 FULL_COLLECT_SECONDS = 600.0  # how often everything frozen out of the garbage collector is collected once
 _DEVICE_SOURCES: TtlCache[str, frozenset[str]] = TtlCache(30.0)
 
@@ -69,7 +73,7 @@ PatientKey = tuple[int, str]  # (registration id, patient reference)
 class Batch:
     """One step's entries, parsed: events per (registration, patient), refreshes, unreadable entry ids."""
 
-    events: dict[tuple[int, str], list[tuple[str, VitalEvent]]] = field(default_factory=dict)
+    events: dict[PatientKey, list[tuple[str, VitalEvent]]] = field(default_factory=dict)
     refreshes: list[tuple[str, int, str]] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
 
@@ -186,42 +190,65 @@ class Consumer:
             self.client.xack(STREAM, GROUP, *acked)
 
     def _patients(self, events: dict[PatientKey, list[VitalEvent]]) -> list[PatientKey]:
-        """Each patient's events folded into their state and scored under the patient's lock; the rescores stored
-        in one transaction (`rescores_store`), then the locks released. The patients whose events are done; the
-        others' stay pending (retried by XAUTOCLAIM, dead-lettered after REALTIME_MAX_DELIVERIES)."""
-        with ExitStack() as locks:
-            locked = [key for key in events if self._locked(locks, key)]
-            rescored = events_rescored(e for key in locked for e in events[key])
-            drafts: dict[PatientKey, Draft | None] = {}
-            for key in locked:
-                try:
-                    drafts[key] = self._draft(key, events[key], rescored)
-                except Exception:
-                    logger.exception("real-time: events of one patient not processed; they stay pending")
-                    self.copies.forget(*key)
-            stored = rescores_store([d for d in drafts.values() if d is not None])
-            done = {(d.registration_id, d.patient) for d in stored}
-            for key in [k for k, d in drafts.items() if d is not None and k not in done]:
-                self.copies.forget(*key)
-        return [key for key, d in drafts.items() if d is None or key in done]
+        """Each patient's events folded into their state and scored under the patient's lock, the rescores stored
+        together (`rescores_store`) about every STORE_SECONDS of work (once per step, unless states had to be built
+        from the EHR), then those patients' locks released. The patients whose events are done; the others' stay
+        pending (retried by XAUTOCLAIM, dead-lettered after REALTIME_MAX_DELIVERIES).
 
-    def _locked(self, locks: ExitStack, key: PatientKey) -> bool:
-        """Whether the patient's lock was taken (held until `locks` closes)."""
+        The locks are taken in one order (by patient), so two consumers never wait on each other's; one not free
+        within LOCK_WAIT_SECONDS leaves that patient's events pending. A rescore is stored only while its lock is
+        still held (renewed for the store): a lock that expired meanwhile may be another consumer's now, so that
+        patient's events stay pending instead."""
+        keys, done = sorted(events, reverse=True), []
+        while keys:
+            done += self._chunk(keys, events)
+        return done
+
+    def _chunk(self, keys: list[PatientKey], events: dict[PatientKey, list[VitalEvent]]) -> list[PatientKey]:
+        """Patients taken off the end of `keys` until STORE_SECONDS have passed: locked, scored, stored together."""
+        started = time.monotonic()
+        with ExitStack() as stack:
+            locks: dict[PatientKey, Lock] = {}
+            drafts: dict[PatientKey, Draft | None] = {}
+            while keys:  # at least one
+                key = keys.pop()
+                lock = self._lock(stack, key)
+                if lock is not None:
+                    locks[key] = lock
+                    try:
+                        drafts[key] = self._draft(key, events[key])
+                    except Exception:
+                        logger.exception("real-time: events of one patient not processed; they stay pending")
+                        self.copies.forget(*key)
+                if time.monotonic() - started >= STORE_SECONDS:
+                    break
+            held = {key: d for key, d in drafts.items() if d is None or _held(locks[key])}
+            stored = {(d.registration_id, d.patient) for d in rescores_store([d for d in held.values() if d])}
+            for key in [k for k, d in drafts.items() if d is not None and k not in stored]:
+                self.copies.forget(*key)
+        return [key for key, d in held.items() if d is None or key in stored]
+
+    def _lock(self, stack: ExitStack, key: PatientKey) -> Lock | None:
+        """The patient's lock, taken (released when `stack` closes); None when it could not be taken."""
         registration_id, patient = key
         lock = self.client.lock(
-            f"stratify:rt:lock:{registration_id}:{patient}", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
+            f"stratify:rt:lock:{registration_id}:{patient}",
+            timeout=LOCK_SECONDS,
+            blocking_timeout=LOCK_WAIT_SECONDS,
+            raise_on_release_error=False,  # expired meanwhile: nothing of ours to release
         )
         try:
-            locks.enter_context(lock)
+            stack.enter_context(lock)
         except redis.RedisError:
-            logger.exception("real-time: a patient's lock could not be taken; their events stay pending")
-            return False
-        return True
+            logger.warning("real-time: a patient's lock could not be taken; their events stay pending", exc_info=True)
+            return None
+        return lock
 
-    def _draft(self, key: PatientKey, events: list[VitalEvent], rescored: set[tuple[str, str]]) -> Draft | None:
+    def _draft(self, key: PatientKey, events: list[VitalEvent]) -> Draft | None:
         """Fold the events into the patient's state (built first when it is not), then score it (under the lock)
-        for those of them no rescore took in yet (not in `rescored`)."""
+        for those of them no committed rescore took in yet."""
         registration_id, patient = key
+        new = events_new(events, events_rescored(events))
         applied = state_apply(self.client, events, device_sources=device_sources())
         state = self.copies.read(self.client, registration_id, patient, applied.get(state_name(*key)))
         if state is None:
@@ -229,11 +256,7 @@ class Consumer:
             state = self.copies.read(self.client, registration_id, patient, None)
         assert state is not None  # just built under the lock
         return rescore_draft(
-            registration_id=registration_id,
-            patient=patient,
-            events=events_new(events, rescored),
-            resources=state.parsed,
-            as_of=state.as_of,
+            registration_id=registration_id, patient=patient, events=new, resources=state.parsed, as_of=state.as_of
         )
 
     def _dead_letter(self, ids: list[str], *, reason: str) -> None:
@@ -256,6 +279,15 @@ class Consumer:
             logger.warning("real-time: relayed %d stored device events that were not streamed", relayed)
         stream_trim(self.client)
         backlog_check(self.client)
+
+
+def _held(lock: Lock) -> bool:
+    """Whether this consumer still holds `lock`, renewed for LOCK_SECONDS when it does."""
+    try:
+        return bool(lock.reacquire())
+    except redis.RedisError:
+        logger.warning("real-time: a patient's lock expired before the store; their events stay pending")
+        return False
 
 
 def backlog_check(client: redis.Redis) -> int:
@@ -282,7 +314,7 @@ def stream_trim(client: redis.Redis) -> int:
     summary = client.xpending(STREAM, GROUP)
     if summary["pending"]:
         floor = min(floor, summary["min"].decode(), key=_entry_order)
-    return int(client.xtrim(STREAM, minid=floor, approximate=False))  # exact: a few entries, every few seconds
+    return int(client.xtrim(STREAM, minid=floor, approximate=False))  # exact: the few entries of a step or two
 
 
 def _entry_order(entry_id: str) -> tuple[int, int]:

@@ -7,9 +7,9 @@ newest Observation's time, never later than now), so the score's as-of and its d
 data it read, however late they were sent (a replayed stay is scored hour by hour as each hour).
 
 A rescore is scored first (`rescore_draft`: nothing stored) and stored after (`rescores_store`), so a consumer
-stores the rescores of every patient of a stream step in one transaction: one commit, one audit chain lock and
-one insert per table for the step, where each patient cost all of these. When that transaction fails, each
-patient's rescore is stored in its own, so one patient's failure holds nobody else back. The rescore, the events
+stores the rescores of the patients of a stream step together: one commit, one audit chain lock and one insert
+per table, where each patient cost all of these. When that transaction fails, each patient's rescore is stored in
+its own, so one patient's failure holds nobody else back. The rescore, the events
 it took in (`RescoredEvent`, unique per (source, source event id)), its audit records (one "score" record per
 inference, as the other doors write) and whatever the listeners write commit together: an event already taken in
 by a committed rescore is never scored again (a redelivered stream entry changes nothing), and a rescore that
@@ -18,7 +18,9 @@ fails leaves nothing behind.
 Listeners are the dotted paths of REALTIME_SCORE_LISTENERS, called once per model with keyword arguments
 `registration_id`, `patient_id` (the bare FHIR id), `unit` (the patient's current location, "" if unknown)
 and `results` (the served result first, then shadows), inside the rescore's transaction: what they write
-commits with the score or not at all, and their side effects belong in `transaction.on_commit`.
+commits with the score or not at all, and their side effects belong in `transaction.on_commit`. A listener may
+be called again for the same rescore (when the rescores stored together failed and each is stored alone): only
+what commits counts.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _store_alone(draft: Draft) -> bool:
     return True
 
 
-def _store(drafts: Sequence[Draft]) -> list[Rescore]:
+def _store(drafts: Sequence[Draft]) -> None:
     """The drafts' rescores, the events they took in, their audit and monitoring records and the listeners'
     writes (inside the caller's transaction)."""
     rescores = Rescore.objects.bulk_create([_rescore_row(d) for d in drafts])
@@ -133,7 +135,6 @@ def _store(drafts: Sequence[Draft]) -> list[Rescore]:
         if current(d.as_of):  # data of a past moment are scored and recorded, never alerted on
             for results in d.scored:
                 _notify(registration_id=d.registration_id, patient_id=d.patient_id, unit=d.unit, results=results)
-    return rescores
 
 
 def _rescore_row(draft: Draft) -> Rescore:

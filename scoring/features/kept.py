@@ -9,7 +9,9 @@ resources' order. A call's share is then cut out of what is kept by the model's 
 the same order and the same index as `model_share` gives (tests/scoring/test_kept_shares.py checks it over
 random changes).
 
-The resources must be given in their keys' order (the state's field names), each call all of them.
+The resources must be given in their keys' order (the state's field names, each key once), each call all of them.
+A `ParsedResources` that carries a `KeptShares` reads it as it stands: the door syncs it and scores before it
+changes the resources again.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 from config.fhir_json import Requirements
 from scoring.features.fhir_index import ObservationFacts, ObservationIndex, Series
 from scoring.features.select import Resource, Share, other_wanted, resource_facts
 
 SortKey = tuple[float, str, int]  # (time, resource key, the value's place among the resource's values)
+_FIRST = itemgetter(0)
 
 
 @dataclass(slots=True)
@@ -81,6 +85,28 @@ class _Kept:
             self.columns.setdefault(column, _Column()).insert((at, key, place), value, ref)
         if facts.unknown_units:
             self.odd[key] = facts.effective
+
+    def fill(self, items: Sequence[tuple[str, Resource, ObservationFacts]]) -> None:
+        """File many resources at once into an empty one (in their keys' order): one sort per column, where an
+        insertion each cost a move of what is already filed."""
+        rows: dict[str, list[tuple[SortKey, float, str]]] = {}
+        for key, resource, facts in items:
+            if not self.wants(facts):
+                continue
+            assert facts.effective is not None
+            self.keys.append(key)
+            self.entries.append((facts.effective, resource))
+            self.facts[key] = facts
+            for place, (column, (at, value, ref)) in enumerate(facts.points):
+                rows.setdefault(column, []).append(((at, key, place), value, ref))
+            if facts.unknown_units:
+                self.odd[key] = facts.effective
+        for column, found in rows.items():
+            found.sort(key=_FIRST)
+            sort_keys = [k for k, _, _ in found]
+            self.columns[column] = _Column(
+                sort_keys, [k[0] for k in sort_keys], [v for _, v, _ in found], [r for _, _, r in found]
+            )
 
     def remove(self, key: str) -> None:
         facts = self.facts.pop(key, None)
@@ -148,9 +174,7 @@ class KeptShares:
         kept = self._kept.get(requirements)
         if kept is None:
             kept = self._kept[requirements] = _Kept(requirements)
-            for key, (resource, facts) in sorted(self._known.items()):
-                if facts is not None:
-                    kept.add(key, resource, facts)
+            kept.fill([(key, r, facts) for key, (r, facts) in sorted(self._known.items()) if facts is not None])
         return kept
 
     def _file(self, key: str, resource: Resource, facts: ObservationFacts | None) -> None:

@@ -132,14 +132,23 @@ def test_a_failing_listener_rolls_back_the_rescore_and_the_entries_end_dead_lett
     assert {f[b"reason"] for _, f in letters} == {b"too many deliveries"}
 
 
+def _transactions() -> int:
+    return len(set(Rescore.objects.extra(select={"tx": "xmin::text"}).values_list("tx", flat=True)))
+
+
 def test_a_steps_patients_are_stored_in_one_transaction_and_one_that_fails_holds_nobody_back(
-    ward: dict[str, Any], consumer: Consumer, post: Any, settings: Any
+    ward: dict[str, Any], consumer: Consumer, post: Any, settings: Any, monkeypatch: Any
 ) -> None:
-    events = [hr_event(ward, n, 90 + n, minutes_ago=20 - n, patient=p) for n in (1, 2) for p in ("patient", "other")]
+    monkeypatch.setattr("realtime.consumer.STORE_SECONDS", 0.0)  # a long step: stored patient by patient
+    events = [hr_event(ward, 1, 91, minutes_ago=20, patient=p) for p in ("patient", "other")]
     assert post({"events": events}).status_code == 200
-    assert consumer.step(block_ms=0) == 4
-    rows = Rescore.objects.extra(select={"tx": "xmin::text"}).values_list("patient", "tx")
-    assert len(rows) == 2 and len({tx for _, tx in rows}) == 1  # both patients' rescores: one transaction
+    assert consumer.step(block_ms=0) == 2
+    assert Rescore.objects.count() == 2 and _transactions() == 2 and _pending() == 0
+    monkeypatch.setattr("realtime.consumer.STORE_SECONDS", 60.0)
+    events = [hr_event(ward, 2, 92, minutes_ago=18, patient=p) for p in ("patient", "other")]
+    assert post({"events": events}).status_code == 200
+    assert consumer.step(block_ms=0) == 2
+    assert Rescore.objects.count() == 4 and _transactions() == 3  # both patients' rescores: one transaction
     assert _pending() == 0
     settings.REALTIME_SCORE_LISTENERS = ["tests.realtime.listeners.failing_for"]
     listeners.FAIL_FOR.add(ward["other"])
@@ -149,15 +158,56 @@ def test_a_steps_patients_are_stored_in_one_transaction_and_one_that_fails_holds
         assert consumer.step(block_ms=0) == 2
     finally:
         listeners.FAIL_FOR.clear()
-    assert Rescore.objects.filter(patient=f"Patient/{ward['patient']}").count() == 2  # stored alone, acknowledged
-    assert Rescore.objects.filter(patient=f"Patient/{ward['other']}").count() == 1  # rolled back, still pending
-    [(_, pending)] = [
-        (p["consumer"], p["message_id"]) for p in stream_client().xpending_range(STREAM, GROUP, "-", "+", 10)
-    ]
-    assert RescoredEvent.objects.filter(source_event_id="hr-other-3").count() == 0 and pending
+    assert Rescore.objects.filter(patient=f"Patient/{ward['patient']}").count() == 3  # stored alone, acknowledged
+    assert Rescore.objects.filter(patient=f"Patient/{ward['other']}").count() == 2  # rolled back, still pending
+    pending: list[Any] = stream_client().xpending_range(STREAM, GROUP, "-", "+", 10)  # type: ignore[assignment]
+    entries: list[Any] = stream_client().xrange(STREAM, pending[0]["message_id"], pending[0]["message_id"])  # type: ignore[assignment]
+    [(_, fields)] = entries
+    assert len(pending) == 1 and orjson.loads(fields[b"event"])["source_event_id"] == "hr-other-3"
+    assert not RescoredEvent.objects.filter(source_event_id="hr-other-3").exists()
     stored = set(Rescore.objects.values_list("pk", flat=True))
     scores = AuditRecord.objects.filter(action="score")
     assert {r.detail["realtime_rescore"] for r in scores} == stored  # none of the rolled-back rescore's
+
+
+def test_a_patient_locked_elsewhere_or_whose_lock_expired_stays_pending_and_the_others_go_on(
+    ward: dict[str, Any], consumer: Consumer, post: Any, monkeypatch: Any, captured: list[dict[str, Any]]
+) -> None:
+    registration = ward["registration"].pk
+    monkeypatch.setattr("realtime.consumer.LOCK_WAIT_SECONDS", 0.2)
+    busy = stream_client().lock(f"stratify:rt:lock:{registration}:Patient/{ward['other']}", timeout=30)
+    assert busy.acquire(blocking=False)  # another consumer is rescoring the other patient
+    events = [hr_event(ward, 1, 91, minutes_ago=10, patient=p) for p in ("patient", "other")]
+    assert post({"events": events}).status_code == 200
+    assert consumer.step(block_ms=0) == 2
+    busy.release()
+    assert list(Rescore.objects.values_list("patient", flat=True)) == [f"Patient/{ward['patient']}"]
+    assert [p["message_id"] for p in _pending_entries()] == [_entry_of("hr-other-1")]
+    # The lock of the septic patient expires while the step scores (a long step): not stored, left pending.
+    draft = Consumer._draft
+
+    def expiring(self: Consumer, key: Any, *args: Any) -> Any:
+        found = draft(self, key, *args)
+        if key[1] == f"Patient/{ward['patient']}":
+            stream_client().delete(f"stratify:rt:lock:{registration}:{key[1]}")
+        return found
+
+    monkeypatch.setattr(Consumer, "_draft", expiring)
+    assert post({"events": [hr_event(ward, 2, 92, minutes_ago=5)]}).status_code == 200
+    assert consumer.step(block_ms=0) == 1
+    assert Rescore.objects.count() == 1 and not RescoredEvent.objects.filter(source_event_id="hr-2").exists()
+    assert _entry_of("hr-2") in [p["message_id"] for p in _pending_entries()]
+
+
+def _pending_entries() -> list[Any]:
+    return stream_client().xpending_range(STREAM, GROUP, "-", "+", 100)  # type: ignore[return-value]
+
+
+def _entry_of(source_event_id: str) -> bytes:
+    entries: list[Any] = stream_client().xrange(STREAM)  # type: ignore[assignment]
+    return next(
+        i for i, f in entries if b"event" in f and orjson.loads(f[b"event"])["source_event_id"] == source_event_id
+    )
 
 
 def test_an_unreadable_entry_is_dead_lettered(ward: dict[str, Any], consumer: Consumer) -> None:

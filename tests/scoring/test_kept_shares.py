@@ -38,7 +38,8 @@ def _variant(rng: random.Random, chart: Chart, number: int, as_of: datetime) -> 
 
 
 def _change(rng: random.Random, chart: Chart, step: int, as_of: datetime) -> None:
-    """Add a few Observations, replace one resource with a changed copy, remove one."""
+    """Add a few Observations, replace one resource with a changed copy (its value, its code, its time: moved,
+    zone-less or gone), remove one."""
     for n in range(rng.randint(1, 6)):
         resource = _variant(rng, chart, step * 10 + n, as_of)
         chart[_key(resource)] = resource
@@ -46,6 +47,19 @@ def _change(rng: random.Random, chart: Chart, step: int, as_of: datetime) -> Non
     changed = copy.deepcopy(chart[key])
     if isinstance(changed.get("valueQuantity"), dict):
         changed["valueQuantity"]["value"] = rng.randint(1, 200)
+    if changed["resourceType"] == "Observation":
+        other = rng.choice([r for r in chart.values() if r["resourceType"] == "Observation"])
+        when = (as_of - timedelta(minutes=rng.randint(0, 2000))).isoformat()
+        change = rng.choice(["code", "time", "zoneless", "untimed", "value"])
+        if change == "code":  # wanted by other models now (or by none)
+            changed["code"], changed["category"] = (
+                copy.deepcopy(other.get("code")),
+                copy.deepcopy(other.get("category")),
+            )
+        elif change in ("time", "zoneless"):
+            changed["effectiveDateTime"] = when if change == "time" else when[:19]
+        elif change == "untimed":
+            changed.pop("effectiveDateTime", None)
     chart[key] = changed
     del chart[rng.choice(sorted(chart))]
 
@@ -71,15 +85,18 @@ def test_kept_shares_are_the_walked_shares_over_random_changes(seed: int, stay_r
     _same(kept, chart, as_of)
     for step in range(40):
         _change(rng, chart, step, as_of)
-        as_of += timedelta(minutes=rng.choice([0, 1, 7, 60, -30]))
+        as_of += timedelta(minutes=rng.choice([0, 1, 7, 60, -30, 24 * 60, -24 * 60]))  # Encounters in and out
         _same(kept, chart, as_of)
 
 
 def test_a_model_first_asked_late_is_filed_from_what_is_known(stay_resources: list[dict[str, Any]]) -> None:
-    chart = {_key(r): r for r in stay_resources}
+    rng = random.Random(7)
+    chart = {_key(r): r for r in stay_resources + _odd_ones(stay_resources)}
     kept = KeptShares()
-    keys = sorted(chart)
-    kept.sync(keys, [chart[k] for k in keys], [None] * len(keys))  # facts not read yet: read when filed
+    for step in range(5):  # changes before any model asks (facts not read yet: read when filed)
+        _change(rng, chart, step, AS_OF)
+        keys = sorted(chart)
+        kept.sync(keys, [chart[k] for k in keys], [None] * len(keys))
     _same(kept, chart, AS_OF)
 
 
