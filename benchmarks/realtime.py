@@ -30,6 +30,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -120,15 +121,23 @@ def _values(patients: int) -> dict[str, list[tuple[str, float, str]]]:
     return out
 
 
-def _start(env: dict[str, str], command: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+LOGS = Path(tempfile.mkdtemp(prefix="stratify-rtbench-"))  # each process's stderr (a pipe nobody read would fill)
+
+
+def _start(env: dict[str, str], command: list[str], name: str) -> subprocess.Popen[bytes]:
+    with (LOGS / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def _log_tail(name: str) -> str:
+    return (LOGS / f"{name}.log").read_text(errors="replace")[-2000:]
 
 
 def _wait_http(port: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise SystemExit(f"gunicorn exited: {_log_tail('gunicorn')}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
@@ -326,6 +335,7 @@ def _report(args: argparse.Namespace, sender: Sender, covered: dict[str, Any], s
     )
     _by_minute(sent, covered, samples)
     print(f"consumer CPU {cpu:.1f} s over the run; load average now {os.getloadavg()[0]:.2f}")
+    print(f"the processes' logs: {LOGS}")
 
 
 def main() -> None:
@@ -351,11 +361,13 @@ def main() -> None:
         GUNICORN_WORKERS="2",
         DJANGO_SETTINGS_MODULE="config.settings.base",
     )
-    procs = [_start(env, [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"])]
+    procs = [
+        _start(env, [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--config", "config/gunicorn.py"], "gunicorn")
+    ]
     try:
         _wait_http(port, procs[0])
         consumers = [
-            _start(env, [sys.executable, "manage.py", "realtime_consume", "--name", f"bench-{i}"])
+            _start(env, [sys.executable, "manage.py", "realtime_consume", "--name", f"bench-{i}"], f"consumer-{i}")
             for i in range(args.consumers)
         ]
         procs += consumers
