@@ -19,12 +19,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from operator import itemgetter
 
 from config.fhir_json import Requirements
 from scoring.features.fhir_index import ObservationFacts, ObservationIndex, Series
-from scoring.features.select import Resource, Share, other_wanted, resource_facts
+from scoring.features.select import Resource, Share, other_wanted, resource_facts, share_window
 
 SortKey = tuple[float, str, int]  # (time, resource key, the value's place among the resource's values)
 _FIRST = itemgetter(0)
@@ -56,6 +56,11 @@ class _Column:
         return Series(self.times[lo:hi], self.values[lo:hi], self.refs[lo:hi]) if lo < hi else None
 
 
+def _rows(key: str, facts: ObservationFacts) -> list[tuple[str, SortKey, float, str]]:
+    """An Observation's values as filed: (column, (time, key, place), value, reference)."""
+    return [(column, (at, key, place), value, ref) for place, (column, (at, value, ref)) in enumerate(facts.points)]
+
+
 class _Kept:
     """One model's Observations (by its categories and codes, whatever their time) with their values filed."""
 
@@ -74,33 +79,20 @@ class _Kept:
         )
 
     def add(self, key: str, resource: Resource, facts: ObservationFacts) -> None:
-        if not self.wants(facts):
-            return
-        assert facts.effective is not None
-        i = bisect.bisect_left(self.keys, key)
-        self.keys.insert(i, key)
-        self.entries.insert(i, (facts.effective, resource))
-        self.facts[key] = facts
-        for place, (column, (at, value, ref)) in enumerate(facts.points):
-            self.columns.setdefault(column, _Column()).insert((at, key, place), value, ref)
-        if facts.unknown_units:
-            self.odd[key] = facts.effective
+        if self.wants(facts):
+            self._enter(bisect.bisect_left(self.keys, key), key, resource, facts)
+            for column, sort_key, value, ref in _rows(key, facts):
+                self.columns.setdefault(column, _Column()).insert(sort_key, value, ref)
 
     def fill(self, items: Sequence[tuple[str, Resource, ObservationFacts]]) -> None:
         """File many resources at once into an empty one (in their keys' order): one sort per column, where an
         insertion each cost a move of what is already filed."""
         rows: dict[str, list[tuple[SortKey, float, str]]] = {}
         for key, resource, facts in items:
-            if not self.wants(facts):
-                continue
-            assert facts.effective is not None
-            self.keys.append(key)
-            self.entries.append((facts.effective, resource))
-            self.facts[key] = facts
-            for place, (column, (at, value, ref)) in enumerate(facts.points):
-                rows.setdefault(column, []).append(((at, key, place), value, ref))
-            if facts.unknown_units:
-                self.odd[key] = facts.effective
+            if self.wants(facts):
+                self._enter(len(self.keys), key, resource, facts)
+                for column, sort_key, value, ref in _rows(key, facts):
+                    rows.setdefault(column, []).append((sort_key, value, ref))
         for column, found in rows.items():
             found.sort(key=_FIRST)
             sort_keys = [k for k, _, _ in found]
@@ -114,9 +106,18 @@ class _Kept:
             return
         i = bisect.bisect_left(self.keys, key)
         del self.keys[i], self.entries[i]
-        for place, (column, (at, _, _)) in enumerate(facts.points):
-            self.columns[column].remove((at, key, place))
+        for column, sort_key, _, _ in _rows(key, facts):
+            self.columns[column].remove(sort_key)
         self.odd.pop(key, None)
+
+    def _enter(self, i: int, key: str, resource: Resource, facts: ObservationFacts) -> None:
+        """Note a wanted Observation at place `i` of the keys (its values are filed by the caller)."""
+        assert facts.effective is not None  # wanted ones have one
+        self.keys.insert(i, key)
+        self.entries.insert(i, (facts.effective, resource))
+        self.facts[key] = facts
+        if facts.unknown_units:
+            self.odd[key] = facts.effective
 
     def share(self, since: float, at: float) -> tuple[list[Resource], ObservationIndex]:
         """The kept Observations dated within [since, at] and their index."""
@@ -153,17 +154,12 @@ class KeptShares:
 
     def share(self, requirements: Requirements, as_of: datetime) -> Share:
         """What `model_share` gives for these resources."""
-        if as_of.tzinfo is None:
-            raise ValueError("as_of must be timezone-aware")
+        since, at, encounters_since = share_window(requirements, as_of)
         types = frozenset(requirements.resource_types)
-        since = as_of - timedelta(hours=requirements.encounter_hours or requirements.lookback_hours)
-        others = [r for r in self.others() if other_wanted(r, types, since, as_of)]
+        others = [r for r in self.others() if other_wanted(r, types, encounters_since, as_of)]
         if "Observation" not in types:
             return Share(others, ObservationIndex(series={}))
-        at = as_of.timestamp()
-        mine, index = self._of(requirements).share(
-            (as_of - timedelta(hours=requirements.lookback_hours)).timestamp(), at
-        )
+        mine, index = self._of(requirements).share(since, at)
         return Share(others + mine, index)
 
     def others(self) -> list[Resource]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from config.fhir_json import Requirements
 from scoring.features.fhir_index import (
@@ -74,6 +74,26 @@ class Share:
     index: ObservationIndex
 
 
+class Window(NamedTuple):
+    """A model's windows at a time: its look-back over Observations (POSIX seconds, since to at) and the start of
+    the history its Encounters must overlap."""
+
+    since: float
+    at: float
+    encounters_since: datetime
+
+
+def share_window(requirements: Requirements, as_of: datetime) -> Window:
+    """The windows a model's share reads at `as_of` (a naive as_of is refused: ValueError)."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    return Window(
+        (as_of - timedelta(hours=requirements.lookback_hours)).timestamp(),
+        as_of.timestamp(),
+        as_of - timedelta(hours=requirements.encounter_hours or requirements.lookback_hours),
+    )
+
+
 def model_share(parsed: ParsedResources, requirements: Requirements, as_of: datetime) -> Share:
     """What a model reads at `as_of`: its declared resource types, its Observation categories or codes dated
     within its look-back (never after as-of), and the Encounters overlapping its history window; the
@@ -81,11 +101,7 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
     unless the resources come with their shares kept (`ParsedResources.kept`), which gives the same."""
     if parsed.kept is not None:
         return parsed.kept.share(requirements, as_of)
-    if as_of.tzinfo is None:
-        raise ValueError("as_of must be timezone-aware")
-    at = as_of.timestamp()
-    since = (as_of - timedelta(hours=requirements.lookback_hours)).timestamp()
-    encounters_since = as_of - timedelta(hours=requirements.encounter_hours or requirements.lookback_hours)
+    since, at, encounters_since = share_window(requirements, as_of)
     types = frozenset(requirements.resource_types)
     categories, codes = frozenset(requirements.observation_categories), frozenset(requirements.observation_codes)
     observations = "Observation" in types
