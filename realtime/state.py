@@ -23,6 +23,7 @@ again only when the revision says someone else changed it.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -74,13 +75,59 @@ class State(NamedTuple):
 
 @dataclass(slots=True)
 class StateCopy:
-    """A state as parsed in this process: its meta (raw), its revision, each field's `Field`, and the models'
-    shares of its resources (kept in step with its fields by `state_view`)."""
+    """A state as parsed in this process: its meta (raw), its revision and each field's `Field`, kept in field
+    order (`keys`, with `resources` and `facts` beside it) and in time order (`timeline`: the dated Observations'
+    (time, field)), so a view costs what changed, not what the state holds. `changed` holds the fields written
+    since the last view, which the models' shares (`kept`) have not taken in yet."""
 
     meta: bytes
     rev: int
-    fields: dict[str, Field]
+    fields: dict[str, Field] = field(default_factory=dict)
     kept: KeptShares = field(default_factory=KeptShares)
+    keys: list[str] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    facts: list[ObservationFacts | None] = field(default_factory=list)
+    timeline: list[tuple[datetime, str]] = field(default_factory=list)
+    changed: dict[str, Field] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, meta: bytes, rev: int, fields: dict[str, Field]) -> StateCopy:
+        """A copy of a whole hash's fields (each one changed: the shares take them all in at the first view)."""
+        keys = sorted(fields)
+        ordered = [fields[key] for key in keys]
+        timeline = sorted((f.when, key) for key, f in fields.items() if f.when is not None)
+        resources, facts = [f.resource for f in ordered], [f.facts for f in ordered]
+        return cls(meta, rev, fields, KeptShares(), keys, resources, facts, timeline, dict(fields))
+
+    def put(self, key: str, new: Field) -> None:
+        """Write one field (new, or replacing its value)."""
+        old, i = self.fields.get(key), bisect.bisect_left(self.keys, key)
+        if old is None:
+            self.keys.insert(i, key)
+            self.resources.insert(i, new.resource)
+            self.facts.insert(i, new.facts)
+        else:
+            self.resources[i], self.facts[i] = new.resource, new.facts
+            if old.when is not None:
+                del self.timeline[bisect.bisect_left(self.timeline, (old.when, key))]
+        if new.when is not None:
+            bisect.insort(self.timeline, (new.when, key))
+        self.fields[key] = self.changed[key] = new
+
+    def newest(self) -> datetime | None:
+        """The newest Observation's time (None when none is dated)."""
+        return self.timeline[-1][0] if self.timeline else None
+
+    def prune(self, horizon: datetime) -> list[str]:
+        """Drop the Observations dated before `horizon`; their fields."""
+        cut = bisect.bisect_left(self.timeline, (horizon, ""))
+        old = [key for _, key in self.timeline[:cut]]
+        del self.timeline[:cut]
+        for key in old:
+            i = bisect.bisect_left(self.keys, key)
+            del self.keys[i], self.resources[i], self.facts[i], self.fields[key]
+            self.changed.pop(key, None)
+        return old
 
 
 def state_read(client: redis.Redis, registration_id: int, patient: str) -> State | None:
@@ -97,7 +144,7 @@ def state_fetch(client: redis.Redis, name: str) -> StateCopy | None:
     rev = int(raw.pop(REV.encode(), b"0"))
     if meta is None:
         return None
-    return StateCopy(meta, rev, {field.decode(): field_parse(value) for field, value in raw.items()})
+    return StateCopy.of(meta, rev, {field.decode(): field_parse(value) for field, value in raw.items()})
 
 
 class Field(NamedTuple):
@@ -119,20 +166,17 @@ def field_parse(raw: bytes) -> Field:
 def state_view(client: redis.Redis, name: str, copy: StateCopy) -> State:
     """The state `copy` holds, in field order, once the Observations past the look-back before its as-of are
     pruned from it and from the hash `name` (one transaction, which counts as a revision)."""
-    ordered = sorted(copy.fields.items())  # little to do after the first view: the copy keeps them in order
-    as_of = data_as_of(f.when for _, f in ordered)
-    horizon = as_of - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS)
-    old = [field for field, f in ordered if f.when is not None and f.when < horizon]
+    as_of = data_as_of([copy.newest()])
+    old = copy.prune(as_of - timedelta(hours=lookback_hours() + PRUNE_MARGIN_HOURS))
     if old:
         pipe = client.pipeline(transaction=True)
         pipe.hdel(name, *old)
         pipe.hincrby(name, REV, 1)
         copy.rev = int(pipe.execute()[1])
-    copy.fields = {field: f for field, f in ordered if f.when is None or f.when >= horizon}
-    fields = copy.fields.values()
-    resources, facts = [f.resource for f in fields], [f.facts for f in fields]
-    copy.kept.sync(list(copy.fields), resources, facts)
-    return State(orjson.loads(copy.meta), resources, as_of, ParsedResources(resources, facts, kept=copy.kept))
+    copy.kept.update([(key, f.resource, f.facts) for key, f in copy.changed.items()], old)
+    copy.changed = {}
+    resources = list(copy.resources)
+    return State(orjson.loads(copy.meta), resources, as_of, ParsedResources(resources, list(copy.facts), kept=copy.kept))
 
 
 def data_as_of(times: Iterable[datetime | None], now: datetime | None = None) -> datetime:

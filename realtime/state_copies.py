@@ -54,5 +54,6 @@ class StateCopies:
         if copy is None or applied is None or applied.meta != copy.meta or applied.rev != copy.rev + 1:
             return None
         copy.rev = applied.rev
-        copy.fields.update((field, field_parse(raw)) for field, raw in applied.fields.items())
+        for field, raw in applied.fields.items():
+            copy.put(field, field_parse(raw))
         return copy

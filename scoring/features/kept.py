@@ -17,7 +17,7 @@ changes the resources again.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -142,10 +142,17 @@ class KeptShares:
         self, keys: Sequence[str], resources: Sequence[Resource], facts: Sequence[ObservationFacts | None]
     ) -> None:
         """Bring what is kept to these resources (in their keys' order): file new or changed ones, drop gone ones."""
+        self.update(zip(keys, resources, facts, strict=True), self._known.keys() - set(keys))
+
+    def update(
+        self, changed: Iterable[tuple[str, Resource, ObservationFacts | None]], removed: Iterable[str] = ()
+    ) -> None:
+        """Take in what changed since the last call: resources new or changed (by key), and keys gone."""
         known = self._known
-        for key in known.keys() - set(keys):
-            self._drop(key)
-        for key, resource, read in zip(keys, resources, facts, strict=True):
+        for key in removed:
+            if key in known:
+                self._drop(key)
+        for key, resource, read in changed:
             held = known.get(key)
             if held is None or held[0] is not resource:
                 if held is not None:
