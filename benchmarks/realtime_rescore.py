@@ -57,8 +57,14 @@ def _events(registration_id: int, patient: str, start: datetime, count: int, val
         code, unit = COLUMNS[column]
         out.append(
             VitalEvent(
-                source="bench-monitors", source_event_id=f"e{i}", registration_id=registration_id, patient=patient,
-                event_time=start + timedelta(seconds=i / 10), code=code, value=float(row[column]), unit=unit,
+                source="bench-monitors",
+                source_event_id=f"e{i}",
+                registration_id=registration_id,
+                patient=patient,
+                event_time=start + timedelta(seconds=i / 10),
+                code=code,
+                value=float(row[column]),
+                unit=unit,
             )  # fmt: skip
         )
     return out

@@ -176,7 +176,9 @@ def state_view(client: redis.Redis, name: str, copy: StateCopy) -> State:
     copy.kept.update([(key, f.resource, f.facts) for key, f in copy.changed.items()], old)
     copy.changed = {}
     resources = list(copy.resources)
-    return State(orjson.loads(copy.meta), resources, as_of, ParsedResources(resources, list(copy.facts), kept=copy.kept))
+    return State(
+        orjson.loads(copy.meta), resources, as_of, ParsedResources(resources, list(copy.facts), kept=copy.kept)
+    )
 
 
 def data_as_of(times: Iterable[datetime | None], now: datetime | None = None) -> datetime:

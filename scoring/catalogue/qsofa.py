@@ -18,9 +18,11 @@ from scoring.rules.qsofa import qsofa_score
 
 
 def _gcs(resources: Resources, index: ObservationIndex, at: float) -> RuleHit:
-    """The latest Glasgow coma score total at or before `at` (altered mentation: GCS < 15)."""
+    """The latest Glasgow coma score total at or before `at` (altered mentation: GCS < 15), among the share's
+    Observations coded GCS (`index.listed`, when the index lists them) instead of its thousands of samples."""
     best: RuleHit = None
-    for r in resources:  # thousands of samples in a monitored patient's share: the usual single coding is read inline
+    listed = None if index.listed is None else index.listed.get(GCS_TOTAL)
+    for r in resources if listed is None else listed:  # the usual single coding is read inline
         code = r.get("code")
         coding = code.get("coding") if isinstance(code, dict) else None
         if not isinstance(coding, list) or not coding:

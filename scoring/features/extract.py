@@ -70,8 +70,8 @@ def _series_value(f: FeatureSpec, s: Series | None, at: float) -> tuple[float, i
             return 0.0, None
         hi = bisect.bisect_right(s.times, at)
         lo = bisect.bisect_right(s.times, at - (f.window_hours or 0.0) * HOUR)
-        hours = {math.floor((at - t) / HOUR) for t in s.times[lo:hi]}
-        return float(len(hours)), (hi - 1 if hours else None)
+        hours = _hours(s.times, lo, hi, at)
+        return float(hours), (hi - 1 if hours else None)
     if agg == "trend":
         j = _last(s, at - (f.window_hours or 0.0) * HOUR, f.lookback_hours)
         if s is None or i is None or j is None:
@@ -82,6 +82,18 @@ def _series_value(f: FeatureSpec, s: Series | None, at: float) -> tuple[float, i
         return NAN, None
     value = min(vals) if agg == "min" else max(vals) if agg == "max" else math.fsum(vals) / len(vals)
     return value, i
+
+
+def _hours(times: list[float], lo: int, hi: int, at: float) -> int:
+    """How many distinct whole hours back from `at` (floor((at - t) / HOUR)) the sorted `times[lo:hi]` fall in:
+    one bisection per hour, not a look at every value (a monitored patient has thousands a day). The hour never
+    grows with t (IEEE subtraction, division and floor are monotonic), so each hour's values are one run."""
+    count, j = 0, hi
+    while j > lo:
+        hour = -math.floor((at - times[j - 1]) / HOUR)
+        j = bisect.bisect_left(times, hour, lo, j, key=lambda t: -math.floor((at - t) / HOUR))
+        count += 1
+    return count
 
 
 def _first(resources: Iterable[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
@@ -163,8 +175,9 @@ def extract_features(
     inputs (length of stay) come from the Encounter the EHR named, else the latest acute-care one."""
     at = as_of.timestamp()
     index = index or index_observations(resources, at)
-    patient = _first(resources, "Patient")
-    encounter = current_encounter(resources, at, encounter_id)
+    others = resources if index.others is None else index.others  # a share's index has its Patient and Encounters
+    patient = _first(others, "Patient")
+    encounter = current_encounter(others, at, encounter_id)
     values: list[float] = []
     ages: dict[str, float] = {}
     times: dict[str, datetime] = {}

@@ -48,10 +48,19 @@ class Series:
 
 @dataclass(slots=True)
 class ObservationIndex:
-    """All usable observations by column, plus what was dropped and why."""
+    """All usable observations by column, plus what was dropped and why.
+
+    An index built from a model's share also carries what its readers would otherwise find by walking every
+    resource of the share (thousands of samples for a monitored patient): `listed`, the Observations of each code
+    the model fetches by code (`Requirements.observation_codes`, e.g. GCS; any coding's code), and `others`, the
+    share's resources that are not Observations (the Patient, Encounters), each in the share's order. Both are None
+    in an index that was not built from a share.
+    """
 
     series: dict[str, Series]
     unconverted_units: dict[str, set[str]] = field(default_factory=dict)
+    listed: dict[str, list[Mapping[str, Any]]] | None = None
+    others: list[Mapping[str, Any]] | None = None
 
 
 def convert(column: str, value: float, unit: str | None) -> float | None:
@@ -271,12 +280,17 @@ class IndexBuilder:
         for column, unit in facts.unknown_units:
             self.bad_units.setdefault(column, set()).add(unit)
 
-    def index(self) -> ObservationIndex:
+    def index(
+        self,
+        listed: dict[str, list[Mapping[str, Any]]] | None = None,
+        others: list[Mapping[str, Any]] | None = None,
+    ) -> ObservationIndex:
+        """The index of what was added (with a share's `listed` and `others`, see `ObservationIndex`)."""
         series: dict[str, Series] = {}
         for column, rows in self.rows.items():
             rows.sort(key=_FIRST)  # by time only: equal times keep their order
             series[column] = Series([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-        return ObservationIndex(series=series, unconverted_units=self.bad_units)
+        return ObservationIndex(series=series, unconverted_units=self.bad_units, listed=listed, others=others)
 
 
 def index_observations(resources: Iterable[Mapping[str, Any]], as_of: float) -> ObservationIndex:

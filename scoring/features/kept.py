@@ -17,14 +17,14 @@ changes the resources again.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 
 from config.fhir_json import Requirements
 from scoring.features.fhir_index import ObservationFacts, ObservationIndex, Series
-from scoring.features.select import Resource, Share, other_wanted, resource_facts, share_window
+from scoring.features.select import Listed, Resource, Share, other_wanted, resource_facts, share_window
 
 SortKey = tuple[float, str, int]  # (time, resource key, the value's place among the resource's values)
 _FIRST = itemgetter(0)
@@ -67,11 +67,13 @@ class _Kept:
     def __init__(self, requirements: Requirements) -> None:
         self.categories = frozenset(requirements.observation_categories)
         self.codes = frozenset(requirements.observation_codes)
-        self.keys: list[str] = []  # the kept Observations' keys, in order; `entries` follows it
-        self.entries: list[tuple[float, Resource]] = []  # (effective time, resource)
+        self.keys: list[str] = []  # the kept Observations' keys, in order; `effective` and `resources` follow it
+        self.effective: list[float] = []
+        self.resources: list[Resource] = []
         self.facts: dict[str, ObservationFacts] = {}
         self.columns: dict[str, _Column] = {}
         self.odd: dict[str, float] = {}  # keys of those with values in units not understood: their time
+        self.listed: dict[str, list[str]] = {code: [] for code in self.codes}  # keys of each code's, in order
 
     def wants(self, facts: ObservationFacts) -> bool:
         return facts.effective is not None and not (
@@ -105,29 +107,48 @@ class _Kept:
         if facts is None:
             return
         i = bisect.bisect_left(self.keys, key)
-        del self.keys[i], self.entries[i]
+        del self.keys[i], self.effective[i], self.resources[i]
         for column, sort_key, _, _ in _rows(key, facts):
             self.columns[column].remove(sort_key)
+        for code in self.codes.intersection(facts.codes):
+            keys = self.listed[code]
+            del keys[bisect.bisect_left(keys, key)]
         self.odd.pop(key, None)
 
     def _enter(self, i: int, key: str, resource: Resource, facts: ObservationFacts) -> None:
         """Note a wanted Observation at place `i` of the keys (its values are filed by the caller)."""
         assert facts.effective is not None  # wanted ones have one
         self.keys.insert(i, key)
-        self.entries.insert(i, (facts.effective, resource))
+        self.effective.insert(i, facts.effective)
+        self.resources.insert(i, resource)
         self.facts[key] = facts
         if facts.unknown_units:
             self.odd[key] = facts.effective
+        for code in self.codes.intersection(facts.codes):
+            bisect.insort(self.listed[code], key)
 
-    def share(self, since: float, at: float) -> tuple[list[Resource], ObservationIndex]:
-        """The kept Observations dated within [since, at] and their index."""
-        mine = [resource for when, resource in self.entries if since <= when <= at]
+    def share(self, since: float, at: float, others: list[Resource]) -> Share:
+        """`others` and the kept Observations dated within [since, at] (listed when first read: `Listed`), and
+        their index."""
         series = {c: s for c, col in self.columns.items() if (s := col.series(since, at)) is not None}
         bad: dict[str, set[str]] = {}
         for key in [k for k, when in self.odd.items() if since <= when <= at]:
             for column, unit in self.facts[key].unknown_units:
                 bad.setdefault(column, set()).add(unit)
-        return mine, ObservationIndex(series=series, unconverted_units=bad)
+        listed = {code: self._within(keys, since, at) for code, keys in self.listed.items()}
+        index = ObservationIndex(series=series, unconverted_units=bad, listed=listed, others=others)
+        return Share(Listed(self._lister(since, at, others)), index)
+
+    def _lister(self, since: float, at: float, others: list[Resource]) -> Callable[[], list[Resource]]:
+        """What lists `others`, then the kept Observations dated within [since, at] in their keys' order, as they
+        are now (from copies: a later change does not reach a share already given)."""
+        effective, resources = list(self.effective), list(self.resources)
+        return lambda: others + [r for when, r in zip(effective, resources, strict=True) if since <= when <= at]
+
+    def _within(self, keys: list[str], since: float, at: float) -> list[Resource]:
+        """The resources of `keys` (kept ones) dated within [since, at], in their order."""
+        places = [bisect.bisect_left(self.keys, key) for key in keys]
+        return [self.resources[i] for i in places if since <= self.effective[i] <= at]
 
 
 class KeptShares:
@@ -165,9 +186,9 @@ class KeptShares:
         types = frozenset(requirements.resource_types)
         others = [r for r in self.others() if other_wanted(r, types, encounters_since, as_of)]
         if "Observation" not in types:
-            return Share(others, ObservationIndex(series={}))
-        mine, index = self._of(requirements).share(since, at)
-        return Share(others + mine, index)
+            listed: dict[str, list[Resource]] = {code: [] for code in requirements.observation_codes}
+            return Share(others, ObservationIndex(series={}, listed=listed, others=others))
+        return self._of(requirements).share(since, at, others)
 
     def others(self) -> list[Resource]:
         """The resources that are not Observations, in their keys' order."""

@@ -8,10 +8,10 @@ whatever else was fetched or prefetched for other models.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from config.fhir_json import Requirements
 from scoring.features.fhir_index import (
@@ -70,8 +70,43 @@ class Share:
     """A model's share of a patient's resources at a time (its other resources first, then its Observations, each
     in the order given), and the index of its Observations."""
 
-    resources: list[Resource]
+    resources: Sequence[Resource]
     index: ObservationIndex
+
+
+class Listed(Sequence[Resource]):
+    """Resources listed when first read. A kept share's Observations (`scoring.features.kept`): the readers of a
+    rescore find their values in the index, their coded ones in `index.listed` and the Patient and Encounters in
+    `index.others`, so listing thousands of samples for every model of every rescore was work nobody read."""
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, make: Callable[[], list[Resource]]) -> None:
+        self._make: Callable[[], list[Resource]] | None = make
+        self._items: list[Resource] = []
+
+    def _list(self) -> list[Resource]:
+        if self._make is not None:
+            self._items, self._make = self._make(), None
+        return self._items
+
+    @overload
+    def __getitem__(self, i: int) -> Resource: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Resource]: ...
+    def __getitem__(self, i: int | slice) -> Resource | Sequence[Resource]:
+        return self._list()[i]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class Window(NamedTuple):
@@ -97,8 +132,9 @@ def share_window(requirements: Requirements, as_of: datetime) -> Window:
 def model_share(parsed: ParsedResources, requirements: Requirements, as_of: datetime) -> Share:
     """What a model reads at `as_of`: its declared resource types, its Observation categories or codes dated
     within its look-back (never after as-of), and the Encounters overlapping its history window; the
-    Observations' values indexed by column. One loop over the facts: this runs for every model of every call,
-    unless the resources come with their shares kept (`ParsedResources.kept`), which gives the same."""
+    Observations' values indexed by column, and those of the codes it fetches by code listed by code. One loop
+    over the facts: this runs for every model of every call, unless the resources come with their shares kept
+    (`ParsedResources.kept`), which gives the same."""
     if parsed.kept is not None:
         return parsed.kept.share(requirements, as_of)
     since, at, encounters_since = share_window(requirements, as_of)
@@ -108,6 +144,7 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
     others: list[Resource] = []  # listed first: readers look for the Patient and the Encounters
     mine: list[Resource] = []
     builder = IndexBuilder()
+    listed: dict[str, list[Resource]] = {code: [] for code in codes}
     read, times = parsed.facts, parsed.times
     for i, resource in enumerate(parsed.resources):
         facts = read[i]
@@ -125,7 +162,10 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
         if not (categories.isdisjoint(facts.categories) and codes.isdisjoint(facts.codes)):
             mine.append(resource)
             builder.add(facts, at)
-    return Share(others + mine, builder.index())
+            if codes:
+                for code in codes.intersection(facts.codes):
+                    listed[code].append(resource)
+    return Share(others + mine, builder.index(listed, others))
 
 
 def other_wanted(resource: Resource, types: frozenset[str], encounters_since: datetime, as_of: datetime) -> bool:
@@ -137,7 +177,7 @@ def other_wanted(resource: Resource, types: frozenset[str], encounters_since: da
 
 def resources_for(resources: Sequence[Resource], requirements: Requirements, as_of: datetime) -> list[Resource]:
     """The resources a model reads at `as_of` (`model_share`)."""
-    return model_share(parsed_resources(resources), requirements, as_of).resources
+    return list(model_share(parsed_resources(resources), requirements, as_of).resources)
 
 
 def _encounter_wanted(encounter: Mapping[str, Any], since: datetime, at: datetime) -> bool:

@@ -97,7 +97,7 @@ def _stay_add(parts: _Parts, resources: Sequence[Mapping[str, Any]], stay: FhirS
 
 def stay_share(
     resources: Sequence[Mapping[str, Any]], stay: FhirStay
-) -> tuple[list[Mapping[str, Any]], ObservationIndex]:
+) -> tuple[Sequence[Mapping[str, Any]], ObservationIndex]:
     """The model's declared share of the patient's resources over the whole stay, and its Observation index."""
     requirements = SEPSIS.requirements
     whole_stay = dataclasses.replace(

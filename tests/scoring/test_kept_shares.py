@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from scoring.catalogue import definitions
+from scoring.catalogue import definition_of, definitions
 from scoring.features.kept import KeptShares
 from scoring.features.select import ParsedResources, model_share, parsed_resources, resource_facts
+from scoring.features.spec import GCS_TOTAL
 from tests.scoring.test_model_share import AS_OF, _odd_ones
 
 Chart = dict[str, dict[str, Any]]
@@ -98,6 +99,56 @@ def test_a_model_first_asked_late_is_filed_from_what_is_known(stay_resources: li
         keys = sorted(chart)
         kept.sync(keys, [chart[k] for k in keys], [None] * len(keys))
     _same(kept, chart, AS_OF)
+
+
+def test_observations_listed_by_code_follow_every_change(stay_resources: list[dict[str, Any]]) -> None:
+    """The Observations a model fetches by code (qSOFA's GCS) are listed by code: in, changed, recoded either way,
+    moved out of the look-back, and removed."""
+    chart = {_key(r): r for r in stay_resources + _odd_ones(stay_resources)}
+    kept = KeptShares()
+    _same(kept, chart, AS_OF)
+    gcs = chart["Observation/gcs"]
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("Observation/gcs-new", {**copy.deepcopy(gcs), "id": "gcs-new", "valueQuantity": {"value": 9}}),
+        ("Observation/gcs", {**copy.deepcopy(gcs), "valueQuantity": {"value": 15}}),  # changed value
+        ("Observation/gcs", {**copy.deepcopy(gcs), "code": copy.deepcopy(chart["Observation/odd-unit"]["code"])}),
+        ("Observation/odd-unit", {**copy.deepcopy(chart["Observation/odd-unit"]), "code": copy.deepcopy(gcs["code"])}),
+        ("Observation/gcs-new", {**copy.deepcopy(gcs), "id": "gcs-new", "effectiveDateTime": "2001-01-01T00:00:00Z"}),
+    ]
+    listed = []
+    for key, resource in steps:
+        chart[key] = resource
+        _same(kept, chart, AS_OF)
+        index = kept.share(definition_of("qsofa").requirements, AS_OF).index
+        listed.append([r["id"] for r in (index.listed or {})[GCS_TOTAL]])
+    assert listed == [
+        ["gcs", "gcs-new", "gcs-second"],
+        ["gcs", "gcs-new", "gcs-second"],
+        ["gcs-new", "gcs-second"],
+        ["gcs-new", "gcs-second", "odd-unit"],
+        ["gcs-second", "odd-unit"],
+    ]
+    for key in ("Observation/gcs-second", "Observation/odd-unit"):
+        del chart[key]
+        _same(kept, chart, AS_OF)
+
+
+def test_a_share_given_lists_what_was_kept_when_it_was_given(stay_resources: list[dict[str, Any]]) -> None:
+    """A kept share lists its Observations when first read, as they were when it was given: a later change to
+    what is kept does not reach it."""
+    chart = {_key(r): r for r in stay_resources}
+    keys = sorted(chart)
+    kept = KeptShares()
+    kept.sync(keys, [chart[k] for k in keys], [None] * len(keys))
+    requirements = definition_of("sepsis").requirements
+    given = kept.share(requirements, AS_OF)
+    walked = model_share(parsed_resources([chart[k] for k in keys]), requirements, AS_OF)
+    newer = _variant(random.Random(3), chart, 1, AS_OF)
+    chart[_key(newer)] = newer
+    kept.update([(_key(newer), newer, None)])
+    assert [id(r) for r in given.resources] == [id(r) for r in walked.resources]
+    assert given.resources == walked.resources and len(given.resources) == len(walked.resources)
+    assert any(r is newer for r in kept.share(requirements, AS_OF).resources)
 
 
 def test_a_naive_as_of_is_refused(stay_resources: list[dict[str, Any]]) -> None:

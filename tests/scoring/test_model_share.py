@@ -5,6 +5,7 @@ or once for several models and times (a hook's models, a trend)."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from scoring.catalogue import definition_of, definitions
 from scoring.features.fhir_index import index_observations
 from scoring.features.physionet_fhir import row_time
 from scoring.features.select import ParsedResources, model_share, parsed_resources, resource_facts
+from scoring.features.spec import GCS_TOTAL
 from scoring.services import score_for_hook, score_with_shadows
 from scoring.types import ScoreResult
 from tests.scoring.conftest import START
@@ -24,7 +26,8 @@ LOINC = "http://loinc.org"
 
 def _odd_ones(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Observations the readers treat specially, beside a real stay's: a voided one, one in an unknown unit, a
-    panel with components, one without a zone, one with only `issued`, one after as-of, one category-less."""
+    panel with components, one without a zone, one with only `issued`, one after as-of, one category-less, and
+    Glasgow coma scores (fetched by code: listed by code), one with GCS as the second of two codings."""
     hr = next(r for r in resources if r.get("resourceType") == "Observation" and "8867-4" in str(r.get("code")))
     when = (AS_OF - timedelta(hours=1)).isoformat()
 
@@ -44,6 +47,16 @@ def _odd_ones(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         variant("issued-only", effectiveDateTime=None, issued=when),
         variant("later", effectiveDateTime=(AS_OF + timedelta(hours=1)).isoformat()),
         variant("uncategorised", category=None),
+        variant(
+            "gcs", code={"coding": [{"system": LOINC, "code": GCS_TOTAL}]}, category=None, valueQuantity={"value": 13}
+        ),
+        variant(
+            "gcs-second",
+            code={"coding": [{"system": "urn:local", "code": "gcs"}, {"system": LOINC, "code": GCS_TOTAL}]},
+            category=None,
+            valueQuantity={"value": 14},
+            effectiveDateTime=(AS_OF - timedelta(hours=3)).isoformat(),
+        ),
     ]
 
 
@@ -68,7 +81,13 @@ def test_a_share_is_the_same_however_the_facts_were_read(name: str, chart: list[
     again = model_share(shared, requirements, AS_OF)
     assert lazy.resources == eager.resources == again.resources
     assert lazy.index == eager.index == again.index
-    assert lazy.index == index_observations(lazy.resources, AS_OF.timestamp())
+    assert replace(lazy.index, listed=None, others=None) == index_observations(lazy.resources, AS_OF.timestamp())
+    observations = [r for r in lazy.resources if r.get("resourceType") == "Observation"]
+    assert lazy.index.others == [r for r in lazy.resources if r.get("resourceType") != "Observation"]
+    assert lazy.index.listed == {  # each code fetched by code lists its Observations, in the share's order
+        code: [r for r in observations if code in resource_facts(r).codes]  # type: ignore[union-attr]
+        for code in requirements.observation_codes
+    }
 
 
 def test_the_odd_observations_are_read_as_the_index_reads_them(chart: list[dict[str, Any]]) -> None:
