@@ -20,6 +20,7 @@ NAN = math.nan
 HOUR = 3600.0
 ACUTE_CLASSES = frozenset({"IMP", "ACUTE", "ICU", "EMER", "OBSENC", "NONAC"})
 VOID_ENCOUNTER = frozenset({"entered-in-error", "cancelled"})
+SMALL_COUNT = 48  # up to this many values in a count's window, a set of their hours is cheaper than bisections
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,10 @@ def _series_value(f: FeatureSpec, s: Series | None, at: float) -> tuple[float, i
 def _hours(times: list[float], lo: int, hi: int, at: float) -> int:
     """How many distinct whole hours back from `at` (floor((at - t) / HOUR)) the sorted `times[lo:hi]` fall in:
     one bisection per hour, not a look at every value (a monitored patient has thousands a day). The hour never
-    grows with t (IEEE subtraction, division and floor are monotonic), so each hour's values are one run."""
+    grows with t (IEEE subtraction, division and floor are monotonic), so each hour's values are one run. A few
+    values (an hourly chart) are simply counted."""
+    if hi - lo <= SMALL_COUNT:
+        return len({math.floor((at - t) / HOUR) for t in times[lo:hi]})
     count, j = 0, hi
     while j > lo:
         hour = -math.floor((at - times[j - 1]) / HOUR)

@@ -1,11 +1,13 @@
 """Measurement-count features: hours with a value in the window, the same on the FHIR and the training path."""
 
+import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from scoring.features.extract import extract_features
+from scoring.features.extract import HOUR, _hours, extract_features
 from scoring.features.hourly import hourly_features
 from scoring.features.spec import SEPSIS_FEATURES
 from scoring.serving.explain import driver_text
@@ -55,3 +57,23 @@ def test_training_path_counts_rows_with_a_value_in_the_stay() -> None:
 
 def test_count_driver_wording() -> None:
     assert driver_text(HR_COUNT, 3.0, 0.5, "raises") == "Heart rate measured in 3 of the last 24 h, raises risk"
+
+
+def test_hours_are_counted_by_bisection_as_a_set_of_hours_counts_them() -> None:
+    """Many values in a window are counted one bisection per hour: the same count as the set of their hours, for
+    dense, sparse and repeated times and times on the hour marks."""
+    rng = random.Random(11)
+    at = AS_OF.timestamp()
+    for _ in range(300):
+        kind = rng.choice(["dense", "sparse", "marks"])
+        if kind == "dense":
+            times = [at - rng.uniform(0, 26 * HOUR) for _ in range(rng.randint(50, 400))]
+        elif kind == "sparse":
+            times = [at - rng.uniform(0, 26 * HOUR) for _ in range(rng.randint(0, 60))] * 2
+        else:
+            times = [
+                at - HOUR * rng.randint(0, 26) + rng.choice([0.0, 1e-6, -1e-6]) for _ in range(rng.randint(0, 200))
+            ]
+        times.sort()
+        lo, hi = sorted(rng.sample(range(len(times) + 1), 2)) if len(times) > 1 else (0, len(times))
+        assert _hours(times, lo, hi, at) == len({math.floor((at - t) / HOUR) for t in times[lo:hi]})

@@ -1,11 +1,20 @@
 """The Observation index every model reads: which FHIR shapes give a value, which are dropped, and when."""
 
+import copy
 import math
+import random
 from typing import Any
 
 import pytest
 
-from scoring.features.fhir_index import index_observations, latest_value, parse_time
+from scoring.features.fhir_index import (
+    _facts,
+    _usual_facts,
+    index_observations,
+    latest_value,
+    observation_facts,
+    parse_time,
+)
 
 AS_OF = parse_time("2024-05-01T12:00:00Z") or 0.0
 HR, SBP, DBP, TEMP, SAO2, O2SAT = "8867-4", "8480-6", "8462-4", "8310-5", "2708-6", "59408-5"
@@ -152,3 +161,73 @@ class WhatTests:
 
     def test_other_resources_are_ignored(self) -> None:
         assert index_observations([{**_obs("x", _loinc(HR)), "resourceType": "Condition"}], AS_OF).series == {}
+
+
+JUNK: list[Any] = [
+    None, "", "x", 0, 1, 1.5, math.nan, math.inf, True, 10**30, 10**400, [], {}, [{}], {"coding": []},
+    [{"coding": [{"code": 5}]}], "2024-05-01T10:00:00", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00+02:00",
+    "/min", "mm[Hg]", "Cel", "[degF]", "kPa", "final", "entered-in-error", "http://loinc.org", HR, SAO2, O2SAT, TEMP,
+    "vital-signs", {"value": 7}, {"value": 37.5, "code": "Cel"}, {"value": 99, "unit": "[degF]"}, [{"value": 1}],
+]  # fmt: skip
+PATHS: list[tuple[Any, ...]] = [
+    ("category",), ("category", 0), ("category", 0, "coding"), ("category", 0, "coding", 0),
+    ("category", 0, "coding", 0, "code"), ("code",), ("code", "coding"), ("code", "coding", 0),
+    ("code", "coding", 0, "system"), ("code", "coding", 0, "code"), ("code", "coding", 1), ("status",),
+    ("effectiveDateTime",), ("effectiveInstant",), ("effectivePeriod",), ("issued",), ("valueQuantity",),
+    ("valueQuantity", "value"), ("valueQuantity", "code"), ("valueQuantity", "unit"), ("component",), ("id",),
+]  # fmt: skip
+
+
+def _mutate(rng: random.Random, obs: dict[str, Any]) -> None:
+    """Set (or delete) one random part of `obs` to a random value, where its parents are containers."""
+    *parents, last = rng.choice(PATHS)
+    holder: Any = obs
+    for step in parents:
+        try:
+            holder = holder[step]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(holder, dict):
+        if rng.random() < 0.2:
+            holder.pop(last, None)
+        else:
+            holder[last] = copy.deepcopy(rng.choice(JUNK))
+    elif isinstance(holder, list) and isinstance(last, int) and last < len(holder):
+        holder[last] = copy.deepcopy(rng.choice(JUNK))
+    elif isinstance(holder, list) and isinstance(last, int):
+        holder.append(copy.deepcopy(rng.choice(JUNK)))
+
+
+def _read(reader: Any, obs: dict[str, Any], effective: float | None) -> Any:
+    try:
+        return reader(obs, {}, effective)
+    except Exception as exc:  # both readers must fail alike
+        return type(exc)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_usual_observation_reader_reads_as_the_general_one(seed: int, stay_resources: list[dict[str, Any]]) -> None:
+    """`observation_facts` reads the usual shapes inline (`_usual_facts`): on a real stay's Observations and on
+    random malformed variants of them it gives what the general reader gives, an error included."""
+    rng = random.Random(seed)
+    observations = [r for r in stay_resources if r["resourceType"] == "Observation"]
+    usual = observations[0]
+    for edge in (  # the general reader's own cases, each beside the usual shape
+        {"effectiveDateTime": "", "issued": "2024-05-01T09:00:00Z"},
+        {"effectiveDateTime": None, "effectiveInstant": "2024-05-01T09:00:00Z"},
+        {"code": _loinc(SAO2), "valueQuantity": {"value": 97, "unit": "%"}},
+        {"valueQuantity": {"value": True, "unit": "/min"}},
+        {"status": ["final"]},
+        {"component": [{"code": _loinc(SBP), "valueQuantity": {"value": 120, "unit": "mm[Hg]"}}]},
+    ):
+        variant = {**copy.deepcopy(usual), **edge}
+        assert _read(observation_facts, variant, None) == _read(_facts, variant, None), edge
+    inline = 0
+    for _ in range(2500):
+        obs = copy.deepcopy(rng.choice(observations))
+        for _step in range(rng.choice([0, 1, 1, 2, 3])):
+            _mutate(rng, obs)
+        effective = rng.choice([None, None, None, AS_OF - 3600])
+        assert _read(observation_facts, obs, effective) == _read(_facts, obs, effective), obs
+        inline += _read(_usual_facts, obs, effective) is not None
+    assert 800 < inline < 2400  # both readers were exercised
