@@ -100,6 +100,29 @@ def test_a_dead_consumers_entries_are_claimed_and_scored_exactly_once(
     assert Rescore.objects.count() == 2  # hr-1 and hr-2 once; hr-3 not again
 
 
+def test_events_another_consumer_rescores_after_the_steps_read_are_not_rescored_again(
+    ward: dict[str, Any], consumer: Consumer, post: Any, captured: list[dict[str, Any]], monkeypatch: Any
+) -> None:
+    """A step reads which of its events were rescored before it takes the patients' locks; another consumer that
+    commits a rescore of the same events in between (here: before this step, which read nothing) makes this
+    step's store fail on their uniqueness, so they stay pending, and their redelivery finds them taken in."""
+    _send(post, ward, 1, 2)
+    other = Consumer("test-other", stream_client())
+    [((registration_id, patient), items)] = batch_parse(other._new(0)).events.items()
+    other._patients({(registration_id, patient): [e for _, e in items]})  # committed, not acknowledged
+    calls = len(captured)
+    monkeypatch.setattr("realtime.consumer.events_rescored", lambda events: set())  # read before that commit
+    publish([row.as_event() for row in DeviceVital.objects.select_related("source")])
+    assert consumer.step(block_ms=0) == 2
+    assert Rescore.objects.count() == 1 and RescoredEvent.objects.count() == 2 and _pending() == 4
+    monkeypatch.undo()
+    consumer._own_checked = False  # its pending entries, delivered again
+    assert consumer.step(block_ms=0) == 2
+    assert Rescore.objects.count() == 1 and RescoredEvent.objects.count() == 2
+    assert _pending() == 2  # this consumer's done (found taken in); the other's entries stay its own
+    assert len(captured) >= calls  # listeners may have been called in the transaction that failed; nothing committed
+
+
 def test_a_refresh_drops_the_state_and_the_next_event_rebuilds_it(
     ward: dict[str, Any], consumer: Consumer, post: Any, captured: list[dict[str, Any]]
 ) -> None:
