@@ -115,6 +115,8 @@ def _store(drafts: Sequence[Draft]) -> None:
     """The drafts' rescores, the events they took in, their audit and monitoring records and the listeners'
     writes (inside the caller's transaction)."""
     rescores = Rescore.objects.bulk_create([_rescore_row(d) for d in drafts])
+    # First, before any listener: an event another consumer's rescore took in meanwhile fails here, on its uniqueness
+    # (the consumer reads which events were taken in before it takes the patients' locks: `realtime.consumer`).
     RescoredEvent.objects.bulk_create(
         [
             RescoredEvent(rescore=rescore, source=e.source, source_event_id=e.source_event_id)

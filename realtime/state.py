@@ -27,7 +27,7 @@ import bisect
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -78,17 +78,17 @@ class StateCopy:
     """A state as parsed in this process: its meta (raw), its revision and each field's `Field`, kept in field
     order (`keys`, with `resources` and `facts` beside it) and in time order (`timeline`: the dated Observations'
     (time, field)), so a view costs what changed, not what the state holds. `changed` holds the fields written
-    since the last view, which the models' shares (`kept`) have not taken in yet."""
+    since the last view, which the models' shares (`kept`) have not taken in yet. Made by `StateCopy.of`."""
 
     meta: bytes
     rev: int
-    fields: dict[str, Field] = field(default_factory=dict)
-    kept: KeptShares = field(default_factory=KeptShares)
-    keys: list[str] = field(default_factory=list)
-    resources: list[Resource] = field(default_factory=list)
-    facts: list[ObservationFacts | None] = field(default_factory=list)
-    timeline: list[tuple[datetime, str]] = field(default_factory=list)
-    changed: dict[str, Field] = field(default_factory=dict)
+    fields: dict[str, Field]
+    kept: KeptShares
+    keys: list[str]
+    resources: list[Resource]
+    facts: list[ObservationFacts | None]
+    timeline: list[tuple[datetime, str]]
+    changed: dict[str, Field]
 
     @classmethod
     def of(cls, meta: bytes, rev: int, fields: dict[str, Field]) -> StateCopy:

@@ -236,7 +236,8 @@ def observation_facts(
     """The facts of one Observation (see `ObservationFacts`); `times` shares time parsing across a call, and
     `effective` is its `effective_seconds` when the caller has already read them. The usual vital sign or lab
     (`_usual_facts`) is read in one pass; anything else by the general reader (`_facts`), which gives the same for
-    the usual ones (tests/scoring/test_observation_index.py checks both on random malformed Observations)."""
+    the usual ones, for any parsed JSON (tests/scoring/test_observation_index.py checks both on random malformed
+    Observations)."""
     return _usual_facts(obs, times, effective) or _facts(obs, times, effective)
 
 

@@ -9,9 +9,10 @@ resources' order. A call's share is then cut out of what is kept by the model's 
 the same order and the same index as `model_share` gives (tests/scoring/test_kept_shares.py checks it over
 random changes).
 
-The resources must be given in their keys' order (the state's field names, each key once), each call all of them.
-A `ParsedResources` that carries a `KeptShares` reads it as it stands: the door syncs it and scores before it
-changes the resources again.
+Resources are keyed (the state's field names, each key once) and given either all of them in their keys' order
+(`sync`) or only those changed and the keys gone (`update`). A `ParsedResources` that carries a `KeptShares` reads
+it as it stands: the door brings it up to date, then scores. A share already given lists its Observations as they
+were when it was given (`scoring.features.select.Listed`), whatever changes after.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ class _Kept:
 
 
 class KeptShares:
-    """The shares of every model asked for, kept up to date by `sync` with the resources of each call."""
+    """The shares of every model asked for, kept up to date with the resources of each call: by `sync` (all of
+    them, in their keys' order) or by `update` (only what changed and what went, in any order)."""
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[Resource, ObservationFacts | None]] = {}
@@ -187,7 +189,7 @@ class KeptShares:
         others = [r for r in self.others() if other_wanted(r, types, encounters_since, as_of)]
         if "Observation" not in types:
             listed: dict[str, list[Resource]] = {code: [] for code in requirements.observation_codes}
-            return Share(others, ObservationIndex(series={}, listed=listed, others=others))
+            return Share(list(others), ObservationIndex(series={}, listed=listed, others=others))
         return self._of(requirements).share(since, at, others)
 
     def others(self) -> list[Resource]:

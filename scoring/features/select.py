@@ -86,8 +86,10 @@ class Listed(Sequence[Resource]):
         self._items: list[Resource] = []
 
     def _list(self) -> list[Resource]:
-        if self._make is not None:
-            self._items, self._make = self._make(), None
+        make = self._make
+        if make is not None:
+            self._items = make()
+            self._make = None
         return self._items
 
     @overload
