@@ -242,10 +242,10 @@ def observation_facts(
 
 
 def _usual_facts(obs: Mapping[str, Any], times: TimeMemo | None, effective: float | None) -> ObservationFacts | None:
-    """The facts of an Observation shaped as EHRs and our loader write vitals and labs, read inline (a call reads
-    hundreds: the general reader's helper calls and type checks were most of a CDS call's Python work); None for
-    any other shape: one category and one code each of a single coding with a string code, no component, an
-    effectiveDateTime text, a numeric value with a string or no unit, a string or no status."""
+    """The facts of an Observation shaped as EHRs and our loader write vitals and labs, its codes read inline (a
+    call reads hundreds: the general reader's helper calls and type checks were most of a CDS call's Python work);
+    None for any other shape: one category and one code each of a single coding with a string code, no component,
+    an effectiveDateTime text, a string or no status. Its column and value are read as `_facts` reads them."""
     category, code, status = obs.get("category"), obs.get("code"), obs.get("status")
     if type(category) is not list or len(category) != 1 or type(code) is not dict or obs.get("component"):
         return None
@@ -259,44 +259,18 @@ def _usual_facts(obs: Mapping[str, Any], times: TimeMemo | None, effective: floa
     loinc = c.get("code")
     if type(loinc) is not str or (status is not None and type(status) is not str):
         return None
-    column = None if c.get("system") != LOINC else "O2Sat" if loinc == PULSE_OXIMETRY else CODE_TO_COLUMN.get(loinc)
-    if column == "SaO2" and loinc == ARTERIAL_SATURATION:
-        return None  # read by category (`_column_for`)
     if effective is not None:
         at: float | None = effective
     else:
         text = obs.get("effectiveDateTime")
         if type(text) is not str or not text:
             return None
-        found = times.get(text) if times is not None else None
-        if found is None:
-            found = _parse_both(text)
-            if times is not None:
-                times[text] = found
-        effective, at = found
+        effective, at = _times(text, {} if times is None else times)
     points: list[tuple[str, tuple[float, float, str]]] = []
     unknown: list[tuple[str, str]] = []
-    if column is not None and at is not None and status not in SKIP_STATUS:
-        q = obs.get("valueQuantity")
-        if q is not None and (type(q) is not dict or not _usual_value(q)):
-            return None
-        if q is not None:
-            value, unit = q["value"], q.get("code") or q.get("unit")
-            converted = convert(column, float(value), unit)
-            ref = f"Observation/{obs.get('id', '')}"
-            if converted is None:
-                unknown.append((column, str(unit)))
-            else:
-                points.append((column, (at, converted, ref)))
+    if at is not None and status not in SKIP_STATUS:
+        _collect(obs, _column_of(code, obs), at, f"Observation/{obs.get('id', '')}", points, unknown)
     return ObservationFacts(effective, at, (kind,), (loinc,), points, unknown)
-
-
-def _usual_value(q: dict[str, Any]) -> bool:
-    """A valueQuantity with a finite float or int value and a string or no unit (the general reader's other cases
-    are left to it)."""
-    value: Any = q.get("value")
-    unit, kind = q.get("code") or q.get("unit"), type(value)
-    return (kind is float or kind is int) and math.isfinite(value) and (unit is None or type(unit) is str)
 
 
 def _facts(obs: Mapping[str, Any], times: TimeMemo | None = None, effective: float | None = None) -> ObservationFacts:
