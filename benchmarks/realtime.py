@@ -64,10 +64,11 @@ def _database(url: str) -> None:
 
 def _setup(args: argparse.Namespace, port: int) -> dict[str, Any]:
     """Django on the benchmark database; models, sandbox, registration, the device source; stream emptied."""
+    if args.listeners is not None:
+        os.environ["REALTIME_SCORE_LISTENERS"] = args.listeners
     os.environ.update(
         DATABASE_URL=args.database_url,
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        REALTIME_SCORE_LISTENERS=args.listeners,
         CELERY_TASK_ALWAYS_EAGER="true",
     )
     # the stream needs a Redis: the local one (as the demo) unless REALTIME_REDIS_URL or REDIS_URL names one
@@ -350,7 +351,11 @@ def main() -> None:
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratify_rtbench"),
     )
-    parser.add_argument("--listeners", default="", help="REALTIME_SCORE_LISTENERS for the run (default: none)")
+    parser.add_argument(
+        "--listeners",
+        default=None,
+        help="REALTIME_SCORE_LISTENERS for the run (default: the product's, the alerts' listener; '' for none)",
+    )
     args = parser.parse_args()
     port = _free_port()
     print(f"load average before: {os.getloadavg()[0]:.2f}; setting up (migrate, models, {args.patients} stays) ...")

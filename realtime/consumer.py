@@ -36,7 +36,6 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,11 +44,11 @@ import pydantic
 import redis
 from django.conf import settings
 from django.db import close_old_connections
-from redis.lock import Lock
 
 from config.ttl_cache import TtlCache
 from realtime.events import VitalEvent
 from realtime.ingest import events_relay
+from realtime.locks import PatientKey, PatientLocks
 from realtime.models import DeviceSource
 from realtime.rescore import Draft, events_new, events_rescored, rescore_draft, rescores_store
 from realtime.state import state_apply, state_build, state_drop, state_name
@@ -61,12 +60,12 @@ logger = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 5.0
 LOCK_SECONDS = 120  # a consumer that dies holding a patient's lock frees it after this
 LOCK_WAIT_SECONDS = 10  # how long a step waits for a patient another consumer is rescoring
+LOCK_GROUP = 25  # patients whose locks are taken in one round trip (`realtime.locks`)
 STORE_SECONDS = 1.0  # rescores are stored (and their locks released) at least this often within a step
 FULL_COLLECT_SECONDS = 600.0  # how often everything frozen out of the garbage collector is collected once
 _DEVICE_SOURCES: TtlCache[str, frozenset[str]] = TtlCache(30.0)
 
 RawEntry = tuple[bytes, dict[bytes, bytes]]
-PatientKey = tuple[int, str]  # (registration id, patient reference)
 
 
 @dataclass
@@ -195,10 +194,10 @@ class Consumer:
         from the EHR), then those patients' locks released. The patients whose events are done; the others' stay
         pending (retried by XAUTOCLAIM, dead-lettered after REALTIME_MAX_DELIVERIES).
 
-        The locks are taken in one order (by patient), so two consumers never wait on each other's; one not free
-        within LOCK_WAIT_SECONDS leaves that patient's events pending. A rescore is stored only while its lock is
-        still held (renewed for the store): a lock that expired meanwhile may be another consumer's now, so that
-        patient's events stay pending instead.
+        The locks are taken in one order (by patient, a group per round trip: `realtime.locks`), so two consumers
+        never wait on each other's; one not free within LOCK_WAIT_SECONDS leaves that patient's events pending. A
+        rescore is stored only while its lock is still held (renewed for the store, all in one round trip): a lock
+        that expired meanwhile may be another consumer's now, so that patient's events stay pending instead.
 
         Which of the step's events a committed rescore took in already is read once, before the locks (one query,
         where one per patient cost a tenth of the consumer's time). A rescore of the same events that another
@@ -217,16 +216,13 @@ class Consumer:
     def _chunk(
         self, keys: list[PatientKey], events: dict[PatientKey, list[VitalEvent]], rescored: set[tuple[str, str]]
     ) -> list[PatientKey]:
-        """Patients taken off the end of `keys` until STORE_SECONDS have passed: locked, scored, stored together."""
-        started = time.monotonic()
-        with ExitStack() as stack:
-            locks: dict[PatientKey, Lock] = {}
-            drafts: dict[PatientKey, Draft | None] = {}
-            while keys:  # at least one
-                key = keys.pop()
-                lock = self._lock(stack, key)
-                if lock is not None:
-                    locks[key] = lock
+        """Patients taken off the end of `keys`, LOCK_GROUP at a time, until STORE_SECONDS have passed: locked
+        (`realtime.locks`), scored, stored together."""
+        started, drafts = time.monotonic(), dict[PatientKey, Draft | None]()
+        with PatientLocks(self.client, timeout=LOCK_SECONDS, wait=LOCK_WAIT_SECONDS) as locks:
+            while keys:  # at least one group
+                group = [keys.pop() for _ in range(min(LOCK_GROUP, len(keys)))]
+                for key in locks.take(group):
                     try:
                         drafts[key] = self._draft(key, events[key], rescored)
                     except Exception:
@@ -234,27 +230,12 @@ class Consumer:
                         self.copies.forget(*key)
                 if time.monotonic() - started >= STORE_SECONDS:
                     break
-            held = {key: d for key, d in drafts.items() if d is None or _held(locks[key])}
+            still = locks.renew()
+            held = {key: d for key, d in drafts.items() if d is None or key in still}
             stored = {(d.registration_id, d.patient) for d in rescores_store([d for d in held.values() if d])}
             for key in [k for k, d in drafts.items() if d is not None and k not in stored]:
                 self.copies.forget(*key)
         return [key for key, d in held.items() if d is None or key in stored]
-
-    def _lock(self, stack: ExitStack, key: PatientKey) -> Lock | None:
-        """The patient's lock, taken (released when `stack` closes); None when it could not be taken."""
-        registration_id, patient = key
-        lock = self.client.lock(
-            f"stratify:rt:lock:{registration_id}:{patient}",
-            timeout=LOCK_SECONDS,
-            blocking_timeout=LOCK_WAIT_SECONDS,
-            raise_on_release_error=False,  # expired meanwhile: nothing of ours to release
-        )
-        try:
-            stack.enter_context(lock)
-        except redis.RedisError:
-            logger.warning("real-time: a patient's lock could not be taken; their events stay pending", exc_info=True)
-            return None
-        return lock
 
     def _draft(self, key: PatientKey, events: list[VitalEvent], rescored: set[tuple[str, str]]) -> Draft | None:
         """Fold the events into the patient's state (built first when it is not), then score it (under the lock)
@@ -291,15 +272,6 @@ class Consumer:
             logger.warning("real-time: relayed %d stored device events that were not streamed", relayed)
         stream_trim(self.client)
         backlog_check(self.client)
-
-
-def _held(lock: Lock) -> bool:
-    """Whether this consumer still holds `lock`, renewed for LOCK_SECONDS when it does."""
-    try:
-        return bool(lock.reacquire())
-    except redis.RedisError:
-        logger.warning("real-time: a patient's lock expired before the store; their events stay pending")
-        return False
 
 
 def backlog_check(client: redis.Redis) -> int:

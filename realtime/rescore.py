@@ -15,12 +15,15 @@ inference, as the other doors write) and whatever the listeners write commit tog
 by a committed rescore is never scored again (a redelivered stream entry changes nothing), and a rescore that
 fails leaves nothing behind.
 
-Listeners are the dotted paths of REALTIME_SCORE_LISTENERS, called once per model with keyword arguments
-`registration_id`, `patient_id` (the bare FHIR id), `unit` (the patient's current location, "" if unknown)
-and `results` (the served result first, then shadows), inside the rescore's transaction: what they write
-commits with the score or not at all, and their side effects belong in `transaction.on_commit`. A listener may
-be called again for the same rescore (when the rescores stored together failed and each is stored alone): only
-what commits counts.
+Listeners are the dotted paths of REALTIME_SCORE_LISTENERS, called once per store with one argument: a list
+of `scoring.types.PatientScores`, one per rescored patient and model (registration, bare FHIR patient id, the
+patient's current location, "" if unknown, and the results, the served result first, then shadows), of the
+rescores that are current (`current`). They are called inside the store's transaction: what they write commits
+with the scores or not at all, and their side effects belong in `transaction.on_commit`. A listener may be
+called again for the same rescore (when the rescores stored together failed and each is stored alone): only
+what commits counts. One call per store, not per patient, lets a listener read what it needs for all of them at
+once (the alerts' listener reads the latest alerts in one query, where one per patient and model cost as much
+as the rest of the rescore).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from realtime.models_read import models_reading
 from scoring.features.select import ParsedResources
 from scoring.monitoring.record import served_records
 from scoring.services import score_audit_entry, score_with_shadows
-from scoring.types import ScoreResult
+from scoring.types import PatientScores, ScoreResult
 
 logger = logging.getLogger(__name__)
 Listener = Callable[..., Any]
@@ -133,10 +136,15 @@ def _store(drafts: Sequence[Draft]) -> None:
         ]
     )
     served_records([([r for results in d.scored for r in results], d.patient_id) for d in drafts])
-    for d in drafts:
-        if current(d.as_of):  # data of a past moment are scored and recorded, never alerted on
-            for results in d.scored:
-                _notify(registration_id=d.registration_id, patient_id=d.patient_id, unit=d.unit, results=results)
+    scores = [  # data of a past moment are scored and recorded, never alerted on
+        PatientScores(d.registration_id, d.patient_id, d.unit, results)
+        for d in drafts
+        if current(d.as_of)
+        for results in d.scored
+    ]
+    if scores:
+        for listener in score_listeners():
+            listener(scores)
 
 
 def _rescore_row(draft: Draft) -> Rescore:
@@ -202,8 +210,3 @@ def _summary(result: ScoreResult) -> dict[str, Any]:
 def score_listeners() -> list[Listener]:
     """The callables named by REALTIME_SCORE_LISTENERS (empty names ignored)."""
     return [import_string(path) for path in settings.REALTIME_SCORE_LISTENERS if path]
-
-
-def _notify(**kwargs: Any) -> None:
-    for listener in score_listeners():
-        listener(**kwargs)

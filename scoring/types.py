@@ -81,3 +81,14 @@ def gap_sentences(missing: Sequence[str], stale: Sequence[str]) -> list[str]:
     return [f"Required input missing: {label}." for label in missing] + [
         f"Required input too old: {label}." for label in stale
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientScores:
+    """One model's results for one patient of an EHR registration, on a unit ("" if unknown): the served result
+    first, then shadows. What a door hands the score listeners (`alerts.services.alerts_on_scores`)."""
+
+    registration_id: int
+    patient_id: str  # the bare FHIR id
+    unit: str
+    results: Sequence[ScoreResult]

@@ -1,4 +1,5 @@
-"""Alert services (writes and side effects). `alerts_on_score` is the door every scoring path calls; see
+"""Alert services (writes and side effects). `alerts_on_scores` (and `alerts_on_score`, one
+patient's) is the door every scoring path calls; see
 lifecycle (raise, deduplicate, suppress, clinicians' actions), notify (channels, retries, dead letters),
 sweep (escalation, expiry, snooze ends) and policy (per model and unit, with history)."""
 
@@ -8,6 +9,7 @@ from alerts.services.lifecycle import (
     alert_resolve,
     alert_snooze,
     alerts_on_score,
+    alerts_on_scores,
 )
 from alerts.services.sweep import alerts_sweep
 
@@ -17,5 +19,6 @@ __all__ = [
     "alert_resolve",
     "alert_snooze",
     "alerts_on_score",
+    "alerts_on_scores",
     "alerts_sweep",
 ]

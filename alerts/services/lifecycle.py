@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from alerts.models import BAND_RANK, Alert, AlertPolicy, MonitoredPatientDay
@@ -26,40 +28,88 @@ from config.errors import Conflict, NotFound, ValidationFailed
 from config.keys import decrypt_text, encrypt_text, pseudonymize
 from config.ttl_cache import TtlCache
 from scoring.presentation import clinical_drivers, value_text
-from scoring.types import ScoreResult
+from scoring.types import PatientScores, ScoreResult
 
 SYSTEM_ACTOR = "stratify:alerts"
 TOP_CLINICAL, TOP_CONTEXT = 5, 2
+KEY_FIELDS = ("registration_id", "patient_pseudonym", "model_name")  # one open alert per these (`Alert`)
+AlertKey = tuple[int, str, str]
 _DAYS_SEEN: TtlCache[tuple[int, str, str, str, str], bool] = TtlCache(3600.0, max_entries=100_000)
 
 
 def alerts_on_score(*, registration_id: int, patient_id: str, unit: str, results: Sequence[ScoreResult]) -> None:
     """Raise, keep or resolve the alert of `results[0]` (the served result; the others are shadows and never
-    alert). An unscored result never alerts and never resolves one. Called by the real-time door after each
-    rescore, and by any door that scores a patient on a unit."""
+    alert). An unscored result never alerts and never resolves one."""
+    alerts_on_scores([PatientScores(registration_id, patient_id, unit, results)])
+
+
+def alerts_on_scores(scores: Sequence[PatientScores]) -> None:
+    """`alerts_on_score` for several patients' and models' results at once: the latest alert of each (registration,
+    patient, model) is read in one query, and the common cases (nothing to do) are decided from it without a lock;
+    anything else is decided again under the lock. The score listener of the real-time door, called once per store
+    of a step's rescores; any door that scores patients on a unit may call it."""
+    served = [(s, pseudonymize(s.patient_id)) for s in scores if _may_alert(s.results)]
+    latest = _latest_alerts([(s.registration_id, pseudonym, s.results[0].model_name) for s, pseudonym in served])
+    decided: set[AlertKey] = set()
+    for s, pseudonym in served:
+        key = (s.registration_id, pseudonym, s.results[0].model_name)
+        last = latest.get(key) if key not in decided else _latest_alerts([key]).get(key)
+        if _served_decide(s, pseudonym, last):
+            decided.add(key)
+
+
+def _may_alert(results: Sequence[ScoreResult]) -> bool:
+    """A served result that was scored and banded (shadows never alert; a refusal never alerts nor resolves)."""
     served = results[0] if results else None
-    if served is None or served.model_status == "shadow" or not served.scored or served.band is None:
-        return
-    pseudonym = pseudonymize(patient_id)
-    patient_day_record(registration_id=registration_id, pseudonym=pseudonym, model_name=served.model_name, unit=unit)
-    policy = alert_policy_get(served.model_name, unit)
-    alerts = Alert.objects.filter(
-        registration_id=registration_id, patient_pseudonym=pseudonym, model_name=served.model_name
+    return served is not None and served.model_status != "shadow" and served.scored and served.band is not None
+
+
+def _latest_alerts(keys: Sequence[AlertKey]) -> dict[AlertKey, Alert]:
+    """The latest alert of each (registration, pseudonym, model) of `keys` that has one (one query)."""
+    if not keys:
+        return {}
+    registrations, pseudonyms, models = (sorted({k[i] for k in keys}) for i in range(3))
+    order = [F("created_at").desc(), F("id").desc()]
+    ranked = Alert.objects.filter(
+        registration_id__in=registrations, patient_pseudonym__in=pseudonyms, model_name__in=models
+    ).annotate(rank=Window(RowNumber(), partition_by=[F(f) for f in KEY_FIELDS], order_by=order))
+    wanted = set(keys)
+    return {key: a for a in ranked.filter(rank=1) if (key := _key_of(a)) in wanted}
+
+
+def _key_of(alert: Alert) -> AlertKey:
+    return (alert.registration_id, alert.patient_pseudonym, alert.model_name)
+
+
+def _served_decide(scores: PatientScores, pseudonym: str, last: Alert | None) -> bool:
+    """Decide on the served result given the latest alert read (`last`); whether it was decided under the lock
+    (an alert may have changed)."""
+    served, registration_id = scores.results[0], scores.registration_id
+    patient_day_record(
+        registration_id=registration_id, pseudonym=pseudonym, model_name=served.model_name, unit=scores.unit
     )
-    if not policy.enabled or _nothing_to_do(served, policy, alerts.order_by("-created_at", "-id").first()):
-        return  # the common cases, decided without a lock; anything else is decided again under it
+    policy = alert_policy_get(served.model_name, scores.unit)
+    if not policy.enabled or _nothing_to_do(served, policy, last):
+        return False  # the common cases, decided without a lock; anything else is decided again under it
     with transaction.atomic():
         _lock(registration_id, pseudonym, served.model_name)
-        _decide(served, policy, registration_id=registration_id, patient_id=patient_id, pseudonym=pseudonym, unit=unit)
+        _decide(
+            served,
+            policy,
+            registration_id=registration_id,
+            patient_id=scores.patient_id,
+            pseudonym=pseudonym,
+            unit=scores.unit,
+        )
+    return True
 
 
 def _decide(
     served: ScoreResult, policy: AlertPolicy, *, registration_id: int, patient_id: str, pseudonym: str, unit: str
 ) -> None:
-    alerts = Alert.objects.filter(
-        registration_id=registration_id, patient_pseudonym=pseudonym, model_name=served.model_name
+    last = _latest_alerts([(registration_id, pseudonym, served.model_name)]).get(
+        (registration_id, pseudonym, served.model_name)
     )
-    last = alerts.order_by("-created_at", "-id").first()
     if last is not None and served.as_of < last.as_of:
         return  # older than what the latest alert was raised on: a late result
     # Only the latest alert can be open: a new one is raised only when none is, or after closing the open one.

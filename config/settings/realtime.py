@@ -8,7 +8,7 @@ REALTIME_REDIS_URL = env.str("REALTIME_REDIS_URL", default=env.str("REDIS_URL", 
 
 # Score listeners called after each rescore (dotted paths), inside its transaction, with keyword arguments
 # registration_id, patient_id, unit, results (served result first).
-REALTIME_SCORE_LISTENERS = env.list("REALTIME_SCORE_LISTENERS", default=["alerts.services.alerts_on_score"])
+REALTIME_SCORE_LISTENERS = env.list("REALTIME_SCORE_LISTENERS", default=["alerts.services.alerts_on_scores"])
 # Device ingestion: most events in one request; clock skew tolerated on an event's time and the JWT's times.
 REALTIME_MAX_EVENTS_PER_REQUEST = env.int("REALTIME_MAX_EVENTS_PER_REQUEST", default=1000)
 REALTIME_FUTURE_SKEW_SECONDS = env.int("REALTIME_FUTURE_SKEW_SECONDS", default=300)

@@ -14,12 +14,14 @@ from alerts.services import (
     alert_resolve,
     alert_snooze,
     alerts_on_score,
+    alerts_on_scores,
     alerts_sweep,
 )
 from alerts.services.policy import alert_policy_get, alert_policy_update
 from audit.models import AuditRecord
 from config.errors import Conflict, NotFound, ValidationFailed
 from config.keys import decrypt_text, pseudonymize
+from scoring.types import PatientScores
 from tests.alerts.conftest import PATIENT, REGISTRATION, result
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -87,6 +89,47 @@ def test_a_rising_band_alerts_again_and_supersedes_the_open_alert() -> None:
     assert (second.band, second.supersedes_id, second.is_open) == ("high", first.pk, True)
     score(result("moderate", minutes=10))  # a fall within the alerting bands neither alerts nor resolves
     assert Alert.objects.count() == 2 and Alert.objects.get(pk=second.pk).is_open
+
+
+def test_several_patients_and_models_at_once_decide_as_one_at_a_time(django_assert_max_num_queries: Any) -> None:
+    """The real-time door hands a step's scores over together: one query reads every latest alert, and each is
+    decided as if alone (one open, one raised, one quiet, one resolved; a model that is not the first's)."""
+    score(result("high"), patient="open")
+    score(result("high"), patient="falls")
+    score(result("low"), patient="quiet")  # its patient-day counted
+    other = result("high", model_name="qsofa", minutes=1)
+    with django_assert_max_num_queries(1):  # nothing to do for any of them: the latest alerts, one query
+        alerts_on_scores(
+            [
+                PatientScores(REGISTRATION, "open", "ICU", [result("high", minutes=1)]),
+                PatientScores(REGISTRATION, "quiet", "ICU", [result("low", minutes=1)]),
+                PatientScores(REGISTRATION, "quiet", "ICU", [result("high", minutes=1, model_status="shadow")]),
+            ]
+        )
+    alerts_on_scores(
+        [
+            PatientScores(REGISTRATION, "open", "ICU", [result("high", minutes=2)]),
+            PatientScores(REGISTRATION, "new", "ICU", [result("high", minutes=2)]),
+            PatientScores(REGISTRATION, "falls", "ICU", [result("low", minutes=2)]),
+            PatientScores(REGISTRATION, "open", "ICU", [other]),
+        ]
+    )
+    by = {(decrypt_text(a.patient_ref_encrypted), a.model_name): a for a in Alert.objects.all()}
+    assert sorted(by) == [("falls", "news2"), ("new", "news2"), ("open", "news2"), ("open", "qsofa")]
+    assert [by[k].is_open for k in sorted(by)] == [False, True, True, True]
+
+
+def test_the_same_patient_and_model_twice_in_one_call_sees_its_own_alert() -> None:
+    """Decided in order: the second result sees the alert the first raised, not the latest alert read before
+    (none), so a fall resolves it."""
+    alerts_on_scores(
+        [
+            PatientScores(REGISTRATION, PATIENT, "ICU", [result("high", minutes=1)]),
+            PatientScores(REGISTRATION, PATIENT, "ICU", [result("low", minutes=2)]),
+        ]
+    )
+    alert = Alert.objects.get()
+    assert (alert.band, alert.status, alert.close_reason) == ("high", "resolved", "score fell to the low band")
 
 
 def test_a_late_event_of_the_same_moment_that_raises_the_band_supersedes() -> None:

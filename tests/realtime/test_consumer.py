@@ -162,7 +162,8 @@ def _transactions() -> int:
 def test_a_steps_patients_are_stored_in_one_transaction_and_one_that_fails_holds_nobody_back(
     ward: dict[str, Any], consumer: Consumer, post: Any, settings: Any, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr("realtime.consumer.STORE_SECONDS", 0.0)  # a long step: stored patient by patient
+    monkeypatch.setattr("realtime.consumer.STORE_SECONDS", 0.0)  # a long step: stored group by group,
+    monkeypatch.setattr("realtime.consumer.LOCK_GROUP", 1)  # here one patient each
     events = [hr_event(ward, 1, 91, minutes_ago=20, patient=p) for p in ("patient", "other")]
     assert post({"events": events}).status_code == 200
     assert consumer.step(block_ms=0) == 2
