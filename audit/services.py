@@ -19,6 +19,7 @@ from config.request_context import current_request_id
 
 GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_KEY = 0x5354524154  # advisory lock id serialising appends on PostgreSQL
+_ACTIONS, _OUTCOMES = frozenset(AuditRecord.Action.values), frozenset(AuditRecord.Outcome.values)  # built once
 HASHED_FIELDS = (
     "recorded_at",
     "action",
@@ -80,7 +81,7 @@ def _build(
     output_summary: dict[str, Any] | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditRecord:
-    if action not in AuditRecord.Action.values or outcome not in AuditRecord.Outcome.values:
+    if action not in _ACTIONS or outcome not in _OUTCOMES:
         raise ValueError(f"unknown audit action {action!r} or outcome {outcome!r}: add it to AuditRecord's choices")
     return AuditRecord(
         recorded_at=timezone.now(),

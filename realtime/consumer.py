@@ -51,7 +51,7 @@ from realtime.ingest import events_relay
 from realtime.locks import PatientKey, PatientLocks
 from realtime.models import DeviceSource
 from realtime.rescore import Draft, events_new, events_rescored, rescore_draft, rescores_store
-from realtime.state import state_apply, state_build, state_drop, state_name
+from realtime.state import Applied, state_apply, state_build, state_drop, state_name
 from realtime.state_copies import StateCopies
 from realtime.stream import DEAD_LETTER, GROUP, STREAM, stream_add, stream_client
 from scoring.readiness import registry_status
@@ -221,13 +221,8 @@ class Consumer:
         started, drafts = time.monotonic(), dict[PatientKey, Draft | None]()
         with PatientLocks(self.client, timeout=LOCK_SECONDS, wait=LOCK_WAIT_SECONDS) as locks:
             while keys:  # at least one group
-                group = [keys.pop() for _ in range(min(LOCK_GROUP, len(keys)))]
-                for key in locks.take(group):
-                    try:
-                        drafts[key] = self._draft(key, events[key], rescored)
-                    except Exception:
-                        logger.exception("real-time: events of one patient not processed; they stay pending")
-                        self.copies.forget(*key)
+                group = locks.take([keys.pop() for _ in range(min(LOCK_GROUP, len(keys)))])
+                drafts.update(self._drafts(group, events, rescored))
                 if time.monotonic() - started >= STORE_SECONDS:
                     break
             still = locks.renew()
@@ -237,19 +232,46 @@ class Consumer:
                 self.copies.forget(*key)
         return [key for key, d in held.items() if d is None or key in stored]
 
-    def _draft(self, key: PatientKey, events: list[VitalEvent], rescored: set[tuple[str, str]]) -> Draft | None:
-        """Fold the events into the patient's state (built first when it is not), then score it (under the lock)
-        for those of them no committed rescore took in (not in `rescored`)."""
+    def _drafts(
+        self, keys: list[PatientKey], events: dict[PatientKey, list[VitalEvent]], rescored: set[tuple[str, str]]
+    ) -> dict[PatientKey, Draft | None]:
+        """The locked patients' events folded into their states (one transaction for all of them), then each
+        patient scored (`_draft`); a patient whose events could not be processed is left out (they stay pending)."""
+        try:
+            applied = state_apply(
+                self.client, [e for key in keys for e in events[key]], device_sources=device_sources()
+            )
+        except Exception:
+            logger.exception("real-time: events of %d patients not folded in; they stay pending", len(keys))
+            for key in keys:
+                self.copies.forget(*key)
+            return {}
+        drafts = {}
+        for key in keys:
+            try:
+                drafts[key] = self._draft(key, events[key], rescored, applied.get(state_name(*key)))
+            except Exception:
+                logger.exception("real-time: events of one patient not processed; they stay pending")
+                self.copies.forget(*key)
+        return drafts
+
+    def _draft(
+        self, key: PatientKey, events: list[VitalEvent], rescored: set[tuple[str, str]], applied: Applied | None
+    ) -> Draft | None:
+        """Score the patient's state after `applied` (their events folded in; built first when it is not), under
+        the lock, for those of the events no committed rescore took in (not in `rescored`)."""
         registration_id, patient = key
-        new = events_new(events, rescored)
-        applied = state_apply(self.client, events, device_sources=device_sources())
-        state = self.copies.read(self.client, registration_id, patient, applied.get(state_name(*key)))
+        state = self.copies.read(self.client, registration_id, patient, applied)
         if state is None:
             state_build(self.client, registration_id, patient)
             state = self.copies.read(self.client, registration_id, patient, None)
         assert state is not None  # just built under the lock
         return rescore_draft(
-            registration_id=registration_id, patient=patient, events=new, resources=state.parsed, as_of=state.as_of
+            registration_id=registration_id,
+            patient=patient,
+            events=events_new(events, rescored),
+            resources=state.parsed,
+            as_of=state.as_of,
         )
 
     def _dead_letter(self, ids: list[str], *, reason: str) -> None:
