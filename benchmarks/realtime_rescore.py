@@ -35,7 +35,7 @@ COLUMNS = {"HR": ("8867-4", "/min"), "O2Sat": ("59408-5", "%"), "Temp": ("8310-5
 PER_RESCORE = 2  # events per rescore, as the end-to-end run's consumer takes them at 200 events/s
 
 
-def _state(client: object, name: str, stay_resources: list[dict[str, object]]) -> None:
+def state_put(client: object, name: str, stay_resources: list[dict[str, object]]) -> None:
     import orjson
 
     from realtime.state import META
@@ -45,7 +45,9 @@ def _state(client: object, name: str, stay_resources: list[dict[str, object]]) -
     client.hset(name, mapping={**fields, META: orjson.dumps({"built_at": "bench", "ehr": len(fields)})})  # type: ignore[attr-defined]
 
 
-def _events(registration_id: int, patient: str, start: datetime, count: int, values: list[dict[str, str]]) -> list:
+def device_events(
+    registration_id: int, patient: str, start: datetime, count: int, values: list[dict[str, str]]
+) -> list:
     """`count` device events from `start` on, 0.1 s apart, cycling through the stay's columns and real values."""
     from realtime.events import VitalEvent
 
@@ -100,10 +102,10 @@ def main() -> None:
     patient = f"Patient/{physionet.patient_fhir_id(stay.patient)}"
     client, registration_id = stream_client(), 0
     name = state_name(registration_id, patient)
-    _state(client, name, resources)
+    state_put(client, name, resources)
     copies = StateCopies(4)
     copies.read(client, registration_id, patient, None)
-    events = _events(registration_id, patient, start, args.samples, stay.rows)
+    events = device_events(registration_id, patient, start, args.samples, stay.rows)
     print(f"stay {stay.patient}: {len(resources)} EHR resources, then {args.samples} device events, "
           f"{PER_RESCORE} per rescore")  # fmt: skip
     print(f"{'device samples':>16} | {'apply p50/p99':>14} | {'view p50/p99':>14} | {'score p50/p99':>14} | "

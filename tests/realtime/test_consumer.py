@@ -322,3 +322,28 @@ def _code(resource: dict[str, Any]) -> str:
 def _resources(ward: dict[str, Any], patient: str) -> list[dict[str, Any]]:
     state = state_read(stream_client(), ward["registration"].pk, patient)
     return [] if state is None else state.resources
+
+
+def test_a_group_whose_events_cannot_be_folded_in_stays_pending_and_is_scored_next_time(
+    ward: dict[str, Any], consumer: Consumer, post: Any, monkeypatch: Any, captured: list[dict[str, Any]]
+) -> None:
+    """The events of a group of patients are folded in with one transaction; when it fails (Redis), none of
+    those patients is scored, their copies are forgotten and their entries stay pending for the next try."""
+    patients = ("patient", "other")
+    assert post({"events": [hr_event(ward, 1, 91, minutes_ago=10, patient=p) for p in patients]}).status_code == 200
+    assert consumer.step(block_ms=0) == 2 and len(consumer.copies) == 2
+    assert post({"events": [hr_event(ward, 2, 92, minutes_ago=5, patient=p) for p in patients]}).status_code == 200
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr("realtime.consumer.state_apply", down)
+    assert consumer.step(block_ms=0) == 2
+    assert Rescore.objects.count() == 2 and _pending() == 2 and len(consumer.copies) == 0
+    monkeypatch.undo()
+    consumer._own_checked = False  # as when this consumer starts again: its own pending entries first
+    assert consumer.step(block_ms=0) == 2
+    assert Rescore.objects.count() == 4 and _pending() == 0
+    assert sorted(RescoredEvent.objects.values_list("source_event_id", flat=True)) == [
+        "hr-1", "hr-2", "hr-other-1", "hr-other-2",
+    ]  # fmt: skip
