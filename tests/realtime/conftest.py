@@ -140,3 +140,32 @@ def wait_for(condition: Callable[[], Any], seconds: float = 15.0) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"not within {seconds} s: {condition}")
+
+
+GROWING_TABLES = (  # tables that grow with traffic: every read of them must be answerable from an index
+    "realtime_devicevital",
+    "realtime_rescore",
+    "realtime_rescoredevent",
+    "alerts_alert",
+    "alerts_monitoredpatientday",
+    "fhirapp_auditrecord",
+    "scoring_servedinference",
+)
+
+
+def table_scans(queries: list[dict[str, str]], tables: tuple[str, ...] = GROWING_TABLES) -> list[str]:
+    """The plans (EXPLAIN, sequential scans disabled, so only a query no index can answer keeps one) of the
+    captured queries other than inserts that scan one of `tables` whole."""
+    from django.db import connection, transaction
+
+    plans = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in queries:
+            if query["sql"].lstrip().upper().startswith("INSERT") or not any(f'"{t}"' in query["sql"] for t in tables):
+                continue
+            cursor.execute(f"EXPLAIN {query['sql']}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            if any(f"Seq Scan on {t}" in plan for t in tables):
+                plans.append(f"{query['sql']}\n{plan}")
+    return plans

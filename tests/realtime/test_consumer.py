@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from joserfc.jwk import ECKey
 
 from audit.models import AuditRecord
@@ -16,6 +18,7 @@ from realtime.state import state_name, state_read
 from realtime.stream import DEAD_LETTER, GROUP, STREAM, publish, publish_refresh, stream_client
 from sandbox_ehr.fhir.faults import fault_clear, fault_inject
 from tests.realtime import listeners
+from tests.realtime.conftest import GROWING_TABLES, table_scans
 from tests.realtime.ward import hr_event, ward_setup
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -347,3 +350,21 @@ def test_a_group_whose_events_cannot_be_folded_in_stays_pending_and_is_scored_ne
     assert sorted(RescoredEvent.objects.values_list("source_event_id", flat=True)) == [
         "hr-1", "hr-2", "hr-other-1", "hr-other-2",
     ]  # fmt: skip
+
+
+def test_a_steps_reads_of_growing_tables_are_answered_by_indexes(
+    ward: dict[str, Any], consumer: Consumer, post: Any, settings: Any
+) -> None:
+    """Rescores, the events they took in, alerts, audit records and served inferences grow with every event: a
+    step's queries of them (beyond inserts; the product's listener, the alerts' decision, included) must not scan
+    them whole, however long the retention."""
+    settings.REALTIME_SCORE_LISTENERS = ["alerts.services.alerts_on_scores"]
+    _send(post, ward, 1)
+    consumer.step(block_ms=0)  # the state built
+    _send(post, ward, 2, 3)
+    with CaptureQueriesContext(connection) as queries:
+        assert consumer.step(block_ms=0) == 2
+    assert Rescore.objects.count() == 2
+    read = {t for q in queries.captured_queries for t in GROWING_TABLES if f'"{t}"' in q["sql"]}
+    assert {"realtime_rescoredevent", "alerts_alert", "fhirapp_auditrecord"} <= read
+    assert table_scans(queries.captured_queries) == []

@@ -5,6 +5,8 @@ from typing import Any
 
 import orjson
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from joserfc.jwk import ECKey
 
@@ -12,7 +14,7 @@ from audit.models import AuditRecord
 from realtime.ingest import events_relay
 from realtime.models import DeviceSource, DeviceVital
 from realtime.stream import STREAM, stream_client
-from tests.realtime.conftest import PATH, device_jwt, vital
+from tests.realtime.conftest import PATH, device_jwt, table_scans, vital
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -33,6 +35,15 @@ def test_a_batch_is_stored_audited_and_streamed_in_event_time_order(source: Devi
     assert set(DeviceVital.objects.values_list("streamed", flat=True)) == {True}
     [record] = AuditRecord.objects.filter(action="vitals_ingest")
     assert record.actor == "device:icu-monitors" and record.detail["stored"] == 3 and record.patient_pseudonym
+
+
+def test_a_request_finds_its_own_rows_by_an_index_never_by_scanning_the_table(source: DeviceSource, post: Any) -> None:
+    """The table holds every event of the retention period (about 17 million a day at 200 events/s): each of a
+    request's reads and writes of it must be answerable from an index (the plan tells, sequential scans off)."""
+    with CaptureQueriesContext(connection) as queries:
+        assert post({"events": [vital(source.registration_id, n) for n in range(3)]}).status_code == 200
+    assert sum('"realtime_devicevital"' in q["sql"] for q in queries.captured_queries) == 3  # insert, read, mark
+    assert table_scans(queries.captured_queries) == []
 
 
 def test_a_resend_answers_200_with_counts_and_stores_nothing_twice(source: DeviceSource, post: Any) -> None:
