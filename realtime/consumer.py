@@ -217,13 +217,15 @@ class Consumer:
         self, keys: list[PatientKey], events: dict[PatientKey, list[VitalEvent]], rescored: set[tuple[str, str]]
     ) -> list[PatientKey]:
         """Patients taken off the end of `keys`, LOCK_GROUP at a time, until STORE_SECONDS have passed: locked
-        (`realtime.locks`), scored, stored together."""
-        started, drafts = time.monotonic(), dict[PatientKey, Draft | None]()
+        (`realtime.locks`), scored, stored together. Those not reached by then go back on `keys`."""
+        deadline, drafts = time.monotonic() + STORE_SECONDS, dict[PatientKey, Draft | None]()
         with PatientLocks(self.client, timeout=LOCK_SECONDS, wait=LOCK_WAIT_SECONDS) as locks:
             while keys:  # at least one group
-                group = locks.take([keys.pop() for _ in range(min(LOCK_GROUP, len(keys)))])
-                drafts.update(self._drafts(group, events, rescored))
-                if time.monotonic() - started >= STORE_SECONDS:
+                taken, untried = locks.take([keys.pop() for _ in range(min(LOCK_GROUP, len(keys)))], deadline)
+                done, later = self._drafts(taken, events, rescored, deadline)
+                drafts.update(done)
+                keys.extend(sorted(untried + later, reverse=True))
+                if time.monotonic() >= deadline:
                     break
             still = locks.renew()
             held = {key: d for key, d in drafts.items() if d is None or key in still}
@@ -233,27 +235,54 @@ class Consumer:
         return [key for key, d in held.items() if d is None or key in stored]
 
     def _drafts(
-        self, keys: list[PatientKey], events: dict[PatientKey, list[VitalEvent]], rescored: set[tuple[str, str]]
-    ) -> dict[PatientKey, Draft | None]:
-        """The locked patients' events folded into their states (one transaction for all of them), then each
-        patient scored (`_draft`); a patient whose events could not be processed is left out (they stay pending)."""
-        try:
-            applied = state_apply(
-                self.client, [e for key in keys for e in events[key]], device_sources=device_sources()
-            )
-        except Exception:
-            logger.exception("real-time: events of %d patients not folded in; they stay pending", len(keys))
-            for key in keys:
-                self.copies.forget(*key)
-            return {}
-        drafts = {}
-        for key in keys:
+        self,
+        keys: list[PatientKey],
+        events: dict[PatientKey, list[VitalEvent]],
+        rescored: set[tuple[str, str]],
+        deadline: float,
+    ) -> tuple[dict[PatientKey, Draft | None], list[PatientKey]]:
+        """The locked patients' events folded into their states (`_fold`), then each patient scored (`_draft`)
+        until `deadline` (at least one): the drafts, and the patients left for later. A patient whose events
+        could not be processed is in neither (their events stay pending)."""
+        applied = self._fold(keys, events)
+        drafts: dict[PatientKey, Draft | None] = {}
+        for i, key in enumerate(keys):
+            if i and time.monotonic() >= deadline:
+                return drafts, [k for k in keys[i:] if k in applied]
+            if key not in applied:
+                continue
             try:
-                drafts[key] = self._draft(key, events[key], rescored, applied.get(state_name(*key)))
+                drafts[key] = self._draft(key, events[key], rescored, applied[key])
             except Exception:
                 logger.exception("real-time: events of one patient not processed; they stay pending")
                 self.copies.forget(*key)
-        return drafts
+        return drafts, []
+
+    def _fold(
+        self, keys: list[PatientKey], events: dict[PatientKey, list[VitalEvent]]
+    ) -> dict[PatientKey, Applied | None]:
+        """Fold the patients' events into their states in one transaction; when that fails, each patient's alone
+        (so one patient's bad state holds nobody else back). What `state_apply` did per patient folded."""
+        try:
+            return self._apply(keys, events)
+        except Exception:
+            logger.warning(
+                "real-time: %d patients' events not folded in together; one by one", len(keys), exc_info=True
+            )
+        folded: dict[PatientKey, Applied | None] = {}
+        for key in keys:
+            try:
+                folded.update(self._apply([key], events))
+            except Exception:
+                logger.exception("real-time: events of one patient not folded in; they stay pending")
+                self.copies.forget(*key)
+        return folded
+
+    def _apply(
+        self, keys: list[PatientKey], events: dict[PatientKey, list[VitalEvent]]
+    ) -> dict[PatientKey, Applied | None]:
+        applied = state_apply(self.client, [e for key in keys for e in events[key]], device_sources=device_sources())
+        return {key: applied.get(state_name(*key)) for key in keys}
 
     def _draft(
         self, key: PatientKey, events: list[VitalEvent], rescored: set[tuple[str, str]], applied: Applied | None

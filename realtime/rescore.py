@@ -22,8 +22,8 @@ rescores that are current (`current`). They are called inside the store's transa
 with the scores or not at all, and their side effects belong in `transaction.on_commit`. A listener may be
 called again for the same rescore (when the rescores stored together failed and each is stored alone): only
 what commits counts. One call per store, not per patient, lets a listener read what it needs for all of them at
-once (the alerts' listener reads the latest alerts in one query, where one per patient and model cost as much
-as the rest of the rescore).
+once (the alerts' listener reads the latest alerts in one query, where one per patient and model was about
+40 % of a rescore).
 """
 
 from __future__ import annotations

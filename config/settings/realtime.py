@@ -6,8 +6,8 @@ from config.env import env
 # as REDIS_URL; the demo sets only this one, so its cache, Celery and JWT replay store stay embedded.
 REALTIME_REDIS_URL = env.str("REALTIME_REDIS_URL", default=env.str("REDIS_URL", default=""))
 
-# Score listeners called after each rescore (dotted paths), inside its transaction, with keyword arguments
-# registration_id, patient_id, unit, results (served result first).
+# Score listeners (dotted paths) called once per store of rescores, inside its transaction, with one argument: a
+# list of scoring.types.PatientScores (registration, patient id, unit, results with the served one first).
 REALTIME_SCORE_LISTENERS = env.list("REALTIME_SCORE_LISTENERS", default=["alerts.services.alerts_on_scores"])
 # Device ingestion: most events in one request; clock skew tolerated on an event's time and the JWT's times.
 REALTIME_MAX_EVENTS_PER_REQUEST = env.int("REALTIME_MAX_EVENTS_PER_REQUEST", default=1000)

@@ -119,6 +119,24 @@ def test_several_patients_and_models_at_once_decide_as_one_at_a_time(django_asse
     assert [by[k].is_open for k in sorted(by)] == [False, True, True, True]
 
 
+def test_several_at_once_read_each_ones_latest_alert_not_an_older_one() -> None:
+    """One patient has a resolved alert and a newer open one: read together with another patient's, the newer
+    is the one decided on (the same band again changes nothing; the older alone would have raised a third)."""
+    score(result("high"), patient="twice")
+    first = Alert.objects.get()
+    alert_resolve(alert_id=first.pk, actor="nurse", reason="seen")
+    Alert.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(days=1))  # past re-alerting
+    score(result("high", minutes=1), patient="twice")
+    assert Alert.objects.filter(status__in=Alert.OPEN).count() == 1
+    alerts_on_scores(
+        [
+            PatientScores(REGISTRATION, "twice", "ICU", [result("high", minutes=2)]),
+            PatientScores(REGISTRATION, "someone", "ICU", [result("low", minutes=2)]),
+        ]
+    )
+    assert Alert.objects.count() == 2
+
+
 def test_the_same_patient_and_model_twice_in_one_call_sees_its_own_alert() -> None:
     """Decided in order: the second result sees the alert the first raised, not the latest alert read before
     (none), so a fall resolves it."""

@@ -165,8 +165,8 @@ def _transactions() -> int:
 def test_a_steps_patients_are_stored_in_one_transaction_and_one_that_fails_holds_nobody_back(
     ward: dict[str, Any], consumer: Consumer, post: Any, settings: Any, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr("realtime.consumer.STORE_SECONDS", 0.0)  # a long step: stored group by group,
-    monkeypatch.setattr("realtime.consumer.LOCK_GROUP", 1)  # here one patient each
+    monkeypatch.setattr("realtime.consumer.STORE_SECONDS", 0.0)  # a long step: stored patient by patient (a
+    # group's patients not scored by then go back to the step's list, for the next store)
     events = [hr_event(ward, 1, 91, minutes_ago=20, patient=p) for p in ("patient", "other")]
     assert post({"events": events}).status_code == 200
     assert consumer.step(block_ms=0) == 2
@@ -368,3 +368,26 @@ def test_a_steps_reads_of_growing_tables_are_answered_by_indexes(
     read = {t for q in queries.captured_queries for t in GROWING_TABLES if f'"{t}"' in q["sql"]}
     assert {"realtime_rescoredevent", "alerts_alert", "fhirapp_auditrecord"} <= read
     assert table_scans(queries.captured_queries) == []
+
+
+def test_one_patient_whose_events_cannot_be_folded_in_holds_nobody_else_back(
+    ward: dict[str, Any], consumer: Consumer, post: Any, monkeypatch: Any, captured: list[dict[str, Any]]
+) -> None:
+    """A group's events are folded in together; when that fails, each patient's alone: only the patient whose
+    fold fails (a broken state, say) stays pending."""
+    from realtime import consumer as module
+
+    apply = module.state_apply
+    broken = f"Patient/{ward['other']}"
+
+    def failing_for_other(client: Any, events: Any, **kwargs: Any) -> Any:
+        if any(e.patient == broken for e in events):
+            raise ValueError("a field of this patient's state is not JSON")
+        return apply(client, events, **kwargs)
+
+    monkeypatch.setattr(module, "state_apply", failing_for_other)
+    patients = ("patient", "other")
+    assert post({"events": [hr_event(ward, 1, 91, minutes_ago=10, patient=p) for p in patients]}).status_code == 200
+    assert consumer.step(block_ms=0) == 2
+    assert list(Rescore.objects.values_list("patient", flat=True)) == [f"Patient/{ward['patient']}"]
+    assert [p["message_id"] for p in _pending_entries()] == [_entry_of("hr-other-1")]

@@ -28,6 +28,18 @@ def test_a_listener_that_cannot_be_imported_is_reported(settings: Any) -> None:
     assert warning.id == "realtime.W001" and "no_such_app" in warning.msg
 
 
+def test_a_listener_of_the_keyword_argument_kind_is_an_error(settings: Any) -> None:
+    """Earlier releases called listeners per patient with keyword arguments: such a listener, still configured,
+    would fail every store. The product's own listener and the tests' pass."""
+    settings.REALTIME_SCORE_LISTENERS = [
+        "alerts.services.alerts_on_score",
+        "alerts.services.alerts_on_scores",
+        "tests.realtime.listeners.capture",
+    ]
+    [error] = score_listeners_check()
+    assert error.id == "realtime.E001" and "alerts_on_score'" in error.msg and "alerts_on_scores" in str(error.hint)
+
+
 def test_a_source_needs_exactly_one_key_source(registration: Any) -> None:
     for jwks, url in (({"keys": []}, ""), (None, ""), ({"keys": [{"kty": "EC"}]}, "https://keys.example.org")):
         with pytest.raises(ValidationError):
