@@ -144,6 +144,9 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 CSRF_FAILURE_VIEW = "config.api_errors.csrf_failure"  # the error shape, never Django's HTML page on JSON paths
 SESSION_COOKIE_HTTPONLY = True
+LOGIN_URL = "login"  # config.urls: Django's sign-in page, for the pages that need an account
+LOGIN_REDIRECT_URL = "landing"  # after signing in without a `next` page
+LOGOUT_REDIRECT_URL = "landing"
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "SAMEORIGIN"
 # (label, management command with its arguments) run in order by `manage.py demo_setup` after migrate.

@@ -85,3 +85,26 @@ def test_attention_per_model_and_unit_with_ppv_only_when_outcomes_exist(client: 
     client.logout()
     page = member(client, "admin").get("/alerts/attention/?days=7").content.decode()
     assert "last 7 days" in page and "0.43" in page and "7.0 min" in page and "50% of 2" in page and NO_OUTCOMES in page
+
+
+def test_a_signed_out_clinician_is_sent_to_sign_in_and_then_to_the_inbox(client: Client) -> None:
+    """The pages that need an account send the signed-out to Stratify's sign-in page (not admin's, which only
+    staff may use), which then opens the page they asked for."""
+    call_command("governance_setup", verbosity=0)
+    nurse = User.objects.create_user("nurse", password="a long enough password")
+    nurse.groups.add(Group.objects.get(name="clinician"))
+    sent = client.get("/alerts/inbox/")
+    assert (sent.status_code, sent["Location"]) == (302, "/accounts/login/?next=/alerts/inbox/")
+    page = client.get(sent["Location"])
+    assert page.status_code == 200 and b'name="password"' in page.content and b"/alerts/inbox/" in page.content
+    wrong = client.post("/accounts/login/", {"username": "nurse", "password": "nope", "next": "/alerts/inbox/"})
+    assert wrong.status_code == 200 and b"do not match" in wrong.content
+    signed_in = client.post(
+        "/accounts/login/", {"username": "nurse", "password": "a long enough password", "next": "/alerts/inbox/"}
+    )
+    assert (signed_in.status_code, signed_in["Location"]) == (302, "/alerts/inbox/")
+    assert client.get("/alerts/inbox/").status_code == 200
+    elsewhere = client.post("/accounts/login/", {"username": "nurse", "password": "x", "next": "https://evil.example/"})
+    assert elsewhere.status_code == 302 and elsewhere["Location"] == "/"  # signed in already: never off-site
+    assert client.post("/accounts/logout/")["Location"] == "/"
+    assert client.get("/alerts/inbox/").status_code == 302
