@@ -40,6 +40,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_postgres import database_ensure  # noqa: E402  (this folder: the script's own)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 SOURCE = "bench-monitors"
 PATH = "/realtime/v1/events"
@@ -50,16 +52,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _database(url: str) -> None:
-    """Create the benchmark's database when missing."""
-    import psycopg
-
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _setup(args: argparse.Namespace, port: int) -> dict[str, Any]:
@@ -73,7 +65,7 @@ def _setup(args: argparse.Namespace, port: int) -> dict[str, Any]:
     )
     # the stream needs a Redis: the local one (as the demo) unless REALTIME_REDIS_URL or REDIS_URL names one
     os.environ.setdefault("REALTIME_REDIS_URL", os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1")
-    _database(args.database_url)
+    database_ensure(args.database_url)
     import django
 
     django.setup()

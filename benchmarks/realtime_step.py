@@ -36,7 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_postgres import database_ensure  # noqa: E402  (this folder: the script's own)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 os.environ.setdefault("REALTIME_REDIS_URL", os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1")
 SOURCE = "bench-monitors"
@@ -60,19 +61,10 @@ PARTS = [  # (module, class or "", function, label): each wrapped where the cons
 ]
 
 
-def _database(url: str) -> None:
-    import psycopg
-
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def _setup(url: str) -> int:
     """Django on the benchmark's database with models and a registration; the registration's id."""
     os.environ.update(DATABASE_URL=url, CELERY_TASK_ALWAYS_EAGER="true")
-    _database(url)
+    database_ensure(url)
     import django
 
     django.setup()

@@ -80,10 +80,11 @@ class PatientLocks:
         except redis.RedisError:
             logger.warning("real-time: patients' locks could not be renewed; their events stay pending", exc_info=True)
             renewed = [0] * len(keys)
-        lost = [key for key, ok in zip(keys, renewed, strict=True) if not ok]
-        if lost:
-            logger.warning("real-time: %d patients' locks lost before the store; their events stay pending", len(lost))
-        return {key for key, ok in zip(keys, renewed, strict=True) if ok}
+        still = {key for key, ok in zip(keys, renewed, strict=True) if ok}
+        if len(still) < len(keys):
+            lost = len(keys) - len(still)
+            logger.warning("real-time: %d patients' locks lost before the store; their events stay pending", lost)
+        return still
 
     def release(self) -> None:
         """Release every held lock (one already expired, or another consumer's since, is left alone)."""
