@@ -14,7 +14,11 @@ Reported, per window size and mode:
   the reference is the calibration patients): the false-alarm rate (flagged columns / columns checked), the
   major changes, and the share of windows that would open a finding (`attention`).
 
-Run: .venv/bin/python benchmarks/drift_set_b.py [--repeats 10] [--sizes 500,5000] (about 2 minutes)
+The monitors get each row's patient, as the daily monitor gets each inference's pseudonym (rows of one stay
+count by their effective size); `--rows-independent` withholds them, as before the monitors read them.
+
+Run: .venv/bin/python benchmarks/drift_set_b.py [--repeats 10] [--sizes 500,5000] [--rows-independent]
+(about 2 minutes)
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ def _scores(x: npt.NDArray[np.float32], card: dict[str, Any]) -> npt.NDArray[np.
     return platt.apply_array(booster.predict(xgb.DMatrix(x), output_margin=True).astype(np.float64))
 
 
+def _groups(patients: npt.NDArray[Any], args: argparse.Namespace) -> npt.NDArray[Any] | None:
+    """Each row's patient, as the daily monitor reads each served inference's pseudonym."""
+    return None if args.rows_independent else patients
+
+
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Flag rates over the windows of one set, size and mode."""
     counts = Counter(name for r in runs for name in r["flagged"])
@@ -92,6 +101,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--sizes", default="500,5000")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--rows-independent", action="store_true", help="give the monitors no patient keys (each row its own patient)"
+    )
     args = parser.parse_args()
     import django
 
@@ -111,7 +123,7 @@ def main() -> None:
         for mode in ("rows", "stays"):
             for name, (x, patients) in sets.items():
                 runs = [
-                    profile_drift(profile, features, x[idx], _scores(x[idx], card))
+                    profile_drift(profile, features, x[idx], _scores(x[idx], card), groups=_groups(patients[idx], args))
                     for idx in _windows(patients, size, mode, args.repeats, rng)
                 ]
                 results[f"{name} {size} {mode}"] = summary = _summary(runs)

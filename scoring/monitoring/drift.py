@@ -13,16 +13,26 @@ Per column (each feature, and the score):
   one-sample test, the reference being large) for numeric columns and the
   chi-squared test on the bins for discrete ones (<= DISCRETE_LEVELS distinct values), p < 0.05; above it,
   the Wasserstein distance divided by the reference's standard deviation (numeric) or the Jensen-Shannon
-  distance of the bins (discrete), each >= 0.1. Hourly rows of one stay are not independent, so the p-values
-  are optimistic; the distances do not depend on that.
+  distance of the bins (discrete), each >= 0.1. Chi-squared pools the bins expecting fewer than 5 values
+  (Cochran's rule).
 - **Missingness**: the share of rows without a value, against the reference share: a binomial test
   (p < 0.05) on small windows, an absolute change >= MISSING_CHANGE on large ones.
+- **Rows of one patient are not independent**: a window holds every inference served, and a patient is scored
+  again at each chart open, hook call and real-time rescore. Given each row's patient (`groups`: the
+  pseudonyms), each column's sample size is its *effective* size, n / deff, with Kish's design effect
+  deff = 1 + (m - 1) ICC (Kish, *Survey Sampling*, Wiley 1965; m the size-weighted mean rows per patient, ICC
+  the one-way ANOVA intraclass correlation of the column's values within patients, Donner, *Int Stat Rev*
+  1986). The effective size chooses between test and distance and is the n of the tests (for chi-squared
+  that is the Rao-Scott first-order correction, Rao & Scott, *JASA* 1981). Without it, 40 hourly rows of one
+  stay count as 40 patients, and windows of whole stays flag a quarter of their columns when nothing changed
+  (`benchmarks/drift_set_b.py`).
 
 A column is *flagged* when any of these fires; with ~190 columns some flag by chance in every window (the
 per-column rate is the false-alarm rate benchmarks/drift_set_b.py measures). A window opens a finding
-(`attention`) only on a *major* change, an effect size rather than a p-value: a PSI >= 0.25 on enough values,
-a missing share moved by >= MISSING_CHANGE, or at least DRIFT_SHARE of the columns flagged (Evidently's
-dataset-drift rule, default share 0.5).
+(`attention`) only on a *major* change, an effect size confirmed by its test: a PSI >= 0.25 on enough
+(effective) values whose test fired, or a missing share moved by >= MISSING_CHANGE, where a test's p-value
+must be below 0.05 divided by the number of columns (Bonferroni: one window, one family of tests); or on at
+least DRIFT_SHARE of the columns flagged (Evidently's dataset-drift rule, default share 0.5).
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ PSI_MIN_PRESENT = 400  # no-change PSI about 9 / 400 = 0.02 with 10 bins, far be
 DRIFT_SHARE = 0.5
 MIN_PRESENT = 30  # fewer present values: no distribution test (missingness is still checked)
 EPS = 1e-4  # share given to empty bins (PSI, Jensen-Shannon)
+MIN_EXPECTED = 5  # chi-squared: bins expecting fewer values are pooled (Cochran, Biometrics 1954)
 
 
 def psi(reference: npt.NDArray[np.float64], current: npt.NDArray[np.float64]) -> float:
@@ -64,23 +75,67 @@ def _discrete(ref: dict[str, Any]) -> bool:
     return len(set(ref["quantiles"])) <= DISCRETE_LEVELS
 
 
-def _small_test(ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]) -> dict[str, Any]:
-    """KS against the reference CDF (numeric) or chi-squared on the bins (discrete): drift when p < P_VALUE."""
+def effective_size(values: npt.NDArray[np.float64], groups: npt.NDArray[Any] | None) -> float:
+    """n / deff: how many independent values `values` (one per row, grouped by patient) are worth."""
+    n = len(values)
+    if groups is None or n < 2:
+        return float(n)
+    _, group, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    if len(sizes) < 2:
+        return 1.0  # one patient: no estimate of the spread between patients, so worth one
+    deff = 1.0 + (float(np.sum(sizes**2)) / n - 1.0) * _icc(values, group, sizes)
+    return n / deff
+
+
+def _icc(values: npt.NDArray[np.float64], group: npt.NDArray[np.intp], sizes: npt.NDArray[np.intp]) -> float:
+    """One-way ANOVA intraclass correlation for unequal group sizes, clipped to [0, 1]; 1 when the values do
+    not vary at all (the window cannot tell how alike a patient's rows are: each patient then counts once)."""
+    n, k = len(values), len(sizes)
+    means = np.bincount(group, weights=values) / sizes
+    between = float(np.sum(sizes * (means - values.mean()) ** 2)) / (k - 1)
+    within = float(np.sum((values - means[group]) ** 2)) / max(n - k, 1)
+    m0 = (n - float(np.sum(sizes**2)) / n) / (k - 1)
+    denominator = between + (m0 - 1) * within
+    return min(max((between - within) / denominator, 0.0), 1.0) if denominator > 0 else 1.0
+
+
+def _small_test(
+    ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], n: float
+) -> dict[str, Any]:
+    """KS against the reference CDF (numeric) or chi-squared on the bins (discrete), on `n` effective values:
+    drift when p < P_VALUE."""
     if _discrete(ref):
-        expected = np.clip(np.asarray(ref["shares"]), EPS, None)
-        observed = cur * len(present)
-        result = stats.chisquare(observed, expected / expected.sum() * len(present))
-    else:
-        d = float(stats.ks_2samp(present, reference_sample(ref["quantiles"])).statistic)
-        return _verdict("kolmogorov-smirnov", d, float(stats.kstwo.sf(d, len(present))))
-    return _verdict("chi-squared", float(result.statistic), float(result.pvalue))
+        return _verdict("chi-squared", *_chi_squared(np.asarray(ref["shares"]), cur, n))
+    d = float(stats.ks_2samp(present, reference_sample(ref["quantiles"])).statistic)
+    return _verdict("kolmogorov-smirnov", d, float(stats.kstwo.sf(d, max(round(n), 1))))
+
+
+def _chi_squared(reference: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], n: float) -> tuple[float, float]:
+    """(statistic, p) of n values in the shares `cur` against `reference`. Bins expecting fewer than MIN_EXPECTED
+    values are pooled into one, itself added to the smallest other bin while still below it (Cochran's rule: the
+    test's chi-squared law does not hold below it); fewer than two bins left: no test."""
+    expected, observed = reference / reference.sum() * n, cur * n
+    rare = expected < MIN_EXPECTED
+    if rare.all() or (~rare).sum() + (expected[rare].sum() >= MIN_EXPECTED) < 2:
+        return 0.0, 1.0
+    pooled_e, pooled_o = expected[~rare], observed[~rare]
+    if expected[rare].sum() >= MIN_EXPECTED:
+        pooled_e, pooled_o = np.append(pooled_e, expected[rare].sum()), np.append(pooled_o, observed[rare].sum())
+    elif rare.any():
+        smallest = int(np.argmin(pooled_e))
+        pooled_e[smallest] += expected[rare].sum()
+        pooled_o[smallest] += observed[rare].sum()
+    result = stats.chisquare(pooled_o, pooled_e)
+    return float(result.statistic), float(result.pvalue)
 
 
 def _verdict(name: str, statistic: float, p: float) -> dict[str, Any]:
     return {"test": name, "statistic": statistic, "p_value": p, "threshold": P_VALUE, "drift": p < P_VALUE}
 
 
-def _large_test(ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]) -> dict[str, Any]:
+def _large_test(
+    ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], n: float
+) -> dict[str, Any]:
     """Normed Wasserstein (numeric) or Jensen-Shannon distance of the bins (discrete): drift when >= DISTANCE."""
     if _discrete(ref):
         value = float(jensenshannon(np.clip(np.asarray(ref["shares"]), EPS, None), np.clip(cur, EPS, None)))
@@ -92,11 +147,15 @@ def _large_test(ref: dict[str, Any], present: npt.NDArray[np.float64], cur: npt.
     return {"test": name, "statistic": value, "threshold": DISTANCE, "drift": value >= DISTANCE}
 
 
-def missing_drift(ref: dict[str, Any], n: int, missing: int, missing_change: float = MISSING_CHANGE) -> dict[str, Any]:
-    """Whether the share of rows without a value moved from the reference's."""
+def missing_drift(
+    ref: dict[str, Any], n: int, missing: int, missing_change: float = MISSING_CHANGE, effective: float | None = None
+) -> dict[str, Any]:
+    """Whether the share of rows without a value moved from the reference's (`effective`: what the n rows are
+    worth, `effective_size`)."""
     expected, share = float(ref["missing_share"]), missing / n
-    if n <= SMALL_WINDOW:
-        p = float(stats.binomtest(missing, n, min(max(expected, 1e-6), 1 - 1e-6)).pvalue)
+    size = n if effective is None else max(round(effective), 1)
+    if size <= SMALL_WINDOW:
+        p = float(stats.binomtest(round(share * size), size, min(max(expected, 1e-6), 1 - 1e-6)).pvalue)
         return {
             "missing_share": share,
             "reference_missing_share": expected,
@@ -114,34 +173,51 @@ def column_drift(
     ref: dict[str, Any],
     values: npt.NDArray[Any],
     *,
+    groups: npt.NDArray[Any] | None = None,
     psi_major: float = PSI_MAJOR,
     missing_change: float = MISSING_CHANGE,
+    confirm: float = P_VALUE,
 ) -> dict[str, Any]:
     """Every check of one column's served values (NaN = missing) against its reference profile (the major-change
-    thresholds from the model's monitor policy, `scoring.monitoring.policy`)."""
+    thresholds from the model's monitor policy, `scoring.monitoring.policy`); `groups`, each row's patient,
+    makes the sample sizes effective ones (`effective_size`); a major change's test must reach p < `confirm`."""
     column = as_model_sees(values)
-    present = column[np.isfinite(column)]
+    known = np.isfinite(column)
+    present = column[known]
+    worth = effective_size(present, None if groups is None else groups[known])
+    missing = effective_size((~known).astype(np.float64), groups)
     result: dict[str, Any] = {
         "n": int(len(column)),
         "present": int(len(present)),
-        **missing_drift(ref, len(column), len(column) - len(present), missing_change),
+        "effective_present": round(worth, 1),
+        **missing_drift(ref, len(column), len(column) - len(present), missing_change, missing),
     }
     if len(present) >= MIN_PRESENT and "edges" in ref:
         cur = bin_shares(present, np.asarray(ref["edges"]))
         value = psi(np.asarray(ref["shares"]), cur)
-        test = _small_test if len(present) <= SMALL_WINDOW else _large_test
+        test = _small_test if worth <= SMALL_WINDOW else _large_test
         result |= {
             "psi": value,
             "psi_level": psi_level(value),
             "shares": [round(float(v), 4) for v in cur],
-            **test(ref, present, cur),
+            **test(ref, present, cur, worth),
         }
     result["major"] = bool(
-        abs(result["missing_share"] - result["reference_missing_share"]) >= missing_change
-        or (result.get("psi", 0.0) >= psi_major and len(present) >= PSI_MIN_PRESENT)
+        (
+            abs(result["missing_share"] - result["reference_missing_share"]) >= missing_change
+            and _confirmed(result, "missing_", confirm)
+        )
+        or (result.get("psi", 0.0) >= psi_major and len(present) >= PSI_MIN_PRESENT and _confirmed(result, "", confirm))
     )
     result["flagged"] = bool(result["missing_drift"] or result.get("drift") or result["major"])
     return result
+
+
+def _confirmed(result: dict[str, Any], prefix: str, p_value: float) -> bool:
+    """Whether the test behind a major change (the missingness test: prefix "missing_") fired: a distance, or a
+    p-value below `p_value`."""
+    p = result.get(f"{prefix}p_value")
+    return bool(result.get(f"{prefix}drift")) and (p is None or p < p_value)
 
 
 def profile_drift(
@@ -150,19 +226,29 @@ def profile_drift(
     x: npt.NDArray[Any],
     scores: npt.NDArray[Any],
     *,
+    groups: npt.NDArray[Any] | None = None,
     psi_major: float = PSI_MAJOR,
     missing_change: float = MISSING_CHANGE,
     drift_share: float = DRIFT_SHARE,
 ) -> dict[str, Any]:
-    """Every feature's and the score's checks (`x` columns in `features` order): `flagged` lists the drifted
-    columns, `major` those with a major change, `attention` whether the window opens a finding."""
-    limits = {"psi_major": psi_major, "missing_change": missing_change}
+    """Every feature's and the score's checks (`x` columns in `features` order; `groups`, each row's patient):
+    `flagged` lists the drifted columns, `major` those with a major change, `attention` whether the window
+    opens a finding."""
+
+    names = [name for name in features if name in profile["features"]]
+    confirm = P_VALUE / (len(names) + 1)  # Bonferroni over the window's columns: one finding per window
+
+    def check(ref: dict[str, Any], values: npt.NDArray[Any]) -> dict[str, Any]:
+        return column_drift(
+            ref, values, groups=groups, psi_major=psi_major, missing_change=missing_change, confirm=confirm
+        )
+
     columns = {
-        name: column_drift(profile["features"][name], x[:, i], **limits)
+        name: check(profile["features"][name], x[:, i])
         for i, name in enumerate(features)
         if name in profile["features"]
     }
-    columns["score"] = column_drift(profile["score"], scores, **limits)
+    columns["score"] = check(profile["score"], scores)
     flagged = [name for name, c in columns.items() if c["flagged"]]
     major = [name for name, c in columns.items() if c["major"]]
     return {

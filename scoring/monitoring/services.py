@@ -40,24 +40,30 @@ def reference_of(mv: ModelVersion) -> dict[str, Any] | None:
 
 def _served(
     mv: ModelVersion, since: datetime, until: datetime
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Input matrix (NaN = missing) and scores of the version's inferences served in [since, until)."""
-    rows = list(
-        ServedInference.objects.filter(
-            model_name=mv.name, model_version=mv.version, recorded_at__gte=since, recorded_at__lt=until
-        ).values_list("features", "score")
-    )
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.str_]]:
+    """Input matrix (NaN = missing), scores and patient pseudonyms of the version's inferences served in
+    [since, until)."""
     width = len((mv.card or {}).get("features") or [])
-    x = np.array(
-        [[np.nan if v is None else v for v in f] for f, _ in rows if len(f) == width], dtype=np.float64
-    ).reshape(-1, width)
-    return x, np.array([s for f, s in rows if len(f) == width], dtype=np.float64)
+    rows = [
+        row
+        for row in ServedInference.objects.filter(
+            model_name=mv.name, model_version=mv.version, recorded_at__gte=since, recorded_at__lt=until
+        ).values_list("features", "score", "patient_pseudonym")
+        if len(row[0]) == width
+    ]
+    x = np.array([[np.nan if v is None else v for v in f] for f, _, _ in rows], dtype=np.float64).reshape(-1, width)
+    return x, np.array([s for _, s, _ in rows], dtype=np.float64), np.array([p for _, _, p in rows], dtype=np.str_)
 
 
 def _checked(
-    mv: ModelVersion, features: list[str], x: npt.NDArray[np.float64], scores: npt.NDArray[np.float64]
+    mv: ModelVersion,
+    features: list[str],
+    x: npt.NDArray[np.float64],
+    scores: npt.NDArray[np.float64],
+    patients: npt.NDArray[np.str_],
 ) -> tuple[str, dict[str, Any], list[str]]:
-    """(verdict, per-column results, flagged columns) of one window, at the model's monitor thresholds."""
+    """(verdict, per-column results, flagged columns) of one window, at the model's monitor thresholds (each
+    patient's rows counted by what they are worth together, `scoring.monitoring.drift.effective_size`)."""
     profile = reference_of(mv)
     if profile is None:
         return DriftRun.Verdict.NO_REFERENCE, {}, []
@@ -69,6 +75,7 @@ def _checked(
         features,
         x,
         scores,
+        groups=patients,
         psi_major=policy.psi_major,
         missing_change=policy.missing_change,
         drift_share=policy.drift_share,
@@ -79,8 +86,8 @@ def _checked(
 
 def drift_check(mv: ModelVersion, *, since: datetime, until: datetime, run_by: str = MONITOR_ACTOR) -> DriftRun:
     """Compare the version's inferences served in [since, until) with its reference; store and audit the run."""
-    x, scores = _served(mv, since, until)
-    verdict, results, flagged = _checked(mv, list((mv.card or {}).get("features") or []), x, scores)
+    x, scores, patients = _served(mv, since, until)
+    verdict, results, flagged = _checked(mv, list((mv.card or {}).get("features") or []), x, scores, patients)
     run = DriftRun.objects.create(
         model_name=mv.name,
         model_version=mv.version,

@@ -25,6 +25,7 @@ from tests.alerts.conftest import Listener, Mailbox
 from tests.scoring.conftest import (  # noqa: F401  # the tiny sepsis model's fixtures
     registered,
     sample_frame,
+    sample_patients,
     sample_rows,
     serve_rows,
     tiny_artifacts,
@@ -51,11 +52,16 @@ def owners(settings: Any, smtp_server: Mailbox, webhook_listener: Listener) -> t
 
 
 @pytest.fixture
-def bicarbonate_gone(registered: ModelVersion, tiny_artifacts: Any, sample_rows: np.ndarray) -> ModelVersion:  # noqa: F811
+def bicarbonate_gone(
+    registered: ModelVersion,  # noqa: F811
+    tiny_artifacts: Any,  # noqa: F811
+    sample_rows: np.ndarray,  # noqa: F811
+    sample_patients: list[str],  # noqa: F811
+) -> ModelVersion:
     """The tiny version served its reference rows without bicarbonate (a site that does not chart it)."""
     shifted = sample_rows.copy()
     shifted[:, HCO3] = np.nan
-    serve_rows(shifted, registered.version, tiny_scores(registered, tiny_artifacts, shifted))
+    serve_rows(shifted, registered.version, tiny_scores(registered, tiny_artifacts, shifted), patients=sample_patients)
     return registered
 
 

@@ -198,6 +198,14 @@ def sample_rows(sample_frame: pd.DataFrame) -> np.ndarray:
     return hourly_features(sample_frame, SEPSIS_FEATURES, dtype=np.float64)
 
 
+@pytest.fixture
+def sample_patients(sample_frame: pd.DataFrame) -> list[str]:
+    """Each sample row's patient, as the recorder keys it (its audit pseudonym)."""
+    from config.keys import pseudonymize
+
+    return [pseudonymize(f"physionet-{p}") for p in sample_frame["patient_id"]]
+
+
 def tiny_scores(registered: Any, tiny_artifacts: Path, rows: np.ndarray) -> np.ndarray:
     """The tiny model's calibrated scores of `rows` (its booster and Platt scaling)."""
     import xgboost as xgb

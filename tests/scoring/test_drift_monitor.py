@@ -18,7 +18,7 @@ from audit.models import AuditRecord
 from config.tasks import monitor_models
 from scoring.features.spec import SEPSIS_FEATURES
 from scoring.models import DriftRun, ServedInference
-from scoring.monitoring.drift import column_drift, profile_drift, psi, psi_level
+from scoring.monitoring.drift import column_drift, effective_size, profile_drift, psi, psi_level
 from scoring.monitoring.profile import column_profile
 from scoring.monitoring.services import drift_check
 from tests.scoring.conftest import serve_rows, tiny_scores
@@ -86,24 +86,73 @@ def test_psi_convention() -> None:
     assert psi_level(0.05) == "none" and psi_level(0.1) == "moderate" and psi_level(0.25) == "major"
 
 
+def test_rows_of_one_patient_count_by_what_they_are_worth() -> None:
+    rng = np.random.default_rng(5)
+    alike = np.repeat(rng.normal(0, 1, 20), 50) + rng.normal(0, 0.05, 1000)  # 20 patients, 50 near-equal rows
+    patients = np.repeat(np.arange(20), 50)
+    assert 20 <= effective_size(alike, patients) < 25
+    unlike = rng.normal(0, 1, 1000)  # rows of a patient no more alike than anyone's
+    assert effective_size(unlike, patients) > 800
+    assert effective_size(alike, np.arange(1000)) == 1000 == effective_size(alike, None)
+    assert effective_size(np.ones(100), np.repeat(np.arange(4), 25)) == 4  # no spread at all: one per patient
+    assert effective_size(alike[:50], patients[:50]) == 1  # one patient tells nothing of a population
+
+
+def test_a_ward_of_patients_scored_again_and_again_is_not_drift() -> None:
+    """20 patients from the reference population, each served 50 times (chart opens, hook calls, rescores):
+    as 1,000 independent rows the lumpy sample looks shifted; as 20 patients it does not."""
+    rng = np.random.default_rng(11)
+    values = np.repeat(rng.normal(0, 1, 20), 50) + rng.normal(0, 0.05, 1000)
+    patients = np.repeat([f"p{i}" for i in range(20)], 50)
+    independent = column_drift(REFERENCE, values)
+    grouped = column_drift(REFERENCE, values, groups=patients)
+    assert independent["flagged"] and independent["test"] == "kolmogorov-smirnov"
+    assert not grouped["flagged"] and grouped["effective_present"] < 30, grouped
+    moved = column_drift(REFERENCE, values + 2.0, groups=patients)  # the same ward, every value 2 SD higher
+    assert moved["drift"] and moved["flagged"]
+
+
+def test_a_major_change_needs_its_test_to_survive_the_number_of_columns() -> None:
+    values = np.random.default_rng(6).normal(0, 1, 600)
+    values[:54] = np.nan  # 9 % missing against 6.5 % in the reference: binomial p about 0.02
+    reference = column_profile(np.concatenate([np.full(1_300, np.nan), RNG.normal(0, 1, 18_700)]))
+    alone = column_drift(reference, values, missing_change=0.02, confirm=0.05)  # one column tested
+    among_many = column_drift(reference, values, missing_change=0.02, confirm=0.05 / 188)  # one of 188
+    assert 0.05 / 188 < alone["missing_p_value"] < 0.05
+    assert alone["major"] and alone["missing_drift"]
+    assert among_many["missing_drift"] and not among_many["major"]  # still flagged, no finding of its own
+
+
+def test_chi_squared_pools_the_bins_that_expect_too_few() -> None:
+    reference = column_profile(np.array([0.0] * 9_990 + [1.0] * 10))  # a rare level: 0.1 %
+    window = np.array([0.0] * 298 + [1.0] * 2)  # 2 where 0.3 are expected: no evidence of a change
+    result = column_drift(reference, window)
+    assert result["test"] == "chi-squared" and not result["drift"] and result["p_value"] == 1.0
+
+
 @pytest.mark.django_db
 @override_settings(MONITORING_MIN_ROWS=50)
-def test_serving_the_reference_rows_is_stable(registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray) -> None:
-    serve_rows(sample_rows, registered.version, tiny_scores(registered, tiny_artifacts, sample_rows))
+def test_serving_the_reference_rows_is_stable(
+    registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray, sample_patients: list[str]
+) -> None:
+    scores = tiny_scores(registered, tiny_artifacts, sample_rows)
+    serve_rows(sample_rows, registered.version, scores, patients=sample_patients)
     run = drift_check(registered, since=timezone.now() - timedelta(days=1), until=timezone.now() + timedelta(1))
     assert run.verdict == "stable" and run.flagged == [] and run.rows == len(sample_rows), run.flagged
+    hr = run.results["HR_last"]  # a stay's hourly rows are alike: worth far fewer than independent rows
+    assert hr["effective_present"] < hr["present"] / 2, hr
 
 
 @pytest.mark.django_db
 @override_settings(MONITORING_MIN_ROWS=50)
 def test_a_recording_change_is_a_finding_audited_and_shown(
-    registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray
+    registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray, sample_patients: list[str]
 ) -> None:
     names = [f.name for f in SEPSIS_FEATURES]
     shifted = sample_rows.copy()
     shifted[:, names.index("HCO3_last")] = np.nan  # a site that does not chart bicarbonate
     shifted[:, names.index("Temp_last")] = shifted[:, names.index("Temp_last")] * 1.8 + 32  # Fahrenheit
-    serve_rows(shifted, registered.version, tiny_scores(registered, tiny_artifacts, shifted))
+    serve_rows(shifted, registered.version, tiny_scores(registered, tiny_artifacts, shifted), patients=sample_patients)
     out = StringIO()
     call_command("monitor_models", "--model", "sepsis", "--since", "1d", stdout=out)
     run = DriftRun.objects.get()
@@ -150,14 +199,14 @@ def test_command_refuses_an_unknown_model_and_a_bad_since(registered: Any) -> No
 @pytest.mark.django_db
 @override_settings(MONITORING_MIN_ROWS=50)
 def test_the_drift_thresholds_come_from_the_monitor_policy(
-    registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray
+    registered: Any, tiny_artifacts: Path, sample_rows: np.ndarray, sample_patients: list[str]
 ) -> None:
     from scoring.monitoring.policy import monitor_policy_get, monitor_policy_update
 
     names = [f.name for f in SEPSIS_FEATURES]
     shifted = sample_rows.copy()
     shifted[:, names.index("HCO3_last")] = np.nan
-    serve_rows(shifted, registered.version, tiny_scores(registered, tiny_artifacts, shifted))
+    serve_rows(shifted, registered.version, tiny_scores(registered, tiny_artifacts, shifted), patients=sample_patients)
     since, until = timezone.now() - timedelta(days=1), timezone.now() + timedelta(1)
     assert drift_check(registered, since=since, until=until).verdict == "attention"  # missing share moved >= 0.10
     changes = {"missing_change": 1.0, "psi_major": 100.0, "drift_share": 1.0}
