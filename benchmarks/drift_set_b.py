@@ -6,7 +6,8 @@ is checked with `scoring.monitoring.drift.profile_drift`, exactly what the daily
 inferences. Windows are drawn two ways: independent hourly rows ("rows", from many stays) and whole stays until
 the window is full ("stays": a ward's day, rows of one stay correlated, which is what a real window holds).
 
-Reported, per window size and mode:
+Reported first: how far each vital moved between the hospitals on all rows (mean difference in set-A standard
+deviations, KS distance), which says which vitals are stable there. Then, per window size and mode:
 - set B (an unseen hospital): how often each feature the card names as recorded differently (HCO3, BaseExcess,
   chloride, EtCO2, troponin I, direct bilirubin; their "_last" value) is flagged, how often stable vitals are,
   the mean number of flagged columns, and the most-flagged columns;
@@ -77,6 +78,18 @@ def _groups(patients: npt.NDArray[Any], args: argparse.Namespace) -> npt.NDArray
     return None if args.rows_independent else patients
 
 
+def _shifts(a: npt.NDArray[Any], b: npt.NDArray[Any], features: list[str]) -> dict[str, list[float]]:
+    """How far each vital really moved between the two hospitals, on every row: which ones are stable."""
+    from scipy import stats
+
+    out = {}
+    for name in VITALS:
+        i = features.index(name)
+        x, y = a[:, i][np.isfinite(a[:, i])], b[:, i][np.isfinite(b[:, i])]
+        out[name] = [round(float((y.mean() - x.mean()) / x.std()), 3), round(float(stats.ks_2samp(x, y).statistic), 3)]
+    return out
+
+
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Flag rates over the windows of one set, size and mode."""
     counts = Counter(name for r in runs for name in r["flagged"])
@@ -119,6 +132,8 @@ def main() -> None:
     sets = {"A_vs_A": (set_a.x[outside], set_a.patients[outside]), "B": (set_b.x, set_b.patients)}
     rng = np.random.default_rng(2019)
     results: dict[str, Any] = {"reference": {"rows": profile["rows"], "from": profile["rows_from"]}}
+    results["vitals_shift"] = shift = _shifts(set_a.x, set_b.x, features)
+    print(f"vitals, set B against set A (mean difference in set-A SDs; KS distance): {json.dumps(shift)}", flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
         for mode in ("rows", "stays"):
             for name, (x, patients) in sets.items():
