@@ -166,6 +166,8 @@ def test_a_recording_change_is_a_finding_audited_and_shown(
     assert "attention needed" in client.get("/models/").content.decode()
     card = client.get(f"/models/sepsis/{registered.version}/").content.decode()
     assert "Drift: attention needed" in card and "HCO3_last" in card
+    temp = run.results["Temp_last"]
+    assert f"<td>{temp['present']} ({temp['effective_present']:.0f})</td>" in card  # values, and what they are worth
     page = client.get(f"/models/sepsis/{registered.version}/monitoring/").content.decode()
     # heatmap, score distribution, and the alert burden of the performance run the command also made
     assert page.count("<svg") == 3 and "Temp_last: PSI" in page and "attention needed" in page
