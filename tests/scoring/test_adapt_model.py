@@ -20,6 +20,7 @@ from scoring.features.spec import SEPSIS_FEATURES
 from scoring.models import ModelVersion
 from scoring.services import score_patient
 from scoring.services_registry import model_register
+from scoring.training.adapt import REFIT_SEEDS
 from scoring.training.site import site_read
 from tests.scoring.conftest import SITE_STAYS, START, adapt_command, tiny_card
 
@@ -90,6 +91,8 @@ class AdaptModelTests:
         assert grown["trees_before"] == 20 and cards["continue-training"]["trees"] == 20 + grown["trees_added"]
         refit = cards["refit"]
         assert refit["adaptation"]["training_stays"] > 0 and "site_icu.csv" in refit["training_data"]["files"]
+        seeds = refit["adaptation"]["trees_per_seed"]  # one booster averaging REFIT_SEEDS grown with their own seeds
+        assert refit["adaptation"]["seeds"] == len(seeds) == REFIT_SEEDS and refit["trees"] == sum(seeds)
         for card in cards.values():
             recal = card["metrics"]
             assert recal["original_site_heldout"]["n_rows"] == recal["external_site_heldout"]["n_rows"]
