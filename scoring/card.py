@@ -185,6 +185,9 @@ def adaptation_rows(card: dict[str, Any]) -> list[list[str]]:
         )
     if "training_stays" in seen:
         rows.append(["pooled with", f"{seen['training_stays']} training stays of set A ({seen['training_rows']} rows)"])
+    if "seeds" in seen:
+        each = ", ".join(str(n) for n in seen["trees_per_seed"])
+        rows.append(["boosters averaged", f"{seen['seeds']}, each grown with its own random seed ({each} trees)"])
     return rows
 
 

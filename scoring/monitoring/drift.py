@@ -8,13 +8,13 @@ Per column (each feature, and the score):
   changes inside a bin (Yurdakul, *Statistical properties of population stability index*, PhD thesis,
   Western Michigan University 2018). So a PSI >= 0.25 counts only with at least PSI_MIN_PRESENT values.
 - **A test fit for the window size**, as Evidently's default drift algorithm chooses (its choice made on the
-  current window here, since the reference is always large): up to SMALL_WINDOW present values, the
+  current window here, since the reference is always large): up to SMALL_WINDOW (effective) present values, the
   Kolmogorov-Smirnov statistic against the reference distribution (`reference_sample`; its p-value that of a
   one-sample test, the reference being large) for numeric columns and the
   chi-squared test on the bins for discrete ones (<= DISCRETE_LEVELS distinct values), p < 0.05; above it,
   the Wasserstein distance divided by the reference's standard deviation (numeric) or the Jensen-Shannon
   distance of the bins (discrete), each >= 0.1. Chi-squared pools the bins expecting fewer than 5 values
-  (Cochran's rule).
+  (Cochran's rule); a pool that still expects fewer is tested by the exact binomial test (`_levels_test`).
 - **Missingness**: the share of rows without a value, against the reference share: a binomial test
   (p < 0.05) on small windows, an absolute change >= MISSING_CHANGE on large ones.
 - **Rows of one patient are not independent**: a window holds every inference served, and a patient is scored
@@ -22,17 +22,19 @@ Per column (each feature, and the score):
   pseudonyms), each column's sample size is its *effective* size, n / deff, with Kish's design effect
   deff = 1 + (m - 1) ICC (Kish, *Survey Sampling*, Wiley 1965; m the size-weighted mean rows per patient, ICC
   the one-way ANOVA intraclass correlation of the column's values within patients, Donner, *Int Stat Rev*
-  1986). The effective size chooses between test and distance and is the n of the tests (for chi-squared
-  that is the Rao-Scott first-order correction, Rao & Scott, *JASA* 1981). Without it, 40 hourly rows of one
+  1986). The effective size chooses between test and distance and is the n of the tests (for a two-level
+  column's chi-squared that is the Rao-Scott first-order correction, Rao & Scott, *JASA* 1981; for 3-5 levels
+  the design effect is that of the levels' codes, an approximation). Without it, 40 hourly rows of one
   stay count as 40 patients, and windows of whole stays flag a quarter of their columns when nothing changed
   (`benchmarks/drift_set_b.py`).
 
 A column is *flagged* when any of these fires; with ~190 columns some flag by chance in every window (the
 per-column rate is the false-alarm rate benchmarks/drift_set_b.py measures). A window opens a finding
-(`attention`) only on a *major* change, an effect size confirmed by its test: a PSI >= 0.25 on enough
-(effective) values whose test fired, or a missing share moved by >= MISSING_CHANGE, where a test's p-value
-must be below 0.05 divided by the number of columns (Bonferroni: one window, one family of tests); or on at
-least DRIFT_SHARE of the columns flagged (Evidently's dataset-drift rule, default share 0.5).
+(`attention`) only on a *major* change, an effect size confirmed by its test: a PSI >= 0.25 on at least
+PSI_MIN_PRESENT present values whose test fired, or a missing share moved by >= MISSING_CHANGE, where a test's
+p-value must be below 0.05 divided by the number of tests that could confirm one (two per column:
+Bonferroni, one window, one family); or on at least DRIFT_SHARE of the columns flagged (Evidently's
+dataset-drift rule, default share 0.5).
 """
 
 from __future__ import annotations
@@ -105,28 +107,51 @@ def _small_test(
     """KS against the reference CDF (numeric) or chi-squared on the bins (discrete), on `n` effective values:
     drift when p < P_VALUE."""
     if _discrete(ref):
-        return _verdict("chi-squared", *_chi_squared(np.asarray(ref["shares"]), cur, n))
+        return _verdict(*_levels_test(np.asarray(ref["shares"]), cur, n))
     d = float(stats.ks_2samp(present, reference_sample(ref["quantiles"])).statistic)
-    return _verdict("kolmogorov-smirnov", d, float(stats.kstwo.sf(d, max(round(n), 1))))
+    return _verdict("kolmogorov-smirnov", d, float(stats.kstwo.sf(d, max(_count(n), 1))))
 
 
-def _chi_squared(reference: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], n: float) -> tuple[float, float]:
-    """(statistic, p) of n values in the shares `cur` against `reference`. Bins expecting fewer than MIN_EXPECTED
-    values are pooled into one, itself added to the smallest other bin while still below it (Cochran's rule: the
-    test's chi-squared law does not hold below it); fewer than two bins left: no test."""
-    expected, observed = reference / reference.sum() * n, cur * n
-    rare = expected < MIN_EXPECTED
-    if rare.all() or (~rare).sum() + (expected[rare].sum() >= MIN_EXPECTED) < 2:
+def _levels_test(
+    reference: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], n: float
+) -> tuple[str, float, float]:
+    """(test, statistic, p) of n values in the shares `cur` against `reference`. The chi-squared law does not hold
+    for bins expecting fewer than MIN_EXPECTED values (Cochran's rule), so those are pooled into one bin; a pool
+    that still expects fewer is tested apart, by the exact binomial test of its count against its share (a level
+    the reference rarely or never had, now common, is drift), the other bins by chi-squared given that count, and
+    the smaller p of the two, doubled (Bonferroni), is the window's."""
+    share = reference / reference.sum()
+    expected, observed = share * n, cur * n
+    rare = (expected < MIN_EXPECTED) & ((expected > 0) | (observed > 0))  # empty in both: no information
+    if expected[rare].sum() >= MIN_EXPECTED or not rare.any():
+        pooled = np.append(expected[~rare], expected[rare].sum()), np.append(observed[~rare], observed[rare].sum())
+        return ("chi-squared", *_chi_squared(pooled[1][pooled[0] > 0], pooled[0][pooled[0] > 0]))
+    found = [
+        ("exact binomial (rare levels)", float(cur[rare].sum()), _binomial(observed[rare].sum(), n, share[rare].sum()))
+    ]
+    common_o, common_e = observed[~rare & (expected > 0)], expected[~rare & (expected > 0)]
+    if len(common_e) >= 2 and common_o.sum() > 0:
+        found.append(("chi-squared", *_chi_squared(common_o, common_e * common_o.sum() / common_e.sum())))
+    name, statistic, p = min(found, key=lambda t: t[2])
+    return name, statistic, min(1.0, p * len(found))
+
+
+def _chi_squared(observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64]) -> tuple[float, float]:
+    if len(expected) < 2:
         return 0.0, 1.0
-    pooled_e, pooled_o = expected[~rare], observed[~rare]
-    if expected[rare].sum() >= MIN_EXPECTED:
-        pooled_e, pooled_o = np.append(pooled_e, expected[rare].sum()), np.append(pooled_o, observed[rare].sum())
-    elif rare.any():
-        smallest = int(np.argmin(pooled_e))
-        pooled_e[smallest] += expected[rare].sum()
-        pooled_o[smallest] += observed[rare].sum()
-    result = stats.chisquare(pooled_o, pooled_e)
+    result = stats.chisquare(observed, expected)
     return float(result.statistic), float(result.pvalue)
+
+
+def _binomial(seen: float, n: float, share: float) -> float:
+    """Two-sided exact binomial p of `seen` of `n` (effective, so rounded) at `share`."""
+    trials = max(_count(n), 1)
+    return float(stats.binomtest(min(_count(seen), trials), trials, min(max(share, 0.0), 1.0)).pvalue)
+
+
+def _count(x: float) -> int:
+    """An effective count as a whole number (half up)."""
+    return int(np.floor(x + 0.5))
 
 
 def _verdict(name: str, statistic: float, p: float) -> dict[str, Any]:
@@ -153,9 +178,9 @@ def missing_drift(
     """Whether the share of rows without a value moved from the reference's (`effective`: what the n rows are
     worth, `effective_size`)."""
     expected, share = float(ref["missing_share"]), missing / n
-    size = n if effective is None else max(round(effective), 1)
+    size = n if effective is None else max(_count(effective), 1)
     if size <= SMALL_WINDOW:
-        p = float(stats.binomtest(round(share * size), size, min(max(expected, 1e-6), 1 - 1e-6)).pvalue)
+        p = _binomial(share * size, size, min(max(expected, 1e-6), 1 - 1e-6))
         return {
             "missing_share": share,
             "reference_missing_share": expected,
@@ -236,7 +261,8 @@ def profile_drift(
     opens a finding."""
 
     names = [name for name in features if name in profile["features"]]
-    confirm = P_VALUE / (len(names) + 1)  # Bonferroni over the window's columns: one finding per window
+    confirm = P_VALUE / (2 * (len(names) + 1))  # Bonferroni: two tests per column may confirm a major change
+    groups = None if groups is None else np.unique(groups, return_inverse=True)[1]  # codes: sorted once
 
     def check(ref: dict[str, Any], values: npt.NDArray[Any]) -> dict[str, Any]:
         return column_drift(

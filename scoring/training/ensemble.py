@@ -23,9 +23,8 @@ def boosters_average(boosters: Sequence[xgb.Booster]) -> xgb.Booster:
     import xgboost as xgb
 
     models = [json.loads(bytes(b.save_raw("json"))) for b in boosters]
+    _check(models)
     first = models[0]
-    if len({json.dumps(m["learner"]["learner_model_param"], sort_keys=True) for m in models}) != 1:
-        raise ValueError("Only boosters with the same intercept, features and objective can be averaged.")
     trees = [_scaled(tree, 1.0 / len(models)) for m in models for tree in _model(m)["trees"]]
     for number, tree in enumerate(trees):
         tree["id"] = number
@@ -36,6 +35,22 @@ def boosters_average(boosters: Sequence[xgb.Booster]) -> xgb.Booster:
     averaged = xgb.Booster()
     averaged.load_model(bytearray(json.dumps(first).encode()))
     return averaged
+
+
+def _check(models: list[dict[str, Any]]) -> None:
+    """Refuse what the average would get wrong: nothing to average, other than one-output gbtree models of one
+    tree per round, or models that differ in intercept, features or objective."""
+    if not models:
+        raise ValueError("No boosters to average.")
+    for m in models:
+        booster, shape = m["learner"]["gradient_booster"], m["learner"]["learner_model_param"]
+        if booster.get("name") != "gbtree" or int(shape.get("num_class", 0)) > 1 or int(shape.get("num_target", 1)) > 1:
+            raise ValueError("Only single-output gbtree boosters can be averaged.")
+        if int(booster["model"]["gbtree_model_param"].get("num_parallel_tree", 1)) != 1:
+            raise ValueError("Only boosters of one tree per round can be averaged.")
+    same = ("learner_model_param", "objective", "feature_names", "feature_types")
+    if len({json.dumps([m["learner"].get(k) for k in same], sort_keys=True) for m in models}) != 1:
+        raise ValueError("Only boosters with the same intercept, features and objective can be averaged.")
 
 
 def _model(payload: dict[str, Any]) -> dict[str, Any]:

@@ -93,6 +93,7 @@ class AdaptModelTests:
         assert refit["adaptation"]["training_stays"] > 0 and "site_icu.csv" in refit["training_data"]["files"]
         seeds = refit["adaptation"]["trees_per_seed"]  # one booster averaging REFIT_SEEDS grown with their own seeds
         assert refit["adaptation"]["seeds"] == len(seeds) == REFIT_SEEDS and refit["trees"] == sum(seeds)
+        assert f"| boosters averaged | {REFIT_SEEDS}, each grown" in (adapted["refit"] / "card.md").read_text()
         for card in cards.values():
             recal = card["metrics"]
             assert recal["original_site_heldout"]["n_rows"] == recal["external_site_heldout"]["n_rows"]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.template.defaultfilters import floatformat
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -123,11 +124,19 @@ def test_a_major_change_needs_its_test_to_survive_the_number_of_columns() -> Non
     assert among_many["missing_drift"] and not among_many["major"]  # still flagged, no finding of its own
 
 
-def test_chi_squared_pools_the_bins_that_expect_too_few() -> None:
+def test_levels_the_reference_rarely_had_are_tested_exactly() -> None:
+    """Chi-squared does not hold for bins expecting fewer than 5 values: a rare level is tested by the exact
+    binomial test, so one stray value is not drift and a rare level turned common is, however few the values."""
     reference = column_profile(np.array([0.0] * 9_990 + [1.0] * 10))  # a rare level: 0.1 %
-    window = np.array([0.0] * 298 + [1.0] * 2)  # 2 where 0.3 are expected: no evidence of a change
-    result = column_drift(reference, window)
-    assert result["test"] == "chi-squared" and not result["drift"] and result["p_value"] == 1.0
+    stray = column_drift(reference, np.array([0.0] * 299 + [1.0]))  # 1 where 0.3 are expected
+    surge = column_drift(reference, np.array([0.0] * 150 + [1.0] * 150), groups=np.repeat(np.arange(30), 10))
+    assert stray["test"] == surge["test"] == "exact binomial (rare levels)"
+    assert not stray["drift"] and stray["p_value"] > 0.2
+    assert surge["drift"] and surge["effective_present"] < 300
+    never = column_profile(np.zeros(10_000))  # a level the reference never had (EtCO2 where it was not charted)
+    assert column_drift(never, np.array([0.0] * 20 + [1.0] * 20))["drift"]
+    common = column_profile(np.array([0.0] * 8_000 + [1.0] * 2_000))  # every bin expects enough: chi-squared
+    assert column_drift(common, np.array([0.0] * 240 + [1.0] * 60))["test"] == "chi-squared"
 
 
 @pytest.mark.django_db
@@ -167,7 +176,8 @@ def test_a_recording_change_is_a_finding_audited_and_shown(
     card = client.get(f"/models/sepsis/{registered.version}/").content.decode()
     assert "Drift: attention needed" in card and "HCO3_last" in card
     temp = run.results["Temp_last"]
-    assert f"<td>{temp['present']} ({temp['effective_present']:.0f})</td>" in card  # values, and what they are worth
+    worth = floatformat(temp["effective_present"], 0)  # as the template rounds it
+    assert f"<td>{temp['present']} ({worth})</td>" in card  # values, and what they are worth
     page = client.get(f"/models/sepsis/{registered.version}/monitoring/").content.decode()
     # heatmap, score distribution, and the alert burden of the performance run the command also made
     assert page.count("<svg") == 3 and "Temp_last: PSI" in page and "attention needed" in page

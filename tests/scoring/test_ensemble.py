@@ -52,3 +52,20 @@ def test_boosters_with_different_intercepts_are_refused(sample_rows: np.ndarray,
 
 def _intercept(booster: Any) -> str:
     return str(json.loads(bytes(booster.save_raw("json")))["learner"]["learner_model_param"]["base_score"])
+
+
+def test_what_the_average_would_get_wrong_is_refused(sample_rows: np.ndarray, sample_frame: pd.DataFrame) -> None:
+    rows, labels = sample_rows.astype(np.float32), sample_frame["SepsisLabel"].to_numpy()
+    with pytest.raises(ValueError, match="No boosters"):
+        boosters_average([])
+    three = _members(
+        rows, (labels + np.arange(len(labels)) % 2).astype(int), range(1), objective="multi:softprob", num_class=3
+    )
+    with pytest.raises(ValueError, match="single-output gbtree"):
+        boosters_average(three * 2)
+    forest = _members(rows, labels, range(1), num_parallel_tree=2)
+    with pytest.raises(ValueError, match="one tree per round"):
+        boosters_average(forest * 2)
+    logistic = _members(rows, labels, range(1), objective="reg:logistic")
+    with pytest.raises(ValueError, match="same intercept, features and objective"):
+        boosters_average([*_members(rows, labels, range(1)), *logistic])
