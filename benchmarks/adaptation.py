@@ -12,7 +12,7 @@ The command refuses fewer than 100 septic stays (Vergouwe et al. 2005) among the
 lowered; the smaller sizes here are below it and are shown to trace the curve, marked "(below min)".
 
 Run: nice -n 10 .venv/bin/python benchmarks/adaptation.py [--sizes 250,1000,3400,10000] [--methods ...]
-(XGBoost on 1 thread; about 15 minutes, refit most of it)
+(XGBoost on 1 thread; about 25 minutes, most of it refit, which grows 5 boosters)
 """
 
 from __future__ import annotations
