@@ -13,8 +13,8 @@ Per column (each feature, and the score):
   one-sample test, the reference being large) for numeric columns and the
   chi-squared test on the bins for discrete ones (<= DISCRETE_LEVELS distinct values), p < 0.05; above it,
   the Wasserstein distance divided by the reference's standard deviation (numeric) or the Jensen-Shannon
-  distance of the bins (discrete), each >= 0.1. Chi-squared pools the bins expecting fewer than 5 values
-  (Cochran's rule); a pool that still expects fewer is tested by the exact binomial test (`_levels_test`).
+  distance of the bins (discrete), each >= 0.1. Chi-squared leaves out the bins expecting fewer than 5 values
+  (Cochran's rule): each such bin gets the exact binomial test (`_levels_test`).
 - **Missingness**: the share of rows without a value, against the reference share: a binomial test
   (p < 0.05) on small windows, an absolute change >= MISSING_CHANGE on large ones.
 - **Rows of one patient are not independent**: a window holds every inference served, and a patient is scored
@@ -107,46 +107,48 @@ def _small_test(
     """KS against the reference CDF (numeric) or chi-squared on the bins (discrete), on `n` effective values:
     drift when p < P_VALUE."""
     if _discrete(ref):
-        return _verdict(*_levels_test(np.asarray(ref["shares"]), cur, n))
+        return _verdict(*_levels_test(ref, cur, n))
     d = float(stats.ks_2samp(present, reference_sample(ref["quantiles"])).statistic)
     return _verdict("kolmogorov-smirnov", d, float(stats.kstwo.sf(d, max(_count(n), 1))))
 
 
-def _levels_test(
-    reference: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], n: float
-) -> tuple[str, float, float]:
-    """(test, statistic, p) of n values in the shares `cur` against `reference`. The chi-squared law does not hold
-    for bins expecting fewer than MIN_EXPECTED values (Cochran's rule), so those are pooled into one bin; a pool
-    that still expects fewer is tested apart, by the exact binomial test of its count against its share (a level
-    the reference rarely or never had, now common, is drift), the other bins by chi-squared given that count, and
-    the smaller p of the two, doubled (Bonferroni), is the window's."""
-    share = reference / reference.sum()
-    expected, observed = share * n, cur * n
-    rare = (expected < MIN_EXPECTED) & ((expected > 0) | (observed > 0))  # empty in both: no information
-    if expected[rare].sum() >= MIN_EXPECTED or not rare.any():
-        pooled = np.append(expected[~rare], expected[rare].sum()), np.append(observed[~rare], observed[rare].sum())
-        return ("chi-squared", *_chi_squared(pooled[1][pooled[0] > 0], pooled[0][pooled[0] > 0]))
+def _levels_test(ref: dict[str, Any], cur: npt.NDArray[np.float64], n: float) -> tuple[str, float, float]:
+    """(test, statistic, p) of n values in the shares `cur` against the reference's. Chi-squared's law does not hold
+    for bins expecting fewer than MIN_EXPECTED values (Cochran's rule), so each such bin (a level the reference
+    rarely or never had) gets the exact binomial test of its own count, its share at least the most a level never
+    seen in the reference's values may have (3 / values, the rule of three: Hanley & Lippman-Hand, JAMA 1983);
+    the other bins, chi-squared given their total. The smallest p times the number of tests (Bonferroni) is the
+    window's; no test possible: p 1."""
+    shares = np.asarray(ref["shares"], dtype=np.float64)
+    shares = shares / shares.sum()
+    floor = 3.0 / max(float(ref["n"]) * (1.0 - float(ref["missing_share"])), 1.0)
+    expected, trials = shares * n, max(_count(n), 1)
+    rare = (expected < MIN_EXPECTED) & ((shares > 0) | (cur > 0))  # a level empty in both says nothing
     found = [
-        ("exact binomial (rare levels)", float(cur[rare].sum()), _binomial(observed[rare].sum(), n, share[rare].sum()))
+        ("exact binomial (rare level)", float(cur[i]), _binomial(float(cur[i]), trials, max(float(shares[i]), floor)))
+        for i in np.flatnonzero(rare)
     ]
-    common_o, common_e = observed[~rare & (expected > 0)], expected[~rare & (expected > 0)]
-    if len(common_e) >= 2 and common_o.sum() > 0:
-        found.append(("chi-squared", *_chi_squared(common_o, common_e * common_o.sum() / common_e.sum())))
+    common = expected >= MIN_EXPECTED
+    seen = cur[common] * n
+    if common.sum() >= 2 and seen.sum() > 0:
+        given = expected[common] * seen.sum() / expected[common].sum()
+        if given.min() >= MIN_EXPECTED:
+            found.append(("chi-squared", *_chi_squared(seen, given)))
+    if not found:
+        return "none (too few values)", 0.0, 1.0
     name, statistic, p = min(found, key=lambda t: t[2])
     return name, statistic, min(1.0, p * len(found))
 
 
 def _chi_squared(observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64]) -> tuple[float, float]:
-    if len(expected) < 2:
-        return 0.0, 1.0
     result = stats.chisquare(observed, expected)
     return float(result.statistic), float(result.pvalue)
 
 
-def _binomial(seen: float, n: float, share: float) -> float:
-    """Two-sided exact binomial p of `seen` of `n` (effective, so rounded) at `share`."""
-    trials = max(_count(n), 1)
-    return float(stats.binomtest(min(_count(seen), trials), trials, min(max(share, 0.0), 1.0)).pvalue)
+def _binomial(share_seen: float, trials: int, share: float) -> float:
+    """Two-sided exact binomial p of a share `share_seen` of `trials` (an effective count, whole) at `share`."""
+    seen = min(_count(trials * share_seen), trials)
+    return float(stats.binomtest(seen, trials, min(max(share, 0.0), 1.0)).pvalue)
 
 
 def _count(x: float) -> int:
@@ -180,7 +182,7 @@ def missing_drift(
     expected, share = float(ref["missing_share"]), missing / n
     size = n if effective is None else max(_count(effective), 1)
     if size <= SMALL_WINDOW:
-        p = _binomial(share * size, size, min(max(expected, 1e-6), 1 - 1e-6))
+        p = _binomial(share, size, min(max(expected, 1e-6), 1 - 1e-6))
         return {
             "missing_share": share,
             "reference_missing_share": expected,

@@ -130,13 +130,19 @@ def test_levels_the_reference_rarely_had_are_tested_exactly() -> None:
     reference = column_profile(np.array([0.0] * 9_990 + [1.0] * 10))  # a rare level: 0.1 %
     stray = column_drift(reference, np.array([0.0] * 299 + [1.0]))  # 1 where 0.3 are expected
     surge = column_drift(reference, np.array([0.0] * 150 + [1.0] * 150), groups=np.repeat(np.arange(30), 10))
-    assert stray["test"] == surge["test"] == "exact binomial (rare levels)"
+    assert stray["test"] == surge["test"] == "exact binomial (rare level)"
     assert not stray["drift"] and stray["p_value"] > 0.2
     assert surge["drift"] and surge["effective_present"] < 300
     never = column_profile(np.zeros(10_000))  # a level the reference never had (EtCO2 where it was not charted)
     assert column_drift(never, np.array([0.0] * 20 + [1.0] * 20))["drift"]
     common = column_profile(np.array([0.0] * 8_000 + [1.0] * 2_000))  # every bin expects enough: chi-squared
     assert column_drift(common, np.array([0.0] * 240 + [1.0] * 60))["test"] == "chi-squared"
+    halves = column_profile(np.array([0.0] * 5_000 + [1.0] * 5_000))  # 8 patients: every bin expects < 5
+    moved = column_drift(halves, np.full(40, 2.0), groups=np.repeat(np.arange(8), 5))
+    assert moved["effective_present"] == 8 and moved["drift"]  # a level never seen, in every patient
+    thirds = column_profile(np.array([0.0] * 4_000 + [1.0] * 3_000 + [2.0] * 3_000))
+    patients = np.repeat(np.arange(5), (34, 3, 3, 1, 1))  # worth 1.5 values: no drift from rounding
+    assert not column_drift(thirds, np.repeat([0.0, 0, 0, 1, 1], (34, 3, 3, 1, 1)), groups=patients)["drift"]
 
 
 @pytest.mark.django_db
