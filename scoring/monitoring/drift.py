@@ -59,7 +59,7 @@ PSI_MIN_PRESENT = 400  # no-change PSI about 9 / 400 = 0.02 with 10 bins, far be
 DRIFT_SHARE = 0.5
 MIN_PRESENT = 30  # fewer present values: no distribution test (missingness is still checked)
 EPS = 1e-4  # share given to empty bins (PSI, Jensen-Shannon)
-MIN_EXPECTED = 5  # chi-squared: bins expecting fewer values are pooled (Cochran, Biometrics 1954)
+MIN_EXPECTED = 5  # chi-squared leaves out bins expecting fewer values, tested exactly (Cochran, Biometrics 1954)
 
 
 def psi(reference: npt.NDArray[np.float64], current: npt.NDArray[np.float64]) -> float:
@@ -261,9 +261,8 @@ def profile_drift(
     """Every feature's and the score's checks (`x` columns in `features` order; `groups`, each row's patient):
     `flagged` lists the drifted columns, `major` those with a major change, `attention` whether the window
     opens a finding."""
-
-    names = [name for name in features if name in profile["features"]]
-    confirm = P_VALUE / (2 * (len(names) + 1))  # Bonferroni: two tests per column may confirm a major change
+    checked = [(i, name) for i, name in enumerate(features) if name in profile["features"]]
+    confirm = P_VALUE / (2 * (len(checked) + 1))  # Bonferroni: two tests per column may confirm a major change
     groups = None if groups is None else np.unique(groups, return_inverse=True)[1]  # codes: sorted once
 
     def check(ref: dict[str, Any], values: npt.NDArray[Any]) -> dict[str, Any]:
@@ -271,11 +270,7 @@ def profile_drift(
             ref, values, groups=groups, psi_major=psi_major, missing_change=missing_change, confirm=confirm
         )
 
-    columns = {
-        name: check(profile["features"][name], x[:, i])
-        for i, name in enumerate(features)
-        if name in profile["features"]
-    }
+    columns = {name: check(profile["features"][name], x[:, i]) for i, name in checked}
     columns["score"] = check(profile["score"], scores)
     flagged = [name for name, c in columns.items() if c["flagged"]]
     major = [name for name, c in columns.items() if c["major"]]
