@@ -134,16 +134,19 @@ def snapshot_fetch(
     deadline: float,
     as_of: datetime,
     prefetch: Mapping[str, Any] | None = None,
+    checked: frozenset[str] = frozenset(),
 ) -> PatientSnapshot:
-    """Prefetched data first, then fetch what is missing in parallel before `deadline` (time.monotonic())."""
+    """Prefetched data first, then fetch what is missing in parallel before `deadline` (time.monotonic()).
+    `checked`: the prefetch keys whose values were read into checked shapes (`fhirapp.shapes.prefetch_value_decode`),
+    not checked again."""
     snapshot, to_fetch = PatientSnapshot(patient_id=patient_id, as_of=as_of), {}
     received = datetime.now(UTC)
     for query in plan:
         value = (prefetch or {}).get(query.key, _ABSENT)
         if value is None:
             snapshot.sources[query.key] = "prefetch-null"
-        elif _prefetched(query.key, value):
-            _take_prefetched(snapshot, query, value, client, deadline, received)
+        elif _prefetched(query.key, value, query.key in checked):
+            _take_prefetched(snapshot, query, value, client, deadline, received, query.key in checked)
         else:
             to_fetch[query.key] = query
     if to_fetch:
@@ -156,7 +159,7 @@ def snapshot_fetch(
 _ABSENT = object()
 
 
-def _prefetched(key: str, value: Any) -> bool:
+def _prefetched(key: str, value: Any, checked: bool) -> bool:
     """True for a usable prefetched resource or Bundle; False for absent or an OperationOutcome (then fetched).
 
     Anything else is a malformed request (400 naming the prefetch key): a value that is not an object, or a
@@ -166,9 +169,13 @@ def _prefetched(key: str, value: Any) -> bool:
     if value is _ABSENT:
         return False
     problem = (
-        f"not a JSON object ({type(value).__name__})"
-        if not isinstance(value, dict)
-        else (bundle_problem(value) if value.get("resourceType") == "Bundle" else None)
+        None
+        if checked
+        else (
+            f"not a JSON object ({type(value).__name__})"
+            if not isinstance(value, dict)
+            else (bundle_problem(value) if value.get("resourceType") == "Bundle" else None)
+        )
     )
     if problem is not None:
         raise ValidationFailed(
@@ -185,12 +192,13 @@ def _take_prefetched(
     client: FhirClient | None,
     deadline: float,
     received: datetime,
+    checked: bool,
 ) -> None:
     snapshot.sources[query.key] = "prefetch"
     # Prefetch arrives in the request body, which config.middleware.RejectNulMiddleware has searched for NUL
     # (a body holding one is refused whole, 400): the snapshot need not search it again.
     resources = [value] if value.get("resourceType") != "Bundle" else bundle_matches(value)
-    snapshot.add(resources, key=query.key, source="prefetch", received_at=received, nul_searched=True)
+    snapshot.add(resources, key=query.key, source="prefetch", received_at=received, nul_searched=True, checked=checked)
     if value.get("resourceType") != "Bundle":
         return
     if next_link(value) is None:

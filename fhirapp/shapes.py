@@ -17,9 +17,12 @@ compact JSON for an escaped NUL instead of a pattern on every string.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Required, TypedDict, Union, get_args, get_origin
 
 import msgspec
 import orjson
@@ -290,3 +293,74 @@ def bundle_matches(bundle: dict[str, Any]) -> list[Any]:
         for e in bundle.get("entry") or ()
         if e.get("resource") is not None and (e.get("search") or {}).get("mode", "match") in ("match", None)
     ]
+
+
+# The same shapes as plain dicts, read straight from JSON text: the CDS prefetch's fast path. A prefetch value
+# (a resource or a searchset Bundle, ~500 Observations) parsed into dicts and then converted into the structs above
+# was walked twice, and what it held that no reader reads (narratives, meta tags, subjects, displays of
+# categories...) was built only to be freed. `prefetch_value_decode` reads the text once into dicts that hold just the
+# fields these structs name, each checked as they check it. Derived from the structs, so the two cannot disagree:
+# every struct becomes a TypedDict of its fields (numbers keep their JSON type), and the resource types we read
+# become one TypedDict of all their fields (a field two of them share has one type; checked at import).
+
+
+_typed_dict: Any = TypedDict  # called with fields computed from the structs
+_JSON_INT = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # larger: parsed whole, as orjson reads it
+
+
+def _dict_shape(shape: Any, made: dict[type, Any]) -> Any:
+    """`shape` (a field's type) with each struct in it replaced by its TypedDict and `float` by int | float (a
+    number keeps its JSON type, as orjson gives it)."""
+    if isinstance(shape, type) and issubclass(shape, _Part):
+        return _fields_dict(shape, made)
+    if shape is float:
+        return _JSON_INT | float
+    args = get_args(shape)
+    if get_origin(shape) is Annotated:
+        return Annotated[(_dict_shape(args[0], made), *shape.__metadata__)]
+    if get_origin(shape) is list:
+        return list[_dict_shape(args[0], made)]  # type: ignore[misc]
+    if get_origin(shape) in (Union, UnionType):
+        return functools.reduce(operator.or_, (_dict_shape(arg, made) for arg in args))
+    return shape
+
+
+def _fields(shape: type[_Part], made: dict[type, Any]) -> dict[str, Any]:
+    return {f.encode_name: _dict_shape(f.type, made) for f in msgspec.structs.fields(shape)}
+
+
+def _fields_dict(shape: type[_Part], made: dict[type, Any]) -> Any:
+    if shape not in made:
+        made[shape] = _typed_dict(f"{shape.__name__}Fields", _fields(shape, made), total=False)
+    return made[shape]
+
+
+def _resource_fields(made: dict[type, Any]) -> dict[str, Any]:
+    """Every field of the resource types we read (one type per name), a resource type name required."""
+    merged: dict[str, Any] = {"resourceType": Required[Annotated[str, msgspec.Meta(min_length=1)]]}
+    for shape in _BY_TYPE.values():
+        for name, field_shape in _fields(shape, made).items():
+            if merged.setdefault(name, field_shape) != field_shape:
+                raise TypeError(f"fhirapp.shapes: field {name} has two shapes")
+    return merged
+
+
+def _prefetch_value_shape() -> Any:
+    """A resource, or a Bundle whose entries hold resources (each of every field we read), or null."""
+    made: dict[type, Any] = {}
+    resource = _typed_dict("ResourceFields", _resource_fields(made), total=False)
+    entry = {**_fields(BundleEntry, made), "resource": resource | None}
+    made[BundleEntry] = _typed_dict("BundleEntryFields", entry, total=False)
+    return _typed_dict("PrefetchValueFields", {**_fields(Bundle, made), **_resource_fields(made)}, total=False) | None
+
+
+_PREFETCH_VALUE = msgspec.json.Decoder(_prefetch_value_shape())
+
+
+def prefetch_value_decode(text: bytes) -> dict[str, Any] | None:
+    """A prefetch value (a resource, a Bundle of them, or null) read from its JSON text into dicts holding only the
+    fields we read, the Bundle's and every resource's checked as `bundle_problem` and `resource_problem` check
+    them, NUL aside (a CDS request body holding one is refused whole). Raises msgspec.ValidationError when any
+    part does not pass: the caller then parses the value whole and checks each resource on its own, so that a
+    malformed one is set aside with its path and reason and the others kept."""
+    return _PREFETCH_VALUE.decode(text)  # type: ignore[no-any-return]

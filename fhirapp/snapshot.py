@@ -69,10 +69,18 @@ class PatientSnapshot:
         return next((r for r in self.resources if r.get("resourceType") == "Patient"), None)
 
     def add(
-        self, resources: Iterable[Any], *, key: str, source: str, received_at: datetime, nul_searched: bool = False
+        self,
+        resources: Iterable[Any],
+        *,
+        key: str,
+        source: str,
+        received_at: datetime,
+        nul_searched: bool = False,
+        checked: bool = False,
     ) -> None:
         """Tag and keep resources, dropping repeats of one already kept (same type and id) and setting aside
-        (in `unusable`) any whose fields we read do not have their FHIR types (`fhirapp.shapes`)."""
+        (in `unusable`) any whose fields we read do not have their FHIR types (`fhirapp.shapes`; `checked`: they
+        were read into those shapes already)."""
         seen = self._seen
         # (position, resource, (type, id) when it has a string id), in one comprehension: ~500 resources a call
         fresh = [
@@ -86,7 +94,9 @@ class PatientSnapshot:
             is None
             or ident not in seen  # a repeat (two keys found it) is checked once
         ]
-        problems = resources_problems([r for _, r, _ in fresh], nul_searched=nul_searched)
+        problems = (
+            [None] * len(fresh) if checked else resources_problems([r for _, r, _ in fresh], nul_searched=nul_searched)
+        )
         kept: list[Resource] = []
         for (index, resource, ident), problem in zip(fresh, problems, strict=True):
             if problem is not None:

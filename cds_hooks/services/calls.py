@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +27,7 @@ from fhirapp.client import FhirClient
 from fhirapp.fetch import snapshot_fetch
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import write_back_submit
+from fhirapp.shapes import prefetch_value_decode
 from fhirapp.snapshot import PatientSnapshot
 from scoring.models import ModelVersion
 from scoring.selectors import model_card_url
@@ -46,9 +48,10 @@ class CallContext:
     encounter_id: str | None
     user_id: str
     caller: CdsCaller
+    checked: frozenset[str] = frozenset()  # prefetch keys read into checked resources (`request_body`)
 
 
-def json_body(body: bytes) -> object:
+def json_body(body: bytes | memoryview) -> object:
     """Decode a JSON request body (orjson) or raise a 400."""
     try:
         return orjson.loads(body)
@@ -65,6 +68,50 @@ class CdsAnswer:
     request: object
 
 
+class _Envelope(msgspec.Struct):
+    """A service call's body with its prefetch values left as JSON text (`request_body`); fields `CdsRequest`
+    does not know are ignored, as it ignores them."""
+
+    hook: Any = msgspec.UNSET
+    hookInstance: Any = msgspec.UNSET
+    fhirServer: Any = msgspec.UNSET
+    fhirAuthorization: Any = msgspec.UNSET
+    context: Any = msgspec.UNSET
+    prefetch: dict[str, msgspec.Raw] | None | msgspec.UnsetType = msgspec.UNSET
+    extension: Any = msgspec.UNSET
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
+def request_body(body: bytes) -> tuple[object, frozenset[str]]:
+    """A service call's JSON body, and the prefetch keys whose values were read straight into checked resources
+    (`fhirapp.shapes.prefetch_value_decode`: one pass over the text, only the fields we read). A value that does
+    not pass is parsed whole, for the snapshot to check resource by resource; a body that is not an object with
+    an object or null prefetch is parsed whole too (`json_body`), for `CdsRequest` to name what is wrong."""
+    try:
+        envelope = _ENVELOPE.decode(body)
+    except msgspec.MsgspecError:
+        return json_body(body), frozenset()
+    payload = {f: v for f in _Envelope.__struct_fields__ if (v := getattr(envelope, f)) is not msgspec.UNSET}
+    if isinstance(envelope.prefetch, dict):
+        payload["prefetch"], checked = _prefetch_read(envelope.prefetch)
+        return payload, checked
+    return payload, frozenset()
+
+
+def _prefetch_read(texts: dict[str, msgspec.Raw]) -> tuple[dict[str, Any], frozenset[str]]:
+    values: dict[str, Any] = {}
+    checked = []
+    for key, text in texts.items():
+        try:
+            values[key] = prefetch_value_decode(text)
+            checked.append(key)
+        except msgspec.ValidationError:
+            values[key] = json_body(memoryview(text))
+    return values, frozenset(checked)
+
+
 def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started: float) -> CdsAnswer:
     """Answer `POST /cds-services/{service_id}`; `started` is the call's time.monotonic() (budget start).
 
@@ -74,9 +121,9 @@ def cds_service_call(*, service_id: str, body: bytes, caller: CdsCaller, started
     if service is None:
         raise CdsServiceNotFound(extra={"service": service_id[:100]})
     setting = cds_service_setting(service_id)
-    payload = json_body(body)
+    payload, checked = request_body(body)
     try:
-        return CdsAnswer(_answer(service, payload, caller, setting, started), payload)
+        return CdsAnswer(_answer(service, payload, caller, setting, started, checked), payload)
     except DATABASE_ERRORS as exc:
         return CdsAnswer(degraded_answer(service, setting, exc), payload)
 
@@ -100,9 +147,14 @@ def degraded_answer(service: CdsServiceDefinition, setting: CdsServiceSetting, e
 
 
 def _answer(
-    service: CdsServiceDefinition, payload: object, caller: CdsCaller, setting: CdsServiceSetting, started: float
+    service: CdsServiceDefinition,
+    payload: object,
+    caller: CdsCaller,
+    setting: CdsServiceSetting,
+    started: float,
+    checked: frozenset[str],
 ) -> dict[str, Any]:
-    call = call_parse(service, payload, caller)
+    call = call_parse(service, payload, caller, checked=checked)
     with audit_batch() as audits:  # the score and card_issued records: one transaction, one chain lock
         data, results = cds_service_score(service, call, started=started, as_of=timezone.now())
         if data.unavailable:
@@ -125,6 +177,7 @@ def cds_service_score(
         patient_id=call.patient_id,
         context=call.request.context,
         prefetch=call.request.prefetch,
+        checked=call.checked,
         client=_fhir_client(call.request),
         deadline=deadline,
         as_of=as_of,
@@ -155,8 +208,11 @@ def _score(
     )
 
 
-def call_parse(service: CdsServiceDefinition, payload: object, caller: CdsCaller) -> CallContext:
-    """Validate a request body for `service` (400 naming the problem) into the call's context."""
+def call_parse(
+    service: CdsServiceDefinition, payload: object, caller: CdsCaller, *, checked: frozenset[str] = frozenset()
+) -> CallContext:
+    """Validate a request body for `service` (400 naming the problem) into the call's context; `checked`: the
+    prefetch keys whose values `request_body` read into checked resources."""
     request = CdsRequest.model_validate(payload)
     if request.hook != service.hook:
         raise ValidationFailed(f"This service answers the {service.hook} hook, not {request.hook[:60]}.")
@@ -172,6 +228,7 @@ def call_parse(service: CdsServiceDefinition, payload: object, caller: CdsCaller
         encounter_id=context.encounter_id,
         user_id=context.user_id,
         caller=caller,
+        checked=checked,
     )
 
 
