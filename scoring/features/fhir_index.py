@@ -242,10 +242,11 @@ def observation_facts(
 
 
 def _usual_facts(obs: Mapping[str, Any], times: TimeMemo | None, effective: float | None) -> ObservationFacts | None:
-    """The facts of an Observation shaped as EHRs and our loader write vitals and labs, its codes read inline (a
-    call reads hundreds: the general reader's helper calls and type checks were most of a CDS call's Python work);
-    None for any other shape: one category and one code each of a single coding with a string code, no component,
-    an effectiveDateTime text, a string or no status. Its column and value are read as `_facts` reads them."""
+    """The facts of an Observation shaped as EHRs and our loader write vitals and labs, its codes, column and value
+    read inline (a call reads hundreds: the general reader's helper calls and type checks were most of a CDS call's
+    Python work); None for any other shape: one category and one code each of a single coding with a string code,
+    no component, an effectiveDateTime text, a string or no status. Its column (`_column_of`) and value
+    (`_collect`) are read as `_facts` reads them."""
     category, code, status = obs.get("category"), obs.get("code"), obs.get("status")
     if type(category) is not list or len(category) != 1 or type(code) is not dict or obs.get("component"):
         return None
@@ -266,11 +267,25 @@ def _usual_facts(obs: Mapping[str, Any], times: TimeMemo | None, effective: floa
         if type(text) is not str or not text:
             return None
         effective, at = _times(text, {} if times is None else times)
-    points: list[tuple[str, tuple[float, float, str]]] = []
-    unknown: list[tuple[str, str]] = []
-    if at is not None and status not in SKIP_STATUS:
-        _collect(obs, _column_of(code, obs), at, f"Observation/{obs.get('id', '')}", points, unknown)
-    return ObservationFacts(effective, at, (kind,), (loinc,), points, unknown)
+    if at is None or status in SKIP_STATUS or c.get("system") != LOINC:
+        return ObservationFacts(effective, at, (kind,), (loinc,), [], [])
+    column = "O2Sat" if loinc == PULSE_OXIMETRY else CODE_TO_COLUMN.get(loinc)
+    if column == "SaO2" and loinc == ARTERIAL_SATURATION and kind == "vital-signs":  # see `_column_for`
+        column = "O2Sat"
+    q = obs.get("valueQuantity")
+    if column is None or type(q) is not dict:
+        return ObservationFacts(effective, at, (kind,), (loinc,), [], [])
+    value = q.get("value")
+    if type(value) is not float and type(value) is not int:  # no number (a bool included), or a subclass of one
+        return None
+    if not math.isfinite(value):
+        return ObservationFacts(effective, at, (kind,), (loinc,), [], [])
+    unit = q.get("code") or q.get("unit")
+    converted = convert(column, float(value), unit) if unit is None or isinstance(unit, str) else None
+    if converted is None:
+        return ObservationFacts(effective, at, (kind,), (loinc,), [], [(column, str(unit))])
+    ref = f"Observation/{obs.get('id', '')}"
+    return ObservationFacts(effective, at, (kind,), (loinc,), [(column, (at, converted, ref))], [])
 
 
 def _facts(obs: Mapping[str, Any], times: TimeMemo | None = None, effective: float | None = None) -> ObservationFacts:
