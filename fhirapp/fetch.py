@@ -146,7 +146,7 @@ def snapshot_fetch(
         if value is None:
             snapshot.sources[query.key] = "prefetch-null"
         elif _prefetched(query.key, value, query.key in checked):
-            _take_prefetched(snapshot, query, value, client, deadline, received, query.key in checked)
+            _take_prefetched(snapshot, query, value, client, deadline, received, checked)
         else:
             to_fetch[query.key] = query
     if to_fetch:
@@ -168,14 +168,12 @@ def _prefetched(key: str, value: Any, checked: bool) -> bool:
     """
     if value is _ABSENT:
         return False
+    if checked:  # a resource or a Bundle, read into its shape already (`fhirapp.shapes.prefetch_value_decode`)
+        return value.get("resourceType") not in (None, "OperationOutcome")
     problem = (
-        None
-        if checked
-        else (
-            f"not a JSON object ({type(value).__name__})"
-            if not isinstance(value, dict)
-            else (bundle_problem(value) if value.get("resourceType") == "Bundle" else None)
-        )
+        f"not a JSON object ({type(value).__name__})"
+        if not isinstance(value, dict)
+        else (bundle_problem(value) if value.get("resourceType") == "Bundle" else None)
     )
     if problem is not None:
         raise ValidationFailed(
@@ -192,13 +190,20 @@ def _take_prefetched(
     client: FhirClient | None,
     deadline: float,
     received: datetime,
-    checked: bool,
+    checked: frozenset[str],
 ) -> None:
     snapshot.sources[query.key] = "prefetch"
     # Prefetch arrives in the request body, which config.middleware.RejectNulMiddleware has searched for NUL
     # (a body holding one is refused whole, 400): the snapshot need not search it again.
     resources = [value] if value.get("resourceType") != "Bundle" else bundle_matches(value)
-    snapshot.add(resources, key=query.key, source="prefetch", received_at=received, nul_searched=True, checked=checked)
+    snapshot.add(
+        resources,
+        key=query.key,
+        source="prefetch",
+        received_at=received,
+        nul_searched=True,
+        checked=query.key in checked,
+    )
     if value.get("resourceType") != "Bundle":
         return
     if next_link(value) is None:

@@ -94,6 +94,8 @@ class PatientSnapshot:
             is None
             or ident not in seen  # a repeat (two keys found it) is checked once
         ]
+        if checked and not nul_searched:
+            raise ValueError("resources read into checked shapes must come from text searched for NUL")
         problems = (
             [None] * len(fresh) if checked else resources_problems([r for _, r, _ in fresh], nul_searched=nul_searched)
         )

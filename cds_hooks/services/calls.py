@@ -68,20 +68,20 @@ class CdsAnswer:
     request: object
 
 
-class _Envelope(msgspec.Struct):
-    """A service call's body with its prefetch values left as JSON text (`request_body`); fields `CdsRequest`
-    does not know are ignored, as it ignores them."""
-
-    hook: Any = msgspec.UNSET
-    hookInstance: Any = msgspec.UNSET
-    fhirServer: Any = msgspec.UNSET
-    fhirAuthorization: Any = msgspec.UNSET
-    context: Any = msgspec.UNSET
-    prefetch: dict[str, msgspec.Raw] | None | msgspec.UnsetType = msgspec.UNSET
-    extension: Any = msgspec.UNSET
+def _envelope() -> msgspec.json.Decoder[Any]:
+    """A decoder of a service call's body that leaves its prefetch values as JSON text (`request_body`): every
+    field of `CdsRequest`, by name and by alias (it accepts both); fields it does not know are ignored, as it
+    ignores them."""
+    names = {name for key, field in CdsRequest.model_fields.items() for name in (key, field.alias or key)}
+    fields: list[tuple[str, Any, Any]] = [(name, Any, msgspec.UNSET) for name in sorted(names - {"prefetch"})]
+    fields.append(("prefetch", dict[str, msgspec.Raw] | None | msgspec.UnsetType, msgspec.UNSET))
+    return msgspec.json.Decoder(msgspec.defstruct("CdsRequestText", fields))
 
 
-_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_ENVELOPE = _envelope()
+# What the fast path cannot read leaves it for orjson (`json_body`), which reads or refuses it as before:
+# a malformed part, invalid UTF-8 where msgspec reads, a nesting deeper than its recursion allows.
+_READ_WHOLE = (msgspec.MsgspecError, RecursionError, UnicodeDecodeError)
 
 
 def request_body(body: bytes) -> tuple[object, frozenset[str]]:
@@ -90,10 +90,12 @@ def request_body(body: bytes) -> tuple[object, frozenset[str]]:
     not pass is parsed whole, for the snapshot to check resource by resource; a body that is not an object with
     an object or null prefetch is parsed whole too (`json_body`), for `CdsRequest` to name what is wrong."""
     try:
+        if not body.isascii():
+            body.decode()  # JSON text is UTF-8 (RFC 8259); msgspec does not look inside the fields it skips
         envelope = _ENVELOPE.decode(body)
-    except msgspec.MsgspecError:
+    except _READ_WHOLE:
         return json_body(body), frozenset()
-    payload = {f: v for f in _Envelope.__struct_fields__ if (v := getattr(envelope, f)) is not msgspec.UNSET}
+    payload = {f: v for f in envelope.__struct_fields__ if (v := getattr(envelope, f)) is not msgspec.UNSET}
     if isinstance(envelope.prefetch, dict):
         payload["prefetch"], checked = _prefetch_read(envelope.prefetch)
         return payload, checked
@@ -101,13 +103,14 @@ def request_body(body: bytes) -> tuple[object, frozenset[str]]:
 
 
 def _prefetch_read(texts: dict[str, msgspec.Raw]) -> tuple[dict[str, Any], frozenset[str]]:
+    """Each prefetch value read into checked resources, else parsed whole; the keys read into checked ones."""
     values: dict[str, Any] = {}
     checked = []
     for key, text in texts.items():
         try:
             values[key] = prefetch_value_decode(text)
             checked.append(key)
-        except msgspec.ValidationError:
+        except _READ_WHOLE:
             values[key] = json_body(memoryview(text))
     return values, frozenset(checked)
 

@@ -93,13 +93,19 @@ def _column_for(codes: list[str], obs: Mapping[str, Any]) -> str | None:
     if PULSE_OXIMETRY in codes:
         return "O2Sat"
     for code in codes:
-        column = CODE_TO_COLUMN.get(code) if isinstance(code, str) else None
+        column = _loinc_column(code, obs) if isinstance(code, str) else None
         if column is not None:
-            # 2708-6 is the FHIR R4 vital-signs code for SpO2 but LOINC's arterial SaO2 (see spec.py).
-            if column == "SaO2" and code == ARTERIAL_SATURATION and _is_vital(obs):
-                return "O2Sat"
             return column
     return None
+
+
+def _loinc_column(code: str, obs: Mapping[str, Any]) -> str | None:
+    """The column of one LOINC code of `obs`. 2708-6 is the FHIR R4 vital-signs code for SpO2 but LOINC's arterial
+    SaO2 (see spec.py)."""
+    if code == PULSE_OXIMETRY:
+        return "O2Sat"
+    column = CODE_TO_COLUMN.get(code)
+    return "O2Sat" if column == "SaO2" and code == ARTERIAL_SATURATION and _is_vital(obs) else column
 
 
 def _column_of(concept: object, obs: Mapping[str, Any]) -> str | None:
@@ -113,13 +119,7 @@ def _column_of(concept: object, obs: Mapping[str, Any]) -> str | None:
     if not isinstance(c, dict) or c.get("system") != LOINC:
         return None
     code = c.get("code", "")
-    if not isinstance(code, str):
-        return None
-    if code == PULSE_OXIMETRY:
-        return "O2Sat"
-    column = CODE_TO_COLUMN.get(code)
-    # 2708-6 is the FHIR R4 vital-signs code for SpO2 but LOINC's arterial SaO2 (see spec.py).
-    return "O2Sat" if column == "SaO2" and code == ARTERIAL_SATURATION and _is_vital(obs) else column
+    return _loinc_column(code, obs) if isinstance(code, str) else None
 
 
 # time text -> (seconds when it carries a zone else None, seconds with a zone-less time read as UTC)
@@ -242,11 +242,11 @@ def observation_facts(
 
 
 def _usual_facts(obs: Mapping[str, Any], times: TimeMemo | None, effective: float | None) -> ObservationFacts | None:
-    """The facts of an Observation shaped as EHRs and our loader write vitals and labs, its codes, column and value
-    read inline (a call reads hundreds: the general reader's helper calls and type checks were most of a CDS call's
-    Python work); None for any other shape: one category and one code each of a single coding with a string code,
-    no component, an effectiveDateTime text, a string or no status. Its column (`_column_of`) and value
-    (`_collect`) are read as `_facts` reads them."""
+    """The facts of an Observation shaped as EHRs and our loader write vitals and labs, its codes read inline (a
+    call reads hundreds: the general reader's helper calls and type checks were most of a CDS call's Python work);
+    None for any other shape: one category and one code each of a single coding with a string code, no component,
+    an effectiveDateTime text, a string or no status. Its column and value are read as `_facts` reads them (its
+    code already read: `_loinc_column`)."""
     category, code, status = obs.get("category"), obs.get("code"), obs.get("status")
     if type(category) is not list or len(category) != 1 or type(code) is not dict or obs.get("component"):
         return None
@@ -267,25 +267,12 @@ def _usual_facts(obs: Mapping[str, Any], times: TimeMemo | None, effective: floa
         if type(text) is not str or not text:
             return None
         effective, at = _times(text, {} if times is None else times)
-    if at is None or status in SKIP_STATUS or c.get("system") != LOINC:
-        return ObservationFacts(effective, at, (kind,), (loinc,), [], [])
-    column = "O2Sat" if loinc == PULSE_OXIMETRY else CODE_TO_COLUMN.get(loinc)
-    if column == "SaO2" and loinc == ARTERIAL_SATURATION and kind == "vital-signs":  # see `_column_for`
-        column = "O2Sat"
-    q = obs.get("valueQuantity")
-    if column is None or type(q) is not dict:
-        return ObservationFacts(effective, at, (kind,), (loinc,), [], [])
-    value = q.get("value")
-    if type(value) is not float and type(value) is not int:  # no number (a bool included), or a subclass of one
-        return None
-    if not math.isfinite(value):
-        return ObservationFacts(effective, at, (kind,), (loinc,), [], [])
-    unit = q.get("code") or q.get("unit")
-    converted = convert(column, float(value), unit) if unit is None or isinstance(unit, str) else None
-    if converted is None:
-        return ObservationFacts(effective, at, (kind,), (loinc,), [], [(column, str(unit))])
-    ref = f"Observation/{obs.get('id', '')}"
-    return ObservationFacts(effective, at, (kind,), (loinc,), [(column, (at, converted, ref))], [])
+    points: list[tuple[str, tuple[float, float, str]]] = []
+    unknown: list[tuple[str, str]] = []
+    if at is not None and status not in SKIP_STATUS:
+        column = _loinc_column(loinc, obs) if c.get("system") == LOINC else None
+        _collect(obs, column, at, f"Observation/{obs.get('id', '')}", points, unknown)
+    return ObservationFacts(effective, at, (kind,), (loinc,), points, unknown)
 
 
 def _facts(obs: Mapping[str, Any], times: TimeMemo | None = None, effective: float | None = None) -> ObservationFacts:

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds_hooks.schemas import CdsRequest
 from cds_hooks.services.calls import request_body
-from config.errors import ApplicationError
+from config.errors import ApplicationError, ValidationFailed
 from fhirapp.fetch import FhirQuery, snapshot_fetch
 from fhirapp.shapes import _BY_TYPE, Resource, prefetch_value_decode
 from tests.cds_hooks.conftest import physionet_stay_resources
@@ -106,3 +107,31 @@ def test_a_number_past_64_bits_is_read_as_orjson_reads_it() -> None:
     payload, checked = request_body(_body({"vitals": value}))
     assert checked == frozenset() and isinstance(payload, dict)
     assert payload["prefetch"]["vitals"]["valueQuantity"]["value"] == float(2**70)  # orjson: a float past 64 bits
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"hook": "patient-view", "prefetch": {"p": {"resourceType": "Patient", "gender": "\xff"}}}',  # read field
+        b'{"hook": "patient-view", "prefetch": {"p": {"resourceType": "Patient", "photo": "\xc0\x80"}}}',  # unread one
+        b'{"hook": "patient-view", "extension": ' + b"[" * 1100 + b"]" * 1100 + b"}",  # deeper than orjson reads
+    ],
+)
+def test_json_we_cannot_read_is_a_400_as_before(body: bytes) -> None:
+    with pytest.raises(ValidationFailed, match="not valid JSON"):
+        request_body(body)
+
+
+def test_a_deep_value_orjson_reads_is_read_whole() -> None:
+    deep = b"[" * 1000 + b"]" * 1000
+    payload, checked = request_body(
+        b'{"hook": "patient-view", "prefetch": {"p": ' + deep + b'}, "extension": ' + deep + b"}"
+    )
+    assert checked == frozenset() and isinstance(payload, dict) and isinstance(payload["prefetch"]["p"], list)
+
+
+def test_fields_by_name_are_read_as_by_alias() -> None:
+    body = b'{"hook": "patient-view", "hook_instance": "h1", "context": {"patientId": "p1"}, "fhir_server": "https://ehr.example/fhir"}'
+    payload, _ = request_body(body)
+    request = CdsRequest.model_validate(payload)
+    assert (request.hook_instance, request.fhir_server) == ("h1", "https://ehr.example/fhir")
