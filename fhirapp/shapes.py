@@ -354,7 +354,8 @@ def _prefetch_value_shape() -> Any:
     return _typed_dict("PrefetchValueFields", {**_fields(Bundle, made), **_resource_fields(made)}, total=False) | None
 
 
-_PREFETCH_VALUE = msgspec.json.Decoder(_prefetch_value_shape())
+PREFETCH_VALUE = _prefetch_value_shape()  # for a decoder of a whole request (`cds_hooks.services.calls`)
+_PREFETCH_VALUE = msgspec.json.Decoder(PREFETCH_VALUE)
 
 
 def prefetch_value_decode(text: bytes) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from fhirapp.client import FhirClient
 from fhirapp.fetch import snapshot_fetch
 from fhirapp.models import WriteBack
 from fhirapp.services.writeback import write_back_submit
-from fhirapp.shapes import prefetch_value_decode
+from fhirapp.shapes import PREFETCH_VALUE, prefetch_value_decode
 from fhirapp.snapshot import PatientSnapshot
 from scoring.models import ModelVersion
 from scoring.selectors import model_card_url
@@ -68,20 +68,20 @@ class CdsAnswer:
     request: object
 
 
-def _envelope() -> msgspec.json.Decoder[Any]:
-    """A decoder of a service call's body that leaves its prefetch values as JSON text (`request_body`): every
-    field of `CdsRequest`, by name and by alias (it accepts both); fields it does not know are ignored, as it
-    ignores them."""
+def _envelope(prefetch_value: Any) -> msgspec.json.Decoder[Any]:
+    """A decoder of a service call's body: every field of `CdsRequest`, by name and by alias (it accepts both),
+    its prefetch values as `prefetch_value`; fields it does not know are ignored, as it ignores them."""
     names = {name for key, field in CdsRequest.model_fields.items() for name in (key, field.alias or key)}
     fields: list[tuple[str, Any, Any]] = [(name, Any, msgspec.UNSET) for name in sorted(names - {"prefetch"})]
-    fields.append(("prefetch", dict[str, msgspec.Raw] | None | msgspec.UnsetType, msgspec.UNSET))
+    fields.append(("prefetch", dict[str, prefetch_value] | None | msgspec.UnsetType, msgspec.UNSET))
     return msgspec.json.Decoder(msgspec.defstruct("CdsRequestText", fields))
 
 
-_ENVELOPE = _envelope()
+_CHECKED = _envelope(PREFETCH_VALUE)  # the usual call: one pass, every prefetch value read into its shape
+_ENVELOPE = _envelope(msgspec.Raw)  # else its prefetch values left as text, read one by one
 # What the fast path cannot read leaves it for orjson (`json_body`), which reads or refuses it as before:
-# a malformed part, invalid UTF-8 where msgspec reads, a nesting deeper than its recursion allows.
-_READ_WHOLE = (msgspec.MsgspecError, RecursionError, UnicodeDecodeError)
+# a malformed part, a nesting deeper than msgspec's recursion allows.
+_READ_WHOLE = (msgspec.MsgspecError, RecursionError)
 
 
 def request_body(body: bytes) -> tuple[object, frozenset[str]]:
@@ -89,17 +89,38 @@ def request_body(body: bytes) -> tuple[object, frozenset[str]]:
     (`fhirapp.shapes.prefetch_value_decode`: one pass over the text, only the fields we read). A value that does
     not pass is parsed whole, for the snapshot to check resource by resource; a body that is not an object with
     an object or null prefetch is parsed whole too (`json_body`), for `CdsRequest` to name what is wrong."""
+    if not _utf8(body):  # JSON text is UTF-8 (RFC 8259); msgspec does not look inside the fields it skips
+        return json_body(body), frozenset()
     try:
-        if not body.isascii():
-            body.decode()  # JSON text is UTF-8 (RFC 8259); msgspec does not look inside the fields it skips
+        envelope = _CHECKED.decode(body)
+    except _READ_WHOLE:
+        return _by_value(body)
+    checked = frozenset(envelope.prefetch) if isinstance(envelope.prefetch, dict) else frozenset()
+    return _payload(envelope), checked
+
+
+def _utf8(body: bytes) -> bool:
+    try:
+        return body.isascii() or bool(body.decode())
+    except UnicodeDecodeError:
+        return False
+
+
+def _by_value(body: bytes) -> tuple[object, frozenset[str]]:
+    """`request_body` when a prefetch value (or the body) does not pass: value by value, or the body whole."""
+    try:
         envelope = _ENVELOPE.decode(body)
     except _READ_WHOLE:
         return json_body(body), frozenset()
-    payload = {f: v for f in envelope.__struct_fields__ if (v := getattr(envelope, f)) is not msgspec.UNSET}
+    payload = _payload(envelope)
     if isinstance(envelope.prefetch, dict):
         payload["prefetch"], checked = _prefetch_read(envelope.prefetch)
         return payload, checked
     return payload, frozenset()
+
+
+def _payload(envelope: Any) -> dict[str, Any]:
+    return {f: v for f in envelope.__struct_fields__ if (v := getattr(envelope, f)) is not msgspec.UNSET}
 
 
 def _prefetch_read(texts: dict[str, msgspec.Raw]) -> tuple[dict[str, Any], frozenset[str]]:
