@@ -146,7 +146,7 @@ def snapshot_fetch(
         if value is None:
             snapshot.sources[query.key] = "prefetch-null"
         elif _prefetched(query.key, value, query.key in checked):
-            _take_prefetched(snapshot, query, value, client, deadline, received, checked)
+            _take_prefetched(snapshot, query, value, client, deadline, received, query.key in checked)
         else:
             to_fetch[query.key] = query
     if to_fetch:
@@ -190,7 +190,7 @@ def _take_prefetched(
     client: FhirClient | None,
     deadline: float,
     received: datetime,
-    checked: frozenset[str],
+    checked: bool,
 ) -> None:
     snapshot.sources[query.key] = "prefetch"
     # Prefetch arrives in the request body, which config.middleware.RejectNulMiddleware has searched for NUL
@@ -202,7 +202,7 @@ def _take_prefetched(
         source="prefetch",
         received_at=received,
         nul_searched=True,
-        checked=query.key in checked,
+        checked=checked,
     )
     if value.get("resourceType") != "Bundle":
         return
