@@ -81,8 +81,30 @@ class PatientSnapshot:
         """Tag and keep resources, dropping repeats of one already kept (same type and id) and setting aside
         (in `unusable`) any whose fields we read do not have their FHIR types (`fhirapp.shapes`; `checked`: they
         were read into those shapes already)."""
+        if checked and not nul_searched:
+            raise ValueError("resources read into checked shapes must come from text searched for NUL")
+        kept = self._unseen(resources) if checked else self._usable(resources, key, nul_searched)
+        if kept:
+            self.batches.append(SnapshotBatch(kept, key, source, received_at))
+
+    def _unseen(self, resources: Iterable[Resource]) -> list[Resource]:
+        """Resources read into checked shapes (each a dict with a resourceType text), in order, less those already
+        kept: one loop, as ~500 of them come with every CDS call."""
+        seen, kept = self._seen, []
+        for resource in resources:
+            if isinstance(rid := resource.get("id"), str):
+                ident = (resource["resourceType"], rid)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+            kept.append(resource)
+        return kept
+
+    def _usable(self, resources: Iterable[Any], key: str, nul_searched: bool) -> list[Resource]:
+        """Resources of any shape, in order, less those already kept; any whose fields we read do not have their
+        FHIR types is set aside in `unusable`, with its path and reason."""
         seen = self._seen
-        # (position, resource, (type, id) when it has a string id), in one comprehension: ~500 resources a call
+        # (position, resource, (type, id) when it has a string id), in one comprehension
         fresh = [
             (index, r, ident)
             for index, r in enumerate(resources)
@@ -94,11 +116,7 @@ class PatientSnapshot:
             is None
             or ident not in seen  # a repeat (two keys found it) is checked once
         ]
-        if checked and not nul_searched:
-            raise ValueError("resources read into checked shapes must come from text searched for NUL")
-        problems = (
-            [None] * len(fresh) if checked else resources_problems([r for _, r, _ in fresh], nul_searched=nul_searched)
-        )
+        problems = resources_problems([r for _, r, _ in fresh], nul_searched=nul_searched)
         kept: list[Resource] = []
         for (index, resource, ident), problem in zip(fresh, problems, strict=True):
             if problem is not None:
@@ -107,8 +125,7 @@ class PatientSnapshot:
                 if ident is not None:
                     seen.add(ident)
                 kept.append(resource)
-        if kept:
-            self.batches.append(SnapshotBatch(kept, key, source, received_at))
+        return kept
 
 
 def _name(resource: Any, index: int) -> str:

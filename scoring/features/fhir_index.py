@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
+import msgspec
+
 from scoring.features.spec import PHYSIONET_OBSERVATIONS, UNIT_ALIASES, UNIT_CONVERSIONS
 
 LOINC = "http://loinc.org"
@@ -64,15 +66,57 @@ class ObservationIndex:
 
 
 def convert(column: str, value: float, unit: str | None) -> float | None:
-    """Convert into the column unit; None when the unit is not understood (never guessed)."""
-    canonical = COLUMN_UNIT[column]
-    unit = UNIT_ALIASES.get(unit, unit) if unit is not None else None
-    if unit is None or unit == canonical:
-        return value
-    factor = UNIT_CONVERSIONS.get((column, unit))
-    if factor is None:
+    """Convert into the column unit; None when the unit is not understood (never guessed: `_READINGS`)."""
+    factor = _READINGS[column].get(unit, _NOT_UNDERSTOOD)
+    if factor is _NOT_UNDERSTOOD:
         return None
-    return value * factor[0] + factor[1]
+    return value if factor is None else value * factor[0] + factor[1]
+
+
+def _readings() -> dict[str, dict[str | None, tuple[float, float] | None]]:
+    """How a value sent in a unit is read into its column's unit: column -> unit as sent -> (factor, offset), or
+    None for the column's own unit (no unit, or an alias of it: the value as it is). A unit is first read through
+    `UNIT_ALIASES`, then converted by `UNIT_CONVERSIONS`; every unit understood so is a key, any other is not
+    understood."""
+    units = {None, *UNIT_ALIASES, *UNIT_ALIASES.values(), *(unit for _, unit in UNIT_CONVERSIONS)}
+    table: dict[str, dict[str | None, tuple[float, float] | None]] = {}
+    for column, canonical in COLUMN_UNIT.items():
+        readings = table[column] = {}
+        for unit in units | {canonical}:
+            meant = UNIT_ALIASES.get(unit, unit) if unit is not None else None
+            if meant is None or meant == canonical:
+                readings[unit] = None
+            elif (factor := UNIT_CONVERSIONS.get((column, meant))) is not None:
+                readings[unit] = factor
+    return table
+
+
+_READINGS = _readings()
+_NOT_UNDERSTOOD = (math.nan, math.nan)  # marks a unit that is not in _READINGS
+_INF, _NEGATIVE_INF = math.inf, -math.inf
+
+
+def _reading(holder: Mapping[str, Any], column: str) -> float | str | None:
+    """The numeric finite valueQuantity of `holder` (an Observation or a component) in `column`'s unit (`convert`);
+    its unit as text when that unit is not understood; None when it has no such value. Read for every Observation
+    of a call: a plain int or float is taken on sight, anything else checked in full (a boolean is not a number)."""
+    q = holder.get("valueQuantity")
+    if not isinstance(q, dict):
+        return None
+    value: Any = q.get("value")
+    plain = type(value) is float or type(value) is int
+    if not plain and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return None
+    if not _NEGATIVE_INF < value < _INF:  # NaN or infinite (an int too large for a float fails at float() below)
+        return None
+    unit = q.get("code") or q.get("unit")
+    if unit is not None and not isinstance(unit, str):
+        return str(unit)
+    factor = _READINGS[column].get(unit, _NOT_UNDERSTOOD)
+    if factor is _NOT_UNDERSTOOD:
+        return str(unit)
+    number: float = value if type(value) is float else float(value)
+    return number if factor is None else number * factor[0] + factor[1]
 
 
 def _codes(concept: object) -> list[str]:
@@ -108,6 +152,14 @@ def _loinc_column(code: str, obs: Mapping[str, Any]) -> str | None:
     return "O2Sat" if column == "SaO2" and code == ARTERIAL_SATURATION and _is_vital(obs) else column
 
 
+# The column of each LOINC code whose column does not depend on the Observation: all but 2708-6 (`_loinc_column`)
+_CODE_COLUMN: dict[str, str] = {
+    code: column
+    for code in {*CODE_TO_COLUMN, PULSE_OXIMETRY} - {ARTERIAL_SATURATION}
+    if (column := _loinc_column(code, {})) is not None
+}
+
+
 def _column_of(concept: object, obs: Mapping[str, Any]) -> str | None:
     """`_column_for` of a CodeableConcept's LOINC codes, with a fast path for the usual single coding."""
     if not isinstance(concept, dict):
@@ -126,8 +178,7 @@ def _column_of(concept: object, obs: Mapping[str, Any]) -> str | None:
 TimeMemo = dict[str, tuple[float | None, float | None]]
 
 
-@dataclass(slots=True)  # not frozen: read for every Observation of a call, and frozen dataclasses build slowly
-class ObservationFacts:
+class ObservationFacts(msgspec.Struct, frozen=True, gc=False):
     """What scoring reads of one Observation, read once (every model's share and index are built from these).
 
     `effective` is its effective[x] time when it carries a time zone (what a model's look-back windows), `at`
@@ -136,16 +187,19 @@ class ObservationFacts:
     and each component's, and `unknown_units` the (column, unit) of those whose unit is not understood; both are
     empty when the Observation does not count (a voiding status, SKIP_STATUS) or has no time. `categories` and
     `codes` are every coding's code (any system) of its category and code. Facts are shared (by a call's models,
-    a trend's threads, a consumer's state copy): never change one. Malformed parts are skipped, never an error.
+    a trend's threads, a consumer's state copy), so they are frozen. Malformed parts are skipped, never an error.
     An empty effective[x] text counts as absent (FHIR forbids empty strings).
+
+    A msgspec Struct: a call builds hundreds, and one is built in a third of a dataclass's time; it holds only
+    numbers, text and tuples of them, so it can be in no reference cycle and the cyclic collector need not track it.
     """
 
     effective: float | None
     at: float | None
     categories: tuple[str, ...]
     codes: tuple[str, ...]
-    points: list[tuple[str, tuple[float, float, str]]]
-    unknown_units: list[tuple[str, str]]
+    points: tuple[tuple[str, tuple[float, float, str]], ...]
+    unknown_units: tuple[tuple[str, str], ...]
 
 
 def _concept_codes(concepts: object) -> tuple[str, ...]:
@@ -184,7 +238,9 @@ def effective_seconds(obs: Mapping[str, Any], times: TimeMemo) -> float | None:
     text = obs.get("effectiveDateTime")
     if type(text) is not str or not text:
         text = effective_text(obs)
-    return _times(text, times)[0] if text else None
+        return _times(text, times)[0] if text else None
+    found = times.get(text)
+    return (_times(text, times) if found is None else found)[0]
 
 
 def _times(text: object, times: TimeMemo) -> tuple[float | None, float | None]:
@@ -218,64 +274,58 @@ def _collect(
     unknown: list[tuple[str, str]],
 ) -> None:
     """File the numeric finite valueQuantity of `holder` (the Observation or a component) under `column`: as a
-    point in the column's unit, or as an unknown unit."""
-    q = holder.get("valueQuantity")
-    if column is None or not isinstance(q, dict):
+    point in the column's unit, or as an unknown unit (`_reading`)."""
+    if column is None:
         return
-    value = q.get("value")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return
-    unit = q.get("code") or q.get("unit")
-    converted = convert(column, float(value), unit) if unit is None or isinstance(unit, str) else None
-    if converted is None:
-        unknown.append((column, str(unit)))
-    else:
-        points.append((column, (at, converted, ref)))
+    reading = _reading(holder, column)
+    if isinstance(reading, str):
+        unknown.append((column, reading))
+    elif reading is not None:
+        points.append((column, (at, reading, ref)))
 
 
 def observation_facts(
     obs: Mapping[str, Any], times: TimeMemo | None = None, effective: float | None = None
 ) -> ObservationFacts:
     """The facts of one Observation (see `ObservationFacts`); `times` shares time parsing across a call, and
-    `effective` is its `effective_seconds` when the caller has already read them. The usual vital sign or lab
-    (`_usual_facts`) is read in one pass; anything else by the general reader (`_facts`), which gives the same for
-    the usual ones, for any parsed JSON (tests/scoring/test_observation_index.py checks both on random malformed
-    Observations)."""
-    return _usual_facts(obs, times, effective) or _facts(obs, times, effective)
+    `effective` is its `effective_seconds` when the caller has already read them.
 
-
-def _usual_facts(obs: Mapping[str, Any], times: TimeMemo | None, effective: float | None) -> ObservationFacts | None:
-    """The facts of an Observation shaped as EHRs and our loader write vitals and labs, its codes read inline (a
-    call reads hundreds: the general reader's helper calls and type checks were most of a CDS call's Python work);
-    None for any other shape: one category and one code each of a single coding with a string code, no component,
-    an effectiveDateTime text, a string or no status. Its column and value are read as `_facts` reads them (its
-    code already read: `_loinc_column`)."""
-    category, code, status = obs.get("category"), obs.get("code"), obs.get("status")
-    if type(category) is not list or len(category) != 1 or type(code) is not dict or obs.get("component"):
-        return None
-    concept = category[0]
-    coding = concept.get("coding") if type(concept) is dict else None
-    if type(coding) is not list or len(coding) != 1 or type(c := coding[0]) is not dict:
-        return None
-    kind, coding = c.get("code"), code.get("coding")
-    if type(kind) is not str or type(coding) is not list or len(coding) != 1 or type(c := coding[0]) is not dict:
-        return None
-    loinc = c.get("code")
-    if type(loinc) is not str or (status is not None and type(status) is not str):
-        return None
+    The usual vital sign or lab, shaped as EHRs and our loader write them (one category and one code, each of a
+    single coding with a string code; no component; an effectiveDateTime text; a string or no status), is read
+    here in one pass, its parts taken by unpacking: a call reads hundreds, and helper calls and type checks were
+    most of its Python work. Any other shape makes an unpacking fail (a KeyError, or a TypeError or ValueError
+    for a part that is not an object or a list of one) or a check below, and is read by the general reader
+    (`_facts`), which gives the same for the usual ones, for any parsed JSON
+    (tests/scoring/test_observation_index.py checks both on random malformed Observations)."""
+    try:
+        [concept] = obs["category"]
+        [c] = concept["coding"]
+        kind = c["code"]
+        [c] = obs["code"]["coding"]
+        loinc = c["code"]
+    except (KeyError, TypeError, ValueError):
+        return _facts(obs, times, effective)
+    status = obs.get("status")
+    if type(kind) is not str or type(loinc) is not str or (status is not None and type(status) is not str):
+        return _facts(obs, times, effective)
+    if obs.get("component"):
+        return _facts(obs, times, effective)
     if effective is not None:
         at: float | None = effective
     else:
         text = obs.get("effectiveDateTime")
         if type(text) is not str or not text:
-            return None
+            return _facts(obs, times, effective)
         effective, at = _times(text, {} if times is None else times)
-    points: list[tuple[str, tuple[float, float, str]]] = []
-    unknown: list[tuple[str, str]] = []
-    if at is not None and status not in SKIP_STATUS:
-        column = _loinc_column(loinc, obs) if c.get("system") == LOINC else None
-        _collect(obs, column, at, f"Observation/{obs.get('id', '')}", points, unknown)
-    return ObservationFacts(effective, at, (kind,), (loinc,), points, unknown)
+    if at is None or status in SKIP_STATUS or c.get("system") != LOINC:
+        return ObservationFacts(effective, at, (kind,), (loinc,), (), ())
+    column = _CODE_COLUMN.get(loinc) if loinc != ARTERIAL_SATURATION else _loinc_column(loinc, obs)
+    if column is None or (reading := _reading(obs, column)) is None:
+        return ObservationFacts(effective, at, (kind,), (loinc,), (), ())
+    if isinstance(reading, str):
+        return ObservationFacts(effective, at, (kind,), (loinc,), (), ((column, reading),))
+    point = (column, (at, reading, f"Observation/{obs.get('id', '')}"))
+    return ObservationFacts(effective, at, (kind,), (loinc,), (point,), ())
 
 
 def _facts(obs: Mapping[str, Any], times: TimeMemo | None = None, effective: float | None = None) -> ObservationFacts:
@@ -301,8 +351,8 @@ def _facts(obs: Mapping[str, Any], times: TimeMemo | None = None, effective: flo
         at,
         _concept_codes(obs.get("category")),
         _concept_codes(code),
-        points,
-        unknown,
+        tuple(points),
+        tuple(unknown),
     )
 
 
@@ -313,17 +363,19 @@ class IndexBuilder:
         self.rows: dict[str, list[tuple[float, float, str]]] = {}
         self.bad_units: dict[str, set[str]] = {}
 
-    def add(self, facts: ObservationFacts, as_of: float) -> None:
-        """File the Observation's values when it is dated at or before `as_of`."""
-        if facts.at is None or facts.at > as_of:
-            return
-        for column, row in facts.points:
-            if (rows := self.rows.get(column)) is None:
-                self.rows[column] = [row]
-            else:
-                rows.append(row)
-        for column, unit in facts.unknown_units:
-            self.bad_units.setdefault(column, set()).add(unit)
+    def add(self, many: Iterable[ObservationFacts], as_of: float) -> None:
+        """File the Observations' values, of those dated at or before `as_of`."""
+        by_column = self.rows
+        for facts in many:
+            if facts.at is None or facts.at > as_of:
+                continue
+            for column, row in facts.points:
+                if (rows := by_column.get(column)) is None:
+                    by_column[column] = [row]
+                else:
+                    rows.append(row)
+            for column, unit in facts.unknown_units:
+                self.bad_units.setdefault(column, set()).add(unit)
 
     def index(
         self,
@@ -340,11 +392,8 @@ class IndexBuilder:
 
 def index_observations(resources: Iterable[Mapping[str, Any]], as_of: float) -> ObservationIndex:
     """Usable numeric Observations with time <= as_of, by PhysioNet column, sorted by time."""
-    builder = IndexBuilder()
-    times: TimeMemo = {}
-    for res in resources:
-        if res.get("resourceType") == "Observation":
-            builder.add(observation_facts(res, times), as_of)
+    builder, times = IndexBuilder(), TimeMemo()
+    builder.add((observation_facts(r, times) for r in resources if r.get("resourceType") == "Observation"), as_of)
     return builder.index()
 
 

@@ -145,7 +145,7 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
     observations = "Observation" in types
     others: list[Resource] = []  # listed first: readers look for the Patient and the Encounters
     mine: list[Resource] = []
-    builder = IndexBuilder()
+    kept: list[ObservationFacts] = []  # the facts of `mine`, in step
     listed: dict[str, list[Resource]] = {code: [] for code in codes}
     read, times = parsed.facts, parsed.times
     for i, resource in enumerate(parsed.resources):
@@ -165,10 +165,12 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
             continue
         if not (categories.isdisjoint(facts.categories) and codes.isdisjoint(facts.codes)):
             mine.append(resource)
-            builder.add(facts, at)
+            kept.append(facts)
             if codes:
                 for code in codes.intersection(facts.codes):
                     listed[code].append(resource)
+    builder = IndexBuilder()
+    builder.add(kept, at)
     return Share(others + mine, builder.index(listed, others))
 
 

@@ -7,14 +7,17 @@ from typing import Any
 
 import pytest
 
+from scoring.features import fhir_index
 from scoring.features.fhir_index import (
+    COLUMN_UNIT,
     _facts,
-    _usual_facts,
+    convert,
     index_observations,
     latest_value,
     observation_facts,
     parse_time,
 )
+from scoring.features.spec import UNIT_ALIASES, UNIT_CONVERSIONS
 
 AS_OF = parse_time("2024-05-01T12:00:00Z") or 0.0
 HR, SBP, DBP, TEMP, SAO2, O2SAT = "8867-4", "8480-6", "8462-4", "8310-5", "2708-6", "59408-5"
@@ -115,6 +118,23 @@ class WhatTests:
         assert [round(v, 2) for v in index.series["Temp"].values] == [37.0, 37.5, 36.9]
         assert index.unconverted_units == {"Temp": {"K"}}
 
+    def test_every_unit_of_the_spec_tables_is_read_as_they_say(self) -> None:
+        for (column, unit), (factor, offset) in UNIT_CONVERSIONS.items():
+            expected = 10.0 if unit == COLUMN_UNIT[column] else 10.0 * factor + offset
+            assert convert(column, 10.0, unit) == expected, (column, unit)
+        for column, canonical in COLUMN_UNIT.items():
+            assert convert(column, 10.0, canonical) == convert(column, 10.0, None) == 10.0
+            for alias, meant in UNIT_ALIASES.items():
+                assert convert(column, 10.0, alias) == convert(column, 10.0, meant), (column, alias)
+            assert convert(column, 10.0, "furlong/fortnight") is None
+        assert convert("BUN", 10.0, "mEq/L") == 10.0 * 2.802  # an alias of a converted unit
+
+    def test_a_unit_that_is_not_text_is_reported_as_text(self) -> None:
+        index = index_observations(
+            [_obs("n", _loinc(TEMP), 37.5, unit=None, valueQuantity={"value": 37.5, "code": 7})], AS_OF
+        )
+        assert index.unconverted_units == {"Temp": {"7"}} and "Temp" not in index.series
+
     def test_codes_are_read_from_loinc_codings_only(self) -> None:
         mixed = {
             "coding": [
@@ -206,9 +226,18 @@ def _read(reader: Any, obs: dict[str, Any], effective: float | None) -> Any:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_the_usual_observation_reader_reads_as_the_general_one(seed: int, stay_resources: list[dict[str, Any]]) -> None:
-    """`observation_facts` reads the usual shapes inline (`_usual_facts`): on a real stay's Observations and on
-    random malformed variants of them it gives what the general reader gives, an error included."""
+def test_the_usual_observation_reader_reads_as_the_general_one(
+    seed: int, stay_resources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`observation_facts` reads the usual shapes inline: on a real stay's Observations and on random malformed
+    variants of them it gives what the general reader (`_facts`) gives, an error included."""
+    general: list[int] = []  # the calls observation_facts hands to the general reader
+
+    def counted(*args: Any) -> Any:
+        general.append(1)
+        return _facts(*args)
+
+    monkeypatch.setattr(fhir_index, "_facts", counted)
     rng = random.Random(seed)
     observations = [r for r in stay_resources if r["resourceType"] == "Observation"]
     usual = observations[0]
@@ -228,6 +257,7 @@ def test_the_usual_observation_reader_reads_as_the_general_one(seed: int, stay_r
         for _step in range(rng.choice([0, 1, 1, 2, 3])):
             _mutate(rng, obs)
         effective = rng.choice([None, None, None, AS_OF - 3600])
+        before = len(general)
         assert _read(observation_facts, obs, effective) == _read(_facts, obs, effective), obs
-        inline += _read(_usual_facts, obs, effective) is not None
+        inline += len(general) == before
     assert 800 < inline < 2400  # both readers were exercised
