@@ -165,9 +165,18 @@ def drivers(
     """The `top` clinical inputs with the largest absolute SHAP value, largest first, then the `CONTEXT_DRIVERS`
     largest context inputs (charting and time: how often and how long ago something was measured, time since
     admission), marked `context` so that no surface presents a charting habit as the clinical reason."""
-    order = [int(j) for j in np.argsort(-np.abs(contribs[: len(spec)])) if float(contribs[j]) != 0.0]
-    clinical = [j for j in order if spec[j].aggregation not in CONTEXT_AGGREGATIONS][:top]
-    context = [j for j in order if spec[j].aggregation in CONTEXT_AGGREGATIONS][:CONTEXT_DRIVERS]
+    shares = contribs[: len(spec)]
+    order = np.argsort(-np.abs(shares))
+    clinical: list[int] = []
+    context: list[int] = []
+    for j in order[shares[order] != 0.0].tolist():  # largest first; stop once both lists are full
+        if spec[j].aggregation in CONTEXT_AGGREGATIONS:
+            if len(context) < CONTEXT_DRIVERS:
+                context.append(j)
+        elif len(clinical) < top:
+            clinical.append(j)
+        if len(clinical) == top and len(context) == CONTEXT_DRIVERS:
+            break
     return tuple(_driver(spec[j], values[j], float(contribs[j]), ages) for j in (*clinical, *context))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -154,5 +153,5 @@ def _scored(
         margin=margin,
         base_value=float(contribs[-1]),
         reasons=ex.notes,
-        feature_values=tuple(None if math.isnan(v) else float(v) for v in ex.values),
+        feature_values=tuple(v if v == v else None for v in map(float, ex.values)),  # NaN (not available): None
     )
