@@ -20,6 +20,12 @@ from scoring.features.spec import PHYSIONET_OBSERVATIONS, UNIT_ALIASES, UNIT_CON
 LOINC = "http://loinc.org"
 _FIRST = itemgetter(0)  # a row's time
 SKIP_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
+# Observation.status codes (http://hl7.org/fhir/R4/valueset-observation-status.html) whose values count, and no
+# status: what the usual-shape reader of `observation_facts` reads itself (any other status goes to `_facts`)
+_COUNTED_STATUS = frozenset(
+    {None, "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
+    - SKIP_STATUS
+)
 PULSE_OXIMETRY = "59408-5"
 ARTERIAL_SATURATION = "2708-6"
 CODE_TO_COLUMN: dict[str, str] = {code: o.column for o in PHYSIONET_OBSERVATIONS for code in (o.loinc, *o.alternates)}
@@ -291,7 +297,7 @@ def observation_facts(
     `effective` is its `effective_seconds` when the caller has already read them.
 
     The usual vital sign or lab, shaped as EHRs and our loader write them (one category and one code, each of a
-    single coding with a string code; no component; an effectiveDateTime text; a string or no status), is read
+    single coding with a string code; no component; an effectiveDateTime text; a status that counts, or none), is read
     here in one pass, its parts taken by unpacking: a call reads hundreds, and helper calls and type checks were
     most of its Python work. Any other shape makes an unpacking fail (a KeyError, or a TypeError or ValueError
     for a part that is not an object or a list of one) or a check below, and is read by the general reader
@@ -303,12 +309,10 @@ def observation_facts(
         kind = c["code"]
         [c] = obs["code"]["coding"]
         loinc = c["code"]
+        counted = obs.get("status") in _COUNTED_STATUS  # a TypeError for a status that cannot be a set member
     except (KeyError, TypeError, ValueError):
         return _facts(obs, times, effective)
-    status = obs.get("status")
-    if type(kind) is not str or type(loinc) is not str or (status is not None and type(status) is not str):
-        return _facts(obs, times, effective)
-    if obs.get("component"):
+    if not counted or type(kind) is not str or type(loinc) is not str or obs.get("component"):
         return _facts(obs, times, effective)
     if effective is not None:
         at: float | None = effective
@@ -317,7 +321,7 @@ def observation_facts(
         if type(text) is not str or not text:
             return _facts(obs, times, effective)
         effective, at = _times(text, {} if times is None else times)
-    if at is None or status in SKIP_STATUS or c.get("system") != LOINC:
+    if at is None or c.get("system") != LOINC:
         return ObservationFacts(effective, at, (kind,), (loinc,), (), ())
     column = _CODE_COLUMN.get(loinc) if loinc != ARTERIAL_SATURATION else _loinc_column(loinc, obs)
     if column is None or (reading := _reading(obs, column)) is None:

@@ -150,3 +150,13 @@ def test_malformed_parts_are_skipped_never_an_error(chart: list[dict[str, Any]])
     refs = share.index.series["HR"].refs
     assert "Observation/status" in refs and "Observation/unit" not in refs and "Observation/code" not in refs
     assert "{'x': 1}" in share.index.unconverted_units["HR"]  # beside the chart's own odd unit, Hz
+
+
+def test_an_empty_effective_time_is_absent_even_when_the_time_memo_holds_it(chart: list[dict[str, Any]]) -> None:
+    """An empty effectiveDateTime counts as absent (FHIR forbids empty strings), so the time is the instant's, even
+    when the call's time memo already holds the empty text (read as another Observation's `issued`)."""
+    hr = next(r for r in chart if r.get("resourceType") == "Observation" and "8867-4" in str(r.get("code")))
+    instant = (AS_OF - timedelta(hours=1)).isoformat()
+    obs = {**copy.deepcopy(hr), "id": "instant", "effectiveDateTime": "", "effectiveInstant": instant}
+    parsed = ParsedResources([obs], [None], times={"": (None, None)})
+    assert obs in model_share(parsed, definition_of("news2").requirements, AS_OF).resources
