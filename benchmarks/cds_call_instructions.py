@@ -13,8 +13,10 @@ Each TTL cache keeps its entry for the run: under valgrind a call takes about a 
 
     .venv/bin/python benchmarks/cds_call_instructions.py [--calls 10] [--service stratify-sepsis]
 
-Needs valgrind (Debian: `apt-get install valgrind`) and the database `make demo` sets up (or migrate +
-install_models). "est. cycles" weighs a first-level cache miss as 10 instructions and a last-level one as 100.
+Needs valgrind (Debian: `apt-get install valgrind`; `callgrind_control` interrupts the process, so ptrace must be
+allowed) and the database `make demo` sets up (or migrate + install_models). A call takes about a second under
+valgrind and the tokens live 10 minutes: keep --calls under ~300. "est. cycles" weighs a first-level cache miss
+as 10 instructions and a last-level one as 100.
 """
 
 import argparse

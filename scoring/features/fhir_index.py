@@ -113,7 +113,11 @@ def _reading(holder: Mapping[str, Any], column: str) -> float | str | None:
     plain = type(value) is float or type(value) is int
     if not plain and (isinstance(value, bool) or not isinstance(value, (int, float))):
         return None
-    if not _NEGATIVE_INF < value < _INF:  # NaN or infinite (an int too large for a float fails at float() below)
+    try:
+        number: float = value if type(value) is float else float(value)
+    except OverflowError:  # an integer past what a float holds: not a usable measurement
+        return None
+    if not _NEGATIVE_INF < number < _INF:  # NaN or infinite
         return None
     unit = q.get("code") or q.get("unit")
     if unit is not None and not isinstance(unit, str):
@@ -121,7 +125,6 @@ def _reading(holder: Mapping[str, Any], column: str) -> float | str | None:
     factor = _READINGS[column].get(unit, _NOT_UNDERSTOOD)
     if factor is _NOT_UNDERSTOOD:
         return str(unit)
-    number: float = value if type(value) is float else float(value)
     return number if factor is None else number * factor[0] + factor[1]
 
 
@@ -297,11 +300,11 @@ def observation_facts(
     `effective` is its `effective_seconds` when the caller has already read them.
 
     The usual vital sign or lab, shaped as EHRs and our loader write them (one category and one code, each of a
-    single coding with a string code; no component; an effectiveDateTime text; a status that counts, or none), is read
-    here in one pass, its parts taken by unpacking: a call reads hundreds, and helper calls and type checks were
-    most of its Python work. Any other shape makes an unpacking fail (a KeyError, or a TypeError or ValueError
-    for a part that is not an object or a list of one) or a check below, and is read by the general reader
-    (`_facts`), which gives the same for the usual ones, for any parsed JSON
+    single coding with a string code; no component; an effectiveDateTime text unless `effective` is given; a
+    status that counts, or none), is read here in one pass, its parts taken by unpacking: a call reads hundreds,
+    and helper calls and type checks were most of its Python work. Any other shape makes an unpacking fail (a
+    KeyError, or a TypeError or ValueError for a part that is not an object or a list of one) or a check below,
+    and is read by the general reader (`_facts`), which gives the same for the usual ones, for any parsed JSON
     (tests/scoring/test_observation_index.py checks both on random malformed Observations)."""
     try:
         [concept] = obs["category"]

@@ -165,6 +165,8 @@ def drivers(
     """The `top` clinical inputs with the largest absolute SHAP value, largest first, then the `CONTEXT_DRIVERS`
     largest context inputs (charting and time: how often and how long ago something was measured, time since
     admission), marked `context` so that no surface presents a charting habit as the clinical reason."""
+    if top < 0:
+        raise ValueError(f"top must be 0 or more, not {top}")
     shares = contribs[: len(spec)]
     order = np.argsort(-np.abs(shares))
     clinical: list[int] = []

@@ -194,3 +194,9 @@ def test_band_text_shows_cutoffs_and_the_base_rate(band, probability, points, ex
 
 def test_one_day_is_singular():
     assert quantity_text(1.0, "d") == "1 day" and quantity_text(3.0, "d") == "3 days"
+
+
+def test_a_negative_number_of_drivers_is_refused():
+    spec = list(SEPSIS_FEATURES)
+    with pytest.raises(ValueError, match="top must be 0 or more"):
+        drivers(spec, [1.0] * len(spec), np.ones(len(spec) + 1), {}, top=-1)
