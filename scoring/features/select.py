@@ -157,9 +157,7 @@ def model_share(parsed: ParsedResources, requirements: Requirements, as_of: date
                 continue
             if not observations:
                 continue
-            text = resource.get("effectiveDateTime")  # the usual time, whose seconds the call's memo holds
-            hit = times.get(text) if type(text) is str and text else None
-            when = hit[0] if hit is not None else effective_seconds(resource, times)
+            when = effective_seconds(resource, times)
             if when is None or not since <= when <= at:
                 continue
             facts = read[i] = observation_facts(resource, times, when)
